@@ -1,0 +1,33 @@
+# Graylane. `make test` is the whole test suite (what CI runs).
+GO ?= go
+export GOTOOLCHAIN ?= local
+FUZZTIME ?= 30s
+
+.PHONY: test fmt-check vet unit race fuzz bench build run
+
+test: fmt-check vet unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*' -not -path './bin/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -count=1 -race ./...
+
+# Run every fuzz target for FUZZTIME each (the seed corpora also run in `make test`).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadBytes$$' -fuzztime $(FUZZTIME) ./internal/manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzRegexMatcher$$' -fuzztime $(FUZZTIME) ./internal/route
+	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./internal/route
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/
+
+build:
+	$(GO) build -o bin/graylane ./cmd/graylane

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/version"
+)
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "version",
+		Short: "Print the Graylane version",
+		Args:  cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if err := inspect.CheckFormat(output); err != nil {
+				return err
+			}
+			info := version.Get()
+			return inspect.Write(stdout, output, info, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "graylane %s (commit %s, %s, %s)\n", info.Version, orNone(info.Commit), info.GoVersion, info.Platform)
+				return err
+			})
+		},
+	}
+	addOutputFlag(c, &output)
+	return c
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+func newRouteCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o inspect.RouteOptions
+	c := &cobra.Command{
+		Use:   "route -f PATH --url URL [flags]",
+		Short: "Show where one request goes under the VirtualServices and DestinationRules",
+		Long: `Evaluates one request against the Istio routing rules in the manifests, offline,
+the way the proxy would: matched VirtualService (and delegate), route, weighted
+destinations with subset labels, header changes, and findings.
+
+Without --gateway the request comes from a sidecar in the mesh. Exit code 0 when
+the evaluation ran, whatever status it found; 2 for bad input.`,
+		Example: `  graylane route -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw
+  graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return inspect.Route(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	addRequestFlags(c, &o.Files, &o.Request)
+	addOutputFlag(c, &o.Output)
+	return c
+}
+
+func newSimulateCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o inspect.SimulateOptions
+	c := &cobra.Command{
+		Use:   "simulate -f PATH --url URL --calls 'a->b,b->c' [flags]",
+		Short: "Replay requests along a call graph and show the versions each one meets",
+		Long: `Replays N requests: at each hop the route picks a destination, the subset picks a
+workload (a Deployment or Rollout whose pod labels carry the subset labels), and
+that workload's labels become the next hop's source labels. Headers listed in
+--propagate are carried from hop to hop, others are not. Prints each distinct
+path with its fraction, and mixedFraction: paths whose hops do not all run the
+same version.`,
+		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return inspect.Simulate(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	addRequestFlags(c, &o.Files, &o.Request)
+	f := c.Flags()
+	f.StringVar(&o.Calls, "calls", "", "call graph: CALLER->CALLEE pairs, comma-separated ('a->b->c' is a chain)")
+	f.StringSliceVar(&o.Propagate, "propagate", nil, "headers a workload copies to its outbound calls (comma-separated; 'x-b3-*' allowed)")
+	f.IntVar(&o.Requests, "requests", 1000, "number of requests to replay")
+	f.Uint64Var(&o.Seed, "seed", 1, "random seed (same seed, same result)")
+	f.StringVar(&o.VersionLabel, "version-label", "version", "pod label that names a version")
+	addOutputFlag(c, &o.Output)
+	return c
+}

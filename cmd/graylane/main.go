@@ -1,0 +1,77 @@
+// Command graylane is the Graylane CLI. This package only turns flags into
+// option structs; the work is done in internal/.
+//
+// Exit codes: 0 success (for route/simulate: the evaluation ran, whatever
+// status it found), 1 a failure while running, 2 bad input (flags, URL,
+// manifests).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graylane/graylane/internal/inspect"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "graylane: %v\n", err)
+	var in *inspect.InputError
+	if errors.As(err, &in) {
+		return 2
+	}
+	return 1
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "graylane",
+		Short: "Gray releases for Kubernetes + Istio + Argo Rollouts",
+		Long: `Graylane compiles one lane model to Argo Rollouts and Istio objects, and answers
+"where will this request go?" offline from the manifests you will apply.
+
+Exit codes: 0 success, 1 failure while running, 2 bad input (flags, URL, manifests).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &inspect.InputError{Err: err} })
+	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr))
+	return root
+}
+
+func addOutputFlag(c *cobra.Command, p *string) {
+	c.Flags().StringVarP(p, "output", "o", "text", "output format: text, json or yaml")
+}
+
+func addRequestFlags(c *cobra.Command, files *[]string, o *inspect.RequestOptions) {
+	f := c.Flags()
+	f.StringArrayVarP(files, "filename", "f", nil, "manifest file or folder (YAML or JSON, repeatable)")
+	f.StringVar(&o.URL, "url", "", "request URL, http://HOST[:PORT]/PATH?QUERY (required)")
+	f.StringVarP(&o.Method, "request", "X", "GET", "HTTP method")
+	f.StringArrayVarP(&o.Headers, "header", "H", nil, "request header 'Name: value' (repeatable; 'Host: x' sets the authority)")
+	f.StringVar(&o.Gateway, "gateway", "", "the request arrives at this ingress gateway, NAMESPACE/NAME (default: from a sidecar in the mesh)")
+	f.StringVar(&o.SourceLabels, "source-labels", "", "pod labels of the sending workload, k=v,k=v")
+	f.StringVar(&o.SourceNamespace, "source-namespace", "", "namespace of the sending workload (default: default, or the gateway's namespace)")
+}

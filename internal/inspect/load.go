@@ -1,0 +1,84 @@
+package inspect
+
+import (
+	"fmt"
+	"io"
+
+	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/route"
+	"github.com/graylane/graylane/internal/simulate"
+)
+
+// load reads manifests; every load error is an InputError. Ignored kinds
+// are reported once each on warn.
+func load(paths []string, warn io.Writer) (*manifest.Set, error) {
+	if len(paths) == 0 {
+		return nil, inputErrorf("no manifests: give -f FILE or -f DIR")
+	}
+	set, err := manifest.Load(paths...)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	for _, k := range set.IgnoredKinds() {
+		fmt.Fprintf(warn, "ignored: %s\n", k)
+	}
+	return set, nil
+}
+
+func locator(o *manifest.Object) route.Locator {
+	return func(path string) string { return o.PathPos(path).String() }
+}
+
+// RouteInput turns loaded manifests into the routing compiler's input.
+func RouteInput(set *manifest.Set) route.Input {
+	var in route.Input
+	for _, o := range set.Objects {
+		switch t := o.Typed.(type) {
+		case *networkingv1.VirtualService:
+			in.VirtualServices = append(in.VirtualServices, route.VirtualService{Object: t, Locate: locator(o)})
+		case *networkingv1.DestinationRule:
+			in.DestinationRules = append(in.DestinationRules, route.DestinationRule{Object: t, Locate: locator(o)})
+		case *networkingv1.Gateway:
+			in.Gateways = append(in.Gateways, route.Gateway{Object: t, Locate: locator(o)})
+		case *corev1.Service:
+			in.Services = append(in.Services, route.Service{Object: t, Locate: locator(o)})
+		}
+	}
+	return in
+}
+
+// Inventory lists the Services and workloads (Deployments, Rollouts) of
+// loaded manifests for the simulator.
+func Inventory(set *manifest.Set) ([]simulate.Service, []simulate.Workload) {
+	var svcs []simulate.Service
+	var ws []simulate.Workload
+	for _, o := range set.Objects {
+		switch t := o.Typed.(type) {
+		case *corev1.Service:
+			s := simulate.Service{Name: t.Name, Namespace: o.Namespace, Selector: t.Spec.Selector}
+			for _, p := range t.Spec.Ports {
+				s.Ports = append(s.Ports, p.Port)
+			}
+			svcs = append(svcs, s)
+		case *appsv1.Deployment:
+			ws = append(ws, simulate.Workload{Kind: o.Kind, Name: t.Name, Namespace: o.Namespace,
+				Labels: t.Spec.Template.Labels, Replicas: replicas(t.Spec.Replicas)})
+		case *rolloutsv1alpha1.Rollout:
+			ws = append(ws, simulate.Workload{Kind: o.Kind, Name: t.Name, Namespace: o.Namespace,
+				Labels: t.Spec.Template.Labels, Replicas: replicas(t.Spec.Replicas)})
+		}
+	}
+	return svcs, ws
+}
+
+func replicas(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}

@@ -1,0 +1,136 @@
+package inspect
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// RequestOptions describe the request to evaluate, as given on the
+// command line.
+type RequestOptions struct {
+	URL     string
+	Method  string
+	Headers []string // "Name: value"
+	// Gateway is "ns/name" of the ingress gateway, or "" for the mesh.
+	Gateway string
+	// SourceLabels is "k=v,k=v": the sending workload's pod labels.
+	SourceLabels    string
+	SourceNamespace string
+}
+
+// buildRequest parses the options into a route.Request. explicitPort
+// tells whether the URL named a port.
+func buildRequest(o RequestOptions) (*route.Request, bool, error) {
+	if o.URL == "" {
+		return nil, false, inputErrorf("--url is required")
+	}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		return nil, false, inputErrorf("--url %q: %v", o.URL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, false, inputErrorf("--url %q: want an http:// or https:// URL", o.URL)
+	}
+	if u.Host == "" {
+		return nil, false, inputErrorf("--url %q: no host", o.URL)
+	}
+	r := &route.Request{Authority: u.Host, Path: u.RequestURI(), Method: strings.ToUpper(o.Method), Scheme: u.Scheme, Header: http.Header{}}
+	if r.Method == "" {
+		r.Method = http.MethodGet
+	}
+	explicit := u.Port() != ""
+	if explicit {
+		p, err := strconv.ParseUint(u.Port(), 10, 16)
+		if err != nil || p == 0 {
+			return nil, false, inputErrorf("--url %q: bad port %q", o.URL, u.Port())
+		}
+		r.Port = uint32(p)
+	}
+	for _, h := range o.Headers {
+		k, v, ok := strings.Cut(h, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, false, inputErrorf("-H %q: want 'Name: value'", h)
+		}
+		if strings.EqualFold(k, "host") {
+			r.Authority = strings.TrimSpace(v)
+			continue
+		}
+		r.Header.Add(k, strings.TrimSpace(v))
+	}
+	if o.Gateway != "" && o.Gateway != route.MeshSource {
+		ns, name, ok := strings.Cut(o.Gateway, "/")
+		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+			return nil, false, inputErrorf("--gateway %q: want NAMESPACE/NAME", o.Gateway)
+		}
+		r.Source.Gateway = o.Gateway
+	}
+	labels, err := parseLabels(o.SourceLabels)
+	if err != nil {
+		return nil, false, err
+	}
+	r.Source.Labels = labels
+	r.Source.Namespace = o.SourceNamespace
+	if r.Source.Namespace == "" {
+		r.Source.Namespace = "default"
+		if r.Source.Gateway != "" {
+			r.Source.Namespace, _, _ = strings.Cut(r.Source.Gateway, "/")
+		}
+	}
+	return r, explicit, nil
+}
+
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, inputErrorf("--source-labels %q: want k=v,k=v", s)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// gatewayPort fixes the port of a gateway request: the URL's port may be
+// a load balancer's or a NodePort, while routing sees the server port.
+func gatewayPort(t *route.Table, r *route.Request, explicit bool) string {
+	if r.Source.Gateway == "" {
+		return ""
+	}
+	ports, ok := t.GatewayPorts(r.Source.Gateway)
+	if !ok || len(ports) == 0 {
+		return ""
+	}
+	want := r.Port
+	if want == 0 {
+		want = 80
+		if r.Scheme == "https" {
+			want = 443
+		}
+	}
+	for _, p := range ports {
+		if p == want {
+			r.Port = want
+			return ""
+		}
+	}
+	if len(ports) == 1 {
+		r.Port = ports[0]
+		what := "the URL's port"
+		if !explicit {
+			what = "the scheme's default port"
+		}
+		return fmt.Sprintf("%s %d is not a server port of Gateway %s; evaluated as its only server port %d (a load balancer or NodePort maps to it)", what, want, r.Source.Gateway, ports[0])
+	}
+	return fmt.Sprintf("port %d is not a server port of Gateway %s (it listens on %v): the gateway would not receive this request", want, r.Source.Gateway, ports)
+}

@@ -1,0 +1,254 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// RouteOptions are the options of `graylane route`.
+type RouteOptions struct {
+	Files   []string
+	Request RequestOptions
+	Output  string
+}
+
+// RouteReport is the result of `graylane route`; its JSON form is a
+// documented contract (docs/route.md).
+type RouteReport struct {
+	Status         int                 `json:"status"`
+	Reason         string              `json:"reason"`
+	Request        RequestSummary      `json:"request"`
+	VirtualService *string             `json:"virtualService"`
+	Delegate       *string             `json:"delegate"`
+	RouteIndex     *int                `json:"routeIndex"`
+	RootRouteIndex *int                `json:"rootRouteIndex,omitempty"`
+	RouteName      string              `json:"routeName"`
+	MatchIndex     *int                `json:"matchIndex,omitempty"`
+	Where          string              `json:"where,omitempty"`
+	Destinations   []route.Destination `json:"destinations"`
+	RequestHeaders route.HeaderOps     `json:"requestHeaders"`
+	// ResponseHeaders, Redirect, DirectResponse and Rewrite are reported
+	// when the matched route has them.
+	ResponseHeaders *route.HeaderOps      `json:"responseHeaders,omitempty"`
+	Redirect        *route.Redirect       `json:"redirect,omitempty"`
+	DirectResponse  *route.DirectResponse `json:"directResponse,omitempty"`
+	Rewrite         *route.Rewrite        `json:"rewrite,omitempty"`
+	Findings        []string              `json:"findings"`
+}
+
+// RequestSummary echoes the evaluated request.
+type RequestSummary struct {
+	Method          string            `json:"method"`
+	URL             string            `json:"url"`
+	Host            string            `json:"host"`
+	Port            uint32            `json:"port"`
+	Gateway         string            `json:"gateway"`
+	SourceLabels    map[string]string `json:"sourceLabels,omitempty"`
+	SourceNamespace string            `json:"sourceNamespace"`
+}
+
+// Route evaluates one request against the manifests and writes the report.
+func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
+	if err := CheckFormat(o.Output); err != nil {
+		return err
+	}
+	req, explicit, err := buildRequest(o.Request)
+	if err != nil {
+		return err
+	}
+	set, err := load(o.Files, stderr)
+	if err != nil {
+		return err
+	}
+	t := route.Compile(RouteInput(set))
+	rep := Evaluate(t, req, explicit)
+	rep.Request.URL = o.Request.URL
+	return Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })
+}
+
+// Evaluate runs one request through a compiled table and reports it.
+func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteReport {
+	var findings []string
+	if note := gatewayPort(t, req, explicitPort); note != "" {
+		findings = append(findings, note)
+	}
+	if req.Port == 0 {
+		req.Port = 80
+		if req.Scheme == "https" {
+			req.Port = 443
+		}
+	}
+	res := t.Evaluate(req)
+	gw := req.Source.Gateway
+	if gw == "" {
+		gw = route.MeshSource
+	}
+	rep := &RouteReport{
+		Status: res.Status, Reason: res.Reason.String(), Destinations: []route.Destination{},
+		Request: RequestSummary{Method: req.Method, Host: res.Host, Port: req.Port, Gateway: gw,
+			SourceLabels: req.Source.Labels, SourceNamespace: req.Source.Namespace},
+	}
+	objects := []string{}
+	if vh := res.VirtualHost; vh != nil {
+		for _, f := range vh.Findings {
+			findings = append(findings, f.String())
+		}
+		for _, vs := range vh.VirtualServices {
+			objects = append(objects, "VirtualService "+vs)
+		}
+	}
+	switch res.Reason {
+	case route.Passthrough:
+		rep.Destinations = append(rep.Destinations, route.Destination{Host: t.PassthroughHost(req), Port: req.Port, Weight: 100})
+		findings = append(findings, "no VirtualService for this host on the mesh: the request goes to the host itself")
+	case route.NoVirtualHost:
+		findings = append(findings, fmt.Sprintf("no VirtualService bound to gateway %s serves host %s: Envoy answers 404", gw, res.Host))
+	case route.NoRoute:
+		findings = append(findings, fmt.Sprintf("VirtualService %s owns host %s but none of its routes match: Envoy answers 404 (no route is invented)",
+			strings.Join(res.VirtualHost.VirtualServices, ", "), res.Host))
+	case route.Matched:
+		rep.fillRoute(res, req)
+		if res.Route.Delegate != "" {
+			objects = append(objects, "VirtualService "+res.Route.Delegate)
+		}
+	}
+	for _, f := range t.RejectedFor(req) {
+		findings = append(findings, f.String())
+	}
+	for _, f := range t.FindingsFor(objects...) {
+		if f.Severity >= route.Warning && !containsString(findings, f.String()) {
+			findings = append(findings, f.String())
+		}
+	}
+	rep.Findings = append([]string{}, findings...)
+	return rep
+}
+
+func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
+	rt := res.Route
+	vs, idx, name := rt.VirtualService, rt.Index, rt.Name
+	rep.VirtualService, rep.RouteIndex, rep.RouteName, rep.Where = &vs, &idx, name, rt.Where
+	if rt.Delegate != "" {
+		d, root := rt.Delegate, rt.RootIndex
+		rep.Delegate, rep.RootRouteIndex = &d, &root
+	}
+	if res.Match >= 0 {
+		m := res.Match
+		rep.MatchIndex = &m
+	}
+	for _, d := range rt.Destinations {
+		if d.Port == 0 {
+			d.Port = req.Port
+		}
+		rep.Destinations = append(rep.Destinations, d)
+	}
+	if rt.RequestHeaders != nil {
+		rep.RequestHeaders = *rt.RequestHeaders
+	}
+	rep.ResponseHeaders, rep.Redirect, rep.DirectResponse, rep.Rewrite = rt.ResponseHeaders, rt.Redirect, rt.DirectResponse, rt.Rewrite
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (rep *RouteReport) text(w io.Writer) error {
+	var b strings.Builder
+	r := rep.Request
+	from := "the mesh"
+	if r.Gateway != route.MeshSource {
+		from = "gateway " + r.Gateway
+	}
+	fmt.Fprintf(&b, "%s %s from %s (namespace %s%s)\n", r.Method, r.URL, from, r.SourceNamespace, labelsSuffix(r.SourceLabels))
+	fmt.Fprintf(&b, "status: %d (%s)\n", rep.Status, rep.Reason)
+	if rep.VirtualService != nil {
+		fmt.Fprintf(&b, "virtualService: %s", *rep.VirtualService)
+		if rep.Delegate != nil {
+			fmt.Fprintf(&b, " -> delegate %s", *rep.Delegate)
+		}
+		fmt.Fprintf(&b, "\nroute: #%d", *rep.RouteIndex)
+		if rep.RouteName != "" {
+			fmt.Fprintf(&b, " %q", rep.RouteName)
+		}
+		if rep.Where != "" {
+			fmt.Fprintf(&b, " at %s", rep.Where)
+		}
+		b.WriteString("\n")
+	}
+	if rep.Redirect != nil {
+		fmt.Fprintf(&b, "redirect: %d to uri=%q authority=%q scheme=%q\n", rep.Redirect.Code, rep.Redirect.URI, rep.Redirect.Authority, rep.Redirect.Scheme)
+	}
+	if rep.DirectResponse != nil {
+		fmt.Fprintf(&b, "direct response: %d %q\n", rep.DirectResponse.Status, rep.DirectResponse.Body)
+	}
+	if rep.Rewrite != nil {
+		fmt.Fprintf(&b, "rewrite: uri=%q authority=%q\n", rep.Rewrite.URI, rep.Rewrite.Authority)
+	}
+	if len(rep.Destinations) > 0 {
+		b.WriteString("destinations:\n")
+	}
+	for _, d := range rep.Destinations {
+		fmt.Fprintf(&b, "  %3d%%  %s:%d", d.Weight, d.Host, d.Port)
+		if d.Subset != "" {
+			fmt.Fprintf(&b, "  subset %s%s", d.Subset, labelsSuffix(d.Labels))
+		}
+		if d.Problem != "" {
+			b.WriteString("  (503: no healthy upstream)")
+		}
+		b.WriteString("\n")
+	}
+	writeOps(&b, "request headers", &rep.RequestHeaders)
+	writeOps(&b, "response headers", rep.ResponseHeaders)
+	for _, f := range rep.Findings {
+		fmt.Fprintf(&b, "finding: %s\n", f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeOps(b *strings.Builder, title string, ops *route.HeaderOps) {
+	if ops == nil || (len(ops.Set) == 0 && len(ops.Add) == 0 && len(ops.Remove) == 0) {
+		return
+	}
+	fmt.Fprintf(b, "%s:", title)
+	for _, k := range sortedKeys(ops.Set) {
+		fmt.Fprintf(b, " set %s=%q", k, ops.Set[k])
+	}
+	for _, k := range sortedKeys(ops.Add) {
+		fmt.Fprintf(b, " add %s=%q", k, ops.Add[k])
+	}
+	for _, k := range ops.Remove {
+		fmt.Fprintf(b, " remove %s", k)
+	}
+	b.WriteString("\n")
+}
+
+func labelsSuffix(l map[string]string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(l))
+	for _, k := range sortedKeys(l) {
+		parts = append(parts, k+"="+l[k])
+	}
+	return " {" + strings.Join(parts, ",") + "}"
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,105 @@
+package inspect
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/graylane/graylane/internal/route"
+	"github.com/graylane/graylane/internal/simulate"
+)
+
+// SimulateOptions are the options of `graylane simulate`.
+type SimulateOptions struct {
+	Files        []string
+	Request      RequestOptions
+	Calls        string
+	Propagate    []string
+	Requests     int
+	Seed         uint64
+	VersionLabel string
+	Output       string
+}
+
+// SimulateReport is the result of `graylane simulate`.
+type SimulateReport struct {
+	URL     string `json:"url"`
+	Gateway string `json:"gateway"`
+	simulate.Report
+}
+
+// Simulate replays requests along the call graph and writes the report.
+func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) error {
+	if err := CheckFormat(o.Output); err != nil {
+		return err
+	}
+	if o.Requests < 1 || o.Requests > 10_000_000 {
+		return inputErrorf("--requests %d: want 1..10000000", o.Requests)
+	}
+	calls, err := simulate.ParseCalls(o.Calls)
+	if err != nil {
+		return inputErrorf("--calls: %v", err)
+	}
+	req, explicit, err := buildRequest(o.Request)
+	if err != nil {
+		return err
+	}
+	set, err := load(o.Files, stderr)
+	if err != nil {
+		return err
+	}
+	t := route.Compile(RouteInput(set))
+	var notes []string
+	if note := gatewayPort(t, req, explicit); note != "" {
+		notes = append(notes, note)
+	}
+	svcs, workloads := Inventory(set)
+	rep, err := simulate.Run(t, svcs, workloads, simulate.Options{
+		Entry: *req, Calls: calls, Propagate: o.Propagate, Requests: o.Requests, Seed: o.Seed, VersionLabel: o.VersionLabel,
+	})
+	if err != nil {
+		return &InputError{Err: fmt.Errorf("--calls: %w", err)}
+	}
+	for _, f := range t.Findings {
+		if f.Severity >= route.Warning {
+			notes = append(notes, f.String())
+		}
+	}
+	rep.Findings = append(notes, rep.Findings...)
+	gw := req.Source.Gateway
+	if gw == "" {
+		gw = route.MeshSource
+	}
+	out := &SimulateReport{URL: o.Request.URL, Gateway: gw, Report: *rep}
+	return Write(stdout, o.Output, out, out.text)
+}
+
+func (r *SimulateReport) text(w io.Writer) error {
+	var b strings.Builder
+	from := "the mesh"
+	if r.Gateway != route.MeshSource {
+		from = "gateway " + r.Gateway
+	}
+	fmt.Fprintf(&b, "%d requests to %s from %s\n\n", r.Requests, r.URL, from)
+	width := 0
+	for _, p := range r.Paths {
+		width = max(width, len(p.Path))
+	}
+	for _, p := range r.Paths {
+		mark := ""
+		switch {
+		case p.Failed:
+			mark = "  FAILED"
+		case p.Mixed:
+			mark = "  MIXED"
+		}
+		fmt.Fprintf(&b, "  %-*s  %.4f%s\n", width, p.Path, p.Fraction, mark)
+	}
+	fmt.Fprintf(&b, "\nmixedFraction: %.4f\nfailedFraction: %.4f\n", r.MixedFraction, r.FailedFraction)
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, "finding: %s\n", f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

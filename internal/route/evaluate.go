@@ -1,0 +1,119 @@
+package route
+
+import "strings"
+
+// Evaluate routes one request. It does not allocate when the request's
+// host has a VirtualService (a passthrough result for a short host name
+// builds its FQDN).
+func (t *Table) Evaluate(req *Request) Result {
+	src := req.Source.Gateway
+	if src == "" {
+		src = MeshSource
+	}
+	host := hostOnly(req.Authority)
+	res := Result{Host: host, Match: -1}
+	st := t.sources[src]
+	var vh *VirtualHost
+	if st != nil {
+		vh = st.lookup(host, req.namespace())
+	}
+	if vh == nil {
+		if src == MeshSource {
+			res.Status, res.Reason = 200, Passthrough
+			return res
+		}
+		res.Status, res.Reason = 404, NoVirtualHost
+		return res
+	}
+	res.VirtualHost = vh
+	c := evalCtx{r: req}
+	for si := range vh.steps {
+		s := &vh.steps[si]
+		if s.idx != nil {
+			if pos, block := s.idx.best(&c, vh.routes); pos >= 0 {
+				br := &vh.routes[pos]
+				res.Route, res.Status, res.Reason, res.Match = br.route, br.route.Status, Matched, br.origIdx[block]
+				return res
+			}
+			continue
+		}
+		for i := s.start; i < s.end; i++ {
+			br := &vh.routes[i]
+			if br.matches == nil {
+				res.Route, res.Status, res.Reason = br.route, br.route.Status, Matched
+				return res
+			}
+			for j, m := range br.matches {
+				if m.matches(&c) {
+					res.Route, res.Status, res.Reason, res.Match = br.route, br.route.Status, Matched, br.origIdx[j]
+					return res
+				}
+			}
+		}
+	}
+	res.Status, res.Reason = 404, NoRoute
+	return res
+}
+
+// PassthroughHost is the destination of a Passthrough result: the request
+// host as a FQDN, resolved in the caller's namespace like Kubernetes DNS.
+func (t *Table) PassthroughHost(req *Request) string {
+	host := hostOnly(req.Authority)
+	ns := req.namespace()
+	switch strings.Count(host, ".") {
+	case 0:
+		return resolveHost(host, ns)
+	case 1:
+		if _, ok := t.services[host+"."+ClusterDomain]; ok {
+			return host + "." + ClusterDomain
+		}
+	}
+	if strings.HasSuffix(host, ".svc") {
+		return host + ".cluster.local"
+	}
+	return host
+}
+
+// Service returns the Kubernetes Service for a cluster FQDN, if loaded.
+func (t *Table) Service(fqdn string) (name, namespace string, ports []int32, ok bool) {
+	s := t.services[fqdn]
+	if s == nil {
+		return "", "", nil, false
+	}
+	for _, p := range s.Spec.Ports {
+		ports = append(ports, p.Port)
+	}
+	return s.Name, namespaceOf(&s.ObjectMeta), ports, true
+}
+
+// RejectedFor lists the findings of rejected VirtualServices that name
+// the request's host: why a VirtualService the user expected is not used.
+func (t *Table) RejectedFor(req *Request) []Finding {
+	host := hostOnly(req.Authority)
+	full := t.PassthroughHost(req)
+	var out []Finding
+	for _, u := range t.rejected {
+		for _, h := range u.hosts {
+			if wildcardMatch(h, host) || wildcardMatch(h, full) {
+				for _, f := range t.Findings {
+					if f.Object == u.meta.ref() && f.Severity == Error {
+						out = append(out, f)
+					}
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// FindingsFor lists the findings about the given objects ("Kind ns/name").
+func (t *Table) FindingsFor(objects ...string) []Finding {
+	var out []Finding
+	for _, f := range t.Findings {
+		if contains(objects, f.Object) {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,454 @@
+// Package simulate replays requests along a call graph (gateway → A → B →
+// C) through compiled routing, offline: at each hop the route picks a
+// destination, the destination's subset picks a workload, and that
+// workload's pod labels become the next hop's source labels. It answers
+// "which versions will a request meet along the chain?" before anything is
+// deployed. No I/O.
+package simulate
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// Workload is a pod template that can serve requests: a Deployment or a
+// Rollout.
+type Workload struct {
+	Kind, Name, Namespace string
+	// Labels are the pod template labels.
+	Labels   map[string]string
+	Replicas int32
+}
+
+// Service is a Kubernetes Service: which pods it selects and its ports.
+type Service struct {
+	Name, Namespace string
+	Selector        map[string]string
+	Ports           []int32
+}
+
+// Options describe a replay.
+type Options struct {
+	// Entry is the first request (from a gateway or the mesh).
+	Entry route.Request
+	// Calls maps a service name to the services it calls, in order.
+	Calls map[string][]string
+	// Propagate are the header names a workload copies from its inbound
+	// request to its outbound ones; other headers are not carried.
+	Propagate []string
+	// Requests is how many requests to replay; Seed makes it repeatable.
+	Requests int
+	Seed     uint64
+	// VersionLabel is the pod label that names a version (default "version").
+	VersionLabel string
+}
+
+// Hop is one service reached by a request.
+type Hop struct {
+	Service   string `json:"service"`
+	Namespace string `json:"namespace,omitempty"`
+	Workload  string `json:"workload,omitempty"`
+	Version   string `json:"version,omitempty"`
+	Status    int    `json:"status"`
+	Subset    string `json:"subset,omitempty"`
+	// Problem says why a hop failed.
+	Problem string `json:"problem,omitempty"`
+	Calls   []*Hop `json:"calls,omitempty"`
+}
+
+// PathStat is one distinct full path and how often it occurred.
+type PathStat struct {
+	Path     string  `json:"path"`
+	Count    int     `json:"count"`
+	Fraction float64 `json:"fraction"`
+	// Mixed: the hops did not all run the same version.
+	Mixed bool `json:"mixed"`
+	// Failed: some hop answered with a status that is not 2xx.
+	Failed bool `json:"failed"`
+	Hops   *Hop `json:"hops"`
+}
+
+// Report is the outcome of a replay.
+type Report struct {
+	Requests       int        `json:"requests"`
+	Paths          []PathStat `json:"paths"`
+	MixedFraction  float64    `json:"mixedFraction"`
+	FailedFraction float64    `json:"failedFraction"`
+	Findings       []string   `json:"findings,omitempty"`
+}
+
+// ErrCycle is returned when the call graph loops.
+var ErrCycle = errors.New("call graph has a cycle")
+
+const maxDepth = 32
+
+// Run replays opts.Requests requests.
+func Run(t *route.Table, services []Service, workloads []Workload, opts Options) (*Report, error) {
+	if err := checkCalls(opts.Calls); err != nil {
+		return nil, err
+	}
+	if opts.Requests <= 0 {
+		opts.Requests = 1000
+	}
+	if opts.VersionLabel == "" {
+		opts.VersionLabel = "version"
+	}
+	r := &runner{t: t, opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		services: map[string]*Service{}, workloads: workloads, notes: map[string]bool{}}
+	for i := range services {
+		s := &services[i]
+		r.services[strings.ToLower(s.Name)+"."+s.Namespace+"."+route.ClusterDomain] = s
+	}
+	counts := map[string]*PathStat{}
+	var order []string
+	for i := 0; i < opts.Requests; i++ {
+		entry := opts.Entry
+		entry.Header = entry.Header.Clone()
+		hop := r.hop(&entry, 0)
+		key := render(hop)
+		ps, ok := counts[key]
+		if !ok {
+			versions := map[string]bool{}
+			ps = &PathStat{Path: key, Hops: hop, Failed: failed(hop)}
+			collectVersions(hop, versions)
+			ps.Mixed = len(versions) > 1
+			counts[key] = ps
+			order = append(order, key)
+		}
+		ps.Count++
+	}
+	rep := &Report{Requests: opts.Requests}
+	for _, k := range order {
+		ps := counts[k]
+		ps.Fraction = float64(ps.Count) / float64(opts.Requests)
+		if ps.Mixed {
+			rep.MixedFraction += ps.Fraction
+		}
+		if ps.Failed {
+			rep.FailedFraction += ps.Fraction
+		}
+		rep.Paths = append(rep.Paths, *ps)
+	}
+	sort.SliceStable(rep.Paths, func(i, j int) bool {
+		if rep.Paths[i].Count != rep.Paths[j].Count {
+			return rep.Paths[i].Count > rep.Paths[j].Count
+		}
+		return rep.Paths[i].Path < rep.Paths[j].Path
+	})
+	for note := range r.notes {
+		rep.Findings = append(rep.Findings, note)
+	}
+	sort.Strings(rep.Findings)
+	return rep, nil
+}
+
+type runner struct {
+	t         *route.Table
+	opts      Options
+	rng       *rand.Rand
+	services  map[string]*Service
+	workloads []Workload
+	notes     map[string]bool
+}
+
+// hop routes one request and follows the calls of the workload it reaches.
+func (r *runner) hop(req *route.Request, depth int) *Hop {
+	res := r.t.Evaluate(req)
+	host := ""
+	h := &Hop{Status: res.Status}
+	var sent http.Header = req.Header
+	var subsetLabels map[string]string
+	switch {
+	case res.Reason == route.Passthrough:
+		host = r.t.PassthroughHost(req)
+	case res.Route == nil:
+		h.Service = shortName(res.Host)
+		h.Problem = res.Reason.String()
+		return h
+	case res.Route.Redirect != nil || res.Route.DirectResponse != nil:
+		h.Service = shortName(res.Host)
+		return h
+	default:
+		i := res.Route.Pick(r.rng.Uint32N(100))
+		if i < 0 {
+			h.Service, h.Status, h.Problem = shortName(res.Host), 503, "route has no destinations"
+			return h
+		}
+		d := &res.Route.Destinations[i]
+		host, h.Subset, h.Status = d.Host, d.Subset, 200
+		if d.Problem != "" {
+			h.Service, h.Status, h.Problem = shortName(host), 503, d.Problem
+			return h
+		}
+		sent = applyHeaders(req.Header, res.Route.RequestHeaders, d.RequestHeaders)
+		subsetLabels = d.Labels
+	}
+	w, svc, problem := r.pickWorkload(host, subsetLabels)
+	h.Service = shortName(host)
+	if problem != "" {
+		h.Status, h.Problem = 503, problem
+		return h
+	}
+	h.Namespace, h.Workload, h.Status = w.Namespace, w.Name, 200
+	h.Version = w.Labels[r.opts.VersionLabel]
+	if depth >= maxDepth {
+		return h
+	}
+	for _, callee := range r.callees(svc) {
+		next := &route.Request{Authority: callee, Path: "/", Method: http.MethodGet, Header: r.propagate(sent),
+			Source: route.Source{Labels: w.Labels, Namespace: w.Namespace}}
+		if port := r.portOf(callee, w.Namespace); port != 0 {
+			next.Authority = callee + ":" + strconv.Itoa(int(port))
+			next.Port = uint32(port)
+		}
+		h.Calls = append(h.Calls, r.hop(next, depth+1))
+	}
+	return h
+}
+
+// pickWorkload chooses a workload behind a Service host whose pod labels
+// carry the subset labels, weighted by replicas (round-robin over pods).
+func (r *runner) pickWorkload(host string, subset map[string]string) (*Workload, *Service, string) {
+	svc := r.services[host]
+	if svc == nil {
+		msg := fmt.Sprintf("no Service for host %s among the inputs: Envoy answers 503", host)
+		r.notes[msg] = true
+		return nil, nil, msg
+	}
+	var cands []*Workload
+	total := 0
+	for i := range r.workloads {
+		w := &r.workloads[i]
+		if w.Namespace == svc.Namespace && len(svc.Selector) > 0 && hasLabels(w.Labels, svc.Selector) && hasLabels(w.Labels, subset) && w.Replicas > 0 {
+			cands = append(cands, w)
+			total += int(w.Replicas)
+		}
+	}
+	if len(cands) == 0 {
+		msg := fmt.Sprintf("no workload behind Service %s/%s matches %s: Envoy answers 503 no healthy upstream", svc.Namespace, svc.Name, describeLabels(svc.Selector, subset))
+		r.notes[msg] = true
+		return nil, svc, msg
+	}
+	x := r.rng.IntN(total)
+	for _, w := range cands {
+		if x < int(w.Replicas) {
+			return w, svc, ""
+		}
+		x -= int(w.Replicas)
+	}
+	return cands[len(cands)-1], svc, ""
+}
+
+func (r *runner) callees(svc *Service) []string {
+	if svc == nil {
+		return nil
+	}
+	if c, ok := r.opts.Calls[svc.Name]; ok {
+		return c
+	}
+	return r.opts.Calls[svc.Name+"."+svc.Namespace]
+}
+
+func (r *runner) portOf(callee, callerNS string) int32 {
+	host := route.ResolveHost(strings.ToLower(callee), callerNS)
+	if strings.Count(callee, ".") == 1 {
+		host = strings.ToLower(callee) + "." + route.ClusterDomain
+	}
+	if s := r.services[host]; s != nil && len(s.Ports) > 0 {
+		return s.Ports[0]
+	}
+	return 0
+}
+
+func (r *runner) propagate(h http.Header) http.Header {
+	out := http.Header{}
+	for _, name := range r.opts.Propagate {
+		k := http.CanonicalHeaderKey(name)
+		if strings.HasSuffix(k, "*") {
+			prefix := strings.TrimSuffix(k, "*")
+			for hk, v := range h {
+				if strings.HasPrefix(hk, prefix) {
+					out[hk] = v
+				}
+			}
+			continue
+		}
+		if v, ok := h[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// applyHeaders returns the headers the workload receives after the route's
+// and the destination's request header operations.
+func applyHeaders(in http.Header, ops ...*route.HeaderOps) http.Header {
+	out := in
+	cloned := false
+	for _, op := range ops {
+		if op == nil {
+			continue
+		}
+		if !cloned {
+			out, cloned = in.Clone(), true
+		}
+		for _, k := range op.Remove {
+			out.Del(k)
+		}
+		for k, v := range op.Set {
+			out.Set(k, v)
+		}
+		for k, v := range op.Add {
+			out.Add(k, v)
+		}
+	}
+	return out
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func describeLabels(sets ...map[string]string) string {
+	var parts []string
+	for _, s := range sets {
+		for k, v := range s {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	sort.Strings(parts)
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+func shortName(host string) string {
+	if name, _, ok := route.ServiceOf(host); ok {
+		return name
+	}
+	return host
+}
+
+// render draws a path: "a:v1 -> b:v1", fan-out as "a:v1 -> (b:v1, c:v1)".
+func render(h *Hop) string {
+	label := h.Service + ":"
+	switch {
+	case h.Status < 200 || h.Status > 299:
+		label += strconv.Itoa(h.Status)
+	case h.Version != "":
+		label += h.Version
+	default:
+		label += h.Workload
+	}
+	switch len(h.Calls) {
+	case 0:
+		return label
+	case 1:
+		return label + " -> " + render(h.Calls[0])
+	}
+	parts := make([]string, len(h.Calls))
+	for i, c := range h.Calls {
+		parts[i] = render(c)
+	}
+	return label + " -> (" + strings.Join(parts, ", ") + ")"
+}
+
+func failed(h *Hop) bool {
+	if h.Status < 200 || h.Status > 299 {
+		return true
+	}
+	for _, c := range h.Calls {
+		if failed(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func collectVersions(h *Hop, into map[string]bool) {
+	if h.Version != "" {
+		into[h.Version] = true
+	}
+	for _, c := range h.Calls {
+		collectVersions(c, into)
+	}
+}
+
+func checkCalls(calls map[string][]string) error {
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(n string, trail []string) error
+	visit = func(n string, trail []string) error {
+		switch state[n] {
+		case 1:
+			return fmt.Errorf("%w: %s", ErrCycle, strings.Join(append(trail, n), " -> "))
+		case 2:
+			return nil
+		}
+		state[n] = 1
+		for _, c := range calls[n] {
+			if err := visit(c, append(trail, n)); err != nil {
+				return err
+			}
+		}
+		state[n] = 2
+		return nil
+	}
+	keys := make([]string, 0, len(calls))
+	for k := range calls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := visit(k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseCalls reads "a->b,b->c,a->d" into a call graph; "a->b->c" is a
+// chain, short for "a->b,b->c".
+func ParseCalls(s string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		names := strings.Split(part, "->")
+		if len(names) < 2 {
+			return nil, fmt.Errorf("call %q: want CALLER->CALLEE", part)
+		}
+		for i := range names {
+			names[i] = strings.TrimSpace(names[i])
+			if names[i] == "" {
+				return nil, fmt.Errorf("call %q: empty service name", part)
+			}
+		}
+		for i := 0; i+1 < len(names); i++ {
+			if !contains(out[names[i]], names[i+1]) {
+				out[names[i]] = append(out[names[i]], names[i+1])
+			}
+		}
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
