@@ -129,3 +129,18 @@ func BenchmarkRouteMiss(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRegexNoLiteral is the regex worst case: 100 routes whose
+// patterns contain no literal to filter on, none matching, so the RE2
+// engine runs 100 times.
+func BenchmarkRegexNoLiteral(b *testing.B) {
+	t := table(b, 100, func(int) *networking.HTTPMatchRequest {
+		return &networking.HTTPMatchRequest{Headers: map[string]*networking.StringMatch{"user-agent": regex(`(ios|android)/[0-9]+\.[0-9]+`)}}
+	})
+	req := request("/", "User-Agent", "web/1.0")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t.Evaluate(req)
+	}
+}

@@ -30,12 +30,15 @@ func (t *Table) Evaluate(req *Request) Result {
 	for si := range vh.steps {
 		s := &vh.steps[si]
 		if s.idx != nil {
-			if pos, block := s.idx.best(&c, vh.routes); pos >= 0 {
+			pos, block, linear := s.idx.best(&c, vh.routes)
+			if pos >= 0 {
 				br := &vh.routes[pos]
 				res.Route, res.Status, res.Reason, res.Match = br.route, br.route.Status, Matched, br.origIdx[block]
 				return res
 			}
-			continue
+			if !linear {
+				continue
+			}
 		}
 		for i := s.start; i < s.end; i++ {
 			br := &vh.routes[i]

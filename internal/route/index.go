@@ -2,6 +2,7 @@ package route
 
 import (
 	"sort"
+	"strings"
 )
 
 // A virtual host's routes are evaluated as a plan of steps. Most steps are
@@ -25,6 +26,19 @@ type runIndex struct {
 	exact      map[string][]entry
 	prefix     map[string][]entry
 	prefixLens []int // distinct prefix lengths, ascending
+	// contains finds the literals of ".*lit.*" conditions with one scan of
+	// the value: every k-byte window is looked up by its packed bytes, keyed
+	// by each literal's last k bytes (where "name=value" literals differ).
+	contains map[uint64][]literalEntries
+	k        int
+	// noNL: some condition came from a regex whose "." excludes newline;
+	// a value with a newline is then evaluated route by route.
+	noNL bool
+}
+
+type literalEntries struct {
+	lit     string
+	entries []entry
 }
 
 type entry struct {
@@ -33,10 +47,15 @@ type entry struct {
 
 // condKey names an indexable condition of a match block with its kind.
 type cond struct {
-	key    string // "uri" or a canonical header key
-	hm     headerMatcher
-	values []string
-	prefix bool
+	key      string // "uri" or a canonical header key
+	hm       headerMatcher
+	values   []string
+	prefix   bool
+	contains bool
+	noNL     bool
+	// choose: values are literals the value must all contain; the index
+	// keys on one of them, the rarest in the run.
+	choose bool
 }
 
 // indexable lists a block's conditions usable as an index.
@@ -53,7 +72,7 @@ func indexable(m *match) []cond {
 		}
 	}
 	for _, h := range m.headers {
-		if h.m.noNL || h.m.fold {
+		if h.m.fold {
 			continue
 		}
 		switch h.m.kind {
@@ -62,7 +81,17 @@ func indexable(m *match) []cond {
 		case kindOneOf:
 			out = append(out, cond{key: h.key, hm: h, values: h.m.set})
 		case kindPrefix:
-			out = append(out, cond{key: h.key, hm: h, values: []string{h.m.s}, prefix: true})
+			out = append(out, cond{key: h.key, hm: h, values: []string{h.m.s}, prefix: true, noNL: h.m.noNL})
+		case kindContains:
+			if h.m.s != "" {
+				out = append(out, cond{key: h.key, hm: h, values: []string{h.m.s}, contains: true, noNL: h.m.noNL})
+			}
+		case kindRegex:
+			// A literal the regex requires finds the candidates; the
+			// regex itself runs only on those.
+			if len(h.m.need) > 0 {
+				out = append(out, cond{key: h.key, hm: h, values: h.m.need, contains: true, choose: true})
+			}
 		}
 	}
 	return out
@@ -138,21 +167,46 @@ func firstKey(keys map[string]bool) string {
 }
 
 func buildIndex(routes []boundRoute, from, to int, key string) *runIndex {
-	x := &runIndex{uri: key == "uri", exact: map[string][]entry{}, prefix: map[string][]entry{}}
+	x := &runIndex{uri: key == "uri", exact: map[string][]entry{}, prefix: map[string][]entry{}, k: 8}
 	lens := map[int]bool{}
+	lits := map[string][]entry{}
+	var litOrder []string
+	freq := map[string]int{}
+	for pos := from; pos < to; pos++ {
+		for _, m := range routes[pos].matches {
+			for _, c := range indexable(m) {
+				if c.key == key && c.choose {
+					for _, v := range c.values {
+						freq[v]++
+					}
+				}
+			}
+		}
+	}
 	for pos := from; pos < to; pos++ {
 		for b, m := range routes[pos].matches {
 			for _, c := range indexable(m) {
 				if c.key != key {
 					continue
 				}
-				x.hm = c.hm
+				x.hm, x.noNL = c.hm, x.noNL || c.noNL
 				e := entry{pos: int32(pos), block: int32(b)}
-				for _, v := range c.values {
-					if c.prefix {
+				values := c.values
+				if c.choose {
+					values = []string{rarest(c.values, freq)}
+				}
+				for _, v := range values {
+					switch {
+					case c.contains:
+						if _, ok := lits[v]; !ok {
+							litOrder = append(litOrder, v)
+						}
+						lits[v] = append(lits[v], e)
+						x.k = min(x.k, len(v))
+					case c.prefix:
 						x.prefix[v] = append(x.prefix[v], e)
 						lens[len(v)] = true
-					} else {
+					default:
 						x.exact[v] = append(x.exact[v], e)
 					}
 				}
@@ -164,11 +218,28 @@ func buildIndex(routes []boundRoute, from, to int, key string) *runIndex {
 		x.prefixLens = append(x.prefixLens, l)
 	}
 	sort.Ints(x.prefixLens)
+	if len(lits) > 0 {
+		x.contains = map[uint64][]literalEntries{}
+		for _, lit := range litOrder {
+			w := pack(lit[len(lit)-x.k:])
+			x.contains[w] = append(x.contains[w], literalEntries{lit: lit, entries: lits[lit]})
+		}
+	}
 	return x
 }
 
+// pack turns up to 8 bytes into a map key.
+func pack(s string) uint64 {
+	var w uint64
+	for i := 0; i < len(s); i++ {
+		w = w<<8 | uint64(s[i])
+	}
+	return w
+}
+
 // best finds the lowest (position, block) in an indexed step that matches.
-func (x *runIndex) best(c *evalCtx, routes []boundRoute) (pos, block int) {
+// linear reports that the value must be evaluated route by route.
+func (x *runIndex) best(c *evalCtx, routes []boundRoute) (pos, block int, linear bool) {
 	pos, block = -1, -1
 	var exactIn, prefixIn string
 	if x.uri {
@@ -176,7 +247,10 @@ func (x *runIndex) best(c *evalCtx, routes []boundRoute) (pos, block int) {
 	} else {
 		v, ok := c.header(&x.hm)
 		if !ok {
-			return -1, -1
+			return -1, -1, false
+		}
+		if x.noNL && strings.IndexByte(v, '\n') >= 0 {
+			return -1, -1, true
 		}
 		exactIn, prefixIn = v, v
 	}
@@ -191,7 +265,37 @@ func (x *runIndex) best(c *evalCtx, routes []boundRoute) (pos, block int) {
 			pos, block = x.try(c, routes, list, pos, block)
 		}
 	}
-	return pos, block
+	if x.contains != nil {
+		pos, block = x.scan(c, routes, exactIn, pos, block)
+	}
+	return pos, block, false
+}
+
+// scan slides a k-byte window over v and tries the routes of every
+// literal found at that place.
+func (x *runIndex) scan(c *evalCtx, routes []boundRoute, v string, pos, block int) (int, int) {
+	if len(v) < x.k {
+		return pos, block
+	}
+	w := pack(v[:x.k])
+	mask := uint64(1)<<(8*x.k) - 1
+	if x.k == 8 {
+		mask = ^uint64(0)
+	}
+	for i := 0; ; i++ {
+		if groups, ok := x.contains[w]; ok {
+			for _, g := range groups {
+				// The window is the literal's tail: it starts earlier.
+				if start := i + x.k - len(g.lit); start >= 0 && v[start:i+x.k] == g.lit {
+					pos, block = x.try(c, routes, g.entries, pos, block)
+				}
+			}
+		}
+		if i+x.k >= len(v) {
+			return pos, block
+		}
+		w = (w<<8 | uint64(v[i+x.k])) & mask
+	}
 }
 
 func (x *runIndex) try(c *evalCtx, routes []boundRoute, list []entry, pos, block int) (int, int) {
@@ -205,4 +309,16 @@ func (x *runIndex) try(c *evalCtx, routes []boundRoute, list []entry, pos, block
 		}
 	}
 	return pos, block
+}
+
+// rarest picks the literal fewest routes of the run require (the longest
+// on a tie): it narrows the candidates most.
+func rarest(ss []string, freq map[string]int) string {
+	best := ss[0]
+	for _, s := range ss[1:] {
+		if freq[s] < freq[best] || (freq[s] == freq[best] && len(s) > len(best)) {
+			best = s
+		}
+	}
+	return best
 }

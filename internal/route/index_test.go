@@ -31,7 +31,13 @@ func linear(vh *VirtualHost, r *Request) (int, int) {
 
 func randomStringMatch(rng *rand.Rand, values []string) *networking.StringMatch {
 	v := values[rng.IntN(len(values))]
-	switch rng.IntN(5) {
+	switch rng.IntN(8) {
+	case 7:
+		return &networking.StringMatch{MatchType: &networking.StringMatch_Regex{Regex: "[a-z]*" + v + "[0-9]?"}}
+	case 5:
+		return &networking.StringMatch{MatchType: &networking.StringMatch_Regex{Regex: ".*" + v[:1+rng.IntN(len(v))] + ".*"}}
+	case 6:
+		return &networking.StringMatch{MatchType: &networking.StringMatch_Regex{Regex: "(?s).*" + v + ".*"}}
 	case 0, 1:
 		return &networking.StringMatch{MatchType: &networking.StringMatch_Exact{Exact: v}}
 	case 2:
@@ -86,7 +92,13 @@ func TestIndexedPlanAgreesWithLinear(t *testing.T) {
 		for q := 0; q < 200; q++ {
 			r := &Request{Authority: "svc", Path: values[rng.IntN(len(values))], Header: http.Header{}, Source: Source{Namespace: "default"}}
 			for _, h := range headers {
-				if rng.IntN(4) != 0 {
+				switch rng.IntN(6) {
+				case 0:
+				case 1:
+					r.Header.Set(h, values[rng.IntN(len(values))]+"\n"+values[rng.IntN(len(values))])
+				case 2:
+					r.Header.Set(h, "k="+values[rng.IntN(len(values))]+"; "+values[rng.IntN(len(values))])
+				default:
 					r.Header.Set(h, values[rng.IntN(len(values))])
 				}
 			}
