@@ -57,7 +57,8 @@ Exit codes: 0 success, 1 failure while running, 2 bad input (flags, URL, manifes
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &inspect.InputError{Err: err} })
-	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr))
+	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr),
+		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr))
 	return root
 }
 
@@ -74,4 +75,8 @@ func addRequestFlags(c *cobra.Command, files *[]string, o *inspect.RequestOption
 	f.StringVar(&o.Gateway, "gateway", "", "the request arrives at this ingress gateway, NAMESPACE/NAME (default: from a sidecar in the mesh)")
 	f.StringVar(&o.SourceLabels, "source-labels", "", "pod labels of the sending workload, k=v,k=v")
 	f.StringVar(&o.SourceNamespace, "source-namespace", "", "namespace of the sending workload (default: default, or the gateway's namespace)")
+}
+
+func writeAny(w io.Writer, format string, v any) error {
+	return inspect.Write(w, format, v, func(io.Writer) error { return nil })
 }

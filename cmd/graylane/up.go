@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graylane/graylane/examples"
+	"github.com/graylane/graylane/internal/embedded"
+)
+
+type upOptions struct {
+	files       []string
+	images      []string
+	gatewayPort int
+	admin       string
+	client      string
+	stateDir    string
+	output      string
+}
+
+func newUpCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o upOptions
+	c := &cobra.Command{
+		Use:   "up [-f PATH]... [flags]",
+		Short: "Run Kubernetes + Istio manifests on this machine, with real traffic",
+		Long: `Runs Services, Deployments, Gateways, VirtualServices and DestinationRules
+locally: every Deployment replica is a process with its own sidecar (an HTTP
+proxy that applies the mesh routing with the replica's pod labels), every
+Gateway server is a local listener. Without -f it runs the bundled shop
+example (gateway -> order -> payment -> logistics, each with v1 and v2).
+
+Images map to commands with --image IMAGE=COMMAND; builtin:sample is the
+built-in sample app, and images named go-http-sample or graylane/sample run it
+by default. Prints the gateway and admin addresses once every workload is
+ready; stops everything on Ctrl-C.`,
+		Example: `  graylane up
+  graylane up -f examples/seed004/ --gateway-port 8080
+  graylane up -f k8s/ --image registry.example.com/shop/order=./bin/order`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runUp(cmd, o, stdout, stderr)
+		},
+	}
+	f := c.Flags()
+	f.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder (repeatable; watched for changes)")
+	f.StringArrayVar(&o.images, "image", nil, "IMAGE=COMMAND: how to run a container image (repeatable; COMMAND may be builtin:sample)")
+	f.IntVar(&o.gatewayPort, "gateway-port", 8080, "local port for Gateway servers on port 80 (0: any free port)")
+	f.StringVar(&o.admin, "admin", "127.0.0.1:15000", "admin address: /readyz, /metrics, /apply, /v1/workloads, /v1/services")
+	f.StringVar(&o.client, "client-proxy", "127.0.0.1:15001", "a mesh client sidecar: use it as HTTP proxy to call services by name (empty: off)")
+	f.StringVar(&o.stateDir, "state-dir", "", "folder for process logs (default: a temporary folder removed on exit)")
+	addOutputFlag(c, &o.output)
+	return c
+}
+
+func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	files := o.files
+	if len(files) == 0 {
+		dir, err := bundledShop()
+		if err != nil {
+			return err
+		}
+		files = []string{dir}
+	}
+	rt, err := embedded.New(embedded.Options{
+		Files: files, Images: o.images, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
+		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir,
+	}, log)
+	if err != nil {
+		return err
+	}
+	return rt.Run(cmd.Context(), func(gateway, admin, client string) {
+		info := map[string]string{"admin": "http://" + admin}
+		if gateway != "" {
+			info["gateway"] = "http://" + gateway
+		}
+		if client != "" {
+			info["clientProxy"] = "http://" + client
+		}
+		if o.output == "json" || o.output == "yaml" {
+			_ = writeAny(stdout, o.output, info)
+			return
+		}
+		if gateway != "" {
+			fmt.Fprintf(stdout, "gateway: http://%s\n", gateway)
+		}
+		fmt.Fprintf(stdout, "admin: http://%s\n", admin)
+		if client != "" {
+			fmt.Fprintf(stdout, "client proxy: http://%s (HTTP proxy for calls by service name)\n", client)
+		}
+	})
+}
+
+// bundledShop is examples/shop when running from the repository, else
+// the embedded copy written to a temporary folder.
+func bundledShop() (string, error) {
+	if st, err := os.Stat(filepath.Join("examples", "shop")); err == nil && st.IsDir() {
+		return filepath.Join("examples", "shop"), nil
+	}
+	dir, err := os.MkdirTemp("", "graylane-shop-")
+	if err != nil {
+		return "", err
+	}
+	err = fs.WalkDir(examples.Shop, "shop", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := examples.Shop.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, filepath.Base(path)), b, 0o644)
+	})
+	return dir, err
+}

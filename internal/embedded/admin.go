@@ -1,0 +1,190 @@
+package embedded
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/graylane/graylane/internal/manifest"
+)
+
+// adminHandler serves the admin API:
+//
+//	GET  /readyz          200 when every workload is ready, else 503 and the list
+//	GET  /metrics         Istio standard metrics, Prometheus text format
+//	POST /apply           YAML/JSON manifests in the body, applied like kubectl apply
+//	GET  /v1/workloads    pods with state, port, sidecar, restarts
+//	GET  /v1/services     Services with their endpoints
+func (r *Runtime) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if nr := r.NotReady(); len(nr) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready:\n  "+strings.Join(nr, "\n  ")+"\n")
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("POST /apply", r.serveApply)
+	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
+	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
+	return mux
+}
+
+func (r *Runtime) serveApply(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, 32<<20))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	name := req.URL.Query().Get("name")
+	if name == "" {
+		name = "apply"
+	}
+	set, err := manifest.LoadBytes(name, body)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	res, err := r.Apply(set)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// PodStatus describes one replica.
+type PodStatus struct {
+	Name      string            `json:"name"`
+	Workload  string            `json:"workload"`
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels"`
+	Address   string            `json:"address"`
+	Sidecar   string            `json:"sidecar"`
+	State     string            `json:"state"`
+	Ready     bool              `json:"ready"`
+	Restarts  int32             `json:"restarts"`
+	LastError string            `json:"lastError,omitempty"`
+	Log       string            `json:"log"`
+}
+
+// Workloads lists every replica.
+func (r *Runtime) Workloads() []PodStatus {
+	var out []PodStatus
+	for _, p := range r.cfg.Load().pods {
+		state, lastErr := p.status()
+		out = append(out, PodStatus{Name: p.spec.name, Workload: p.spec.workload, Namespace: p.spec.namespace, Labels: p.spec.labels,
+			Address: p.addr, Sidecar: p.sidecar.addr, State: state, Ready: p.ready.Load(), Restarts: p.restarts.Load(), LastError: lastErr, Log: r.podLog(p)})
+	}
+	return out
+}
+
+// ServiceStatus describes a Service and the pods behind it.
+type ServiceStatus struct {
+	Host      string   `json:"host"`
+	Ports     []int32  `json:"ports"`
+	Endpoints []string `json:"endpoints"`
+}
+
+// Services lists the Services with their ready endpoints.
+func (r *Runtime) Services() []ServiceStatus {
+	cfg := r.cfg.Load()
+	var out []ServiceStatus
+	for host, svc := range cfg.services {
+		st := ServiceStatus{Host: host, Endpoints: []string{}}
+		for _, p := range svc.Spec.Ports {
+			st.Ports = append(st.Ports, p.Port)
+		}
+		for _, p := range cfg.endpoints(host, "", nil).pods {
+			if p.ready.Load() {
+				st.Endpoints = append(st.Endpoints, p.spec.name+"="+p.addr)
+			}
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Host < out[j].Host })
+	return out
+}
+
+// watch re-applies the files when they change.
+func (r *Runtime) watch(ctx context.Context) {
+	every := r.opts.WatchInterval
+	if every < 0 || len(r.opts.Files) == 0 {
+		return
+	}
+	if every == 0 {
+		every = time.Second
+	}
+	last := fingerprint(r.opts.Files)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		fp := fingerprint(r.opts.Files)
+		if fp == last {
+			continue
+		}
+		last = fp
+		set, err := manifest.Load(r.opts.Files...)
+		if err == nil {
+			_, err = r.Apply(set)
+		}
+		if err != nil {
+			r.log.Error("manifests changed but were not applied", "err", err)
+			continue
+		}
+		r.log.Info("manifests changed: applied")
+	}
+}
+
+// fingerprint summarises the files' names, sizes and modification times.
+func fingerprint(paths []string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				b.WriteString(path + ":err;")
+				return nil
+			}
+			if info, err := d.Info(); err == nil && !d.IsDir() {
+				b.WriteString(path + ":" + info.ModTime().String() + ":" + itoa(info.Size()) + ";")
+			}
+			return nil
+		})
+	}
+	return b.String()
+}
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var buf [20]byte
+	i := len(buf)
+	for n > 0 {
+		i--
+		buf[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(buf[i:])
+}

@@ -1,0 +1,237 @@
+package embedded
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/route"
+)
+
+// ApplyResult says what an apply changed, like kubectl apply's output.
+type ApplyResult struct {
+	Created    []string `json:"created,omitempty"`
+	Configured []string `json:"configured,omitempty"`
+	Unchanged  []string `json:"unchanged,omitempty"`
+	Ignored    []string `json:"ignored,omitempty"`
+	Findings   []string `json:"findings,omitempty"`
+}
+
+// Apply adds or replaces objects and brings the running state in line:
+// new routing takes effect for new requests at once (atomic swap), changed
+// workloads are replaced, Gateways get listeners.
+func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &ApplyResult{Ignored: set.IgnoredKinds()}
+	// Check workloads first so that a bad object changes nothing.
+	next := newStore()
+	next.apply(r.store.list())
+	next.apply(set.Objects)
+	desired, err := r.desiredWorkloads(next.list())
+	if err != nil {
+		return nil, err
+	}
+	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
+	objs := r.store.list()
+	in := inspect.RouteInput(&manifest.Set{Objects: objs})
+	table := route.Compile(in)
+	for _, f := range table.Findings {
+		if f.Severity >= route.Warning {
+			res.Findings = append(res.Findings, f.String())
+		}
+	}
+	if err := r.reconcileGateways(in.Gateways); err != nil {
+		return nil, err
+	}
+	if err := r.reconcileWorkloads(desired); err != nil {
+		return nil, err
+	}
+	r.swap(table, in.Services)
+	for _, f := range res.Findings {
+		r.noteOnce("finding "+f, "%s", f)
+	}
+	return res, nil
+}
+
+// swap publishes a new configuration snapshot.
+func (r *Runtime) swap(table *route.Table, svcs []route.Service) {
+	cfg := &config{table: table, services: map[string]*corev1.Service{}, gateways: map[string][]string{}}
+	for _, s := range svcs {
+		cfg.services[serviceKey(s.Object.Name, nsOr(s.Object.Namespace))] = s.Object
+	}
+	keys := make([]string, 0, len(r.workloads))
+	for k := range r.workloads {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cfg.pods = append(cfg.pods, r.workloads[k].pods...)
+	}
+	r.cfg.Store(cfg)
+	r.changed()
+}
+
+func nsOr(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
+}
+
+type desiredWorkload struct {
+	hash  string
+	specs []podSpec
+}
+
+// desiredWorkloads expands every Deployment; a workload that cannot run
+// (no image mapping) is an input error.
+func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredWorkload, error) {
+	out := map[string]desiredWorkload{}
+	var errs []error
+	for _, o := range objs {
+		d, ok := o.Typed.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		specs, err := r.podSpecs(d, o.Namespace)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.Pos, err))
+			continue
+		}
+		out["Deployment "+o.Namespace+"/"+d.Name] = desiredWorkload{hash: templateHash(&d.Spec.Template) + "/" + strconv.Itoa(len(specs)), specs: specs}
+	}
+	if len(errs) > 0 {
+		return nil, &inspect.InputError{Err: errors.Join(errs...)}
+	}
+	return out, nil
+}
+
+// reconcileWorkloads starts new workloads and replaces changed ones: the
+// new replicas start first, the old ones stop once the new are ready or
+// after a grace period.
+func (r *Runtime) reconcileWorkloads(desired map[string]desiredWorkload) error {
+	for key, d := range desired {
+		old := r.workloads[key]
+		if old != nil && old.hash == d.hash {
+			continue
+		}
+		w := &workload{hash: d.hash}
+		for _, spec := range d.specs {
+			p, err := r.newPod(spec)
+			if err != nil {
+				return err
+			}
+			w.pods = append(w.pods, p)
+		}
+		r.workloads[key] = w
+		for _, p := range w.pods {
+			r.startPod(r.ctx, p)
+		}
+		if old != nil {
+			go r.retire(old, w)
+		}
+	}
+	return nil
+}
+
+// retire stops a replaced workload's pods once the new ones are ready.
+func (r *Runtime) retire(old, w *workload) {
+	for i := 0; i < 300; i++ {
+		ready := true
+		for _, p := range w.pods {
+			ready = ready && p.ready.Load()
+		}
+		if ready {
+			break
+		}
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-r.wake:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for _, p := range old.pods {
+		r.stopPod(p)
+	}
+}
+
+func (r *Runtime) newPod(spec podSpec) (*pod, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("allocate a port for %s: %w", spec.name, err)
+	}
+	p := &pod{spec: spec, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), state: "pending"}
+	c := &caller{source: route.Source{Labels: spec.labels, Namespace: spec.namespace}, workload: workloadName(spec.workload),
+		app: labelOr(spec.labels, "app"), version: labelOr(spec.labels, "version")}
+	if p.sidecar, err = r.serveCaller("127.0.0.1:0", c); err != nil {
+		return nil, fmt.Errorf("sidecar for %s: %w", spec.name, err)
+	}
+	return p, nil
+}
+
+// reconcileGateways opens one listener per Gateway server port: port 80
+// on the gateway address, other ports on free ports (printed).
+func (r *Runtime) reconcileGateways(gws []route.Gateway) error {
+	byPort := map[uint32][]string{}
+	for _, g := range gws {
+		name := nsOr(g.Object.Namespace) + "/" + g.Object.Name
+		for _, port := range serverPorts(g.Object) {
+			if !contains(byPort[port], name) {
+				byPort[port] = append(byPort[port], name)
+			}
+		}
+	}
+	for port, names := range byPort {
+		sort.Strings(names)
+		c := &caller{gateways: names, workload: "istio-ingressgateway", app: "istio-ingressgateway", version: "unknown"}
+		if l := r.gatewayLs[port]; l != nil {
+			l.caller.Store(c)
+			continue
+		}
+		addr := "127.0.0.1:0"
+		if port == 80 {
+			addr = r.opts.GatewayAddr
+		}
+		l, err := r.serveCaller(addr, c)
+		if err != nil {
+			return fmt.Errorf("gateway port %d (%s): %w", port, strings.Join(names, ", "), err)
+		}
+		r.gatewayLs[port] = l
+		if port != 80 {
+			r.log.Info("gateway server port mapped", "port", port, "listen", "http://"+l.addr, "gateways", strings.Join(names, ","))
+		}
+	}
+	return nil
+}
+
+func serverPorts(g *networkingv1.Gateway) []uint32 {
+	var out []uint32
+	for _, s := range g.Spec.GetServers() {
+		switch strings.ToUpper(s.GetPort().GetProtocol()) {
+		case "HTTP", "HTTP2", "GRPC", "":
+			out = append(out, s.GetPort().GetNumber())
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

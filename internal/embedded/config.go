@@ -1,0 +1,81 @@
+package embedded
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// config is one immutable snapshot of what the proxies route with. A new
+// one replaces the old atomically on every change; requests in flight
+// finish with the snapshot they started with.
+type config struct {
+	table    *route.Table
+	services map[string]*corev1.Service // by FQDN
+	pods     []*pod
+	// gateways lists, per local gateway listener address, the Gateway
+	// objects ("ns/name") it serves.
+	gateways map[string][]string
+	members  sync.Map // host "\x00" subset -> *memberList
+}
+
+type memberList struct {
+	pods []*pod
+	next atomic.Uint64
+}
+
+// endpoints returns the pods behind a Service host whose labels carry the
+// subset labels, cached per snapshot.
+func (c *config) endpoints(host, subset string, labels map[string]string) *memberList {
+	key := host + "\x00" + subset
+	if m, ok := c.members.Load(key); ok {
+		return m.(*memberList)
+	}
+	m := &memberList{}
+	if svc := c.services[host]; svc != nil && len(svc.Spec.Selector) > 0 {
+		ns := svc.Namespace
+		if ns == "" {
+			ns = "default"
+		}
+		for _, p := range c.pods {
+			if p.spec.namespace == ns && hasLabels(p.spec.labels, svc.Spec.Selector) && hasLabels(p.spec.labels, labels) {
+				m.pods = append(m.pods, p)
+			}
+		}
+	}
+	actual, _ := c.members.LoadOrStore(key, m)
+	return actual.(*memberList)
+}
+
+// pick returns the next ready pod after skip (round-robin), or nil.
+func (m *memberList) pick(skip *pod) *pod {
+	n := len(m.pods)
+	if n == 0 {
+		return nil
+	}
+	start := int(m.next.Add(1) % uint64(n))
+	for i := 0; i < n; i++ {
+		p := m.pods[(start+i)%n]
+		if p != skip && p.ready.Load() {
+			return p
+		}
+	}
+	return nil
+}
+
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func serviceKey(name, ns string) string {
+	return strings.ToLower(name) + "." + ns + "." + route.ClusterDomain
+}

@@ -1,0 +1,258 @@
+package embedded
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// caller is who sends the requests a listener receives.
+type caller struct {
+	source   route.Source
+	gateways []string // for a gateway listener: the Gateway objects to try
+	workload string   // for metrics: source_workload
+	app      string
+	version  string
+}
+
+// listener is a sidecar or gateway HTTP listener.
+type listener struct {
+	addr   string
+	server *http.Server
+	ln     net.Listener
+	// caller is who the listener's requests come from; a gateway
+	// listener's set of Gateways changes on apply.
+	caller atomic.Pointer[caller]
+}
+
+// serveCaller starts a proxy listener whose requests come from c.
+func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
+	var l *listener
+	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodConnect {
+			http.Error(w, "CONNECT (HTTPS through the sidecar) is not supported by the embedded runtime", http.StatusNotImplemented)
+			return
+		}
+		r.forward(w, req, l.caller.Load())
+	})
+	l, err := serve(addr, h)
+	if err != nil {
+		return nil, err
+	}
+	l.caller.Store(c)
+	return l, nil
+}
+
+// hop-by-hop headers are not forwarded (RFC 9110 7.6.1).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
+	start := time.Now()
+	cfg := r.cfg.Load()
+	rr := route.Request{Authority: req.Host, Path: req.URL.RequestURI(), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
+	rr.Port = portOf(req.Host)
+	res := r.evaluate(cfg, &rr, c)
+	m := metric{caller: c, start: start}
+	switch {
+	case res.Reason == route.NoVirtualHost || res.Reason == route.NoRoute:
+		m.flags = "NR"
+		r.fail(w, &m, http.StatusNotFound, "no route for "+req.Host+req.URL.Path)
+		return
+	case res.Route != nil && res.Route.Redirect != nil:
+		r.redirect(w, req, res.Route.Redirect)
+		m.record(r.metrics, res.Route.Redirect.Code, "", nil)
+		return
+	case res.Route != nil && res.Route.DirectResponse != nil:
+		d := res.Route.DirectResponse
+		w.WriteHeader(d.Status)
+		_, _ = io.WriteString(w, d.Body)
+		m.record(r.metrics, d.Status, "", nil)
+		return
+	}
+	host, subset, labels := "", "", map[string]string(nil)
+	var dest *route.Destination
+	if res.Reason == route.Passthrough {
+		host = cfg.table.PassthroughHost(&rr)
+	} else {
+		i := res.Route.Pick(rand.Uint32N(100))
+		if i < 0 {
+			r.fail(w, &m, http.StatusServiceUnavailable, "route has no destinations")
+			return
+		}
+		dest = &res.Route.Destinations[i]
+		host, subset, labels = dest.Host, dest.Subset, dest.Labels
+		if dest.Problem != "" {
+			m.dest, m.flags = host, "NR"
+			r.fail(w, &m, http.StatusServiceUnavailable, "no healthy upstream: "+dest.Problem)
+			return
+		}
+	}
+	m.dest = host
+	if cfg.services[host] == nil {
+		m.flags = "NR"
+		r.fail(w, &m, http.StatusServiceUnavailable, "no healthy upstream: "+host+" is not a Service of this runtime")
+		return
+	}
+	members := cfg.endpoints(host, subset, labels)
+	r.send(w, req, res.Route, dest, members, &m)
+}
+
+// evaluate routes the request; a gateway listener tries each Gateway it
+// serves until one has a virtual host for the request.
+func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Result {
+	if len(c.gateways) == 0 {
+		return cfg.table.Evaluate(rr)
+	}
+	var res route.Result
+	for _, gw := range c.gateways {
+		rr.Source.Gateway = gw
+		rr.Source.Namespace, _, _ = strings.Cut(gw, "/")
+		if res = cfg.table.Evaluate(rr); res.Reason != route.NoVirtualHost {
+			return res
+		}
+	}
+	return res
+}
+
+// send forwards to a ready member, retrying once on another member when
+// the connection is refused, as Envoy's default retry policy does.
+func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route, dest *route.Destination, members *memberList, m *metric) {
+	var tried *pod
+	for attempt := 0; attempt < 2; attempt++ {
+		p := members.pick(tried)
+		if p == nil {
+			break
+		}
+		m.pod = p
+		out := r.outbound(req, rt, dest, p)
+		resp, err := r.transport.RoundTrip(out)
+		if err != nil {
+			if retryable(err, req) {
+				tried = p
+				continue
+			}
+			m.flags = "UF"
+			r.fail(w, m, http.StatusServiceUnavailable, "upstream connect error: "+err.Error())
+			return
+		}
+		r.respond(w, resp, rt, dest)
+		m.record(r.metrics, resp.StatusCode, "", p)
+		return
+	}
+	m.flags = "UH"
+	r.fail(w, m, http.StatusServiceUnavailable, "no healthy upstream")
+}
+
+func retryable(err error, req *http.Request) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
+}
+
+// outbound builds the request sent to the pod.
+func (r *Runtime) outbound(req *http.Request, rt *route.Route, dest *route.Destination, p *pod) *http.Request {
+	out := req.Clone(req.Context())
+	out.RequestURI = ""
+	out.URL.Scheme, out.URL.Host = "http", p.addr
+	out.Host = req.Host
+	for _, h := range hopHeaders {
+		out.Header.Del(h)
+	}
+	if rt != nil {
+		if rw := rt.Rewrite; rw != nil {
+			if rw.URI != "" {
+				out.URL.Path, out.URL.RawPath = rw.URI, ""
+			}
+			if rw.Authority != "" {
+				out.Host = rw.Authority
+			}
+		}
+		applyOps(out.Header, rt.RequestHeaders)
+	}
+	if dest != nil {
+		applyOps(out.Header, dest.RequestHeaders)
+	}
+	return out
+}
+
+func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.Route, dest *route.Destination) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, hh := range hopHeaders {
+		h.Del(hh)
+	}
+	if rt != nil {
+		applyOps(h, rt.ResponseHeaders)
+	}
+	if dest != nil {
+		applyOps(h, dest.ResponseHeaders)
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+func applyOps(h http.Header, ops *route.HeaderOps) {
+	if ops == nil {
+		return
+	}
+	for _, k := range ops.Remove {
+		h.Del(k)
+	}
+	for k, v := range ops.Set {
+		h.Set(k, v)
+	}
+	for k, v := range ops.Add {
+		h.Add(k, v)
+	}
+}
+
+func (r *Runtime) redirect(w http.ResponseWriter, req *http.Request, rd *route.Redirect) {
+	u := *req.URL
+	u.Scheme, u.Host = "http", req.Host
+	if rd.Scheme != "" {
+		u.Scheme = rd.Scheme
+	}
+	if rd.Authority != "" {
+		u.Host = rd.Authority
+	}
+	if rd.Port != 0 {
+		host, _, err := net.SplitHostPort(u.Host)
+		if err != nil {
+			host = u.Host
+		}
+		u.Host = net.JoinHostPort(host, strconv.Itoa(int(rd.Port)))
+	}
+	if rd.URI != "" {
+		u.Path, u.RawPath = rd.URI, ""
+	}
+	w.Header().Set("Location", u.String())
+	w.WriteHeader(rd.Code)
+}
+
+// fail answers like Envoy does for a local failure: a short text body.
+func (r *Runtime) fail(w http.ResponseWriter, m *metric, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("X-Graylane-Reason", msg)
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg+"\n")
+	m.record(r.metrics, status, m.flags, nil)
+}
+
+func portOf(hostport string) uint32 {
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.Contains(hostport[i:], "]") {
+		if p, err := strconv.ParseUint(hostport[i+1:], 10, 16); err == nil {
+			return uint32(p)
+		}
+	}
+	return 80
+}
