@@ -82,6 +82,7 @@ type PodStatus struct {
 	State     string            `json:"state"`
 	Ready     bool              `json:"ready"`
 	Restarts  int32             `json:"restarts"`
+	PID       int64             `json:"pid"`
 	LastError string            `json:"lastError,omitempty"`
 	Log       string            `json:"log"`
 }
@@ -92,7 +93,7 @@ func (r *Runtime) Workloads() []PodStatus {
 	for _, p := range r.cfg.Load().pods {
 		state, lastErr := p.status()
 		out = append(out, PodStatus{Name: p.spec.name, Workload: p.spec.workload, Namespace: p.spec.namespace, Labels: p.spec.labels,
-			Address: p.addr, Sidecar: p.sidecar.addr, State: state, Ready: p.ready.Load(), Restarts: p.restarts.Load(), LastError: lastErr, Log: r.podLog(p)})
+			Address: p.addr, Sidecar: p.sidecar.addr, State: state, Ready: p.ready.Load(), Restarts: p.restarts.Load(), PID: p.pid.Load(), LastError: lastErr, Log: r.podLog(p)})
 	}
 	return out
 }

@@ -152,8 +152,16 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route
 	r.fail(w, m, http.StatusServiceUnavailable, "no healthy upstream")
 }
 
+// retryable: the connection was refused (nothing reached the app), or an
+// idempotent request without a body lost its connection before any answer
+// (the replica died): another replica may serve it.
 func retryable(err error, req *http.Request) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
+	noBody := req.Body == nil || req.Body == http.NoBody
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return noBody || req.GetBody != nil
+	}
+	idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions
+	return idempotent && noBody && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
 }
 
 // outbound builds the request sent to the pod.

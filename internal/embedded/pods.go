@@ -41,6 +41,7 @@ type pod struct {
 	sidecar  *listener
 	ready    atomic.Bool
 	restarts atomic.Int32
+	pid      atomic.Int64
 	mu       sync.Mutex
 	state    string // starting, running, crashed, stopped
 	lastErr  string
@@ -183,6 +184,7 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %v: %w", p.spec.argv, err)
 	}
+	p.pid.Store(int64(cmd.Process.Pid))
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	go r.probe(ctx, p, exited)

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graylane/graylane/internal/sample"
+)
+
+func newSampleCmd(stdout, stderr io.Writer) *cobra.Command {
+	settings := sample.Settings()
+	values := make([]string, len(settings))
+	c := &cobra.Command{
+		Use:   "sample [flags]",
+		Short: "Run the built-in sample app (Graylane's go-http-sample)",
+		Long: `Runs the sample HTTP app that stands in for the go-http-sample demo image: every
+request (any method, any path but /healthz) is answered "<app>(<version>)",
+followed by " -> " and the answer of each upstream_url, so the versions a request
+met along a chain show in its response. Accept: application/json gives nested JSON.
+
+Each flag has an environment variable of the same meaning (shown in its help);
+flags win. Logs go to standard error. Exit code 2 for an invalid value.`,
+		Example: `  app=appa version=v2 upstream_url=http://appb:8000/ graylane sample
+  graylane sample --app appb --version-name v1 --port 8001 --error-rate 0.1 --latency-ms 20`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags := make(map[string]string)
+			for i, s := range settings {
+				if cmd.Flags().Changed(s.Flag) {
+					flags[s.Flag] = values[i]
+				}
+			}
+			o, err := sample.Load(os.LookupEnv, flags)
+			if err != nil {
+				return err
+			}
+			return sample.Run(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
+		},
+	}
+	c.SetOut(stdout)
+	c.SetErr(stderr)
+	for i, s := range settings {
+		c.Flags().StringVar(&values[i], s.Flag, s.Default, s.Usage+" (env "+s.Env+")")
+	}
+	return c
+}

@@ -1,0 +1,365 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/manifest"
+)
+
+// graylaneBin is the graylane binary the runtime starts for builtin:sample.
+var graylaneBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "graylane-bin-")
+	if err != nil {
+		panic(err)
+	}
+	graylaneBin = filepath.Join(dir, "graylane")
+	out, err := exec.Command("go", "build", "-o", graylaneBin, "github.com/graylane/graylane/cmd/graylane").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build graylane: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type running struct {
+	rt              *Runtime
+	gateway, client string
+	errc            chan error
+	cancel          context.CancelFunc
+}
+
+// start runs a runtime on free ports and waits until it is ready.
+func start(t *testing.T, files []string, images ...string) *running {
+	t.Helper()
+	rt, err := New(Options{Files: files, Images: images, GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		ClientAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{rt: rt, errc: make(chan error, 1), cancel: cancel}
+	ready := make(chan struct{})
+	go func() {
+		r.errc <- rt.Run(ctx, func(gw, _, client string) { r.gateway, r.client = gw, client; close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-r.errc:
+		cancel()
+		t.Fatalf("runtime stopped before ready: %v", err)
+	case <-time.After(60 * time.Second):
+		cancel()
+		t.Fatalf("not ready after 60s: %v", rt.NotReady())
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-r.errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return r
+}
+
+var plain = &http.Client{Timeout: 10 * time.Second}
+
+// get sends a request through a listener; host sets the Host header (for
+// the gateway) or is the target service (for the client proxy).
+func (r *running) get(t *testing.T, viaProxy bool, host string, headers ...string) (int, string) {
+	t.Helper()
+	code, body, err := r.try(viaProxy, host, headers...)
+	if err != nil {
+		t.Fatalf("GET %s: %v", host, err)
+	}
+	return code, body
+}
+
+func (r *running) try(viaProxy bool, host string, headers ...string) (int, string, error) {
+	client, target := plain, "http://"+r.gateway+"/"
+	if viaProxy {
+		proxy, _ := url.Parse("http://" + r.client)
+		client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+		target = "http://" + host + "/"
+	}
+	req, _ := http.NewRequest(http.MethodGet, target, nil)
+	if !viaProxy {
+		req.Host = host
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), err
+}
+
+func count(t *testing.T, n int, send func() (int, string)) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		code, body := send()
+		got[fmt.Sprintf("%d %s", code, body)]++
+	}
+	return got
+}
+
+// Seed 004 runs unchanged: gateway traffic splits appa ~10/90 and appb
+// always follows appa's version; mesh traffic goes to v1 only; the header
+// variant applied live sends version: v2 to v2.
+func TestSeed004(t *testing.T) {
+	r := start(t, []string{"../../examples/seed004"})
+	got := count(t, 2000, func() (int, string) { return r.get(t, false, "192.168.1.106") })
+	v1, v2 := got["200 appa(v1) -> appb(v1)"], got["200 appa(v2) -> appb(v2)"]
+	if v1+v2 != 2000 {
+		t.Fatalf("some requests were mixed or failed: %v", got)
+	}
+	if v1 < 140 || v1 > 260 {
+		t.Errorf("appa v1 got %d of 2000, want about 200 (10%%): %v", v1, got)
+	}
+	mesh := count(t, 200, func() (int, string) { return r.get(t, true, "appa:8000") })
+	if diff := mesh["200 appa(v1) -> appb(v1)"]; diff != 200 {
+		t.Errorf("mesh traffic: %v, want all appa(v1) -> appb(v1)", mesh)
+	}
+	headers, err := os.ReadFile("../../examples/seed004-headers/vs-appa.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := manifest.LoadBytes("vs-appa.yaml", headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.rt.Apply(set)
+	if err != nil || len(res.Configured) != 1 {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	v2only := count(t, 200, func() (int, string) { return r.get(t, false, "192.168.1.106", "version", "v2") })
+	if v2only["200 appa(v2) -> appb(v2)"] != 200 {
+		t.Errorf("header version: v2: %v", v2only)
+	}
+}
+
+// Seed 002's cookie rule sends tenantGray=1 users to the gray namespace.
+func TestSeed002Cookie(t *testing.T) {
+	r := start(t, []string{"../../examples/seed002"}, "registry.example.com/test-a="+BuiltinSample, "registry.example.com/web="+BuiltinSample)
+	tests := []struct{ cookie, want string }{
+		{"tenantGray=1; rememberMe=; channel=", "200 test-A(gray)"},
+		{"tenantGray=0; rememberMe=; channel=", "200 test-A(prod)"},
+	}
+	for _, tc := range tests {
+		code, body := r.get(t, true, "test-A.prod:8080", "Cookie", tc.cookie)
+		if got := fmt.Sprintf("%d %s", code, body); got != tc.want {
+			t.Errorf("cookie %q: got %q, want %q", tc.cookie, got, tc.want)
+		}
+	}
+}
+
+// A replica killed during load: requests are retried on another replica,
+// the process is restarted.
+func TestKilledReplica(t *testing.T) {
+	r := start(t, nil)
+	if _, err := r.rt.Apply(mustLoad(t, "../../examples/shop")); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, r.rt)
+	r.gateway = r.rt.gatewayListener(80).addr
+	var victim PodStatus
+	for _, p := range r.rt.Workloads() {
+		if p.Workload == "Deployment shop/order-v1" {
+			victim = p
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failures := map[string]int{}
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 150; i++ {
+				code, body, err := r.try(false, "shop.example.com")
+				if code != 200 || err != nil {
+					mu.Lock()
+					failures[fmt.Sprintf("%d %s %v", code, body, err)]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
+		t.Fatalf("kill %s (pid %d): %v", victim.Name, victim.PID, err)
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Errorf("requests failed after a replica was killed: %v", failures)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p := podNamed(r.rt, victim.Name)
+		if p.Restarts >= 1 && p.Ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("killed replica not restarted: %+v", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A crashing workload is restarted with backoff and reported; /readyz says
+// which pod is not ready.
+func TestCrashingWorkload(t *testing.T) {
+	rt, err := New(Options{GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1,
+		Images: []string{"crasher=echo boom >&2; exit 3"}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	waitListening(t, rt)
+	if _, err := rt.Apply(mustLoadBytes(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: crasher}
+spec:
+  selector: {matchLabels: {app: crasher}}
+  template:
+    metadata: {labels: {app: crasher}}
+    spec: {containers: [{name: c, image: crasher}]}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ws := rt.Workloads()
+		if len(ws) == 1 && ws[0].Restarts >= 2 {
+			if !strings.Contains(ws[0].LastError, "exit status 3") {
+				t.Errorf("last error %q does not give the exit status", ws[0].LastError)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no restarts reported: %+v", ws)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + rt.Addr() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "crasher") {
+		t.Errorf("/readyz = %d %q, want 503 naming the crasher", resp.StatusCode, body)
+	}
+}
+
+func TestInputErrors(t *testing.T) {
+	busy, err := New(Options{AdminAddr: "127.0.0.1:0", Executable: graylaneBin}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- busy.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	waitListening(t, busy)
+
+	tests := []struct {
+		name  string
+		opts  Options
+		input bool
+		want  string
+	}{
+		{"missing image map", Options{Files: []string{"testdata/unmapped.yaml"}}, true, `no command for image "nginx:1.25"`},
+		{"bad manifest", Options{Files: []string{"../../examples/seed004-broken"}}, true, "routing.yaml:115"},
+		{"admin port in use", Options{AdminAddr: busy.Addr()}, false, "already in use"},
+		{"bad image flag", Options{Images: []string{"nope"}}, true, "want IMAGE=COMMAND"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			o.Executable, o.WatchInterval = graylaneBin, -1
+			if o.AdminAddr == "" {
+				o.AdminAddr = "127.0.0.1:0"
+			}
+			o.GatewayAddr = "127.0.0.1:0"
+			rt, err := New(o, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err == nil {
+				err = rt.Run(context.Background(), nil)
+			}
+			var ie *inspect.InputError
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &ie) != tc.input {
+				t.Errorf("err = %v (input error %v), want one containing %q (input error %v)", err, errors.As(err, &ie), tc.want, tc.input)
+			}
+		})
+	}
+}
+
+func mustLoad(t *testing.T, paths ...string) *manifest.Set {
+	t.Helper()
+	set, err := manifest.Load(paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func mustLoadBytes(t *testing.T, doc string) *manifest.Set {
+	t.Helper()
+	set, err := manifest.LoadBytes("test.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func waitReady(t *testing.T, rt *Runtime) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(rt.NotReady()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", rt.NotReady())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitListening(t *testing.T, rt *Runtime) {
+	t.Helper()
+	for i := 0; i < 500 && rt.admin == nil; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func podNamed(rt *Runtime, name string) PodStatus {
+	for _, p := range rt.Workloads() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return PodStatus{}
+}

@@ -1,0 +1,92 @@
+package sample
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"golang.org/x/net/http/httpproxy"
+)
+
+const shutdownTimeout = 5 * time.Second
+
+// Run listens on o.Host:o.Port and serves until ctx ends (see [Serve]).
+// Invalid options are an *inspect.InputError; a listen failure is a plain error.
+func Run(ctx context.Context, o Options, logger *slog.Logger) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
+	if err != nil {
+		return fmt.Errorf("sample: %w", err)
+	}
+	return Serve(ctx, ln, o, logger)
+}
+
+// Serve serves the sample app on ln until ctx ends, then shuts down
+// gracefully: in-flight requests get up to 5 seconds to finish. It takes
+// ownership of ln and closes it. It returns nil after a shutdown caused by
+// ctx, and an error when serving fails. A nil logger discards the logs.
+func Serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger) error {
+	h, err := NewHandler(o)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer h.CloseIdleConnections()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	upstreams := o.Upstreams
+	if upstreams == nil {
+		upstreams = []string{}
+	}
+	logger.Info("sample listening", "addr", ln.Addr().String(), "app", o.App, "version", o.Version, "upstreams", upstreams)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("sample: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("sample: requests still running after the shutdown timeout; closing them", "timeout", shutdownTimeout, "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("sample: serve: %w", err)
+	}
+	logger.Info("sample stopped", "addr", ln.Addr().String())
+	return nil
+}
+
+// newTransport clones http.DefaultTransport with keep-alive pools sized for a
+// benchmark and a proxy read from the environment at this call. Unlike
+// http.ProxyFromEnvironment, which reads the environment once per process, a
+// new handler sees the current HTTP_PROXY / HTTPS_PROXY / NO_PROXY (and their
+// lowercase forms). As with ProxyFromEnvironment, requests to localhost and
+// loopback addresses never use the proxy.
+func newTransport() *http.Transport {
+	proxy := httpproxy.FromEnvironment().ProxyFunc()
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = func(req *http.Request) (*url.URL, error) { return proxy(req.URL) }
+	t.DisableKeepAlives = false
+	t.MaxIdleConns = 0 // no overall limit; per host below
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
