@@ -41,6 +41,9 @@ func TestGolden(t *testing.T) {
 		{"error-cycle", []string{"simulate", "-f", ex + "seed004", "--url", "http://appa:8000/", "--calls", "appa->appb->appa"}, 2},
 		{"error-bad-calls", []string{"simulate", "-f", ex + "seed004", "--url", "http://appa:8000/", "--calls", "appa"}, 2},
 		{"error-no-such-file", []string{"route", "-f", ex + "nope.yaml", "--url", "http://a/"}, 2},
+		{"error-up-broken", []string{"up", "-f", ex + "seed004-broken", "--admin", "127.0.0.1:0", "--client-proxy", "", "--gateway-port", "0"}, 2},
+		{"error-up-image", []string{"up", "-f", ex + "seed004", "--image", "nope", "--admin", "127.0.0.1:0"}, 2},
+		{"error-get-not-local", []string{"get", "workloads"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 //	POST /apply           YAML/JSON manifests in the body, applied like kubectl apply
 //	GET  /v1/workloads    pods with state, port, sidecar, restarts
 //	GET  /v1/services     Services with their endpoints
+//	GET  /v1/routes       virtual hosts per source (mesh, gateways)
 func (r *Runtime) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -37,6 +38,7 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("POST /apply", r.serveApply)
 	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
+	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.cfg.Load().table.Hosts()) })
 	return mux
 }
 

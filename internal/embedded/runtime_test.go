@@ -363,3 +363,91 @@ func podNamed(rt *Runtime, name string) PodStatus {
 	}
 	return PodStatus{}
 }
+
+// Routing changes applied during load take effect without failing any
+// request in flight.
+func TestApplyDuringLoad(t *testing.T) {
+	r := start(t, []string{"../../examples/seed004"})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failures := map[string]int{}
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body, err := r.try(false, "192.168.1.106")
+				if code != 200 || err != nil || (body != "appa(v1) -> appb(v1)" && body != "appa(v2) -> appb(v2)") {
+					mu.Lock()
+					failures[fmt.Sprintf("%d %s %v", code, body, err)]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	variants := []string{"../../examples/seed004-headers/vs-appa.yaml", "../../examples/seed004/routing.yaml"}
+	for i := 0; i < 10; i++ {
+		if _, err := r.rt.Apply(mustLoad(t, variants[i%2])); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Errorf("requests failed while routing changed: %v", failures)
+	}
+}
+
+// A file under -f that changes is applied by the watcher.
+func TestWatchFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"v1.yaml", "v2.yaml", "routing.yaml", "gateway.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../../examples/seed004", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rt, err := New(Options{Files: []string{dir}, GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Executable: graylaneBin,
+		WatchInterval: 20 * time.Millisecond}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	r := &running{rt: rt}
+	ready := make(chan struct{})
+	go func() { done <- rt.Run(ctx, func(gw, _, _ string) { r.gateway = gw; close(ready) }) }()
+	defer func() { cancel(); <-done }()
+	<-ready
+	b, err := os.ReadFile("../../examples/seed004-headers/vs-appa.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "zz-headers.yaml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := r.get(t, false, "192.168.1.106", "version", "v1")
+		if body == "appa(v1) -> appb(v1)" {
+			if got := count(t, 50, func() (int, string) { return r.get(t, false, "192.168.1.106", "version", "v1") }); got["200 appa(v1) -> appb(v1)"] != 50 {
+				t.Errorf("after the change: %v", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the changed file was not applied")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,6 +1,9 @@
 package route
 
-import "strings"
+import (
+	"sort"
+	"strings"
+)
 
 // Evaluate routes one request. It does not allocate when the request's
 // host has a VirtualService (a passthrough result for a short host name
@@ -118,5 +121,43 @@ func (t *Table) FindingsFor(objects ...string) []Finding {
 			out = append(out, f)
 		}
 	}
+	return out
+}
+
+// HostSummary describes one virtual host of a source.
+type HostSummary struct {
+	Source          string   `json:"source"`
+	Host            string   `json:"host"`
+	VirtualServices []string `json:"virtualServices"`
+	Routes          int      `json:"routes"`
+}
+
+// Hosts lists every virtual host per source (the mesh and each gateway),
+// sorted by source and host.
+func (t *Table) Hosts() []HostSummary {
+	var out []HostSummary
+	for src, st := range t.sources {
+		seen := map[*VirtualHost]bool{}
+		add := func(vh *VirtualHost) {
+			if !seen[vh] {
+				seen[vh] = true
+				out = append(out, HostSummary{Source: src, Host: vh.Host, VirtualServices: vh.VirtualServices, Routes: len(vh.routes)})
+			}
+		}
+		for _, es := range st.exact {
+			for _, e := range es {
+				add(e.vh)
+			}
+		}
+		for _, vh := range st.wild {
+			add(vh)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Source != out[j].Source {
+			return out[i].Source < out[j].Source
+		}
+		return out[i].Host < out[j].Host
+	})
 	return out
 }

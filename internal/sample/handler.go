@@ -119,21 +119,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(pick(asJSON, h.jsonLine, h.textLine))
 		return
 	}
-	b := bufPool.Get().(*bytes.Buffer)
-	b.Reset()
-	status := h.callUpstreams(r, asJSON, b)
+	s := scratchPool.Get().(*scratch)
+	s.buf.Reset()
+	status := h.callUpstreams(r, asJSON, s)
 	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
-	if b.Cap() <= 64<<10 {
-		bufPool.Put(b)
+	_, _ = w.Write(s.buf.Bytes())
+	if s.buf.Cap() <= 64<<10 {
+		scratchPool.Put(s)
 	}
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// scratch is the per-request memory of a hop with upstreams, pooled.
+type scratch struct {
+	buf bytes.Buffer // the answer being built
+	lr  io.LimitedReader
+}
 
-// callUpstreams writes the answer into b and returns its status: 200 with
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// callUpstreams writes the answer into s.buf and returns its status: 200 with
 // every upstream's answer, or 502 naming the first upstream that failed.
-func (h *Handler) callUpstreams(r *http.Request, asJSON bool, b *bytes.Buffer) int {
+func (h *Handler) callUpstreams(r *http.Request, asJSON bool, s *scratch) int {
+	b := &s.buf
 	multi := len(h.upstreams) > 1
 	if asJSON {
 		b.Write(h.jsonHead)
@@ -148,7 +155,7 @@ func (h *Handler) callUpstreams(r *http.Request, asJSON bool, b *bytes.Buffer) i
 			b.WriteString(pick(asJSON, ",", ", "))
 		}
 		start := b.Len()
-		problem, err := h.call(r, u, asJSON, b)
+		problem, err := h.call(r, u, asJSON, s)
 		if problem != "" || err != nil {
 			var body []byte // what a failing upstream answered
 			if err == nil {
@@ -160,9 +167,9 @@ func (h *Handler) callUpstreams(r *http.Request, asJSON bool, b *bytes.Buffer) i
 		}
 		if asJSON && !json.Valid(b.Bytes()[start:]) {
 			// Not a sample: carry its answer as a JSON string.
-			s := string(b.Bytes()[start:])
+			text := string(b.Bytes()[start:])
 			b.Truncate(start)
-			writeJSONString(b, s)
+			writeJSONString(b, text)
 		}
 	}
 	if multi {
@@ -173,9 +180,10 @@ func (h *Handler) callUpstreams(r *http.Request, asJSON bool, b *bytes.Buffer) i
 }
 
 // call makes one upstream request and appends its answer, trimmed of trailing
-// newlines, to b. problem is the status line of a non-2xx answer; err is a
+// newlines, to s.buf. problem is the status line of a non-2xx answer; err is a
 // transport error.
-func (h *Handler) call(in *http.Request, u *upstream, asJSON bool, b *bytes.Buffer) (problem string, err error) {
+func (h *Handler) call(in *http.Request, u *upstream, asJSON bool, s *scratch) (problem string, err error) {
+	b := &s.buf
 	req := (&http.Request{
 		Method:     http.MethodGet,
 		URL:        u.url,
@@ -206,7 +214,10 @@ func (h *Handler) call(in *http.Request, u *upstream, asJSON bool, b *bytes.Buff
 		limit = maxErrorBody
 	}
 	start := b.Len()
-	if _, err := b.ReadFrom(&io.LimitedReader{R: resp.Body, N: limit}); err != nil {
+	s.lr = io.LimitedReader{R: resp.Body, N: limit}
+	_, err = b.ReadFrom(&s.lr)
+	s.lr.R = nil
+	if err != nil {
 		if !ok {
 			b.Truncate(start)
 			return resp.Status, nil
@@ -277,7 +288,7 @@ func appendJSONFailure(head []byte, msg string, nested []byte) []byte {
 func writeJSONString(b *bytes.Buffer, s string) {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
+	_ = enc.Encode(s)       // a string always encodes
 	b.Truncate(b.Len() - 1) // Encode's newline
 }
 

@@ -78,6 +78,11 @@ func TestAnswers(t *testing.T) {
 	a := start(t, app("a", b))
 	fan := start(t, app("appa", b, c))
 	solo := start(t, Options{App: "appa", Version: "v2", Port: 0})
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "hello <world>\r\n")
+	}))
+	defer plain.Close()
+	other := start(t, app("a", plain.URL))
 	tests := []struct {
 		name   string
 		url    string
@@ -92,6 +97,8 @@ func TestAnswers(t *testing.T) {
 		{"chain json", a, jsonAccept, answer{200, `{"app":"a","version":"v1","upstream":{"app":"b","version":"v1","upstream":{"app":"c","version":"v1"}}}` + "\n"}},
 		{"two upstreams text", fan, nil, answer{200, "appa(v1) -> [b(v1) -> c(v1), c(v1)]\n"}},
 		{"two upstreams json", fan, jsonAccept, answer{200, `{"app":"appa","version":"v1","upstreams":[{"app":"b","version":"v1","upstream":{"app":"c","version":"v1"}},{"app":"c","version":"v1"}]}` + "\n"}},
+		{"not a sample text", other, nil, answer{200, "a(v1) -> hello <world>\n"}},
+		{"not a sample json", other, jsonAccept, answer{200, `{"app":"a","version":"v1","upstream":"hello <world>"}` + "\n"}},
 		{"healthz", a + "healthz", nil, answer{200, "ok\n"}},
 	}
 	for _, tc := range tests {

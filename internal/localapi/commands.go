@@ -1,0 +1,177 @@
+package localapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/route"
+)
+
+// ApplyOptions are the options of `graylane apply --local`.
+type ApplyOptions struct {
+	Files  []string
+	Admin  string
+	Output string
+}
+
+// Apply validates the files locally (so errors name file and line), then
+// sends each file to the runtime.
+func Apply(ctx context.Context, o ApplyOptions, stdout io.Writer) error {
+	if err := inspect.CheckFormat(o.Output); err != nil {
+		return err
+	}
+	if len(o.Files) == 0 {
+		return &inspect.InputError{Err: fmt.Errorf("no manifests: give -f FILE or -f DIR")}
+	}
+	if _, err := manifest.Load(o.Files...); err != nil {
+		return &inspect.InputError{Err: err}
+	}
+	files, err := manifestFiles(o.Files)
+	if err != nil {
+		return &inspect.InputError{Err: err}
+	}
+	c := New(Admin(o.Admin))
+	total := &embedded.ApplyResult{}
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			return &inspect.InputError{Err: err}
+		}
+		var res embedded.ApplyResult
+		if err := c.Apply(ctx, f, body, &res); err != nil {
+			return fmt.Errorf("apply %s: %w", f, err)
+		}
+		total.Created = append(total.Created, res.Created...)
+		total.Configured = append(total.Configured, res.Configured...)
+		total.Unchanged = append(total.Unchanged, res.Unchanged...)
+		total.Ignored = append(total.Ignored, res.Ignored...)
+		total.Findings = append(total.Findings, res.Findings...)
+	}
+	return inspect.Write(stdout, o.Output, total, func(w io.Writer) error {
+		for _, group := range []struct {
+			verb string
+			refs []string
+		}{{"created", total.Created}, {"configured", total.Configured}, {"unchanged", total.Unchanged}} {
+			for _, ref := range group.refs {
+				fmt.Fprintf(w, "%s %s\n", ref, group.verb)
+			}
+		}
+		for _, k := range total.Ignored {
+			fmt.Fprintf(w, "ignored: %s\n", k)
+		}
+		for _, f := range total.Findings {
+			fmt.Fprintf(w, "finding: %s\n", f)
+		}
+		return nil
+	})
+}
+
+// manifestFiles expands folders the way the loader does.
+func manifestFiles(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			switch strings.ToLower(filepath.Ext(path)) {
+			case ".yaml", ".yml", ".json":
+				if !d.IsDir() {
+					out = append(out, path)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// GetOptions are the options of `graylane get KIND --local`.
+type GetOptions struct {
+	Kind   string // workloads, services, routes
+	Admin  string
+	Output string
+}
+
+// Get lists what the runtime runs.
+func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
+	if err := inspect.CheckFormat(o.Output); err != nil {
+		return err
+	}
+	c := New(Admin(o.Admin))
+	switch o.Kind {
+	case "workloads", "workload", "pods":
+		var ws []embedded.PodStatus
+		if err := c.Get(ctx, "/v1/workloads", &ws); err != nil {
+			return err
+		}
+		return inspect.Write(stdout, o.Output, ws, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "POD\tWORKLOAD\tREADY\tSTATE\tRESTARTS\tADDRESS\tSIDECAR\tLABELS")
+			for _, p := range ws {
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%s\t%s\t%s\n", p.Name, p.Workload, p.Ready, p.State, p.Restarts, p.Address, p.Sidecar, labels(p.Labels))
+			}
+			return tw.Flush()
+		})
+	case "services", "service", "svc":
+		var ss []embedded.ServiceStatus
+		if err := c.Get(ctx, "/v1/services", &ss); err != nil {
+			return err
+		}
+		return inspect.Write(stdout, o.Output, ss, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HOST\tPORTS\tENDPOINTS")
+			for _, s := range ss {
+				fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Host, s.Ports, strings.Join(s.Endpoints, ","))
+			}
+			return tw.Flush()
+		})
+	case "routes", "route":
+		var hs []route.HostSummary
+		if err := c.Get(ctx, "/v1/routes", &hs); err != nil {
+			return err
+		}
+		return inspect.Write(stdout, o.Output, hs, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SOURCE\tHOST\tVIRTUALSERVICES\tROUTES")
+			for _, h := range hs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", h.Source, h.Host, strings.Join(h.VirtualServices, ","), h.Routes)
+			}
+			return tw.Flush()
+		})
+	}
+	return &inspect.InputError{Err: fmt.Errorf("get %q: want workloads, services or routes", o.Kind)}
+}
+
+func labels(l map[string]string) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + l[k]
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,94 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/inspect"
+)
+
+// startRuntime runs an embedded runtime with no workloads (routing only).
+func startRuntime(t *testing.T) string {
+	t.Helper()
+	rt, err := embedded.New(embedded.Options{AdminAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", Executable: "/bin/false", WatchInterval: -1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx, func(_, admin, _ string) { ready <- admin }) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case admin := <-ready:
+		return admin
+	case err := <-done:
+		t.Fatalf("runtime stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("runtime not ready")
+	}
+	return ""
+}
+
+func TestApplyAndGet(t *testing.T) {
+	admin := startRuntime(t)
+	ctx := context.Background()
+	var out bytes.Buffer
+	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004/routing.yaml", "../../examples/seed004/gateway.yaml"}, Admin: admin}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `DestinationRule default/dr-appa created
+DestinationRule default/dr-appb created
+VirtualService istio-system/vs-gateway-appa created
+VirtualService default/vs-appa created
+VirtualService default/vs-appb created
+Gateway istio-system/app-gw created
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("apply output (-want +got):\n%s", diff)
+	}
+	out.Reset()
+	if err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-headers"}, Admin: admin}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "VirtualService default/vs-appa configured\n" {
+		t.Errorf("re-apply output %q", got)
+	}
+	out.Reset()
+	if err := Get(ctx, GetOptions{Kind: "routes", Admin: admin}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"istio-system/app-gw  192.168.1.106", "mesh                 appb.default.svc.cluster.local  default/vs-appb               3"} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("get routes lacks %q:\n%s", line, out.String())
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	admin := startRuntime(t)
+	ctx := context.Background()
+	var ie *inspect.InputError
+	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-broken"}, Admin: admin}, io.Discard)
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "routing.yaml:115") {
+		t.Errorf("broken manifest: %v", err)
+	}
+	err = Get(ctx, GetOptions{Kind: "pods", Admin: "127.0.0.1:1"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "is `graylane up` running?") {
+		t.Errorf("unreachable runtime: %v", err)
+	}
+	if err := Get(ctx, GetOptions{Kind: "nodes", Admin: admin}, io.Discard); !errors.As(err, &ie) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}
