@@ -2,10 +2,12 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -449,5 +451,77 @@ func TestWatchFiles(t *testing.T) {
 			t.Fatal("the changed file was not applied")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The admin /metrics carries Istio's standard metrics for the traffic sent.
+func TestMetrics(t *testing.T) {
+	r := start(t, []string{"../../examples/seed004"})
+	for i := 0; i < 20; i++ {
+		r.get(t, true, "appa:8000")
+	}
+	resp, err := http.Get("http://" + r.rt.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := []string{
+		`istio_requests_total{connection_security_policy="unknown",destination_app="appb",destination_service="appb.default.svc.cluster.local",destination_service_name="appb",destination_service_namespace="default",destination_version="v1",destination_workload="appb-v1",destination_workload_namespace="default",reporter="source",request_protocol="http",response_code="200",response_flags="-",source_app="appa",source_version="v1",source_workload="appa-v1",source_workload_namespace="default"} 20`,
+		`istio_requests_total{connection_security_policy="unknown",destination_app="appa",destination_service="appa.default.svc.cluster.local",destination_service_name="appa",destination_service_namespace="default",destination_version="v1",destination_workload="appa-v1",destination_workload_namespace="default",reporter="destination",request_protocol="http",response_code="200",response_flags="-",source_app="graylane-client",source_version="unknown",source_workload="graylane-client",source_workload_namespace="default"} 20`,
+		`istio_request_duration_milliseconds_bucket{`,
+	}
+	for _, w := range want {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("/metrics lacks %s", w)
+		}
+	}
+}
+
+// `graylane up` stops cleanly on SIGTERM: no process left, ports released.
+func TestCleanStop(t *testing.T) {
+	cmd := exec.Command(graylaneBin, "up", "-f", "../../examples/seed004", "--gateway-port", "0", "--admin", "127.0.0.1:0", "--client-proxy", "", "-o", "json")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var info struct{ Admin, Gateway string }
+	dec := json.NewDecoder(stdout)
+	if err := dec.Decode(&info); err != nil {
+		_ = cmd.Process.Kill()
+		t.Fatalf("read ready line: %v", err)
+	}
+	resp, err := http.Get(info.Admin + "/v1/workloads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []PodStatus
+	_ = json.NewDecoder(resp.Body).Decode(&pods)
+	resp.Body.Close()
+	if len(pods) != 4 {
+		t.Fatalf("pods: %+v", pods)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("graylane up exited with %v, want 0", err)
+	}
+	for _, p := range pods {
+		if err := syscall.Kill(int(p.PID), 0); err == nil {
+			t.Errorf("pod %s (pid %d) still running", p.Name, p.PID)
+		}
+	}
+	for _, addr := range []string{strings.TrimPrefix(info.Admin, "http://"), strings.TrimPrefix(info.Gateway, "http://"), pods[0].Address, pods[0].Sidecar} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("%s not released: %v", addr, err)
+			continue
+		}
+		ln.Close()
 	}
 }
