@@ -68,6 +68,7 @@ type Runtime struct {
 	notesMu       sync.Mutex
 	notes         map[string]bool
 	wake          chan struct{}
+	started       chan struct{} // closed once the admin listener is up
 }
 
 // workload is a Deployment's running replicas.
@@ -92,7 +93,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 		}
 	}
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
-		workloads: map[string]*workload{}, gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1)}
+		workloads: map[string]*workload{}, gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{})}
 	r.transport = &http.Transport{Proxy: nil, MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
 	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
@@ -110,6 +111,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	if err := r.listen(); err != nil {
 		return err
 	}
+	close(r.started)
 	set, err := manifest.Load(r.opts.Files...)
 	if err != nil {
 		return &inspect.InputError{Err: err}
@@ -210,7 +212,10 @@ func (l *listener) close() {
 	_ = l.server.Shutdown(ctx)
 }
 
-// Addr is the admin listener's address.
+// Started is closed once the admin listener is up (Addr is valid).
+func (r *Runtime) Started() <-chan struct{} { return r.started }
+
+// Addr is the admin listener's address; valid once Started is closed.
 func (r *Runtime) Addr() string { return r.admin.addr }
 
 // changed wakes the readiness watcher.

@@ -1,0 +1,399 @@
+#!/usr/bin/env bash
+# bench/proxy.sh: one proxy hop on loopback, Graylane vs nginx (issue 3).
+#
+# Measures, in one run and against ONE shared backend (the replica that
+# `graylane up` starts for a one-Deployment manifest):
+#   direct            wrk/vegeta -> backend
+#   graylane-gateway  wrk/vegeta -> Graylane gateway listener -> backend
+#   graylane-sidecar  wrk/vegeta -> Graylane client sidecar (HTTP proxy,
+#                     absolute-form request line) -> backend
+#   nginx             wrk/vegeta -> nginx (1 worker, upstream keepalive) -> backend
+# plus a standalone `graylane sample` process (direct-standalone) as a
+# sanity check that the replica is an ordinary sample backend.
+#
+# Per target: closed loop (wrk -t1 -c$CONNS, after a warm-up) -> req/s and the
+# CPU µs per request of the serving/proxy process (utime+stime from
+# /proc/PID/stat); open loop (vegeta at $RATE req/s, -max-connections) -> p50,
+# p99. Prints a table, the Graylane/nginx ratios with PASS/MISS for the issue's
+# targets, and writes the raw numbers to bench/results/proxy-<date>.json.
+#
+# Usage: bench/proxy.sh            (from any folder; about 2.5 minutes)
+# Knobs (environment): DURATION=10s WARMUP=2s CONNS=32 RATE=1000 VDURATION=10s
+#   MAXCONN=64 KEEP_TMP=1 (keep the temp folder with logs and raw outputs).
+# Installs what is missing: wrk, nginx, curl (apt-get), vegeta v12.12.0 and
+# graylane (go build) into <repo>/.cache/bin. All traffic goes to 127.0.0.1.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-32}
+RATE=${RATE:-1000}
+VDURATION=${VDURATION:-10s}
+MAXCONN=${MAXCONN:-64}
+VEGETA_VERSION=v12.12.0
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$ROOT/.cache/bin
+export PATH=$BIN:$PATH:/usr/sbin:/sbin
+# Nothing here may go through a proxy from the caller's environment.
+unset HTTP_PROXY http_proxy HTTPS_PROXY https_proxy ALL_PROXY all_proxy NO_PROXY no_proxy
+
+log() { printf '[proxy.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+TMP=""
+UP_PID="" SA_PID="" NGX_PID="" REPLICA_PID="" NGX_WORKERS=""
+POLICY_RC_CREATED=""
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	[[ ${s:0:1} != Z ]]
+}
+
+# stop PID SIGNAL: signal, wait up to 10 s, then SIGKILL.
+stop() {
+	local pid=$1 sig=$2 i
+	[[ -n $pid ]] && alive "$pid" || return 0
+	kill "-$sig" "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || break
+		sleep 0.1
+	done
+	if alive "$pid"; then
+		log "pid $pid did not stop on SIG$sig; SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? left="" pid
+	set +e
+	trap - EXIT INT TERM
+	[[ -n $POLICY_RC_CREATED ]] && $SUDO rm -f /usr/sbin/policy-rc.d
+	stop "$NGX_PID" TERM
+	stop "$UP_PID" TERM # stops its replica (process group) itself
+	stop "$SA_PID" TERM
+	for pid in $UP_PID $SA_PID $NGX_PID $NGX_WORKERS $REPLICA_PID; do
+		alive "$pid" && left+=" $pid"
+	done
+	if [[ -n $left ]]; then
+		log "cleanup: still running:$left; SIGKILL"
+		kill -KILL $left 2>/dev/null
+		rc=1
+	elif [[ -n $UP_PID$SA_PID$NGX_PID ]]; then
+		log "cleanup: graylane up, its replica, the sample and nginx are stopped; no process left"
+	fi
+	if [[ -n $TMP ]]; then
+		if [[ -n ${KEEP_TMP:-} ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- tools
+SUDO=""
+[[ $EUID -ne 0 ]] && SUDO=sudo
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx)
+command -v curl >/dev/null || missing+=(curl)
+if ((${#missing[@]})); then
+	log "installing from Debian: ${missing[*]}"
+	# Keep the package from starting nginx as a system service.
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+		$SUDO chmod 755 /usr/sbin/policy-rc.d
+		POLICY_RC_CREATED=1
+	fi
+	$SUDO apt-get update -qq
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	if [[ -n $POLICY_RC_CREATED ]]; then
+		$SUDO rm -f /usr/sbin/policy-rc.d
+		POLICY_RC_CREATED=""
+	fi
+	if [[ " ${missing[*]} " == *" nginx "* && -s /run/nginx.pid ]] && alive "$(cat /run/nginx.pid)"; then
+		log "stopping the nginx system service the package started"
+		$SUDO nginx -s stop || true
+	fi
+fi
+mkdir -p "$BIN"
+if ! go version -m "$BIN/vegeta" 2>/dev/null | grep -q "mod[[:space:]]*github.com/tsenart/vegeta/v12[[:space:]]*$VEGETA_VERSION"; then
+	log "building vegeta $VEGETA_VERSION into $BIN"
+	GOBIN=$BIN GOFLAGS=-mod=mod go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
+fi
+log "building graylane into $BIN"
+(cd "$ROOT" && go build -o "$BIN/graylane" ./cmd/graylane)
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/graylane-proxy-bench.XXXXXX")
+chmod 755 "$TMP"
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------- helpers
+# cpu_ticks PID...: utime+stime (clock ticks) summed over the processes.
+cpu_ticks() {
+	local t=0 pid s f
+	for pid in "$@"; do
+		s=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		s=${s##*) }
+		read -r -a f <<<"$s"
+		t=$((t + f[11] + f[12])) # fields 14 (utime) and 15 (stime)
+	done
+	echo "$t"
+}
+
+# wait_http URL [curl args...]: until it answers 200, at most 10 s.
+wait_http() {
+	local url=$1 i
+	shift
+	for ((i = 0; i < 100; i++)); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' -m 1 "$@" "$url" 2>/dev/null) == 200 ]] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+calc() { awk "BEGIN { $1 }"; }
+
+# ---------------------------------------------------------------- graylane up
+cat >"$TMP/manifest.yaml" <<'EOF'
+# One Service with one replica of the built-in sample app, and an ingress
+# Gateway whose VirtualService routes sample.bench.local to it.
+apiVersion: v1
+kind: Service
+metadata: {name: sample, namespace: bench}
+spec:
+  selector: {app: sample}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sample-v1, namespace: bench, labels: {app: sample, version: v1}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: sample, version: v1}}
+  template:
+    metadata: {labels: {app: sample, version: v1}}
+    spec:
+      containers:
+      - name: sample
+        image: graylane/sample
+        env: [{name: app, value: sample}, {name: version, value: v1}]
+        ports: [{containerPort: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: bench}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [sample.bench.local]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: sample, namespace: bench}
+spec:
+  hosts: [sample.bench.local]
+  gateways: [bench/gw]
+  http:
+  - route:
+    - destination: {host: sample}
+EOF
+GW_HOST=sample.bench.local
+MESH_HOST=sample.bench:8080 # the Service by a name the client sidecar resolves
+MESH_URL=http://$MESH_HOST/
+
+log "starting graylane up"
+graylane up -f "$TMP/manifest.yaml" --gateway-port 0 --admin 127.0.0.1:0 --client-proxy 127.0.0.1:0 \
+	--state-dir "$TMP/up-state" -o json >"$TMP/up.json" 2>"$TMP/up.log" &
+UP_PID=$!
+for ((i = 0; i < 300; i++)); do
+	grep -q '"gateway"' "$TMP/up.json" 2>/dev/null && grep -q '}' "$TMP/up.json" && break
+	alive "$UP_PID" || { cat "$TMP/up.log" >&2; die "graylane up exited"; }
+	sleep 0.1
+done
+grep -q '"gateway"' "$TMP/up.json" || { cat "$TMP/up.log" >&2; die "graylane up not ready after 30 s"; }
+jget() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$2" | head -1; }
+ADMIN=$(jget admin "$TMP/up.json"); ADMIN=${ADMIN#http://}
+GW=$(jget gateway "$TMP/up.json"); GW=${GW#http://}
+CLIENT=$(jget clientProxy "$TMP/up.json"); CLIENT=${CLIENT#http://}
+curl -s -m 5 "http://$ADMIN/v1/workloads" >"$TMP/workloads.json"
+REPLICA=$(jget address "$TMP/workloads.json")
+REPLICA_PID=$(jget pid "$TMP/workloads.json")
+[[ -n $REPLICA && -n $REPLICA_PID && -n $GW && -n $CLIENT ]] || die "could not read the addresses (see $TMP/up.json, $TMP/workloads.json)"
+wait_http "http://$GW/" -H "Host: $GW_HOST" || die "gateway $GW does not answer 200 for Host $GW_HOST"
+wait_http "$MESH_URL" -x "http://$CLIENT" || die "client sidecar $CLIENT does not answer 200 for $MESH_URL"
+log "graylane up pid $UP_PID: gateway $GW, client sidecar $CLIENT, replica $REPLICA (pid $REPLICA_PID)"
+
+# ---------------------------------------------------------------- standalone sample
+graylane sample --app sample --version-name v1 --port 0 2>"$TMP/sample.log" &
+SA_PID=$!
+SA=""
+for ((i = 0; i < 100; i++)); do
+	SA=$(sed -n 's/.*msg="sample listening" addr=\([0-9.:]*\).*/\1/p' "$TMP/sample.log" | head -1)
+	[[ -n $SA ]] && break
+	alive "$SA_PID" || die "graylane sample exited: $(cat "$TMP/sample.log")"
+	sleep 0.1
+done
+[[ -n $SA ]] || die "graylane sample did not start"
+wait_http "http://$SA/" || die "sample $SA does not answer"
+log "standalone sample pid $SA_PID on $SA"
+
+# ---------------------------------------------------------------- nginx
+mkdir -p "$TMP/nginx"
+chmod 755 "$TMP/nginx"
+NGX_PORT=""
+for ((try = 0; try < 5; try++)); do
+	p=$((20000 + RANDOM % 10000))
+	port_in_use "$p" && continue
+	sed -e "s|@PREFIX@|$TMP/nginx|g" -e "s|@LISTEN@|127.0.0.1:$p|g" -e "s|@BACKEND@|$REPLICA|g" \
+		"$ROOT/bench/proxy-nginx.conf.tmpl" >"$TMP/nginx/nginx.conf"
+	nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -t -q 2>"$TMP/nginx/test.log" ||
+		die "nginx config test failed: $(cat "$TMP/nginx/test.log")"
+	nginx -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" 2>>"$TMP/nginx/stderr.log" &
+	NGX_PID=$!
+	if wait_http "http://127.0.0.1:$p/"; then
+		NGX_PORT=$p
+		break
+	fi
+	stop "$NGX_PID" TERM
+	NGX_PID=""
+done
+[[ -n $NGX_PORT ]] || die "nginx did not start: $(cat "$TMP/nginx/error.log" 2>/dev/null)"
+NGX_WORKERS=$(ps -o pid= --ppid "$NGX_PID" | tr -d ' ' | tr '\n' ' ')
+log "nginx $(nginx -v 2>&1 | sed 's/.*\///') master $NGX_PID workers $NGX_WORKERS on 127.0.0.1:$NGX_PORT -> $REPLICA"
+
+# ---------------------------------------------------------------- measure
+# wrk cannot use an HTTP proxy; an absolute-form request line sent to the
+# client sidecar is exactly what an HTTP client with HTTP_PROXY sends.
+printf 'wrk.path = "%s"\nwrk.headers["Host"] = "%s"\n' "$MESH_URL" "$MESH_HOST" >"$TMP/absolute-form.lua"
+
+declare -A R # R[target.key]
+TARGETS=(direct-standalone direct nginx graylane-gateway graylane-sidecar)
+
+# measure TARGET: sets R[TARGET.*].
+measure() {
+	local t=$1 url vurl pids backend wrk_args=() veg_args=() veg_env=()
+	case $t in
+	direct-standalone) url=http://$SA/ vurl=$url pids=$SA_PID backend=$SA_PID ;;
+	direct) url=http://$REPLICA/ vurl=$url pids=$REPLICA_PID backend=$REPLICA_PID ;;
+	nginx) url=http://127.0.0.1:$NGX_PORT/ vurl=$url pids="$NGX_PID $NGX_WORKERS" backend=$REPLICA_PID ;;
+	graylane-gateway)
+		url=http://$GW/ vurl=$url pids=$UP_PID backend=$REPLICA_PID
+		wrk_args=(-H "Host: $GW_HOST") veg_args=(-header "Host: $GW_HOST")
+		;;
+	graylane-sidecar)
+		url=http://$CLIENT/ vurl=$MESH_URL pids=$UP_PID backend=$REPLICA_PID
+		wrk_args=(-s "$TMP/absolute-form.lua") veg_env=(HTTP_PROXY=http://$CLIENT)
+		;;
+	esac
+	log "$t: wrk warm-up $WARMUP, closed loop $DURATION (-t1 -c$CONNS)"
+	timeout 60 wrk -t1 -c"$CONNS" -d"$WARMUP" "${wrk_args[@]}" "$url" >/dev/null
+	local c0 b0 c1 b1 n0 n1
+	c0=$(cpu_ticks $pids) b0=$(cpu_ticks $backend) n0=$(date +%s%N)
+	timeout 120 wrk -t1 -c"$CONNS" -d"$DURATION" "${wrk_args[@]}" "$url" >"$TMP/wrk-$t.txt"
+	c1=$(cpu_ticks $pids) b1=$(cpu_ticks $backend) n1=$(date +%s%N)
+	local reqs rps bad
+	reqs=$(awk '/ requests in / {print $1}' "$TMP/wrk-$t.txt")
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk-$t.txt")
+	bad=$(awk '/Non-2xx/ {print $NF}' "$TMP/wrk-$t.txt")
+	[[ -n $reqs && $reqs -gt 0 ]] || die "$t: wrk made no requests: $(cat "$TMP/wrk-$t.txt")"
+	grep -q 'Socket errors' "$TMP/wrk-$t.txt" && log "$t: wrk $(grep 'Socket errors' "$TMP/wrk-$t.txt")"
+	R[$t.rps]=$rps R[$t.requests]=$reqs R[$t.non2xx]=${bad:-0}
+	R[$t.cpu_us]=$(calc "printf \"%.1f\", ($c1-$c0)*1e6/$CLK_TCK/$reqs")
+	R[$t.backend_cpu_us]=$(calc "printf \"%.1f\", ($b1-$b0)*1e6/$CLK_TCK/$reqs")
+	R[$t.proxy_cores]=$(calc "printf \"%.2f\", ($c1-$c0)/$CLK_TCK/(($n1-$n0)/1e9)")
+
+	log "$t: vegeta open loop $RATE/s for $VDURATION (-max-connections $MAXCONN)"
+	c0=$(cpu_ticks $pids)
+	echo "GET $vurl" | env "${veg_env[@]}" timeout 120 vegeta attack -rate "$RATE" -duration "$VDURATION" \
+		-max-connections "$MAXCONN" "${veg_args[@]}" >"$TMP/vegeta-$t.bin"
+	c1=$(cpu_ticks $pids)
+	vegeta report -type json "$TMP/vegeta-$t.bin" >"$TMP/vegeta-$t.json"
+	local j
+	j=$(cat "$TMP/vegeta-$t.json")
+	vnum() { local v; v=$(grep -o "\"$1\":[0-9.e+-]*" <<<"$j" | head -1); echo "${v#*:}"; }
+	R[$t.p50_us]=$(calc "printf \"%.0f\", $(vnum 50th)/1000")
+	R[$t.p90_us]=$(calc "printf \"%.0f\", $(vnum 90th)/1000")
+	R[$t.p99_us]=$(calc "printf \"%.0f\", $(vnum 99th)/1000")
+	R[$t.max_us]=$(calc "printf \"%.0f\", $(vnum max)/1000")
+	R[$t.success]=$(vnum success)
+	R[$t.vrequests]=$(vnum requests)
+	R[$t.open_cpu_us]=$(calc "printf \"%.1f\", ($c1-$c0)*1e6/$CLK_TCK/${R[$t.vrequests]}")
+	[[ ${R[$t.success]} == 1 ]] || log "$t: vegeta success ratio ${R[$t.success]} (see $TMP/vegeta-$t.json)"
+	[[ ${R[$t.non2xx]} == 0 ]] || log "$t: wrk saw ${R[$t.non2xx]} non-2xx responses"
+}
+
+for t in "${TARGETS[@]}"; do measure "$t"; done
+
+# ---------------------------------------------------------------- report
+g=graylane-gateway s=graylane-sidecar n=nginx d=direct
+r() { echo "${R[$1]}"; }
+THR=$(calc "printf \"%.2f\", $(r $g.rps)/$(r $n.rps)")
+CPU=$(calc "printf \"%.2f\", $(r $g.cpu_us)/$(r $n.cpu_us)")
+PERCORE=$(calc "printf \"%.2f\", $(r $n.cpu_us)/$(r $g.cpu_us)")
+ADD_G=$(($(r $g.p99_us) - $(r $d.p99_us)))
+ADD_S=$(($(r $s.p99_us) - $(r $d.p99_us)))
+ADD_N=$(($(r $n.p99_us) - $(r $d.p99_us)))
+ADD50_G=$(($(r $g.p50_us) - $(r $d.p50_us)))
+ADD50_N=$(($(r $n.p50_us) - $(r $d.p50_us)))
+if ((ADD_N > 0)); then P99RATIO=$(calc "printf \"%.2f\", $ADD_G/$ADD_N"); else P99RATIO=null; fi
+P99_OK=MISS
+((ADD_G <= ADD_N)) && P99_OK=PASS
+THR_OK=MISS
+calc "exit !($PERCORE >= 0.7)" && THR_OK=PASS
+
+echo
+echo "Proxy hop on loopback: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+echo "wrk -t1 -c$CONNS -d$DURATION (after $WARMUP warm-up); vegeta -rate $RATE -duration $VDURATION -max-connections $MAXCONN"
+echo "CPU µs/req: the proxy process(es) only (direct rows: the backend); backend µs/req: the shared backend replica"
+echo
+printf '| %-17s | %8s | %10s | %8s | %7s | %7s | %9s | %10s |\n' target "req/s" "CPU µs/req" "req/s/core" "p50 µs" "p99 µs" "open µs/req" "backend µs/req"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------- ---------: -----------: ---------: --------: --------: ----------: -----------:
+for t in "${TARGETS[@]}"; do
+	printf '| %-17s | %8.0f | %10s | %8.0f | %7s | %7s | %9s | %10s |\n' "$t" "$(r $t.rps)" "$(r $t.cpu_us)" \
+		"$(calc "print 1e6/$(r $t.cpu_us)")" "$(r $t.p50_us)" "$(r $t.p99_us)" "$(r $t.open_cpu_us)" "$(r $t.backend_cpu_us)"
+done
+echo
+echo "Graylane gateway / nginx:"
+echo "  throughput (closed loop req/s)       $THR x"
+echo "  proxy CPU per request                $CPU x"
+echo "  req/s per proxy core-second          $PERCORE x   (target >= 0.7: $THR_OK)"
+echo "  added p50 per hop                    graylane ${ADD50_G} µs, nginx ${ADD50_N} µs"
+echo "  added p99 per hop                    graylane ${ADD_G} µs, nginx ${ADD_N} µs, ratio $P99RATIO   (target <= nginx: $P99_OK)"
+echo "  client sidecar (absolute-form proxy) added p99 ${ADD_S} µs, $(r $s.rps) req/s, $(r $s.cpu_us) µs/req"
+
+# ---------------------------------------------------------------- JSON
+mkdir -p "$ROOT/bench/results"
+OUT=$ROOT/bench/results/proxy-$(date +%Y%m%d-%H%M%S).json
+{
+	printf '{\n  "date": "%s",\n  "host": {"cpus": %s, "cpu": "%s", "kernel": "%s"},\n' "$(date -Iseconds)" "$(nproc)" \
+		"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" "$(uname -r)"
+	printf '  "versions": {"graylane": "%s", "nginx": "%s", "wrk": "%s", "vegeta": "%s"},\n' \
+		"$(graylane version 2>/dev/null | head -1)" "$(nginx -v 2>&1 | sed 's/.*\///')" \
+		"$(wrk -v 2>&1 | head -1 | awk '{print $2}')" "$VEGETA_VERSION"
+	printf '  "params": {"wrk": "-t1 -c%s -d%s", "warmup": "%s", "vegeta": "-rate %s -duration %s -max-connections %s", "clk_tck": %s},\n' \
+		"$CONNS" "$DURATION" "$WARMUP" "$RATE" "$VDURATION" "$MAXCONN" "$CLK_TCK"
+	printf '  "targets": {\n'
+	sep=""
+	for t in "${TARGETS[@]}"; do
+		printf '%s    "%s": {"rps": %s, "requests": %s, "non2xx": %s, "cpu_us_per_req": %s, "proxy_cores": %s, "backend_cpu_us_per_req": %s, "open_loop_cpu_us_per_req": %s, "p50_us": %s, "p90_us": %s, "p99_us": %s, "max_us": %s, "vegeta_requests": %s, "vegeta_success": %s}' \
+			"$sep" "$t" "$(r $t.rps)" "$(r $t.requests)" "$(r $t.non2xx)" "$(r $t.cpu_us)" "$(r $t.proxy_cores)" "$(r $t.backend_cpu_us)" \
+			"$(r $t.open_cpu_us)" "$(r $t.p50_us)" "$(r $t.p90_us)" "$(r $t.p99_us)" "$(r $t.max_us)" "$(r $t.vrequests)" "$(r $t.success)"
+		sep=$',\n'
+	done
+	printf '\n  },\n'
+	printf '  "ratios": {"graylane_over_nginx_rps": %s, "graylane_over_nginx_cpu_per_req": %s, "graylane_over_nginx_rps_per_core": %s,\n' "$THR" "$CPU" "$PERCORE"
+	printf '    "added_p99_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p99_graylane_over_nginx": %s,\n' "$ADD_G" "$ADD_S" "$ADD_N" "$P99RATIO"
+	printf '    "added_p50_us": {"graylane_gateway": %s, "nginx": %s}},\n' "$ADD50_G" "$ADD50_N"
+	printf '  "targets_met": {"throughput_per_core_ge_0.7_nginx": "%s", "added_p99_le_nginx": "%s"}\n}\n' "$THR_OK" "$P99_OK"
+} >"$OUT"
+echo
+echo "raw numbers: ${OUT#"$ROOT"/}"
