@@ -3,6 +3,7 @@ package embedded
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,24 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series caches the children of one label combination, so the hot
+	// path does not hash sixteen label values per request.
+	mu     sync.RWMutex
+	series map[seriesKey]*seriesPair
+}
+
+type seriesKey struct {
+	caller *caller
+	pod    *pod
+	dest   string
+	code   int
+	flags  string
+}
+
+// seriesPair is one request's series for both reporters.
+type seriesPair struct {
+	srcCount, dstCount prometheus.Counter
+	srcDur, dstDur     prometheus.Observer
 }
 
 var istioLabels = []string{
@@ -40,6 +59,7 @@ func newMetrics() *metrics {
 		}, istioLabels),
 	}
 	m.registry.MustRegister(m.requests, m.duration)
+	m.series = map[seriesKey]*seriesPair{}
 	return m
 }
 
@@ -64,32 +84,55 @@ func (m *metric) record(ms *metrics, code int, flags string, p *pod) {
 	if p == nil {
 		p = m.pod
 	}
-	svcName, svcNS, _ := route.ServiceOf(m.dest)
+	key := seriesKey{caller: m.caller, pod: p, dest: m.dest, code: code, flags: flags}
+	ms.mu.RLock()
+	sp := ms.series[key]
+	ms.mu.RUnlock()
+	if sp == nil {
+		sp = ms.newSeries(key)
+	}
+	ms.observe(sp, p != nil, time.Since(m.start))
+}
+
+// newSeries resolves the label values of a new combination once.
+func (ms *metrics) newSeries(k seriesKey) *seriesPair {
+	svcName, svcNS, _ := route.ServiceOf(k.dest)
 	dw, dns, dapp, dver := "unknown", "unknown", "unknown", "unknown"
-	if p != nil {
+	if p := k.pod; p != nil {
 		dw, dns = workloadName(p.spec.workload), p.spec.namespace
 		dapp, dver = labelOr(p.spec.labels, "app"), labelOr(p.spec.labels, "version")
 	}
-	dest := m.dest
+	dest := k.dest
 	if dest == "" {
 		dest, svcName, svcNS = "unknown", "unknown", "unknown"
 	}
-	ns := m.caller.source.Namespace
+	ns := k.caller.source.Namespace
 	if ns == "" {
 		ns = "default"
 	}
-	values := []string{"source", m.caller.workload, ns, m.caller.app, m.caller.version,
-		dest, svcName, svcNS, dw, dns, dapp, dver, "http", strconv.Itoa(code), flags, "unknown"}
-	ms.observe(values, time.Since(m.start))
-	if p != nil {
-		values[0] = "destination"
-		ms.observe(values, time.Since(m.start))
+	values := []string{"source", k.caller.workload, ns, k.caller.app, k.caller.version,
+		dest, svcName, svcNS, dw, dns, dapp, dver, "http", strconv.Itoa(k.code), k.flags, "unknown"}
+	sp := &seriesPair{srcCount: ms.requests.WithLabelValues(values...), srcDur: ms.duration.WithLabelValues(values...)}
+	values[0] = "destination"
+	sp.dstCount, sp.dstDur = ms.requests.WithLabelValues(values...), ms.duration.WithLabelValues(values...)
+	ms.mu.Lock()
+	if len(ms.series) > 100_000 {
+		// Pods come and go over a long run: start over rather than grow.
+		ms.series = map[seriesKey]*seriesPair{}
 	}
+	ms.series[k] = sp
+	ms.mu.Unlock()
+	return sp
 }
 
-func (ms *metrics) observe(values []string, d time.Duration) {
-	ms.requests.WithLabelValues(values...).Inc()
-	ms.duration.WithLabelValues(values...).Observe(float64(d.Microseconds()) / 1000)
+func (ms *metrics) observe(sp *seriesPair, toPod bool, d time.Duration) {
+	ms2 := float64(d.Microseconds()) / 1000
+	sp.srcCount.Inc()
+	sp.srcDur.Observe(ms2)
+	if toPod {
+		sp.dstCount.Inc()
+		sp.dstDur.Observe(ms2)
+	}
 }
 
 // workloadName turns "Deployment ns/name" into "name".
