@@ -3,9 +3,14 @@ GO ?= go
 export GOTOOLCHAIN ?= local
 FUZZTIME ?= 30s
 
-.PHONY: test fmt-check vet unit race fuzz bench build run
+.PHONY: test deps fmt-check vet unit race fuzz bench build run
 
-test: fmt-check vet unit
+test: deps fmt-check vet unit
+
+# Real MariaDB and PostgreSQL binaries for the gate's store tests, from
+# Debian packages when missing (the tests start their own servers).
+deps:
+	@bash hack/testdb/install.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*' -not -path './bin/*')); \

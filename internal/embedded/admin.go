@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,6 +25,7 @@ import (
 //	GET  /v1/workloads    pods with state, port, sidecar, restarts
 //	GET  /v1/services     Services with their endpoints
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
+//	GET  /debug/pprof/    Go profiles of the runtime process
 func (r *Runtime) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -38,6 +40,10 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("POST /apply", r.serveApply)
 	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.cfg.Load().table.Hosts()) })
 	return mux
 }

@@ -134,7 +134,7 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route
 		}
 		m.pod = p
 		out := r.outbound(req, rt, dest, p)
-		resp, err := r.transport.RoundTrip(out)
+		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, out)
 		if err != nil {
 			if retryable(err, req) {
 				tried = p
@@ -144,7 +144,8 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route
 			r.fail(w, m, http.StatusServiceUnavailable, "upstream connect error: "+err.Error())
 			return
 		}
-		r.respond(w, resp, rt, dest)
+		complete := r.respond(w, resp, rt, dest)
+		r.up.release(conn, resp, complete)
 		m.record(r.metrics, resp.StatusCode, "", p)
 		return
 	}
@@ -190,8 +191,9 @@ func (r *Runtime) outbound(req *http.Request, rt *route.Route, dest *route.Desti
 	return out
 }
 
-func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.Route, dest *route.Destination) {
-	defer resp.Body.Close()
+// respond copies the pod's answer; it reports whether the body was read to
+// its end (so the connection can be reused).
+func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.Route, dest *route.Destination) bool {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		h[k] = vs
@@ -206,7 +208,9 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.
 		applyOps(h, dest.ResponseHeaders)
 	}
 	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	_, err := io.Copy(w, resp.Body)
+	resp.Body.Close()
+	return err == nil
 }
 
 func applyOps(h http.Header, ops *route.HeaderOps) {

@@ -55,7 +55,7 @@ type Runtime struct {
 	stateDir  string
 	tempState bool
 	metrics   *metrics
-	transport *http.Transport
+	up        *upstreams
 
 	mu        sync.Mutex // guards store, workloads, gatewayLs
 	store     *store
@@ -94,8 +94,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	}
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
 		workloads: map[string]*workload{}, gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{})}
-	r.transport = &http.Transport{Proxy: nil, MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
-		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext}
+	r.up = newUpstreams()
 	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil
 }
@@ -160,7 +159,7 @@ func (r *Runtime) cleanup() {
 			l.close()
 		}
 	}
-	r.transport.CloseIdleConnections()
+	r.up.closeAll()
 	if r.tempState {
 		_ = os.RemoveAll(r.stateDir)
 	}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graylane/graylane/internal/gate"
+	"github.com/graylane/graylane/internal/inspect"
+)
+
+// newGateCmd is `graylane gate`: the whitelist and lane assignment service
+// and its client commands.
+func newGateCmd(stdout, stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "gate",
+		Short: "Whitelist and lane assignment service (serve, whitelist, lane, decide)",
+		Long: `The gate decides which lane a caller belongs to (whitelist, then sticky
+percentage bucket, then base), issues signed lane/bucket cookies for an auth
+center, and answers Istio ext_authz checks with the x-graylane header.
+See docs/gate.md.`,
+	}
+	c.AddCommand(newGateServeCmd(stderr))
+	cl := &gateClientOptions{}
+	wl := &cobra.Command{Use: "whitelist", Short: "Manage whitelist entries on a running gate"}
+	wl.AddCommand(newGateWhitelistAddCmd(stdout, cl), newGateWhitelistRmCmd(stdout, cl),
+		newGateWhitelistLsCmd(stdout, cl), newGateWhitelistImportCmd(stdout, cl))
+	lane := &cobra.Command{Use: "lane", Short: "Manage lane weights on a running gate"}
+	lane.AddCommand(newGateLaneSetCmd(stdout, cl), newGateLaneRmCmd(stdout, cl), newGateLaneLsCmd(stdout, cl))
+	decide := newGateDecideCmd(stdout, cl)
+	c.AddCommand(wl, lane, decide)
+	for _, sub := range []*cobra.Command{wl, lane, decide} {
+		addGateClientFlags(sub, cl)
+	}
+	return c
+}
+
+func newGateServeCmd(stderr io.Writer) *cobra.Command {
+	var o gate.ServeOptions
+	var maxAge time.Duration
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gate HTTP server (API, /authz/ ext_authz, /metrics)",
+		Example: `  graylane gate serve --db sqlite:///var/lib/graylane/gate.db --listen :8470 \
+      --admin-token-file /etc/graylane/token --cookie-key-file /etc/graylane/cookie-key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Cookie.MaxAge = maxAge
+			err := gate.Serve(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
+			var ce *gate.ConfigError
+			if errors.As(err, &ce) {
+				return &inspect.InputError{Err: err}
+			}
+			return err
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.DSN, "db", "sqlite:///var/lib/graylane/gate.db", "store DSN: sqlite:///PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
+	f.StringVar(&o.Listen, "listen", ":8470", "HTTP listen address")
+	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (default: env "+gate.EnvAdminToken+")")
+	f.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the cookie HMAC key, >= 32 bytes (default: env "+gate.EnvCookieKey+")")
+	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing) without a token")
+	f.StringVar(&o.Identity.UserHeader, "user-header", "x-user-id", "request header with the user id (empty: off)")
+	f.StringVar(&o.Identity.TenantHeader, "tenant-header", "x-tenant-id", "request header with the tenant id (empty: off)")
+	f.StringVar(&o.Identity.UserCookie, "user-cookie", "", "cookie with the user id (empty: off)")
+	f.StringVar(&o.Identity.JWTClaim, "jwt-claim", "", "claim of the Istio-verified JWT payload with the user id, e.g. sub (empty: off)")
+	f.StringVar(&o.Identity.JWTPayloadHeader, "jwt-payload-header", "x-jwt-payload", "header where Istio's RequestAuthentication puts the JWT payload (outputPayloadToHeader)")
+	f.StringVar(&o.Identity.LaneHeader, "lane-header", "x-graylane", "header /authz/ sets to the lane")
+	f.DurationVar(&maxAge, "cookie-max-age", 24*time.Hour, "Max-Age of the issued cookies")
+	f.BoolVar(&o.Cookie.Secure, "cookie-secure", true, "mark issued cookies Secure")
+	f.StringVar(&o.Cookie.Domain, "cookie-domain", "", "Domain of the issued cookies")
+	f.StringVar(&o.Cookie.LaneName, "lane-cookie", "graylane-lane", "name of the lane cookie")
+	f.StringVar(&o.Cookie.BucketName, "bucket-cookie", "graylane-bucket", "name of the bucket cookie")
+	f.DurationVar(&o.PollInterval, "poll-interval", 200*time.Millisecond, "how often to poll the store's change counter")
+	return c
+}
+
+// gateClientOptions are the flags of the commands that talk to a running
+// gate.
+type gateClientOptions struct {
+	server, token, tokenFile, output string
+}
+
+func addGateClientFlags(c *cobra.Command, o *gateClientOptions) {
+	f := c.PersistentFlags()
+	f.StringVar(&o.server, "server", "http://127.0.0.1:8470", "URL of the running gate")
+	f.StringVar(&o.token, "token", "", "admin bearer token (default: --token-file, then env GRAYLANE_GATE_TOKEN)")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding the bearer token")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json or yaml")
+}
+
+// client checks the output format and builds the API client.
+func (o *gateClientOptions) client() (*gate.Client, error) {
+	if err := inspect.CheckFormat(o.output); err != nil {
+		return nil, err
+	}
+	tok := o.token
+	if tok == "" && o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, &inspect.InputError{Err: fmt.Errorf("--token-file: %w", err)}
+		}
+		tok = string(trimSpace(b))
+	}
+	if tok == "" {
+		tok = os.Getenv("GRAYLANE_GATE_TOKEN")
+	}
+	return &gate.Client{Base: o.server, Token: tok}, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// gateErr maps the gate's 4xx answers to bad input (exit code 2).
+func gateErr(err error) error {
+	var se *gate.StatusError
+	if errors.As(err, &se) && se.BadInput() {
+		return &inspect.InputError{Err: err}
+	}
+	return err
+}
+
+// gateRun runs a client call and writes its result.
+func gateRun[T any](ctx context.Context, stdout io.Writer, o *gateClientOptions, call func(context.Context, *gate.Client) (T, error), text func(io.Writer, T) error) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	v, err := call(ctx, c)
+	if err != nil {
+		return gateErr(err)
+	}
+	return inspect.Write(stdout, o.output, v, func(w io.Writer) error { return text(w, v) })
+}
+
+func newGateWhitelistAddCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	var req gate.EntryRequest
+	var expires string
+	c := &cobra.Command{
+		Use:     "add KIND ID LANE",
+		Short:   "Add or replace a whitelist entry (KIND is user or tenant)",
+		Example: "  graylane gate whitelist add user alice v2 --note qa --expires 2030-01-01T00:00:00Z",
+		Args:    exactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Kind, req.ID, req.Lane = args[0], args[1], args[2]
+			if expires != "" {
+				t, err := time.Parse(time.RFC3339, expires)
+				if err != nil {
+					return &inspect.InputError{Err: fmt.Errorf("--expires %q: want RFC 3339", expires)}
+				}
+				req.ExpiresAt = &t
+			}
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (any, error) {
+				return c.AddEntry(ctx, req)
+			}, func(w io.Writer, _ any) error {
+				_, err := fmt.Fprintf(w, "%s %s -> %s\n", req.Kind, req.ID, req.Lane)
+				return err
+			})
+		},
+	}
+	c.Flags().StringVar(&req.Note, "note", "", "free-text note")
+	c.Flags().StringVar(&req.CreatedBy, "created-by", "", "who adds the entry (default: api)")
+	c.Flags().StringVar(&expires, "expires", "", "expiry time, RFC 3339")
+	return c
+}
+
+func newGateWhitelistRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm KIND ID",
+		Short: "Remove a whitelist entry",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (map[string]string, error) {
+				return map[string]string{"deleted": args[0] + "/" + args[1]}, c.DeleteEntry(ctx, args[0], args[1])
+			}, func(w io.Writer, v map[string]string) error {
+				_, err := fmt.Fprintf(w, "deleted %s\n", v["deleted"])
+				return err
+			})
+		},
+	}
+}
+
+func newGateWhitelistLsCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	var kind, lane string
+	c := &cobra.Command{
+		Use:   "ls",
+		Short: "List whitelist entries",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.EntryList, error) {
+				return c.ListEntries(ctx, kind, lane)
+			}, gate.WriteEntriesText)
+		},
+	}
+	c.Flags().StringVar(&kind, "kind", "", "only this kind (user or tenant)")
+	c.Flags().StringVar(&lane, "lane", "", "only this lane")
+	return c
+}
+
+func newGateWhitelistImportCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	var createdBy string
+	c := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Import whitelist entries from CSV (kind,id,lane[,note[,expiresAt]]) in one transaction; - reads stdin",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := cmd.InOrStdin()
+			if args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return &inspect.InputError{Err: fmt.Errorf("open CSV: %w", err)}
+				}
+				defer f.Close()
+				in = f
+			}
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.ImportResult, error) {
+				return c.Import(ctx, in, createdBy)
+			}, func(w io.Writer, r gate.ImportResult) error {
+				_, err := fmt.Fprintf(w, "imported %d entries (version %d)\n", r.Imported, r.Version)
+				return err
+			})
+		},
+	}
+	c.Flags().StringVar(&createdBy, "created-by", "", "who imports the entries (default: import)")
+	return c
+}
+
+func newGateDecideCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	var user, tenant string
+	c := &cobra.Command{
+		Use:   "decide",
+		Short: "Ask a running gate for a caller's lane",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if user == "" && tenant == "" {
+				return &inspect.InputError{Err: errors.New("give --user and/or --tenant")}
+			}
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.Decision, error) {
+				return c.Decide(ctx, user, tenant)
+			}, gate.WriteDecisionText)
+		},
+	}
+	c.Flags().StringVar(&user, "user", "", "user id")
+	c.Flags().StringVar(&tenant, "tenant", "", "tenant id")
+	return c
+}
+
+func newGateLaneSetCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set LANE WEIGHT",
+		Short: "Create a lane or set its bucket weight (0..100)",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w, err := strconv.Atoi(args[1])
+			if err != nil {
+				return &inspect.InputError{Err: fmt.Errorf("weight %q: want an integer 0..100", args[1])}
+			}
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.LaneInfo, error) {
+				return c.SetLane(ctx, args[0], w)
+			}, func(w io.Writer, l gate.LaneInfo) error {
+				_, err := fmt.Fprintf(w, "lane %s weight %d (share %d%%)\n", l.Name, l.Weight, l.Share)
+				return err
+			})
+		},
+	}
+}
+
+func newGateLaneRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm LANE",
+		Short: "Remove a lane (refused while whitelist entries name it)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (map[string]string, error) {
+				return map[string]string{"deleted": "lane/" + args[0]}, c.DeleteLane(ctx, args[0])
+			}, func(w io.Writer, v map[string]string) error {
+				_, err := fmt.Fprintf(w, "deleted %s\n", v["deleted"])
+				return err
+			})
+		},
+	}
+}
+
+func newGateLaneLsCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ls",
+		Short: "List lanes with weights and effective shares",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.LaneList, error) {
+				return c.ListLanes(ctx)
+			}, gate.WriteLanesText)
+		},
+	}
+}
+
+// exactArgs is cobra.ExactArgs reporting bad input (exit code 2).
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &inspect.InputError{Err: err}
+		}
+		return nil
+	}
+}

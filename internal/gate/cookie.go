@@ -1,0 +1,135 @@
+package gate
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MinCookieKeyLen is the shortest accepted HMAC key.
+const MinCookieKeyLen = 32
+
+// CookieOptions shape the cookies the gate issues.
+type CookieOptions struct {
+	Key        []byte
+	LaneName   string        // default graylane-lane
+	BucketName string        // default graylane-bucket
+	MaxAge     time.Duration // default 24h
+	Secure     bool
+	Domain     string
+	Path       string // default /
+}
+
+// Signer issues and verifies the signed lane and bucket cookies.
+//
+// Lane cookie value:   LANE "." EXPIRY "." base64url(HMAC-SHA256(key, "graylane-lane-v1|" LANE "|" EXPIRY "|" USER))
+// Bucket cookie value: B    "." EXPIRY "." base64url(HMAC-SHA256(key, "graylane-bucket-v1|" B "|" EXPIRY "|" USER))
+//
+// EXPIRY is Unix seconds, base64url is unpadded. The signature binds the
+// value to the user id, so a cookie is only valid for the user it was
+// issued to; an expired cookie or one whose HMAC fails is ignored.
+type Signer struct{ o CookieOptions }
+
+// NewSigner checks the key and fills defaults.
+func NewSigner(o CookieOptions) (*Signer, error) {
+	if len(o.Key) < MinCookieKeyLen {
+		return nil, errors.New("cookie key: want at least 32 bytes")
+	}
+	if o.LaneName == "" {
+		o.LaneName = "graylane-lane"
+	}
+	if o.BucketName == "" {
+		o.BucketName = "graylane-bucket"
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = 24 * time.Hour
+	}
+	if o.Path == "" {
+		o.Path = "/"
+	}
+	return &Signer{o: o}, nil
+}
+
+// Options returns the effective options.
+func (s *Signer) Options() CookieOptions { return s.o }
+
+func (s *Signer) sign(kind, value, expiry, user string) string {
+	m := hmac.New(sha256.New, s.o.Key)
+	m.Write([]byte(kind + "|" + value + "|" + expiry + "|" + user))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func (s *Signer) value(kind, v, user string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return v + "." + exp + "." + s.sign(kind, v, exp, user)
+}
+
+// verify returns the payload of a valid, unexpired value.
+func (s *Signer) verify(kind, value, user string, now time.Time) (string, bool) {
+	v, rest, ok := strings.Cut(value, ".")
+	if !ok {
+		return "", false
+	}
+	exp, sig, ok := strings.Cut(rest, ".")
+	if !ok {
+		return "", false
+	}
+	unix, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || now.Unix() >= unix {
+		return "", false
+	}
+	want := s.sign(kind, v, exp, user)
+	if !hmac.Equal([]byte(sig), []byte(want)) {
+		return "", false
+	}
+	return v, true
+}
+
+// LaneValue is the lane cookie value for user.
+func (s *Signer) LaneValue(lane, user string, expires time.Time) string {
+	return s.value("graylane-lane-v1", lane, user, expires)
+}
+
+// BucketValue is the bucket cookie value for user.
+func (s *Signer) BucketValue(bucket int, user string, expires time.Time) string {
+	return s.value("graylane-bucket-v1", strconv.Itoa(bucket), user, expires)
+}
+
+// VerifyLane returns the lane of a valid lane cookie value for user.
+func (s *Signer) VerifyLane(value, user string, now time.Time) (string, bool) {
+	return s.verify("graylane-lane-v1", value, user, now)
+}
+
+// VerifyBucket returns the bucket of a valid bucket cookie value for user.
+func (s *Signer) VerifyBucket(value, user string, now time.Time) (int, bool) {
+	v, ok := s.verify("graylane-bucket-v1", value, user, now)
+	if !ok {
+		return -1, false
+	}
+	b, err := strconv.Atoi(v)
+	if err != nil || b < 0 || b >= Buckets || strconv.Itoa(b) != v {
+		return -1, false
+	}
+	return b, true
+}
+
+// Cookies returns the lane and bucket cookies for a decision about user.
+func (s *Signer) Cookies(d Decision, user string, now time.Time) []*http.Cookie {
+	expires := now.Add(s.o.MaxAge)
+	mk := func(name, value string) *http.Cookie {
+		return &http.Cookie{
+			Name: name, Value: value, Path: s.o.Path, Domain: s.o.Domain,
+			MaxAge: int(s.o.MaxAge / time.Second), HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode,
+		}
+	}
+	out := []*http.Cookie{mk(s.o.LaneName, s.LaneValue(d.Lane, user, expires))}
+	if d.Bucket >= 0 {
+		out = append(out, mk(s.o.BucketName, s.BucketValue(d.Bucket, user, expires)))
+	}
+	return out
+}
