@@ -21,7 +21,8 @@
 # Usage: bench/proxy.sh            (from any folder; about 2.5 minutes)
 # Knobs (environment): DURATION=10s WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
 #   VDURATION=10s (open loop per target, split in VROUNDS=10 interleaved
-#   rounds), KEEP_TMP=1 (keep the temp folder: logs, raw outputs).
+#   rounds), QUIET_WAIT=60 (seconds to wait for other load on the machine to
+#   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs).
 # Installs what is missing: wrk, nginx, curl (apt-get), vegeta v12.12.0 and
 # graylane (go build) into <repo>/.cache/bin. All traffic goes to 127.0.0.1.
 set -euo pipefail
@@ -33,6 +34,7 @@ RATE=${RATE:-1000}
 VDURATION=${VDURATION:-10s}
 VROUNDS=${VROUNDS:-10}
 MAXCONN=${MAXCONN:-64}
+QUIET_WAIT=${QUIET_WAIT:-60}
 VEGETA_VERSION=v12.12.0
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -142,7 +144,13 @@ machine_busy() {
 	awk -v u="$((b[1] + b[2] + b[3] + b[6] + b[7] + b[8] - a[1] - a[2] - a[3] - a[6] - a[7] - a[8]))" \
 		-v i="$((b[4] + b[5] - a[4] - a[5]))" 'BEGIN { printf "%.0f", 100 * u / (u + i) }'
 }
+# Other work on the machine (builds, tests) is the main source of noise: wait
+# up to QUIET_WAIT seconds for it to be under 10% busy, then go anyway.
 BUSY_BEFORE=$(machine_busy)
+for ((waited = 1; BUSY_BEFORE > 10 && waited < QUIET_WAIT; waited++)); do
+	((waited == 1)) && log "the machine is ${BUSY_BEFORE}% busy; waiting up to ${QUIET_WAIT}s for it to be quiet"
+	BUSY_BEFORE=$(machine_busy)
+done
 if ((BUSY_BEFORE > 10)); then
 	log "warning: the machine is ${BUSY_BEFORE}% busy before the run (other processes); expect noisy numbers"
 fi
