@@ -15,10 +15,12 @@
 # CPU µs per request of the serving/proxy process (utime+stime from
 # /proc/PID/stat); open loop (vegeta at $RATE req/s, -max-connections) -> p50,
 # p99 over all requests, and the median of the per-round p99s (robust to a
-# burst of noise from other processes on the machine). Prints a table, the Graylane/nginx ratios with PASS/MISS for the issue's
-# targets, and writes the raw numbers to bench/results/proxy-<date>.json.
+# burst of noise from other processes on the machine). Prints a table, the
+# Graylane/nginx ratios with PASS/MISS for the targets, and writes the
+# raw numbers to bench/results/proxy-<date>.json.
 #
-# Usage: bench/proxy.sh            (from any folder; about 2.5 minutes)
+# Usage: bench/proxy.sh   (from any folder; about 2 minutes, plus up to
+#   QUIET_WAIT seconds when other processes keep the machine busy)
 # Knobs (environment): DURATION=10s WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
 #   VDURATION=10s (open loop per target, split in VROUNDS=10 interleaved
 #   rounds), QUIET_WAIT=60 (seconds to wait for other load on the machine to

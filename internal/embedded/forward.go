@@ -174,6 +174,11 @@ func (r *Runtime) outbound(req *http.Request, rt *route.Route, dest *route.Desti
 	for _, h := range hopHeaders {
 		out.Header.Del(h)
 	}
+	if _, ok := out.Header["User-Agent"]; !ok {
+		// Forward the request as it came: an empty value keeps net/http
+		// from adding its own User-Agent.
+		out.Header["User-Agent"] = []string{""}
+	}
 	if rt != nil {
 		if rw := rt.Rewrite; rw != nil {
 			if rw.URI != "" {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/route"
 )
 
 // graylaneBin is the graylane binary the runtime starts for builtin:sample.
@@ -527,5 +529,43 @@ func TestCleanStop(t *testing.T) {
 			continue
 		}
 		ln.Close()
+	}
+}
+
+// The sidecar forwards requests as they came: no User-Agent is invented,
+// hop-by-hop headers are dropped, the rest arrives.
+func TestForwardedHeaders(t *testing.T) {
+	seen := make(chan http.Header, 1)
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen <- r.Header.Clone() })}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = backend.Serve(ln) }()
+	defer backend.Close()
+	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pod{spec: podSpec{name: "b-0", namespace: "default", labels: map[string]string{"app": "b"}}, addr: ln.Addr().String()}
+	p.ready.Store(true)
+	set := mustLoadBytes(t, "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n")
+	rt.swap(route.Compile(inspect.RouteInput(set)), inspect.RouteInput(set).Services)
+	rt.cfg.Load().pods = []*pod{p}
+	req := httptest.NewRequest(http.MethodGet, "http://b/x", nil)
+	req.Header = http.Header{"X-Keep": {"1"}, "Connection": {"keep-alive"}, "Te": {"trailers"}}
+	w := httptest.NewRecorder()
+	rt.forward(w, req, &caller{source: route.Source{Namespace: "default"}, workload: "t"})
+	if w.Code != 200 {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	got := <-seen
+	for _, h := range []string{"User-Agent", "Connection", "Te"} {
+		if _, ok := got[h]; ok {
+			t.Errorf("%s forwarded: %v", h, got)
+		}
+	}
+	if got.Get("X-Keep") != "1" {
+		t.Errorf("X-Keep lost: %v", got)
 	}
 }
