@@ -15,7 +15,7 @@ type LaneInfo struct {
 	Name      string    `json:"name"`
 	Weight    int       `json:"weight"`
 	Share     int       `json:"share"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	UpdatedAt time.Time `json:"updatedAt,omitzero"`
 }
 
 // LaneList is the answer of GET /v1/lanes.
