@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/plan"
 )
 
 // adminHandler serves the admin API:
@@ -25,6 +27,8 @@ import (
 //	GET  /v1/workloads    pods with state, port, sidecar, restarts
 //	GET  /v1/services     Services with their endpoints
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
+//	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
+//	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
 //	GET  /debug/pprof/    Go profiles of the runtime process
 func (r *Runtime) adminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -40,6 +44,8 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("POST /apply", r.serveApply)
 	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
+	mux.HandleFunc("GET /v1/rollouts", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Rollouts()) })
+	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/{command}", r.serveCommand)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
@@ -69,6 +75,21 @@ func (r *Runtime) serveApply(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request) {
+	cmd := plan.Command(req.PathValue("command"))
+	switch cmd {
+	case plan.Promote, plan.PromoteFull, plan.Abort, plan.Retry, plan.Pause, plan.Resume:
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("unknown command %q: want promote, promote-full, abort, retry, pause or resume", cmd)})
+		return
+	}
+	if err := r.Command(req.PathValue("ns"), req.PathValue("name"), cmd); err != nil {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": string(cmd)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -43,25 +44,43 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 		return nil, err
 	}
 	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
-	objs := r.store.list()
-	in := inspect.RouteInput(&manifest.Set{Objects: objs})
-	table := route.Compile(in)
-	for _, f := range table.Findings {
-		if f.Severity >= route.Warning {
-			res.Findings = append(res.Findings, f.String())
-		}
-	}
+	in := inspect.RouteInput(&manifest.Set{Objects: r.store.list()})
 	if err := r.reconcileGateways(in.Gateways); err != nil {
 		return nil, err
 	}
 	if err := r.reconcileWorkloads(desired); err != nil {
 		return nil, err
 	}
-	r.swap(table, in.Services)
+	r.syncRollouts()
+	if _, err := r.reconcileRollouts(time.Now()); err != nil {
+		return nil, err
+	}
+	for _, f := range r.recompile() {
+		if f.Severity >= route.Warning {
+			res.Findings = append(res.Findings, f.String())
+		}
+	}
 	for _, f := range res.Findings {
 		r.noteOnce("finding "+f, "%s", f)
 	}
 	return res, nil
+}
+
+// recompile compiles the stored objects, with the changes the Rollouts'
+// traffic routing makes, and publishes the result. Called with r.mu held.
+func (r *Runtime) recompile() []route.Finding {
+	in := inspect.RouteInput(&manifest.Set{Objects: r.store.list()})
+	keys := make([]string, 0, len(r.rollouts))
+	for k := range r.rollouts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		applyTraffic(&in, r.rollouts[k])
+	}
+	table := route.Compile(in)
+	r.swap(table, in.Services)
+	return table.Findings
 }
 
 // swap publishes a new configuration snapshot.
@@ -77,6 +96,22 @@ func (r *Runtime) swap(table *route.Table, svcs []route.Service) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		cfg.pods = append(cfg.pods, r.workloads[k].pods...)
+	}
+	keys = keys[:0]
+	for k := range r.rollouts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ro := r.rollouts[k]
+		hashes := make([]string, 0, len(ro.groups))
+		for h := range ro.groups {
+			hashes = append(hashes, h)
+		}
+		sort.Strings(hashes)
+		for _, h := range hashes {
+			cfg.pods = append(cfg.pods, ro.groups[h].pods...)
+		}
 	}
 	r.cfg.Store(cfg)
 	r.changed()
@@ -100,6 +135,12 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 	out := map[string]desiredWorkload{}
 	var errs []error
 	for _, o := range objs {
+		if ro, ok := o.Typed.(*rolloutsv1alpha1.Rollout); ok {
+			if err := r.checkRollout(ro, o.Namespace); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", o.Pos, err))
+			}
+			continue
+		}
 		d, ok := o.Typed.(*appsv1.Deployment)
 		if !ok {
 			continue
@@ -115,6 +156,19 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 		return nil, &inspect.InputError{Err: errors.Join(errs...)}
 	}
 	return out, nil
+}
+
+// checkRollout refuses what the embedded runtime cannot run.
+func (r *Runtime) checkRollout(ro *rolloutsv1alpha1.Rollout, ns string) error {
+	ref := "Rollout " + ns + "/" + ro.Name
+	if ro.Spec.WorkloadRef != nil {
+		return fmt.Errorf("%s: workloadRef is not supported by the embedded runtime yet: put the pod template in the Rollout", ref)
+	}
+	if ro.Spec.Strategy.BlueGreen != nil {
+		return fmt.Errorf("%s: the blueGreen strategy is not supported by the embedded runtime: use canary", ref)
+	}
+	_, err := r.templateSpec(ref, ns, &ro.Spec.Template)
+	return err
 }
 
 // reconcileWorkloads starts new workloads and replaces changed ones: the

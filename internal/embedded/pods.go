@@ -59,10 +59,27 @@ func templateHash(t *corev1.PodTemplateSpec) string {
 
 // podSpecs expands a Deployment into one podSpec per replica.
 func (r *Runtime) podSpecs(d *appsv1.Deployment, ns string) ([]podSpec, error) {
-	ref := "Deployment " + ns + "/" + d.Name
-	tpl := &d.Spec.Template
+	n := 1
+	if d.Spec.Replicas != nil {
+		n = int(*d.Spec.Replicas)
+	}
+	base, err := r.templateSpec("Deployment "+ns+"/"+d.Name, ns, &d.Spec.Template)
+	if err != nil {
+		return nil, err
+	}
+	hash := templateHash(&d.Spec.Template)
+	specs := make([]podSpec, n)
+	for i := range specs {
+		specs[i] = base
+		specs[i].name = fmt.Sprintf("%s-%s-%d", d.Name, hash, i)
+	}
+	return specs, nil
+}
+
+// templateSpec is what every replica of a pod template runs (name unset).
+func (r *Runtime) templateSpec(ref, ns string, tpl *corev1.PodTemplateSpec) (podSpec, error) {
 	if len(tpl.Spec.Containers) == 0 {
-		return nil, fmt.Errorf("%s: the pod template has no containers", ref)
+		return podSpec{}, fmt.Errorf("%s: the pod template has no containers", ref)
 	}
 	c := tpl.Spec.Containers[0]
 	if len(tpl.Spec.Containers) > 1 {
@@ -70,13 +87,12 @@ func (r *Runtime) podSpecs(d *appsv1.Deployment, ns string) ([]podSpec, error) {
 	}
 	cmd, ok := r.images.Lookup(c.Image)
 	if !ok {
-		return nil, &MissingImageError{Workload: ref, Container: c.Name, Image: c.Image}
+		return podSpec{}, &MissingImageError{Workload: ref, Container: c.Name, Image: c.Image}
 	}
 	argv := []string{"/bin/sh", "-c", cmd}
 	if cmd == BuiltinSample {
 		argv = []string{r.exe, "sample"}
 	}
-	env := r.containerEnv(ref, c)
 	probe := ""
 	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil {
 		probe = p.HTTPGet.Path
@@ -84,17 +100,7 @@ func (r *Runtime) podSpecs(d *appsv1.Deployment, ns string) ([]podSpec, error) {
 			probe = "/"
 		}
 	}
-	n := 1
-	if d.Spec.Replicas != nil {
-		n = int(*d.Spec.Replicas)
-	}
-	hash := templateHash(tpl)
-	specs := make([]podSpec, n)
-	for i := range specs {
-		specs[i] = podSpec{workload: ref, namespace: ns, name: fmt.Sprintf("%s-%s-%d", d.Name, hash, i),
-			labels: tpl.Labels, argv: argv, env: env, probePath: probe}
-	}
-	return specs, nil
+	return podSpec{workload: ref, namespace: ns, labels: tpl.Labels, argv: argv, env: r.containerEnv(ref, c), probePath: probe}, nil
 }
 
 // MissingImageError: a container image has no command in the image map.

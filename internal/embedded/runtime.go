@@ -60,6 +60,7 @@ type Runtime struct {
 	mu        sync.Mutex // guards store, workloads, gatewayLs
 	store     *store
 	workloads map[string]*workload // by "Deployment ns/name"
+	rollouts  map[string]*rollout  // by "Rollout ns/name"
 	gatewayLs map[uint32]*listener // by Gateway server port
 	cfg       atomic.Pointer[config]
 
@@ -69,6 +70,7 @@ type Runtime struct {
 	notes         map[string]bool
 	wake          chan struct{}
 	started       chan struct{} // closed once the admin listener is up
+	rolloutWake   chan struct{}
 }
 
 // workload is a Deployment's running replicas.
@@ -93,7 +95,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 		}
 	}
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
-		workloads: map[string]*workload{}, gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{})}
+		workloads: map[string]*workload{}, rollouts: map[string]*rollout{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{})}
 	r.up = newUpstreams()
 	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil
@@ -119,6 +121,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 		return err
 	}
 	go r.watch(ctx)
+	go r.rolloutLoop(ctx)
 	r.waitReady(ctx, ready)
 	<-ctx.Done()
 	return nil
@@ -145,6 +148,11 @@ func (r *Runtime) cleanup() {
 	var pods []*pod
 	for _, w := range r.workloads {
 		pods = append(pods, w.pods...)
+	}
+	for _, ro := range r.rollouts {
+		for _, g := range ro.groups {
+			pods = append(pods, g.pods...)
+		}
 	}
 	ls := []*listener{r.admin, r.client}
 	for _, l := range r.gatewayLs {

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graylane/graylane/internal/localapi"
+)
+
+func newRolloutCmd(stdout io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rollout",
+		Short: "Watch and drive Argo Rollouts run by `graylane up` (--local)",
+		Long: `Argo Rollouts objects run in the embedded runtime as canaries: a new pod template
+starts the steps (setWeight, pause, setCanaryScale, setHeaderRoute), and the
+Istio VirtualService weights and DestinationRule subsets change as the Argo
+Rollouts controller would change them. These commands are Argo's kubectl plugin
+commands for that runtime.`,
+		Example: `  graylane rollout list --local
+  graylane rollout promote order -n shop --local
+  graylane rollout get order -n shop --local --wait   # exit 0 when Healthy, 1 when Degraded`,
+	}
+	for _, action := range []struct{ use, short string }{
+		{"get NAME", "Show a Rollout (--wait blocks until Healthy or Degraded)"},
+		{"promote NAME", "Leave the current pause or step (--full: skip every remaining step)"},
+		{"abort NAME", "Send all traffic back to the stable version"},
+		{"retry NAME", "Start an aborted Rollout again from its first step"},
+		{"pause NAME", "Pause a Rollout"},
+		{"resume NAME", "Resume a paused Rollout"},
+	} {
+		root.AddCommand(rolloutAction(stdout, action.use, action.short))
+	}
+	list := rolloutAction(stdout, "list", "List Rollouts")
+	root.AddCommand(list)
+	return root
+}
+
+func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
+	var o localapi.RolloutOptions
+	var local bool
+	name := use
+	args := cobra.ExactArgs(1)
+	if use == "list" {
+		args = cobra.NoArgs
+	} else {
+		name = use[:len(use)-len(" NAME")]
+	}
+	c := &cobra.Command{
+		Use:   use + " --local",
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if !local {
+				return errNotLocal
+			}
+			o.Action = name
+			if len(a) > 0 {
+				o.Name = a[0]
+			}
+			return localapi.Rollout(cmd.Context(), o, stdout)
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Rollout")
+	if name == "promote" {
+		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis")
+	}
+	if name != "list" {
+		f.BoolVar(&o.Wait, "wait", false, "block until the Rollout is Healthy (exit 0) or Degraded (exit 1)")
+		f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
+	}
+	addLocalFlags(c, &local, &o.Admin)
+	addOutputFlag(c, &o.Output)
+	return c
+}

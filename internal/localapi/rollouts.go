@@ -1,0 +1,139 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/plan"
+)
+
+// RolloutOptions are the options of `graylane rollout ... --local`.
+type RolloutOptions struct {
+	Action    string // list, get, promote, abort, retry, pause, resume
+	Name      string
+	Namespace string
+	Full      bool // promote --full
+	Wait      bool // block until Healthy or Degraded
+	Timeout   time.Duration
+	Admin     string
+	Output    string
+}
+
+// ErrDegraded is returned by --wait when the Rollout ends Degraded, so the
+// CLI exits non-zero and a pipeline can gate on it.
+var ErrDegraded = errors.New("rollout is Degraded")
+
+// Rollout lists, shows or commands Rollouts of a running runtime.
+func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
+	if err := inspect.CheckFormat(o.Output); err != nil {
+		return err
+	}
+	c := New(Admin(o.Admin))
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	switch o.Action {
+	case "list":
+		var rs []embedded.RolloutStatus
+		if err := c.Get(ctx, "/v1/rollouts", &rs); err != nil {
+			return err
+		}
+		return inspect.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
+	case "get":
+	case "promote", "abort", "retry", "pause", "resume":
+		cmd := o.Action
+		if o.Action == "promote" && o.Full {
+			cmd = string(plan.PromoteFull)
+		}
+		var res map[string]any
+		if err := c.post(ctx, "/v1/rollouts/"+o.Namespace+"/"+o.Name+"/"+cmd, &res); err != nil {
+			return err
+		}
+	default:
+		return &inspect.InputError{Err: fmt.Errorf("rollout %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
+	}
+	st, err := c.rollout(ctx, o.Namespace, o.Name)
+	if err != nil {
+		return err
+	}
+	if o.Wait {
+		if st, err = c.wait(ctx, o); err != nil {
+			return err
+		}
+	}
+	if err := inspect.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []embedded.RolloutStatus{st}) }); err != nil {
+		return err
+	}
+	if o.Wait && st.Phase == plan.Degraded {
+		return fmt.Errorf("%s/%s: %w: %s", st.Namespace, st.Name, ErrDegraded, st.Message)
+	}
+	return nil
+}
+
+func (c *Client) rollout(ctx context.Context, ns, name string) (embedded.RolloutStatus, error) {
+	var rs []embedded.RolloutStatus
+	if err := c.Get(ctx, "/v1/rollouts", &rs); err != nil {
+		return embedded.RolloutStatus{}, err
+	}
+	for _, r := range rs {
+		if r.Namespace == ns && r.Name == name {
+			return r, nil
+		}
+	}
+	return embedded.RolloutStatus{}, &inspect.InputError{Err: fmt.Errorf("rollout %s/%s not found", ns, name)}
+}
+
+// wait polls until the Rollout is Healthy or Degraded.
+func (c *Client) wait(ctx context.Context, o RolloutOptions) (embedded.RolloutStatus, error) {
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		st, err := c.rollout(ctx, o.Namespace, o.Name)
+		if err != nil {
+			return st, err
+		}
+		if st.Phase == plan.Healthy || st.Phase == plan.Degraded {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("rollout %s/%s still %s after %s: %s", o.Namespace, o.Name, st.Phase, timeout, st.Message)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Client) post(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(nil))
+	if err != nil {
+		return err
+	}
+	return c.do(req, v)
+}
+
+func rolloutTable(w io.Writer, rs []embedded.RolloutStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPHASE\tSTEP\tWEIGHT\tSTABLE\tCANARY\tMESSAGE")
+	for _, r := range rs {
+		canary := "-"
+		if r.CanaryHash != r.StableHash {
+			canary = fmt.Sprintf("%s %d/%d", r.CanaryHash, r.Canary.Ready, r.Canary.Desired)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%s %d/%d\t%s\t%s\n", r.Namespace, r.Name, r.Phase, r.Step, r.Steps, r.CanaryWeight,
+			r.StableHash, r.Stable.Ready, r.Stable.Desired, canary, strings.TrimSpace(r.Message))
+	}
+	return tw.Flush()
+}
