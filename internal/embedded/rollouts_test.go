@@ -127,7 +127,9 @@ func TestRolloutCanary(t *testing.T) {
 	if err := r.rt.Command("default", "order", plan.Promote); err != nil {
 		t.Fatal(err)
 	}
-	done := waitRollout(t, r.rt, "promoted", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.StableHash == paused.CanaryHash && s.Stable.Ready == 2 })
+	done := waitRollout(t, r.rt, "promoted", func(s RolloutStatus) bool {
+		return s.Phase == plan.Healthy && s.StableHash == paused.CanaryHash && s.Stable.Ready == 2
+	})
 	if done.CanaryWeight != 0 || done.Canary.Desired != 0 {
 		t.Errorf("after promotion: %+v", done)
 	}
