@@ -28,6 +28,8 @@ type rollout struct {
 	groups    map[string]*podGroup
 	templates map[string]*corev1.PodTemplateSpec // by hash: to scale the stable up again
 	pending   []plan.Command
+	stepRun   *analysisRunner
+	bgRun     *analysisRunner
 }
 
 type podGroup struct {
@@ -38,21 +40,22 @@ type podGroup struct {
 
 // RolloutStatus is what `graylane rollout get` shows, in Argo's terms.
 type RolloutStatus struct {
-	Name          string     `json:"name"`
-	Namespace     string     `json:"namespace"`
-	Phase         plan.Phase `json:"phase"`
-	Message       string     `json:"message,omitempty"`
-	Step          int        `json:"currentStepIndex"`
-	Steps         int        `json:"steps"`
-	CanaryWeight  int32      `json:"canaryWeight"`
-	StableHash    string     `json:"stableHash"`
-	CanaryHash    string     `json:"canaryHash"`
-	Stable        Replicas   `json:"stable"`
-	Canary        Replicas   `json:"canary"`
-	Aborted       bool       `json:"aborted"`
-	Paused        bool       `json:"paused"`
-	HeaderRoutes  []string   `json:"headerRoutes,omitempty"`
-	TrafficRouted bool       `json:"trafficRouting"`
+	Name          string           `json:"name"`
+	Namespace     string           `json:"namespace"`
+	Phase         plan.Phase       `json:"phase"`
+	Message       string           `json:"message,omitempty"`
+	Step          int              `json:"currentStepIndex"`
+	Steps         int              `json:"steps"`
+	CanaryWeight  int32            `json:"canaryWeight"`
+	StableHash    string           `json:"stableHash"`
+	CanaryHash    string           `json:"canaryHash"`
+	Stable        Replicas         `json:"stable"`
+	Canary        Replicas         `json:"canary"`
+	Aborted       bool             `json:"aborted"`
+	Paused        bool             `json:"paused"`
+	HeaderRoutes  []string         `json:"headerRoutes,omitempty"`
+	TrafficRouted bool             `json:"trafficRouting"`
+	Analysis      []AnalysisStatus `json:"analysis,omitempty"`
 }
 
 // Replicas counts desired and ready pods.
@@ -97,6 +100,16 @@ func (r *Runtime) reconcileRollouts(now time.Time) (bool, error) {
 			cmd, ro.pending = ro.pending[0], ro.pending[1:]
 		}
 		in := plan.Input{Now: now, TemplateHash: hash, CanaryAvailable: ro.ready(hash), Command: cmd}
+		if ro.stepRun != nil && ro.stepRun.step == ro.status.StepIndex && ro.stepRun.canary == ro.status.CanaryHash {
+			in.StepAnalysis, in.AnalysisMessage = ro.stepRun.status()
+		}
+		if ro.bgRun != nil && ro.bgRun.canary == ro.status.CanaryHash {
+			phase, msg := ro.bgRun.status()
+			in.BackgroundAnalysis = phase
+			if in.AnalysisMessage == "" {
+				in.AnalysisMessage = msg
+			}
+		}
 		st, d := plan.Reconcile(&ro.obj.Spec, ro.status, in)
 		if trafficChanged(ro.status, st) {
 			changed = true
@@ -105,6 +118,7 @@ func (r *Runtime) reconcileRollouts(now time.Time) (bool, error) {
 			r.log.Info("rollout", "rollout", ro.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
 		}
 		ro.status, ro.desired = st, d
+		r.syncAnalysis(ro)
 		scaled, err := r.scaleRollout(ro)
 		if err != nil {
 			return changed, err
@@ -261,6 +275,11 @@ func (r *Runtime) Rollouts() []RolloutStatus {
 		}
 		for _, h := range st.HeaderRoutes {
 			rs.HeaderRoutes = append(rs.HeaderRoutes, h.Name)
+		}
+		for _, a := range []*analysisRunner{ro.stepRun, ro.bgRun} {
+			if a != nil {
+				rs.Analysis = append(rs.Analysis, a.report())
+			}
 		}
 		out = append(out, rs)
 	}

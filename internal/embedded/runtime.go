@@ -71,6 +71,9 @@ type Runtime struct {
 	wake          chan struct{}
 	started       chan struct{} // closed once the admin listener is up
 	rolloutWake   chan struct{}
+	// promAPI: the admin address serves the Prometheus query API (the
+	// embedded Prometheus), so analysis queries without an address go there.
+	promAPI bool
 }
 
 // workload is a Deployment's running replicas.

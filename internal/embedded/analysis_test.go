@@ -1,0 +1,113 @@
+package embedded
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/graylane/graylane/internal/plan"
+)
+
+// analysisManifest is a Rollout gated by a web-provider AnalysisTemplate
+// (seed 000's HTTP probe) at its second step.
+func analysisManifest(version, probeURL string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: pay}
+spec: {selector: {app: pay}, ports: [{port: 8080}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: probe}
+spec:
+  args: [{name: hash}]
+  metrics:
+  - name: health
+    count: 2
+    interval: 50ms
+    successCondition: result == true
+    provider:
+      web:
+        url: "%s?hash={{args.hash}}"
+        jsonPath: "{$.ok}"
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: pay}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: pay}}
+  template:
+    metadata: {labels: {app: pay}}
+    spec:
+      containers:
+      - name: pay
+        image: graylane/sample
+        env: [{name: app, value: pay}, {name: version, value: %s}]
+  strategy:
+    canary:
+      abortScaleDownDelaySeconds: 0
+      steps:
+      - setWeight: 50
+      - analysis:
+          templates: [{templateName: probe}]
+          args: [{name: hash, valueFrom: {podTemplateHashValue: Latest}}]
+`, probeURL, version)
+}
+
+func TestAnalysisGatesAStep(t *testing.T) {
+	var healthy atomic.Bool
+	var lastHash atomic.Value
+	probe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lastHash.Store(r.URL.Query().Get("hash"))
+		fmt.Fprintf(w, `{"ok": %v}`, healthy.Load())
+	}))
+	defer probe.Close()
+	r := start(t, nil)
+	if _, err := r.rt.Apply(mustLoadBytes(t, analysisManifest("v1", probe.URL))); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 1 })
+
+	// A healthy probe lets the canary through.
+	healthy.Store(true)
+	if _, err := r.rt.Apply(mustLoadBytes(t, analysisManifest("v2", probe.URL))); err != nil {
+		t.Fatal(err)
+	}
+	done := waitRollout(t, r.rt, "promoted by the analysis", func(s RolloutStatus) bool {
+		return s.Phase == plan.Healthy && s.Stable.Ready == 1 && s.StableHash != "" && s.CanaryHash == s.StableHash && s.Step == 2
+	})
+	if got, _ := lastHash.Load().(string); got != done.StableHash {
+		t.Errorf("the probe got hash %q, want the canary's %q (podTemplateHashValue: Latest)", got, done.StableHash)
+	}
+
+	// A failing probe aborts the next canary, with the reason.
+	healthy.Store(false)
+	if _, err := r.rt.Apply(mustLoadBytes(t, analysisManifest("v3", probe.URL))); err != nil {
+		t.Fatal(err)
+	}
+	aborted := waitRollout(t, r.rt, "aborted by the analysis", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	if !strings.Contains(aborted.Message, `metric "health" assessed Failed`) || aborted.CanaryWeight != 0 {
+		t.Errorf("aborted: %+v", aborted)
+	}
+}
+
+// An analysis whose template does not exist fails with a message that says so.
+func TestAnalysisMissingTemplate(t *testing.T) {
+	r := start(t, nil)
+	doc := strings.Replace(analysisManifest("v1", "http://127.0.0.1:1/"), "templateName: probe", "templateName: nope", 1)
+	if _, err := r.rt.Apply(mustLoadBytes(t, doc)); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy })
+	if _, err := r.rt.Apply(mustLoadBytes(t, strings.Replace(doc, "value: v1", "value: v2", 1))); err != nil {
+		t.Fatal(err)
+	}
+	aborted := waitRollout(t, r.rt, "aborted", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	if !strings.Contains(aborted.Message, "AnalysisTemplate default/nope not found") {
+		t.Errorf("message %q", aborted.Message)
+	}
+}
