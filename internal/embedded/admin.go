@@ -30,6 +30,7 @@ import (
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
 //	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
 //	GET  /debug/pprof/    Go profiles of the runtime process
+//	/api/v1/query, /api/v1/query_range   Prometheus query API over the metrics above
 func (r *Runtime) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -44,6 +45,11 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("POST /apply", r.serveApply)
 	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
+	if r.prom != nil {
+		// The embedded Prometheus: AnalysisTemplates with this address
+		// (or none) query the runtime's own Istio metrics.
+		mux.Handle("/api/v1/", r.prom.Handler())
+	}
 	mux.HandleFunc("GET /v1/rollouts", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Rollouts()) })
 	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/{command}", r.serveCommand)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/graylane/graylane/internal/plan"
 )
@@ -109,5 +110,90 @@ func TestAnalysisMissingTemplate(t *testing.T) {
 	aborted := waitRollout(t, r.rt, "aborted", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, "AnalysisTemplate default/nope not found") {
 		t.Errorf("message %q", aborted.Message)
+	}
+}
+
+// A canary answering 500 to half its requests is aborted by a
+// Prometheus-style AnalysisTemplate (success rate from istio_requests_total,
+// as written for a cluster) evaluated by the embedded Prometheus; traffic
+// goes back to the stable.
+func TestPrometheusAnalysisAborts(t *testing.T) {
+	doc := func(version, errorRate string) string {
+		return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: pay}
+spec: {selector: {app: pay}, ports: [{port: 8080}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate}
+spec:
+  args: [{name: service}]
+  metrics:
+  - name: success-rate
+    initialDelay: 2s
+    interval: 1s
+    count: 3
+    successCondition: len(result) == 0 || result[0] >= 0.95
+    provider:
+      prometheus:
+        query: |
+          sum(rate(istio_requests_total{reporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[5s]))
+          /
+          sum(rate(istio_requests_total{reporter="source",destination_service=~"{{args.service}}"}[5s]))
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: pay}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: pay}}
+  template:
+    metadata: {labels: {app: pay, version: %s}}
+    spec:
+      containers:
+      - name: pay
+        image: graylane/sample
+        env: [{name: app, value: pay}, {name: version, value: %s}, {name: error_rate, value: "%s"}]
+  strategy:
+    canary:
+      abortScaleDownDelaySeconds: 0
+      analysis:
+        templates: [{templateName: success-rate}]
+        args: [{name: service, value: pay.default.svc.cluster.local}]
+      steps:
+      - setWeight: 50
+      - pause: {duration: 60s}
+`, version, version, errorRate)
+	}
+	r := start(t, nil)
+	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v1", "0"))); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _, _ = r.try(true, "pay:8080")
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.5"))); err != nil {
+		t.Fatal(err)
+	}
+	aborted := waitRollout(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	if !strings.Contains(aborted.Message, `metric "success-rate" assessed Failed`) {
+		t.Fatalf("message: %q", aborted.Message)
+	}
+	waitRollout(t, r.rt, "canary scaled down", func(s RolloutStatus) bool { return s.Canary.Ready == 0 })
+	got := count(t, 100, func() (int, string) { return r.get(t, true, "pay:8080") })
+	if got["200 pay(v1)"] != 100 {
+		t.Errorf("after the abort: %v", got)
 	}
 }

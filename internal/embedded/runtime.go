@@ -19,6 +19,7 @@ import (
 
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/promstore"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -74,6 +75,7 @@ type Runtime struct {
 	// promAPI: the admin address serves the Prometheus query API (the
 	// embedded Prometheus), so analysis queries without an address go there.
 	promAPI bool
+	prom    *promstore.Store
 }
 
 // workload is a Deployment's running replicas.
@@ -112,6 +114,20 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 		return err
 	}
 	defer r.cleanup()
+	prom, err := promstore.New(r.metrics.registry, promstore.Options{Logger: r.log})
+	if err != nil {
+		return fmt.Errorf("embedded prometheus: %w", err)
+	}
+	r.prom, r.promAPI = prom, true
+	promCtx, stopProm := context.WithCancel(ctx)
+	promDone := make(chan struct{})
+	go func() {
+		defer close(promDone)
+		if err := prom.Run(promCtx); err != nil {
+			r.log.Warn("embedded prometheus", "err", err)
+		}
+	}()
+	defer func() { stopProm(); <-promDone }()
 	if err := r.listen(); err != nil {
 		return err
 	}

@@ -1,0 +1,374 @@
+// Package promstore is an embedded Prometheus for the embedded runtime: it
+// scrapes a prometheus.Gatherer (the runtime's own registry) into an
+// in-memory TSDB head and answers PromQL with the upstream engine, over Go
+// methods and over Prometheus' HTTP query API, so Argo Rollouts
+// AnalysisTemplates written for a cluster run unchanged.
+//
+// What a cluster Prometheus does and this store does too:
+//   - metric families become samples exactly as a scrape of the protobuf
+//     format would make them (classic histograms as _bucket{le}, _sum,
+//     _count with an implicit le="+Inf"; summaries as {quantile}, _sum,
+//     _count; le and quantile values normalised as Prometheus 3 does);
+//   - series that disappear get a staleness marker;
+//   - the engine uses Prometheus' defaults: lookback delta 5m, query timeout
+//     2m, at most 50,000,000 samples per query.
+//
+// What it does not do: no target labels are added (no job, no instance), so
+// a series carries exactly the labels the registry exposes; there are no
+// up/scrape_* series, no native histograms, no exemplars, no recording or
+// alerting rules, and no persistence: samples older than Options.Retention
+// are dropped and everything is gone when the store closes.
+package promstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/annotations"
+)
+
+// Engine settings, Prometheus' defaults (--query.lookback-delta,
+// --query.timeout, --query.max-samples), so queries behave as on a cluster.
+const (
+	// LookbackDelta is how far back an instant selector looks for a sample.
+	LookbackDelta = 5 * time.Minute
+	// QueryTimeout bounds one query unless the request asks for less.
+	QueryTimeout = 2 * time.Minute
+	// MaxSamples bounds the samples one query may load into memory.
+	MaxSamples = 50000000
+)
+
+// ErrClosed is returned by the methods of a Store that has been closed.
+var ErrClosed = errors.New("promstore: store is closed")
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Interval is the scrape interval of Run; default 1s.
+	Interval time.Duration
+	// Retention is how long samples are kept; default 1h. Older samples are
+	// dropped in batches, every Retention/10, so a query may see up to
+	// 1.1×Retention of history.
+	Retention time.Duration
+	// Logger receives scrape failures (Warn) and the TSDB's own warnings and
+	// errors; default: discard.
+	Logger *slog.Logger
+}
+
+// Store keeps samples gathered from a prometheus.Gatherer in an in-memory
+// TSDB head and answers PromQL. All methods are safe for concurrent use:
+// scrapes and queries may run at the same time.
+type Store struct {
+	gatherer  prometheus.Gatherer
+	interval  time.Duration
+	retention time.Duration
+	logger    *slog.Logger
+	dir       string // chunk directory of the head, removed by Close
+	head      *tsdb.Head
+	engine    *promql.Engine
+	queryable storage.Queryable
+
+	// mu guards closed: queries and scrapes hold it for reading, Close for
+	// writing, so the head is never closed under a reader.
+	mu     sync.RWMutex
+	closed bool
+
+	// scrapeMu serialises scrapes, which share the series cache.
+	scrapeMu sync.Mutex
+	series   seriesCache
+}
+
+// New returns a Store that scrapes g. It creates a temporary directory for
+// the head's memory-mapped chunks, removed by Close.
+func New(g prometheus.Gatherer, o Options) (*Store, error) {
+	if g == nil {
+		return nil, errors.New("promstore: nil gatherer")
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.Retention <= 0 {
+		o.Retention = time.Hour
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir, err := os.MkdirTemp("", "graylane-promstore-")
+	if err != nil {
+		return nil, fmt.Errorf("promstore: create chunk directory: %w", err)
+	}
+	ho := tsdb.DefaultHeadOptions()
+	ho.ChunkDirRoot = dir
+	// The TSDB reports its routine work (chunk replay, truncation) at Info;
+	// only its warnings and errors belong in the runtime's log.
+	tsdbLogger := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "promstore")
+	head, err := tsdb.NewHead(nil, tsdbLogger, nil, nil, ho, nil)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("promstore: open head: %w", err)
+	}
+	s := &Store{
+		gatherer:  g,
+		interval:  o.Interval,
+		retention: o.Retention,
+		logger:    o.Logger,
+		dir:       dir,
+		head:      head,
+		series:    seriesCache{},
+		engine: promql.NewEngine(promql.EngineOpts{
+			Logger:        tsdbLogger,
+			MaxSamples:    MaxSamples,
+			Timeout:       QueryTimeout,
+			LookbackDelta: LookbackDelta,
+		}),
+	}
+	s.queryable = storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) {
+		// Truncation drops whole chunks; hide the older samples that share
+		// a chunk with newer ones, so queries see exactly the retention.
+		floor := head.MinTime()
+		if floor == math.MaxInt64 { // empty head
+			floor = math.MinInt64
+		}
+		mint = max(mint, floor)
+		q, err := tsdb.NewBlockQuerier(tsdb.NewRangeHead(head, mint, maxt), mint, maxt)
+		if err != nil {
+			return nil, fmt.Errorf("promstore: open querier: %w", err)
+		}
+		return floorQuerier{Querier: q, floor: floor}, nil
+	})
+	return s, nil
+}
+
+// Run scrapes every Interval, starting at once, until ctx ends; then it
+// closes the store. A failed scrape is logged and does not stop Run. It
+// returns nil after a clean stop, or the error of Close.
+func (s *Store) Run(ctx context.Context) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		if err := s.ScrapeOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.logger.Warn("metrics scrape failed", "component", "promstore", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return s.Close()
+		case <-t.C:
+		}
+	}
+}
+
+// Close closes the head and removes its chunk directory. It waits for
+// running scrapes and queries; later calls of any method return ErrClosed.
+// Closing twice is not an error.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.head.Close()
+	if err != nil {
+		err = fmt.Errorf("promstore: close head: %w", err)
+	}
+	return errors.Join(err, s.engine.Close(), os.RemoveAll(s.dir))
+}
+
+// Query evaluates an instant query at t. The error of a query that does
+// not parse wraps a *parser.ParseErr list (parser.ParseErrors).
+func (s *Store) Query(ctx context.Context, q string, t time.Time) (parser.Value, error) {
+	var out parser.Value
+	err := s.exec(ctx, q, t, t, 0, nil, func(v parser.Value, _ annotations.Annotations) error {
+		out = detach(v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("promstore: query %q: %w", q, err)
+	}
+	return out, nil
+}
+
+// QueryRange evaluates a range query from start to end every step.
+func (s *Store) QueryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) (parser.Value, error) {
+	if step <= 0 {
+		return nil, fmt.Errorf("promstore: query %q: %w", q, badData(errors.New("step must be positive")))
+	}
+	if end.Before(start) {
+		return nil, fmt.Errorf("promstore: query %q: %w", q, badData(errors.New("end must not be before start")))
+	}
+	var out parser.Value
+	err := s.exec(ctx, q, start, end, step, nil, func(v parser.Value, _ annotations.Annotations) error {
+		out = detach(v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("promstore: query %q: %w", q, err)
+	}
+	return out, nil
+}
+
+// exec runs an instant (step 0) or range query and hands its result to use
+// before the query is closed: the engine recycles the memory of a Matrix
+// result on Close. Errors are *apiError, classified as Prometheus does.
+func (s *Store) exec(ctx context.Context, q string, start, end time.Time, step time.Duration,
+	opts promql.QueryOpts, use func(parser.Value, annotations.Annotations) error,
+) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return &apiError{typ: errorUnavailable, err: ErrClosed}
+	}
+	var (
+		qry promql.Query
+		err error
+	)
+	if step == 0 {
+		qry, err = s.engine.NewInstantQuery(ctx, s.queryable, opts, q, start)
+	} else {
+		qry, err = s.engine.NewRangeQuery(ctx, s.queryable, opts, q, start, end, step)
+	}
+	if err != nil {
+		return badData(err)
+	}
+	defer qry.Close()
+	res := qry.Exec(ctx)
+	if res.Err != nil {
+		return execError(res.Err)
+	}
+	return use(res.Value, res.Warnings)
+}
+
+// detach copies the parts of a result that the engine recycles when the
+// query is closed (the points of a Matrix), so the caller may keep it.
+func detach(v parser.Value) parser.Value {
+	m, ok := v.(promql.Matrix)
+	if !ok {
+		return v
+	}
+	out := make(promql.Matrix, len(m))
+	for i, s := range m {
+		out[i] = promql.Series{Metric: s.Metric, DropName: s.DropName}
+		if len(s.Floats) > 0 {
+			out[i].Floats = append([]promql.FPoint(nil), s.Floats...)
+		}
+		for _, h := range s.Histograms {
+			out[i].Histograms = append(out[i].Histograms, promql.HPoint{T: h.T, H: h.H.Copy()})
+		}
+	}
+	return out
+}
+
+// ScrapeOnce gathers the metrics once and stores them as samples at t
+// (metrics that carry their own timestamp keep it). Series gathered by the
+// previous scrape and missing now get a staleness marker at t. Samples
+// the head refuses (t not after the previous scrape) are skipped and
+// reported in the error; the others are stored.
+func (s *Store) ScrapeOnce(ctx context.Context, t time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("promstore: scrape: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.scrapeMu.Lock()
+	defer s.scrapeMu.Unlock()
+
+	mfs, gatherErr := s.gatherer.Gather()
+	if gatherErr != nil && len(mfs) == 0 {
+		return fmt.Errorf("promstore: gather: %w", gatherErr)
+	}
+	ts := t.UnixMilli()
+	app := s.head.Appender(ctx)
+	w := &writer{app: app, cache: s.series, scrape: ts}
+	for _, mf := range mfs {
+		appendFamily(w, mf, ts)
+	}
+	w.markStale(ts)
+	if err := app.Commit(); err != nil {
+		return fmt.Errorf("promstore: commit scrape: %w", err)
+	}
+	if err := s.truncate(ts); err != nil {
+		return err
+	}
+	var err error
+	if gatherErr != nil {
+		err = fmt.Errorf("promstore: gather (partial): %w", gatherErr)
+	}
+	if w.rejected > 0 {
+		err = errors.Join(err, fmt.Errorf("promstore: %d of %d samples rejected: %w", w.rejected, w.total, w.firstErr))
+	}
+	return err
+}
+
+// truncate drops samples older than the retention. It runs when a tenth of
+// the retention has accumulated past it, not on every scrape, because a
+// truncation walks every series.
+func (s *Store) truncate(now int64) error {
+	ret := s.retention.Milliseconds()
+	cutoff := now - ret
+	if minT := s.head.MinTime(); minT == math.MaxInt64 || minT >= cutoff-ret/10 {
+		return nil
+	}
+	if err := s.head.Truncate(cutoff); err != nil {
+		return fmt.Errorf("promstore: truncate head: %w", err)
+	}
+	return nil
+}
+
+// seriesCache remembers the series of the last scrape: their head
+// reference (so appends skip the label lookup) and the scrape that last
+// saw them (so the others get a staleness marker).
+type seriesCache map[uint64][]cachedSeries
+
+type cachedSeries struct {
+	lset labels.Labels
+	ref  storage.SeriesRef
+	seen int64
+}
+
+// floorQuerier keeps selections at or after floor: the engine's select
+// hints would otherwise reach below the querier's own range.
+type floorQuerier struct {
+	storage.Querier
+	floor int64
+}
+
+func (q floorQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
+	if hints != nil && hints.Start < q.floor {
+		h := *hints
+		h.Start = q.floor
+		hints = &h
+	}
+	return q.Querier.Select(ctx, sortSeries, hints, ms...)
+}
+
+// minLevel is a slog.Handler that drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}
