@@ -33,7 +33,36 @@ commands for that runtime.`,
 	}
 	list := rolloutAction(stdout, "list", "List Rollouts")
 	root.AddCommand(list)
+	set := &cobra.Command{Use: "set", Short: "Change a Rollout"}
+	set.AddCommand(setImageCmd(stdout))
+	root.AddCommand(set)
 	return root
+}
+
+func setImageCmd(stdout io.Writer) *cobra.Command {
+	var o localapi.RolloutOptions
+	var local bool
+	c := &cobra.Command{
+		Use:     "image NAME CONTAINER=IMAGE --local",
+		Short:   "Change a container image of a Rollout: the new template starts a canary",
+		Example: "  graylane rollout set image order order=graylane/sample:2.0 -n shop --local --watch",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if !local {
+				return errNotLocal
+			}
+			o.Action, o.Name, o.Image = "set-image", a[0], a[1]
+			return localapi.Rollout(cmd.Context(), o, stdout)
+		},
+	}
+	f := c.Flags()
+	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Rollout")
+	f.BoolVar(&o.Wait, "wait", false, "block until the Rollout is Healthy (exit 0) or Degraded (exit 1)")
+	f.BoolVar(&o.Watch, "watch", false, "print every change until the Rollout is Healthy or Degraded (exit 0 / 1)")
+	f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
+	addLocalFlags(c, &local, &o.Admin)
+	addOutputFlag(c, &o.Output)
+	return c
 }
 
 func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
@@ -68,6 +97,7 @@ func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
 	}
 	if name != "list" {
 		f.BoolVar(&o.Wait, "wait", false, "block until the Rollout is Healthy (exit 0) or Degraded (exit 1)")
+		f.BoolVar(&o.Watch, "watch", false, "print every change until the Rollout is Healthy or Degraded (exit 0 / 1)")
 		f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
 	}
 	addLocalFlags(c, &local, &o.Admin)

@@ -29,6 +29,7 @@ import (
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
 //	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
+//	POST /v1/rollouts/{ns}/{name}/set-image?container=C&image=I
 //	GET  /debug/pprof/    Go profiles of the runtime process
 //	/api/v1/query, /api/v1/query_range   Prometheus query API over the metrics above
 func (r *Runtime) adminHandler() http.Handler {
@@ -51,6 +52,7 @@ func (r *Runtime) adminHandler() http.Handler {
 		mux.Handle("/api/v1/", r.prom.Handler())
 	}
 	mux.HandleFunc("GET /v1/rollouts", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Rollouts()) })
+	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/set-image", r.serveSetImage)
 	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/{command}", r.serveCommand)
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -96,6 +98,20 @@ func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"accepted": string(cmd)})
+}
+
+func (r *Runtime) serveSetImage(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	container, image := q.Get("container"), q.Get("image")
+	if container == "" || image == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "want ?container=NAME&image=IMAGE"})
+		return
+	}
+	if err := r.SetImage(req.PathValue("ns"), req.PathValue("name"), container, image); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"image": image})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -197,3 +197,35 @@ spec:
 		t.Errorf("after the abort: %v", got)
 	}
 }
+
+// An analysis whose Prometheus cannot be reached counts errors up to
+// consecutiveErrorLimit, then the Rollout is aborted saying why.
+func TestUnreachablePrometheusAborts(t *testing.T) {
+	doc := strings.Replace(analysisManifest("v1", "http://127.0.0.1:1/"), `    successCondition: result == true
+    provider:
+      web:
+        url: "http://127.0.0.1:1/?hash={{args.hash}}"
+        jsonPath: "{$.ok}"`, `    consecutiveErrorLimit: 2
+    successCondition: result[0] > 0.95
+    provider:
+      prometheus:
+        address: http://127.0.0.1:1
+        query: up{hash="{{args.hash}}"}`, 1)
+	if !strings.Contains(doc, "prometheus:") {
+		t.Fatal("manifest substitution failed")
+	}
+	r := start(t, nil)
+	if _, err := r.rt.Apply(mustLoadBytes(t, doc)); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy })
+	if _, err := r.rt.Apply(mustLoadBytes(t, strings.Replace(doc, "value: v1", "value: v2", 1))); err != nil {
+		t.Fatal(err)
+	}
+	aborted := waitRollout(t, r.rt, "aborted", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	for _, want := range []string{`metric "health" assessed Error`, "3 consecutive errors exceed consecutiveErrorLimit 2", "127.0.0.1:1"} {
+		if !strings.Contains(aborted.Message, want) {
+			t.Errorf("message %q lacks %q", aborted.Message, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,8 +22,10 @@ type RolloutOptions struct {
 	Action    string // list, get, promote, abort, retry, pause, resume
 	Name      string
 	Namespace string
-	Full      bool // promote --full
-	Wait      bool // block until Healthy or Degraded
+	Full      bool   // promote --full
+	Image     string // set-image: CONTAINER=IMAGE
+	Wait      bool   // block until Healthy or Degraded
+	Watch     bool   // print every change until Healthy or Degraded
 	Timeout   time.Duration
 	Admin     string
 	Output    string
@@ -49,6 +52,16 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		}
 		return inspect.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
 	case "get":
+	case "set-image":
+		container, image, ok := strings.Cut(o.Image, "=")
+		if !ok || container == "" || image == "" {
+			return &inspect.InputError{Err: fmt.Errorf("set image %q: want CONTAINER=IMAGE", o.Image)}
+		}
+		var res map[string]any
+		path := "/v1/rollouts/" + o.Namespace + "/" + o.Name + "/set-image?container=" + url.QueryEscape(container) + "&image=" + url.QueryEscape(image)
+		if err := c.post(ctx, path, &res); err != nil {
+			return err
+		}
 	case "promote", "abort", "retry", "pause", "resume":
 		cmd := o.Action
 		if o.Action == "promote" && o.Full {
@@ -65,7 +78,16 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.Wait {
+	switch {
+	case o.Watch:
+		if st, err = c.watch(ctx, o, stdout); err != nil {
+			return err
+		}
+		if st.Phase == plan.Degraded {
+			return fmt.Errorf("%s/%s: %w: %s", st.Namespace, st.Name, ErrDegraded, st.Message)
+		}
+		return nil
+	case o.Wait:
 		if st, err = c.wait(ctx, o); err != nil {
 			return err
 		}
@@ -111,6 +133,41 @@ func (c *Client) wait(ctx context.Context, o RolloutOptions) (embedded.RolloutSt
 		select {
 		case <-ctx.Done():
 			return st, fmt.Errorf("rollout %s/%s still %s after %s: %s", o.Namespace, o.Name, st.Phase, timeout, st.Message)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// watch prints a line at every change of the Rollout until it is Healthy
+// or Degraded.
+func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embedded.RolloutStatus, error) {
+	last := ""
+	for {
+		st, err := c.rollout(ctx, o.Namespace, o.Name)
+		if err != nil {
+			return st, err
+		}
+		line := fmt.Sprintf("%s  step %d/%d  weight %d  stable %s %d/%d", st.Phase, st.Step, st.Steps, st.CanaryWeight, st.StableHash, st.Stable.Ready, st.Stable.Desired)
+		if st.CanaryHash != st.StableHash {
+			line += fmt.Sprintf("  canary %s %d/%d", st.CanaryHash, st.Canary.Ready, st.Canary.Desired)
+		}
+		if st.Message != "" {
+			line += "  " + st.Message
+		}
+		if line != last {
+			if o.Output == "json" {
+				_ = inspect.Write(w, "json", st, nil)
+			} else {
+				fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05"), line)
+			}
+			last = line
+		}
+		if st.Phase == plan.Healthy || st.Phase == plan.Degraded {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

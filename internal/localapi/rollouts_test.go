@@ -1,0 +1,119 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/manifest"
+)
+
+var graylaneBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "graylane-bin-")
+	if err != nil {
+		panic(err)
+	}
+	graylaneBin = filepath.Join(dir, "graylane")
+	if out, err := exec.Command("go", "build", "-o", graylaneBin, "github.com/graylane/graylane/cmd/graylane").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build graylane: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Seed 001's plan on a running runtime: set image starts the canary,
+// --watch follows it to the pause, promote and --wait see it through
+// (exit 0); a canary aborted by the user makes --wait fail (exit 1).
+func TestSeed001PlanWithCLI(t *testing.T) {
+	set, err := manifest.Load("../../examples/seed001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := embedded.New(embedded.Options{AdminAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	<-rt.Started()
+	if _, err := rt.Apply(set); err != nil {
+		t.Fatal(err)
+	}
+	admin := rt.Addr()
+	o := RolloutOptions{Name: "order", Admin: admin, Timeout: 60 * time.Second}
+	run := func(action, image string, wait bool) (string, error) {
+		var out bytes.Buffer
+		oo := o
+		oo.Action, oo.Image, oo.Wait = action, image, wait
+		err := Rollout(context.Background(), oo, &out)
+		return out.String(), err
+	}
+	if out, err := run("get", "", true); err != nil || !strings.Contains(out, "Healthy") {
+		t.Fatalf("first deploy: %v\n%s", err, out)
+	}
+	if _, err := run("set-image", "order=graylane/sample:2.0", false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := run("get", "", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "Paused") && strings.Contains(out, "1/7") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never paused at 10%%:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := run("promote", "", false); err != nil {
+		t.Fatal(err)
+	}
+	var watched bytes.Buffer
+	wo := o
+	wo.Action, wo.Watch = "get", true
+	if err := Rollout(context.Background(), wo, &watched); err != nil {
+		t.Fatalf("--watch: %v\n%s", err, watched.String())
+	}
+	for _, want := range []string{"weight 30", "weight 50", "Healthy"} {
+		if !strings.Contains(watched.String(), want) {
+			t.Errorf("--watch output lacks %q:\n%s", want, watched.String())
+		}
+	}
+	// An aborted canary: --wait returns ErrDegraded (exit 1 in the CLI).
+	if _, err := run("set-image", "order=graylane/sample:3.0", false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := run("abort", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("get", "", true); !errors.Is(err, ErrDegraded) {
+		t.Errorf("--wait on an aborted rollout: %v, want ErrDegraded", err)
+	}
+	if _, err := run("set-image", "nope=graylane/sample:3.0", false); err == nil || !strings.Contains(err.Error(), `no container "nope"`) {
+		t.Errorf("unknown container: %v", err)
+	}
+	if _, err := run("set-image", "order=nginx:1.25", false); err == nil || !strings.Contains(err.Error(), "no command for image") {
+		t.Errorf("unmapped image: %v", err)
+	}
+}
