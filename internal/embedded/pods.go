@@ -100,7 +100,8 @@ func (r *Runtime) templateSpec(ref, ns string, tpl *corev1.PodTemplateSpec) (pod
 			probe = "/"
 		}
 	}
-	return podSpec{workload: ref, namespace: ns, labels: tpl.Labels, argv: argv, env: r.containerEnv(ref, c), probePath: probe}, nil
+	env := append(r.containerEnv(ref, c), "GRAYLANE_IMAGE="+c.Image)
+	return podSpec{workload: ref, namespace: ns, labels: tpl.Labels, argv: argv, env: env, probePath: probe}, nil
 }
 
 // MissingImageError: a container image has no command in the image map.

@@ -101,6 +101,13 @@ func DefaultOptions() Options {
 // an *inspect.InputError naming the variable or flag.
 func Load(lookupEnv func(string) (string, bool), flags map[string]string) (Options, error) {
 	o := DefaultOptions()
+	// Run by `graylane up`, the default version is the image tag, so a
+	// canary made by changing the image shows which one answered.
+	if img, ok := lookupEnv("GRAYLANE_IMAGE"); ok {
+		if tag := imageTag(img); tag != "" {
+			o.Version = tag
+		}
+	}
 	for _, s := range settings {
 		var val, src string
 		if v, ok := flags[s.Flag]; ok {
@@ -269,4 +276,16 @@ func isTokenChar(c byte) bool {
 		return true
 	}
 	return strings.IndexByte("!#$%&'+-.^_`|~", c) >= 0
+}
+
+// imageTag is the tag of an image reference ("" when it has none).
+func imageTag(image string) string {
+	if i := strings.IndexByte(image, '@'); i >= 0 {
+		image = image[:i]
+	}
+	i := strings.LastIndexByte(image, ':')
+	if i < 0 || i < strings.LastIndexByte(image, '/') {
+		return ""
+	}
+	return image[i+1:]
 }

@@ -149,3 +149,24 @@ func TestHeaderMatcher(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionFromImageTag(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"GRAYLANE_IMAGE": "graylane/sample:2.0"}, "2.0"},
+		{map[string]string{"GRAYLANE_IMAGE": "registry:5000/graylane/sample"}, "v1"},
+		{map[string]string{"GRAYLANE_IMAGE": "graylane/sample:2.0", "version": "v9"}, "v9"},
+		{map[string]string{}, "v1"},
+	}
+	for _, tc := range tests {
+		o, err := Load(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Version != tc.want {
+			t.Errorf("%v: version %q, want %q", tc.env, o.Version, tc.want)
+		}
+	}
+}
