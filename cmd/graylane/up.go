@@ -22,6 +22,7 @@ type upOptions struct {
 	admin       string
 	client      string
 	stateDir    string
+	prometheus  string
 	output      string
 }
 
@@ -55,6 +56,7 @@ ready; stops everything on Ctrl-C.`,
 	f.StringVar(&o.admin, "admin", "127.0.0.1:15000", "admin address: /readyz, /metrics, /apply, /v1/workloads, /v1/services")
 	f.StringVar(&o.client, "client-proxy", "127.0.0.1:15001", "a mesh client sidecar: use it as HTTP proxy to call services by name (empty: off)")
 	f.StringVar(&o.stateDir, "state-dir", "", "folder for process logs (default: a temporary folder removed on exit)")
+	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL for analysis metrics without an address (default: the embedded one on --admin)")
 	addOutputFlag(c, &o.output)
 	return c
 }
@@ -71,7 +73,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 	}
 	rt, err := embedded.New(embedded.Options{
 		Files: files, Images: o.images, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
-		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir,
+		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
 	}, log)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/prometheus/promql"
 
 	"github.com/graylane/graylane/internal/plan"
 )
@@ -184,18 +187,43 @@ spec:
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.5"))); err != nil {
+	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.2"))); err != nil {
 		t.Fatal(err)
 	}
 	aborted := waitRollout(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "success-rate" assessed Failed`) {
 		t.Fatalf("message: %q", aborted.Message)
 	}
+	if aborted.CanaryWeight != 0 {
+		t.Errorf("canary weight %d after the abort", aborted.CanaryWeight)
+	}
 	waitRollout(t, r.rt, "canary scaled down", func(s RolloutStatus) bool { return s.Canary.Ready == 0 })
+	before := canaryRequests(t, r.rt)
 	got := count(t, 100, func() (int, string) { return r.get(t, true, "pay:8080") })
 	if got["200 pay(v1)"] != 100 {
 		t.Errorf("after the abort: %v", got)
 	}
+	if after := canaryRequests(t, r.rt); after != before {
+		t.Errorf("the canary served %v requests after the abort", after-before)
+	}
+}
+
+// canaryRequests reads from the embedded Prometheus how many requests the
+// v2 pods answered.
+func canaryRequests(t *testing.T, rt *Runtime) float64 {
+	t.Helper()
+	if err := rt.prom.ScrapeOnce(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	v, err := rt.prom.Query(context.Background(), `sum(istio_requests_total{reporter="destination",destination_version="v2"})`, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vec, ok := v.(promql.Vector)
+	if !ok || len(vec) != 1 {
+		t.Fatalf("query result %v", v)
+	}
+	return vec[0].F
 }
 
 // An analysis whose Prometheus cannot be reached counts errors up to

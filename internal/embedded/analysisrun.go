@@ -177,6 +177,9 @@ func (r *Runtime) measureLoop(ctx context.Context, a *analysisRunner) {
 // prometheusAddress is where prometheus metrics without an address are
 // queried: the runtime's own admin address (its embedded Prometheus API).
 func (r *Runtime) prometheusAddress() string {
+	if r.opts.Prometheus != "" {
+		return r.opts.Prometheus
+	}
 	if r.admin == nil || !r.promAPI {
 		return ""
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	Executable string
 	// WatchInterval is how often Files are checked for changes (0: 1s; <0: never).
 	WatchInterval time.Duration
+	// Prometheus, when set, is the Prometheus server that analysis metrics
+	// without an address query, instead of the embedded one.
+	Prometheus string
 }
 
 // Runtime runs manifests locally.
