@@ -22,27 +22,14 @@ import (
 
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/testbin"
 	"github.com/graylane/graylane/internal/route"
 )
 
 // graylaneBin is the graylane binary the runtime starts for builtin:sample.
 var graylaneBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "graylane-bin-")
-	if err != nil {
-		panic(err)
-	}
-	graylaneBin = filepath.Join(dir, "graylane")
-	out, err := exec.Command("go", "build", "-o", graylaneBin, "github.com/graylane/graylane/cmd/graylane").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build graylane: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &graylaneBin) }
 
 type running struct {
 	rt              *Runtime

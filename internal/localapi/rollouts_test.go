@@ -4,36 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/testbin"
 )
 
 var graylaneBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "graylane-bin-")
-	if err != nil {
-		panic(err)
-	}
-	graylaneBin = filepath.Join(dir, "graylane")
-	if out, err := exec.Command("go", "build", "-o", graylaneBin, "github.com/graylane/graylane/cmd/graylane").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build graylane: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &graylaneBin) }
 
 // Seed 001's plan on a running runtime: set image starts the canary,
 // --watch follows it to the pause, promote and --wait see it through
