@@ -22,8 +22,8 @@ import (
 
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
-	"github.com/graylane/graylane/internal/testbin"
 	"github.com/graylane/graylane/internal/route"
+	"github.com/graylane/graylane/internal/testbin"
 )
 
 // graylaneBin is the graylane binary the runtime starts for builtin:sample.
