@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -142,6 +143,7 @@ func (c *Client) wait(ctx context.Context, o RolloutOptions) (embedded.RolloutSt
 // or Degraded.
 func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embedded.RolloutStatus, error) {
 	last := ""
+	tty := isTerminal(w)
 	for {
 		st, err := c.rollout(ctx, o.Namespace, o.Name)
 		if err != nil {
@@ -154,15 +156,22 @@ func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embe
 		if st.Message != "" {
 			line += "  " + st.Message
 		}
-		if line != last {
-			if o.Output == "json" {
-				_ = inspect.Write(w, "json", st, nil)
-			} else {
-				fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05"), line)
+		finished := st.Phase == plan.Healthy || st.Phase == plan.Degraded
+		switch {
+		case o.Output == "json" && line != last:
+			_ = inspect.Write(w, "json", st, nil)
+		case tty:
+			// On a terminal one status line is redrawn in place, with a
+			// progress bar of the canary weight.
+			fmt.Fprintf(w, "\r\033[K%s %s", bar(st.CanaryWeight), line)
+			if finished {
+				fmt.Fprintln(w)
 			}
-			last = line
+		case line != last:
+			fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05"), line)
 		}
-		if st.Phase == plan.Healthy || st.Phase == plan.Degraded {
+		last = line
+		if finished {
 			return st, nil
 		}
 		select {
@@ -193,4 +202,20 @@ func rolloutTable(w io.Writer, rs []embedded.RolloutStatus) error {
 			r.StableHash, r.Stable.Ready, r.Stable.Desired, canary, strings.TrimSpace(r.Message))
 	}
 	return tw.Flush()
+}
+
+// isTerminal reports whether w is a character device (a TTY).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// bar draws the canary weight: [#####.....] 50%.
+func bar(weight int32) string {
+	n := int(weight) / 10
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", 10-n) + fmt.Sprintf("] %3d%%", weight)
 }
