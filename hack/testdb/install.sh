@@ -34,7 +34,11 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 echo "hack/testdb/install.sh: installing ${missing[*]}"
-[ -n "${APT_UPDATED:-}" ] || apt-get update
+# apt-get update once per `make deps` (GRAYLANE_APT_STAMP) or CI run (APT_UPDATED).
+if [ -z "${APT_UPDATED:-}" ] && { [ -z "${GRAYLANE_APT_STAMP:-}" ] || [ ! -e "$GRAYLANE_APT_STAMP" ]; }; then
+	apt-get update
+	if [ -n "${GRAYLANE_APT_STAMP:-}" ]; then touch "$GRAYLANE_APT_STAMP"; fi
+fi
 # policy-rc.d keeps the packages from starting their services.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d

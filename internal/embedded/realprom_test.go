@@ -1,0 +1,312 @@
+package embedded
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graylane/graylane/internal/plan"
+)
+
+// prometheusBinary finds the Prometheus server: on PATH, else the Debian
+// package's /usr/bin/prometheus. Without it the test is skipped, or fails
+// under CI=true (the CI image must have it: make deps).
+func prometheusBinary(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("prometheus"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/prometheus"); err == nil {
+		return "/usr/bin/prometheus"
+	}
+	const how = "no prometheus binary on PATH or at /usr/bin/prometheus; install it with `make deps` " +
+		"(hack/prometheus/install.sh, Debian package prometheus)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(how)
+	}
+	t.Skip(how)
+	return ""
+}
+
+// syncBuffer collects a process's output for the failure message.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) tail(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.b.String()
+	if len(out) > n {
+		out = "..." + out[len(out)-n:]
+	}
+	return out
+}
+
+// startPrometheus runs a real Prometheus server on a free loopback port,
+// scraping target's /metrics every second, with its TSDB in a temporary
+// folder. It is stopped (SIGTERM, then waited for) when the test ends and
+// its output is logged if the test failed. Returns its base URL.
+func startPrometheus(t *testing.T, target string) string {
+	t.Helper()
+	bin := prometheusBinary(t)
+	dir := t.TempDir()
+	config := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1m
+scrape_configs:
+- job_name: graylane
+  metrics_path: /metrics
+  static_configs:
+  - targets: [%q]
+`, target)
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A free port, bound by the server itself: another process may take it
+	// between our Close and Prometheus' bind, so an "address already in use"
+	// start is retried on another port.
+	for attempt := 1; ; attempt++ {
+		base, out, err := launchPrometheus(t, bin, dir, cfg)
+		if err == nil {
+			return base
+		}
+		if attempt < 3 && strings.Contains(out, "address already in use") {
+			continue
+		}
+		t.Fatalf("prometheus: %v\n%s", err, out)
+	}
+}
+
+// launchPrometheus starts one server on a free loopback port and waits until
+// it is ready. The process is stopped (SIGTERM, waited for) when the test
+// ends; the returned error and output say why it did not become ready.
+func launchPrometheus(t *testing.T, bin, dir, cfg string) (base, output string, err error) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	out := &syncBuffer{}
+	cmd := exec.Command(bin,
+		"--config.file="+cfg,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--log.level=warn",
+	)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = out, out
+	// If the test binary dies, the server goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Registered after t.TempDir, so it runs before the folder is removed.
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("prometheus did not stop within 10s of SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("prometheus output:\n%s", out.tail(4000))
+		}
+	})
+
+	base = "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			exited <- err // for the cleanup
+			return "", out.tail(4000), fmt.Errorf("exited before ready: %v", err)
+		default:
+		}
+		resp, err := plain.Get(base + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, "", nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", out.tail(4000), fmt.Errorf("not ready after 30s (last error %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// promSeries runs an instant query on a Prometheus server and returns the
+// vector's label sets.
+func promSeries(t *testing.T, base, query string) []map[string]string {
+	t.Helper()
+	resp, err := plain.PostForm(base+"/api/v1/query", url.Values{"query": {query}})
+	if err != nil {
+		t.Fatalf("query %s: %v", query, err)
+	}
+	defer resp.Body.Close()
+	var pr struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil || pr.Status != "success" {
+		t.Fatalf("query %s: %d %v %s", query, resp.StatusCode, err, pr.Error)
+	}
+	out := make([]map[string]string, 0, len(pr.Data.Result))
+	for _, r := range pr.Data.Result {
+		out = append(out, r.Metric)
+	}
+	return out
+}
+
+// The same canary as TestPrometheusAnalysisAborts, but the AnalysisTemplate
+// queries a real Prometheus server (the Debian package) that scrapes the
+// runtime's admin /metrics, as on a cluster: the canary answering 500 to
+// half its requests is aborted with the metric's message.
+func TestRealPrometheusAnalysisAborts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	prometheusBinary(t) // skip (or fail) before starting anything
+	r := start(t, nil)
+	admin := r.rt.Addr()
+	prom := startPrometheus(t, admin)
+
+	doc := func(version, errorRate string) string {
+		// The server adds job and instance labels; the query selects the
+		// job, so it only matches what this server scraped. initialDelay
+		// leaves time for the canary's replica and two scrapes.
+		return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: pay}
+spec: {selector: {app: pay}, ports: [{port: 8080}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate}
+spec:
+  args: [{name: service}]
+  metrics:
+  - name: success-rate
+    initialDelay: 4s
+    interval: 1s
+    count: 15
+    successCondition: len(result) == 0 || result[0] >= 0.95
+    provider:
+      prometheus:
+        address: %s
+        query: |
+          sum(rate(istio_requests_total{job="graylane",reporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[5s]))
+          /
+          sum(rate(istio_requests_total{job="graylane",reporter="source",destination_service=~"{{args.service}}"}[5s]))
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: pay}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: pay}}
+  template:
+    metadata: {labels: {app: pay, version: %s}}
+    spec:
+      containers:
+      - name: pay
+        image: graylane/sample
+        env: [{name: app, value: pay}, {name: version, value: %s}, {name: error_rate, value: "%s"}]
+  strategy:
+    canary:
+      abortScaleDownDelaySeconds: 0
+      analysis:
+        templates: [{templateName: success-rate}]
+        args: [{name: service, value: pay.default.svc.cluster.local}]
+      steps:
+      - setWeight: 50
+      - pause: {duration: 60s}
+`, prom, version, version, errorRate)
+	}
+	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v1", "0"))); err != nil {
+		t.Fatal(err)
+	}
+	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	stop := make(chan struct{})
+	var traffic sync.WaitGroup
+	traffic.Add(1)
+	go func() {
+		defer traffic.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _, _ = r.try(true, "pay:8080")
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); traffic.Wait() }()
+
+	// The server scrapes the runtime: the stable's traffic is there, with
+	// the job and instance labels a scrape adds.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := promSeries(t, prom, `istio_requests_total{job="graylane",reporter="source",destination_service="pay.default.svc.cluster.local"}`)
+		if len(got) > 0 {
+			if got[0]["instance"] != admin {
+				t.Fatalf("instance label %q, want the admin address %q: %v", got[0]["instance"], admin, got[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus never scraped istio_requests_total from %s; targets: %v", admin,
+				promSeries(t, prom, `up`))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.5"))); err != nil {
+		t.Fatal(err)
+	}
+	aborted := waitRollout(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	if !strings.Contains(aborted.Message, `metric "success-rate" assessed Failed`) || aborted.CanaryWeight != 0 {
+		t.Fatalf("aborted: message %q, canary weight %d", aborted.Message, aborted.CanaryWeight)
+	}
+	t.Logf("aborted: %s", aborted.Message)
+	waitRollout(t, r.rt, "canary scaled down", func(s RolloutStatus) bool { return s.Canary.Ready == 0 })
+	got := count(t, 100, func() (int, string) { return r.get(t, true, "pay:8080") })
+	if got["200 pay(v1)"] != 100 {
+		t.Errorf("after the abort: %v", got)
+	}
+}
