@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,10 +25,12 @@ type caller struct {
 	version  string
 }
 
-// listener is a sidecar or gateway HTTP listener.
+// listener is a sidecar, gateway or admin HTTP listener: the admin runs
+// net/http's server, the proxies a connServer.
 type listener struct {
 	addr   string
 	server *http.Server
+	fast   *connServer
 	ln     net.Listener
 	// caller is who the listener's requests come from; a gateway
 	// listener's set of Gateways changes on apply.
@@ -44,11 +47,13 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 		}
 		r.forward(w, req, l.caller.Load())
 	})
-	l, err := serve(addr, h)
+	ln, err := listen(addr)
 	if err != nil {
 		return nil, err
 	}
+	l = &listener{addr: ln.Addr().String(), ln: ln}
 	l.caller.Store(c)
+	l.fast = newConnServer(ln, h)
 	return l, nil
 }
 
@@ -127,13 +132,14 @@ func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Resu
 // the connection is refused, as Envoy's default retry policy does.
 func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route, dest *route.Destination, members *memberList, m *metric) {
 	var tried *pod
+	out := r.outbound(req, rt, dest)
 	for attempt := 0; attempt < 2; attempt++ {
 		p := members.pick(tried)
 		if p == nil {
 			break
 		}
 		m.pod = p
-		out := r.outbound(req, rt, dest, p)
+		out.URL.Host = p.addr
 		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, out)
 		if err != nil {
 			if retryable(err, req) {
@@ -165,12 +171,15 @@ func retryable(err error, req *http.Request) bool {
 	return idempotent && noBody && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
 }
 
-// outbound builds the request sent to the pod.
-func (r *Runtime) outbound(req *http.Request, rt *route.Route, dest *route.Destination, p *pod) *http.Request {
-	out := req.Clone(req.Context())
-	out.RequestURI = ""
-	out.URL.Scheme, out.URL.Host = "http", p.addr
-	out.Host = req.Host
+// outbound builds the request sent to a pod (the caller sets URL.Host).
+// It reuses the inbound request's header and body: the proxy owns that
+// request, and the header is changed once, before any retry.
+func (r *Runtime) outbound(req *http.Request, rt *route.Route, dest *route.Destination) *http.Request {
+	u := *req.URL
+	u.Scheme = "http"
+	out := &http.Request{Method: req.Method, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: req.Header, Body: req.Body, GetBody: req.GetBody, ContentLength: req.ContentLength,
+		TransferEncoding: req.TransferEncoding, Close: req.Close, Host: req.Host}
 	for _, h := range hopHeaders {
 		out.Header.Del(h)
 	}
@@ -213,10 +222,14 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.
 		applyOps(h, dest.ResponseHeaders)
 	}
 	w.WriteHeader(resp.StatusCode)
-	_, err := io.Copy(w, resp.Body)
+	buf := copyBufs.Get().(*[]byte)
+	_, err := io.CopyBuffer(w, resp.Body, *buf)
+	copyBufs.Put(buf)
 	resp.Body.Close()
 	return err == nil
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func applyOps(h http.Header, ops *route.HeaderOps) {
 	if ops == nil {

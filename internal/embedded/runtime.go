@@ -223,11 +223,8 @@ func (r *Runtime) listen() error {
 
 // serve starts an HTTP server on addr.
 func serve(addr string, h http.Handler) (*listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen(addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%s is already in use (is another graylane up running? pick another port)", addr)
-		}
 		return nil, err
 	}
 	l := &listener{addr: ln.Addr().String(), ln: ln, server: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
@@ -235,7 +232,22 @@ func serve(addr string, h http.Handler) (*listener, error) {
 	return l, nil
 }
 
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is already in use (is another graylane up running? pick another port)", addr)
+		}
+		return nil, err
+	}
+	return ln, nil
+}
+
 func (l *listener) close() {
+	if l.fast != nil {
+		l.fast.close()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = l.server.Shutdown(ctx)
