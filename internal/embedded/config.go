@@ -20,8 +20,11 @@ type config struct {
 	// gateways lists, per local gateway listener address, the Gateway
 	// objects ("ns/name") it serves.
 	gateways map[string][]string
-	members  sync.Map // host "\x00" subset -> *memberList
+	mu       sync.RWMutex
+	members  map[memberKey]*memberList
 }
+
+type memberKey struct{ host, subset string }
 
 type memberList struct {
 	pods []*pod
@@ -31,11 +34,14 @@ type memberList struct {
 // endpoints returns the pods behind a Service host whose labels carry the
 // subset labels, cached per snapshot.
 func (c *config) endpoints(host, subset string, labels map[string]string) *memberList {
-	key := host + "\x00" + subset
-	if m, ok := c.members.Load(key); ok {
-		return m.(*memberList)
+	key := memberKey{host, subset}
+	c.mu.RLock()
+	m := c.members[key]
+	c.mu.RUnlock()
+	if m != nil {
+		return m
 	}
-	m := &memberList{}
+	m = &memberList{}
 	if svc := c.services[host]; svc != nil && len(svc.Spec.Selector) > 0 {
 		ns := svc.Namespace
 		if ns == "" {
@@ -47,8 +53,16 @@ func (c *config) endpoints(host, subset string, labels map[string]string) *membe
 			}
 		}
 	}
-	actual, _ := c.members.LoadOrStore(key, m)
-	return actual.(*memberList)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev := c.members[key]; prev != nil {
+		return prev
+	}
+	if c.members == nil {
+		c.members = map[memberKey]*memberList{}
+	}
+	c.members[key] = m
+	return m
 }
 
 // pick returns the next ready pod after skip (round-robin), or nil.

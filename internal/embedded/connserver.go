@@ -68,6 +68,7 @@ func (s *connServer) handle(c net.Conn) {
 	}()
 	br := bufio.NewReaderSize(c, 16<<10)
 	bw := bufio.NewWriterSize(c, 16<<10)
+	w := &respWriter{bw: bw, header: http.Header{}}
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
 		req, err := http.ReadRequest(br)
@@ -80,7 +81,7 @@ func (s *connServer) handle(c net.Conn) {
 		}
 		_ = c.SetReadDeadline(time.Time{})
 		req.RemoteAddr = c.RemoteAddr().String()
-		w := &respWriter{bw: bw, header: http.Header{}, req: req, cl: -1}
+		w.reset(req)
 		s.h.ServeHTTP(w, req)
 		if err := w.finish(); err != nil {
 			return
@@ -133,6 +134,12 @@ type respWriter struct {
 }
 
 func (w *respWriter) Header() http.Header { return w.header }
+
+// reset readies the connection's writer for the next request.
+func (w *respWriter) reset(req *http.Request) {
+	clear(w.header)
+	*w = respWriter{bw: w.bw, header: w.header, req: req, cl: -1}
+}
 
 func (w *respWriter) WriteHeader(code int) {
 	if w.wroteHeader {
