@@ -181,7 +181,7 @@ func (r *Runtime) outbound(req *http.Request, rt *route.Route, dest *route.Desti
 		Header: req.Header, Body: req.Body, GetBody: req.GetBody, ContentLength: req.ContentLength,
 		TransferEncoding: req.TransferEncoding, Close: req.Close, Host: req.Host}
 	for _, h := range hopHeaders {
-		out.Header.Del(h)
+		delete(out.Header, h) // canonical already: no re-canonicalising
 	}
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// Forward the request as it came: an empty value keeps net/http
@@ -213,7 +213,7 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.
 		h[k] = vs
 	}
 	for _, hh := range hopHeaders {
-		h.Del(hh)
+		delete(h, hh)
 	}
 	if rt != nil {
 		applyOps(h, rt.ResponseHeaders)
