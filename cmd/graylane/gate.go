@@ -27,7 +27,7 @@ percentage bucket, then base), issues signed lane/bucket cookies for an auth
 center, and answers Istio ext_authz checks with the x-graylane header.
 See docs/gate.md.`,
 	}
-	c.AddCommand(newGateServeCmd(stderr))
+	c.AddCommand(newGateServeCmd(stdout, stderr))
 	cl := &gateClientOptions{}
 	wl := &cobra.Command{Use: "whitelist", Short: "Manage whitelist entries on a running gate"}
 	wl.AddCommand(newGateWhitelistAddCmd(stdout, cl), newGateWhitelistRmCmd(stdout, cl),
@@ -42,9 +42,10 @@ See docs/gate.md.`,
 	return c
 }
 
-func newGateServeCmd(stderr io.Writer) *cobra.Command {
+func newGateServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o gate.ServeOptions
 	var maxAge time.Duration
+	var output string
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the gate HTTP server (API, /authz/ ext_authz, /metrics)",
@@ -52,7 +53,11 @@ func newGateServeCmd(stderr io.Writer) *cobra.Command {
       --admin-token-file /etc/graylane/token --cookie-key-file /etc/graylane/cookie-key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := inspect.CheckFormat(output); err != nil {
+				return err
+			}
 			o.Cookie.MaxAge = maxAge
+			o.Ready = func(addr string) { printListening(stdout, output, addr) }
 			err := gate.Serve(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
 			var ce *gate.ConfigError
 			if errors.As(err, &ce) {
@@ -64,6 +69,7 @@ func newGateServeCmd(stderr io.Writer) *cobra.Command {
 	f := c.Flags()
 	f.StringVar(&o.DSN, "db", "sqlite:///var/lib/graylane/gate.db", "store DSN: sqlite:///PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
 	f.StringVar(&o.Listen, "listen", ":8470", "HTTP listen address")
+	f.StringVarP(&output, "output", "o", "text", "how to print the listening address once serving: text, json or yaml")
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (default: env "+gate.EnvAdminToken+")")
 	f.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the cookie HMAC key, >= 32 bytes (default: env "+gate.EnvCookieKey+")")
 	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing) without a token")

@@ -80,3 +80,13 @@ func addRequestFlags(c *cobra.Command, files *[]string, o *inspect.RequestOption
 func writeAny(w io.Writer, format string, v any) error {
 	return inspect.Write(w, format, v, func(io.Writer) error { return nil })
 }
+
+// printListening prints a server's address once it serves: text, or
+// {"listen": "http://ADDR"} as JSON or YAML.
+func printListening(w io.Writer, format, addr string) {
+	info := map[string]string{"listen": "http://" + addr}
+	_ = inspect.Write(w, format, info, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "listening: http://%s\n", addr)
+		return err
+	})
+}

@@ -7,12 +7,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/sample"
 )
 
 func newSampleCmd(stdout, stderr io.Writer) *cobra.Command {
 	settings := sample.Settings()
 	values := make([]string, len(settings))
+	var output string
 	c := &cobra.Command{
 		Use:   "sample [flags]",
 		Short: "Run the built-in sample app (Graylane's go-http-sample)",
@@ -33,14 +35,19 @@ flags win. Logs go to standard error. Exit code 2 for an invalid value.`,
 					flags[s.Flag] = values[i]
 				}
 			}
+			if err := inspect.CheckFormat(output); err != nil {
+				return err
+			}
 			o, err := sample.Load(os.LookupEnv, flags)
 			if err != nil {
 				return err
 			}
+			o.Ready = func(addr string) { printListening(stdout, output, addr) }
 			return sample.Run(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
 		},
 	}
 	c.SetOut(stdout)
+	c.Flags().StringVarP(&output, "output", "o", "text", "how to print the listening address once serving: text, json or yaml")
 	c.SetErr(stderr)
 	for i, s := range settings {
 		c.Flags().StringVar(&values[i], s.Flag, s.Default, s.Usage+" (env "+s.Env+")")

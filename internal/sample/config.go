@@ -45,6 +45,8 @@ type Options struct {
 	// PropagateHeaders are the inbound header names copied onto outbound calls
 	// (env propagate_headers), case-insensitive; a trailing '*' matches a prefix.
 	PropagateHeaders []string
+	// Ready, if set, is called with the listening address once serving.
+	Ready func(addr string) `json:"-"`
 }
 
 // A Setting is one configuration value: its environment variable, the CLI flag

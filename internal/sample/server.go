@@ -57,6 +57,9 @@ func Serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("sample: serve: %w", err)
