@@ -8,13 +8,9 @@ FUZZTIME ?= 30s
 test: deps fmt-check vet unit
 
 # Real MariaDB, PostgreSQL and Prometheus binaries for the store and analysis
-# tests, from Debian packages when missing (the tests start their own servers;
-# apt-get update runs at most once).
+# tests, from Debian packages when missing (the tests start their own servers).
 deps:
-	@stamp=$$(mktemp -u); \
-	GRAYLANE_APT_STAMP=$$stamp bash hack/testdb/install.sh && \
-	GRAYLANE_APT_STAMP=$$stamp bash hack/prometheus/install.sh; \
-	status=$$?; rm -f $$stamp; exit $$status
+	@bash hack/install-deps.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*' -not -path './bin/*')); \

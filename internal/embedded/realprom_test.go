@@ -31,7 +31,7 @@ func prometheusBinary(t *testing.T) string {
 		return "/usr/bin/prometheus"
 	}
 	const how = "no prometheus binary on PATH or at /usr/bin/prometheus; install it with `make deps` " +
-		"(hack/prometheus/install.sh, Debian package prometheus)"
+		"(hack/install-deps.sh, Debian package prometheus)"
 	if os.Getenv("CI") == "true" {
 		t.Fatal(how)
 	}

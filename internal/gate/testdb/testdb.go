@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-const installHint = "install with hack/testdb/install.sh (Debian: apt-get install -y mariadb-server postgresql)"
+const installHint = "install with hack/install-deps.sh (Debian: apt-get install -y mariadb-server postgresql)"
 
 // Server is a database server started for one test.
 type Server struct {

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installs the database servers the gate store tests start themselves
-# (internal/gate/store, internal/gate): MariaDB and PostgreSQL, from Debian
-# packages, only when missing. Idempotent; needs root (apt-get). The
-# packages' services are not started: the tests run their own servers on
-# loopback in temporary directories.
+# Installs the servers the tests start themselves, from Debian packages, only
+# when missing: MariaDB and PostgreSQL (the gate's store tests) and Prometheus
+# (the real-Prometheus analysis test). One `apt-get update` at most (none when
+# APT_UPDATED is set, as .ci/run does after its own). The packages' services are
+# not started: the tests run their own servers on loopback in temporary folders.
+# Without root: says what is missing and exits 0 (those tests skip), or 1 in CI.
 set -euo pipefail
 
 have() {
-	local name
+	local name dir
 	for name in "$@"; do
 		command -v "$name" >/dev/null 2>&1 && return 0
 		for dir in /usr/sbin /usr/bin /usr/local/bin /usr/lib/postgresql/*/bin; do
@@ -24,21 +25,18 @@ fi
 if ! have initdb || ! have postgres; then
 	missing+=(postgresql)
 fi
+have prometheus || missing+=(prometheus)
 if [ "${#missing[@]}" -eq 0 ]; then
-	echo "hack/testdb/install.sh: MariaDB and PostgreSQL servers present"
+	echo "hack/install-deps.sh: MariaDB, PostgreSQL and Prometheus present"
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-	echo "hack/testdb/install.sh: need root to install: ${missing[*]} (the store tests against them will be skipped)" >&2
+	echo "hack/install-deps.sh: need root to install: ${missing[*]} (the tests that start them will be skipped)" >&2
 	[ "${CI:-}" = "true" ] && exit 1
 	exit 0
 fi
-echo "hack/testdb/install.sh: installing ${missing[*]}"
-# apt-get update once per `make deps` (GRAYLANE_APT_STAMP) or CI run (APT_UPDATED).
-if [ -z "${APT_UPDATED:-}" ] && { [ -z "${GRAYLANE_APT_STAMP:-}" ] || [ ! -e "$GRAYLANE_APT_STAMP" ]; }; then
-	apt-get update
-	if [ -n "${GRAYLANE_APT_STAMP:-}" ]; then touch "$GRAYLANE_APT_STAMP"; fi
-fi
+echo "hack/install-deps.sh: installing ${missing[*]}"
+[ -n "${APT_UPDATED:-}" ] || apt-get update
 # policy-rc.d keeps the packages from starting their services.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
