@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,24 +220,10 @@ func fingerprint(paths []string) string {
 				return nil
 			}
 			if info, err := d.Info(); err == nil && !d.IsDir() {
-				b.WriteString(path + ":" + info.ModTime().String() + ":" + itoa(info.Size()) + ";")
+				b.WriteString(path + ":" + info.ModTime().String() + ":" + strconv.FormatInt(info.Size(), 10) + ";")
 			}
 			return nil
 		})
 	}
 	return b.String()
-}
-
-func itoa(n int64) string {
-	if n == 0 {
-		return "0"
-	}
-	var buf [20]byte
-	i := len(buf)
-	for n > 0 {
-		i--
-		buf[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(buf[i:])
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -242,7 +243,7 @@ func (r *Runtime) reconcileGateways(gws []route.Gateway) error {
 	for _, g := range gws {
 		name := nsOr(g.Object.Namespace) + "/" + g.Object.Name
 		for _, port := range serverPorts(g.Object) {
-			if !contains(byPort[port], name) {
+			if !slices.Contains(byPort[port], name) {
 				byPort[port] = append(byPort[port], name)
 			}
 		}
@@ -279,13 +280,4 @@ func serverPorts(g *networkingv1.Gateway) []uint32 {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -65,8 +65,3 @@ func (s *store) list() []*manifest.Object {
 	}
 	return out
 }
-
-// set wraps the objects for the helpers that read a manifest.Set.
-func (s *store) set() *manifest.Set {
-	return &manifest.Set{Objects: s.list()}
-}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/route"
 )
@@ -121,7 +124,7 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		findings = append(findings, f.String())
 	}
 	for _, f := range t.FindingsFor(objects...) {
-		if f.Severity >= route.Warning && !containsString(findings, f.String()) {
+		if f.Severity >= route.Warning && !slices.Contains(findings, f.String()) {
 			findings = append(findings, f.String())
 		}
 	}
@@ -151,15 +154,6 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 		rep.RequestHeaders = *rt.RequestHeaders
 	}
 	rep.ResponseHeaders, rep.Redirect, rep.DirectResponse, rep.Rewrite = rt.ResponseHeaders, rt.Redirect, rt.DirectResponse, rt.Rewrite
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (rep *RouteReport) text(w io.Writer) error {
@@ -221,10 +215,10 @@ func writeOps(b *strings.Builder, title string, ops *route.HeaderOps) {
 		return
 	}
 	fmt.Fprintf(b, "%s:", title)
-	for _, k := range sortedKeys(ops.Set) {
+	for _, k := range slices.Sorted(maps.Keys(ops.Set)) {
 		fmt.Fprintf(b, " set %s=%q", k, ops.Set[k])
 	}
-	for _, k := range sortedKeys(ops.Add) {
+	for _, k := range slices.Sorted(maps.Keys(ops.Add)) {
 		fmt.Fprintf(b, " add %s=%q", k, ops.Add[k])
 	}
 	for _, k := range ops.Remove {
@@ -237,18 +231,5 @@ func labelsSuffix(l map[string]string) string {
 	if len(l) == 0 {
 		return ""
 	}
-	parts := make([]string, 0, len(l))
-	for _, k := range sortedKeys(l) {
-		parts = append(parts, k+"="+l[k])
-	}
-	return " {" + strings.Join(parts, ",") + "}"
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return " {" + labels.Set(l).String() + "}"
 }

@@ -6,9 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
@@ -129,7 +130,7 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "POD\tWORKLOAD\tREADY\tSTATE\tRESTARTS\tADDRESS\tSIDECAR\tLABELS")
 			for _, p := range ws {
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%s\t%s\t%s\n", p.Name, p.Workload, p.Ready, p.State, p.Restarts, p.Address, p.Sidecar, labels(p.Labels))
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%d\t%s\t%s\t%s\n", p.Name, p.Workload, p.Ready, p.State, p.Restarts, p.Address, p.Sidecar, labels.Set(p.Labels).String())
 			}
 			return tw.Flush()
 		})
@@ -161,17 +162,4 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 		})
 	}
 	return &inspect.InputError{Err: fmt.Errorf("get %q: want workloads, services or routes", o.Kind)}
-}
-
-func labels(l map[string]string) string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + l[k]
-	}
-	return strings.Join(parts, ",")
 }

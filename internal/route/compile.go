@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -166,22 +167,13 @@ func filterForSource(rt *Route, r *routeSpec, ms []*match, src string) (boundRou
 		if ms[i] == nil {
 			continue
 		}
-		if len(spec.gateways) > 0 && !contains(spec.gateways, src) {
+		if len(spec.gateways) > 0 && !slices.Contains(spec.gateways, src) {
 			continue
 		}
 		br.matches = append(br.matches, ms[i])
 		br.origIdx = append(br.origIdx, i)
 	}
 	return br, len(br.matches) > 0
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *compiler) addHost(st *sourceTable, src, host string, u *vsUnit, routes []boundRoute) {

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -117,7 +118,7 @@ func (t *Table) RejectedFor(req *Request) []Finding {
 func (t *Table) FindingsFor(objects ...string) []Finding {
 	var out []Finding
 	for _, f := range t.Findings {
-		if contains(objects, f.Object) {
+		if slices.Contains(objects, f.Object) {
 			out = append(out, f)
 		}
 	}

@@ -2,17 +2,17 @@ package route
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // gatewayUnit is a loaded Gateway: its servers' hosts, with the namespace
 // each host admits VirtualServices from ("*" for any).
 type gatewayUnit struct {
-	meta    *objMeta
-	ns      string
-	hosts   []gatewayHost
-	ports   []uint32
-	missing bool
+	meta  *objMeta
+	ns    string
+	hosts []gatewayHost
+	ports []uint32
 }
 
 type gatewayHost struct {
@@ -29,7 +29,7 @@ func newGatewayIndex(in []Gateway, fs *findings) map[string]*gatewayUnit {
 		o := g.Object
 		u := &gatewayUnit{meta: meta("Gateway", &o.ObjectMeta, g.Locate), ns: namespaceOf(&o.ObjectMeta)}
 		for i, s := range o.Spec.GetServers() {
-			if p := s.GetPort().GetNumber(); p != 0 && !containsPort(u.ports, p) {
+			if p := s.GetPort().GetNumber(); p != 0 && !slices.Contains(u.ports, p) {
 				u.ports = append(u.ports, p)
 			}
 			if proto := strings.ToUpper(s.GetPort().GetProtocol()); proto == "TCP" || proto == "TLS" || proto == "MONGO" {
@@ -54,15 +54,6 @@ func newGatewayIndex(in []Gateway, fs *findings) map[string]*gatewayUnit {
 	return out
 }
 
-func containsPort(ps []uint32, p uint32) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
-}
-
 // gatewayHosts returns the hosts under which a VirtualService's routes are
 // served on a gateway: each VS host intersected with the server hosts that
 // admit the VS's namespace. An unknown gateway admits every host.
@@ -78,7 +69,7 @@ func (c *compiler) gatewayHosts(u *vsUnit, gw string) []string {
 			if gh.ns != "*" && gh.ns != u.ns {
 				continue
 			}
-			if ih := hostsIntersect(h, gh.host); ih != "" && !contains(out, ih) {
+			if ih := hostsIntersect(h, gh.host); ih != "" && !slices.Contains(out, ih) {
 				out = append(out, ih)
 			}
 		}

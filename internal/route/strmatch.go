@@ -299,19 +299,3 @@ func (m *strMatcher) match(v string) bool {
 		return m.re.MatchString(v)
 	}
 }
-
-// describe renders the matcher as the user wrote it, e.g. prefix "/api".
-func describeStringMatch(m *networking.StringMatch) string {
-	if m == nil {
-		return "present"
-	}
-	switch t := m.MatchType.(type) {
-	case *networking.StringMatch_Exact:
-		return fmt.Sprintf("exact %q", t.Exact)
-	case *networking.StringMatch_Prefix:
-		return fmt.Sprintf("prefix %q", t.Prefix)
-	case *networking.StringMatch_Regex:
-		return fmt.Sprintf("regex %q", t.Regex)
-	}
-	return "present"
-}

@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/route"
 )
@@ -321,15 +324,8 @@ func hasLabels(have, want map[string]string) bool {
 	return true
 }
 
-func describeLabels(sets ...map[string]string) string {
-	var parts []string
-	for _, s := range sets {
-		for k, v := range s {
-			parts = append(parts, k+"="+v)
-		}
-	}
-	sort.Strings(parts)
-	return "{" + strings.Join(parts, ",") + "}"
+func describeLabels(selector, subset map[string]string) string {
+	return "{" + labels.Merge(selector, subset).String() + "}"
 }
 
 func shortName(host string) string {
@@ -436,19 +432,10 @@ func ParseCalls(s string) (map[string][]string, error) {
 			}
 		}
 		for i := 0; i+1 < len(names); i++ {
-			if !contains(out[names[i]], names[i+1]) {
+			if !slices.Contains(out[names[i]], names[i+1]) {
 				out[names[i]] = append(out[names[i]], names[i+1])
 			}
 		}
 	}
 	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
