@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,20 +209,18 @@ func (r *Runtime) watch(ctx context.Context) {
 	}
 }
 
-// fingerprint summarises the files' names, sizes and modification times.
+// fingerprint summarises the manifest files' names, sizes and modification
+// times.
 func fingerprint(paths []string) string {
 	var b strings.Builder
-	for _, p := range paths {
-		_ = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				b.WriteString(path + ":err;")
-				return nil
-			}
-			if info, err := d.Info(); err == nil && !d.IsDir() {
-				b.WriteString(path + ":" + info.ModTime().String() + ":" + strconv.FormatInt(info.Size(), 10) + ";")
-			}
-			return nil
-		})
+	files, err := manifest.Files(paths...)
+	if err != nil {
+		b.WriteString(err.Error() + ";")
+	}
+	for _, f := range files {
+		if info, err := os.Stat(f); err == nil {
+			b.WriteString(f + ":" + info.ModTime().String() + ":" + strconv.FormatInt(info.Size(), 10) + ";")
+		}
 	}
 	return b.String()
 }

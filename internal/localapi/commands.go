@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -36,7 +35,7 @@ func Apply(ctx context.Context, o ApplyOptions, stdout io.Writer) error {
 	if _, err := manifest.Load(o.Files...); err != nil {
 		return &inspect.InputError{Err: err}
 	}
-	files, err := manifestFiles(o.Files)
+	files, err := manifest.Files(o.Files...)
 	if err != nil {
 		return &inspect.InputError{Err: err}
 	}
@@ -74,37 +73,6 @@ func Apply(ctx context.Context, o ApplyOptions, stdout io.Writer) error {
 		}
 		return nil
 	})
-}
-
-// manifestFiles expands folders the way the loader does.
-func manifestFiles(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			switch strings.ToLower(filepath.Ext(path)) {
-			case ".yaml", ".yml", ".json":
-				if !d.IsDir() {
-					out = append(out, path)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // GetOptions are the options of `graylane get KIND --local`.

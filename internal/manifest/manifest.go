@@ -200,28 +200,7 @@ func (l *loader) loadPath(p string) {
 		l.loadData(StdinName, data)
 		return
 	}
-	info, err := os.Stat(p)
-	if err != nil {
-		l.fail(p, err)
-		return
-	}
-	if !info.IsDir() {
-		l.loadFile(p)
-		return
-	}
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			l.fail(path, err)
-			return nil
-		}
-		if !d.IsDir() && isManifestFile(path) {
-			l.loadFile(path)
-		}
-		return nil
-	})
-	if err != nil {
-		l.fail(p, err)
-	}
+	walk(p, l.loadFile, l.fail)
 }
 
 func (l *loader) loadFile(p string) {
@@ -242,6 +221,52 @@ func (l *loader) fail(file string, err error) {
 		msg = pe.Err.Error()
 	}
 	l.errs = append(l.errs, &Error{Pos: Position{File: file}, Msg: msg, err: err})
+}
+
+// walk calls file for every manifest file under p (p itself when it is a
+// file; folders recursively, in lexical order, .yaml/.yml/.json only) and
+// fail for every path that cannot be read.
+func walk(p string, file func(string), fail func(string, error)) {
+	info, err := os.Stat(p)
+	if err != nil {
+		fail(p, err)
+		return
+	}
+	if !info.IsDir() {
+		file(p)
+		return
+	}
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fail(path, err)
+			return nil
+		}
+		if !d.IsDir() && isManifestFile(path) {
+			file(path)
+		}
+		return nil
+	})
+	if err != nil {
+		fail(p, err)
+	}
+}
+
+// Files lists the files Load reads for the given paths ("-" excepted), in
+// the same order; the first path that cannot be read is an error.
+func Files(paths ...string) ([]string, error) {
+	var out []string
+	var first error
+	for _, p := range paths {
+		if p == "-" {
+			continue
+		}
+		walk(p, func(f string) { out = append(out, f) }, func(path string, err error) {
+			if first == nil {
+				first = fmt.Errorf("%s: %w", path, err)
+			}
+		})
+	}
+	return out, first
 }
 
 func isManifestFile(p string) bool {
