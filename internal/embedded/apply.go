@@ -45,7 +45,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 		return nil, err
 	}
 	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
-	in := inspect.RouteInput(&manifest.Set{Objects: r.store.list()})
+	in := r.routeInput()
 	if err := r.reconcileGateways(in.Gateways); err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	if _, err := r.reconcileRollouts(time.Now()); err != nil {
 		return nil, err
 	}
-	for _, f := range r.recompile() {
+	for _, f := range r.recompile(in) {
 		if f.Severity >= route.Warning {
 			res.Findings = append(res.Findings, f.String())
 		}
@@ -67,10 +67,15 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	return res, nil
 }
 
-// recompile compiles the stored objects, with the changes the Rollouts'
-// traffic routing makes, and publishes the result. Called with r.mu held.
-func (r *Runtime) recompile() []route.Finding {
-	in := inspect.RouteInput(&manifest.Set{Objects: r.store.list()})
+// routeInput is the routing compiler's input from the stored objects.
+func (r *Runtime) routeInput() route.Input {
+	return inspect.RouteInput(&manifest.Set{Objects: r.store.list()})
+}
+
+// recompile compiles the routing input, with the changes the Rollouts'
+// traffic routing makes (to copies), and publishes the result. Called with
+// r.mu held.
+func (r *Runtime) recompile(in route.Input) []route.Finding {
 	keys := make([]string, 0, len(r.rollouts))
 	for k := range r.rollouts {
 		keys = append(keys, k)
@@ -146,12 +151,12 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 		if !ok {
 			continue
 		}
-		specs, err := r.podSpecs(d, o.Namespace)
+		specs, hash, err := r.podSpecs(d, o.Namespace)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", o.Pos, err))
 			continue
 		}
-		out["Deployment "+o.Namespace+"/"+d.Name] = desiredWorkload{hash: templateHash(&d.Spec.Template) + "/" + strconv.Itoa(len(specs)), specs: specs}
+		out["Deployment "+o.Namespace+"/"+d.Name] = desiredWorkload{hash: hash + "/" + strconv.Itoa(len(specs)), specs: specs}
 	}
 	if len(errs) > 0 {
 		return nil, &inspect.InputError{Err: errors.Join(errs...)}

@@ -57,15 +57,16 @@ func templateHash(t *corev1.PodTemplateSpec) string {
 	return hex.EncodeToString(sum[:])[:10]
 }
 
-// podSpecs expands a Deployment into one podSpec per replica.
-func (r *Runtime) podSpecs(d *appsv1.Deployment, ns string) ([]podSpec, error) {
+// podSpecs expands a Deployment into one podSpec per replica, and returns
+// its pod template hash.
+func (r *Runtime) podSpecs(d *appsv1.Deployment, ns string) ([]podSpec, string, error) {
 	n := 1
 	if d.Spec.Replicas != nil {
 		n = int(*d.Spec.Replicas)
 	}
 	base, err := r.templateSpec("Deployment "+ns+"/"+d.Name, ns, &d.Spec.Template)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	hash := templateHash(&d.Spec.Template)
 	specs := make([]podSpec, n)
@@ -73,7 +74,7 @@ func (r *Runtime) podSpecs(d *appsv1.Deployment, ns string) ([]podSpec, error) {
 		specs[i] = base
 		specs[i].name = fmt.Sprintf("%s-%s-%d", d.Name, hash, i)
 	}
-	return specs, nil
+	return specs, hash, nil
 }
 
 // templateSpec is what every replica of a pod template runs (name unset).

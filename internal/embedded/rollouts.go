@@ -23,6 +23,7 @@ type rollout struct {
 	key       string // "Rollout ns/name"
 	ns, name  string
 	obj       *rolloutsv1alpha1.Rollout
+	hash      string // of obj's pod template, computed once per apply
 	status    plan.Status
 	desired   plan.Desired
 	groups    map[string]*podGroup
@@ -78,8 +79,8 @@ func (r *Runtime) syncRollouts() {
 			st = &rollout{key: key, ns: o.Namespace, name: ro.Name, groups: map[string]*podGroup{}, templates: map[string]*corev1.PodTemplateSpec{}}
 			r.rollouts[key] = st
 		}
-		st.obj = ro
-		st.templates[templateHash(&ro.Spec.Template)] = &ro.Spec.Template
+		st.obj, st.hash = ro, templateHash(&ro.Spec.Template)
+		st.templates[st.hash] = &ro.Spec.Template
 	}
 }
 
@@ -94,7 +95,7 @@ func (r *Runtime) reconcileRollouts(now time.Time) (bool, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		ro := r.rollouts[k]
-		hash := templateHash(&ro.obj.Spec.Template)
+		hash := ro.hash
 		cmd := plan.NoCommand
 		if len(ro.pending) > 0 {
 			cmd, ro.pending = ro.pending[0], ro.pending[1:]
@@ -232,7 +233,7 @@ func (r *Runtime) rolloutLoop(ctx context.Context) {
 			r.log.Error("rollout", "err", err)
 		}
 		if changed {
-			r.recompile()
+			r.recompile(r.routeInput())
 		}
 		r.mu.Unlock()
 	}
