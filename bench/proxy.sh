@@ -39,42 +39,12 @@ MAXCONN=${MAXCONN:-64}
 QUIET_WAIT=${QUIET_WAIT:-60}
 VEGETA_VERSION=v12.12.0
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN=$ROOT/.cache/bin
-export PATH=$BIN:$PATH:/usr/sbin:/sbin
-# Nothing here may go through a proxy from the caller's environment.
-unset HTTP_PROXY http_proxy HTTPS_PROXY https_proxy ALL_PROXY all_proxy NO_PROXY no_proxy
-
-log() { printf '[proxy.sh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TMP=""
 UP_PID="" SA_PID="" NGX_PID="" REPLICA_PID="" NGX_WORKERS=""
 POLICY_RC_CREATED=""
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-	s=${s##*) }
-	[[ ${s:0:1} != Z ]]
-}
-
-# stop PID SIGNAL: signal, wait up to 10 s, then SIGKILL.
-stop() {
-	local pid=$1 sig=$2 i
-	[[ -n $pid ]] && alive "$pid" || return 0
-	kill "-$sig" "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		alive "$pid" || break
-		sleep 0.1
-	done
-	if alive "$pid"; then
-		log "pid $pid did not stop on SIG$sig; SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
 	local rc=$? left="" pid
@@ -128,14 +98,7 @@ if ((${#missing[@]})); then
 		$SUDO nginx -s stop || true
 	fi
 fi
-command -v go >/dev/null || die "go (1.26) is needed to build vegeta and graylane"
-mkdir -p "$BIN"
-if ! go version -m "$BIN/vegeta" 2>/dev/null | grep -q "mod[[:space:]]*github.com/tsenart/vegeta/v12[[:space:]]*$VEGETA_VERSION"; then
-	log "building vegeta $VEGETA_VERSION into $BIN"
-	GOBIN=$BIN GOFLAGS=-mod=mod go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
-fi
-log "building graylane into $BIN"
-(cd "$ROOT" && go build -o "$BIN/graylane" ./cmd/graylane)
+build_tools
 
 # machine_busy: percent of all CPUs busy over one second (anything running).
 machine_busy() {
