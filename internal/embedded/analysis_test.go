@@ -122,71 +122,15 @@ func TestAnalysisMissingTemplate(t *testing.T) {
 // goes back to the stable.
 func TestPrometheusAnalysisAborts(t *testing.T) {
 	doc := func(version, errorRate string) string {
-		return fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata: {name: pay}
-spec: {selector: {app: pay}, ports: [{port: 8080}]}
----
-apiVersion: argoproj.io/v1alpha1
-kind: AnalysisTemplate
-metadata: {name: success-rate}
-spec:
-  args: [{name: service}]
-  metrics:
-  - name: success-rate
-    initialDelay: 2s
-    interval: 1s
-    count: 3
-    successCondition: len(result) == 0 || result[0] >= 0.95
-    provider:
-      prometheus:
-        query: |
-          sum(rate(istio_requests_total{reporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[5s]))
-          /
-          sum(rate(istio_requests_total{reporter="source",destination_service=~"{{args.service}}"}[5s]))
----
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {name: pay}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: pay}}
-  template:
-    metadata: {labels: {app: pay, version: %s}}
-    spec:
-      containers:
-      - name: pay
-        image: graylane/sample
-        env: [{name: app, value: pay}, {name: version, value: %s}, {name: error_rate, value: "%s"}]
-  strategy:
-    canary:
-      abortScaleDownDelaySeconds: 0
-      analysis:
-        templates: [{templateName: success-rate}]
-        args: [{name: service, value: pay.default.svc.cluster.local}]
-      steps:
-      - setWeight: 50
-      - pause: {duration: 60s}
-`, version, version, errorRate)
+		return successRateRollout(version, errorRate, successRateAnalysis{InitialDelay: "2s", Count: 3})
 	}
+
 	r := start(t, nil)
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v1", "0"))); err != nil {
 		t.Fatal(err)
 	}
 	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			_, _, _ = r.try(true, "pay:8080")
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	defer sendTraffic(r, "pay:8080")()
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.2"))); err != nil {
 		t.Fatal(err)
 	}
@@ -256,4 +200,90 @@ func TestUnreachablePrometheusAborts(t *testing.T) {
 			t.Errorf("message %q lacks %q", aborted.Message, want)
 		}
 	}
+}
+
+// successRateAnalysis varies the success-rate AnalysisTemplate of
+// successRateRollout: where Prometheus is ("" = the embedded one) and the
+// extra label matcher its query needs.
+type successRateAnalysis struct {
+	InitialDelay string
+	Count        int
+	Address      string
+	Selector     string // e.g. `job="graylane",`
+}
+
+// successRateRollout is the pay Rollout (2 replicas, 50% canary, then a
+// pause) whose background analysis is a success rate from
+// istio_requests_total, as written for a cluster.
+func successRateRollout(version, errorRate string, a successRateAnalysis) string {
+	address := ""
+	if a.Address != "" {
+		address = "\n        address: " + a.Address
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Service
+metadata: {name: pay}
+spec: {selector: {app: pay}, ports: [{port: 8080}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate}
+spec:
+  args: [{name: service}]
+  metrics:
+  - name: success-rate
+    initialDelay: %[4]s
+    interval: 1s
+    count: %[5]d
+    successCondition: len(result) == 0 || result[0] >= 0.95
+    provider:
+      prometheus:%[6]s
+        query: |
+          sum(rate(istio_requests_total{%[7]sreporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[5s]))
+          /
+          sum(rate(istio_requests_total{%[7]sreporter="source",destination_service=~"{{args.service}}"}[5s]))
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: pay}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: pay}}
+  template:
+    metadata: {labels: {app: pay, version: %[1]s}}
+    spec:
+      containers:
+      - name: pay
+        image: graylane/sample
+        env: [{name: app, value: pay}, {name: version, value: %[2]s}, {name: error_rate, value: "%[3]s"}]
+  strategy:
+    canary:
+      abortScaleDownDelaySeconds: 0
+      analysis:
+        templates: [{templateName: success-rate}]
+        args: [{name: service, value: pay.default.svc.cluster.local}]
+      steps:
+      - setWeight: 50
+      - pause: {duration: 60s}
+`, version, version, errorRate, a.InitialDelay, a.Count, address, a.Selector)
+}
+
+// sendTraffic calls host through the client sidecar until the returned
+// function is called (which waits for the last call to end).
+func sendTraffic(r *running, host string) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _, _ = r.try(true, host)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() { close(stop); <-done }
 }

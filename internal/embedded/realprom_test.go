@@ -205,78 +205,18 @@ func TestRealPrometheusAnalysisAborts(t *testing.T) {
 	admin := r.rt.Addr()
 	prom := startPrometheus(t, admin)
 
+	// The server adds job and instance labels; the query selects the job,
+	// so it only matches what this server scraped. initialDelay leaves time
+	// for the canary's replica and two scrapes.
 	doc := func(version, errorRate string) string {
-		// The server adds job and instance labels; the query selects the
-		// job, so it only matches what this server scraped. initialDelay
-		// leaves time for the canary's replica and two scrapes.
-		return fmt.Sprintf(`apiVersion: v1
-kind: Service
-metadata: {name: pay}
-spec: {selector: {app: pay}, ports: [{port: 8080}]}
----
-apiVersion: argoproj.io/v1alpha1
-kind: AnalysisTemplate
-metadata: {name: success-rate}
-spec:
-  args: [{name: service}]
-  metrics:
-  - name: success-rate
-    initialDelay: 4s
-    interval: 1s
-    count: 15
-    successCondition: len(result) == 0 || result[0] >= 0.95
-    provider:
-      prometheus:
-        address: %s
-        query: |
-          sum(rate(istio_requests_total{job="graylane",reporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[5s]))
-          /
-          sum(rate(istio_requests_total{job="graylane",reporter="source",destination_service=~"{{args.service}}"}[5s]))
----
-apiVersion: argoproj.io/v1alpha1
-kind: Rollout
-metadata: {name: pay}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: pay}}
-  template:
-    metadata: {labels: {app: pay, version: %s}}
-    spec:
-      containers:
-      - name: pay
-        image: graylane/sample
-        env: [{name: app, value: pay}, {name: version, value: %s}, {name: error_rate, value: "%s"}]
-  strategy:
-    canary:
-      abortScaleDownDelaySeconds: 0
-      analysis:
-        templates: [{templateName: success-rate}]
-        args: [{name: service, value: pay.default.svc.cluster.local}]
-      steps:
-      - setWeight: 50
-      - pause: {duration: 60s}
-`, prom, version, version, errorRate)
+		return successRateRollout(version, errorRate, successRateAnalysis{InitialDelay: "4s", Count: 15, Address: prom, Selector: `job="graylane",`})
 	}
+
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v1", "0"))); err != nil {
 		t.Fatal(err)
 	}
 	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
-	stop := make(chan struct{})
-	var traffic sync.WaitGroup
-	traffic.Add(1)
-	go func() {
-		defer traffic.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			_, _, _ = r.try(true, "pay:8080")
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	defer func() { close(stop); traffic.Wait() }()
+	defer sendTraffic(r, "pay:8080")()
 
 	// The server scrapes the runtime: the stable's traffic is there, with
 	// the job and instance labels a scrape adds.
