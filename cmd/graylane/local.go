@@ -25,9 +25,6 @@ replaced once their new replicas are ready.`,
 		Example: `  graylane apply -f examples/seed004-headers/ --local`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !local {
-				return errNotLocal
-			}
 			return localapi.Apply(cmd.Context(), o, stdout)
 		},
 	}
@@ -47,9 +44,6 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"workloads", "services", "routes"},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !local {
-				return errNotLocal
-			}
 			o.Kind = args[0]
 			return localapi.Get(cmd.Context(), o, stdout)
 		},
@@ -59,7 +53,15 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 	return c
 }
 
+// addLocalFlags adds --local and --admin; the command refuses to run
+// without --local (the Kubernetes side is not there yet).
 func addLocalFlags(c *cobra.Command, local *bool, admin *string) {
+	c.PreRunE = func(*cobra.Command, []string) error {
+		if !*local {
+			return errNotLocal
+		}
+		return nil
+	}
 	c.Flags().BoolVar(local, "local", false, "talk to the embedded runtime (`graylane up`)")
 	c.Flags().StringVar(admin, "admin", "", "admin address of `graylane up` (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
 }

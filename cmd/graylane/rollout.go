@@ -48,18 +48,13 @@ func setImageCmd(stdout io.Writer) *cobra.Command {
 		Example: "  graylane rollout set image order order=graylane/sample:2.0 -n shop --local --watch",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if !local {
-				return errNotLocal
-			}
 			o.Action, o.Name, o.Image = "set-image", a[0], a[1]
 			return localapi.Rollout(cmd.Context(), o, stdout)
 		},
 	}
 	f := c.Flags()
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Rollout")
-	f.BoolVar(&o.Wait, "wait", false, "block until the Rollout is Healthy (exit 0) or Degraded (exit 1)")
-	f.BoolVar(&o.Watch, "watch", false, "print every change until the Rollout is Healthy or Degraded (exit 0 / 1)")
-	f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
+	addWaitFlags(c, &o)
 	addLocalFlags(c, &local, &o.Admin)
 	addOutputFlag(c, &o.Output)
 	return c
@@ -80,9 +75,6 @@ func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
 		Short: short,
 		Args:  args,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if !local {
-				return errNotLocal
-			}
 			o.Action = name
 			if len(a) > 0 {
 				o.Name = a[0]
@@ -96,11 +88,16 @@ func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
 		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis")
 	}
 	if name != "list" {
-		f.BoolVar(&o.Wait, "wait", false, "block until the Rollout is Healthy (exit 0) or Degraded (exit 1)")
-		f.BoolVar(&o.Watch, "watch", false, "print every change until the Rollout is Healthy or Degraded (exit 0 / 1)")
-		f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
+		addWaitFlags(c, &o)
 	}
 	addLocalFlags(c, &local, &o.Admin)
 	addOutputFlag(c, &o.Output)
 	return c
+}
+
+func addWaitFlags(c *cobra.Command, o *localapi.RolloutOptions) {
+	f := c.Flags()
+	f.BoolVar(&o.Wait, "wait", false, "block until the Rollout is Healthy (exit 0) or Degraded (exit 1)")
+	f.BoolVar(&o.Watch, "watch", false, "print every change until the Rollout is Healthy or Degraded (exit 0 / 1)")
+	f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
 }
