@@ -50,7 +50,7 @@ func (c *compiler) destinations(rt *Route, r *routeSpec) {
 	var cum uint32
 	for i, d := range dests {
 		path := fmt.Sprintf("%s.route[%d].destination", r.path(), i)
-		host := resolveHost(d.GetDestination().GetHost(), owner.ns)
+		host := ResolveHost(d.GetDestination().GetHost(), owner.ns)
 		out := Destination{Host: host, Subset: d.GetDestination().GetSubset(), Port: d.GetDestination().GetPort().GetNumber(), Weight: d.GetWeight()}
 		if len(dests) == 1 && out.Weight == 0 {
 			out.Weight = 100

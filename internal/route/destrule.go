@@ -37,7 +37,7 @@ func newDRIndex(in []DestinationRule, fs *findings) *drIndex {
 			fs.add(Error, u.meta, "spec.host", "rejected: host is required")
 			continue
 		}
-		u.host = resolveHost(o.Spec.GetHost(), u.ns)
+		u.host = ResolveHost(o.Spec.GetHost(), u.ns)
 		for j, s := range o.Spec.GetSubsets() {
 			path := fmt.Sprintf("spec.subsets[%d]", j)
 			switch {
@@ -86,7 +86,7 @@ func (idx *drIndex) lookup(host, routeNS string) (chosen []*drUnit, others []*dr
 	if len(cands) == 0 {
 		return nil, nil
 	}
-	_, svcNS, _ := serviceOf(host)
+	_, svcNS, _ := ServiceOf(host)
 	rank := func(ns string) int {
 		switch ns {
 		case svcNS:

@@ -69,7 +69,7 @@ func (t *Table) PassthroughHost(req *Request) string {
 	ns := req.namespace()
 	switch strings.Count(host, ".") {
 	case 0:
-		return resolveHost(host, ns)
+		return ResolveHost(host, ns)
 	case 1:
 		if _, ok := t.services[host+"."+ClusterDomain]; ok {
 			return host + "." + ClusterDomain

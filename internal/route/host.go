@@ -8,10 +8,10 @@ import (
 // ClusterDomain is the DNS suffix of Kubernetes Services.
 const ClusterDomain = "svc.cluster.local"
 
-// resolveHost turns a host as written in an Istio object into the FQDN
+// ResolveHost turns a host as written in an Istio object into the FQDN
 // istiod uses: a short name (no dots) is a Service in the object's
 // namespace; wildcards, IPs and names with dots are kept.
-func resolveHost(host, namespace string) string {
+func ResolveHost(host, namespace string) string {
 	host = strings.ToLower(host)
 	if host == "" || host == "*" || strings.Contains(host, ".") || net.ParseIP(host) != nil {
 		return host
@@ -22,12 +22,8 @@ func resolveHost(host, namespace string) string {
 	return host + "." + namespace + "." + ClusterDomain
 }
 
-// ResolveHost is resolveHost for callers outside the package (the CLI
-// resolves the request's host the same way).
-func ResolveHost(host, namespace string) string { return resolveHost(host, namespace) }
-
-// serviceOf splits "name.ns.svc.cluster.local" into name and namespace.
-func serviceOf(fqdn string) (name, ns string, ok bool) {
+// ServiceOf splits "name.ns.svc.cluster.local" into name and namespace.
+func ServiceOf(fqdn string) (name, ns string, ok bool) {
 	rest, found := strings.CutSuffix(fqdn, "."+ClusterDomain)
 	if !found {
 		return "", "", false
@@ -38,9 +34,6 @@ func serviceOf(fqdn string) (name, ns string, ok bool) {
 	}
 	return name, ns, true
 }
-
-// ServiceOf reports the Service name and namespace of a cluster FQDN.
-func ServiceOf(fqdn string) (name, namespace string, ok bool) { return serviceOf(fqdn) }
 
 // hostOnly strips the port from an authority and lowercases it. It
 // allocates only when the authority has upper-case letters.
@@ -101,7 +94,7 @@ func hostsIntersect(a, b string) string {
 // meshAliases are the names a sidecar accepts for a cluster Service FQDN,
 // with the namespace a caller must be in to use it ("" = any).
 func meshAliases(fqdn string) []hostAlias {
-	name, ns, ok := serviceOf(fqdn)
+	name, ns, ok := ServiceOf(fqdn)
 	if !ok {
 		return []hostAlias{{key: fqdn}}
 	}

@@ -38,7 +38,7 @@ func newVSUnit(vs VirtualService) *vsUnit {
 	o := vs.Object
 	u := &vsUnit{obj: o, meta: meta("VirtualService", &o.ObjectMeta, vs.Locate), ns: namespaceOf(&o.ObjectMeta)}
 	for _, h := range o.Spec.GetHosts() {
-		u.hosts = append(u.hosts, resolveHost(h, u.ns))
+		u.hosts = append(u.hosts, ResolveHost(h, u.ns))
 	}
 	for _, g := range o.Spec.GetGateways() {
 		u.gateways = append(u.gateways, resolveGatewayName(g, u.ns))

@@ -260,10 +260,7 @@ func (r *runner) callees(svc *Service) []string {
 }
 
 func (r *runner) portOf(callee, callerNS string) int32 {
-	host := route.ResolveHost(strings.ToLower(callee), callerNS)
-	if strings.Count(callee, ".") == 1 {
-		host = strings.ToLower(callee) + "." + route.ClusterDomain
-	}
+	host := r.t.PassthroughHost(&route.Request{Authority: callee, Source: route.Source{Namespace: callerNS}})
 	if s := r.services[host]; s != nil && len(s.Ports) > 0 {
 		return s.Ports[0]
 	}
