@@ -180,7 +180,7 @@ func (r *Runtime) prometheusAddress() string {
 	if r.opts.Prometheus != "" {
 		return r.opts.Prometheus
 	}
-	if r.admin == nil || !r.promAPI {
+	if r.admin == nil || r.prom == nil {
 		return ""
 	}
 	return "http://" + r.admin.addr

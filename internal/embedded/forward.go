@@ -74,13 +74,13 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		return
 	case res.Route != nil && res.Route.Redirect != nil:
 		r.redirect(w, req, res.Route.Redirect)
-		m.record(r.metrics, res.Route.Redirect.Code, "", nil)
+		m.record(r.metrics, res.Route.Redirect.Code)
 		return
 	case res.Route != nil && res.Route.DirectResponse != nil:
 		d := res.Route.DirectResponse
 		w.WriteHeader(d.Status)
 		_, _ = io.WriteString(w, d.Body)
-		m.record(r.metrics, d.Status, "", nil)
+		m.record(r.metrics, d.Status)
 		return
 	}
 	host, subset, labels := "", "", map[string]string(nil)
@@ -152,7 +152,7 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route
 		}
 		complete := r.respond(w, resp, rt, dest)
 		r.up.release(conn, resp, complete)
-		m.record(r.metrics, resp.StatusCode, "", p)
+		m.record(r.metrics, resp.StatusCode)
 		return
 	}
 	m.flags = "UH"
@@ -275,7 +275,7 @@ func (r *Runtime) fail(w http.ResponseWriter, m *metric, status int, msg string)
 	w.Header().Set("X-Graylane-Reason", msg)
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
-	m.record(r.metrics, status, m.flags, nil)
+	m.record(r.metrics, status)
 }
 
 func portOf(hostport string) uint32 {

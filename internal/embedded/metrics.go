@@ -74,15 +74,10 @@ type metric struct {
 
 // record counts the request once per reporter (source and destination),
 // as the two sidecars of a real mesh both do.
-func (m *metric) record(ms *metrics, code int, flags string, p *pod) {
-	if flags == "" {
-		flags = m.flags
-	}
+func (m *metric) record(ms *metrics, code int) {
+	flags, p := m.flags, m.pod
 	if flags == "" {
 		flags = "-"
-	}
-	if p == nil {
-		p = m.pod
 	}
 	key := seriesKey{caller: m.caller, pod: p, dest: m.dest, code: code, flags: flags}
 	ms.mu.RLock()

@@ -76,10 +76,9 @@ type Runtime struct {
 	wake          chan struct{}
 	started       chan struct{} // closed once the admin listener is up
 	rolloutWake   chan struct{}
-	// promAPI: the admin address serves the Prometheus query API (the
-	// embedded Prometheus), so analysis queries without an address go there.
-	promAPI bool
-	prom    *promstore.Store
+	// prom is the embedded Prometheus; the admin address serves its query
+	// API, so analysis queries without an address go there.
+	prom *promstore.Store
 }
 
 // workload is a Deployment's running replicas.
@@ -127,7 +126,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	if err != nil {
 		return fmt.Errorf("embedded prometheus: %w", err)
 	}
-	r.prom, r.promAPI = prom, true
+	r.prom = prom
 	promCtx, stopProm := context.WithCancel(ctx)
 	promDone := make(chan struct{})
 	go func() {
