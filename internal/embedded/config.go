@@ -48,7 +48,7 @@ func (c *config) endpoints(host, subset string, labels map[string]string) *membe
 			ns = "default"
 		}
 		for _, p := range c.pods {
-			if p.spec.namespace == ns && hasLabels(p.spec.labels, svc.Spec.Selector) && hasLabels(p.spec.labels, labels) {
+			if p.spec.namespace == ns && route.LabelsMatch(p.spec.labels, svc.Spec.Selector) && route.LabelsMatch(p.spec.labels, labels) {
 				m.pods = append(m.pods, p)
 			}
 		}
@@ -79,15 +79,6 @@ func (m *memberList) pick(skip *pod) *pod {
 		}
 	}
 	return nil
-}
-
-func hasLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func serviceKey(name, ns string) string {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/graylane/graylane/internal/bucket"
 )
 
 // MinCookieKeyLen is the shortest accepted HMAC key.
@@ -112,7 +114,7 @@ func (s *Signer) VerifyBucket(value, user string, now time.Time) (int, bool) {
 		return -1, false
 	}
 	b, err := strconv.Atoi(v)
-	if err != nil || b < 0 || b >= Buckets || strconv.Itoa(b) != v {
+	if err != nil || b < 0 || b >= bucket.N || strconv.Itoa(b) != v {
 		return -1, false
 	}
 	return b, true

@@ -3,6 +3,7 @@ package gate
 import (
 	"time"
 
+	"github.com/graylane/graylane/internal/bucket"
 	"github.com/graylane/graylane/internal/gate/store"
 )
 
@@ -43,7 +44,7 @@ type Decision struct {
 type laneState struct {
 	name   string
 	weight int
-	ranks  [Buckets]uint8
+	ranks  [bucket.N]uint8
 }
 
 // Snapshot is an immutable view of the store that decisions read. Build it
@@ -71,7 +72,7 @@ func NewSnapshot(st store.State, loadedAt time.Time) *Snapshot {
 	for _, l := range st.Lanes { // the store orders them by name
 		s.known[l.Name] = l.Weight
 		if l.Weight > 0 {
-			s.lanes = append(s.lanes, laneState{name: l.Name, weight: l.Weight, ranks: LaneRanks(l.Name)})
+			s.lanes = append(s.lanes, laneState{name: l.Name, weight: l.Weight, ranks: bucket.LaneRanks(l.Name)})
 		}
 	}
 	for _, e := range st.Entries {
@@ -94,7 +95,7 @@ func (s *Snapshot) KnownLane(name string) bool {
 //
 //  1. a live (unexpired) whitelist entry of the user, then of the tenant;
 //  2. without a user id: base;
-//  3. the user's bucket b (from a verified cookie, else Bucket(user)): the
+//  3. the user's bucket b (from a verified cookie, else bucket.Of(user)): the
 //     first lane by name with weight > 0 whose lane bucket LaneRanks[b] is
 //     below its weight;
 //  4. base.
@@ -113,7 +114,7 @@ func (s *Snapshot) Decide(id Identity, now time.Time) Decision {
 		return Decision{Lane: store.BaseLane, Reason: ReasonBase, Source: SourceAnonymous, Bucket: -1}
 	}
 	src := SourceHash
-	if id.Bucket >= 0 && id.Bucket < Buckets {
+	if id.Bucket >= 0 && id.Bucket < bucket.N {
 		src = SourceCookie
 	}
 	b := s.bucketOf(id)
@@ -130,10 +131,10 @@ func (s *Snapshot) bucketOf(id Identity) int {
 	if id.User == "" {
 		return -1
 	}
-	if id.Bucket >= 0 && id.Bucket < Buckets {
+	if id.Bucket >= 0 && id.Bucket < bucket.N {
 		return id.Bucket
 	}
-	return Bucket(id.User)
+	return bucket.Of(id.User)
 }
 
 func live(e store.Entry, now time.Time) bool {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/bucket"
 	"github.com/graylane/graylane/internal/gate/store"
 )
 
@@ -34,14 +35,14 @@ func TestDecide(t *testing.T) {
 	}{
 		{"user whitelist", s, Identity{User: "alice", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceUser, 72}},
 		{"user beats tenant", s, Identity{User: "bob", Tenant: "acme", Bucket: -1}, Decision{"base", ReasonWhitelist, SourceUser, 9}},
-		{"tenant whitelist", s, Identity{User: "carol", Tenant: "acme", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceTenant, Bucket("carol")}},
+		{"tenant whitelist", s, Identity{User: "carol", Tenant: "acme", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceTenant, bucket.Of("carol")}},
 		{"tenant without user", s, Identity{Tenant: "acme", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceTenant, -1}},
-		{"expired entry", s, Identity{User: "gone", Bucket: -1}, Decision{"v2", ReasonBucket, SourceHash, Bucket("gone")}},
-		{"unexpired entry", s, Identity{User: "soon", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceUser, Bucket("soon")}},
-		{"bucket 100%", s, Identity{User: "dave", Bucket: -1}, Decision{"v2", ReasonBucket, SourceHash, Bucket("dave")}},
+		{"expired entry", s, Identity{User: "gone", Bucket: -1}, Decision{"v2", ReasonBucket, SourceHash, bucket.Of("gone")}},
+		{"unexpired entry", s, Identity{User: "soon", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceUser, bucket.Of("soon")}},
+		{"bucket 100%", s, Identity{User: "dave", Bucket: -1}, Decision{"v2", ReasonBucket, SourceHash, bucket.Of("dave")}},
 		{"bucket from cookie", s, Identity{User: "dave", Bucket: 5}, Decision{"v2", ReasonBucket, SourceCookie, 5}},
 		{"anonymous", s, Identity{Bucket: -1}, Decision{"base", ReasonBase, SourceAnonymous, -1}},
-		{"weight 0", zero, Identity{User: "dave", Bucket: -1}, Decision{"base", ReasonBase, SourceHash, Bucket("dave")}},
+		{"weight 0", zero, Identity{User: "dave", Bucket: -1}, Decision{"base", ReasonBase, SourceHash, bucket.Of("dave")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

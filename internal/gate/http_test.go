@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/bucket"
 	"github.com/graylane/graylane/internal/gate/store"
 )
 
@@ -201,9 +202,9 @@ func TestAPIFlow(t *testing.T) {
 		want  Decision
 	}{
 		{"user=alice", Decision{"v2", ReasonWhitelist, SourceUser, 72}},
-		{"user=carol&tenant=acme", Decision{"v2", ReasonWhitelist, SourceTenant, Bucket("carol")}},
+		{"user=carol&tenant=acme", Decision{"v2", ReasonWhitelist, SourceTenant, bucket.Of("carol")}},
 		{"user=bob&tenant=acme", Decision{"base", ReasonWhitelist, SourceUser, 9}},
-		{"user=carol", Decision{"base", ReasonBase, SourceHash, Bucket("carol")}},
+		{"user=carol", Decision{"base", ReasonBase, SourceHash, bucket.Of("carol")}},
 		{"", Decision{"base", ReasonBase, SourceAnonymous, -1}},
 	} {
 		got := decision(t, g.mustDo(t, 200, "GET", "/v1/decide?"+tt.query, ""))
@@ -285,7 +286,7 @@ func checkBucketCookies(t *testing.T, g *testGate) {
 	g.mustDo(t, 200, "PUT", "/v1/lanes/v2", `{"weight":50}`)
 	s := g.Snapshots.Current()
 	var in, out int = -1, -1
-	for b := range Buckets {
+	for b := range bucket.N {
 		lane := s.Decide(Identity{User: "carol", Bucket: b}, time.Now()).Lane
 		if lane == "v2" && in < 0 {
 			in = b

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/graylane/graylane/internal/bucket"
 	"github.com/graylane/graylane/internal/gate/store"
 )
 
@@ -28,7 +29,7 @@ type LaneList struct {
 // it (base included).
 func (s *Snapshot) Shares() map[string]int {
 	out := map[string]int{store.BaseLane: 0}
-	for b := range Buckets {
+	for b := range bucket.N {
 		lane := store.BaseLane
 		for i := range s.lanes {
 			if int(s.lanes[i].ranks[b]) < s.lanes[i].weight {

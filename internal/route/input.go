@@ -76,3 +76,14 @@ func createdAt(m metav1.ObjectMeta) int64 {
 	}
 	return m.CreationTimestamp.UnixNano()
 }
+
+// LabelsMatch reports whether a set of labels carries every wanted label
+// (a Kubernetes equality selector; an empty selector matches everything).
+func LabelsMatch(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}

@@ -229,7 +229,7 @@ func (r *runner) pickWorkload(host string, subset map[string]string) (*Workload,
 	total := 0
 	for i := range r.workloads {
 		w := &r.workloads[i]
-		if w.Namespace == svc.Namespace && len(svc.Selector) > 0 && hasLabels(w.Labels, svc.Selector) && hasLabels(w.Labels, subset) && w.Replicas > 0 {
+		if w.Namespace == svc.Namespace && len(svc.Selector) > 0 && route.LabelsMatch(w.Labels, svc.Selector) && route.LabelsMatch(w.Labels, subset) && w.Replicas > 0 {
 			cands = append(cands, w)
 			total += int(w.Replicas)
 		}
@@ -310,15 +310,6 @@ func applyHeaders(in http.Header, ops ...*route.HeaderOps) http.Header {
 		}
 	}
 	return out
-}
-
-func hasLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func describeLabels(selector, subset map[string]string) string {

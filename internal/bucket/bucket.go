@@ -1,4 +1,7 @@
-package gate
+// Package bucket is the sticky, monotonic user bucket shared by the gate and
+// lane entry: a user's bucket 0..99 and each lane's own order of the
+// buckets. Pure functions; the hashes are part of Graylane's contract.
+package bucket
 
 import (
 	"crypto/sha256"
@@ -7,15 +10,15 @@ import (
 	"strconv"
 )
 
-// Buckets is the number of percentage buckets: a user's bucket is 0..99.
-const Buckets = 100
+// N is the number of percentage buckets: a user's bucket is 0..99.
+const N = 100
 
-// Bucket is the user's sticky bucket, 0..99: the first 8 bytes of
+// Of is the user's sticky bucket, 0..99: the first 8 bytes of
 // SHA-256("graylane-bucket-v1:" + userID) read as a big-endian uint64,
 // modulo 100. It depends on nothing but the user id, so it is the same on
 // every machine and in every version of Graylane.
-func Bucket(userID string) int {
-	return int(hash64("graylane-bucket-v1:"+userID) % Buckets)
+func Of(userID string) int {
+	return int(hash64("graylane-bucket-v1:"+userID) % N)
 }
 
 // LaneRanks is a lane's own order of the 100 buckets: LaneRanks(L)[b] is the
@@ -25,13 +28,13 @@ func Bucket(userID string) int {
 // ties by b). Each lane thus holds exactly `weight` of the 100 buckets, and
 // lanes are independent of each other: raising one lane's weight changes no
 // other lane's set of buckets.
-func LaneRanks(lane string) [Buckets]uint8 {
+func LaneRanks(lane string) [N]uint8 {
 	type keyed struct {
 		key uint64
 		b   int
 	}
-	order := make([]keyed, Buckets)
-	for b := range Buckets {
+	order := make([]keyed, N)
+	for b := range N {
 		order[b] = keyed{hash64("graylane-lane-v1:" + lane + ":" + strconv.Itoa(b)), b}
 	}
 	slices.SortFunc(order, func(x, y keyed) int {
@@ -43,7 +46,7 @@ func LaneRanks(lane string) [Buckets]uint8 {
 		}
 		return x.b - y.b
 	})
-	var ranks [Buckets]uint8
+	var ranks [N]uint8
 	for rank, k := range order {
 		ranks[k.b] = uint8(rank)
 	}
