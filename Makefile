@@ -9,8 +9,12 @@ test: deps fmt-check vet unit
 
 # Real MariaDB, PostgreSQL and Prometheus binaries for the store and analysis
 # tests, from Debian packages when missing (the tests start their own servers).
+# Then the Kubernetes test control plane (etcd, kube-apiserver,
+# kube-controller-manager, Argo Rollouts controller, kwok) built from the Go
+# module proxy into .cache/kube/bin, when missing or stale (~10-20 min cold).
 deps:
 	@bash hack/install-deps.sh
+	@bash hack/build-kube-tools.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*' -not -path './bin/*')); \
@@ -31,6 +35,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadBytes$$' -fuzztime $(FUZZTIME) ./internal/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzRegexMatcher$$' -fuzztime $(FUZZTIME) ./internal/route
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./internal/route
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHead$$' -fuzztime $(FUZZTIME) ./internal/embedded
+	$(GO) test -run '^$$' -fuzz '^FuzzParseResponseHead$$' -fuzztime $(FUZZTIME) ./internal/embedded
+	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) ./internal/lane
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/

@@ -1,0 +1,191 @@
+package kubetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// NodeAnnotation marks the Node objects kwok manages.
+const NodeAnnotation = "kwok.x-k8s.io/node"
+
+// Controllers are the components StartControllers runs against an Env.
+type Controllers struct {
+	// Node is the name of the one fake Node. There is no scheduler: pod
+	// templates set spec.nodeName to it.
+	Node string
+}
+
+// StartControllers runs, against env, the real Argo Rollouts controller,
+// kube-controller-manager (replicaset, garbagecollector and namespace
+// controllers) and kwok, which plays the kubelet of one fake Node: pods bound
+// to it become Running and Ready. The processes stop in t.Cleanup; their logs
+// go to t.Log when the test failed. Without the binaries it skips the test
+// (fails it when CI=true).
+func StartControllers(t testing.TB, env *Env) *Controllers {
+	t.Helper()
+	bin, err := BinDir()
+	if err == nil {
+		err = haveBinaries(bin, "kube-controller-manager", "kwok", "rollouts-controller")
+	}
+	if err != nil {
+		missing(t, err)
+	}
+	c := &Controllers{Node: "kwok-node-0"}
+	kc := "--kubeconfig=" + env.Kubeconfig
+	startProcess(t, filepath.Join(bin, "kube-controller-manager"), kc,
+		"--controllers=replicaset,garbagecollector,namespace", "--leader-elect=false",
+		"--use-service-account-credentials=false", "--secure-port=0")
+	startProcess(t, filepath.Join(bin, "kwok"), kc, "--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector="+NodeAnnotation+"=fake",
+		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1")
+	health := freePort(t)
+	startProcess(t, filepath.Join(bin, "rollouts-controller"), kc, "--leader-elect=false",
+		"--metricsport="+strconv.Itoa(freePort(t)), "--healthzPort="+strconv.Itoa(health))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := createNode(ctx, env.Client, c.Node); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitNodeReady(ctx, env.Client, c.Node); err != nil {
+		t.Fatalf("fake node %s: %v", c.Node, err)
+	}
+	if err := waitHealthy(ctx, "http://127.0.0.1:"+strconv.Itoa(health)+"/healthz"); err != nil {
+		t.Fatalf("rollouts-controller: %v", err)
+	}
+	return c
+}
+
+func createNode(ctx context.Context, c client.Client, name string) error {
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("32"),
+		corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        name,
+			Annotations: map[string]string{NodeAnnotation: "fake"},
+			Labels:      map[string]string{"kubernetes.io/hostname": name, "type": "kwok"},
+		},
+		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
+	}
+	if err := c.Create(ctx, node); err != nil {
+		return fmt.Errorf("create node %s: %w", name, err)
+	}
+	return nil
+}
+
+func waitNodeReady(ctx context.Context, c client.Client, name string) error {
+	return wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var node corev1.Node
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, &node); err != nil {
+			return false, nil
+		}
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+func waitHealthy(ctx context.Context, url string) error {
+	return wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// logBuffer keeps the last max bytes a process wrote.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Write(p)
+	if over := b.buf.Len() - b.max; over > 0 {
+		b.buf.Next(over)
+	}
+	return len(p), nil
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startProcess runs bin until the test ends: SIGTERM then, after 10 s,
+// SIGKILL. Its output goes to t.Log when the test failed or the process
+// ended early.
+func startProcess(t testing.TB, bin string, args ...string) {
+	t.Helper()
+	name := filepath.Base(bin)
+	logs := &logBuffer{max: 256 << 10}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case err := <-done:
+			t.Errorf("%s exited before the end of the test: %v\n%s", name, err, logs)
+			return
+		default:
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s output (last 256 KiB):\n%s", name, logs)
+		}
+	})
+}
