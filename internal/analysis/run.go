@@ -7,6 +7,7 @@
 package analysis
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -123,6 +124,9 @@ func substitute(m *rolloutsv1alpha1.Metric, values map[string]string) {
 	if p := m.Provider.Prometheus; p != nil {
 		p.Query, p.Address = rep(p.Query), rep(p.Address)
 	}
+	for name, cfg := range m.Provider.Plugin {
+		m.Provider.Plugin[name] = json.RawMessage(repJSON(string(cfg), values))
+	}
 	if w := m.Provider.Web; w != nil {
 		w.URL, w.Body, w.JSONPath = rep(w.URL), rep(w.Body), rep(w.JSONPath)
 		for i := range w.Headers {
@@ -130,6 +134,19 @@ func substitute(m *rolloutsv1alpha1.Metric, values map[string]string) {
 		}
 	}
 	m.SuccessCondition, m.FailureCondition = rep(m.SuccessCondition), rep(m.FailureCondition)
+}
+
+// repJSON substitutes arguments inside the JSON of a plugin's
+// configuration, escaped as JSON string content so a value with quotes or
+// backslashes (a PromQL matcher) keeps the document valid.
+func repJSON(doc string, values map[string]string) string {
+	for k, v := range values {
+		b, _ := json.Marshal(v)
+		esc := string(b[1 : len(b)-1])
+		doc = strings.ReplaceAll(doc, "{{args."+k+"}}", esc)
+		doc = strings.ReplaceAll(doc, "{{ args."+k+" }}", esc)
+	}
+	return doc
 }
 
 func duration(d rolloutsv1alpha1.DurationString) (time.Duration, error) {
@@ -163,12 +180,25 @@ func (r *Run) Due(now time.Time) (due []int, wake time.Time) {
 
 func done(p Phase) bool { return p == Successful || p == Failed || p == Error || p == Inconclusive }
 
-// Record adds a measurement of metric i: the value the provider returned,
-// or its error.
+// Assessed is a measured value whose provider decided the measurement's
+// phase itself, as Argo's metric plugins do (Graylane's judge): the
+// metric's conditions are not evaluated. Phase Running means "no verdict
+// yet": the measurement is kept but not counted, and taken again after
+// the interval.
+type Assessed struct {
+	Phase   Phase
+	Value   string
+	Message string
+}
+
+// Record adds a measurement of metric i: the value the provider returned
+// (an Assessed value brings its own phase), or its error.
 func (r *Run) Record(i int, now time.Time, value any, err error) {
 	m, st := &r.Metrics[i], &r.Status[i]
 	meas := Measurement{At: now}
-	if err != nil {
+	if a, ok := value.(Assessed); ok && err == nil {
+		meas.Phase, meas.Value, meas.Message = a.Phase, a.Value, a.Message
+	} else if err != nil {
 		meas.Phase, meas.Message = Error, err.Error()
 	} else {
 		meas.Value = fmt.Sprint(value)
@@ -178,8 +208,9 @@ func (r *Run) Record(i int, now time.Time, value any, err error) {
 	if len(st.Measurements) > keepMeasurements {
 		st.Measurements = st.Measurements[len(st.Measurements)-keepMeasurements:]
 	}
-	// As in Argo, an errored measurement is not counted: it is taken again.
-	if meas.Phase != Error {
+	// As in Argo, an errored measurement is not counted: it is taken again;
+	// neither is one still running.
+	if meas.Phase != Error && meas.Phase != Running {
 		st.Count++
 	}
 	switch meas.Phase {
@@ -206,8 +237,15 @@ func (r *Run) Record(i int, now time.Time, value any, err error) {
 func metricPhase(m *rolloutsv1alpha1.Metric, st *MetricStatus) (Phase, string) {
 	failureLimit := limit(m.FailureLimit, 0)
 	if st.Failed > failureLimit {
-		return Failed, fmt.Sprintf("metric %q assessed Failed: %d failed measurements exceed failureLimit %d (last value %s)",
-			m.Name, st.Failed, failureLimit, st.Measurements[len(st.Measurements)-1].Value)
+		// A provider that judged the value itself says why in its message;
+		// its value is the evidence, kept in the measurement.
+		last := st.Measurements[len(st.Measurements)-1]
+		why := "last value " + last.Value
+		if last.Phase == Failed && last.Message != "" && m.FailureCondition == "" && m.SuccessCondition == "" {
+			why = last.Message
+		}
+		return Failed, fmt.Sprintf("metric %q assessed Failed: %d failed measurements exceed failureLimit %d (%s)",
+			m.Name, st.Failed, failureLimit, why)
 	}
 	if el := limit(m.ConsecutiveErrorLimit, DefaultConsecutiveErrorLimit); st.ConsecutiveError > el {
 		return Error, fmt.Sprintf("metric %q assessed Error: %d consecutive errors exceed consecutiveErrorLimit %d: %s",

@@ -23,12 +23,17 @@ type analysisRunner struct {
 	run    *analysis.Run
 	phase  analysis.Phase
 	msg    string
+	// stopped: the step machine no longer asks for this run. A run that
+	// failed is kept, stopped, so status still shows its measurements
+	// (the judge's evidence) until the next run replaces it.
+	stopped bool
 }
 
 // AnalysisStatus is a run as `graylane rollout get` shows it.
 type AnalysisStatus struct {
 	Kind    string                  `json:"kind"` // step or background
 	Step    int                     `json:"step,omitempty"`
+	Member  string                  `json:"member,omitempty"` // lanes: the member service judged
 	Phase   analysis.Phase          `json:"phase"`
 	Message string                  `json:"message,omitempty"`
 	Metrics []analysis.MetricStatus `json:"metrics,omitempty"`
@@ -40,6 +45,9 @@ func (a *analysisRunner) status() (plan.AnalysisPhase, string) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.stopped {
+		return plan.AnalysisNone, ""
+	}
 	return plan.AnalysisPhase(a.phase), a.msg
 }
 
@@ -57,9 +65,36 @@ func (a *analysisRunner) report() AnalysisStatus {
 }
 
 func (a *analysisRunner) stop() {
-	if a != nil && a.cancel != nil {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
+	if a.cancel != nil {
 		a.cancel()
 	}
+}
+
+// keep is the run to show once stopped: a failed, errored or inconclusive
+// run stays (with its evidence), others go.
+func (a *analysisRunner) keep() *analysisRunner {
+	a.stop()
+	if a == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.phase == analysis.Running || a.phase == analysis.Successful {
+		return nil
+	}
+	return a
+}
+
+func (a *analysisRunner) isStopped() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stopped
 }
 
 // startAnalysis resolves the templates and arguments of a Rollout analysis
@@ -198,16 +233,14 @@ func (r *Runtime) wakeRollouts() {
 func (r *Runtime) syncAnalysis(ro *rollout) {
 	d, st := ro.desired, ro.status
 	if d.StepAnalysis == nil {
-		ro.stepRun.stop()
-		ro.stepRun = nil
-	} else if ro.stepRun == nil || ro.stepRun.step != st.StepIndex || ro.stepRun.canary != st.CanaryHash {
+		ro.stepRun = ro.stepRun.keep()
+	} else if ro.stepRun == nil || ro.stepRun.step != st.StepIndex || ro.stepRun.canary != st.CanaryHash || ro.stepRun.isStopped() {
 		ro.stepRun.stop()
 		ro.stepRun = r.startAnalysis(ro, d.StepAnalysis, st.StepIndex)
 	}
 	if d.BackgroundAnalysis == nil {
-		ro.bgRun.stop()
-		ro.bgRun = nil
-	} else if ro.bgRun == nil || ro.bgRun.canary != st.CanaryHash {
+		ro.bgRun = ro.bgRun.keep()
+	} else if ro.bgRun == nil || ro.bgRun.canary != st.CanaryHash || ro.bgRun.isStopped() {
 		ro.bgRun.stop()
 		ro.bgRun = r.startAnalysis(ro, &d.BackgroundAnalysis.RolloutAnalysis, -1)
 	}

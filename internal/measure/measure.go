@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
@@ -24,12 +25,16 @@ import (
 // ErrUnsupported is returned for providers the embedded runtime does not run.
 var ErrUnsupported = errors.New("provider not supported by the embedded runtime")
 
-// Measurer takes measurements over HTTP.
+// Measurer takes measurements over HTTP. Use one per analysis run: the
+// judge (graylane.io/judge) keeps the state of its window in it.
 type Measurer struct {
 	Client *http.Client
 	// PrometheusAddress, when set, answers prometheus metrics whose
 	// address is empty (the embedded Prometheus of `graylane up`).
 	PrometheusAddress string
+
+	mu     sync.Mutex
+	judges map[string]*judgeRun // the judge of each graylane.io/judge metric (judge.go)
 }
 
 // Measure takes one measurement of the metric.
@@ -39,6 +44,8 @@ func (m *Measurer) Measure(ctx context.Context, metric *rolloutsv1alpha1.Metric)
 		return m.web(ctx, p.Web)
 	case p.Prometheus != nil:
 		return m.prometheus(ctx, p.Prometheus)
+	case p.Plugin != nil:
+		return m.plugin(ctx, metric)
 	case p.Job != nil:
 		return nil, fmt.Errorf("metric %s: job: %w (it runs Kubernetes Jobs)", metric.Name, ErrUnsupported)
 	}
