@@ -24,7 +24,10 @@
 # Knobs (environment): DURATION=10s WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
 #   VDURATION=10s (open loop per target, split in VROUNDS=10 interleaved
 #   rounds), QUIET_WAIT=60 (seconds to wait for other load on the machine to
-#   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs).
+#   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs), PROFILE=1
+#   (a CPU profile of the runtime over each Graylane closed loop, from the
+#   admin's /debug/pprof, into bench/results/; the profiler's own cost is in
+#   that run's numbers).
 # Installs what is missing: wrk, nginx, curl (apt-get), vegeta v12.12.0 and
 # graylane (go build) into <repo>/.cache/bin. All traffic goes to 127.0.0.1.
 set -euo pipefail
@@ -294,9 +297,20 @@ closed() {
 	target "$t"
 	log "$t: wrk warm-up $WARMUP, closed loop $DURATION (-t1 -c$CONNS)"
 	timeout 60 wrk -t1 -c"$CONNS" -d"$WARMUP" "${wrk_args[@]}" "$url" >/dev/null
+	local prof=""
+	if [[ -n ${PROFILE:-} && $t == graylane-* ]]; then
+		# CPU profile of the runtime over the closed loop (admin's pprof).
+		mkdir -p "$ROOT/bench/results"
+		prof=$ROOT/bench/results/proxy-$t-$(date +%Y%m%d-%H%M%S).pprof
+		curl -s -m 60 -o "$prof" "http://$ADMIN/debug/pprof/profile?seconds=$(sed 's/s$//' <<<"$DURATION")" &
+	fi
 	c0=$(cpu_ticks $pids) b0=$(cpu_ticks $backend) n0=$(date +%s%N)
 	timeout 120 wrk -t1 -c"$CONNS" -d"$DURATION" "${wrk_args[@]}" "$url" >"$TMP/wrk-$t.txt"
 	c1=$(cpu_ticks $pids) b1=$(cpu_ticks $backend) n1=$(date +%s%N)
+	if [[ -n $prof ]]; then
+		wait $!
+		log "$t: CPU profile in ${prof#"$ROOT"/} (go tool pprof -top .cache/bin/graylane ${prof#"$ROOT"/})"
+	fi
 	reqs=$(awk '/ requests in / {print $1}' "$TMP/wrk-$t.txt")
 	rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk-$t.txt")
 	bad=$(awk '/Non-2xx/ {print $NF}' "$TMP/wrk-$t.txt")

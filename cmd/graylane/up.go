@@ -23,6 +23,7 @@ type upOptions struct {
 	client      string
 	stateDir    string
 	prometheus  string
+	laneKeyFile string
 	output      string
 }
 
@@ -57,6 +58,7 @@ ready; stops everything on Ctrl-C.`,
 	f.StringVar(&o.client, "client-proxy", "127.0.0.1:15001", "a mesh client sidecar: use it as HTTP proxy to call services by name (empty: off)")
 	f.StringVar(&o.stateDir, "state-dir", "", "folder for process logs (default: a temporary folder removed on exit)")
 	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL for analysis metrics without an address (default: the embedded one on --admin)")
+	f.StringVar(&o.laneKeyFile, "lane-key-file", "", "key that signed lane headers from outside are verified with (see `graylane lane sign`); without it every lane header from outside is removed")
 	addOutputFlag(c, &o.output)
 	return c
 }
@@ -71,9 +73,18 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 		}
 		files = []string{dir}
 	}
+	var laneKey []byte
+	if o.laneKeyFile != "" {
+		key, err := readLaneKey(o.laneKeyFile)
+		if err != nil {
+			return err
+		}
+		laneKey = key
+	}
 	rt, err := embedded.New(embedded.Options{
 		Files: files, Images: o.images, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
+		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"),
 	}, log)
 	if err != nil {
 		return err

@@ -30,6 +30,8 @@ import (
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
 //	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
 //	POST /v1/rollouts/{ns}/{name}/set-image?container=C&image=I
+//	GET  /v1/lanes        Lanes: phase, weight, members, plan, analysis
+//	POST /v1/lanes/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
 //	GET  /debug/pprof/    Go profiles of the runtime process
 //	/api/v1/query, /api/v1/query_range   Prometheus query API over the metrics above
 func (r *Runtime) adminHandler() http.Handler {
@@ -53,7 +55,9 @@ func (r *Runtime) adminHandler() http.Handler {
 	}
 	mux.HandleFunc("GET /v1/rollouts", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Rollouts()) })
 	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/set-image", r.serveSetImage)
-	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/{command}", r.serveCommand)
+	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/{command}", func(w http.ResponseWriter, req *http.Request) { r.serveCommand(w, req, r.Command) })
+	mux.HandleFunc("GET /v1/lanes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Lanes()) })
+	mux.HandleFunc("POST /v1/lanes/{ns}/{name}/{command}", func(w http.ResponseWriter, req *http.Request) { r.serveCommand(w, req, r.LaneCommand) })
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
@@ -85,7 +89,8 @@ func (r *Runtime) serveApply(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request) {
+// serveCommand queues a plan command for a Rollout or a lane (run).
+func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request, run func(ns, name string, cmd plan.Command) error) {
 	cmd := plan.Command(req.PathValue("command"))
 	switch cmd {
 	case plan.Promote, plan.PromoteFull, plan.Abort, plan.Retry, plan.Pause, plan.Resume:
@@ -93,7 +98,7 @@ func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("unknown command %q: want promote, promote-full, abort, retry, pause or resume", cmd)})
 		return
 	}
-	if err := r.Command(req.PathValue("ns"), req.PathValue("name"), cmd); err != nil {
+	if err := run(req.PathValue("ns"), req.PathValue("name"), cmd); err != nil {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": err.Error()})
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -40,11 +41,21 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	next := newStore()
 	next.apply(r.store.list())
 	next.apply(set.Objects)
-	desired, err := r.desiredWorkloads(next.list())
+	lanes, err := r.compileLanes(next.list())
+	if err != nil {
+		return nil, &inspect.InputError{Err: err}
+	}
+	desired, err := r.desiredWorkloads(lanes.Objects)
 	if err != nil {
 		return nil, err
 	}
 	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
+	r.syncLanes(lanes)
+	r.compiled = lanes.Objects
+	r.reconcileLanes(time.Now())
+	if err := r.recompileLanes(); err != nil {
+		return nil, err
+	}
 	in := r.routeInput()
 	if err := r.reconcileGateways(in.Gateways); err != nil {
 		return nil, err
@@ -67,9 +78,22 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	return res, nil
 }
 
-// routeInput is the routing compiler's input from the stored objects.
+// routeInput is the routing compiler's input from the stored objects,
+// lanes compiled in.
 func (r *Runtime) routeInput() route.Input {
-	return inspect.RouteInput(&manifest.Set{Objects: r.store.list()})
+	return inspect.RouteInput(&manifest.Set{Objects: r.compiled})
+}
+
+// recompileLanes compiles the lanes again with their current states (a
+// plan moved) and rebuilds the entry. Called with r.mu held.
+func (r *Runtime) recompileLanes() error {
+	out, err := r.compileLanes(r.store.list())
+	if err != nil {
+		return err
+	}
+	r.compiled = out.Objects
+	r.entry = lane.NewEntry(&lane.Input{Objects: r.store.list(), States: r.laneStates()}, out.Lanes, r.opts.LaneKey)
+	return nil
 }
 
 // recompile compiles the routing input, with the changes the Rollouts'
@@ -91,7 +115,7 @@ func (r *Runtime) recompile(in route.Input) []route.Finding {
 
 // swap publishes a new configuration snapshot.
 func (r *Runtime) swap(table *route.Table, svcs []route.Service) {
-	cfg := &config{table: table, services: map[string]*corev1.Service{}, gateways: map[string][]string{}}
+	cfg := &config{table: table, services: map[string]*corev1.Service{}, gateways: map[string][]string{}, entry: r.entry}
 	for _, s := range svcs {
 		cfg.services[serviceKey(s.Object.Name, nsOr(s.Object.Namespace))] = s.Object
 	}

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -20,8 +21,10 @@ type config struct {
 	// gateways lists, per local gateway listener address, the Gateway
 	// objects ("ns/name") it serves.
 	gateways map[string][]string
-	mu       sync.RWMutex
-	members  map[memberKey]*memberList
+	// entry decides lane entry at gateways (nil: no lanes).
+	entry   *lane.Entry
+	mu      sync.RWMutex
+	members map[memberKey]*memberList
 }
 
 type memberKey struct{ host, subset string }

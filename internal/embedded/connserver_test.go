@@ -9,10 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -27,21 +32,30 @@ func proxyTo(t *testing.T, backend http.Handler) string {
 	srv := &http.Server{Handler: backend}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
+	return proxyToAddr(t, ln.Addr().String())
+}
+
+// proxyToAddr is proxyTo for a backend already listening on addr.
+func proxyToAddr(tb testing.TB, addr string) string {
+	tb.Helper()
 	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	p := &pod{spec: podSpec{name: "b-0", namespace: "default", labels: map[string]string{"app": "b"}}, addr: ln.Addr().String()}
+	p := &pod{spec: podSpec{name: "b-0", namespace: "default", labels: map[string]string{"app": "b"}}, addr: addr}
 	p.ready.Store(true)
-	set := mustLoadBytes(t, "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n")
+	set, err := manifest.LoadBytes("test.yaml", []byte("apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n"))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	in := inspect.RouteInput(set)
 	rt.swap(route.Compile(in), in.Services)
 	rt.cfg.Load().pods = []*pod{p}
 	l, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t"})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(l.close)
+	tb.Cleanup(l.close)
 	return l.addr
 }
 
@@ -59,6 +73,14 @@ func TestConnServerHTTP(t *testing.T) {
 			w.WriteHeader(http.StatusNoContent)
 		case "/big":
 			_, _ = w.Write(bytes.Repeat([]byte("x"), 1<<20))
+		case "/headers":
+			// The fields the pod received, Host apart.
+			var names []string
+			for k, vs := range r.Header {
+				names = append(names, k+"="+strings.Join(vs, ","))
+			}
+			sort.Strings(names)
+			fmt.Fprintf(w, "%s %s", r.Host, strings.Join(names, " "))
 		default:
 			fmt.Fprintf(w, "%s %s %d %q", r.Method, r.URL.RequestURI(), len(body), r.Header.Get("Transfer-Encoding"))
 		}
@@ -94,6 +116,11 @@ func TestConnServerHTTP(t *testing.T) {
 		{"chunked answer", "GET http://b/chunked HTTP/1.1\r\nHost: b\r\n\r\n", "200 part0;part1;part2;|"},
 		{"no content", "GET http://b/empty HTTP/1.1\r\nHost: b\r\n\r\n", "204 |"},
 		{"unknown host", "GET http://nope/ HTTP/1.1\r\nHost: nope\r\n\r\n", "503 no healthy upstream: nope.default.svc.cluster.local is not a Service of this runtime\n|"},
+		{"origin-form with a query, pipelined bodies", "POST /p?q=1 HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabcPUT /p HTTP/1.1\r\nHost: b\r\nContent-Length: 1\r\n\r\nz",
+			`200 POST /p?q=1 3 ""|200 PUT /p 1 ""|`},
+		{"bare LF line ends (net/http path)", "GET http://b/lf HTTP/1.1\nHost: b\n\n", `200 GET /lf 0 ""|`},
+		{"hop-by-hop fields, those named by Connection too, are not forwarded", "GET /headers HTTP/1.1\r\nHost: b:80\r\nConnection: X-Secret, keep-alive\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTe: trailers\r\nProxy-Authorization: x\r\nX-Keep: 2\r\nX-Keep: 3\r\n\r\n",
+			"200 b:80 X-Keep=2,3|"},
 		{"malformed", "GARBAGE\r\n\r\n", ""},
 	}
 	for _, tc := range tests {
@@ -135,5 +162,190 @@ func TestConnServerHTTP(t *testing.T) {
 	resp.Body.Close()
 	if len(b) != 1<<20 {
 		t.Errorf("big answer: %d bytes", len(b))
+	}
+}
+
+// rawExchange sends raw on a new connection to addr and returns all it
+// reads until the proxy closes the connection (a deadline only guards
+// against a hang).
+func rawExchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("%q: the proxy did not close the connection: %v (read %q)", raw, err, b)
+	}
+	return string(b)
+}
+
+// TestConnServerBadRequests: whatever the request head, a malformed one
+// is answered 400 and the connection closed, on either parsing path.
+func TestConnServerBadRequests(t *testing.T) {
+	addr := proxyTo(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, raw := range []string{
+		"GARBAGE\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: b\r\nBad Name: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: b\r\nX: a\x00b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: b\r\nHost: c\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: abc\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: b\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx",
+		"GET / HTTP/9.9\r\nHost: b\r\n\r\n",
+		"GET /\x7f HTTP/1.1\r\nHost: b\r\n\r\n",
+		"G(T / HTTP/1.1\r\nHost: b\r\n\r\n",
+		"GET / HTTP/1.1\r\n Host: b\r\n\r\n",
+	} {
+		if got := rawExchange(t, addr, raw); !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") {
+			t.Errorf("%q: got %q, want a 400", raw, got)
+		}
+	}
+}
+
+// TestConnServerClose: "Connection: close" is honoured, and an answer the
+// pod cuts short closes the client's connection (nothing else could tell
+// the client the body is incomplete).
+func TestConnServerClose(t *testing.T) {
+	addr := proxyTo(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/cut" {
+			c, bw, _ := w.(http.Hijacker).Hijack()
+			_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+			_ = bw.Flush()
+			c.Close()
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		if len(b) > 0 {
+			fmt.Fprintf(w, "ok %s %q", b, r.Header.Get("Expect"))
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	tests := []struct{ name, raw, want string }{
+		{"expect 100-continue: answered by the proxy, the pod gets the body at once", "POST /x HTTP/1.1\r\nHost: b\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhi",
+			`100 false |200 true ok hi ""|`},
+		{"close", "GET /x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\nGET /never HTTP/1.1\r\nHost: b\r\n\r\n", "200 true ok|"},
+		{"cut short", "GET /cut HTTP/1.1\r\nHost: b\r\n\r\nGET /never HTTP/1.1\r\nHost: b\r\n\r\n", "200 false abc|"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Every answer on the connection, then what follows them.
+			got := rawExchange(t, addr, tc.raw)
+			br := bufio.NewReader(strings.NewReader(got))
+			var out strings.Builder
+			for {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					break
+				}
+				b, _ := io.ReadAll(resp.Body)
+				fmt.Fprintf(&out, "%d %v %s|", resp.StatusCode, resp.Close, b)
+			}
+			rest, _ := io.ReadAll(br)
+			if s := out.String() + string(rest); s != tc.want {
+				t.Errorf("got %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
+
+// TestConnServerHead: the answer to HEAD has the pod's Content-Length and
+// no body, and the next request on the connection is served.
+func TestConnServerHead(t *testing.T) {
+	addr := proxyTo(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "hello")
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "HEAD /h HTTP/1.1\r\nHost: b\r\n\r\nGET /g HTTP/1.1\r\nHost: b\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var got []string
+	for _, m := range []string{http.MethodHead, http.MethodGet} {
+		resp, err := http.ReadResponse(br, &http.Request{Method: m})
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		got = append(got, fmt.Sprintf("%s %d %d %q", m, resp.StatusCode, resp.ContentLength, b))
+	}
+	want := []string{`HEAD 200 5 ""`, `GET 200 5 "hello"`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+}
+
+// rawBackend answers every request head it reads with a fixed 200, like a
+// minimal HTTP/1.1 server, so that a benchmark measures the proxy only.
+func rawBackend(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					n, err := peekHead(br)
+					if err != nil || n == 0 {
+						return
+					}
+					_, _ = br.Discard(n)
+					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nsample(v1)"); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkProxyHop: one keep-alive client through a sidecar listener to a
+// raw backend, request after request (allocs/op is the proxy's).
+func BenchmarkProxyHop(b *testing.B) {
+	for _, tc := range []struct{ name, req string }{
+		{"origin-form", "GET /x?y=1 HTTP/1.1\r\nHost: b\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"},
+		{"absolute-form", "GET http://b/x HTTP/1.1\r\nHost: b\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			addr := proxyToAddr(b, rawBackend(b))
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := io.WriteString(c, tc.req); err != nil {
+					b.Fatal(err)
+				}
+				n, err := peekHead(br)
+				if err != nil || n == 0 {
+					b.Fatal(err)
+				}
+				_, _ = br.Discard(n + 10)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,9 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	start := time.Now()
 	cfg := r.cfg.Load()
+	if len(c.gateways) > 0 && cfg.entry != nil {
+		r.enterLane(cfg, req.Header)
+	}
 	rr := route.Request{Authority: req.Host, Path: req.URL.RequestURI(), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
 	rr.Port = portOf(req.Host)
 	res := r.evaluate(cfg, &rr, c)
@@ -108,7 +112,7 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		return
 	}
 	members := cfg.endpoints(host, subset, labels)
-	r.send(w, req, res.Route, dest, members, &m)
+	r.send(w, req, rr.Path, res.Route, dest, members, &m)
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
@@ -130,17 +134,16 @@ func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Resu
 
 // send forwards to a ready member, retrying once on another member when
 // the connection is refused, as Envoy's default retry policy does.
-func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route, dest *route.Destination, members *memberList, m *metric) {
+func (r *Runtime) send(w http.ResponseWriter, req *http.Request, uri string, rt *route.Route, dest *route.Destination, members *memberList, m *metric) {
 	var tried *pod
-	out := r.outbound(req, rt, dest)
+	out := r.outbound(req, uri, rt, dest)
 	for attempt := 0; attempt < 2; attempt++ {
 		p := members.pick(tried)
 		if p == nil {
 			break
 		}
 		m.pod = p
-		out.URL.Host = p.addr
-		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, out)
+		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, &out)
 		if err != nil {
 			if retryable(err, req) {
 				tried = p
@@ -150,9 +153,10 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, rt *route.Route
 			r.fail(w, m, http.StatusServiceUnavailable, "upstream connect error: "+err.Error())
 			return
 		}
+		code := resp.StatusCode
 		complete := r.respond(w, resp, rt, dest)
-		r.up.release(conn, resp, complete)
-		m.record(r.metrics, resp.StatusCode)
+		r.up.release(conn, complete && !resp.Close)
+		m.record(r.metrics, code)
 		return
 	}
 	m.flags = "UH"
@@ -171,50 +175,70 @@ func retryable(err error, req *http.Request) bool {
 	return idempotent && noBody && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
 }
 
-// outbound builds the request sent to a pod (the caller sets URL.Host).
-// It reuses the inbound request's header and body: the proxy owns that
-// request, and the header is changed once, before any retry.
-func (r *Runtime) outbound(req *http.Request, rt *route.Route, dest *route.Destination) *http.Request {
-	u := *req.URL
-	u.Scheme = "http"
-	out := &http.Request{Method: req.Method, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: req.Header, Body: req.Body, GetBody: req.GetBody, ContentLength: req.ContentLength,
-		TransferEncoding: req.TransferEncoding, Close: req.Close, Host: req.Host}
-	for _, h := range hopHeaders {
-		delete(out.Header, h) // canonical already: no re-canonicalising
+// outbound builds the request sent to a pod from the inbound one and its
+// origin-form target uri. It reuses the inbound request's header and body:
+// the proxy owns that request, and the header is changed once, before any
+// retry.
+func (r *Runtime) outbound(req *http.Request, uri string, rt *route.Route, dest *route.Destination) upRequest {
+	out := upRequest{method: req.Method, uri: uri, host: req.Host, header: req.Header, getBody: req.GetBody}
+	if req.Body != nil && req.Body != http.NoBody {
+		out.body, out.length = req.Body, req.ContentLength
+		if out.length == 0 {
+			out.length = -1 // a body of unknown length
+		}
 	}
-	if _, ok := out.Header["User-Agent"]; !ok {
-		// Forward the request as it came: an empty value keeps net/http
-		// from adding its own User-Agent.
-		out.Header["User-Agent"] = []string{""}
+	if out.host == "" {
+		out.host = req.URL.Host
 	}
+	dropHopFields(out.header)
 	if rt != nil {
 		if rw := rt.Rewrite; rw != nil {
 			if rw.URI != "" {
-				out.URL.Path, out.URL.RawPath = rw.URI, ""
+				u := *req.URL
+				u.Path, u.RawPath = rw.URI, ""
+				out.uri = u.RequestURI()
 			}
 			if rw.Authority != "" {
-				out.Host = rw.Authority
+				out.host = rw.Authority
 			}
 		}
-		applyOps(out.Header, rt.RequestHeaders)
+		applyOps(out.header, rt.RequestHeaders)
 	}
 	if dest != nil {
-		applyOps(out.Header, dest.RequestHeaders)
+		applyOps(out.header, dest.RequestHeaders)
 	}
 	return out
 }
 
+// dropHopFields removes the hop-by-hop fields: the fixed list and those
+// the Connection field names (RFC 9110 7.6.1).
+func dropHopFields(h http.Header) {
+	for _, v := range h["Connection"] {
+		for v != "" {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			name = textproto.TrimString(name)
+			// close and keep-alive are the usual options; Keep-Alive
+			// goes with the fixed list anyway.
+			if name != "" && !strings.EqualFold(name, "close") && !strings.EqualFold(name, "keep-alive") {
+				h.Del(name)
+			}
+		}
+	}
+	for _, hh := range hopHeaders {
+		delete(h, hh) // canonical already: no re-canonicalising
+	}
+}
+
 // respond copies the pod's answer; it reports whether the body was read to
-// its end (so the connection can be reused).
+// its end (so the connection can be reused). When it was not, the client's
+// connection is closed too: its answer is cut short.
 func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.Route, dest *route.Destination) bool {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		h[k] = vs
 	}
-	for _, hh := range hopHeaders {
-		delete(h, hh)
-	}
+	dropHopFields(h)
 	if rt != nil {
 		applyOps(h, rt.ResponseHeaders)
 	}
@@ -222,10 +246,18 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.
 		applyOps(h, dest.ResponseHeaders)
 	}
 	w.WriteHeader(resp.StatusCode)
-	buf := copyBufs.Get().(*[]byte)
-	_, err := io.CopyBuffer(w, resp.Body, *buf)
-	copyBufs.Put(buf)
+	var err error
+	if wt, ok := resp.Body.(io.WriterTo); ok {
+		_, err = wt.WriteTo(w)
+	} else {
+		buf := copyBufs.Get().(*[]byte)
+		_, err = io.CopyBuffer(w, resp.Body, *buf)
+		copyBufs.Put(buf)
+	}
 	resp.Body.Close()
+	if a, ok := w.(interface{ abort() }); ok && err != nil {
+		a.abort()
+	}
 	return err == nil
 }
 

@@ -68,7 +68,7 @@ type Replicas struct {
 // syncRollouts adds new Rollouts from the store and refreshes changed ones.
 // Called with r.mu held.
 func (r *Runtime) syncRollouts() {
-	for _, o := range r.store.list() {
+	for _, o := range r.compiled {
 		ro, ok := o.Typed.(*rolloutsv1alpha1.Rollout)
 		if !ok {
 			continue
@@ -231,6 +231,12 @@ func (r *Runtime) rolloutLoop(ctx context.Context) {
 		changed, err := r.reconcileRollouts(time.Now())
 		if err != nil {
 			r.log.Error("rollout", "err", err)
+		}
+		if r.reconcileLanes(time.Now()) {
+			if err := r.recompileLanes(); err != nil {
+				r.log.Error("lane", "err", err)
+			}
+			changed = true
 		}
 		if changed {
 			r.recompile(r.routeInput())

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/promstore"
 	"github.com/graylane/graylane/internal/route"
@@ -49,6 +50,11 @@ type Options struct {
 	// Prometheus, when set, is the Prometheus server that analysis metrics
 	// without an address query, instead of the embedded one.
 	Prometheus string
+	// LaneKey verifies signed lane headers at gateways (see lane.Sign);
+	// empty: lane headers from outside are always removed.
+	LaneKey []byte
+	// GateToken is sent to gates that lane whitelists name.
+	GateToken string
 }
 
 // Runtime runs manifests locally.
@@ -66,6 +72,11 @@ type Runtime struct {
 	store     *store
 	workloads map[string]*workload // by "Deployment ns/name"
 	rollouts  map[string]*rollout  // by "Rollout ns/name"
+	lanes     map[string]*laneRun  // by "ns/name"
+	// compiled is the stored objects with the lanes compiled in: what
+	// workloads and routing are built from.
+	compiled  []*manifest.Object
+	entry     *lane.Entry
 	gatewayLs map[uint32]*listener // by Gateway server port
 	cfg       atomic.Pointer[config]
 
@@ -103,7 +114,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 		}
 	}
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
-		workloads: map[string]*workload{}, rollouts: map[string]*rollout{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{})}
+		workloads: map[string]*workload{}, rollouts: map[string]*rollout{}, lanes: map[string]*laneRun{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{})}
 	r.up = newUpstreams()
 	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil

@@ -41,8 +41,18 @@ type running struct {
 // start runs a runtime on free ports and waits until it is ready.
 func start(t *testing.T, files []string, images ...string) *running {
 	t.Helper()
-	rt, err := New(Options{Files: files, Images: images, GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		ClientAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return startWith(t, nil, files, images...)
+}
+
+// startWith is start with options edited first.
+func startWith(t *testing.T, edit func(*Options), files []string, images ...string) *running {
+	t.Helper()
+	opts := Options{Files: files, Images: images, GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		ClientAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1}
+	if edit != nil {
+		edit(&opts)
+	}
+	rt, err := New(opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,9 @@ func (r *Runtime) SetImage(ns, name, container, image string) error {
 	next := *cur
 	next.Typed, next.Raw = ro, raw
 	r.store.apply([]*manifest.Object{&next})
+	if err := r.recompileLanes(); err != nil {
+		return err
+	}
 	r.syncRollouts()
 	r.wakeRollouts()
 	return nil

@@ -3,12 +3,15 @@ package inspect
 import (
 	"fmt"
 	"io"
+	"net/http"
+	"time"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
@@ -28,6 +31,43 @@ func load(paths []string, warn io.Writer) (*manifest.Set, error) {
 		fmt.Fprintf(warn, "ignored: %s\n", k)
 	}
 	return set, nil
+}
+
+// Lanes is a loaded set with its Lanes compiled.
+type Lanes struct {
+	// Set has the lanes' routing in place of the Lane objects.
+	Set *manifest.Set
+	// Output and Entry are nil when the set has no Lane.
+	Output *lane.Output
+	Entry  *lane.Entry
+}
+
+// CompileLanes compiles the Lanes of a loaded set, at their entry weights.
+// Errors are located InputErrors.
+func CompileLanes(set *manifest.Set) (*Lanes, error) {
+	if len(set.Of("Lane")) == 0 {
+		return &Lanes{Set: set}, nil
+	}
+	in := lane.Input{Objects: set.Objects}
+	out, err := lane.Compile(in)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	compiled := *set
+	compiled.Objects = out.Objects
+	return &Lanes{Set: &compiled, Output: out, Entry: lane.NewEntry(&in, out.Lanes, nil)}, nil
+}
+
+// SimulateOptions sets the replay's lane entry and lane checks.
+func (l *Lanes) SimulateOptions(o *simulate.Options) {
+	if l.Output == nil {
+		return
+	}
+	o.Edge = func(h http.Header, rnd float64) { l.Entry.Apply(h, rnd, nil, time.Now()) }
+	o.Lane = l.Output.LaneOf
+	o.CheckLane = func(name string, h *simulate.Hop) string {
+		return l.Output.Check(name, h.Service, h.Namespace, h.Subset, h.Status)
+	}
 }
 
 func locator(o *manifest.Object) route.Locator {

@@ -7,9 +7,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -23,14 +25,16 @@ type RouteOptions struct {
 // RouteReport is the result of `graylane route`; its JSON form is a
 // documented contract (docs/route.md).
 type RouteReport struct {
-	Status         int                 `json:"status"`
-	Reason         string              `json:"reason"`
-	Request        RequestSummary      `json:"request"`
-	VirtualService *string             `json:"virtualService"`
-	Delegate       *string             `json:"delegate"`
-	RouteIndex     *int                `json:"routeIndex"`
-	RootRouteIndex *int                `json:"rootRouteIndex,omitempty"`
-	RouteName      string              `json:"routeName"`
+	Status         int            `json:"status"`
+	Reason         string         `json:"reason"`
+	Request        RequestSummary `json:"request"`
+	VirtualService *string        `json:"virtualService"`
+	Delegate       *string        `json:"delegate"`
+	RouteIndex     *int           `json:"routeIndex"`
+	RootRouteIndex *int           `json:"rootRouteIndex,omitempty"`
+	RouteName      string         `json:"routeName"`
+	// Lane is the lane entry decision at the gateway, when lanes exist.
+	Lane           *lane.Decision      `json:"lane,omitempty"`
 	MatchIndex     *int                `json:"matchIndex,omitempty"`
 	Where          string              `json:"where,omitempty"`
 	Destinations   []route.Destination `json:"destinations"`
@@ -68,8 +72,20 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	lanes, err := CompileLanes(set)
+	if err != nil {
+		return err
+	}
+	set = lanes.Set
+	var decision *lane.Decision
+	if gw := req.Source.Gateway; lanes.Entry != nil && gw != "" && gw != route.MeshSource {
+		// One request: an anonymous one is reported as not entering.
+		d := lanes.Entry.Apply(req.Header, 1, nil, time.Now())
+		decision = &d
+	}
 	t := route.Compile(RouteInput(set))
 	rep := Evaluate(t, req, explicit)
+	rep.Lane = decision
 	rep.Request.URL = o.Request.URL
 	return Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })
 }
@@ -164,6 +180,13 @@ func (rep *RouteReport) text(w io.Writer) error {
 		from = "gateway " + r.Gateway
 	}
 	fmt.Fprintf(&b, "%s %s from %s (namespace %s%s)\n", r.Method, r.URL, from, r.SourceNamespace, labelsSuffix(r.SourceLabels))
+	if d := rep.Lane; d != nil {
+		lane := d.Lane
+		if lane == "" {
+			lane = "none (anonymous requests enter by the lanes' anonymousWeight)"
+		}
+		fmt.Fprintf(&b, "lane: %s (%s)\n", lane, d.Reason)
+	}
 	fmt.Fprintf(&b, "status: %d (%s)\n", rep.Status, rep.Reason)
 	if rep.VirtualService != nil {
 		fmt.Fprintf(&b, "virtualService: %s", *rep.VirtualService)

@@ -49,15 +49,22 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	lanes, err := CompileLanes(set)
+	if err != nil {
+		return err
+	}
+	set = lanes.Set
 	t := route.Compile(RouteInput(set))
 	var notes []string
 	if note := gatewayPort(t, req, explicit); note != "" {
 		notes = append(notes, note)
 	}
 	svcs, workloads := Inventory(set)
-	rep, err := simulate.Run(t, svcs, workloads, simulate.Options{
+	opts := simulate.Options{
 		Entry: *req, Calls: calls, Propagate: o.Propagate, Requests: o.Requests, Seed: o.Seed, VersionLabel: o.VersionLabel,
-	})
+	}
+	lanes.SimulateOptions(&opts)
+	rep, err := simulate.Run(t, svcs, workloads, opts)
 	if err != nil {
 		return &InputError{Err: fmt.Errorf("--calls: %w", err)}
 	}
@@ -91,15 +98,31 @@ func (r *SimulateReport) text(w io.Writer) error {
 		switch {
 		case p.Failed:
 			mark = "  FAILED"
+		case p.OffLane != "":
+			mark = "  OFF-LANE " + p.Lane + ": " + p.OffLane
 		case p.Mixed:
 			mark = "  MIXED"
+		case p.Lane != "":
+			mark = "  lane " + p.Lane
 		}
 		fmt.Fprintf(&b, "  %-*s  %.4f%s\n", width, p.Path, p.Fraction, mark)
 	}
 	fmt.Fprintf(&b, "\nmixedFraction: %.4f\nfailedFraction: %.4f\n", r.MixedFraction, r.FailedFraction)
+	if r.OffLaneFraction > 0 || hasLanes(r.Paths) {
+		fmt.Fprintf(&b, "offLaneFraction: %.4f\n", r.OffLaneFraction)
+	}
 	for _, f := range r.Findings {
 		fmt.Fprintf(&b, "finding: %s\n", f)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func hasLanes(ps []simulate.PathStat) bool {
+	for _, p := range ps {
+		if p.Lane != "" {
+			return true
+		}
+	}
+	return false
 }

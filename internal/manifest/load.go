@@ -13,6 +13,9 @@ import (
 	clientnetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/graylane/graylane/api/v1alpha1"
 )
 
 // kindInfo describes a kind the loader decodes into a typed object.
@@ -37,6 +40,8 @@ var kinds = map[groupKind]kindInfo{
 	{"argoproj.io", "Rollout"}:                 {[]string{"v1alpha1"}, false, func() any { return &rolloutsv1alpha1.Rollout{} }},
 	{"argoproj.io", "AnalysisTemplate"}:        {[]string{"v1alpha1"}, false, func() any { return &rolloutsv1alpha1.AnalysisTemplate{} }},
 	{"argoproj.io", "ClusterAnalysisTemplate"}: {[]string{"v1alpha1"}, true, func() any { return &rolloutsv1alpha1.ClusterAnalysisTemplate{} }},
+	{v1alpha1.Group, "Lane"}:                   {[]string{v1alpha1.Version}, false, func() any { return &v1alpha1.Lane{} }},
+	{"graylane.io", "Release"}:                 {[]string{"v1alpha1"}, false, func() any { return &v1alpha1.Release{} }},
 }
 
 // splitAPIVersion splits "group/version" ("v1" has the empty group).
@@ -204,8 +209,36 @@ func (l *loader) loadObject(r *reporter, n *node, prefix string) {
 			return
 		}
 		o.Typed = typed
+		if errs := validate(o); len(errs) > 0 {
+			l.errs = append(l.errs, errs...)
+			return
+		}
 	}
 	l.add(o)
+}
+
+// defaulter and validator are implemented by Graylane's own kinds
+// (api/v1alpha1): defaults are applied, then field errors are located.
+type (
+	defaulter interface{ Default() }
+	validator interface{ Validate() field.ErrorList }
+)
+
+// validate defaults and validates o's typed object when its kind knows how.
+func validate(o *Object) ErrorList {
+	if d, ok := o.Typed.(defaulter); ok {
+		d.Default()
+	}
+	v, ok := o.Typed.(validator)
+	if !ok {
+		return nil
+	}
+	var out ErrorList
+	for _, e := range v.Validate() {
+		path := e.Field
+		out = append(out, &Error{Pos: o.PathPos(path), Path: path, Msg: e.ErrorBody(), err: e})
+	}
+	return out
 }
 
 // identity reads a string field v (at path) of the object's identity.

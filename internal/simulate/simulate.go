@@ -51,6 +51,16 @@ type Options struct {
 	Seed     uint64
 	// VersionLabel is the pod label that names a version (default "version").
 	VersionLabel string
+	// Edge, when set, runs on the headers of every request that enters at
+	// a gateway, before routing (lane entry); rnd is a uniform draw in
+	// [0,1) from the replay's seeded source.
+	Edge func(h http.Header, rnd float64)
+	// Lane, when set, names the lane of an entry request after Edge ran
+	// ("" for none); CheckLane then says what is wrong with a hop of a lane
+	// request ("" when the hop is where the lane wants it). Lane paths are
+	// judged by CheckLane instead of by "all one version".
+	Lane      func(h http.Header) string
+	CheckLane func(lane string, h *Hop) string
 }
 
 // Hop is one service reached by a request.
@@ -75,16 +85,22 @@ type PathStat struct {
 	Mixed bool `json:"mixed"`
 	// Failed: some hop answered with a status that is not 2xx.
 	Failed bool `json:"failed"`
-	Hops   *Hop `json:"hops"`
+	// Lane is the lane the requests of this path entered ("" for none);
+	// OffLane says where such a path left its lane.
+	Lane    string `json:"lane,omitempty"`
+	OffLane string `json:"offLane,omitempty"`
+	Hops    *Hop   `json:"hops"`
 }
 
 // Report is the outcome of a replay.
 type Report struct {
-	Requests       int        `json:"requests"`
-	Paths          []PathStat `json:"paths"`
-	MixedFraction  float64    `json:"mixedFraction"`
-	FailedFraction float64    `json:"failedFraction"`
-	Findings       []string   `json:"findings,omitempty"`
+	Requests      int        `json:"requests"`
+	Paths         []PathStat `json:"paths"`
+	MixedFraction float64    `json:"mixedFraction"`
+	// OffLaneFraction is the share of lane requests that left their lane.
+	OffLaneFraction float64  `json:"offLaneFraction,omitempty"`
+	FailedFraction  float64  `json:"failedFraction"`
+	Findings        []string `json:"findings,omitempty"`
 }
 
 // ErrCycle is returned when the call graph loops.
@@ -114,14 +130,28 @@ func Run(t *route.Table, services []Service, workloads []Workload, opts Options)
 	for i := 0; i < opts.Requests; i++ {
 		entry := opts.Entry
 		entry.Header = entry.Header.Clone()
+		if opts.Edge != nil && entry.Source.Gateway != "" && entry.Source.Gateway != route.MeshSource {
+			if entry.Header == nil {
+				entry.Header = http.Header{}
+			}
+			opts.Edge(entry.Header, r.rng.Float64())
+		}
+		laneName := ""
+		if opts.Lane != nil {
+			laneName = opts.Lane(entry.Header)
+		}
 		hop := r.hop(&entry, 0)
-		key := render(hop)
+		path := render(hop)
+		key := laneName + "|" + path
 		ps, ok := counts[key]
 		if !ok {
 			versions := map[string]bool{}
-			ps = &PathStat{Path: key, Hops: hop, Failed: failed(hop)}
+			ps = &PathStat{Path: path, Hops: hop, Failed: failed(hop), Lane: laneName}
 			collectVersions(hop, versions)
-			ps.Mixed = len(versions) > 1
+			ps.Mixed = len(versions) > 1 && laneName == ""
+			if laneName != "" && opts.CheckLane != nil {
+				ps.OffLane = offLane(hop, laneName, opts.CheckLane)
+			}
 			counts[key] = ps
 			order = append(order, key)
 		}
@@ -136,6 +166,9 @@ func Run(t *route.Table, services []Service, workloads []Workload, opts Options)
 		}
 		if ps.Failed {
 			rep.FailedFraction += ps.Fraction
+		}
+		if ps.OffLane != "" {
+			rep.OffLaneFraction += ps.Fraction
 		}
 		rep.Paths = append(rep.Paths, *ps)
 	}
@@ -177,6 +210,7 @@ func (r *runner) hop(req *route.Request, depth int) *Hop {
 		return h
 	case res.Route.Redirect != nil || res.Route.DirectResponse != nil:
 		h.Service = shortName(res.Host)
+		_, h.Namespace, _ = route.ServiceOf(res.Host)
 		return h
 	default:
 		i := res.Route.Pick(r.rng.Uint32N(100))
@@ -345,6 +379,19 @@ func render(h *Hop) string {
 		parts[i] = render(c)
 	}
 	return label + " -> (" + strings.Join(parts, ", ") + ")"
+}
+
+// offLane returns the first problem check finds along a lane path.
+func offLane(h *Hop, lane string, check func(string, *Hop) string) string {
+	if p := check(lane, h); p != "" {
+		return p
+	}
+	for _, c := range h.Calls {
+		if p := offLane(c, lane, check); p != "" {
+			return p
+		}
+	}
+	return ""
 }
 
 func failed(h *Hop) bool {

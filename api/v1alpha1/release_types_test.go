@@ -1,0 +1,82 @@
+package v1alpha1
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+func TestDefault(t *testing.T) {
+	r := &Release{Spec: ReleaseSpec{
+		Services: []ReleaseService{{Name: "a", Image: "x", Ports: []Port{{Port: 80}, {Port: 9090}}}, {Name: "b", WorkloadRef: &WorkloadRef{Name: "b"}}},
+		Analysis: &Analysis{SuccessRate: &SuccessRate{}, Web: &WebProbe{}},
+	}}
+	r.Default()
+	two, five, one := int32(2), int32(5), int32(1)
+	maxUnavailable := intstr.FromInt32(1)
+	want := ReleaseSpec{
+		Layout: LayoutSubsets,
+		Services: []ReleaseService{
+			{Name: "a", Image: "x", Ports: []Port{{Name: "http", Port: 80, TargetPort: 80}, {Name: "http-9090", Port: 9090, TargetPort: 9090}}, Replicas: &two},
+			{Name: "b", WorkloadRef: &WorkloadRef{Name: "b", MatchLabels: map[string]string{"app": "b"}, ScaleDown: "progressively"}, Ports: []Port{{Name: "http", Port: 8080, TargetPort: 8080}}, Replicas: &two},
+		},
+		Steps:       DefaultSteps(),
+		HeaderRoute: &HeaderRoute{Header: "x-canary", Value: "true"},
+		Analysis: &Analysis{Prometheus: DefaultPrometheus, Interval: "1m", Window: "2m", Count: &five, FailureLimit: &one,
+			SuccessRate: &SuccessRate{Min: "0.99"}, Web: &WebProbe{Path: "/actuator/health", JSONPath: "{$.status}", Expect: "UP"}},
+		PDB: &PDB{MaxUnavailable: &maxUnavailable},
+	}
+	if diff := cmp.Diff(want, r.Spec); diff != "" {
+		t.Errorf("defaulted spec (-want +got):\n%s", diff)
+	}
+	if r.Namespace != "default" {
+		t.Errorf("namespace = %q", r.Namespace)
+	}
+	if errs := r.Validate(); len(errs) != 1 || errs[0].Field != "metadata.name" {
+		t.Errorf("Validate() = %v, want only the missing name", errs)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	w := func(n int32) *int32 { return &n }
+	tests := []struct {
+		name   string
+		mutate func(*Release)
+		want   []string
+	}{
+		{"valid", func(*Release) {}, nil},
+		{"weight", func(r *Release) { r.Spec.Steps = []Step{{SetWeight: w(101)}} }, []string{"spec.steps[0].setWeight"}},
+		{"negative weight", func(r *Release) { r.Spec.Steps = []Step{{SetWeight: w(-1)}} }, []string{"spec.steps[0].setWeight"}},
+		{"pause duration", func(r *Release) { r.Spec.Steps = []Step{{Pause: &Pause{Duration: "1d"}}} }, []string{"spec.steps[0].pause.duration"}},
+		{"empty step", func(r *Release) { r.Spec.Steps = []Step{{}} }, []string{"spec.steps[0]"}},
+		{"name too long", func(r *Release) {
+			r.Spec.Services[0].Name = "a234567890123456789012345678901234567890123456789012345678"
+		}, []string{"spec.services[0].name"}},
+		{"port", func(r *Release) { r.Spec.Services[0].Ports[0].Port = 70000 }, []string{"spec.services[0].ports[0].port"}},
+		{"pdb both", func(r *Release) { v := intstr.FromInt32(1); r.Spec.PDB.MinAvailable = &v }, []string{"spec.pdb"}},
+		{"argocd", func(r *Release) { r.Spec.ArgoCD = &ArgoCD{Path: "p"} }, []string{"spec.argocd.repoURL"}},
+		{"mesh off without gateways", func(r *Release) { f := false; r.Spec.Mesh = &f }, []string{"spec.mesh"}},
+		{"cookie value", func(r *Release) { r.Spec.CookieRoutes = []CookieRoute{{Cookie: "g", Value: "a;b"}} }, []string{"spec.cookieRoutes[0].value"}},
+		{"unknown analysis", func(r *Release) {
+			r.Spec.Analysis = &Analysis{Web: &WebProbe{}}
+			r.Spec.Analysis.Default()
+			r.Spec.Steps = []Step{{Analysis: &StepAnalysis{Templates: []string{"latency"}}}}
+		}, []string{"spec.steps[0].analysis.templates[0]"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Release{Spec: ReleaseSpec{Services: []ReleaseService{{Name: "a", Image: "x"}}}}
+			r.Name = "r"
+			r.Default()
+			tc.mutate(r)
+			var got []string
+			for _, e := range r.Validate() {
+				got = append(got, e.Field)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("error fields (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,386 @@
+package embedded
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"time"
+
+	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
+
+	"github.com/graylane/graylane/internal/analysis"
+	"github.com/graylane/graylane/internal/gate"
+	"github.com/graylane/graylane/internal/lane"
+	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/plan"
+)
+
+// laneRun is one Lane run by the embedded runtime: its resolved members
+// and, when it has a plan, the step machine that moves its weight and
+// judges its members together.
+type laneRun struct {
+	key     string
+	res     *lane.Resolved
+	spec    rolloutsv1alpha1.RolloutSpec // the lane plan as a canary strategy
+	hash    string                       // of the lane spec: a new spec restarts the plan
+	status  plan.Status
+	desired plan.Desired
+	pending []plan.Command
+	stepRun *laneAnalysis
+	bgRun   *laneAnalysis
+}
+
+// laneAnalysis is one analysis of a lane: a run per member.
+type laneAnalysis struct {
+	step    int
+	hash    string
+	members []string
+	runs    []*analysisRunner
+}
+
+// phase is the worst phase of the member runs, and why.
+func (a *laneAnalysis) phase() (plan.AnalysisPhase, string) {
+	if a == nil {
+		return plan.AnalysisNone, ""
+	}
+	rank := map[plan.AnalysisPhase]int{plan.AnalysisSuccessful: 0, plan.AnalysisRunning: 1, plan.AnalysisPending: 1,
+		plan.AnalysisInconclusive: 2, plan.AnalysisError: 3, plan.AnalysisFailed: 4}
+	worst, msg := plan.AnalysisSuccessful, ""
+	for i, r := range a.runs {
+		p, m := r.status()
+		if rank[p] > rank[worst] {
+			worst, msg = p, a.members[i]+": "+m
+		}
+	}
+	return worst, msg
+}
+
+func (a *laneAnalysis) stop() {
+	if a != nil {
+		for _, r := range a.runs {
+			r.stop()
+		}
+	}
+}
+
+// keep stops the runs and returns the analysis when one of them failed,
+// errored or was inconclusive, so status still shows why (nil otherwise).
+func (a *laneAnalysis) keep() *laneAnalysis {
+	if a == nil {
+		return nil
+	}
+	kept := false
+	for _, r := range a.runs {
+		if r.keep() != nil {
+			kept = true
+		}
+	}
+	if kept {
+		return a
+	}
+	return nil
+}
+
+func (a *laneAnalysis) stopped() bool {
+	return a != nil && len(a.runs) > 0 && a.runs[0].isStopped()
+}
+
+// LaneStatus is what `graylane lane get` shows.
+type LaneStatus struct {
+	Name      string           `json:"name"`
+	Namespace string           `json:"namespace"`
+	Phase     lane.Phase       `json:"phase"`
+	Weight    int32            `json:"weight"`
+	Plan      *LanePlanStatus  `json:"plan,omitempty"`
+	Members   []lane.Member    `json:"members"`
+	Analysis  []AnalysisStatus `json:"analysis,omitempty"`
+	Fallback  string           `json:"fallback"`
+	Modes     []string         `json:"propagation"`
+}
+
+// LanePlanStatus is the step machine's view of a lane with a plan.
+type LanePlanStatus struct {
+	Phase   plan.Phase `json:"phase"`
+	Message string     `json:"message,omitempty"`
+	Step    int        `json:"currentStepIndex"`
+	Steps   int        `json:"steps"`
+	Aborted bool       `json:"aborted"`
+}
+
+// compileLanes compiles the lanes of objs with the lanes' current states.
+// Called with r.mu held.
+func (r *Runtime) compileLanes(objs []*manifest.Object) (*lane.Output, error) {
+	return lane.Compile(lane.Input{Objects: objs, States: r.laneStates()})
+}
+
+func (r *Runtime) laneStates() map[string]lane.State {
+	out := map[string]lane.State{}
+	for k, lr := range r.lanes {
+		if lr.res.Spec.Plan != nil {
+			out[k] = laneState(lr.status)
+		}
+	}
+	return out
+}
+
+// laneState maps the step machine onto the lane: promoted once every step
+// is done, aborted when aborted, else active at the step's weight.
+func laneState(st plan.Status) lane.State {
+	switch {
+	case st.Aborted:
+		return lane.State{Phase: lane.Aborted}
+	case st.CanaryHash != "" && st.CanaryHash == st.StableHash:
+		return lane.State{Phase: lane.Promoted, Weight: 100}
+	}
+	return lane.State{Phase: lane.Active, Weight: st.CanaryWeight}
+}
+
+// syncLanes starts, refreshes and drops lane runs after a compile. Called
+// with r.mu held.
+func (r *Runtime) syncLanes(out *lane.Output) {
+	seen := map[string]bool{}
+	for _, res := range out.Lanes {
+		key := res.Key()
+		seen[key] = true
+		lr := r.lanes[key]
+		if lr == nil {
+			// The lane version is the "canary" of a plan whose "stable" is
+			// the world without the lane.
+			lr = &laneRun{key: key, status: plan.Status{StableHash: "base"}}
+			r.lanes[key] = lr
+		}
+		lr.res = res
+		lr.hash = specHash(res.Spec)
+		lr.spec = rolloutsv1alpha1.RolloutSpec{Strategy: rolloutsv1alpha1.RolloutStrategy{Canary: &rolloutsv1alpha1.CanaryStrategy{}}}
+		if p := res.Spec.Plan; p != nil {
+			lr.spec.Strategy.Canary.Steps, lr.spec.Strategy.Canary.Analysis = p.Steps, lane.DefaultAnalysis(p)
+		}
+	}
+	for k, lr := range r.lanes {
+		if !seen[k] {
+			lr.stepRun.stop()
+			lr.bgRun.stop()
+			delete(r.lanes, k)
+		}
+	}
+}
+
+func specHash(s any) string {
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:5])
+}
+
+// reconcileLanes advances every lane plan one observation; it reports
+// whether a lane's routing changed. Called with r.mu held.
+func (r *Runtime) reconcileLanes(now time.Time) bool {
+	changed := false
+	for _, k := range slices.Sorted(maps.Keys(r.lanes)) {
+		lr := r.lanes[k]
+		if lr.res.Spec.Plan == nil {
+			continue
+		}
+		cmd := plan.NoCommand
+		if len(lr.pending) > 0 {
+			cmd, lr.pending = lr.pending[0], lr.pending[1:]
+		}
+		in := plan.Input{Now: now, TemplateHash: lr.hash, CanaryAvailable: r.laneReady(lr), Command: cmd}
+		if a := lr.stepRun; a != nil && a.step == lr.status.StepIndex && a.hash == lr.status.CanaryHash {
+			in.StepAnalysis, in.AnalysisMessage = a.phase()
+		}
+		if a := lr.bgRun; a != nil && a.hash == lr.status.CanaryHash {
+			p, msg := a.phase()
+			in.BackgroundAnalysis = p
+			if in.AnalysisMessage == "" {
+				in.AnalysisMessage = msg
+			}
+		}
+		st, d := plan.Reconcile(&lr.spec, lr.status, in)
+		if laneState(st) != laneState(lr.status) {
+			changed = true
+		}
+		if st.Phase != lr.status.Phase || st.StepIndex != lr.status.StepIndex || st.Message != lr.status.Message {
+			r.log.Info("lane", "lane", lr.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
+		}
+		lr.status, lr.desired = st, d
+		r.syncLaneAnalysis(lr)
+	}
+	return changed
+}
+
+// laneReady is 1 when every member has a ready lane pod, else 0 (the
+// plan's setWeight waits for it).
+func (r *Runtime) laneReady(lr *laneRun) int32 {
+	cfg := r.cfg.Load()
+	if cfg == nil {
+		return 0
+	}
+	for _, m := range lr.res.Members {
+		if cfg.endpoints(m.Host, m.LaneSubset, m.LaneLabels).pick(nil) == nil {
+			return 0
+		}
+	}
+	return 1
+}
+
+func (r *Runtime) syncLaneAnalysis(lr *laneRun) {
+	d, st := lr.desired, lr.status
+	if d.StepAnalysis == nil {
+		lr.stepRun = lr.stepRun.keep()
+	} else if lr.stepRun == nil || lr.stepRun.step != st.StepIndex || lr.stepRun.hash != st.CanaryHash || lr.stepRun.stopped() {
+		lr.stepRun.stop()
+		lr.stepRun = r.startLaneAnalysis(lr, d.StepAnalysis, st.StepIndex)
+	}
+	if d.BackgroundAnalysis == nil {
+		lr.bgRun = lr.bgRun.keep()
+	} else if lr.bgRun == nil || lr.bgRun.hash != st.CanaryHash || lr.bgRun.stopped() {
+		lr.bgRun.stop()
+		lr.bgRun = r.startLaneAnalysis(lr, &d.BackgroundAnalysis.RolloutAnalysis, -1)
+	}
+}
+
+// startLaneAnalysis runs the analysis once per member, each with the
+// arguments service, namespace, lane, lane-version and stable-version
+// (the members' "version" labels) beside the ones the plan gives.
+func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *laneAnalysis {
+	la := &laneAnalysis{step: step, hash: lr.status.CanaryHash}
+	for _, m := range lr.res.Members {
+		args := map[string]string{"service": m.Service, "namespace": m.Namespace, "lane": lr.res.Name,
+			"lane-version": m.LaneLabels["version"], "stable-version": m.StableLabels["version"]}
+		for _, a := range spec.Args {
+			args[a.Name] = a.Value
+		}
+		la.members = append(la.members, m.Service)
+		la.runs = append(la.runs, r.startRun(lr.res.Namespace, la.hash, step, &m, spec.Templates, args))
+	}
+	return la
+}
+
+// laneTemplates resolves a lane analysis' templates: graylane-judge is the
+// built-in judge unless the namespace has its own template of that name.
+func (r *Runtime) laneTemplates(ns string, m *lane.Member, refs []rolloutsv1alpha1.AnalysisTemplateRef) ([]*rolloutsv1alpha1.AnalysisTemplateSpec, error) {
+	var specs []*rolloutsv1alpha1.AnalysisTemplateSpec
+	for _, ref := range refs {
+		if ref.TemplateName == lane.JudgeTemplateName && !ref.ClusterScope {
+			if own, err := r.analysisTemplates(ns, []rolloutsv1alpha1.AnalysisTemplateRef{ref}); err == nil {
+				specs = append(specs, own...)
+				continue
+			}
+			if why := m.JudgeArgsMissing(); why != "" {
+				return nil, errors.New(why)
+			}
+			specs = append(specs, lane.JudgeTemplate())
+			continue
+		}
+		own, err := r.analysisTemplates(ns, []rolloutsv1alpha1.AnalysisTemplateRef{ref})
+		if err != nil {
+			return nil, err
+		}
+		specs = append(specs, own...)
+	}
+	return specs, nil
+}
+
+// startRun starts measuring one member's AnalysisRun in the background; a
+// template that cannot be found fails the run at once, saying why.
+func (r *Runtime) startRun(ns, hash string, step int, m *lane.Member, refs []rolloutsv1alpha1.AnalysisTemplateRef, args map[string]string) *analysisRunner {
+	ctx, cancel := context.WithCancel(r.ctx)
+	a := &analysisRunner{step: step, canary: hash, cancel: cancel, phase: analysis.Running}
+	specs, err := r.laneTemplates(ns, m, refs)
+	if err == nil {
+		var run *analysis.Run
+		if run, err = analysis.New(specs, args, time.Now()); err == nil {
+			a.run = run
+			go r.measureLoop(ctx, a)
+			return a
+		}
+	}
+	a.phase, a.msg = analysis.Error, err.Error()
+	cancel()
+	return a
+}
+
+// LaneCommand queues a promote/abort/retry/pause/resume for a lane.
+func (r *Runtime) LaneCommand(ns, name string, cmd plan.Command) error {
+	r.mu.Lock()
+	lr := r.lanes[ns+"/"+name]
+	ok := lr != nil && lr.res.Spec.Plan != nil
+	if ok {
+		lr.pending = append(lr.pending, cmd)
+	}
+	r.mu.Unlock()
+	switch {
+	case lr == nil:
+		return fmt.Errorf("lane %s/%s not found", ns, name)
+	case !ok:
+		return fmt.Errorf("lane %s/%s has no plan: change its entry.percentage.weight instead", ns, name)
+	}
+	r.wakeRollouts()
+	return nil
+}
+
+// Lanes reports every lane.
+func (r *Runtime) Lanes() []LaneStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	states := r.laneStates()
+	out := []LaneStatus{}
+	for k, lr := range r.lanes {
+		st, ok := states[k]
+		if !ok {
+			st = lane.State{Phase: lane.Active}
+			if p := lr.res.Spec.Entry.Percentage; p != nil {
+				st.Weight = p.Weight
+			}
+		}
+		ls := LaneStatus{Name: lr.res.Name, Namespace: lr.res.Namespace, Phase: st.Phase, Weight: st.Weight,
+			Members: lr.res.Members, Fallback: string(lr.res.Spec.Fallback), Modes: lr.res.Spec.Propagation.Modes}
+		if p := lr.res.Spec.Plan; p != nil {
+			ls.Plan = &LanePlanStatus{Phase: lr.status.Phase, Message: lr.status.Message, Step: lr.status.StepIndex, Steps: len(p.Steps), Aborted: lr.status.Aborted}
+		}
+		for _, a := range []*laneAnalysis{lr.stepRun, lr.bgRun} {
+			if a == nil {
+				continue
+			}
+			for i, run := range a.runs {
+				s := run.report()
+				s.Member = a.members[i]
+				ls.Analysis = append(ls.Analysis, s)
+			}
+		}
+		out = append(out, ls)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
+	return out
+}
+
+// enterLane runs the lane entry on a request arriving at a gateway.
+func (r *Runtime) enterLane(cfg *config, h http.Header) {
+	if cfg.entry.Empty() {
+		return
+	}
+	cfg.entry.Apply(h, rand.Float64(), r.gateWhitelist, time.Now())
+}
+
+var gateHTTP = &http.Client{Timeout: 500 * time.Millisecond}
+
+// gateWhitelist asks a gate whether its whitelist names a lane for the
+// caller. A gate that cannot be reached admits nobody (and is reported
+// once): lane entry fails closed.
+func (r *Runtime) gateWhitelist(base, user, tenant string) (string, bool) {
+	c := &gate.Client{Base: base, Token: r.opts.GateToken, HTTP: gateHTTP}
+	d, err := c.Decide(r.ctx, user, tenant)
+	if err != nil {
+		r.noteOnce("gate "+base, "lane whitelist: gate %s: %v (callers are treated as not whitelisted)", base, err)
+		return "", false
+	}
+	return d.Lane, d.Reason == gate.ReasonWhitelist
+}

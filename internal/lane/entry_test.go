@@ -1,0 +1,220 @@
+package lane_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/lane"
+	"github.com/graylane/graylane/internal/manifest"
+)
+
+var key = []byte("entry-test-key-0123456789abcdef")
+
+// entry compiles the example shop with the given Lane documents.
+func entry(t *testing.T, lanes string, states map[string]lane.State) *lane.Entry {
+	t.Helper()
+	set := load(t, lanes)
+	in := lane.Input{Objects: set.Objects, States: states}
+	out, err := lane.Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lane.NewEntry(&in, out.Lanes, key)
+}
+
+func headers(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// userIn and userOut find user ids the example lane admits / refuses at
+// weight 50.
+func userAt(t *testing.T, in bool) string {
+	t.Helper()
+	for i := range 1000 {
+		u := fmt.Sprintf("u%d", i)
+		if (int32(bucket.LaneRanks("gray")[bucket.Of(u)]) < 50) == in {
+			return u
+		}
+	}
+	t.Fatal("no user found")
+	return ""
+}
+
+func TestEntryDecisions(t *testing.T) {
+	e := entry(t, exampleLane(t), nil)
+	now := time.Now()
+	in, out := userAt(t, true), userAt(t, false)
+	tests := []struct {
+		name string
+		h    http.Header
+		rnd  float64
+		want lane.Decision
+		// wantHeader / wantBaggage are the lane header and baggage after.
+		wantHeader, wantBaggage string
+	}{
+		{"nothing, anonymous draw in", headers(), 0.2, lane.Decision{Lane: "gray", Reason: "anonymous", Bucket: -1}, "gray", "x-graylane=gray"},
+		{"nothing, anonymous draw out", headers(), 0.7, lane.Decision{Reason: "none", Bucket: -1}, "", ""},
+		{"header rule", headers("X-Canary", "true"), 0.9, lane.Decision{Lane: "gray", Reason: "header", Bucket: -1}, "gray", "x-graylane=gray"},
+		{"header rule mismatch", headers("X-Canary", "false", "x-user-id", out), 0.9, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
+		{"cookie rule", headers("Cookie", "a=b; tenantGray=1"), 0.9, lane.Decision{Lane: "gray", Reason: "cookie", Bucket: -1}, "gray", "x-graylane=gray"},
+		{"whitelist", headers("x-user-id", "alice"), 0.9, lane.Decision{Lane: "gray", Reason: "whitelist", Bucket: -1}, "gray", "x-graylane=gray"},
+		{"bucket in", headers("x-user-id", in), 0.9, lane.Decision{Lane: "gray", Reason: "percentage", Bucket: bucket.Of(in)}, "gray", "x-graylane=gray"},
+		{"bucket out", headers("x-user-id", out), 0.1, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
+		{"spoofed header removed", headers("x-graylane", "gray", "x-user-id", out), 0.1, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
+		{"spoofed baggage removed", headers("baggage", "k=v, x-graylane=gray;p=1,z=2", "x-user-id", out), 0.1, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", "k=v,z=2"},
+		{"signed", headers("x-graylane", lane.Sign(key, "gray", now.Add(time.Minute)), "x-user-id", out), 0.9, lane.Decision{Lane: "gray", Reason: "signed", Bucket: -1}, "gray", "x-graylane=gray"},
+		{"signed for an unknown lane", headers("x-graylane", lane.Sign(key, "blue", now.Add(time.Minute)), "x-user-id", out), 0.9, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
+		{"existing baggage kept", headers("baggage", "k=v", "X-Canary", "true"), 0.9, lane.Decision{Lane: "gray", Reason: "header", Bucket: -1}, "gray", "k=v,x-graylane=gray"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := e.Apply(tt.h, tt.rnd, nil, now)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("decision (-want +got):\n%s", diff)
+			}
+			if h := tt.h.Get("x-graylane"); h != tt.wantHeader {
+				t.Errorf("x-graylane %q, want %q", h, tt.wantHeader)
+			}
+			if b := strings.Join(tt.h.Values("Baggage"), ","); b != tt.wantBaggage {
+				t.Errorf("baggage %q, want %q", b, tt.wantBaggage)
+			}
+		})
+	}
+}
+
+// TestEntryClosedWhenNotActive: an aborted or promoted lane admits no one,
+// but lane headers from outside are still removed.
+func TestEntryClosedWhenNotActive(t *testing.T) {
+	for _, phase := range []lane.Phase{lane.Aborted, lane.Promoted} {
+		e := entry(t, exampleLane(t), map[string]lane.State{"shop/gray": {Phase: phase, Weight: 100}})
+		h := headers("X-Canary", "true", "x-user-id", "alice", "x-graylane", "gray")
+		if got := e.Apply(h, 0, nil, time.Now()); got.Lane != "" {
+			t.Errorf("%s: entered %q", phase, got.Lane)
+		}
+		if h.Get("x-graylane") != "" {
+			t.Errorf("%s: the outside lane header was kept", phase)
+		}
+	}
+}
+
+// TestEntryGateWhitelist: a lane with a gate asks it for ids the inline
+// whitelist does not name, and only a whitelist answer for this lane
+// counts.
+func TestEntryGateWhitelist(t *testing.T) {
+	doc := strings.Replace(exampleLane(t), "users: [alice]", "users: [alice]\n      gate: http://gate.example", 1)
+	e := entry(t, strings.Replace(doc, "weight: 50", "weight: 0", 1), nil)
+	asked := []string{}
+	wl := func(gate, user, tenant string) (string, bool) {
+		asked = append(asked, gate+" "+user+" "+tenant)
+		return map[string]string{"bob": "gray", "carol": "blue"}[user], user == "bob" || user == "carol"
+	}
+	for user, want := range map[string]string{"bob": "gray", "carol": "", "dave": ""} {
+		if got := e.Apply(headers("x-user-id", user, "x-tenant-id", "acme"), 0.9, wl, time.Now()); got.Lane != want {
+			t.Errorf("%s: lane %q, want %q", user, got.Lane, want)
+		}
+	}
+	if len(asked) != 3 || !strings.HasPrefix(asked[0], "http://gate.example ") {
+		t.Errorf("gate asked %v", asked)
+	}
+}
+
+// TestEntryMonotonic: raising the weight only adds users, and a user's
+// decision never changes at one weight.
+func TestEntryMonotonic(t *testing.T) {
+	doc := strings.Replace(exampleLane(t), "users: [alice]", "users: []", 1)
+	prev := map[string]bool{}
+	for w := int32(0); w <= 100; w += 5 {
+		e := entry(t, doc, map[string]lane.State{"shop/gray": {Phase: lane.Active, Weight: w}})
+		in := map[string]bool{}
+		for i := range 2000 {
+			u := fmt.Sprintf("user-%d", i)
+			d := e.Apply(headers("x-user-id", u), 0.5, nil, time.Now())
+			if again := e.Apply(headers("x-user-id", u), 0.01, nil, time.Now()); again != d {
+				t.Fatalf("weight %d: %s decided %v then %v", w, u, d, again)
+			}
+			if d.Lane == "gray" {
+				in[u] = true
+			}
+		}
+		for u := range prev {
+			if !in[u] {
+				t.Fatalf("raising the weight to %d removed %s", w, u)
+			}
+		}
+		if n := len(in); n < int(w)*20-120 || n > int(w)*20+120 {
+			t.Errorf("weight %d admitted %d of 2000", w, n)
+		}
+		prev = in
+	}
+}
+
+func TestSignVerify(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	v := lane.Sign(key, "gray", now.Add(time.Hour))
+	tests := []struct {
+		name  string
+		key   []byte
+		value string
+		ok    bool
+	}{
+		{"valid", key, v, true},
+		{"other key", []byte("another-key-0123456789"), v, false},
+		{"no key", nil, v, false},
+		{"expired", key, lane.Sign(key, "gray", now.Add(-time.Second)), false},
+		{"lane changed", key, strings.Replace(v, "gray", "blue", 1), false},
+		{"expiry changed", key, strings.Replace(v, ".1800003600.", ".1900003600.", 1), false},
+		{"plain", key, "gray", false},
+		{"empty", key, "", false},
+	}
+	for _, tt := range tests {
+		lane, ok := lane.Verify(tt.key, tt.value, now)
+		if ok != tt.ok || (ok && lane != "gray") {
+			t.Errorf("%s: Verify = %q, %v; want ok %v", tt.name, lane, ok, tt.ok)
+		}
+	}
+}
+
+// FuzzEntry: any headers give a decision without a panic, and never leave
+// an unsigned outside lane header in place.
+func FuzzEntry(f *testing.F) {
+	f.Add("gray", "k=v,x-graylane=gray", "tenantGray=1", "alice")
+	f.Add("gray.1.x", ",,;=,x-graylane", "=;;", "")
+	f.Fuzz(func(t *testing.T, laneHdr, baggage, cookie, user string) {
+		set, err := loadFuzz()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := lane.Input{Objects: set}
+		out, err := lane.Compile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := lane.NewEntry(&in, out.Lanes, key)
+		h := headers("x-graylane", laneHdr, "baggage", baggage, "Cookie", cookie, "x-user-id", user)
+		d := e.Apply(h, 0.99, nil, time.Now())
+		if v := h.Get("x-graylane"); v != d.Lane {
+			t.Errorf("x-graylane %q after deciding %q", v, d.Lane)
+		}
+	})
+}
+
+var fuzzSet = sync.OnceValues(func() ([]*manifest.Object, error) {
+	set, err := manifest.Load("../../examples/lanes")
+	if err != nil {
+		return nil, err
+	}
+	return set.Objects, nil
+})
+
+func loadFuzz() ([]*manifest.Object, error) { return fuzzSet() }

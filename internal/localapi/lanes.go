@@ -1,0 +1,150 @@
+package localapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/lane"
+	"github.com/graylane/graylane/internal/plan"
+)
+
+// LaneOptions are the options of `graylane lane ... --local`.
+type LaneOptions struct {
+	Action    string // list, get, promote, abort, retry, pause, resume
+	Name      string
+	Namespace string
+	Full      bool // promote --full
+	Wait      bool // block until Promoted or Aborted
+	Timeout   time.Duration
+	Admin     string
+	Output    string
+}
+
+// ErrLaneAborted is returned by --wait when the lane was rolled back.
+var ErrLaneAborted = errors.New("lane is Aborted")
+
+// Lane lists, shows or commands the lanes of a running runtime.
+func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
+	if err := inspect.CheckFormat(o.Output); err != nil {
+		return err
+	}
+	c := New(Admin(o.Admin))
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	switch o.Action {
+	case "list":
+		var ls []embedded.LaneStatus
+		if err := c.Get(ctx, "/v1/lanes", &ls); err != nil {
+			return err
+		}
+		return inspect.Write(stdout, o.Output, ls, func(w io.Writer) error { return laneTable(w, ls) })
+	case "get":
+	case "promote", "abort", "retry", "pause", "resume":
+		cmd := o.Action
+		if o.Action == "promote" && o.Full {
+			cmd = string(plan.PromoteFull)
+		}
+		var res map[string]any
+		if err := c.post(ctx, "/v1/lanes/"+o.Namespace+"/"+o.Name+"/"+cmd, &res); err != nil {
+			return err
+		}
+	default:
+		return &inspect.InputError{Err: fmt.Errorf("lane %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
+	}
+	st, err := c.lane(ctx, o.Namespace, o.Name)
+	if err != nil {
+		return err
+	}
+	if o.Wait {
+		if st, err = c.waitLane(ctx, o); err != nil {
+			return err
+		}
+	}
+	if err := inspect.Write(stdout, o.Output, st, func(w io.Writer) error { return laneDetail(w, st) }); err != nil {
+		return err
+	}
+	if o.Wait && st.Phase == lane.Aborted {
+		msg := ""
+		if st.Plan != nil {
+			msg = st.Plan.Message
+		}
+		return fmt.Errorf("%s/%s: %w: %s", st.Namespace, st.Name, ErrLaneAborted, msg)
+	}
+	return nil
+}
+
+func (c *Client) lane(ctx context.Context, ns, name string) (embedded.LaneStatus, error) {
+	var ls []embedded.LaneStatus
+	if err := c.Get(ctx, "/v1/lanes", &ls); err != nil {
+		return embedded.LaneStatus{}, err
+	}
+	for _, l := range ls {
+		if l.Namespace == ns && l.Name == name {
+			return l, nil
+		}
+	}
+	return embedded.LaneStatus{}, &inspect.InputError{Err: fmt.Errorf("lane %s/%s not found", ns, name)}
+}
+
+// waitLane polls until the lane is Promoted or Aborted.
+func (c *Client) waitLane(ctx context.Context, o LaneOptions) (embedded.LaneStatus, error) {
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		st, err := c.lane(ctx, o.Namespace, o.Name)
+		if err != nil {
+			return st, err
+		}
+		if st.Phase != lane.Active {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("lane %s/%s still %s after %s", o.Namespace, o.Name, st.Phase, timeout)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func laneTable(w io.Writer, ls []embedded.LaneStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPHASE\tWEIGHT\tSTEP\tMEMBERS\tFALLBACK\tMESSAGE")
+	for _, l := range ls {
+		step, msg := "-", ""
+		if l.Plan != nil {
+			step, msg = fmt.Sprintf("%d/%d", l.Plan.Step, l.Plan.Steps), l.Plan.Message
+		}
+		members := make([]string, len(l.Members))
+		for i, m := range l.Members {
+			members[i] = m.Service
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", l.Namespace, l.Name, l.Phase, l.Weight, step, strings.Join(members, ","), l.Fallback, msg)
+	}
+	return tw.Flush()
+}
+
+func laneDetail(w io.Writer, l embedded.LaneStatus) error {
+	if err := laneTable(w, []embedded.LaneStatus{l}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\npropagation: %s\n", strings.Join(l.Modes, ", "))
+	for _, m := range l.Members {
+		fmt.Fprintf(w, "  %-12s lane subset %s %v   stable subset %s %v\n", m.Service, m.LaneSubset, m.LaneLabels, m.StableSubset, m.StableLabels)
+	}
+	for _, a := range l.Analysis {
+		fmt.Fprintf(w, "analysis %s (%s): %s %s\n", a.Kind, a.Member, a.Phase, a.Message)
+	}
+	return nil
+}
