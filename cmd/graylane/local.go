@@ -2,35 +2,76 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/localapi"
 )
 
 var errNotLocal = &inspect.InputError{Err: errors.New("only --local (a running `graylane up`) is supported so far; applying to Kubernetes comes with the Kubernetes output")}
 
+// clusterApplyFlags are the flags of `graylane apply` that only mean
+// something for a cluster.
+var clusterApplyFlags = []string{"kubeconfig", "context", "namespace", "wait", "timeout", "force-conflicts", "dry-run"}
+
 func newApplyCmd(stdout io.Writer) *cobra.Command {
-	var o localapi.ApplyOptions
+	var lo localapi.ApplyOptions
+	var ko kubeapply.Options
 	var local bool
 	c := &cobra.Command{
-		Use:   "apply -f PATH... --local [--admin ADDR]",
-		Short: "Apply manifests to a running `graylane up`, like kubectl apply",
-		Long: `Validates the manifests here (errors name file and line), then sends them to the
-embedded runtime's admin API: the same object applied again replaces the earlier
-one; routing changes take effect for new requests at once, changed workloads are
-replaced once their new replicas are ready.`,
-		Example: `  graylane apply -f examples/seed004-headers/ --local`,
-		Args:    cobra.NoArgs,
+		Use:   "apply -f PATH... [--wait] | apply -f PATH... --local",
+		Short: "Apply manifests to a Kubernetes cluster (server-side apply) or to a running `graylane up`",
+		Long: `Validates the manifests here (errors name file and line), then applies them.
+
+To a cluster (the default): server-side apply with field manager "graylane",
+namespaces and services first, Istio routing next, Argo Rollouts last; each
+object is reported created, configured or unchanged, and objects the API server
+rejects are reported at their file:line. --wait then blocks until every applied
+Rollout is Healthy (exit 0) or Degraded (exit 1), as kubectl argo rollouts
+status does. The kubeconfig is found as kubectl finds it.
+
+With --local: sends them to the embedded runtime's admin API; the same object
+applied again replaces the earlier one; routing changes take effect for new
+requests at once, changed workloads are replaced once their new replicas are ready.
+
+Exit codes: 0 applied (and Healthy with --wait), 1 failure or Degraded, 2 bad
+input (flags, manifests, objects the API server finds invalid).`,
+		Example: `  graylane apply -f examples/seed001/ --wait --timeout 10m
+  graylane apply -f examples/seed004/ --context staging -n shop --dry-run=server -o json
+  graylane apply -f examples/seed004-headers/ --local`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return localapi.Apply(cmd.Context(), o, stdout)
+			if !local {
+				if cmd.Flags().Changed("admin") {
+					return &inspect.InputError{Err: errors.New("--admin needs --local")}
+				}
+				return kubeapply.Run(cmd.Context(), ko, stdout, cmd.ErrOrStderr())
+			}
+			for _, name := range clusterApplyFlags {
+				if cmd.Flags().Changed(name) {
+					return &inspect.InputError{Err: fmt.Errorf("--%s is for a cluster; it cannot be used with --local", name)}
+				}
+			}
+			lo.Files, lo.Output = ko.Files, ko.Output
+			return localapi.Apply(cmd.Context(), lo, stdout)
 		},
 	}
-	c.Flags().StringArrayVarP(&o.Files, "filename", "f", nil, "manifest file or folder (repeatable)")
-	addLocalFlags(c, &local, &o.Admin)
-	addOutputFlag(c, &o.Output)
+	f := c.Flags()
+	f.StringArrayVarP(&ko.Files, "filename", "f", nil, "manifest file or folder (repeatable)")
+	f.StringVar(&ko.Kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&ko.Context, "context", "", "kubeconfig context (default: its current context)")
+	f.StringVarP(&ko.Namespace, "namespace", "n", "", "namespace for objects that name none (default: the context's, else default)")
+	f.BoolVar(&ko.Wait, "wait", false, "block until every applied Rollout is Healthy (exit 0) or Degraded (exit 1)")
+	f.DurationVar(&ko.Timeout, "timeout", kubeapply.DefaultTimeout, "with --wait: give up after this long (exit 1)")
+	f.BoolVar(&ko.ForceConflicts, "force-conflicts", false, "take over fields other field managers own instead of failing")
+	f.StringVar(&ko.DryRun, "dry-run", "none", "server: the API server validates and defaults, nothing is stored")
+	f.BoolVar(&local, "local", false, "apply to the embedded runtime (`graylane up`) instead of a cluster")
+	f.StringVar(&lo.Admin, "admin", "", "with --local: admin address of `graylane up` (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
+	addOutputFlag(c, &ko.Output)
 	return c
 }
 

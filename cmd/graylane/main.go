@@ -58,7 +58,8 @@ Exit codes: 0 success, 1 failure while running, 2 bad input (flags, URL, manifes
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &inspect.InputError{Err: err} })
 	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr),
-		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr), newApplyCmd(stdout), newGetCmd(stdout), newGateCmd(stdout, stderr), newRolloutCmd(stdout))
+		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr), newApplyCmd(stdout), newGetCmd(stdout), newGateCmd(stdout, stderr), newRolloutCmd(stdout), newLaneCmd(stdout),
+		newRenderCmd(stdout, stderr), newConvertCmd(stdout, stderr), newLintCmd(stdout, stderr))
 	return root
 }
 

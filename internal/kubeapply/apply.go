@@ -1,0 +1,265 @@
+package kubeapply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/graylane/graylane/internal/manifest"
+)
+
+// Actions of a Result.
+const (
+	Created    = "created"
+	Configured = "configured"
+	Unchanged  = "unchanged"
+	Failed     = "failed"
+)
+
+// ApplyOptions change how objects are applied.
+type ApplyOptions struct {
+	// ForceConflicts takes fields over from other field managers instead of
+	// failing with a conflict.
+	ForceConflicts bool
+	// DryRun asks the API server to validate and default the objects
+	// without storing them (--dry-run=server).
+	DryRun bool
+}
+
+// Result is what happened to one object.
+type Result struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	Source     string `json:"source"` // file:line of the document
+	Action     string `json:"action"` // created, configured, unchanged or failed
+	Error      string `json:"error,omitempty"`
+}
+
+// Ref returns "Kind namespace/name".
+func (r Result) Ref() string {
+	if r.Namespace == "" {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
+// Apply applies the items in order with server-side apply, field manager
+// "graylane", and goes on after a failure. The error joins one
+// *RejectedError per failed object.
+//
+// What the Argo Rollouts controller writes in the Istio objects that the
+// applied Rollouts name (route weights, subsets' pod-template-hash labels)
+// is applied with its live value, so that re-applying during or after a
+// rollout neither resets its traffic split nor conflicts with the controller.
+func Apply(ctx context.Context, c client.Client, items []Item, o ApplyOptions) ([]Result, error) {
+	results := make([]Result, 0, len(items))
+	var errs []error
+	owned := argoFields(items)
+	for _, it := range items {
+		gvk := it.GVK()
+		r := Result{
+			APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind,
+			Namespace: it.Object.GetNamespace(), Name: it.Object.GetName(), Source: it.Source.Pos.String(),
+		}
+		action, err := applyOne(ctx, c, it, o, owned)
+		if err != nil {
+			rej := reject(it, err)
+			r.Action, r.Error = Failed, rej.Error()
+			errs = append(errs, rej)
+		} else {
+			r.Action = action
+		}
+		results = append(results, r)
+	}
+	return results, errors.Join(errs...)
+}
+
+// applyOne applies one object and says whether it was created, configured
+// or left unchanged: by the resourceVersion for real applies, by comparing
+// the object before and after for dry runs (which store nothing).
+func applyOne(ctx context.Context, c client.Client, it Item, o ApplyOptions, owned argoOwned) (string, error) {
+	before, err := newLike(c.Scheme(), it.Object)
+	if err != nil {
+		return "", err
+	}
+	exists := true
+	if err := c.Get(ctx, client.ObjectKeyFromObject(it.Object), before); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return "", err
+		}
+		exists = false
+	}
+	obj := it.Object.DeepCopyObject().(client.Object)
+	if exists {
+		owned.keepLive(obj, before)
+	}
+	body, err := applyBody(obj)
+	if err != nil {
+		return "", err
+	}
+	opts := []client.PatchOption{client.FieldOwner(FieldManager)}
+	if o.ForceConflicts {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if o.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	err = c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), opts...)
+	if err != nil && !o.ForceConflicts && exists && owned.onlyControllerConflicts(obj, err) {
+		// The live values are in body already: taking the fields back from
+		// the controller changes nothing it set.
+		err = c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), append(opts, client.ForceOwnership)...)
+	}
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !exists:
+		return Created, nil
+	case o.DryRun:
+		same, err := sameStored(before, obj)
+		if err != nil || !same {
+			return Configured, err
+		}
+		return Unchanged, nil
+	case obj.GetResourceVersion() == before.GetResourceVersion():
+		return Unchanged, nil
+	}
+	return Configured, nil
+}
+
+// applyBody is the apply configuration of a typed object: its JSON without
+// status, resourceVersion, managed fields and null values. Go structs write
+// zero values such as "creationTimestamp": null in a pod template, which
+// server-side apply would claim (and which Argo's pruned Rollout schema
+// rejects); the manifest never set them.
+func applyBody(obj client.Object) ([]byte, error) {
+	obj = obj.DeepCopyObject().(client.Object)
+	obj.SetResourceVersion("")
+	obj.SetManagedFields(nil)
+	js, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		return nil, fmt.Errorf("encode %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
+	}
+	delete(doc, "status")
+	dropNulls(doc)
+	return json.Marshal(doc)
+}
+
+// dropNulls removes null members from JSON objects, at every depth.
+func dropNulls(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if x == nil {
+				delete(v, k)
+				continue
+			}
+			dropNulls(x)
+		}
+	case []any:
+		for _, x := range v {
+			dropNulls(x)
+		}
+	}
+}
+
+func newLike(scheme *runtime.Scheme, obj client.Object) (client.Object, error) {
+	n, err := scheme.New(obj.GetObjectKind().GroupVersionKind())
+	if err != nil {
+		return nil, fmt.Errorf("new %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
+	}
+	return n.(client.Object), nil
+}
+
+// sameStored compares two versions of an object, ignoring what every write
+// changes (resourceVersion, managed fields' timestamps). It compares their
+// JSON forms: Istio's protobuf-backed specs cannot be compared by reflection.
+func sameStored(a, b client.Object) (bool, error) {
+	var docs [2]any
+	for i, o := range []client.Object{a, b} {
+		o = o.DeepCopyObject().(client.Object)
+		o.SetResourceVersion("")
+		o.SetManagedFields(nil)
+		o.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+		js, err := json.Marshal(o)
+		if err != nil {
+			return false, fmt.Errorf("encode %s: %w", o.GetName(), err)
+		}
+		if err := json.Unmarshal(js, &docs[i]); err != nil {
+			return false, fmt.Errorf("decode %s: %w", o.GetName(), err)
+		}
+	}
+	return reflect.DeepEqual(docs[0], docs[1]), nil
+}
+
+// RejectedError is the API server's refusal of one object, located at the
+// object's document (and at the fields it names, when it names any).
+type RejectedError struct {
+	Ref    string
+	Errors manifest.ErrorList
+	// Conflict is set when other field managers own fields the apply sets.
+	Conflict bool
+	// Invalid is set when the object itself is invalid (bad input).
+	Invalid bool
+
+	err error
+}
+
+func (e *RejectedError) Error() string {
+	msg := e.Errors.Error()
+	if e.Conflict {
+		msg += "\n" + e.Errors[0].Pos.String() + ": " + e.Ref + ": another field manager owns these fields; re-run with --force-conflicts to take them over"
+	}
+	return msg
+}
+
+// Unwrap returns the API server's error.
+func (e *RejectedError) Unwrap() error { return e.err }
+
+// reject locates an API error: one line per cause that names a field (at
+// that field's line when the document has it), else one at the document.
+func reject(it Item, err error) *RejectedError {
+	src := it.Source
+	rej := &RejectedError{Ref: it.Ref(), Conflict: apierrors.IsConflict(err), err: err,
+		Invalid: apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && status.Status().Details != nil {
+		for _, cause := range status.Status().Details.Causes {
+			if cause.Field == "" {
+				continue
+			}
+			field := strings.TrimPrefix(cause.Field, ".")
+			rej.Errors = append(rej.Errors, &manifest.Error{
+				Pos: src.PathPos(field), Path: field, Msg: it.Ref() + ": " + causeMessage(cause),
+			})
+		}
+	}
+	if len(rej.Errors) == 0 {
+		rej.Errors = manifest.ErrorList{{Pos: src.Pos, Msg: it.Ref() + ": " + err.Error()}}
+	}
+	return rej
+}
+
+func causeMessage(c metav1.StatusCause) string {
+	if c.Message != "" {
+		return c.Message
+	}
+	return string(c.Type)
+}

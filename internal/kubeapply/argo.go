@@ -1,0 +1,169 @@
+package kubeapply
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
+	networkingapi "istio.io/api/networking/v1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// PodTemplateHashLabel is the label the Argo Rollouts controller adds to the
+// canary and stable subsets of a DestinationRule.
+const PodTemplateHashLabel = "rollouts-pod-template-hash"
+
+// argoOwned is what the Argo Rollouts controller writes in the Istio objects
+// that the Rollouts of an apply name in trafficRouting.istio: the weights of
+// the named HTTP routes of each VirtualService, and the pod-template-hash
+// label of the canary and stable subsets of the DestinationRule.
+type argoOwned struct {
+	routes  map[types.NamespacedName][]string // VirtualService -> route names (empty: all)
+	subsets map[types.NamespacedName][]string // DestinationRule -> subset names
+}
+
+// argoFields collects argoOwned from the Rollouts among items.
+func argoFields(items []Item) argoOwned {
+	owned := argoOwned{routes: map[types.NamespacedName][]string{}, subsets: map[types.NamespacedName][]string{}}
+	for _, it := range items {
+		ro, ok := it.Object.(*rolloutsv1alpha1.Rollout)
+		if !ok || ro.Spec.Strategy.Canary == nil || ro.Spec.Strategy.Canary.TrafficRouting == nil {
+			continue
+		}
+		istio := ro.Spec.Strategy.Canary.TrafficRouting.Istio
+		if istio == nil {
+			continue
+		}
+		vss := istio.VirtualServices
+		if istio.VirtualService != nil {
+			vss = append(vss, *istio.VirtualService)
+		}
+		for _, vs := range vss {
+			key := istioRef(vs.Name, ro.Namespace)
+			owned.routes[key] = append(owned.routes[key], vs.Routes...)
+		}
+		if dr := istio.DestinationRule; dr != nil {
+			key := istioRef(dr.Name, ro.Namespace)
+			owned.subsets[key] = append(owned.subsets[key], dr.CanarySubsetName, dr.StableSubsetName)
+		}
+	}
+	return owned
+}
+
+// istioRef reads a name as Argo Rollouts does: "name" in the Rollout's
+// namespace, or "name.namespace".
+func istioRef(name, namespace string) types.NamespacedName {
+	if n, ns, ok := strings.Cut(name, "."); ok {
+		return types.NamespacedName{Namespace: ns, Name: n}
+	}
+	return types.NamespacedName{Namespace: namespace, Name: name}
+}
+
+// keepLive copies into desired the values the Argo Rollouts controller
+// wrote in live, so an apply neither resets a rollout's traffic split nor
+// conflicts with the controller over them.
+func (a argoOwned) keepLive(desired, live client.Object) {
+	key := client.ObjectKeyFromObject(desired)
+	switch d := desired.(type) {
+	case *networkingv1.VirtualService:
+		if routes, ok := a.routes[key]; ok {
+			keepWeights(d, live.(*networkingv1.VirtualService), routes)
+		}
+	case *networkingv1.DestinationRule:
+		if subsets, ok := a.subsets[key]; ok {
+			keepHashes(d, live.(*networkingv1.DestinationRule), subsets)
+		}
+	}
+}
+
+// ControllerManager is the field manager of the Argo Rollouts controller's
+// writes.
+const ControllerManager = "rollouts-controller"
+
+// onlyControllerConflicts reports whether err is an apply conflict of an
+// object in a, solely with the Argo Rollouts controller over the fields it
+// writes (spec.http of a VirtualService, spec.subsets of a DestinationRule:
+// atomic lists, where an omitted "weight: 0" already differs).
+func (a argoOwned) onlyControllerConflicts(obj client.Object, err error) bool {
+	key := client.ObjectKeyFromObject(obj)
+	var field string
+	switch obj.(type) {
+	case *networkingv1.VirtualService:
+		if _, ok := a.routes[key]; !ok {
+			return false
+		}
+		field = ".spec.http"
+	case *networkingv1.DestinationRule:
+		if _, ok := a.subsets[key]; !ok {
+			return false
+		}
+		field = ".spec.subsets"
+	default:
+		return false
+	}
+	var status apierrors.APIStatus
+	if !apierrors.IsConflict(err) || !errors.As(err, &status) || status.Status().Details == nil {
+		return false
+	}
+	causes := status.Status().Details.Causes
+	for _, c := range causes {
+		if c.Type != metav1.CauseTypeFieldManagerConflict || c.Field != field || !strings.Contains(c.Message, `"`+ControllerManager+`"`) {
+			return false
+		}
+	}
+	return len(causes) > 0
+}
+
+// keepWeights sets the weight of each destination of the named HTTP routes
+// (all when names is empty) to the live weight of the same destination.
+func keepWeights(desired, live *networkingv1.VirtualService, names []string) {
+	for _, route := range desired.Spec.Http {
+		if len(names) > 0 && !slices.Contains(names, route.Name) {
+			continue
+		}
+		for _, lr := range live.Spec.Http {
+			if lr.Name != route.Name {
+				continue
+			}
+			for _, dst := range route.Route {
+				for _, ldst := range lr.Route {
+					if sameDestination(dst.Destination, ldst.Destination) {
+						dst.Weight = ldst.Weight
+					}
+				}
+			}
+			break
+		}
+	}
+}
+
+func sameDestination(a, b *networkingapi.Destination) bool {
+	return a != nil && b != nil && a.Host == b.Host && a.Subset == b.Subset
+}
+
+// keepHashes copies the live pod-template-hash label of the named subsets.
+func keepHashes(desired, live *networkingv1.DestinationRule, names []string) {
+	for _, s := range desired.Spec.Subsets {
+		if !slices.Contains(names, s.Name) {
+			continue
+		}
+		for _, ls := range live.Spec.Subsets {
+			hash, ok := ls.Labels[PodTemplateHashLabel]
+			if ls.Name != s.Name || !ok {
+				continue
+			}
+			if _, set := s.Labels[PodTemplateHashLabel]; set {
+				continue
+			}
+			if s.Labels == nil {
+				s.Labels = map[string]string{}
+			}
+			s.Labels[PodTemplateHashLabel] = hash
+		}
+	}
+}

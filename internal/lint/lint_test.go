@@ -1,0 +1,144 @@
+package lint_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/lint"
+	"github.com/graylane/graylane/internal/manifest"
+)
+
+// base is a correct seed-001 set: Service, DestinationRule, VirtualService
+// (header route above the weighted route), Rollout.
+const base = `apiVersion: v1
+kind: Service
+metadata: {name: order}
+spec:
+  selector: {app: order}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: order}
+spec:
+  host: order
+  subsets:
+  - {name: stable, labels: {app: order}}
+  - {name: canary, labels: {app: order}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: order}
+spec:
+  hosts: [order]
+  http:
+  - name: canary-header
+    match: [{headers: {x-canary: {exact: "true"}}}]
+    route: [{destination: {host: order, subset: canary}}]
+  - name: primary
+    route:
+    - {destination: {host: order, subset: stable}, weight: 100}
+    - {destination: {host: order, subset: canary}, weight: 0}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: order}
+spec:
+  selector: {matchLabels: {app: order}}
+  template:
+    metadata: {labels: {app: order}}
+    spec: {containers: [{name: order, image: x}]}
+  strategy:
+    canary:
+      trafficRouting:
+        istio:
+          virtualService: {name: order, routes: [primary]}
+          destinationRule: {name: order, canarySubsetName: canary, stableSubsetName: stable}
+      steps: [{setWeight: 10}, {pause: {}}]
+`
+
+const app = `---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: shop, namespace: argocd}
+spec:
+  project: default
+  destination: {server: "https://kubernetes.default.svc", namespace: default}
+  source: {repoURL: "https://git.example.com/x.git", path: shop}
+  ignoreDifferences:
+`
+
+func TestLint(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		want  []string // "check where"
+	}{
+		{"clean", base, nil},
+		{"subset missing from the DestinationRule",
+			strings.Replace(base, "{name: canary, labels: {app: order}}", "{name: canary-x, labels: {app: order}}", 1),
+			[]string{"routing in.yaml:25", "routing in.yaml:29", "rollout-ref in.yaml:44"}},
+		{"rollout route name missing",
+			strings.Replace(base, "routes: [primary]", "routes: [main]", 1),
+			[]string{"rollout-ref in.yaml:43"}},
+		{"weights not summing to 100",
+			strings.Replace(base, "weight: 0}", "weight: 10}", 1),
+			[]string{"routing in.yaml:27"}},
+		{"catch-all above other routes and header route below the weighted route",
+			strings.Replace(base, `  - name: canary-header
+    match: [{headers: {x-canary: {exact: "true"}}}]
+    route: [{destination: {host: order, subset: canary}}]
+  - name: primary
+    route:
+    - {destination: {host: order, subset: stable}, weight: 100}
+    - {destination: {host: order, subset: canary}, weight: 0}
+`, `  - name: primary
+    route:
+    - {destination: {host: order, subset: stable}, weight: 100}
+    - {destination: {host: order, subset: canary}, weight: 0}
+  - name: canary-header
+    match: [{headers: {x-canary: {exact: "true"}}}]
+    route: [{destination: {host: order, subset: canary}}]
+`, 1),
+			[]string{"catch-all in.yaml:23", "header-order in.yaml:27"}},
+		{"service selector matches no pod template",
+			strings.Replace(base, "selector: {app: order}", "selector: {app: orders}", 1),
+			[]string{"selector in.yaml:5"}},
+		{"application without ignoreDifferences", base + app,
+			[]string{"argocd in.yaml:54", "argocd in.yaml:54"}},
+		{"application with the Argo docs' jsonPointers /spec/http/1 and the DR jq", base + app + `  - group: networking.istio.io
+    kind: VirtualService
+    jsonPointers: [/spec/http/1]
+  - group: networking.istio.io
+    kind: DestinationRule
+    jqPathExpressions: ['.spec.subsets[].labels["rollouts-pod-template-hash"]']
+`, nil},
+		{"application ignoring the wrong route", base + app + `  - group: networking.istio.io
+    kind: VirtualService
+    jsonPointers: [/spec/http/0]
+  - group: networking.istio.io
+    kind: DestinationRule
+    managedFieldsManagers: [rollouts-controller]
+`, []string{"argocd in.yaml:54"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := manifest.LoadBytes("in.yaml", []byte(tc.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range lint.Lint(set) {
+				got = append(got, f.Check+" "+f.Where)
+				if f.Hint == "" || f.Message == "" {
+					t.Errorf("finding without message or hint: %+v", f)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("findings (-want +got):\n%s\nall: %v", diff, lint.Lint(set))
+			}
+		})
+	}
+}

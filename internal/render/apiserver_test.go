@@ -1,0 +1,121 @@
+package render_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/graylane/graylane/internal/kubetest"
+	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/render"
+)
+
+// argoCDModule holds the Application CRD (manifests/crds/application-crd.yaml).
+// It is not a dependency of the repository (it requires k8s.io/kubernetes);
+// the test downloads it into the module cache with `go mod download`.
+const argoCDModule = "github.com/argoproj/argo-cd/v2@v2.14.21"
+
+func applicationCRD(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "download", "-json", argoCDModule)
+	cmd.Dir = t.TempDir() // outside the repository: go.mod and go.sum stay as they are
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod download %s: %v", argoCDModule, err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Fatalf("go mod download %s: %v %s", argoCDModule, err, out)
+	}
+	return filepath.Join(mod.Dir, "manifests", "crds", "application-crd.yaml")
+}
+
+// TestAPIServerAcceptsOutput server-side applies the rendered examples and
+// the conversion of 60 generated Deployments to a real kube-apiserver with
+// the upstream Istio, Argo Rollouts and Argo CD CRDs: every object must be
+// accepted by the real schema validation.
+func TestAPIServerAcceptsOutput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts kube-apiserver")
+	}
+	env := kubetest.Start(t, kubetest.WithCRDPaths(applicationCRD(t)))
+	ctx := context.Background()
+
+	examples, err := filepath.Glob("../../examples/kubernetes/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := manifest.Load(examples...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rels, err := render.Releases(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := render.Render(rels...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fleet []byte
+	for i := range 60 {
+		fleet = append(fleet, render.GeneratedService(i)+"---\n"...)
+	}
+	fset, err := manifest.LoadBytes("fleet.yaml", fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps, svcs := typed(fset)
+	converted, err := render.Convert(deps, svcs, render.ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs = append(objs, converted...)
+
+	namespaces := map[string]bool{}
+	for _, o := range objs {
+		if !namespaces[o.Namespace] {
+			namespaces[o.Namespace] = true
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Namespace}}
+			if err := env.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+				t.Fatal(err)
+			}
+		}
+	}
+	kinds := map[string]int{}
+	for _, o := range objs {
+		if err := serverSideApply(ctx, env.Client, o); err != nil {
+			t.Errorf("%s %s: %v", o.APIVersion, o.Ref(), err)
+			continue
+		}
+		kinds[o.Kind]++
+	}
+	t.Logf("applied: %v", kinds)
+}
+
+// serverSideApply applies the YAML Graylane writes for o (what a user
+// applies), as field manager graylane, with strict field validation: an
+// unknown or misspelt field is an error, not silently pruned.
+func serverSideApply(ctx context.Context, c client.Client, o render.Object) error {
+	doc, err := render.Encode(o)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(doc, &u.Object); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return c.Patch(ctx, u, client.Apply, client.FieldOwner("graylane"), client.ForceOwnership, client.FieldValidation("Strict"))
+}

@@ -1,0 +1,284 @@
+// Package command is the shell of `graylane render`, `convert` and `lint`:
+// it loads manifests, calls the pure cores (internal/render,
+// internal/lint) and writes manifests, files or findings.
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graylane/graylane/api/v1alpha1"
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/lint"
+	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/render"
+)
+
+// WriteOptions say where generated objects go.
+type WriteOptions struct {
+	// OutputDir, when set, gets one file per object instead of stdout.
+	OutputDir string
+	// Kustomization adds a kustomization.yaml to OutputDir.
+	Kustomization bool
+	// Output is text or yaml (multi-document YAML on stdout) or json (a v1
+	// List); with OutputDir it is the format of the list of written files.
+	Output string
+}
+
+// RenderOptions are the flags of `graylane render`.
+type RenderOptions struct {
+	Files  []string
+	Layout string // overrides spec.layout of every Release when set
+	WriteOptions
+}
+
+// ConvertOptions are the flags of `graylane convert`.
+type ConvertOptions struct {
+	Files       []string
+	Release     string // a Release file whose spec gives the settings
+	Name        string
+	Layout      string
+	Header      string
+	HeaderValue string
+	Steps       string // "10,pause,30,pause=5m,50"
+	WorkloadRef bool
+	WriteOptions
+}
+
+// LintOptions are the flags of `graylane lint`.
+type LintOptions struct {
+	Files  []string
+	Output string
+}
+
+// FindingsError is returned by Lint when it found something (exit code 1).
+type FindingsError struct{ N int }
+
+func (e *FindingsError) Error() string {
+	if e.N == 1 {
+		return "1 finding"
+	}
+	return strconv.Itoa(e.N) + " findings"
+}
+
+func load(files []string, stderr io.Writer) (*manifest.Set, error) {
+	if len(files) == 0 {
+		return nil, &inspect.InputError{Err: errors.New("no manifests: give -f FILE or -f DIR")}
+	}
+	set, err := manifest.Load(files...)
+	if err != nil {
+		return nil, &inspect.InputError{Err: err}
+	}
+	for _, k := range set.IgnoredKinds() {
+		fmt.Fprintf(stderr, "ignored: %s\n", k)
+	}
+	return set, nil
+}
+
+func checkLayout(l string) error {
+	if l != "" && l != v1alpha1.LayoutSubsets && l != v1alpha1.LayoutServices {
+		return &inspect.InputError{Err: fmt.Errorf("--layout %q: want subsets or services", l)}
+	}
+	return nil
+}
+
+// Render renders every Release of the input.
+func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error {
+	if err := inspect.CheckFormat(o.Output); err != nil {
+		return err
+	}
+	if err := checkLayout(o.Layout); err != nil {
+		return err
+	}
+	set, err := load(o.Files, stderr)
+	if err != nil {
+		return err
+	}
+	rels, err := render.Releases(set)
+	if err != nil {
+		return &inspect.InputError{Err: err}
+	}
+	lanes, err := inspect.CompileLanes(set)
+	if err != nil {
+		return err
+	}
+	if len(rels) == 0 && lanes.Output == nil {
+		return &inspect.InputError{Err: errors.New("no Release or Lane (apiVersion: graylane.io/v1alpha1) in the input; for Deployments use graylane convert")}
+	}
+	for _, r := range rels {
+		if o.Layout != "" {
+			r.Spec.Layout = o.Layout
+		}
+	}
+	objs, err := render.Render(rels...)
+	if err != nil {
+		return &inspect.InputError{Err: err}
+	}
+	if lanes.Output != nil {
+		// A Lane's output is the objects it adds or changes: apply them
+		// beside (after) the input manifests.
+		for _, c := range lanes.Output.Changed {
+			objs = append(objs, render.Object{APIVersion: c.APIVersion, Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, Value: c.Typed})
+		}
+	}
+	return write(objs, o.WriteOptions, stdout)
+}
+
+// Convert converts the Deployments of the input (with their Services).
+func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) error {
+	if err := inspect.CheckFormat(o.Output); err != nil {
+		return err
+	}
+	if err := checkLayout(o.Layout); err != nil {
+		return err
+	}
+	opts, err := convertSettings(o, stderr)
+	if err != nil {
+		return err
+	}
+	set, err := load(o.Files, stderr)
+	if err != nil {
+		return err
+	}
+	var deps []*appsv1.Deployment
+	var svcs []*corev1.Service
+	for _, obj := range set.Objects {
+		switch t := obj.Typed.(type) {
+		case *appsv1.Deployment:
+			t.Namespace = obj.Namespace
+			deps = append(deps, t)
+		case *corev1.Service:
+			t.Namespace = obj.Namespace
+			svcs = append(svcs, t)
+		}
+	}
+	if len(deps) == 0 {
+		return &inspect.InputError{Err: errors.New("no Deployment (apiVersion: apps/v1) in the input")}
+	}
+	objs, err := render.Convert(deps, svcs, opts)
+	if err != nil {
+		return &inspect.InputError{Err: err}
+	}
+	return write(objs, o.WriteOptions, stdout)
+}
+
+// convertSettings builds the conversion settings from --release and the flags.
+func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions, error) {
+	opts := render.ConvertOptions{Name: o.Name, WorkloadRef: o.WorkloadRef}
+	if o.Release != "" {
+		set, err := load([]string{o.Release}, stderr)
+		if err != nil {
+			return opts, err
+		}
+		rs := set.Of("Release")
+		if len(rs) != 1 {
+			return opts, &inspect.InputError{Err: fmt.Errorf("--release %s: want exactly one Release, found %d", o.Release, len(rs))}
+		}
+		r := rs[0].Typed.(*v1alpha1.Release)
+		opts.Spec = r.DeepCopy().Spec
+		if opts.Name == "" {
+			opts.Name = r.Name
+		}
+	}
+	s := &opts.Spec
+	if o.Layout != "" {
+		s.Layout = o.Layout
+	}
+	if o.Header != "" || o.HeaderValue != "" {
+		if s.HeaderRoute == nil {
+			s.HeaderRoute = &v1alpha1.HeaderRoute{}
+		}
+		s.HeaderRoute.Header = cmpOr(o.Header, s.HeaderRoute.Header)
+		s.HeaderRoute.Value = cmpOr(o.HeaderValue, s.HeaderRoute.Value)
+	}
+	if o.Steps != "" {
+		steps, err := ParseSteps(o.Steps)
+		if err != nil {
+			return opts, &inspect.InputError{Err: fmt.Errorf("--steps: %w", err)}
+		}
+		s.Steps = steps
+	}
+	return opts, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+var weightStep = regexp.MustCompile(`^[0-9]+$`)
+
+// ParseSteps reads "10,pause,30,pause=5m,50,analysis": a number is
+// setWeight, pause waits for promotion, pause=DURATION waits that long,
+// analysis runs every configured analysis.
+func ParseSteps(s string) ([]v1alpha1.Step, error) {
+	var out []v1alpha1.Step
+	for _, tok := range strings.Split(s, ",") {
+		tok = strings.TrimSpace(tok)
+		switch {
+		case weightStep.MatchString(tok):
+			n, err := strconv.ParseInt(tok, 10, 32)
+			if err != nil || n > 100 {
+				return nil, fmt.Errorf("weight %s: want 0 to 100", tok)
+			}
+			w := int32(n)
+			out = append(out, v1alpha1.Step{SetWeight: &w})
+		case tok == "pause":
+			out = append(out, v1alpha1.Step{Pause: &v1alpha1.Pause{}})
+		case strings.HasPrefix(tok, "pause="):
+			out = append(out, v1alpha1.Step{Pause: &v1alpha1.Pause{Duration: strings.TrimPrefix(tok, "pause=")}})
+		case tok == "analysis":
+			out = append(out, v1alpha1.Step{Analysis: &v1alpha1.StepAnalysis{}})
+		default:
+			return nil, fmt.Errorf("step %q: want a weight (10), pause, pause=5m or analysis", tok)
+		}
+	}
+	return out, nil
+}
+
+// Lint prints the findings about the input; any finding is a FindingsError.
+func Lint(_ context.Context, o LintOptions, stdout, stderr io.Writer) error {
+	if err := inspect.CheckFormat(o.Output); err != nil {
+		return err
+	}
+	set, err := load(o.Files, stderr)
+	if err != nil {
+		return err
+	}
+	fs := lint.Lint(set)
+	report := struct {
+		Findings []lint.Finding `json:"findings"`
+	}{Findings: fs}
+	if report.Findings == nil {
+		report.Findings = []lint.Finding{}
+	}
+	err = inspect.Write(stdout, o.Output, report, func(w io.Writer) error {
+		for _, f := range fs {
+			if _, err := fmt.Fprintf(w, "%s: %s\n", f.Severity, f); err != nil {
+				return err
+			}
+		}
+		if len(fs) == 0 {
+			_, err := fmt.Fprintln(w, "no findings")
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(fs) > 0 {
+		return &FindingsError{N: len(fs)}
+	}
+	return nil
+}
