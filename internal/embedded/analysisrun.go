@@ -97,16 +97,95 @@ func (a *analysisRunner) isStopped() bool {
 	return a.stopped
 }
 
+// analysisSet is one analysis a step machine asks for: one run for a
+// Rollout, one run per member for a lane.
+type analysisSet struct {
+	step    int    // the step it belongs to (-1: background)
+	hash    string // the canary hash it judges
+	members []string
+	runs    []*analysisRunner
+}
+
+// phase is the worst phase of the runs, and why.
+func (a *analysisSet) phase() (plan.AnalysisPhase, string) {
+	if a == nil {
+		return plan.AnalysisNone, ""
+	}
+	rank := map[plan.AnalysisPhase]int{plan.AnalysisSuccessful: 0, plan.AnalysisRunning: 1, plan.AnalysisPending: 1,
+		plan.AnalysisInconclusive: 2, plan.AnalysisError: 3, plan.AnalysisFailed: 4}
+	worst, msg := plan.AnalysisSuccessful, ""
+	for i, r := range a.runs {
+		p, m := r.status()
+		if len(a.runs) == 1 || rank[p] > rank[worst] {
+			worst, msg = p, m
+			if a.members[i] != "" {
+				msg = a.members[i] + ": " + m
+			}
+		}
+	}
+	return worst, msg
+}
+
+func (a *analysisSet) stop() {
+	if a != nil {
+		for _, r := range a.runs {
+			r.stop()
+		}
+	}
+}
+
+// keep stops the runs and returns the set when one of them failed, errored
+// or was inconclusive, so status still shows why (nil otherwise).
+func (a *analysisSet) keep() *analysisSet {
+	if a == nil {
+		return nil
+	}
+	kept := false
+	for _, r := range a.runs {
+		if r.keep() != nil {
+			kept = true
+		}
+	}
+	if kept {
+		return a
+	}
+	return nil
+}
+
+// current reports whether the set is the running one for step and hash.
+func (a *analysisSet) current(step int, hash string) bool {
+	return a != nil && a.step == step && a.hash == hash && (len(a.runs) == 0 || !a.runs[0].isStopped())
+}
+
+// reports is the status of every run.
+func (a *analysisSet) reports() []AnalysisStatus {
+	var out []AnalysisStatus
+	if a != nil {
+		for i, run := range a.runs {
+			s := run.report()
+			s.Member = a.members[i]
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // startAnalysis resolves the templates and arguments of a Rollout analysis
-// and starts measuring. A template that cannot be found fails the run at
-// once, with a message that says why.
-func (r *Runtime) startAnalysis(ro *rollout, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisRunner {
-	ctx, cancel := context.WithCancel(r.ctx)
-	a := &analysisRunner{step: step, canary: ro.status.CanaryHash, cancel: cancel, phase: analysis.Running}
+// and starts measuring.
+func (r *Runtime) startAnalysis(ro *rollout, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
 	specs, err := r.analysisTemplates(ro.ns, spec.Templates)
+	run := r.startRun(ro.status.CanaryHash, step, specs, err, rolloutArgs(ro, spec.Args))
+	return &analysisSet{step: step, hash: ro.status.CanaryHash, members: []string{""}, runs: []*analysisRunner{run}}
+}
+
+// startRun starts measuring one AnalysisRun in the background. A template
+// that could not be resolved (err) fails the run at once, saying why.
+func (r *Runtime) startRun(hash string, step int, specs []*rolloutsv1alpha1.AnalysisTemplateSpec, err error, args map[string]string) *analysisRunner {
+	ctx, cancel := context.WithCancel(r.ctx)
+	a := &analysisRunner{step: step, canary: hash, cancel: cancel, phase: analysis.Running}
 	if err == nil {
 		var run *analysis.Run
-		if run, err = analysis.New(specs, rolloutArgs(ro, spec.Args), time.Now()); err == nil {
+		if run, err = analysis.New(specs, args, time.Now()); err == nil {
 			a.run = run
 			go r.measureLoop(ctx, a)
 			return a
@@ -228,20 +307,35 @@ func (r *Runtime) wakeRollouts() {
 	}
 }
 
-// syncAnalysis starts, keeps or stops the step and background runs the
-// step machine asks for. Called with r.mu held, after Reconcile.
-func (r *Runtime) syncAnalysis(ro *rollout) {
-	d, st := ro.desired, ro.status
+// syncRuns starts, keeps or stops the step and background analyses a step
+// machine asks for (after Reconcile, with r.mu held); start begins one.
+func syncRuns(d plan.Desired, st plan.Status, stepRun, bgRun **analysisSet, start func(*rolloutsv1alpha1.RolloutAnalysis, int) *analysisSet) {
 	if d.StepAnalysis == nil {
-		ro.stepRun = ro.stepRun.keep()
-	} else if ro.stepRun == nil || ro.stepRun.step != st.StepIndex || ro.stepRun.canary != st.CanaryHash || ro.stepRun.isStopped() {
-		ro.stepRun.stop()
-		ro.stepRun = r.startAnalysis(ro, d.StepAnalysis, st.StepIndex)
+		*stepRun = (*stepRun).keep()
+	} else if !(*stepRun).current(st.StepIndex, st.CanaryHash) {
+		(*stepRun).stop()
+		*stepRun = start(d.StepAnalysis, st.StepIndex)
 	}
 	if d.BackgroundAnalysis == nil {
-		ro.bgRun = ro.bgRun.keep()
-	} else if ro.bgRun == nil || ro.bgRun.canary != st.CanaryHash || ro.bgRun.isStopped() {
-		ro.bgRun.stop()
-		ro.bgRun = r.startAnalysis(ro, &d.BackgroundAnalysis.RolloutAnalysis, -1)
+		*bgRun = (*bgRun).keep()
+	} else if !(*bgRun).current(-1, st.CanaryHash) {
+		(*bgRun).stop()
+		*bgRun = start(&d.BackgroundAnalysis.RolloutAnalysis, -1)
+	}
+}
+
+// inputs feeds the analyses' phases to the step machine's input: the step
+// analysis when it belongs to the current step and canary, the background
+// one when it judges the current canary.
+func analysisInputs(in *plan.Input, st plan.Status, stepRun, bgRun *analysisSet) {
+	if stepRun != nil && stepRun.step == st.StepIndex && stepRun.hash == st.CanaryHash {
+		in.StepAnalysis, in.AnalysisMessage = stepRun.phase()
+	}
+	if bgRun != nil && bgRun.hash == st.CanaryHash {
+		p, msg := bgRun.phase()
+		in.BackgroundAnalysis = p
+		if in.AnalysisMessage == "" {
+			in.AnalysisMessage = msg
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
-	"github.com/graylane/graylane/internal/analysis"
 	"github.com/graylane/graylane/internal/gate"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
@@ -34,63 +32,8 @@ type laneRun struct {
 	status  plan.Status
 	desired plan.Desired
 	pending []plan.Command
-	stepRun *laneAnalysis
-	bgRun   *laneAnalysis
-}
-
-// laneAnalysis is one analysis of a lane: a run per member.
-type laneAnalysis struct {
-	step    int
-	hash    string
-	members []string
-	runs    []*analysisRunner
-}
-
-// phase is the worst phase of the member runs, and why.
-func (a *laneAnalysis) phase() (plan.AnalysisPhase, string) {
-	if a == nil {
-		return plan.AnalysisNone, ""
-	}
-	rank := map[plan.AnalysisPhase]int{plan.AnalysisSuccessful: 0, plan.AnalysisRunning: 1, plan.AnalysisPending: 1,
-		plan.AnalysisInconclusive: 2, plan.AnalysisError: 3, plan.AnalysisFailed: 4}
-	worst, msg := plan.AnalysisSuccessful, ""
-	for i, r := range a.runs {
-		p, m := r.status()
-		if rank[p] > rank[worst] {
-			worst, msg = p, a.members[i]+": "+m
-		}
-	}
-	return worst, msg
-}
-
-func (a *laneAnalysis) stop() {
-	if a != nil {
-		for _, r := range a.runs {
-			r.stop()
-		}
-	}
-}
-
-// keep stops the runs and returns the analysis when one of them failed,
-// errored or was inconclusive, so status still shows why (nil otherwise).
-func (a *laneAnalysis) keep() *laneAnalysis {
-	if a == nil {
-		return nil
-	}
-	kept := false
-	for _, r := range a.runs {
-		if r.keep() != nil {
-			kept = true
-		}
-	}
-	if kept {
-		return a
-	}
-	return nil
-}
-
-func (a *laneAnalysis) stopped() bool {
-	return a != nil && len(a.runs) > 0 && a.runs[0].isStopped()
+	stepRun *analysisSet
+	bgRun   *analysisSet
 }
 
 // LaneStatus is what `graylane lane get` shows.
@@ -193,16 +136,7 @@ func (r *Runtime) reconcileLanes(now time.Time) bool {
 			cmd, lr.pending = lr.pending[0], lr.pending[1:]
 		}
 		in := plan.Input{Now: now, TemplateHash: lr.hash, CanaryAvailable: r.laneReady(lr), Command: cmd}
-		if a := lr.stepRun; a != nil && a.step == lr.status.StepIndex && a.hash == lr.status.CanaryHash {
-			in.StepAnalysis, in.AnalysisMessage = a.phase()
-		}
-		if a := lr.bgRun; a != nil && a.hash == lr.status.CanaryHash {
-			p, msg := a.phase()
-			in.BackgroundAnalysis = p
-			if in.AnalysisMessage == "" {
-				in.AnalysisMessage = msg
-			}
-		}
+		analysisInputs(&in, lr.status, lr.stepRun, lr.bgRun)
 		st, d := plan.Reconcile(&lr.spec, lr.status, in)
 		if laneState(st) != laneState(lr.status) {
 			changed = true
@@ -211,7 +145,9 @@ func (r *Runtime) reconcileLanes(now time.Time) bool {
 			r.log.Info("lane", "lane", lr.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
 		}
 		lr.status, lr.desired = st, d
-		r.syncLaneAnalysis(lr)
+		syncRuns(d, st, &lr.stepRun, &lr.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
+			return r.startLaneAnalysis(lr, spec, step)
+		})
 	}
 	return changed
 }
@@ -231,27 +167,11 @@ func (r *Runtime) laneReady(lr *laneRun) int32 {
 	return 1
 }
 
-func (r *Runtime) syncLaneAnalysis(lr *laneRun) {
-	d, st := lr.desired, lr.status
-	if d.StepAnalysis == nil {
-		lr.stepRun = lr.stepRun.keep()
-	} else if lr.stepRun == nil || lr.stepRun.step != st.StepIndex || lr.stepRun.hash != st.CanaryHash || lr.stepRun.stopped() {
-		lr.stepRun.stop()
-		lr.stepRun = r.startLaneAnalysis(lr, d.StepAnalysis, st.StepIndex)
-	}
-	if d.BackgroundAnalysis == nil {
-		lr.bgRun = lr.bgRun.keep()
-	} else if lr.bgRun == nil || lr.bgRun.hash != st.CanaryHash || lr.bgRun.stopped() {
-		lr.bgRun.stop()
-		lr.bgRun = r.startLaneAnalysis(lr, &d.BackgroundAnalysis.RolloutAnalysis, -1)
-	}
-}
-
 // startLaneAnalysis runs the analysis once per member, each with the
 // arguments service, namespace, lane, lane-version and stable-version
 // (the members' "version" labels) beside the ones the plan gives.
-func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *laneAnalysis {
-	la := &laneAnalysis{step: step, hash: lr.status.CanaryHash}
+func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
+	la := &analysisSet{step: step, hash: lr.status.CanaryHash}
 	for _, m := range lr.res.Members {
 		args := map[string]string{"service": m.Service, "namespace": m.Namespace, "lane": lr.res.Name,
 			"lane-version": m.LaneLabels["version"], "stable-version": m.StableLabels["version"]}
@@ -259,7 +179,8 @@ func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutA
 			args[a.Name] = a.Value
 		}
 		la.members = append(la.members, m.Service)
-		la.runs = append(la.runs, r.startRun(lr.res.Namespace, la.hash, step, &m, spec.Templates, args))
+		specs, err := r.laneTemplates(lr.res.Namespace, &m, spec.Templates)
+		la.runs = append(la.runs, r.startRun(la.hash, step, specs, err, args))
 	}
 	return la
 }
@@ -287,25 +208,6 @@ func (r *Runtime) laneTemplates(ns string, m *lane.Member, refs []rolloutsv1alph
 		specs = append(specs, own...)
 	}
 	return specs, nil
-}
-
-// startRun starts measuring one member's AnalysisRun in the background; a
-// template that cannot be found fails the run at once, saying why.
-func (r *Runtime) startRun(ns, hash string, step int, m *lane.Member, refs []rolloutsv1alpha1.AnalysisTemplateRef, args map[string]string) *analysisRunner {
-	ctx, cancel := context.WithCancel(r.ctx)
-	a := &analysisRunner{step: step, canary: hash, cancel: cancel, phase: analysis.Running}
-	specs, err := r.laneTemplates(ns, m, refs)
-	if err == nil {
-		var run *analysis.Run
-		if run, err = analysis.New(specs, args, time.Now()); err == nil {
-			a.run = run
-			go r.measureLoop(ctx, a)
-			return a
-		}
-	}
-	a.phase, a.msg = analysis.Error, err.Error()
-	cancel()
-	return a
 }
 
 // LaneCommand queues a promote/abort/retry/pause/resume for a lane.
@@ -346,16 +248,7 @@ func (r *Runtime) Lanes() []LaneStatus {
 		if p := lr.res.Spec.Plan; p != nil {
 			ls.Plan = &LanePlanStatus{Phase: lr.status.Phase, Message: lr.status.Message, Step: lr.status.StepIndex, Steps: len(p.Steps), Aborted: lr.status.Aborted}
 		}
-		for _, a := range []*laneAnalysis{lr.stepRun, lr.bgRun} {
-			if a == nil {
-				continue
-			}
-			for i, run := range a.runs {
-				s := run.report()
-				s.Member = a.members[i]
-				ls.Analysis = append(ls.Analysis, s)
-			}
-		}
+		ls.Analysis = append(lr.stepRun.reports(), lr.bgRun.reports()...)
 		out = append(out, ls)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })

@@ -317,28 +317,11 @@ spec:
 // its requests fails the lane's analysis, and every member goes back to
 // stable together: lane requests then see v1 everywhere.
 func TestLaneWideRollback(t *testing.T) {
-	dir := laneShopWith(t, failingLane, func(shop string) string {
-		i := strings.Index(shop, "name: logistics-v2")
-		j := i + strings.Index(shop[i:], "          value: v2\n") + len("          value: v2\n")
-		return shop[:j] + "        - name: error_rate\n          value: \"0.1\"\n" + shop[j:]
-	})
+	dir := laneShopWith(t, failingLane, withErrors("0.1"))
 	r := start(t, []string{dir})
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			_, _, _ = r.try(false, "shop.example", "x-canary", "true")
-		}
-	}()
+	stop := gatewayLoad(r, "x-canary", "true")
 	aborted := waitLaneFor(t, r.rt, 60*time.Second, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
-	close(stop)
-	<-done
+	stop()
 	if aborted.Plan == nil || !strings.Contains(aborted.Plan.Message, `metric "success-rate" assessed Failed`) {
 		t.Errorf("aborted lane: %+v", aborted.Plan)
 	}
@@ -370,9 +353,10 @@ func withErrors(rate string) func(string) string {
 	}
 }
 
-// anonymousLoad sends anonymous gateway requests (half of them enter the
-// lane at weight 50) until the returned function is called.
-func anonymousLoad(r *running) func() {
+// gatewayLoad sends gateway requests with the given headers from 4
+// workers until the returned function is called (anonymous ones: half of
+// them enter the lane at weight 50).
+func gatewayLoad(r *running, headers ...string) func() {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 4 {
@@ -385,7 +369,7 @@ func anonymousLoad(r *running) func() {
 					return
 				default:
 				}
-				_, _, _ = r.try(false, "shop.example")
+				_, _, _ = r.try(false, "shop.example", headers...)
 			}
 		}()
 	}
@@ -399,7 +383,7 @@ func anonymousLoad(r *running) func() {
 func TestLaneJudge(t *testing.T) {
 	t.Run("failing", func(t *testing.T) {
 		r := start(t, []string{laneShopWith(t, judgedLane, withErrors("0.05"))})
-		stop := anonymousLoad(r)
+		stop := gatewayLoad(r)
 		aborted := waitLaneFor(t, r.rt, 60*time.Second, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
 		stop()
 		if aborted.Plan == nil || !strings.Contains(aborted.Plan.Message, "judge") {
@@ -420,7 +404,7 @@ func TestLaneJudge(t *testing.T) {
 	})
 	t.Run("identical", func(t *testing.T) {
 		r := start(t, []string{laneShop(t, judgedLane)})
-		stop := anonymousLoad(r)
+		stop := gatewayLoad(r)
 		promoted := waitLaneFor(t, r.rt, 60*time.Second, "promoted", func(s LaneStatus) bool { return s.Phase != lane.Active })
 		stop()
 		if promoted.Phase != lane.Promoted {

@@ -29,8 +29,8 @@ type rollout struct {
 	groups    map[string]*podGroup
 	templates map[string]*corev1.PodTemplateSpec // by hash: to scale the stable up again
 	pending   []plan.Command
-	stepRun   *analysisRunner
-	bgRun     *analysisRunner
+	stepRun   *analysisSet
+	bgRun     *analysisSet
 }
 
 type podGroup struct {
@@ -101,16 +101,7 @@ func (r *Runtime) reconcileRollouts(now time.Time) (bool, error) {
 			cmd, ro.pending = ro.pending[0], ro.pending[1:]
 		}
 		in := plan.Input{Now: now, TemplateHash: hash, CanaryAvailable: ro.ready(hash), Command: cmd}
-		if ro.stepRun != nil && ro.stepRun.step == ro.status.StepIndex && ro.stepRun.canary == ro.status.CanaryHash {
-			in.StepAnalysis, in.AnalysisMessage = ro.stepRun.status()
-		}
-		if ro.bgRun != nil && ro.bgRun.canary == ro.status.CanaryHash {
-			phase, msg := ro.bgRun.status()
-			in.BackgroundAnalysis = phase
-			if in.AnalysisMessage == "" {
-				in.AnalysisMessage = msg
-			}
-		}
+		analysisInputs(&in, ro.status, ro.stepRun, ro.bgRun)
 		st, d := plan.Reconcile(&ro.obj.Spec, ro.status, in)
 		if trafficChanged(ro.status, st) {
 			changed = true
@@ -119,7 +110,9 @@ func (r *Runtime) reconcileRollouts(now time.Time) (bool, error) {
 			r.log.Info("rollout", "rollout", ro.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
 		}
 		ro.status, ro.desired = st, d
-		r.syncAnalysis(ro)
+		syncRuns(ro.desired, ro.status, &ro.stepRun, &ro.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
+			return r.startAnalysis(ro, spec, step)
+		})
 		scaled, err := r.scaleRollout(ro)
 		if err != nil {
 			return changed, err
@@ -283,11 +276,7 @@ func (r *Runtime) Rollouts() []RolloutStatus {
 		for _, h := range st.HeaderRoutes {
 			rs.HeaderRoutes = append(rs.HeaderRoutes, h.Name)
 		}
-		for _, a := range []*analysisRunner{ro.stepRun, ro.bgRun} {
-			if a != nil {
-				rs.Analysis = append(rs.Analysis, a.report())
-			}
-		}
+		rs.Analysis = append(ro.stepRun.reports(), ro.bgRun.reports()...)
 		out = append(out, rs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })

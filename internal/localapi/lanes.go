@@ -82,40 +82,17 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 }
 
 func (c *Client) lane(ctx context.Context, ns, name string) (embedded.LaneStatus, error) {
-	var ls []embedded.LaneStatus
-	if err := c.Get(ctx, "/v1/lanes", &ls); err != nil {
-		return embedded.LaneStatus{}, err
-	}
-	for _, l := range ls {
-		if l.Namespace == ns && l.Name == name {
-			return l, nil
-		}
-	}
-	return embedded.LaneStatus{}, &inspect.InputError{Err: fmt.Errorf("lane %s/%s not found", ns, name)}
+	return find(ctx, c, "/v1/lanes", "lane", ns, name, func(l embedded.LaneStatus) (string, string) { return l.Namespace, l.Name })
 }
 
 // waitLane polls until the lane is Promoted or Aborted.
 func (c *Client) waitLane(ctx context.Context, o LaneOptions) (embedded.LaneStatus, error) {
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 30 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		st, err := c.lane(ctx, o.Namespace, o.Name)
-		if err != nil {
-			return st, err
-		}
-		if st.Phase != lane.Active {
-			return st, nil
-		}
-		select {
-		case <-ctx.Done():
-			return st, fmt.Errorf("lane %s/%s still %s after %s", o.Namespace, o.Name, st.Phase, timeout)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return pollUntil(ctx, o.Timeout,
+		func(ctx context.Context) (embedded.LaneStatus, error) { return c.lane(ctx, o.Namespace, o.Name) },
+		func(st embedded.LaneStatus) bool { return st.Phase != lane.Active },
+		func(st embedded.LaneStatus, timeout time.Duration) error {
+			return fmt.Errorf("lane %s/%s still %s after %s", o.Namespace, o.Name, st.Phase, timeout)
+		})
 }
 
 func laneTable(w io.Writer, ls []embedded.LaneStatus) error {

@@ -103,40 +103,53 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 }
 
 func (c *Client) rollout(ctx context.Context, ns, name string) (embedded.RolloutStatus, error) {
-	var rs []embedded.RolloutStatus
-	if err := c.Get(ctx, "/v1/rollouts", &rs); err != nil {
-		return embedded.RolloutStatus{}, err
-	}
-	for _, r := range rs {
-		if r.Namespace == ns && r.Name == name {
-			return r, nil
-		}
-	}
-	return embedded.RolloutStatus{}, &inspect.InputError{Err: fmt.Errorf("rollout %s/%s not found", ns, name)}
+	return find(ctx, c, "/v1/rollouts", "rollout", ns, name, func(r embedded.RolloutStatus) (string, string) { return r.Namespace, r.Name })
 }
 
-// wait polls until the Rollout is Healthy or Degraded.
-func (c *Client) wait(ctx context.Context, o RolloutOptions) (embedded.RolloutStatus, error) {
-	timeout := o.Timeout
+// find gets a list from the admin API and returns the item ns/name.
+func find[T any](ctx context.Context, c *Client, path, kind, ns, name string, key func(T) (string, string)) (T, error) {
+	var items []T
+	var zero T
+	if err := c.Get(ctx, path, &items); err != nil {
+		return zero, err
+	}
+	for _, it := range items {
+		if n, m := key(it); n == ns && m == name {
+			return it, nil
+		}
+	}
+	return zero, &inspect.InputError{Err: fmt.Errorf("%s %s/%s not found", kind, ns, name)}
+}
+
+// pollUntil calls get every 200 ms until done says so or timeout (0: 30m)
+// passes; then late explains what it last saw.
+func pollUntil[T any](ctx context.Context, timeout time.Duration, get func(context.Context) (T, error), done func(T) bool, late func(T, time.Duration) error) (T, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Minute
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		st, err := c.rollout(ctx, o.Namespace, o.Name)
-		if err != nil {
+		st, err := get(ctx)
+		if err != nil || done(st) {
 			return st, err
-		}
-		if st.Phase == plan.Healthy || st.Phase == plan.Degraded {
-			return st, nil
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("rollout %s/%s still %s after %s: %s", o.Namespace, o.Name, st.Phase, timeout, st.Message)
+			return st, late(st, timeout)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// wait polls until the Rollout is Healthy or Degraded.
+func (c *Client) wait(ctx context.Context, o RolloutOptions) (embedded.RolloutStatus, error) {
+	return pollUntil(ctx, o.Timeout,
+		func(ctx context.Context) (embedded.RolloutStatus, error) { return c.rollout(ctx, o.Namespace, o.Name) },
+		func(st embedded.RolloutStatus) bool { return st.Phase == plan.Healthy || st.Phase == plan.Degraded },
+		func(st embedded.RolloutStatus, timeout time.Duration) error {
+			return fmt.Errorf("rollout %s/%s still %s after %s: %s", o.Namespace, o.Name, st.Phase, timeout, st.Message)
+		})
 }
 
 // watch prints a line at every change of the Rollout until it is Healthy
