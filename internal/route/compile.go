@@ -15,6 +15,9 @@ type Table struct {
 	sources  map[string]*sourceTable
 	gateways map[string]*gatewayUnit
 	services map[string]*corev1.Service
+	// fqdns maps a Service's (name, namespace) to its FQDN, so resolving a
+	// short name on the request path does not build the string.
+	fqdns    map[[2]string]string
 	rejected []*vsUnit
 	// Findings is everything Compile noticed, in input order.
 	Findings []Finding
@@ -37,10 +40,13 @@ type hostEntry struct {
 // Info findings.
 func Compile(in Input) *Table {
 	fs := &findings{}
-	t := &Table{sources: map[string]*sourceTable{MeshSource: newSourceTable()}, services: map[string]*corev1.Service{}}
+	t := &Table{sources: map[string]*sourceTable{MeshSource: newSourceTable()}, services: map[string]*corev1.Service{}, fqdns: map[[2]string]string{}}
 	for _, s := range in.Services {
 		if s.Object != nil {
-			t.services[strings.ToLower(s.Object.Name)+"."+namespaceOf(&s.Object.ObjectMeta)+"."+ClusterDomain] = s.Object
+			name, ns := strings.ToLower(s.Object.Name), namespaceOf(&s.Object.ObjectMeta)
+			fqdn := name + "." + ns + "." + ClusterDomain
+			t.services[fqdn] = s.Object
+			t.fqdns[[2]string{name, ns}] = fqdn
 		}
 	}
 	drs := newDRIndex(in.DestinationRules, fs)

@@ -69,6 +69,9 @@ func (t *Table) PassthroughHost(req *Request) string {
 	ns := req.namespace()
 	switch strings.Count(host, ".") {
 	case 0:
+		if fqdn, ok := t.fqdns[[2]string{host, ns}]; ok {
+			return fqdn
+		}
 		return ResolveHost(host, ns)
 	case 1:
 		if _, ok := t.services[host+"."+ClusterDomain]; ok {

@@ -13,7 +13,9 @@ const ClusterDomain = "svc.cluster.local"
 // namespace; wildcards, IPs and names with dots are kept.
 func ResolveHost(host, namespace string) string {
 	host = strings.ToLower(host)
-	if host == "" || host == "*" || strings.Contains(host, ".") || net.ParseIP(host) != nil {
+	// A name without a dot can only be an IP address as IPv6 (with ':');
+	// checking that first spares net.ParseIP's error allocation.
+	if host == "" || host == "*" || strings.Contains(host, ".") || (strings.IndexByte(host, ':') >= 0 && net.ParseIP(host) != nil) {
 		return host
 	}
 	if strings.HasPrefix(host, "*") {
