@@ -23,6 +23,7 @@ const releaseE2E = `apiVersion: graylane.io/v1alpha1
 kind: Release
 metadata: {name: shop, namespace: default}
 spec:
+  layout: LAYOUT
   services:
   - name: order
     image: IMAGE
@@ -37,16 +38,25 @@ spec:
 `
 
 // TestRenderedReleaseEndToEnd: the set `graylane render` makes from a
-// Release is accepted by a real API server and progressed by the real Argo
-// Rollouts controller: weights 10 -> (promote) -> 30 -> 50 -> done.
+// Release, in both layouts (seed 001's one Service with subsets, seed
+// 000's stable and canary Services), is accepted by a real API server and
+// progressed by the real Argo Rollouts controller: weights 10 -> (promote)
+// -> 30 -> 50 -> done.
 func TestRenderedReleaseEndToEnd(t *testing.T) {
+	for _, layout := range []string{"subsets", "services"} {
+		t.Run(layout, func(t *testing.T) { testRenderedRelease(t, layout) })
+	}
+}
+
+func testRenderedRelease(t *testing.T, layout string) {
 	env := kubetest.Start(t)
 	ctrl := kubetest.StartControllers(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
 	rendered := func(image string) string {
-		set, err := manifest.LoadBytes("release.yaml", []byte(strings.Replace(releaseE2E, "IMAGE", image, 1)))
+		doc := strings.NewReplacer("IMAGE", image, "LAYOUT", layout).Replace(releaseE2E)
+		set, err := manifest.LoadBytes("release.yaml", []byte(doc))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	networkingapi "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,14 +26,25 @@ const PodTemplateHashLabel = "rollouts-pod-template-hash"
 type argoOwned struct {
 	routes  map[types.NamespacedName][]string // VirtualService -> route names (empty: all)
 	subsets map[types.NamespacedName][]string // DestinationRule -> subset names
+	// services are the canary and stable Services, whose selector the
+	// controller pins to a pod-template-hash.
+	services map[types.NamespacedName]bool
 }
 
 // argoFields collects argoOwned from the Rollouts among items.
 func argoFields(items []Item) argoOwned {
-	owned := argoOwned{routes: map[types.NamespacedName][]string{}, subsets: map[types.NamespacedName][]string{}}
+	owned := argoOwned{routes: map[types.NamespacedName][]string{}, subsets: map[types.NamespacedName][]string{}, services: map[types.NamespacedName]bool{}}
 	for _, it := range items {
 		ro, ok := it.Object.(*rolloutsv1alpha1.Rollout)
-		if !ok || ro.Spec.Strategy.Canary == nil || ro.Spec.Strategy.Canary.TrafficRouting == nil {
+		if !ok || ro.Spec.Strategy.Canary == nil {
+			continue
+		}
+		for _, name := range []string{ro.Spec.Strategy.Canary.StableService, ro.Spec.Strategy.Canary.CanaryService} {
+			if name != "" {
+				owned.services[types.NamespacedName{Namespace: ro.Namespace, Name: name}] = true
+			}
+		}
+		if ro.Spec.Strategy.Canary.TrafficRouting == nil {
 			continue
 		}
 		istio := ro.Spec.Strategy.Canary.TrafficRouting.Istio
@@ -78,6 +90,13 @@ func (a argoOwned) keepLive(desired, live client.Object) {
 		if subsets, ok := a.subsets[key]; ok {
 			keepHashes(d, live.(*networkingv1.DestinationRule), subsets)
 		}
+	case *corev1.Service:
+		if h, ok := live.(*corev1.Service).Spec.Selector[PodTemplateHashLabel]; ok && a.services[key] {
+			if d.Spec.Selector == nil {
+				d.Spec.Selector = map[string]string{}
+			}
+			d.Spec.Selector[PodTemplateHashLabel] = h
+		}
 	}
 }
 
@@ -88,7 +107,8 @@ const ControllerManager = "rollouts-controller"
 // onlyControllerConflicts reports whether err is an apply conflict of an
 // object in a, solely with the Argo Rollouts controller over the fields it
 // writes (spec.http of a VirtualService, spec.subsets of a DestinationRule:
-// atomic lists, where an omitted "weight: 0" already differs).
+// atomic lists, where an omitted "weight: 0" already differs; the atomic
+// spec.selector of a canary or stable Service).
 func (a argoOwned) onlyControllerConflicts(obj client.Object, err error) bool {
 	key := client.ObjectKeyFromObject(obj)
 	var field string
@@ -103,6 +123,11 @@ func (a argoOwned) onlyControllerConflicts(obj client.Object, err error) bool {
 			return false
 		}
 		field = ".spec.subsets"
+	case *corev1.Service:
+		if !a.services[key] {
+			return false
+		}
+		field = ".spec.selector"
 	default:
 		return false
 	}

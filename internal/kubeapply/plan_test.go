@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/graylane/graylane/internal/manifest"
@@ -147,6 +148,58 @@ func TestKeepArgoFields(t *testing.T) {
 	}
 	want := []string{"canary-header/canary=0", "primary/stable=90", "primary/canary=10", "stable hash=aaa", "canary hash=bbb"}
 	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestKeepServiceSelectorHash: the canary and stable Services of a Rollout
+// keep the pod-template-hash the controller put in their selector.
+func TestKeepServiceSelectorHash(t *testing.T) {
+	doc := `apiVersion: v1
+kind: Service
+metadata: {name: pay-stable}
+spec: {selector: {app: pay}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other}
+spec: {selector: {app: pay}, ports: [{port: 80}]}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: pay}
+spec:
+  selector: {matchLabels: {app: pay}}
+  template:
+    metadata: {labels: {app: pay}}
+    spec: {containers: [{name: pay, image: pay:1}]}
+  strategy: {canary: {stableService: pay-stable, canaryService: pay-canary}}
+`
+	set, err := manifest.LoadBytes("s.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _, err := Plan(set, scheme, testScope, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := argoFields(items)
+	var got []string
+	for _, it := range items {
+		svc, ok := it.Object.(*corev1.Service)
+		if !ok {
+			continue
+		}
+		live := svc.DeepCopy()
+		live.Spec.Selector[PodTemplateHashLabel] = "abc"
+		owned.keepLive(svc, live)
+		got = append(got, svc.Name+" hash="+svc.Spec.Selector[PodTemplateHashLabel])
+	}
+	if diff := cmp.Diff([]string{"pay-stable hash=abc", "other hash="}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
