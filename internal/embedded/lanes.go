@@ -19,6 +19,7 @@ import (
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
+	"github.com/graylane/graylane/internal/render"
 )
 
 // laneRun is one Lane run by the embedded runtime: its resolved members
@@ -58,9 +59,13 @@ type LanePlanStatus struct {
 	Aborted bool       `json:"aborted"`
 }
 
-// compileLanes compiles the lanes of objs with the lanes' current states.
-// Called with r.mu held.
+// compileLanes renders the Releases of objs, then compiles the lanes with
+// their current states. Called with r.mu held.
 func (r *Runtime) compileLanes(objs []*manifest.Object) (*lane.Output, error) {
+	objs, err := render.Expand(objs)
+	if err != nil {
+		return nil, err
+	}
 	return lane.Compile(lane.Input{Objects: objs, States: r.laneStates()})
 }
 

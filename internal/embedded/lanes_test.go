@@ -426,3 +426,15 @@ func userInLane(t *testing.T) string {
 	t.Fatal("no user in the lane")
 	return ""
 }
+
+// TestReleaseRunsLocally: a Release runs as the set it renders to — the
+// same objects `graylane render` writes for a cluster.
+func TestReleaseRunsLocally(t *testing.T) {
+	r := start(t, []string{"../../examples/kubernetes/seed001.yaml"})
+	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool {
+		return s.Namespace == "shop" && s.Name == "order" && s.Phase == plan.Healthy && s.Stable.Ready == 4
+	})
+	if code, body := r.get(t, true, "order.shop:8080"); code != 200 || body != "sample(1.0)" {
+		t.Errorf("order.shop: %d %q", code, body)
+	}
+}

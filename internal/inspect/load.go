@@ -13,6 +13,7 @@ import (
 
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/render"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
 )
@@ -42,9 +43,19 @@ type Lanes struct {
 	Entry  *lane.Entry
 }
 
-// CompileLanes compiles the Lanes of a loaded set, at their entry weights.
-// Errors are located InputErrors.
+// CompileLanes expands the Releases of a loaded set into their rendered
+// objects, then compiles its Lanes at their entry weights. Errors are
+// located InputErrors.
 func CompileLanes(set *manifest.Set) (*Lanes, error) {
+	objs, err := render.Expand(set.Objects)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	if len(objs) != len(set.Objects) || len(set.Of("Release")) > 0 {
+		expanded := *set
+		expanded.Objects = objs
+		set = &expanded
+	}
 	if len(set.Of("Lane")) == 0 {
 		return &Lanes{Set: set}, nil
 	}

@@ -89,25 +89,41 @@ func Apply(ctx context.Context, c client.Client, items []Item, o ApplyOptions) (
 // applyOne applies one object and says whether it was created, configured
 // or left unchanged: by the resourceVersion for real applies, by comparing
 // the object before and after for dry runs (which store nothing).
+//
+// An object whose fields the Argo Rollouts controller manages is applied
+// with the live values of those fields, pinned to the resourceVersion they
+// were read at: if the controller moves the rollout on in between, the API
+// server refuses the stale write and the apply reads and tries again, so it
+// never puts back a weight the controller has already changed.
 func applyOne(ctx context.Context, c client.Client, it Item, o ApplyOptions, owned argoOwned) (string, error) {
+	for attempt := 1; ; attempt++ {
+		action, stale, err := applyOnce(ctx, c, it, o, owned)
+		if !stale || attempt == 5 {
+			return action, err
+		}
+	}
+}
+
+func applyOnce(ctx context.Context, c client.Client, it Item, o ApplyOptions, owned argoOwned) (action string, stale bool, err error) {
 	before, err := newLike(c.Scheme(), it.Object)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	exists := true
 	if err := c.Get(ctx, client.ObjectKeyFromObject(it.Object), before); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return "", err
+			return "", false, err
 		}
 		exists = false
 	}
 	obj := it.Object.DeepCopyObject().(client.Object)
-	if exists {
-		owned.keepLive(obj, before)
+	pin := ""
+	if exists && owned.keepLive(obj, before) {
+		pin = before.GetResourceVersion()
 	}
-	body, err := applyBody(obj)
+	body, err := applyBody(obj, pin)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	opts := []client.PatchOption{client.FieldOwner(FieldManager)}
 	if o.ForceConflicts {
@@ -123,21 +139,38 @@ func applyOne(ctx context.Context, c client.Client, it Item, o ApplyOptions, own
 		err = c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), append(opts, client.ForceOwnership)...)
 	}
 	if err != nil {
-		return "", err
+		return "", pin != "" && staleWrite(err), err
 	}
 	switch {
 	case !exists:
-		return Created, nil
+		return Created, false, nil
 	case o.DryRun:
 		same, err := sameStored(before, obj)
 		if err != nil || !same {
-			return Configured, err
+			return Configured, false, err
 		}
-		return Unchanged, nil
+		return Unchanged, false, nil
 	case obj.GetResourceVersion() == before.GetResourceVersion():
-		return Unchanged, nil
+		return Unchanged, false, nil
 	}
-	return Configured, nil
+	return Configured, false, nil
+}
+
+// staleWrite reports a 409 that is not a field manager conflict: the
+// object changed since the resourceVersion the write was pinned to.
+func staleWrite(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsConflict(err) || !errors.As(err, &status) {
+		return false
+	}
+	if d := status.Status().Details; d != nil {
+		for _, c := range d.Causes {
+			if c.Type == metav1.CauseTypeFieldManagerConflict {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // applyBody is the apply configuration of a typed object: its JSON without
@@ -145,9 +178,9 @@ func applyOne(ctx context.Context, c client.Client, it Item, o ApplyOptions, own
 // zero values such as "creationTimestamp": null in a pod template, which
 // server-side apply would claim (and which Argo's pruned Rollout schema
 // rejects); the manifest never set them.
-func applyBody(obj client.Object) ([]byte, error) {
+func applyBody(obj client.Object, resourceVersion string) ([]byte, error) {
 	obj = obj.DeepCopyObject().(client.Object)
-	obj.SetResourceVersion("")
+	obj.SetResourceVersion(resourceVersion)
 	obj.SetManagedFields(nil)
 	js, err := json.Marshal(obj)
 	if err != nil {

@@ -78,26 +78,34 @@ func istioRef(name, namespace string) types.NamespacedName {
 
 // keepLive copies into desired the values the Argo Rollouts controller
 // wrote in live, so an apply neither resets a rollout's traffic split nor
-// conflicts with the controller over them.
-func (a argoOwned) keepLive(desired, live client.Object) {
+// conflicts with the controller over them. It reports whether desired is
+// such an object.
+func (a argoOwned) keepLive(desired, live client.Object) bool {
 	key := client.ObjectKeyFromObject(desired)
 	switch d := desired.(type) {
 	case *networkingv1.VirtualService:
 		if routes, ok := a.routes[key]; ok {
 			keepWeights(d, live.(*networkingv1.VirtualService), routes)
+			return true
 		}
 	case *networkingv1.DestinationRule:
 		if subsets, ok := a.subsets[key]; ok {
 			keepHashes(d, live.(*networkingv1.DestinationRule), subsets)
+			return true
 		}
 	case *corev1.Service:
-		if h, ok := live.(*corev1.Service).Spec.Selector[PodTemplateHashLabel]; ok && a.services[key] {
+		if !a.services[key] {
+			return false
+		}
+		if h, ok := live.(*corev1.Service).Spec.Selector[PodTemplateHashLabel]; ok {
 			if d.Spec.Selector == nil {
 				d.Spec.Selector = map[string]string{}
 			}
 			d.Spec.Selector[PodTemplateHashLabel] = h
 		}
+		return true
 	}
+	return false
 }
 
 // ControllerManager is the field manager of the Argo Rollouts controller's
