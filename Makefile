@@ -38,6 +38,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHead$$' -fuzztime $(FUZZTIME) ./internal/embedded
 	$(GO) test -run '^$$' -fuzz '^FuzzParseResponseHead$$' -fuzztime $(FUZZTIME) ./internal/embedded
 	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) ./internal/lane
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/signed
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/

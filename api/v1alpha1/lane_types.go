@@ -146,8 +146,11 @@ type Percentage struct {
 	// Weight is the share of users, 0..100, when the lane has no plan
 	// (with a plan, the current step's setWeight decides).
 	Weight int32 `json:"weight,omitempty"`
-	// AnonymousWeight is the share of requests without a user id that
-	// enter, drawn per request. Default: the same as the weight.
+	// AnonymousWeight is the share of clients without a user id that
+	// enter. When the edge has a lane key, each such client gets a signed
+	// bucket cookie on its first request and is decided by that bucket
+	// (sticky, monotonic, like users); without a key it is drawn per
+	// request. Default: the same as the weight.
 	AnonymousWeight *int32 `json:"anonymousWeight,omitempty"`
 }
 

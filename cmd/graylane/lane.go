@@ -94,8 +94,8 @@ func laneSignCmd(stdout io.Writer) *cobra.Command {
 		Short: "Print a signed lane header value that the edge lets into the lane",
 		Long: `Lane headers that arrive at a gateway from outside are removed, unless signed
 with the edge's lane key (graylane up --lane-key-file). The value is
-LANE.EXPIRES.SIG, SIG = base64url(HMAC-SHA256(key, "graylane-lane-header-v1\n" +
-LANE + "\n" + EXPIRES)).`,
+LANE.EXPIRES.SIG, SIG = base64url(HMAC-SHA256(key, "graylane-lane-header-v1|" +
+LANE + "|" + EXPIRES + "|")), unpadded.`,
 		Example: `  curl -H "x-graylane: $(graylane lane sign gray --key-file lane.key)" http://127.0.0.1:8080/`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, a []string) error {

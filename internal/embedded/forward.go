@@ -65,7 +65,7 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	start := time.Now()
 	cfg := r.cfg.Load()
 	if len(c.gateways) > 0 && cfg.entry != nil {
-		r.enterLane(cfg, req.Header)
+		r.enterLane(cfg, req.Header, w.Header())
 	}
 	rr := route.Request{Authority: req.Host, Path: req.URL.RequestURI(), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
 	rr.Port = portOf(req.Host)
@@ -236,6 +236,10 @@ func dropHopFields(h http.Header) {
 func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.Route, dest *route.Destination) bool {
 	h := w.Header()
 	for k, vs := range resp.Header {
+		if k == "Set-Cookie" && len(h[k]) > 0 {
+			h[k] = append(h[k], vs...) // the edge's own cookie, set before
+			continue
+		}
 		h[k] = vs
 	}
 	dropHopFields(h)

@@ -260,12 +260,15 @@ func (r *Runtime) Lanes() []LaneStatus {
 	return out
 }
 
-// enterLane runs the lane entry on a request arriving at a gateway.
-func (r *Runtime) enterLane(cfg *config, h http.Header) {
+// enterLane runs the lane entry on a request arriving at a gateway; a new
+// anonymous client's bucket cookie goes into the response header.
+func (r *Runtime) enterLane(cfg *config, h, resp http.Header) {
 	if cfg.entry.Empty() {
 		return
 	}
-	cfg.entry.Apply(h, rand.Float64(), r.gateWhitelist, time.Now())
+	if d := cfg.entry.Apply(h, rand.Float64(), r.gateWhitelist, time.Now()); d.SetCookie != "" {
+		resp.Add("Set-Cookie", d.SetCookie)
+	}
 }
 
 var gateHTTP = &http.Client{Timeout: 500 * time.Millisecond}

@@ -2,6 +2,8 @@ package embedded
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -436,5 +438,45 @@ func TestReleaseRunsLocally(t *testing.T) {
 	})
 	if code, body := r.get(t, true, "order.shop:8080"); code != 200 || body != "sample(1.0)" {
 		t.Errorf("order.shop: %d %q", code, body)
+	}
+}
+
+// TestLaneAnonymousSticky: with a lane key, an anonymous client gets a
+// signed bucket cookie on its first request and stays on one path with it.
+func TestLaneAnonymousSticky(t *testing.T) {
+	r := startWith(t, func(o *Options) { o.LaneKey = []byte("a-lane-key-for-tests-0123456789") }, []string{laneShop(t, "")})
+	get := func(cookie string) (string, string) {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+r.gateway+"/", nil)
+		req.Host = "shop.example"
+		if cookie != "" {
+			req.Header.Set("Cookie", cookie)
+		}
+		resp, err := plain.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b)), resp.Header.Get("Set-Cookie")
+	}
+	inLane := 0
+	for client := range 40 {
+		body, set := get("")
+		if !strings.HasPrefix(set, lane.BucketCookie+"=") {
+			t.Fatalf("client %d: no bucket cookie set (Set-Cookie %q)", client, set)
+		}
+		cookie := strings.SplitN(set, ";", 2)[0]
+		for range 10 {
+			again, set := get(cookie)
+			if again != body || set != "" {
+				t.Fatalf("client %d: %q then %q (Set-Cookie %q)", client, body, again, set)
+			}
+		}
+		if body == lanePath {
+			inLane++
+		}
+	}
+	if inLane < 8 || inLane > 32 {
+		t.Errorf("%d of 40 anonymous clients in the lane at weight 50", inLane)
 	}
 }

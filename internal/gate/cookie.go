@@ -1,16 +1,13 @@
 package gate
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/signed"
 )
 
 // MinCookieKeyLen is the shortest accepted HMAC key.
@@ -27,7 +24,8 @@ type CookieOptions struct {
 	Path       string // default /
 }
 
-// Signer issues and verifies the signed lane and bucket cookies.
+// Signer issues and verifies the signed lane and bucket cookies (the
+// format of internal/signed):
 //
 // Lane cookie value:   LANE "." EXPIRY "." base64url(HMAC-SHA256(key, "graylane-lane-v1|" LANE "|" EXPIRY "|" USER))
 // Bucket cookie value: B    "." EXPIRY "." base64url(HMAC-SHA256(key, "graylane-bucket-v1|" B "|" EXPIRY "|" USER))
@@ -60,56 +58,24 @@ func NewSigner(o CookieOptions) (*Signer, error) {
 // Options returns the effective options.
 func (s *Signer) Options() CookieOptions { return s.o }
 
-func (s *Signer) sign(kind, value, expiry, user string) string {
-	m := hmac.New(sha256.New, s.o.Key)
-	m.Write([]byte(kind + "|" + value + "|" + expiry + "|" + user))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-func (s *Signer) value(kind, v, user string, expires time.Time) string {
-	exp := strconv.FormatInt(expires.Unix(), 10)
-	return v + "." + exp + "." + s.sign(kind, v, exp, user)
-}
-
-// verify returns the payload of a valid, unexpired value.
-func (s *Signer) verify(kind, value, user string, now time.Time) (string, bool) {
-	v, rest, ok := strings.Cut(value, ".")
-	if !ok {
-		return "", false
-	}
-	exp, sig, ok := strings.Cut(rest, ".")
-	if !ok {
-		return "", false
-	}
-	unix, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || now.Unix() >= unix {
-		return "", false
-	}
-	want := s.sign(kind, v, exp, user)
-	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return "", false
-	}
-	return v, true
-}
-
 // LaneValue is the lane cookie value for user.
 func (s *Signer) LaneValue(lane, user string, expires time.Time) string {
-	return s.value("graylane-lane-v1", lane, user, expires)
+	return signed.Value(s.o.Key, "graylane-lane-v1", lane, user, expires)
 }
 
 // BucketValue is the bucket cookie value for user.
 func (s *Signer) BucketValue(bucket int, user string, expires time.Time) string {
-	return s.value("graylane-bucket-v1", strconv.Itoa(bucket), user, expires)
+	return signed.Value(s.o.Key, "graylane-bucket-v1", strconv.Itoa(bucket), user, expires)
 }
 
 // VerifyLane returns the lane of a valid lane cookie value for user.
 func (s *Signer) VerifyLane(value, user string, now time.Time) (string, bool) {
-	return s.verify("graylane-lane-v1", value, user, now)
+	return signed.Verify(s.o.Key, "graylane-lane-v1", value, user, now)
 }
 
 // VerifyBucket returns the bucket of a valid bucket cookie value for user.
 func (s *Signer) VerifyBucket(value, user string, now time.Time) (int, bool) {
-	v, ok := s.verify("graylane-bucket-v1", value, user, now)
+	v, ok := signed.Verify(s.o.Key, "graylane-bucket-v1", value, user, now)
 	if !ok {
 		return -1, false
 	}

@@ -3,11 +3,13 @@ package lane
 import (
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/signed"
 )
 
 // Entry decides at the edge which lane a request enters. It is built once
@@ -69,9 +71,23 @@ type Decision struct {
 	// Reason is signed, header, cookie, whitelist, percentage, anonymous
 	// or none.
 	Reason string `json:"reason"`
-	// Bucket is the user's bucket (-1 without a user id).
+	// Bucket is the user's bucket, or the anonymous client's from its
+	// bucket cookie (-1 when there is neither).
 	Bucket int `json:"bucket"`
+	// SetCookie, when set, is a Set-Cookie header value the edge adds to
+	// the response: a new anonymous client's signed bucket.
+	SetCookie string `json:"setCookie,omitempty"`
 }
+
+// Anonymous clients' sticky buckets, when the edge has a lane key.
+const (
+	// BucketCookie names the signed bucket cookie of anonymous clients
+	// (not the gate's graylane-bucket, which is bound to a user id).
+	BucketCookie = "graylane-anon-bucket"
+	// BucketCookieAge is how long it is valid.
+	BucketCookieAge = 30 * 24 * time.Hour
+	bucketKind      = "graylane-bucket-v1"
+)
 
 // Whitelist asks an outside whitelist (the gate) for a user's or tenant's
 // lane. ok is false when the gate names no lane for them.
@@ -133,8 +149,8 @@ func (e *Entry) Apply(h http.Header, rnd float64, whitelist Whitelist, now time.
 	if e.Empty() {
 		return Decision{Reason: "none", Bucket: -1}
 	}
-	signed := e.strip(h, now)
-	d := e.decide(h, signed, rnd, whitelist)
+	signedLane := e.strip(h, now)
+	d := e.decide(h, signedLane, rnd, whitelist, now)
 	if d.Lane != "" {
 		for _, l := range e.lanes {
 			if l.name == d.Lane {
@@ -151,11 +167,11 @@ func (e *Entry) Apply(h http.Header, rnd float64, whitelist Whitelist, now time.
 // strip removes lane headers and lane baggage members, returning the lane
 // of a validly signed header, if any.
 func (e *Entry) strip(h http.Header, now time.Time) string {
-	signed := ""
+	found := ""
 	for _, name := range e.headers {
 		for _, v := range h.Values(name) {
-			if lane, ok := Verify(e.key, v, now); ok && signed == "" && e.active(lane) {
-				signed = lane
+			if lane, ok := Verify(e.key, v, now); ok && found == "" && e.active(lane) {
+				found = lane
 			}
 		}
 		h.Del(name)
@@ -172,7 +188,7 @@ func (e *Entry) strip(h http.Header, now time.Time) string {
 			h.Del("Baggage")
 		}
 	}
-	return signed
+	return found
 }
 
 func (e *Entry) active(lane string) bool {
@@ -184,10 +200,10 @@ func (e *Entry) active(lane string) bool {
 	return false
 }
 
-func (e *Entry) decide(h http.Header, signed string, rnd float64, whitelist Whitelist) Decision {
+func (e *Entry) decide(h http.Header, signedLane string, rnd float64, whitelist Whitelist, now time.Time) Decision {
 	d := Decision{Bucket: -1, Reason: "none"}
-	if signed != "" {
-		d.Lane, d.Reason = signed, "signed"
+	if signedLane != "" {
+		d.Lane, d.Reason = signedLane, "signed"
 		return d
 	}
 	for _, l := range e.lanes {
@@ -210,12 +226,41 @@ func (e *Entry) decide(h http.Header, signed string, rnd float64, whitelist Whit
 			}
 		}
 	}
-	return e.byIdentity(h, rnd, whitelist)
+	return e.byIdentity(h, rnd, whitelist, now)
+}
+
+type anonBucket struct {
+	bucket    int // -1: none (no lane key)
+	setCookie string
+}
+
+// anonymousBucket is an anonymous client's sticky bucket: from its signed
+// bucket cookie, or, when it has none, a new one drawn from rnd that the
+// response sets. Without a lane key there is none.
+func (e *Entry) anonymousBucket(h http.Header, rnd float64, now time.Time) anonBucket {
+	if len(e.key) == 0 {
+		return anonBucket{bucket: -1}
+	}
+	for _, c := range parseCookies(h) {
+		if c.Name != BucketCookie {
+			continue
+		}
+		if v, ok := signed.Verify(e.key, bucketKind, c.Value, "", now); ok {
+			if b, err := strconv.Atoi(v); err == nil && b >= 0 && b < bucket.N && strconv.Itoa(b) == v {
+				return anonBucket{bucket: b}
+			}
+		}
+	}
+	b := min(int(rnd*bucket.N), bucket.N-1)
+	c := &http.Cookie{Name: BucketCookie, Value: signed.Value(e.key, bucketKind, strconv.Itoa(b), "", now.Add(BucketCookieAge)),
+		Path: "/", MaxAge: int(BucketCookieAge / time.Second), HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	return anonBucket{bucket: b, setCookie: c.String()}
 }
 
 // byIdentity applies the whitelists, then the percentages.
-func (e *Entry) byIdentity(h http.Header, rnd float64, whitelist Whitelist) Decision {
+func (e *Entry) byIdentity(h http.Header, rnd float64, whitelist Whitelist, now time.Time) Decision {
 	d := Decision{Bucket: -1, Reason: "none"}
+	anon := e.anonymousBucket(h, rnd, now)
 	var cookies []*http.Cookie
 	ids := func(l *entryLane) (user, tenant string) {
 		user = h.Get(l.identity.UserHeader)
@@ -250,7 +295,14 @@ func (e *Entry) byIdentity(h http.Header, rnd float64, whitelist Whitelist) Deci
 		}
 		user, _ := ids(l)
 		if user == "" {
-			if rnd*100 < float64(l.anon) {
+			switch {
+			case anon.bucket >= 0:
+				// Sticky: the client's own bucket, in this lane's order.
+				d.Bucket, d.SetCookie = anon.bucket, anon.setCookie
+				if int32(l.ranks[anon.bucket]) < l.anon {
+					return Decision{Lane: l.name, Reason: "anonymous", Bucket: anon.bucket, SetCookie: anon.setCookie}
+				}
+			case rnd*100 < float64(l.anon):
 				return Decision{Lane: l.name, Reason: "anonymous", Bucket: -1}
 			}
 			continue

@@ -63,8 +63,6 @@ func TestEntryDecisions(t *testing.T) {
 		// wantHeader / wantBaggage are the lane header and baggage after.
 		wantHeader, wantBaggage string
 	}{
-		{"nothing, anonymous draw in", headers(), 0.2, lane.Decision{Lane: "gray", Reason: "anonymous", Bucket: -1}, "gray", "x-graylane=gray"},
-		{"nothing, anonymous draw out", headers(), 0.7, lane.Decision{Reason: "none", Bucket: -1}, "", ""},
 		{"header rule", headers("X-Canary", "true"), 0.9, lane.Decision{Lane: "gray", Reason: "header", Bucket: -1}, "gray", "x-graylane=gray"},
 		{"header rule mismatch", headers("X-Canary", "false", "x-user-id", out), 0.9, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
 		{"cookie rule", headers("Cookie", "a=b; tenantGray=1"), 0.9, lane.Decision{Lane: "gray", Reason: "cookie", Bucket: -1}, "gray", "x-graylane=gray"},
@@ -90,6 +88,48 @@ func TestEntryDecisions(t *testing.T) {
 				t.Errorf("baggage %q, want %q", b, tt.wantBaggage)
 			}
 		})
+	}
+}
+
+// TestEntryAnonymous: without a lane key an anonymous request enters by a
+// per-request draw; with one, an anonymous client gets a signed bucket
+// cookie once and is decided by that bucket from then on.
+func TestEntryAnonymous(t *testing.T) {
+	set := load(t, exampleLane(t))
+	in := lane.Input{Objects: set.Objects}
+	out, err := lane.Compile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	noKey := lane.NewEntry(&in, out.Lanes, nil)
+	for rnd, want := range map[float64]string{0.2: "gray", 0.7: ""} {
+		if d := noKey.Apply(headers(), rnd, nil, now); d.Lane != want || d.SetCookie != "" {
+			t.Errorf("no key, draw %v: %+v, want lane %q and no cookie", rnd, d, want)
+		}
+	}
+	e := lane.NewEntry(&in, out.Lanes, key)
+	ranks := bucket.LaneRanks("gray")
+	for b := 0; b < bucket.N; b += 7 {
+		first := e.Apply(headers(), float64(b)/bucket.N+0.001, nil, now)
+		wantLane := ""
+		if ranks[b] < 50 {
+			wantLane = "gray"
+		}
+		if first.Bucket != b || first.Lane != wantLane || !strings.HasPrefix(first.SetCookie, lane.BucketCookie+"=") {
+			t.Fatalf("bucket %d, first request: %+v, want lane %q and a bucket cookie", b, first, wantLane)
+		}
+		cookie := strings.SplitN(first.SetCookie, ";", 2)[0]
+		for _, rnd := range []float64{0, 0.5, 0.99} {
+			again := e.Apply(headers("Cookie", "a=1; "+cookie), rnd, nil, now)
+			if again.Lane != wantLane || again.Bucket != b || again.SetCookie != "" {
+				t.Fatalf("bucket %d, with its cookie, draw %v: %+v", b, rnd, again)
+			}
+		}
+		tampered := strings.Replace(cookie, "=", "=1", 1)
+		if d := e.Apply(headers("Cookie", tampered), 0.5, nil, now); d.SetCookie == "" || d.Bucket != 50 {
+			t.Fatalf("tampered cookie %q was accepted: %+v", tampered, d)
+		}
 	}
 }
 
