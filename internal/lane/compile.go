@@ -331,16 +331,10 @@ func conditions(l *Resolved, mesh bool) []*networking.HTTPMatchRequest {
 			if c.Regex != "" {
 				value = "(?:" + c.Regex + ")"
 			}
-			out = append(out, header("cookie", &networking.StringMatch{MatchType: &networking.StringMatch_Regex{Regex: CookieRegex(c.Name, value)}}))
+			out = append(out, header("cookie", &networking.StringMatch{MatchType: &networking.StringMatch_Regex{Regex: route.CookieRegex(c.Name, value)}}))
 		}
 	}
 	return out
-}
-
-// CookieRegex is the RE2 pattern (whole value) for a Cookie header that
-// carries cookie name with a value matching valueRE among other cookies.
-func CookieRegex(name, valueRE string) string {
-	return `(.*;\s*)?` + regexp.QuoteMeta(name) + `=` + valueRE + `(;.*)?`
 }
 
 func stringMatch(exact, prefix, re string) *networking.StringMatch {

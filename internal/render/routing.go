@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/graylane/graylane/api/v1alpha1"
+	"github.com/graylane/graylane/internal/route"
 )
 
 const istioAPIVersion = "networking.istio.io/v1"
@@ -111,7 +112,7 @@ func virtualService(u *unit, spec *v1alpha1.ReleaseSpec) Object {
 		vs.Spec.Http = append(vs.Spec.Http, &networking.HTTPRoute{
 			Name: "canary-cookie-" + c.Cookie,
 			Match: []*networking.HTTPMatchRequest{{Headers: map[string]*networking.StringMatch{
-				"cookie": {MatchType: &networking.StringMatch_Regex{Regex: CookieRegex(c.Cookie, c.Value)}},
+				"cookie": {MatchType: &networking.StringMatch_Regex{Regex: route.CookieRegex(c.Cookie, regexp.QuoteMeta(c.Value))}},
 			}}},
 			Route: []*networking.HTTPRouteDestination{{Destination: canary()}},
 		})
@@ -136,12 +137,6 @@ func (u *unit) destination(version string) func() *networking.Destination {
 		}
 		return d
 	}
-}
-
-// CookieRegex is the RE2 expression (a full match, as Istio applies it)
-// for a Cookie header carrying name=value among other cookies.
-func CookieRegex(name, value string) string {
-	return `^(.*;\s*)?` + regexp.QuoteMeta(name) + `=` + regexp.QuoteMeta(value) + `(;.*)?$`
 }
 
 // podDisruptionBudget covers stable and canary pods alike.

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"regexp"
 	"sort"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -86,4 +87,11 @@ func LabelsMatch(have, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// CookieRegex is the RE2 pattern (a full match, as Istio applies it) for a
+// Cookie header that carries cookie name with a value matching valueRE
+// among other cookies. Quote a literal value with regexp.QuoteMeta.
+func CookieRegex(name, valueRE string) string {
+	return `^(.*;\s*)?` + regexp.QuoteMeta(name) + `=` + valueRE + `(;.*)?$`
 }
