@@ -72,6 +72,7 @@ func newGateServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVarP(&output, "output", "o", "text", "how to print the listening address once serving: text, json or yaml")
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (default: env "+gate.EnvAdminToken+")")
 	f.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the cookie HMAC key, >= 32 bytes (default: env "+gate.EnvCookieKey+")")
+	f.StringVar(&o.LaneKeyFile, "lane-key-file", "", "file holding the lane key: ext_authz accepts lane headers signed with it (`graylane lane sign`; default: env "+gate.EnvLaneKey+", else none)")
 	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing) without a token")
 	f.StringVar(&o.Identity.UserHeader, "user-header", "x-user-id", "request header with the user id (empty: off)")
 	f.StringVar(&o.Identity.TenantHeader, "tenant-header", "x-tenant-id", "request header with the tenant id (empty: off)")

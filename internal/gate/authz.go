@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/lane"
 )
 
 // identity reads the caller from a request at /authz/: the user id from the
@@ -80,12 +81,17 @@ func jwtClaim(payload, claim string) string {
 
 // authz is the Envoy/Istio HTTP ext_authz check: it always allows (200)
 // and sets the lane header, which Envoy adds upstream replacing any value
-// the client sent. Before the first snapshot it answers base.
+// the client sent. A lane header the client sent that is signed with the
+// lane key (`graylane lane sign`) for a known lane decides; other client
+// values are simply replaced. Before the first snapshot it answers base.
 func (h *Handler) authz(w http.ResponseWriter, r *http.Request) {
 	now := h.now()
 	d := Decision{Lane: store.BaseLane, Reason: ReasonBase, Source: SourceAnonymous, Bucket: -1}
 	if s := h.snaps.Current(); s != nil {
 		d = s.Decide(h.identity(r, now), now)
+		if l, ok := lane.Verify(h.laneKey, r.Header.Get(h.id.LaneHeader), now); ok && s.KnownLane(l) {
+			d = Decision{Lane: l, Reason: ReasonSigned, Source: SourceHeader, Bucket: d.Bucket}
+		}
 	}
 	h.metrics.observeDecision(d)
 	w.Header().Set(h.id.LaneHeader, d.Lane)

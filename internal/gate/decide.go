@@ -12,6 +12,7 @@ const (
 	ReasonWhitelist = "whitelist"
 	ReasonBucket    = "bucket"
 	ReasonBase      = "base"
+	ReasonSigned    = "signed" // ext_authz: a signed lane header
 )
 
 // Sources of a decision, finer than the reason.
@@ -21,6 +22,7 @@ const (
 	SourceHash      = "hash"      // bucket from the user id hash
 	SourceCookie    = "cookie"    // bucket from a valid signed bucket cookie
 	SourceAnonymous = "anonymous" // no user id: base
+	SourceHeader    = "header"    // a signed lane header (ext_authz)
 )
 
 // Identity is who is asking. Bucket >= 0 is a verified bucket from a signed

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/gate/store"
 )
 
@@ -310,6 +311,30 @@ func checkBucketCookies(t *testing.T, g *testGate) {
 	} {
 		if got := g.authz(t, "x-user-id", "carol", "Cookie", "graylane-bucket="+tt.cookie); got != tt.want {
 			t.Errorf("bucket cookie %s: lane %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestAuthzSignedLaneHeader: with a lane key, ext_authz lets a lane header
+// signed for a known lane decide; unsigned, wrongly signed, expired or
+// unknown-lane values are replaced by the gate's own decision.
+func TestAuthzSignedLaneHeader(t *testing.T) {
+	key := []byte("gate-lane-key-0123456789")
+	g := newTestGate(t, sqliteDSN(t), HandlerOptions{LaneKey: key})
+	g.mustDo(t, 201, "PUT", "/v1/lanes/v2", `{"weight":0}`)
+	now := time.Now()
+	tests := []struct {
+		name, value, want string
+	}{
+		{"signed", lane.Sign(key, "v2", now.Add(time.Hour)), "v2"},
+		{"plain", "v2", "base"},
+		{"other key", lane.Sign([]byte("another-key-0123456789"), "v2", now.Add(time.Hour)), "base"},
+		{"expired", lane.Sign(key, "v2", now.Add(-time.Second)), "base"},
+		{"unknown lane", lane.Sign(key, "v9", now.Add(time.Hour)), "base"},
+	}
+	for _, tt := range tests {
+		if got := g.authz(t, "x-user-id", "carol", "x-graylane", tt.value); got != tt.want {
+			t.Errorf("%s: lane %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }

@@ -20,6 +20,7 @@ type ServeOptions struct {
 	Listen          string
 	AdminTokenFile  string // or env GRAYLANE_GATE_ADMIN_TOKEN
 	CookieKeyFile   string // or env GRAYLANE_GATE_COOKIE_KEY
+	LaneKeyFile     string // optional, or env GRAYLANE_GATE_LANE_KEY: accept signed lane headers in ext_authz
 	OpenRead        bool
 	Identity        IdentityOptions
 	Cookie          CookieOptions // Key is filled from CookieKeyFile
@@ -33,6 +34,7 @@ type ServeOptions struct {
 const (
 	EnvAdminToken = "GRAYLANE_GATE_ADMIN_TOKEN"
 	EnvCookieKey  = "GRAYLANE_GATE_COOKIE_KEY"
+	EnvLaneKey    = "GRAYLANE_GATE_LANE_KEY"
 )
 
 // ConfigError is a problem with the serve options (exit code 2).
@@ -88,7 +90,18 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	g, err := New(ctx, st, signer, log, HandlerOptions{Identity: o.Identity, AdminToken: token, OpenRead: o.OpenRead})
+	var laneKey []byte
+	if _, set := os.LookupEnv(EnvLaneKey); set || o.LaneKeyFile != "" {
+		k, err := LoadSecret(o.LaneKeyFile, EnvLaneKey, os.LookupEnv)
+		if err != nil {
+			return fmt.Errorf("lane key: %w", err)
+		}
+		if len(k) < 16 {
+			return &ConfigError{errors.New("lane key: want at least 16 bytes")}
+		}
+		laneKey = []byte(k)
+	}
+	g, err := New(ctx, st, signer, log, HandlerOptions{Identity: o.Identity, AdminToken: token, OpenRead: o.OpenRead, LaneKey: laneKey})
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type Handler struct {
 	log        *slog.Logger
 	id         IdentityOptions
 	adminToken []byte
+	laneKey    []byte
 	openRead   bool
 	now        func() time.Time
 	mux        *http.ServeMux
@@ -51,7 +52,10 @@ type HandlerOptions struct {
 	// OpenRead serves the read-only endpoints (GET whitelist, lanes,
 	// decide) without a token.
 	OpenRead bool
-	Now      func() time.Time // default time.Now
+	// LaneKey, when set, lets the ext_authz check accept lane headers
+	// signed with it (`graylane lane sign`), as `graylane up` does.
+	LaneKey []byte
+	Now     func() time.Time // default time.Now
 }
 
 // NewHandler builds the HTTP API. store should be instrumented by metrics.
@@ -70,7 +74,7 @@ func NewHandler(snaps *Snapshots, st Store, signer *Signer, m *Metrics, log *slo
 	}
 	h := &Handler{
 		snaps: snaps, store: st, signer: signer, metrics: m, log: log, id: o.Identity,
-		adminToken: []byte(o.AdminToken), openRead: o.OpenRead, now: o.Now, mux: http.NewServeMux(),
+		adminToken: []byte(o.AdminToken), laneKey: o.LaneKey, openRead: o.OpenRead, now: o.Now, mux: http.NewServeMux(),
 	}
 	h.routes()
 	return h, nil
