@@ -15,8 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/bucket"
-	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/lane"
 )
 
 const testToken = "test-admin-token-0123456789"
