@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -344,30 +343,7 @@ func BenchmarkJudgeRealTraffic(b *testing.B) {
 // startBench runs a runtime for a benchmark, as start does for tests.
 func startBench(b *testing.B) *running {
 	b.Helper()
-	rt, err := New(Options{GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ClientAddr: "127.0.0.1:0",
-		Executable: graylaneBin, WatchInterval: -1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{rt: rt, errc: make(chan error, 1), cancel: cancel}
-	ready := make(chan struct{})
-	go func() {
-		r.errc <- rt.Run(ctx, func(gw, _, client string) { r.gateway, r.client = gw, client; close(ready) })
-	}()
-	select {
-	case <-ready:
-	case err := <-r.errc:
-		cancel()
-		b.Fatalf("runtime stopped before ready: %v", err)
-	}
-	b.Cleanup(func() {
-		cancel()
-		if err := <-r.errc; err != nil {
-			b.Errorf("Run: %v", err)
-		}
-	})
-	return r
+	return startWith(b, nil, nil)
 }
 
 func apply(b *testing.B, rt *Runtime, doc string) {

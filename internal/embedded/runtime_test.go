@@ -45,7 +45,7 @@ func start(t *testing.T, files []string, images ...string) *running {
 }
 
 // startWith is start with options edited first.
-func startWith(t *testing.T, edit func(*Options), files []string, images ...string) *running {
+func startWith(t testing.TB, edit func(*Options), files []string, images ...string) *running {
 	t.Helper()
 	opts := Options{Files: files, Images: images, GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
 		ClientAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1}
