@@ -1,0 +1,109 @@
+package localapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/lane"
+	"github.com/graylane/graylane/internal/manifest"
+)
+
+// A lane plan driven from the CLI's client: list and get show it paused at
+// its first step; abort makes --wait fail with ErrLaneAborted; retry starts
+// it again, promote moves it on and --wait returns once Promoted; a lane
+// that does not exist is bad input.
+func TestLaneWithCLI(t *testing.T) {
+	shop, err := os.ReadFile("../../examples/lanes/shop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(shop) + `
+---
+apiVersion: graylane.io/v1alpha1
+kind: Lane
+metadata: {name: gray, namespace: shop}
+spec:
+  members: [{service: order, workload: order-v2}, {service: logistics, workload: logistics-v2}]
+  plan:
+    judge: false
+    steps: [{setWeight: 20}, {pause: {}}, {setWeight: 60}]
+`
+	set, err := manifest.LoadBytes("lanes.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := embedded.New(embedded.Options{AdminAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	<-rt.Started()
+	if _, err := rt.Apply(set); err != nil {
+		t.Fatal(err)
+	}
+	run := func(action, output string, wait bool) (string, error) {
+		var out bytes.Buffer
+		err := Lane(context.Background(), LaneOptions{Action: action, Name: "gray", Namespace: "shop", Admin: rt.Addr(),
+			Output: output, Wait: wait, Timeout: 30 * time.Second}, &out)
+		return out.String(), err
+	}
+	waitPaused := func() {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out, err := run("get", "json", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st embedded.LaneStatus
+			if err := json.Unmarshal([]byte(out), &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Phase == lane.Active && st.Plan != nil && st.Plan.Step == 1 && st.Weight == 20 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("never paused at weight 20: %s", out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitPaused()
+	if out, err := run("list", "text", false); err != nil || !strings.Contains(out, "gray  Active  20      1/3") {
+		t.Errorf("list: %v\n%s", err, out)
+	}
+	if _, err := run("abort", "text", false); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("get", "text", true); !errors.Is(err, ErrLaneAborted) || !strings.Contains(out, string(lane.Aborted)) {
+		t.Fatalf("--wait after abort: %v, want ErrLaneAborted\n%s", err, out)
+	}
+	if _, err := run("retry", "text", false); err != nil {
+		t.Fatal(err)
+	}
+	waitPaused()
+	if _, err := run("promote", "text", false); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run("get", "text", true); err != nil || !strings.Contains(out, string(lane.Promoted)) {
+		t.Fatalf("--wait after promote: %v\n%s", err, out)
+	}
+	var in *inspect.InputError
+	if err := Lane(context.Background(), LaneOptions{Action: "get", Name: "blue", Namespace: "shop", Admin: rt.Addr()}, io.Discard); !errors.As(err, &in) {
+		t.Errorf("unknown lane: %v, want an input error", err)
+	}
+}
