@@ -51,11 +51,13 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	}
 	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
 	r.syncLanes(lanes)
-	r.compiled = lanes.Objects
-	r.reconcileLanes(time.Now())
-	if err := r.recompileLanes(); err != nil {
-		return nil, err
+	if r.reconcileLanes(time.Now()) {
+		// A plan moved on: compile again with the new states.
+		if lanes, err = r.compileLanes(r.store.list()); err != nil {
+			return nil, err
+		}
 	}
+	r.useLanes(lanes)
 	in := r.routeInput()
 	if err := r.reconcileGateways(in.Gateways); err != nil {
 		return nil, err
@@ -85,15 +87,21 @@ func (r *Runtime) routeInput() route.Input {
 }
 
 // recompileLanes compiles the lanes again with their current states (a
-// plan moved) and rebuilds the entry. Called with r.mu held.
+// plan moved, an image was set). Called with r.mu held.
 func (r *Runtime) recompileLanes() error {
 	out, err := r.compileLanes(r.store.list())
 	if err != nil {
 		return err
 	}
-	r.compiled = out.Objects
-	r.entry = lane.NewEntry(&lane.Input{Objects: r.store.list(), States: r.laneStates()}, out.Lanes, r.opts.LaneKey)
+	r.useLanes(out)
 	return nil
+}
+
+// useLanes makes a compile what workloads and routing are built from, and
+// rebuilds the edge entry for the lanes' current states.
+func (r *Runtime) useLanes(out *lane.Output) {
+	r.compiled = out.Objects
+	r.entry = lane.NewEntry(&lane.Input{States: r.laneStates()}, out.Lanes, r.opts.LaneKey)
 }
 
 // recompile compiles the routing input, with the changes the Rollouts'

@@ -118,7 +118,7 @@ func TestLaneLooseFallback(t *testing.T) {
 
 	// The simulator on the same compiled objects finds the same paths.
 	set := mustLoad(t, dir)
-	lanes, err := inspect.CompileLanes(set)
+	lanes, err := inspect.Expand(set)
 	if err != nil {
 		t.Fatal(err)
 	}

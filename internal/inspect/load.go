@@ -34,30 +34,32 @@ func load(paths []string, warn io.Writer) (*manifest.Set, error) {
 	return set, nil
 }
 
-// Lanes is a loaded set with its Lanes compiled.
-type Lanes struct {
-	// Set has the lanes' routing in place of the Lane objects.
+// Expanded is a loaded set with Graylane's own kinds turned into what
+// they stand for.
+type Expanded struct {
+	// Set has each Release's rendered objects in its place and the lanes'
+	// routing in place of the Lane objects.
 	Set *manifest.Set
 	// Output and Entry are nil when the set has no Lane.
 	Output *lane.Output
 	Entry  *lane.Entry
 }
 
-// CompileLanes expands the Releases of a loaded set into their rendered
-// objects, then compiles its Lanes at their entry weights. Errors are
-// located InputErrors.
-func CompileLanes(set *manifest.Set) (*Lanes, error) {
-	objs, err := render.Expand(set.Objects)
-	if err != nil {
-		return nil, &InputError{Err: err}
-	}
-	if len(objs) != len(set.Objects) || len(set.Of("Release")) > 0 {
+// Expand renders the Releases of a loaded set into their objects, then
+// compiles its Lanes at their entry weights: the set every command and
+// `graylane apply` act on. Errors are located InputErrors.
+func Expand(set *manifest.Set) (*Expanded, error) {
+	if len(set.Of("Release")) > 0 {
+		objs, err := render.Expand(set.Objects)
+		if err != nil {
+			return nil, &InputError{Err: err}
+		}
 		expanded := *set
 		expanded.Objects = objs
 		set = &expanded
 	}
 	if len(set.Of("Lane")) == 0 {
-		return &Lanes{Set: set}, nil
+		return &Expanded{Set: set}, nil
 	}
 	in := lane.Input{Objects: set.Objects}
 	out, err := lane.Compile(in)
@@ -66,11 +68,11 @@ func CompileLanes(set *manifest.Set) (*Lanes, error) {
 	}
 	compiled := *set
 	compiled.Objects = out.Objects
-	return &Lanes{Set: &compiled, Output: out, Entry: lane.NewEntry(&in, out.Lanes, nil)}, nil
+	return &Expanded{Set: &compiled, Output: out, Entry: lane.NewEntry(&in, out.Lanes, nil)}, nil
 }
 
 // SimulateOptions sets the replay's lane entry and lane checks.
-func (l *Lanes) SimulateOptions(o *simulate.Options) {
+func (l *Expanded) SimulateOptions(o *simulate.Options) {
 	if l.Output == nil {
 		return
 	}

@@ -72,7 +72,7 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lanes, err := CompileLanes(set)
+	lanes, err := Expand(set)
 	if err != nil {
 		return err
 	}

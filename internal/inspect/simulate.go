@@ -49,7 +49,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	lanes, err := CompileLanes(set)
+	lanes, err := Expand(set)
 	if err != nil {
 		return err
 	}

@@ -88,9 +88,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &inspect.InputError{Err: err}
 	}
-	if set, err = Expand(set); err != nil {
+	ex, err := inspect.Expand(set)
+	if err != nil {
 		return err
 	}
+	set = ex.Set
 	cfg, ns, err := ClientConfig(o.Kubeconfig, o.Context)
 	if err != nil {
 		return &inspect.InputError{Err: err}

@@ -106,11 +106,8 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return &inspect.InputError{Err: err}
 	}
-	lanes, err := inspect.CompileLanes(set)
-	if err != nil {
-		return err
-	}
-	if len(rels) == 0 && lanes.Output == nil {
+	hasLanes := len(set.Of("Lane")) > 0
+	if len(rels) == 0 && !hasLanes {
 		return &inspect.InputError{Err: errors.New("no Release or Lane (apiVersion: graylane.io/v1alpha1) in the input; for Deployments use graylane convert")}
 	}
 	for _, r := range rels {
@@ -122,10 +119,14 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return &inspect.InputError{Err: err}
 	}
-	if lanes.Output != nil {
+	if hasLanes {
 		// A Lane's output is the objects it adds or changes: apply them
 		// beside (after) the input manifests.
-		for _, c := range lanes.Output.Changed {
+		ex, err := inspect.Expand(set)
+		if err != nil {
+			return err
+		}
+		for _, c := range ex.Output.Changed {
 			objs = append(objs, render.Object{APIVersion: c.APIVersion, Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, Value: c.Typed})
 		}
 	}
