@@ -48,29 +48,16 @@ Exit codes: 0 success (with --wait: Promoted), 1 failure (with --wait: Aborted),
 func laneAction(stdout io.Writer, use, short string) *cobra.Command {
 	var o localapi.LaneOptions
 	var local bool
-	name, _, _ := strings.Cut(use, " ")
-	args := cobra.ExactArgs(1)
-	if name == "list" {
-		args = cobra.NoArgs
-	}
-	c := &cobra.Command{
-		Use:   use + " --local",
-		Short: short,
-		Args:  args,
-		RunE: func(cmd *cobra.Command, a []string) error {
-			o.Action = name
-			if len(a) > 0 {
-				o.Name = a[0]
-			}
-			return localapi.Lane(cmd.Context(), o, stdout)
-		},
-	}
+	c, action := actionCmd(use, short, func(cmd *cobra.Command, action, lane string) error {
+		o.Action, o.Name = action, lane
+		return localapi.Lane(cmd.Context(), o, stdout)
+	})
 	f := c.Flags()
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Lane")
-	if name == "promote" {
+	if action == "promote" {
 		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis: promote all members now")
 	}
-	if name != "list" {
+	if action != "list" {
 		f.BoolVar(&o.Wait, "wait", false, "block until the lane is Promoted (exit 0) or Aborted (exit 1)")
 		f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -60,34 +61,41 @@ func setImageCmd(stdout io.Writer) *cobra.Command {
 	return c
 }
 
-func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
-	var o localapi.RolloutOptions
-	var local bool
-	name := use
+// actionCmd is a `--local` command "ACTION NAME" (or "list"): run gets
+// the action and the name; the caller adds its flags.
+func actionCmd(use, short string, run func(cmd *cobra.Command, action, name string) error) (*cobra.Command, string) {
+	action, _, _ := strings.Cut(use, " ")
 	args := cobra.ExactArgs(1)
-	if use == "list" {
+	if action == "list" {
 		args = cobra.NoArgs
-	} else {
-		name = use[:len(use)-len(" NAME")]
 	}
-	c := &cobra.Command{
+	return &cobra.Command{
 		Use:   use + " --local",
 		Short: short,
 		Args:  args,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			o.Action = name
+			name := ""
 			if len(a) > 0 {
-				o.Name = a[0]
+				name = a[0]
 			}
-			return localapi.Rollout(cmd.Context(), o, stdout)
+			return run(cmd, action, name)
 		},
-	}
+	}, action
+}
+
+func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
+	var o localapi.RolloutOptions
+	var local bool
+	c, action := actionCmd(use, short, func(cmd *cobra.Command, action, name string) error {
+		o.Action, o.Name = action, name
+		return localapi.Rollout(cmd.Context(), o, stdout)
+	})
 	f := c.Flags()
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Rollout")
-	if name == "promote" {
+	if action == "promote" {
 		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis")
 	}
-	if name != "list" {
+	if action != "list" {
 		addWaitFlags(c, &o)
 	}
 	addLocalFlags(c, &local, &o.Admin)

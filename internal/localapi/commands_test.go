@@ -14,12 +14,15 @@ import (
 
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/manifest"
 )
 
 // startRuntime runs an embedded runtime with no workloads (routing only).
-func startRuntime(t *testing.T) string {
+// startRuntime runs an embedded runtime (workload processes run exe) until
+// the test ends, applies set when given, and returns the admin address.
+func startRuntime(t *testing.T, exe string, set *manifest.Set) string {
 	t.Helper()
-	rt, err := embedded.New(embedded.Options{AdminAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", Executable: "/bin/false", WatchInterval: -1},
+	rt, err := embedded.New(embedded.Options{AdminAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", Executable: exe, WatchInterval: -1},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +34,11 @@ func startRuntime(t *testing.T) string {
 	t.Cleanup(func() { cancel(); <-done })
 	select {
 	case admin := <-ready:
+		if set != nil {
+			if _, err := rt.Apply(set); err != nil {
+				t.Fatal(err)
+			}
+		}
 		return admin
 	case err := <-done:
 		t.Fatalf("runtime stopped: %v", err)
@@ -41,7 +49,7 @@ func startRuntime(t *testing.T) string {
 }
 
 func TestApplyAndGet(t *testing.T) {
-	admin := startRuntime(t)
+	admin := startRuntime(t, "/bin/false", nil)
 	ctx := context.Background()
 	var out bytes.Buffer
 	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004/routing.yaml", "../../examples/seed004/gateway.yaml"}, Admin: admin}, &out)
@@ -77,7 +85,7 @@ Gateway istio-system/app-gw created
 }
 
 func TestErrors(t *testing.T) {
-	admin := startRuntime(t)
+	admin := startRuntime(t, "/bin/false", nil)
 	ctx := context.Background()
 	var ie *inspect.InputError
 	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-broken"}, Admin: admin}, io.Discard)

@@ -12,7 +12,6 @@ import (
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
-	"github.com/graylane/graylane/internal/plan"
 )
 
 // LaneOptions are the options of `graylane lane ... --local`.
@@ -48,12 +47,7 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 		return inspect.Write(stdout, o.Output, ls, func(w io.Writer) error { return laneTable(w, ls) })
 	case "get":
 	case "promote", "abort", "retry", "pause", "resume":
-		cmd := o.Action
-		if o.Action == "promote" && o.Full {
-			cmd = string(plan.PromoteFull)
-		}
-		var res map[string]any
-		if err := c.post(ctx, "/v1/lanes/"+o.Namespace+"/"+o.Name+"/"+cmd, &res); err != nil {
+		if err := c.command(ctx, "lanes", o.Namespace, o.Name, o.Action, o.Full); err != nil {
 			return err
 		}
 	default:

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -42,22 +41,10 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := embedded.New(embedded.Options{AdminAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
-	<-rt.Started()
-	if _, err := rt.Apply(set); err != nil {
-		t.Fatal(err)
-	}
+	admin := startRuntime(t, graylaneBin, set)
 	run := func(action, output string, wait bool) (string, error) {
 		var out bytes.Buffer
-		err := Lane(context.Background(), LaneOptions{Action: action, Name: "gray", Namespace: "shop", Admin: rt.Addr(),
+		err := Lane(context.Background(), LaneOptions{Action: action, Name: "gray", Namespace: "shop", Admin: admin,
 			Output: output, Wait: wait, Timeout: 30 * time.Second}, &out)
 		return out.String(), err
 	}
@@ -103,7 +90,7 @@ spec:
 		t.Fatalf("--wait after promote: %v\n%s", err, out)
 	}
 	var in *inspect.InputError
-	if err := Lane(context.Background(), LaneOptions{Action: "get", Name: "blue", Namespace: "shop", Admin: rt.Addr()}, io.Discard); !errors.As(err, &in) {
+	if err := Lane(context.Background(), LaneOptions{Action: "get", Name: "blue", Namespace: "shop", Admin: admin}, io.Discard); !errors.As(err, &in) {
 		t.Errorf("unknown lane: %v, want an input error", err)
 	}
 }

@@ -64,12 +64,7 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 			return err
 		}
 	case "promote", "abort", "retry", "pause", "resume":
-		cmd := o.Action
-		if o.Action == "promote" && o.Full {
-			cmd = string(plan.PromoteFull)
-		}
-		var res map[string]any
-		if err := c.post(ctx, "/v1/rollouts/"+o.Namespace+"/"+o.Name+"/"+cmd, &res); err != nil {
+		if err := c.command(ctx, "rollouts", o.Namespace, o.Name, o.Action, o.Full); err != nil {
 			return err
 		}
 	default:
@@ -193,6 +188,16 @@ func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embe
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// command asks for a plan command (promote, with full promote-full;
+// abort, retry, pause, resume) on /v1/COLLECTION/NS/NAME.
+func (c *Client) command(ctx context.Context, collection, ns, name, action string, full bool) error {
+	if action == "promote" && full {
+		action = string(plan.PromoteFull)
+	}
+	var res map[string]any
+	return c.post(ctx, "/v1/"+collection+"/"+ns+"/"+name+"/"+action, &res)
 }
 
 func (c *Client) post(ctx context.Context, path string, v any) error {

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/testbin"
 )
@@ -27,20 +24,7 @@ func TestSeed001PlanWithCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := embedded.New(embedded.Options{AdminAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", Executable: graylaneBin, WatchInterval: -1},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx, nil) }()
-	defer func() { cancel(); <-done }()
-	<-rt.Started()
-	if _, err := rt.Apply(set); err != nil {
-		t.Fatal(err)
-	}
-	admin := rt.Addr()
+	admin := startRuntime(t, graylaneBin, set)
 	o := RolloutOptions{Name: "order", Admin: admin, Timeout: 60 * time.Second}
 	run := func(action, image string, wait bool) (string, error) {
 		var out bytes.Buffer
