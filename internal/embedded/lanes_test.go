@@ -195,14 +195,18 @@ func TestLaneSpoofedHeader(t *testing.T) {
 	}
 }
 
-const planLane = `apiVersion: graylane.io/v1alpha1
+// grayLane is lane gray over order v2 and logistics v2; the constants
+// below add its entry and plan.
+const grayLane = `apiVersion: graylane.io/v1alpha1
 kind: Lane
 metadata: {name: gray, namespace: shop}
 spec:
   members:
   - {service: order, workload: order-v2}
   - {service: logistics, workload: logistics-v2}
-  plan:
+`
+
+const planLane = grayLane + `  plan:
     steps:
     - setWeight: 10
     - pause: {}
@@ -298,14 +302,7 @@ spec:
           /
           sum(rate(istio_requests_total{reporter="destination",destination_service_name="{{args.service}}",destination_version="{{args.lane-version}}"}[5s]))
 ---
-apiVersion: graylane.io/v1alpha1
-kind: Lane
-metadata: {name: gray, namespace: shop}
-spec:
-  members:
-  - {service: order, workload: order-v2}
-  - {service: logistics, workload: logistics-v2}
-  entry:
+` + grayLane + `  entry:
     headers: [{name: x-canary, exact: "true"}]
   plan:
     steps:
@@ -333,14 +330,7 @@ func TestLaneWideRollback(t *testing.T) {
 	}
 }
 
-const judgedLane = `apiVersion: graylane.io/v1alpha1
-kind: Lane
-metadata: {name: gray, namespace: shop}
-spec:
-  members:
-  - {service: order, workload: order-v2}
-  - {service: logistics, workload: logistics-v2}
-  plan:
+const judgedLane = grayLane + `  plan:
     steps:
     - setWeight: 50
     - pause: {duration: 8s}

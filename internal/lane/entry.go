@@ -2,6 +2,7 @@ package lane
 
 import (
 	"net/http"
+	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,25 +16,27 @@ import (
 // Entry decides at the edge which lane a request enters. It is built once
 // per configuration and used concurrently.
 type Entry struct {
-	lanes   []entryLane
-	key     []byte
-	headers []string // every lane header name, to strip
+	lanes       []entryLane
+	key         []byte
+	headers     []string // every lane header name (canonical), to strip
+	baggageKeys []string // the same names as baggage keys (as written)
 }
 
 type entryLane struct {
-	name     string
-	header   string
-	baggage  bool
-	headers  []matcher // by header name
-	cookies  []matcher // by cookie name
-	identity v1alpha1.Identity
-	users    map[string]bool
-	tenants  map[string]bool
-	gate     string
-	pct      bool
-	weight   int32
-	anon     int32
-	ranks    [bucket.N]uint8
+	name       string
+	header     string // canonical
+	baggageKey string // the header name as written
+	baggage    bool
+	headers    []matcher // by header name
+	cookies    []matcher // by cookie name
+	identity   v1alpha1.Identity
+	users      map[string]bool
+	tenants    map[string]bool
+	gate       string
+	pct        bool
+	weight     int32
+	anon       int32
+	ranks      [bucket.N]uint8
 }
 
 type matcher struct {
@@ -95,23 +98,30 @@ type Whitelist func(gate, user, tenant string) (lane string, ok bool)
 
 // NewEntry builds the entry for the Active lanes (states as Compile used
 // them); key verifies signed lane headers (nil: none accepted).
+//
+// Header names are kept in canonical form, so that reading them on every
+// request does not canonicalize (and allocate) again.
 func NewEntry(in *Input, lanes []*Resolved, key []byte) *Entry {
 	e := &Entry{key: key}
 	seen := map[string]bool{}
 	for _, l := range lanes {
 		s := l.Spec
-		if !seen[s.Propagation.Header] {
-			seen[s.Propagation.Header] = true
-			e.headers = append(e.headers, s.Propagation.Header)
+		laneHeader := textproto.CanonicalMIMEHeaderKey(s.Propagation.Header)
+		if !seen[laneHeader] {
+			seen[laneHeader] = true
+			e.headers = append(e.headers, laneHeader)
+			e.baggageKeys = append(e.baggageKeys, s.Propagation.Header)
 		}
 		st := in.StateOf(l)
 		if st.Phase != Active {
 			continue
 		}
-		el := entryLane{name: l.Name, header: s.Propagation.Header, baggage: s.Propagates(v1alpha1.PropagateBaggage),
+		el := entryLane{name: l.Name, header: laneHeader, baggageKey: s.Propagation.Header, baggage: s.Propagates(v1alpha1.PropagateBaggage),
 			identity: s.Entry.Identity, users: map[string]bool{}, tenants: map[string]bool{}}
+		el.identity.UserHeader = textproto.CanonicalMIMEHeaderKey(el.identity.UserHeader)
+		el.identity.TenantHeader = textproto.CanonicalMIMEHeaderKey(el.identity.TenantHeader)
 		for _, h := range s.Entry.Headers {
-			el.headers = append(el.headers, newMatcher(h.Name, h.Exact, h.Prefix, h.Regex))
+			el.headers = append(el.headers, newMatcher(textproto.CanonicalMIMEHeaderKey(h.Name), h.Exact, h.Prefix, h.Regex))
 		}
 		for _, c := range s.Entry.Cookies {
 			el.cookies = append(el.cookies, newMatcher(c.Name, c.Exact, "", c.Regex))
@@ -156,7 +166,7 @@ func (e *Entry) Apply(h http.Header, rnd float64, whitelist Whitelist, now time.
 			if l.name == d.Lane {
 				h.Set(l.header, l.name)
 				if l.baggage {
-					addBaggage(h, l.header, l.name)
+					addBaggage(h, l.baggageKey, l.name)
 				}
 			}
 		}
@@ -179,7 +189,7 @@ func (e *Entry) strip(h http.Header, now time.Time) string {
 	if vs := h.Values("Baggage"); len(vs) > 0 {
 		kept := vs[:0:0]
 		for _, v := range vs {
-			if v = dropBaggage(v, e.headers); v != "" {
+			if v = dropBaggage(v, e.baggageKeys); v != "" {
 				kept = append(kept, v)
 			}
 		}
@@ -260,7 +270,16 @@ func (e *Entry) anonymousBucket(h http.Header, rnd float64, now time.Time) anonB
 // byIdentity applies the whitelists, then the percentages.
 func (e *Entry) byIdentity(h http.Header, rnd float64, whitelist Whitelist, now time.Time) Decision {
 	d := Decision{Bucket: -1, Reason: "none"}
-	anon := e.anonymousBucket(h, rnd, now)
+	// An anonymous client's bucket is read (or drawn and signed) only
+	// when a percentage rule needs it.
+	var anon *anonBucket
+	anonymous := func() anonBucket {
+		if anon == nil {
+			a := e.anonymousBucket(h, rnd, now)
+			anon = &a
+		}
+		return *anon
+	}
 	var cookies []*http.Cookie
 	ids := func(l *entryLane) (user, tenant string) {
 		user = h.Get(l.identity.UserHeader)
@@ -295,7 +314,7 @@ func (e *Entry) byIdentity(h http.Header, rnd float64, whitelist Whitelist, now 
 		}
 		user, _ := ids(l)
 		if user == "" {
-			switch {
+			switch anon := anonymous(); {
 			case anon.bucket >= 0:
 				// Sticky: the client's own bucket, in this lane's order.
 				d.Bucket, d.SetCookie = anon.bucket, anon.setCookie
