@@ -60,10 +60,7 @@ func testRenderedRelease(t *testing.T, layout string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rels, err := render.Releases(set)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rels := render.Releases(set)
 		objs, err := render.Render(rels...)
 		if err != nil {
 			t.Fatal(err)

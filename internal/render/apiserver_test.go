@@ -61,10 +61,7 @@ func TestAPIServerAcceptsOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rels, err := render.Releases(set)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rels := render.Releases(set)
 	objs, err := render.Render(rels...)
 	if err != nil {
 		t.Fatal(err)

@@ -14,10 +14,7 @@ func Expand(objs []*manifest.Object) ([]*manifest.Object, error) {
 	if len(releases) == 0 {
 		return objs, nil
 	}
-	rels, err := Releases(set)
-	if err != nil {
-		return nil, err
-	}
+	rels := Releases(set)
 	out := make([]*manifest.Object, 0, len(objs))
 	for _, o := range objs {
 		if o.Kind != "Release" {

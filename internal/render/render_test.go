@@ -27,10 +27,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rels, err := Releases(set)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rels := Releases(set)
 			objs, err := Render(rels...)
 			if err != nil {
 				t.Fatal(err)
@@ -72,10 +69,7 @@ func TestRenderedLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rels, err := Releases(set)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rels := Releases(set)
 	objs, err := Render(rels...)
 	if err != nil {
 		t.Fatal(err)
@@ -130,10 +124,7 @@ func TestValidationErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			set, err := manifest.LoadBytes("r.yaml", []byte(head+tc.spec))
-			if err == nil {
-				_, err = Releases(set)
-			}
+			_, err := manifest.LoadBytes("r.yaml", []byte(head+tc.spec))
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -102,10 +102,7 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rels, err := render.Releases(set)
-	if err != nil {
-		return &inspect.InputError{Err: err}
-	}
+	rels := render.Releases(set)
 	hasLanes := len(set.Of("Lane")) > 0
 	if len(rels) == 0 && !hasLanes {
 		return &inspect.InputError{Err: errors.New("no Release or Lane (apiVersion: graylane.io/v1alpha1) in the input; for Deployments use graylane convert")}
