@@ -76,8 +76,9 @@ func (s *connServer) handle(c net.Conn) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	rd := newReqReader(bufio.NewReaderSize(c, 16<<10), c.RemoteAddr().String())
-	bw := bufio.NewWriterSize(c, 16<<10)
+	rw := newSockIO(c)
+	rd := newReqReader(bufio.NewReaderSize(rw, 16<<10), c.RemoteAddr().String())
+	bw := bufio.NewWriterSize(rw, 16<<10)
 	w := &respWriter{bw: bw, header: http.Header{}}
 	var deadline time.Time // the read deadline in force (zero: none)
 	for {

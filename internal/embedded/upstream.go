@@ -85,7 +85,8 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) 
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &upConn{addr: addr, c: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10), header: http.Header{}}
+	rw := newSockIO(nc)
+	c := &upConn{addr: addr, c: nc, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10), header: http.Header{}}
 	resp, err := c.exchange(ctx, req)
 	if err != nil {
 		nc.Close()
