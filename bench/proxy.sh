@@ -14,15 +14,17 @@
 # Per target: closed loop (wrk -t1 -c$CONNS, after a warm-up) -> req/s and the
 # CPU µs per request of the serving/proxy process (utime+stime from
 # /proc/PID/stat); open loop (vegeta at $RATE req/s, -max-connections) -> p50,
-# p99 over all requests, and the median of the per-round p99s (robust to a
-# burst of noise from other processes on the machine). Prints a table, the
+# p99 over all requests, the median of the per-round p99s (robust to a
+# burst of noise from other processes on the machine), the gateway's and
+# nginx's p99 compared round by round, and the proxy's CPU and context
+# switches (all its threads) per request. Prints a table, the
 # Graylane/nginx ratios with PASS/MISS for the issue's targets, and writes the
 # raw numbers to bench/results/proxy-<date>.json.
 #
-# Usage: bench/proxy.sh   (from any folder; about 2 minutes, plus up to
+# Usage: bench/proxy.sh   (from any folder; about 4 minutes, plus up to
 #   QUIET_WAIT seconds when other processes keep the machine busy)
 # Knobs (environment): DURATION=10s WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
-#   VDURATION=10s (open loop per target, split in VROUNDS=10 interleaved
+#   VDURATION=30s (open loop per target, split in VROUNDS=30 interleaved
 #   rounds), QUIET_WAIT=60 (seconds to wait for other load on the machine to
 #   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs), PROFILE=1
 #   (a CPU profile of the runtime over each Graylane closed loop, from the
@@ -36,8 +38,8 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-32}
 RATE=${RATE:-1000}
-VDURATION=${VDURATION:-10s}
-VROUNDS=${VROUNDS:-10}
+VDURATION=${VDURATION:-30s}
+VROUNDS=${VROUNDS:-30}
 MAXCONN=${MAXCONN:-64}
 QUIET_WAIT=${QUIET_WAIT:-60}
 VEGETA_VERSION=v12.12.0
@@ -138,6 +140,15 @@ cpu_ticks() {
 		t=$((t + f[11] + f[12])) # fields 14 (utime) and 15 (stime)
 	done
 	echo "$t"
+}
+
+# ctx_switches PID...: context switches (voluntary and not) of every thread
+# of the processes, summed.
+ctx_switches() {
+	local pid
+	for pid in "$@"; do
+		cat /proc/"$pid"/task/*/status 2>/dev/null
+	done | awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
 }
 
 # wait_http URL [curl args...]: until it answers 200, at most 10 s.
@@ -326,13 +337,14 @@ closed() {
 # open_round TARGET ROUND: one vegeta round of VDURATION/VROUNDS; the target's CPU
 # ticks add up in R[TARGET.open_ticks].
 open_round() {
-	local t=$1 c0 c1
+	local t=$1 c0 c1 x0 x1
 	target "$t"
-	c0=$(cpu_ticks $pids)
+	c0=$(cpu_ticks $pids) x0=$(ctx_switches $pids)
 	echo "GET $vurl" | env "${veg_env[@]}" timeout 120 vegeta attack -rate "$RATE" -duration "$VROUND" \
 		-max-connections "$MAXCONN" "${veg_args[@]}" >"$TMP/vegeta-$t-$2.bin"
-	c1=$(cpu_ticks $pids)
+	c1=$(cpu_ticks $pids) x1=$(ctx_switches $pids)
 	R[$t.open_ticks]=$((${R[$t.open_ticks]:-0} + c1 - c0))
+	R[$t.open_cs]=$((${R[$t.open_cs]:-0} + x1 - x0))
 	local p
 	p=$(vegeta report -type json "$TMP/vegeta-$t-$2.bin" | grep -o '"99th":[0-9]*')
 	R[$t.round_p99s]+="$((${p#*:} / 1000)) "
@@ -353,6 +365,7 @@ open_report() {
 	# median of the rounds' p99
 	R[$t.p99_med_us]=$(tr ' ' '\n' <<<"${R[$t.round_p99s]}" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}')
 	R[$t.open_cpu_us]=$(calc "printf \"%.1f\", ${R[$t.open_ticks]}*1e6/$CLK_TCK/${R[$t.vrequests]}")
+	R[$t.open_cs_per_req]=$(calc "printf \"%.2f\", ${R[$t.open_cs]}/${R[$t.vrequests]}")
 	[[ ${R[$t.success]} == 1 ]] || log "$t: vegeta success ratio ${R[$t.success]} (see $TMP/vegeta-$t.json)"
 }
 
@@ -391,6 +404,16 @@ P99MRATIO=$(ratio "$ADDM_G" "$ADDM_N")
 # second elsewhere on the machine moves the all-requests p99 by milliseconds).
 P99_OK=MISS
 ((ADDM_G <= ADDM_N)) && P99_OK=PASS
+# Paired rounds: gateway and nginx ran next to each other in every round,
+# so their p99 difference in a round is little moved by slow drifts of the
+# machine. Median of the per-round differences, and how many rounds the
+# gateway's p99 was at or below nginx's.
+read -r -a PG <<<"${R[$g.round_p99s]}"
+read -r -a PN <<<"${R[$n.round_p99s]}"
+PAIRED_MED=$(for ((k = 0; k < ${#PG[@]}; k++)); do echo $((PG[k] - PN[k])); done | sort -n |
+	awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}')
+PAIRED_WINS=0
+for ((k = 0; k < ${#PG[@]}; k++)); do ((PG[k] <= PN[k])) && PAIRED_WINS=$((PAIRED_WINS + 1)); done
 P99_ALL_OK=MISS
 ((ADD_G <= ADD_N)) && P99_ALL_OK=PASS
 THR_OK=MISS
@@ -400,13 +423,14 @@ echo
 echo "Proxy hop on loopback: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(date -Iseconds); machine ${BUSY_BEFORE}% busy before the run"
 echo "closed loop: wrk -t1 -c$CONNS -d$DURATION after a $WARMUP warm-up; CPU = the proxy process(es) only (direct rows: the backend)"
 echo "open loop: vegeta -rate $RATE -max-connections $MAXCONN, $VROUNDS interleaved rounds of $VROUND per target;"
-echo "  p50/p99 over all requests, p99 med = median of the rounds' p99; open µs/req = proxy CPU per request at $RATE req/s"
+echo "  p50/p99 over all requests, p99 med = median of the rounds' p99; open µs/req and cs/req = proxy CPU and"
+echo "  context switches (all threads) per request at $RATE req/s"
 echo
-printf '| %-17s | %6s | %6s | %10s | %6s | %6s | %7s | %11s | %14s |\n' target "req/s" "µs/req" "req/s/core" "p50 µs" "p99 µs" "p99 med" "open µs/req" "backend µs/req"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------- -------: -------: -----------: -------: -------: --------: ------------: ---------------:
+printf '| %-17s | %6s | %6s | %10s | %6s | %6s | %7s | %11s | %11s | %14s |\n' target "req/s" "µs/req" "req/s/core" "p50 µs" "p99 µs" "p99 med" "open µs/req" "open cs/req" "backend µs/req"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------- -------: -------: -----------: -------: -------: --------: ------------: ------------: ---------------:
 for t in "${TARGETS[@]}"; do
-	printf '| %-17s | %6.0f | %6s | %10.0f | %6s | %6s | %7s | %11s | %14s |\n' "$t" "$(r $t.rps)" "$(r $t.cpu_us)" \
-		"$(calc "print 1e6/$(r $t.cpu_us)")" "$(r $t.p50_us)" "$(r $t.p99_us)" "$(r $t.p99_med_us)" "$(r $t.open_cpu_us)" "$(r $t.backend_cpu_us)"
+	printf '| %-17s | %6.0f | %6s | %10.0f | %6s | %6s | %7s | %11s | %11s | %14s |\n' "$t" "$(r $t.rps)" "$(r $t.cpu_us)" \
+		"$(calc "print 1e6/$(r $t.cpu_us)")" "$(r $t.p50_us)" "$(r $t.p99_us)" "$(r $t.p99_med_us)" "$(r $t.open_cpu_us)" "$(r $t.open_cs_per_req)" "$(r $t.backend_cpu_us)"
 done
 echo
 echo "Graylane gateway vs nginx (ratio graylane/nginx):"
@@ -416,6 +440,7 @@ echo "  req/s per proxy core-second        $PERCORE x   target >= 0.7: $THR_OK"
 echo "  added p50 per hop                  graylane $ADD50_G µs, nginx $ADD50_N µs, ratio $P50RATIO"
 echo "  added p99 per hop, median rounds   graylane $ADDM_G µs, nginx $ADDM_N µs, ratio $P99MRATIO   target <= nginx: $P99_OK"
 echo "  added p99 per hop, all requests    graylane $ADD_G µs, nginx $ADD_N µs, ratio $P99RATIO   (same test: $P99_ALL_OK)"
+echo "  p99, paired rounds                 median graylane - nginx $PAIRED_MED µs; graylane <= nginx in $PAIRED_WINS of ${#PG[@]} rounds"
 ((ADD_N > 0)) || echo "  note: nginx's all-requests p99 is below direct's: this run's p99 is machine noise more than proxy cost"
 echo "Graylane client sidecar (HTTP proxy, absolute-form): $(r $s.rps) req/s, $(r $s.cpu_us) µs/req, added p50 $ADD50_S µs, p99 med $ADDM_S µs, p99 $ADD_S µs"
 
@@ -433,9 +458,9 @@ OUT=$ROOT/bench/results/proxy-$(date +%Y%m%d-%H%M%S).json
 	printf '  "targets": {\n'
 	sep=""
 	for t in "${TARGETS[@]}"; do
-		printf '%s    "%s": {"rps": %s, "requests": %s, "non2xx": %s, "cpu_us_per_req": %s, "proxy_cores": %s, "backend_cpu_us_per_req": %s, "open_loop_cpu_us_per_req": %s, "p50_us": %s, "p90_us": %s, "p99_us": %s, "p99_median_of_rounds_us": %s, "round_p99_us": [%s], "max_us": %s, "vegeta_requests": %s, "vegeta_success": %s}' \
+		printf '%s    "%s": {"rps": %s, "requests": %s, "non2xx": %s, "cpu_us_per_req": %s, "proxy_cores": %s, "backend_cpu_us_per_req": %s, "open_loop_cpu_us_per_req": %s, "open_loop_ctx_switches_per_req": %s, "p50_us": %s, "p90_us": %s, "p99_us": %s, "p99_median_of_rounds_us": %s, "round_p99_us": [%s], "max_us": %s, "vegeta_requests": %s, "vegeta_success": %s}' \
 			"$sep" "$t" "$(r $t.rps)" "$(r $t.requests)" "$(r $t.non2xx)" "$(r $t.cpu_us)" "$(r $t.proxy_cores)" "$(r $t.backend_cpu_us)" \
-			"$(r $t.open_cpu_us)" "$(r $t.p50_us)" "$(r $t.p90_us)" "$(r $t.p99_us)" "$(r $t.p99_med_us)" \
+			"$(r $t.open_cpu_us)" "$(r $t.open_cs_per_req)" "$(r $t.p50_us)" "$(r $t.p90_us)" "$(r $t.p99_us)" "$(r $t.p99_med_us)" \
 			"$(r $t.round_p99s | xargs | tr ' ' ',')" "$(r $t.max_us)" "$(r $t.vrequests)" "$(r $t.success)"
 		sep=$',\n'
 	done
@@ -443,7 +468,8 @@ OUT=$ROOT/bench/results/proxy-$(date +%Y%m%d-%H%M%S).json
 	printf '  "ratios": {"graylane_over_nginx_rps": %s, "graylane_over_nginx_cpu_per_req": %s, "graylane_over_nginx_rps_per_core": %s,\n' "$THR" "$CPU" "$PERCORE"
 	printf '    "added_p50_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p50_graylane_over_nginx": %s,\n' "$ADD50_G" "$ADD50_S" "$ADD50_N" "$P50RATIO"
 	printf '    "added_p99_median_of_rounds_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p99_median_of_rounds_graylane_over_nginx": %s,\n' "$ADDM_G" "$ADDM_S" "$ADDM_N" "$P99MRATIO"
-	printf '    "added_p99_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p99_graylane_over_nginx": %s},\n' "$ADD_G" "$ADD_S" "$ADD_N" "$P99RATIO"
+	printf '    "added_p99_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p99_graylane_over_nginx": %s,\n' "$ADD_G" "$ADD_S" "$ADD_N" "$P99RATIO"
+	printf '    "paired_round_p99_graylane_minus_nginx_median_us": %s, "paired_rounds_graylane_le_nginx": %s, "rounds": %s},\n' "$PAIRED_MED" "$PAIRED_WINS" "${#PG[@]}"
 	printf '  "targets_met": {"throughput_per_core_ge_0.7_nginx": "%s", "added_p99_le_nginx": "%s", "added_p99_all_requests_le_nginx": "%s"}\n}\n' "$THR_OK" "$P99_OK" "$P99_ALL_OK"
 } >"$OUT"
 echo

@@ -349,3 +349,26 @@ func BenchmarkProxyHop(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProxyNewConn: as BenchmarkProxyHop, but every request comes on
+// a new client connection (the pod connection is pooled): the per
+// connection cost of a sidecar listener.
+func BenchmarkProxyNewConn(b *testing.B) {
+	addr := proxyToAddr(b, rawBackend(b))
+	const req = "GET /x?y=1 HTTP/1.1\r\nHost: b\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.WriteString(c, req); err != nil {
+			b.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		if n, err := peekHead(br); err != nil || n == 0 {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}

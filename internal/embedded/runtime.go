@@ -248,8 +248,13 @@ func serve(addr string, h http.Handler) (*listener, error) {
 	return l, nil
 }
 
+// listen opens a TCP listener. Accepted connections get no TCP
+// keep-alive probes (Envoy's default for downstream connections too): the
+// idle timeout closes a silent connection, and the four socket options
+// keep-alive needs would cost four system calls on every new connection.
 func listen(addr string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: false}, KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("%s is already in use (is another graylane up running? pick another port)", addr)

@@ -55,8 +55,19 @@ var ErrClosed = errors.New("promstore: store is closed")
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
-	// Interval is the scrape interval of Run; default 1s.
+	// Interval is the scrape interval of Run while the store is queried;
+	// default 1s.
 	Interval time.Duration
+	// IdleInterval is the scrape interval of Run once no query came for
+	// IdleAfter; default 15s (the scrape interval of Istio's Prometheus).
+	// A scrape costs CPU next to the proxies; at 1s, with nobody reading,
+	// that is a small, useless tax on their tail latency.
+	IdleInterval time.Duration
+	// IdleAfter is how long after the last query Run keeps scraping every
+	// Interval; default 1m. A query that finds the latest scrape older than
+	// Interval makes Run scrape at once and waits for that scrape, so
+	// every query sees data at most Interval old.
+	IdleAfter time.Duration
 	// Retention is how long samples are kept; default 1h. Older samples are
 	// dropped in batches, every Retention/10, so a query may see up to
 	// 1.1×Retention of history.
@@ -70,14 +81,16 @@ type Options struct {
 // TSDB head and answers PromQL. All methods are safe for concurrent use:
 // scrapes and queries may run at the same time.
 type Store struct {
-	gatherer  prometheus.Gatherer
-	interval  time.Duration
-	retention time.Duration
-	logger    *slog.Logger
-	dir       string // chunk directory of the head, removed by Close
-	head      *tsdb.Head
-	engine    *promql.Engine
-	queryable storage.Queryable
+	gatherer     prometheus.Gatherer
+	interval     time.Duration
+	idleInterval time.Duration
+	idleAfter    time.Duration
+	retention    time.Duration
+	logger       *slog.Logger
+	dir          string // chunk directory of the head, removed by Close
+	head         *tsdb.Head
+	engine       *promql.Engine
+	queryable    storage.Queryable
 
 	// mu guards closed: queries and scrapes hold it for reading, Close for
 	// writing, so the head is never closed under a reader.
@@ -87,6 +100,18 @@ type Store struct {
 	// scrapeMu serialises scrapes, which share the series cache.
 	scrapeMu sync.Mutex
 	series   seriesCache
+
+	sched schedule
+	kick  chan struct{} // a query asks Run for a scrape now
+}
+
+// schedule is what Run and the queries share to pace the scrapes.
+type schedule struct {
+	sync.Mutex
+	running    bool // Run is scraping
+	lastScrape time.Time
+	lastQuery  time.Time
+	waiters    []chan struct{} // queries waiting for the next scrape
 }
 
 // New returns a Store that scrapes g. It creates a temporary directory for
@@ -97,6 +122,12 @@ func New(g prometheus.Gatherer, o Options) (*Store, error) {
 	}
 	if o.Interval <= 0 {
 		o.Interval = time.Second
+	}
+	if o.IdleInterval <= 0 {
+		o.IdleInterval = 15 * time.Second
+	}
+	if o.IdleAfter <= 0 {
+		o.IdleAfter = time.Minute
 	}
 	if o.Retention <= 0 {
 		o.Retention = time.Hour
@@ -119,13 +150,16 @@ func New(g prometheus.Gatherer, o Options) (*Store, error) {
 		return nil, fmt.Errorf("promstore: open head: %w", err)
 	}
 	s := &Store{
-		gatherer:  g,
-		interval:  o.Interval,
-		retention: o.Retention,
-		logger:    o.Logger,
-		dir:       dir,
-		head:      head,
-		series:    seriesCache{},
+		gatherer:     g,
+		interval:     o.Interval,
+		idleInterval: o.IdleInterval,
+		idleAfter:    o.IdleAfter,
+		retention:    o.Retention,
+		logger:       o.Logger,
+		dir:          dir,
+		head:         head,
+		series:       seriesCache{},
+		kick:         make(chan struct{}, 1),
 		engine: promql.NewEngine(promql.EngineOpts{
 			Logger:        tsdbLogger,
 			MaxSamples:    MaxSamples,
@@ -150,21 +184,81 @@ func New(g prometheus.Gatherer, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Run scrapes every Interval, starting at once, until ctx ends; then it
-// closes the store. A failed scrape is logged and does not stop Run. It
-// returns nil after a clean stop, or the error of Close.
+// Run scrapes, starting at once, until ctx ends; then it closes the
+// store. It scrapes every Interval while the store is queried and every
+// IdleInterval once no query came for IdleAfter (see Options). A failed
+// scrape is logged and does not stop Run. It returns nil after a clean
+// stop, or the error of Close.
 func (s *Store) Run(ctx context.Context) error {
-	t := time.NewTicker(s.interval)
+	s.sched.Lock()
+	s.sched.running = true
+	s.sched.Unlock()
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		if err := s.ScrapeOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			s.logger.Warn("metrics scrape failed", "component", "promstore", "err", err)
-		}
 		select {
 		case <-ctx.Done():
+			s.stopped()
 			return s.Close()
 		case <-t.C:
+		case <-s.kick:
 		}
+		now := time.Now()
+		if err := s.ScrapeOnce(ctx, now); err != nil && ctx.Err() == nil {
+			s.logger.Warn("metrics scrape failed", "component", "promstore", "err", err)
+		}
+		t.Reset(s.scraped(now))
+	}
+}
+
+// scraped records Run's scrape at now, releases the queries that waited
+// for it and returns the time until the next one.
+func (s *Store) scraped(now time.Time) time.Duration {
+	s.sched.Lock()
+	defer s.sched.Unlock()
+	s.sched.lastScrape = now
+	for _, w := range s.sched.waiters {
+		close(w)
+	}
+	s.sched.waiters = nil
+	if now.Sub(s.sched.lastQuery) > s.idleAfter {
+		return s.idleInterval
+	}
+	return s.interval
+}
+
+// stopped marks Run as gone and releases the waiting queries.
+func (s *Store) stopped() {
+	s.sched.Lock()
+	defer s.sched.Unlock()
+	s.sched.running = false
+	for _, w := range s.sched.waiters {
+		close(w)
+	}
+	s.sched.waiters = nil
+}
+
+// fresh notes a query. While Run runs and its latest scrape is older than
+// Interval, it asks Run for a scrape now and waits for it (or for ctx), so
+// the query sees current data after an idle spell.
+func (s *Store) fresh(ctx context.Context) {
+	s.sched.Lock()
+	now := time.Now()
+	s.sched.lastQuery = now
+	if !s.sched.running || now.Sub(s.sched.lastScrape) <= s.interval {
+		s.sched.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	s.sched.waiters = append(s.sched.waiters, done)
+	s.sched.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default: // a scrape is asked for already
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -224,6 +318,7 @@ func (s *Store) QueryRange(ctx context.Context, q string, start, end time.Time, 
 func (s *Store) exec(ctx context.Context, q string, start, end time.Time, step time.Duration,
 	opts promql.QueryOpts, use func(parser.Value, annotations.Annotations) error,
 ) error {
+	s.fresh(ctx)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
