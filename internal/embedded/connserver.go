@@ -76,10 +76,9 @@ func (s *connServer) handle(c net.Conn) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	rw := newSockIO(c)
-	rd := newReqReader(bufio.NewReaderSize(rw, 16<<10), c.RemoteAddr().String())
-	bw := bufio.NewWriterSize(rw, 16<<10)
-	w := &respWriter{bw: bw, header: http.Header{}}
+	st := connStates.Get().(*connState)
+	defer st.release()
+	rd, bw, w := st.attach(c)
 	var deadline time.Time // the read deadline in force (zero: none)
 	for {
 		// The idle deadline is moved at most once a second: setting it
@@ -128,6 +127,46 @@ func (s *connServer) handle(c net.Conn) {
 			return
 		}
 	}
+}
+
+// connState is what a connection's loop reuses from one request to the
+// next: buffers, the request reader and the response writer. It is pooled
+// across connections, so a new connection allocates none of it (32 KiB of
+// buffers among it).
+type connState struct {
+	br *bufio.Reader
+	bw *bufio.Writer
+	rd *reqReader
+	w  *respWriter
+}
+
+var connStates = sync.Pool{New: func() any {
+	st := &connState{br: bufio.NewReaderSize(nil, 16<<10), bw: bufio.NewWriterSize(nil, 16<<10)}
+	st.rd = newReqReader(st.br, "")
+	st.w = &respWriter{bw: st.bw, header: http.Header{}}
+	return st
+}}
+
+// attach readies the state for connection c.
+func (st *connState) attach(c net.Conn) (*reqReader, *bufio.Writer, *respWriter) {
+	rw := newSockIO(c)
+	st.br.Reset(rw)
+	st.bw.Reset(rw)
+	st.rd.remoteAddr = c.RemoteAddr().String()
+	return st.rd, st.bw, st.w
+}
+
+// release drops the connection's references and returns the state to the
+// pool.
+func (st *connState) release() {
+	st.br.Reset(nil)
+	st.bw.Reset(nil)
+	st.rd.req, st.rd.head, st.rd.body = http.Request{}, requestHead{}, clBody{}
+	clear(st.rd.header)
+	clear(st.rd.vals)
+	clear(st.w.header)
+	st.w.req = nil
+	connStates.Put(st)
 }
 
 // reqReader reads the requests of one connection. Simple heads (see

@@ -120,7 +120,7 @@ func launchPrometheus(t *testing.T, bin, dir, cfg string) (base, output string, 
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	// If the test binary dies, the server goes with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = dieWithTest()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
