@@ -362,8 +362,6 @@ type respWriter struct {
 	noBody      bool
 	chunked     bool
 	close       bool
-	finished    bool  // finish ran; err is its result
-	err         error // of finish
 	cl          int64
 	num         [20]byte // status code digits
 }
@@ -453,15 +451,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 // Flush sends what is buffered (streamed answers).
 func (w *respWriter) Flush() { _ = w.bw.Flush() }
 
-// finish completes the answer (its head if none was written, the last
-// chunk) and sends what is buffered. The proxy calls it as soon as the
-// pod's answer is copied, before its own bookkeeping; the connection's
-// loop calls it again, which then only returns the first call's result.
 func (w *respWriter) finish() error {
-	if w.finished {
-		return w.err
-	}
-	w.finished = true
 	if !w.wroteHeader {
 		w.header.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusOK)
@@ -469,8 +459,7 @@ func (w *respWriter) finish() error {
 	if w.chunked {
 		_, _ = w.bw.WriteString("0\r\n\r\n")
 	}
-	w.err = w.bw.Flush()
-	return w.err
+	return w.bw.Flush()
 }
 
 // abort marks the connection for closing after this answer: the handler

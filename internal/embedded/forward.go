@@ -155,9 +155,6 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, uri string, rt 
 		}
 		code := resp.StatusCode
 		complete := r.respond(w, resp, rt, dest)
-		if f, ok := w.(interface{ finish() error }); ok {
-			_ = f.finish() // the client has its answer before the bookkeeping below
-		}
 		r.up.release(conn, complete && !resp.Close)
 		m.record(r.metrics, code)
 		return
