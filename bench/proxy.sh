@@ -166,6 +166,9 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 calc() { awk "BEGIN { $1 }"; }
 
+# median: the median of the numbers on stdin, one per line.
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+
 # ---------------------------------------------------------------- graylane up
 cat >"$TMP/manifest.yaml" <<'EOF'
 # One Service with one replica of the built-in sample app, and an ingress
@@ -363,7 +366,7 @@ open_report() {
 	R[$t.success]=$(vnum success)
 	R[$t.vrequests]=$(vnum requests)
 	# median of the rounds' p99
-	R[$t.p99_med_us]=$(tr ' ' '\n' <<<"${R[$t.round_p99s]}" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}')
+	R[$t.p99_med_us]=$(tr ' ' '\n' <<<"${R[$t.round_p99s]}" | grep . | median)
 	R[$t.open_cpu_us]=$(calc "printf \"%.1f\", ${R[$t.open_ticks]}*1e6/$CLK_TCK/${R[$t.vrequests]}")
 	R[$t.open_cs_per_req]=$(calc "printf \"%.2f\", ${R[$t.open_cs]}/${R[$t.vrequests]}")
 	[[ ${R[$t.success]} == 1 ]] || log "$t: vegeta success ratio ${R[$t.success]} (see $TMP/vegeta-$t.json)"
@@ -410,8 +413,7 @@ P99_OK=MISS
 # gateway's p99 was at or below nginx's.
 read -r -a PG <<<"${R[$g.round_p99s]}"
 read -r -a PN <<<"${R[$n.round_p99s]}"
-PAIRED_MED=$(for ((k = 0; k < ${#PG[@]}; k++)); do echo $((PG[k] - PN[k])); done | sort -n |
-	awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}')
+PAIRED_MED=$(for ((k = 0; k < ${#PG[@]}; k++)); do echo $((PG[k] - PN[k])); done | median)
 PAIRED_WINS=0
 for ((k = 0; k < ${#PG[@]}; k++)); do ((PG[k] <= PN[k])) && PAIRED_WINS=$((PAIRED_WINS + 1)); done
 P99_ALL_OK=MISS

@@ -81,37 +81,32 @@ func (s *sockIO) write(fd uintptr) bool {
 }
 
 func (s *sockIO) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
-	}
-	s.buf, s.n, s.errno = p, 0, 0
-	err := s.rc.Read(s.readFn)
-	n, errno := s.n, s.errno
-	s.buf = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, s.opError("read", errno)
-	case n == 0:
+	n, err := s.do("read", s.rc.Read, s.readFn, p)
+	if err == nil && n == 0 && len(p) > 0 {
 		return 0, io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 func (s *sockIO) Write(p []byte) (int, error) {
+	return s.do("write", s.rc.Write, s.writeFn, p)
+}
+
+// do runs the raw call fn on p through the RawConn's wait (rc.Read or
+// rc.Write) and returns what it moved and the error net.Conn would.
+func (s *sockIO) do(op string, wait func(func(uintptr) bool) error, fn func(uintptr) bool, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	s.buf, s.n, s.errno = p, 0, 0
-	err := s.rc.Write(s.writeFn)
+	err := wait(fn)
 	n, errno := s.n, s.errno
 	s.buf = nil
 	switch {
 	case err != nil:
 		return n, err
 	case errno != 0:
-		return n, s.opError("write", errno)
+		return n, s.opError(op, errno)
 	}
 	return n, nil
 }

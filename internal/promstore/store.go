@@ -217,10 +217,7 @@ func (s *Store) scraped(now time.Time) time.Duration {
 	s.sched.Lock()
 	defer s.sched.Unlock()
 	s.sched.lastScrape = now
-	for _, w := range s.sched.waiters {
-		close(w)
-	}
-	s.sched.waiters = nil
+	s.sched.release()
 	if now.Sub(s.sched.lastQuery) > s.idleAfter {
 		return s.idleInterval
 	}
@@ -232,10 +229,15 @@ func (s *Store) stopped() {
 	s.sched.Lock()
 	defer s.sched.Unlock()
 	s.sched.running = false
-	for _, w := range s.sched.waiters {
+	s.sched.release()
+}
+
+// release lets the waiting queries go; the caller holds the lock.
+func (sc *schedule) release() {
+	for _, w := range sc.waiters {
 		close(w)
 	}
-	s.sched.waiters = nil
+	sc.waiters = nil
 }
 
 // fresh notes a query. While Run runs and its latest scrape is older than
