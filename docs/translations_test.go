@@ -47,6 +47,7 @@ type checker struct {
 	fsys    fs.FS
 	english []string          // English documents that have a translation
 	zhOf    map[string]string // English path -> translation path
+	due     map[string]string // English path -> translation path, also where the translation is missing
 	enOf    map[string]string // translation path -> English path
 	docs    map[string]*mdDoc
 }
@@ -54,7 +55,7 @@ type checker struct {
 // newChecker pairs every English user document with its translation and
 // reports documents without a counterpart.
 func newChecker(fsys fs.FS) (*checker, []string) {
-	c := &checker{fsys: fsys, zhOf: map[string]string{}, enOf: map[string]string{}, docs: map[string]*mdDoc{}}
+	c := &checker{fsys: fsys, zhOf: map[string]string{}, enOf: map[string]string{}, due: map[string]string{}, docs: map[string]*mdDoc{}}
 	var problems []string
 	for _, pat := range englishPatterns {
 		matches, err := fs.Glob(fsys, pat)
@@ -66,6 +67,7 @@ func newChecker(fsys fs.FS) (*checker, []string) {
 				continue
 			}
 			zh := strings.TrimSuffix(en, ".md") + zhSuffix
+			c.due[en] = zh
 			if !exists(fsys, zh) {
 				problems = append(problems, fmt.Sprintf("%s: no Chinese translation: create %s with the same headings, code blocks, tables and links", en, zh))
 				continue
@@ -100,7 +102,7 @@ func newChecker(fsys fs.FS) (*checker, []string) {
 
 func (c *checker) pair(en, zh string) {
 	c.english = append(c.english, en)
-	c.zhOf[en], c.enOf[zh] = zh, en
+	c.zhOf[en], c.enOf[zh], c.due[en] = zh, en, zh
 }
 
 func exists(fsys fs.FS, p string) bool {
@@ -350,7 +352,7 @@ func (c *checker) checkSameLinks(e, z *mdDoc) []string {
 			continue
 		}
 		if p, frag, ok := resolve(z.path, l.target); ok {
-			if zh, translated := c.zhOf[p]; translated {
+			if zh, translated := c.due[p]; translated {
 				out = append(out, fmt.Sprintf("%s:%d: link %q goes to the English page %s; link its translation %s",
 					z.path, l.line, l.target, p, relPath(z.path, zh)+fragment(frag)))
 				key = zh + fragment(frag)
@@ -399,7 +401,7 @@ func (c *checker) linkKey(d, other *mdDoc, target string) (key string, lang bool
 	if p == other.path && frag == "" {
 		return "", true
 	}
-	if zh, translated := c.zhOf[p]; translated && c.enOf[d.path] == "" {
+	if zh, translated := c.due[p]; translated && c.enOf[d.path] == "" {
 		p = zh
 	}
 	return p + fragment(frag), false
