@@ -122,21 +122,21 @@ func TestCheckerFindsWhatIsOutOfStep(t *testing.T) {
 			name:    "heading level",
 			replace: map[string]string{"docs/x.zh-CN.md": edit(t, zhPage, "### 输出", "## 输出")},
 			want: []string{
-				`docs/x.zh-CN.md:20: heading 3 "## 输出" is level 2, English heading 3 is level 3: docs/x.md:19 "### Output" (a heading was added, removed or moved here; later headings are not compared)`,
+				`docs/x.zh-CN.md:20: heading 3 "## 输出" is level 2, English heading 3 docs/x.md:19 "### Output" is level 3`,
 			},
 		},
 		{
 			name:    "heading added in English",
 			replace: map[string]string{"docs/x.md": enPage + "\n## Exit codes\n"},
 			want: []string{
-				`docs/x.zh-CN.md: 3 headings, English docs/x.md has 4: English heading 4 docs/x.md:25 "## Exit codes" and any after it have no counterpart`,
+				`docs/x.zh-CN.md: English heading 4 docs/x.md:25 "## Exit codes" has no counterpart; it belongs after heading 3 (docs/x.zh-CN.md:20)`,
 			},
 		},
 		{
 			name:    "code in heading",
 			replace: map[string]string{"docs/x.zh-CN.md": edit(t, zhPage, "# `graylane x`：", "# graylane x：")},
 			want: []string{
-				"docs/x.zh-CN.md:1: heading 1 \"# graylane x：一个页面\" has code none, English heading 1 has `graylane x`: docs/x.md:1 \"# `graylane x`: a page\" (code in headings stays as in English; later headings are not compared)",
+				"docs/x.zh-CN.md:1: heading 1 \"# graylane x：一个页面\" has code none, English heading 1 docs/x.md:1 \"# `graylane x`: a page\" has `graylane x` (code in headings stays as in English)",
 			},
 		},
 		{
@@ -157,7 +157,16 @@ func TestCheckerFindsWhatIsOutOfStep(t *testing.T) {
 			name:    "code block added in English",
 			replace: map[string]string{"docs/x.md": enPage + "\n```json\n{}\n```\n"},
 			want: []string{
-				"docs/x.zh-CN.md: 2 code blocks, English docs/x.md has 3: English code block 3 at docs/x.md:25 and any after it have no counterpart",
+				"docs/x.zh-CN.md: English code block 3 docs/x.md:25 (```json, first line \"{}\") has no counterpart; it belongs after code block 2 (docs/x.zh-CN.md:22)",
+			},
+		},
+		{
+			name:    "section added in English while another changed",
+			replace: map[string]string{"docs/x.md": edit(t, edit(t, enPage, "### Output", "## Exit codes\n\n```sh\necho $?\n```\n\n### Output"), "status: 200 (matched)", "status: 404 (no route)")},
+			want: []string{
+				`docs/x.zh-CN.md: English heading 3 docs/x.md:19 "## Exit codes" has no counterpart; it belongs after heading 2 (docs/x.zh-CN.md:13)`,
+				"docs/x.zh-CN.md: English code block 2 docs/x.md:21 (```sh, first line \"echo $?\") has no counterpart; it belongs after code block 1 (docs/x.zh-CN.md:7)",
+				`docs/x.zh-CN.md:23: code line "status: 200 (matched)", English docs/x.md:28: "status: 404 (no route)" (comments aside) (code block 2, English docs/x.md:27)`,
 			},
 		},
 		{
@@ -171,14 +180,14 @@ func TestCheckerFindsWhatIsOutOfStep(t *testing.T) {
 			name:    "table row added in English",
 			replace: map[string]string{"docs/x.md": edit(t, enPage, "| `--wait` | wait |\n", "| `--wait` | wait |\n| `--timeout` | how long |\n")},
 			want: []string{
-				"docs/x.zh-CN.md:15: table has 3 rows, English has 4: English row 4 docs/x.md:18 \"| `--timeout` | how long |\" has no counterpart (table 1, English docs/x.md:14)",
+				"docs/x.zh-CN.md:15: English row 4 docs/x.md:18 \"| `--timeout` | how long |\" has no counterpart; it belongs after row 3 (docs/x.zh-CN.md:18) (table 1, English docs/x.md:14)",
 			},
 		},
 		{
 			name:    "table row inserted in English",
 			replace: map[string]string{"docs/x.md": edit(t, enPage, "| `-f` | a file |\n", "| `-n` | namespace |\n| `-f` | a file |\n")},
 			want: []string{
-				"docs/x.zh-CN.md:17: row 2 cell 1 is \"`-f`\", English docs/x.md:16 has \"`-n`\" (code cells stay as in English; a row added or removed?) (table 1, English docs/x.md:14)",
+				"docs/x.zh-CN.md:15: English row 2 docs/x.md:16 \"| `-n` | namespace |\" has no counterpart; it belongs after row 1 (docs/x.zh-CN.md:15) (table 1, English docs/x.md:14)",
 			},
 		},
 		{
@@ -225,7 +234,7 @@ func TestCheckerFindsWhatIsOutOfStep(t *testing.T) {
 			name:    "anchor before the wrong heading",
 			replace: map[string]string{"docs/x.zh-CN.md": edit(t, edit(t, zhPage, "<a id=\"flags\"></a>\n", ""), "### 输出", "<a id=\"flags\"></a>\n### 输出")},
 			want: []string{
-				`docs/x.zh-CN.md:19: <a id="flags"> stands before heading 3 "### 输出", but the English anchor is heading 2: docs/x.md:12 "## Flags"`,
+				`docs/x.zh-CN.md:19: <a id="flags"> stands before heading 3 "### 输出", but belongs before heading 2 "## 参数", the translation of docs/x.md:12 "## Flags"`,
 			},
 		},
 		{
@@ -354,4 +363,29 @@ func FuzzParseDoc(f *testing.F) {
 		}
 		checkAll(fsys)
 	})
+}
+
+func TestAlign(t *testing.T) {
+	// Items are words; the strict predicate is equality, the weaker one the
+	// first letter.
+	tests := []struct {
+		name string
+		e, z []string
+		want []pairing
+	}{
+		{"same", []string{"a", "b"}, []string{"a", "b"}, []pairing{{0, 0}, {1, 1}}},
+		{"added in English", []string{"a", "new", "b"}, []string{"a", "b"}, []pairing{{0, 0}, {1, -1}, {2, 1}}},
+		{"removed in English", []string{"a", "b"}, []string{"a", "old", "b"}, []pairing{{0, 0}, {-1, 1}, {1, 2}}},
+		{"changed", []string{"a", "x", "b"}, []string{"a", "y", "b"}, []pairing{{0, 0}, {1, 1}, {2, 2}}},
+		{"changed and added", []string{"a", "new", "bee2", "c"}, []string{"a", "bee", "c"}, []pairing{{0, 0}, {1, -1}, {2, 1}, {3, 2}}},
+		{"empty", nil, []string{"a"}, []pairing{{-1, 0}}},
+	}
+	for _, tt := range tests {
+		got := align(len(tt.e), len(tt.z),
+			func(i, j int) bool { return tt.e[i] == tt.z[j] },
+			func(i, j int) bool { return tt.e[i][0] == tt.z[j][0] })
+		if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(pairing{})); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
 }
