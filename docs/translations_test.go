@@ -4,6 +4,19 @@
 // the same tables (code cells as in English), the same links (to the
 // translated page where there is one), and every relative link and anchor
 // resolving.
+//
+// Headings a link points at keep their English anchor in the translation
+// as <a id="english-anchor"></a> on the line before the translated heading,
+// so links into either language use the same anchors.
+//
+// To bring a translation up to date, run
+//
+//	go test ./docs/ -run TestTranslations
+//
+// and see what changed in the English page since the translation was last
+// committed:
+//
+//	git diff $(git log -1 --format=%H -- docs/NAME.zh-CN.md) -- docs/NAME.md
 package docs
 
 import (
