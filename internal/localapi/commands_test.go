@@ -52,7 +52,7 @@ func TestApplyAndGet(t *testing.T) {
 	admin := startRuntime(t, "/bin/false", nil)
 	ctx := context.Background()
 	var out bytes.Buffer
-	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004/routing.yaml", "../../examples/seed004/gateway.yaml"}, Admin: admin}, &out)
+	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004/routing.yaml", "../../examples/seed004/gateway.yaml"}, Admin: admin}, &out, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ Gateway istio-system/app-gw created
 		t.Errorf("apply output (-want +got):\n%s", diff)
 	}
 	out.Reset()
-	if err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-headers"}, Admin: admin}, &out); err != nil {
+	if err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-headers"}, Admin: admin}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); got != "VirtualService default/vs-appa configured\n" {
@@ -88,7 +88,7 @@ func TestErrors(t *testing.T) {
 	admin := startRuntime(t, "/bin/false", nil)
 	ctx := context.Background()
 	var ie *inspect.InputError
-	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-broken"}, Admin: admin}, io.Discard)
+	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-broken"}, Admin: admin}, io.Discard, io.Discard)
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "routing.yaml:115") {
 		t.Errorf("broken manifest: %v", err)
 	}
