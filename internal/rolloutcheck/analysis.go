@@ -178,7 +178,7 @@ func Metric(m *rollouts.Metric, p *field.Path) field.ErrorList {
 	num := func(name string, v *intstr.IntOrString) (int, bool) {
 		n, known, err := intValue(v)
 		if err != "" {
-			errs = append(errs, field.Invalid(p.Child(name), v.String(), err))
+			errs = append(errs, field.Invalid(p.Child(name), shown(v), err))
 		}
 		return n, known
 	}
@@ -191,7 +191,7 @@ func Metric(m *rollouts.Metric, p *field.Path) field.ErrorList {
 		return errs
 	}
 	invalid := func(name string, v *intstr.IntOrString, msg string) {
-		errs = append(errs, field.Invalid(p.Child(name), v.String(), msg))
+		errs = append(errs, field.Invalid(p.Child(name), shown(v), msg))
 	}
 	if successKnown && success < 0 {
 		invalid("consecutiveSuccessLimit", m.ConsecutiveSuccessLimit, "must be greater than or equal to 0")
@@ -259,6 +259,15 @@ func intValue(v *intstr.IntOrString) (n int, known bool, err string) {
 		return 0, false, "must be an integer or {{args.NAME}}"
 	}
 	return n, true, ""
+}
+
+// shown is an IntOrString as field errors print it: a number, or a quoted
+// string.
+func shown(v *intstr.IntOrString) any {
+	if v.Type == intstr.Int {
+		return v.IntVal
+	}
+	return v.StrVal
 }
 
 func hasArgs(s string) bool { return strings.Contains(s, "{{") }

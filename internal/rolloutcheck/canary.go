@@ -83,14 +83,14 @@ func surge(c *rollouts.CanaryStrategy, p *field.Path) field.ErrorList {
 		}
 		n, ok := intOrPercent(*v)
 		if !ok {
-			errs = append(errs, field.Invalid(p.Child(name), v.String(), "must be an integer or a percentage such as 25%"))
+			errs = append(errs, field.Invalid(p.Child(name), shown(v), "must be an integer or a percentage such as 25%"))
 			return defaultMaxSurgeUnavailable
 		}
 		return n
 	}
 	s, u := value("maxSurge", c.MaxSurge), value("maxUnavailable", c.MaxUnavailable)
 	if len(errs) == 0 && s == 0 && u == 0 {
-		errs = append(errs, field.Invalid(p.Child("maxSurge"), c.MaxSurge.String(), "maxSurge and maxUnavailable cannot both be 0: no pod could be replaced"))
+		errs = append(errs, field.Invalid(p.Child("maxSurge"), shown(c.MaxSurge), "maxSurge and maxUnavailable cannot both be 0: no pod could be replaced"))
 	}
 	return errs
 }
