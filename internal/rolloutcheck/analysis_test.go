@@ -96,7 +96,9 @@ func TestAnalysisTemplate(t *testing.T) {
 			[]string{"spec.metrics[0].count: Invalid value: 5: must be at least inconclusiveLimit (6)"}},
 		{"no provider", func(s *rollouts.AnalysisTemplateSpec) { s.Metrics[1].Provider = rollouts.MetricProvider{} },
 			[]string{"spec.metrics[1].provider: Required value: one metric provider (prometheus, web, job, ...)"}},
-		{"two providers", func(s *rollouts.AnalysisTemplateSpec) { s.Metrics[1].Provider.Prometheus = &rollouts.PrometheusMetric{Query: "up"} },
+		{"two providers", func(s *rollouts.AnalysisTemplateSpec) {
+			s.Metrics[1].Provider.Prometheus = &rollouts.PrometheusMetric{Query: "up"}
+		},
 			[]string{`spec.metrics[1].provider: Invalid value: "prometheus, web": give exactly one metric provider`}},
 		{"a plugin provider", func(s *rollouts.AnalysisTemplateSpec) {
 			s.Metrics[1].Provider = rollouts.MetricProvider{Plugin: map[string]json.RawMessage{"graylane.io/judge": json.RawMessage(`{}`)}}

@@ -72,7 +72,9 @@ func intOrStr(v intstr.IntOrString) *intstr.IntOrString { return &v }
 
 func canaryOf(ro *rollouts.Rollout) *rollouts.CanaryStrategy { return ro.Spec.Strategy.Canary }
 
-func stepOf(ro *rollouts.Rollout, i int) *rollouts.CanaryStep { return &ro.Spec.Strategy.Canary.Steps[i] }
+func stepOf(ro *rollouts.Rollout, i int) *rollouts.CanaryStep {
+	return &ro.Spec.Strategy.Canary.Steps[i]
+}
 
 func setStep(ro *rollouts.Rollout, i int, s string) {
 	var st rollouts.CanaryStep
@@ -148,7 +150,9 @@ func TestRollout(t *testing.T) {
 		// ValidateRolloutStrategy, ValidateRolloutStrategyBlueGreen
 		{"no strategy", func(ro *rollouts.Rollout) { ro.Spec.Strategy = rollouts.RolloutStrategy{} },
 			[]string{"spec.strategy: Required value: one of canary and blueGreen"}},
-		{"both strategies", func(ro *rollouts.Rollout) { ro.Spec.Strategy.BlueGreen = &rollouts.BlueGreenStrategy{ActiveService: "a"} },
+		{"both strategies", func(ro *rollouts.Rollout) {
+			ro.Spec.Strategy.BlueGreen = &rollouts.BlueGreenStrategy{ActiveService: "a"}
+		},
 			[]string{"spec.strategy: Invalid value: give one of canary and blueGreen, not both"}},
 		{"blueGreen", func(ro *rollouts.Rollout) {
 			ro.Spec.Strategy = rollouts.RolloutStrategy{BlueGreen: &rollouts.BlueGreenStrategy{ActiveService: "active", PreviewService: "preview",
@@ -288,7 +292,10 @@ func TestRollout(t *testing.T) {
 			[]string{`spec.strategy.canary.steps[1].pause.duration: Invalid value: "abc": must be a number of seconds or a duration such as 30s, 5m or 1h`}},
 		{"pause duration 1d", func(ro *rollouts.Rollout) { setStep(ro, 1, "pause: {duration: 1d}") },
 			[]string{`spec.strategy.canary.steps[1].pause.duration: Invalid value: "1d": must be a number of seconds or a duration such as 30s, 5m or 1h`}},
-		{"negative pause durations", func(ro *rollouts.Rollout) { setStep(ro, 1, "pause: {duration: -5}"); setStep(ro, 6, "pause: {duration: -5s}") },
+		{"negative pause durations", func(ro *rollouts.Rollout) {
+			setStep(ro, 1, "pause: {duration: -5}")
+			setStep(ro, 6, "pause: {duration: -5s}")
+		},
 			[]string{`spec.strategy.canary.steps[1].pause.duration: Invalid value: "-5": must not be negative`,
 				`spec.strategy.canary.steps[6].pause.duration: Invalid value: "-5s": must not be negative`}},
 		{"empty step", func(ro *rollouts.Rollout) { setStep(ro, 0, "{}") },
