@@ -23,7 +23,8 @@ import (
 // reported on warn with its file:line as not being what the command does
 // (doing, one of the manifest.Doing constants), with a "did you mean" for
 // near misses, unless reads says the command reads it itself (reads may be
-// nil). Every command that reads manifest files loads them here.
+// nil). route, simulate, lint, render, convert and apply --local load
+// their files here; graylane up logs the same warnings from its runtime.
 func Load(paths []string, warn io.Writer, doing string, reads func(*manifest.Object) bool) (*manifest.Set, error) {
 	if len(paths) == 0 {
 		return nil, inputErrorf("no manifests: give -f FILE or -f DIR")

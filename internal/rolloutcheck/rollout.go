@@ -14,8 +14,8 @@
 // such as spec.strategy.canary.steps[0].setWeight that the manifest loader
 // turns into file:line). Checks that need other objects (the templates,
 // Services and routing a Rollout names) are in internal/lint, which has the
-// whole input; [Analyses] and [RunTemplates] are the parts of them that
-// need no lookup.
+// whole input; [Analyses] and [Run] are the parts of them that need no
+// lookup. [NotRunLocally] lists the features `graylane up` does not run.
 package rolloutcheck
 
 import (
