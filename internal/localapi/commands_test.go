@@ -109,6 +109,10 @@ func TestErrors(t *testing.T) {
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "routing.yaml:115") {
 		t.Errorf("broken manifest: %v", err)
 	}
+	err = Apply(ctx, ApplyOptions{Files: []string{"../../examples/kubernetes/testdata/unsafe-rollout.yaml"}, Admin: admin}, io.Discard, io.Discard)
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "unsafe-rollout.yaml:23: spec.strategy.canary.steps[0].setWeight: Invalid value: 150: must be between 0 and 100") {
+		t.Errorf("setWeight 150: %v", err)
+	}
 	// What graylane up does not run is refused here, at its field, before
 	// anything is sent.
 	err = Apply(ctx, ApplyOptions{Files: []string{"../../examples/kubernetes/testdata/not-local.yaml"}, Admin: admin}, io.Discard, io.Discard)
