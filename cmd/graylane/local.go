@@ -57,7 +57,7 @@ input (flags, manifests, objects the API server finds invalid).`,
 				}
 			}
 			lo.Files, lo.Output = ko.Files, ko.Output
-			return localapi.Apply(cmd.Context(), lo, stdout)
+			return localapi.Apply(cmd.Context(), lo, stdout, cmd.ErrOrStderr())
 		},
 	}
 	f := c.Flags()

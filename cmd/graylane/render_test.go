@@ -36,6 +36,26 @@ func TestRenderGolden(t *testing.T) {
 		{"route-lanes-header", []string{"route", "-f", ex + "lanes", "--url", "http://shop.example/", "--gateway", "shop/shop-gateway", "-H", "x-canary: true"}, 0},
 		{"lane-sign-no-key", []string{"lane", "sign", "gray"}, 2},
 		{"error-convert-steps", []string{"convert", "-f", ex + "kubernetes/testdata/deployment.yaml", "--steps", "10,wait"}, 2},
+		// A Rollout Argo Rollouts finds invalid is refused by every command
+		// that reads it, at its line.
+		{"lint-unsafe-rollout", []string{"lint", "-f", ex + "kubernetes/testdata/unsafe-rollout.yaml"}, 2},
+		{"route-unsafe-rollout", []string{"route", "-f", ex + "kubernetes/testdata/unsafe-rollout.yaml", "--url", "http://order.shop:8080/"}, 2},
+		{"simulate-unsafe-rollout", []string{"simulate", "-f", ex + "kubernetes/testdata/unsafe-rollout.yaml", "--url", "http://order.shop:8080/"}, 2},
+		{"render-unsafe-rollout", []string{"render", "-f", ex + "kubernetes/testdata/unsafe-rollout.yaml"}, 2},
+		{"convert-unsafe-rollout", []string{"convert", "-f", ex + "kubernetes/testdata/unsafe-rollout.yaml"}, 2},
+		{"up-unsafe-rollout", []string{"up", "-f", ex + "kubernetes/testdata/unsafe-rollout.yaml", "--admin", "127.0.0.1:0", "--client-proxy", "", "--gateway-port", "0"}, 2},
+		// Documents no command evaluates: a located warning each, with a
+		// "did you mean" for near misses.
+		{"route-ignored-kinds", []string{"route", "-f", ex + "kubernetes/testdata/ignored-kinds.yaml", "--url", "http://order.shop:8080/"}, 0},
+		{"simulate-ignored-kinds", []string{"simulate", "-f", ex + "kubernetes/testdata/ignored-kinds.yaml", "--url", "http://order.shop:8080/", "--requests", "10"}, 0},
+		{"lint-ignored-kinds", []string{"lint", "-f", ex + "kubernetes/testdata/ignored-kinds.yaml"}, 0},
+		{"render-ignored-kinds", []string{"render", "-f", ex + "kubernetes/testdata/ignored-kinds.yaml"}, 2},
+		{"convert-ignored-kinds", []string{"convert", "-f", ex + "kubernetes/testdata/ignored-kinds.yaml"}, 2},
+		// Rollout features graylane up does not run: information for lint
+		// (a failure with --local), refused by up at their field.
+		{"lint-not-local", []string{"lint", "-f", ex + "kubernetes/testdata/not-local.yaml"}, 0},
+		{"lint-not-local-strict", []string{"lint", "-f", ex + "kubernetes/testdata/not-local.yaml", "--local"}, 1},
+		{"up-not-local", []string{"up", "-f", ex + "kubernetes/testdata/not-local.yaml", "--admin", "127.0.0.1:0", "--client-proxy", "", "--gateway-port", "0"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

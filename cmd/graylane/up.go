@@ -38,6 +38,11 @@ proxy that applies the mesh routing with the replica's pod labels), every
 Gateway server is a local listener. Without -f it runs the bundled shop
 example (gateway -> order -> payment -> logistics, each with v1 and v2).
 
+Documents of kinds it does not run are logged with their file:line; Rollout
+features it does not run (blueGreen, workloadRef, experiment and setMirrorRoute
+steps, other traffic routers, ...) are refused at their field (exit 2): they run
+on a cluster, and graylane lint lists them.
+
 Images map to commands with --image IMAGE=COMMAND; builtin:sample is the
 built-in sample app, and images named go-http-sample or graylane/sample run it
 by default. Prints the gateway and admin addresses once every workload is

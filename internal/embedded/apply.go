@@ -36,7 +36,10 @@ type ApplyResult struct {
 func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := &ApplyResult{Ignored: set.IgnoredKinds()}
+	res := &ApplyResult{Ignored: set.IgnoredWarnings(manifest.DoingUp, nil)}
+	for _, w := range res.Ignored {
+		r.log.Warn(w)
+	}
 	// Check workloads first so that a bad object changes nothing.
 	next := newStore()
 	next.apply(r.store.list())
@@ -174,8 +177,8 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 	var errs []error
 	for _, o := range objs {
 		if ro, ok := o.Typed.(*rolloutsv1alpha1.Rollout); ok {
-			if err := r.checkRollout(ro, o.Namespace); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", o.Pos, err))
+			if err := r.checkRollout(o, ro); err != nil {
+				errs = append(errs, err)
 			}
 			continue
 		}
@@ -196,17 +199,19 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 	return out, nil
 }
 
-// checkRollout refuses what the embedded runtime cannot run.
-func (r *Runtime) checkRollout(ro *rolloutsv1alpha1.Rollout, ns string) error {
-	ref := "Rollout " + ns + "/" + ro.Name
-	if ro.Spec.WorkloadRef != nil {
-		return fmt.Errorf("%s: workloadRef is not supported by the embedded runtime yet: put the pod template in the Rollout", ref)
+// checkRollout refuses what the embedded runtime cannot run: the Argo
+// Rollouts features it does not run (located at their fields, the list
+// `graylane lint` shows), and a pod template it cannot start. ro is o's
+// Rollout, or a changed copy of it.
+func (r *Runtime) checkRollout(o *manifest.Object, ro *rolloutsv1alpha1.Rollout) error {
+	if errs := NotRun(o, ro); len(errs) > 0 {
+		return errs
 	}
-	if ro.Spec.Strategy.BlueGreen != nil {
-		return fmt.Errorf("%s: the blueGreen strategy is not supported by the embedded runtime: use canary", ref)
+	ref := "Rollout " + o.Namespace + "/" + ro.Name
+	if _, err := r.templateSpec(ref, o.Namespace, &ro.Spec.Template); err != nil {
+		return fmt.Errorf("%s: %w", o.Pos, err)
 	}
-	_, err := r.templateSpec(ref, ns, &ro.Spec.Template)
-	return err
+	return nil
 }
 
 // reconcileWorkloads starts new workloads and replaces changed ones: the

@@ -58,6 +58,7 @@ spec:
     canary:
       abortScaleDownDelaySeconds: 1
       trafficRouting:
+        managedRoutes: [{name: qa}]
         istio:
           virtualService: {name: order, routes: [primary]}
           destinationRule: {name: order, canarySubsetName: canary, stableSubsetName: stable}

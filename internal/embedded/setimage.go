@@ -33,7 +33,7 @@ func (r *Runtime) SetImage(ns, name, container, image string) error {
 	if !found {
 		return fmt.Errorf("rollout %s/%s has no container %q", ns, name, container)
 	}
-	if err := r.checkRollout(ro, ns); err != nil {
+	if err := r.checkRollout(cur, ro); err != nil {
 		return err
 	}
 	raw, err := toRaw(ro)

@@ -18,9 +18,14 @@ import (
 	"github.com/graylane/graylane/internal/simulate"
 )
 
-// load reads manifests; every load error is an InputError. Ignored kinds
-// are reported once each on warn.
-func load(paths []string, warn io.Writer) (*manifest.Set, error) {
+// Load reads the manifests of a command; every load error is an
+// InputError. Each document of a kind the loader does not decode is
+// reported on warn with its file:line as not being what the command does
+// (doing, one of the manifest.Doing constants), with a "did you mean" for
+// near misses, unless reads says the command reads it itself (reads may be
+// nil). route, simulate, lint, render, convert and apply --local load
+// their files here; graylane up logs the same warnings from its runtime.
+func Load(paths []string, warn io.Writer, doing string, reads func(*manifest.Object) bool) (*manifest.Set, error) {
 	if len(paths) == 0 {
 		return nil, inputErrorf("no manifests: give -f FILE or -f DIR")
 	}
@@ -28,10 +33,16 @@ func load(paths []string, warn io.Writer) (*manifest.Set, error) {
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
-	for _, k := range set.IgnoredKinds() {
-		fmt.Fprintf(warn, "ignored: %s\n", k)
-	}
+	WarnIgnored(warn, set.IgnoredWarnings(doing, reads))
 	return set, nil
+}
+
+// WarnIgnored prints the warnings of manifest.Set.IgnoredWarnings, one a
+// line, as every command shows them.
+func WarnIgnored(w io.Writer, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
 }
 
 // Expanded is a loaded set with Graylane's own kinds turned into what

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/lane"
+	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -68,7 +69,7 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := load(o.Files, stderr)
+	set, err := Load(o.Files, stderr, manifest.DoingRoute, nil)
 	if err != nil {
 		return err
 	}

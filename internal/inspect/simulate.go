@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
 )
@@ -45,7 +46,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	set, err := load(o.Files, stderr)
+	set, err := Load(o.Files, stderr, manifest.DoingSimulate, nil)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ func TestPlan(t *testing.T) {
 			yaml: `apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: r}
+spec: {selector: {matchLabels: {app: r}}, template: {metadata: {labels: {app: r}}, spec: {containers: [{name: r, image: r}]}}, strategy: {canary: {}}}
 ---
 apiVersion: networking.istio.io/v1beta1
 kind: VirtualService
@@ -45,17 +46,18 @@ metadata: {name: svc}
 apiVersion: argoproj.io/v1alpha1
 kind: ClusterAnalysisTemplate
 metadata: {name: cat}
+spec: {metrics: [{name: m, provider: {web: {url: "http://x/"}}}]}
 ---
 apiVersion: v1
 kind: Namespace
 metadata: {name: shop}
 `,
 			want: []string{
-				"v1 Namespace /shop @21",
-				"v1 Service shop/svc @13",
-				"networking.istio.io/v1 DestinationRule shop/dr @9",
-				"networking.istio.io/v1 VirtualService other/vs @5",
-				"argoproj.io/v1alpha1 ClusterAnalysisTemplate /cat @17",
+				"v1 Namespace /shop @23",
+				"v1 Service shop/svc @14",
+				"networking.istio.io/v1 DestinationRule shop/dr @10",
+				"networking.istio.io/v1 VirtualService other/vs @6",
+				"argoproj.io/v1alpha1 ClusterAnalysisTemplate /cat @18",
 				"argoproj.io/v1alpha1 Rollout shop/r @1",
 			},
 		},

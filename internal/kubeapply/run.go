@@ -121,7 +121,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		return &inspect.InputError{Err: err}
 	}
 	for _, s := range skipped {
-		fmt.Fprintf(stderr, "skipped: %s: %s %s %s: a kind graylane apply does not know\n", s.Source, s.APIVersion, s.Kind, s.Name)
+		hint := ""
+		if m := manifest.Suggest(s.APIVersion, s.Kind); m != "" {
+			hint = "; did you mean " + m + "?"
+		}
+		fmt.Fprintf(stderr, "skipped: %s: %s %s %s: a kind graylane apply does not know%s\n", s.Source, s.APIVersion, s.Kind, s.Name, hint)
 	}
 	dry := o.DryRun == "server"
 	rep := Report{DryRun: dry, Skipped: skipped}

@@ -61,26 +61,26 @@ func routeName(http []*networking.HTTPRoute, i int) string {
 
 const istioPath = "spec.strategy.canary.trafficRouting.istio"
 
-// rollout checks what a Rollout's canary refers to: its selector against
-// its template, the VirtualService routes, the DestinationRule subsets,
-// the stable/canary Services, and the order of canary header routes.
+// rollout checks what a Rollout's canary refers to: the stable/canary
+// Services, the VirtualService routes, the DestinationRule subsets, and the
+// order of canary header routes. Its own spec was checked when it was
+// loaded (internal/rolloutcheck).
 func (l *linter) rollout(o *manifest.Object, ro *rollouts.Rollout) {
-	if ro.Spec.WorkloadRef == nil && ro.Spec.Selector != nil {
-		sel := labels.SelectorFromSet(ro.Spec.Selector.MatchLabels)
-		if !sel.Matches(labels.Set(ro.Spec.Template.Labels)) {
-			l.add(CheckSelector, route.Error, o, "spec.selector", "spec.selector.matchLabels "+sel.String()+" does not match the pod template's labels",
-				"make spec.selector.matchLabels a subset of spec.template.metadata.labels")
-		}
-	}
 	c := ro.Spec.Strategy.Canary
 	if c == nil {
 		return
 	}
 	for _, s := range []struct{ field, name string }{{"stableService", c.StableService}, {"canaryService", c.CanaryService}} {
-		if s.name != "" && l.svc[key(o.Namespace, s.name)] == nil {
+		if s.name == "" {
+			continue
+		}
+		svc := l.svc[key(o.Namespace, s.name)]
+		if svc == nil {
 			l.add(CheckRolloutRef, route.Error, o, "spec.strategy.canary."+s.field, fmt.Sprintf("Service %s/%s is not in the input", o.Namespace, s.name),
 				"add the Service (a copy of the callers' Service; Argo Rollouts pins its selector to one version) or fix the name")
+			continue
 		}
+		l.serviceLabels(o, ro, "spec.strategy.canary."+s.field, svc)
 	}
 	if c.TrafficRouting == nil || c.TrafficRouting.Istio == nil {
 		return
@@ -104,6 +104,26 @@ func (l *linter) rollout(o *manifest.Object, ro *rollouts.Rollout) {
 	}
 	for _, r := range refs {
 		l.virtualServiceRef(o, r.path, r.vs, c, canary)
+	}
+}
+
+// serviceLabels follows Argo's ValidateService: the selector of a Service
+// the Rollout manages selects the Rollout's pods (Argo adds only the pod
+// template hash to it), or the version gets no traffic.
+func (l *linter) serviceLabels(o *manifest.Object, ro *rollouts.Rollout, path string, svc *manifest.Object) {
+	if ro.Spec.WorkloadRef != nil {
+		return // the pod template is another object's
+	}
+	s := svc.Typed.(*corev1.Service)
+	for _, k := range slices.Sorted(maps.Keys(s.Spec.Selector)) {
+		if k == rollouts.DefaultRolloutUniqueLabelKey {
+			continue
+		}
+		if v, ok := ro.Spec.Template.Labels[k]; !ok || v != s.Spec.Selector[k] {
+			l.add(CheckRolloutRef, route.Error, o, path, fmt.Sprintf("Service %s/%s selects %s=%s, which the Rollout's pod template does not have: Argo Rollouts refuses the Rollout", svc.Namespace, svc.Name, k, s.Spec.Selector[k]),
+				"make the Service's selector a subset of spec.template.metadata.labels")
+			return
+		}
 	}
 }
 
@@ -139,9 +159,10 @@ func (l *linter) destinationRule(o *manifest.Object, dr *rollouts.IstioDestinati
 // weights of: they exist, carry both versions, and no canary header route
 // sits below them.
 func (l *linter) virtualServiceRef(o *manifest.Object, path string, ref rollouts.IstioVirtualService, c *rollouts.CanaryStrategy, canary canaryTarget) {
-	vo := l.vs[key(o.Namespace, ref.Name)]
+	ns, name := vsNamespaceName(ref.Name, o.Namespace)
+	vo := l.vs[key(ns, name)]
 	if vo == nil {
-		l.add(CheckRolloutRef, route.Error, o, path+".name", fmt.Sprintf("VirtualService %s/%s is not in the input", o.Namespace, ref.Name),
+		l.add(CheckRolloutRef, route.Error, o, path+".name", fmt.Sprintf("VirtualService %s/%s is not in the input", ns, name),
 			"add the VirtualService whose weights this Rollout sets, or fix the name")
 		return
 	}
@@ -151,18 +172,26 @@ func (l *linter) virtualServiceRef(o *manifest.Object, path string, ref rollouts
 		names = append(names, h.GetName())
 	}
 	var weighted []int
-	switch {
-	case len(ref.Routes) == 0 && len(ref.TLSRoutes) == 0 && len(ref.TCPRoutes) == 0 && len(http) == 1:
-		weighted = []int{0}
-	case len(ref.Routes) == 0 && len(ref.TLSRoutes) == 0 && len(ref.TCPRoutes) == 0:
-		l.add(CheckRolloutRef, route.Error, o, path+".routes", fmt.Sprintf("VirtualService %s/%s has %d http routes and routes names none of them", o.Namespace, ref.Name, len(http)),
-			"list the name of the weighted route in routes (Argo Rollouts needs it when there is more than one)")
+	if len(ref.Routes) == 0 && len(ref.TLSRoutes) == 0 && len(ref.TCPRoutes) == 0 {
+		// getHttpRouteIndexesToPatch and ValidateHTTPRoutes: the only
+		// route, else the first unnamed one, and no other route outside
+		// managedRoutes.
+		k := slices.Index(names, "")
+		if len(http) == 1 {
+			k = 0
+		}
+		if unmanaged := unmanagedRoutes(http, c.TrafficRouting.ManagedRoutes); unmanaged > 1 || k < 0 {
+			l.add(CheckRolloutRef, route.Error, o, path+".routes", fmt.Sprintf("VirtualService %s/%s has %d http routes and routes names none of them", ns, name, unmanaged),
+				"list the name of the weighted route in routes (Argo Rollouts needs it when there is more than one)")
+		} else {
+			weighted = []int{k}
+		}
 	}
 	for i, r := range ref.Routes {
 		k := slices.Index(names, r)
 		if k < 0 {
 			l.add(CheckRolloutRef, route.Error, o, fmt.Sprintf("%s.routes[%d]", path, i),
-				fmt.Sprintf("route %q is not in VirtualService %s/%s (its http routes: %s)", r, o.Namespace, ref.Name, quoteAll(names)),
+				fmt.Sprintf("route %q is not in VirtualService %s/%s (its http routes: %s)", r, ns, name, quoteAll(names)),
 				"name the weighted route of the VirtualService (spec.http[].name) as listed here; Argo Rollouts stops with an error otherwise")
 			continue
 		}
@@ -178,6 +207,28 @@ func (l *linter) virtualServiceRef(o *manifest.Object, path string, ref rollouts
 	if len(weighted) > 0 {
 		l.headerOrder(vo, http, slices.Min(weighted), canary)
 	}
+}
+
+// vsNamespaceName reads a Rollout's VirtualService reference as Argo's
+// GetVirtualServiceNamespaceName does: "name" or "name.namespace".
+func vsNamespaceName(ref, ns string) (string, string) {
+	fields := strings.Split(ref, ".")
+	if len(fields) >= 2 && fields[1] != "" {
+		return fields[1], fields[0]
+	}
+	return ns, fields[0]
+}
+
+// unmanagedRoutes counts the http routes not listed in managedRoutes
+// (the header and mirror routes Argo Rollouts adds and removes).
+func unmanagedRoutes(http []*networking.HTTPRoute, managed []rollouts.MangedRoutes) int {
+	n := 0
+	for _, h := range http {
+		if !slices.ContainsFunc(managed, func(m rollouts.MangedRoutes) bool { return m.Name == h.GetName() }) {
+			n++
+		}
+	}
+	return n
 }
 
 func quoteAll(ss []string) string {

@@ -1,9 +1,11 @@
 // Package lint finds, in a set of loaded manifests, the mistakes that break
 // canary releases with Argo Rollouts and Istio in practice: routes to
 // subsets that do not exist, weights that do not add up, routes that can
-// never match, a Rollout pointing at routes or subsets that are missing,
-// Services selecting no pods, and Argo CD Applications that would undo what
-// Argo Rollouts changes. Every finding has its file:line and a fix hint.
+// never match, a Rollout pointing at routes, subsets, Services or analysis
+// templates that are missing, Services selecting no pods, and Argo CD
+// Applications that would undo what Argo Rollouts changes. It also lists,
+// as information, the Rollout features `graylane up` does not run. Every
+// finding has its file:line and a fix hint.
 //
 // It is pure: a manifest.Set in, findings out.
 package lint
@@ -29,11 +31,15 @@ import (
 // Checks, the names findings carry in Check.
 const (
 	CheckRouting     = "routing"      // from the routing engine: unknown subsets, weights, rejected objects
-	CheckRolloutRef  = "rollout-ref"  // Rollout names a VirtualService route, DestinationRule or subset that is missing
+	CheckRolloutRef  = "rollout-ref"  // Rollout names a VirtualService route, DestinationRule, subset or Service that is missing or does not fit
+	CheckAnalysisRef = "analysis-ref" // Rollout names an analysis template that is missing, or whose run Argo Rollouts cannot start or finish
 	CheckCatchAll    = "catch-all"    // a route without conditions above other routes
 	CheckHeaderOrder = "header-order" // a canary header route below the weighted route
-	CheckSelector    = "selector"     // a Service or Rollout selector that matches no pod template
+	CheckSelector    = "selector"     // a Service selector that matches no pod template
 	CheckArgoCD      = "argocd"       // an Application lacks ignoreDifferences for fields Argo Rollouts changes
+	// CheckLocal findings (severity info) are Argo Rollouts features that
+	// `graylane up` does not run; they work on a cluster.
+	CheckLocal = "local"
 )
 
 // Finding is one problem.
@@ -62,6 +68,8 @@ type linter struct {
 	vs    map[string]*manifest.Object
 	dr    map[string]*manifest.Object
 	svc   map[string]*manifest.Object
+	at    map[string]*manifest.Object // AnalysisTemplates by namespace/name
+	cat   map[string]*manifest.Object // ClusterAnalysisTemplates by name
 	out   []Finding
 	apps  []app
 	pods  map[string][]podLabels // namespace -> pod templates of workloads
@@ -80,14 +88,18 @@ type podLabels struct {
 
 // Lint returns every finding about the set, ordered by file and line.
 func Lint(set *manifest.Set) []Finding {
-	l := &linter{set: set, vs: map[string]*manifest.Object{}, dr: map[string]*manifest.Object{}, svc: map[string]*manifest.Object{}, pods: map[string][]podLabels{}}
+	l := &linter{set: set, vs: map[string]*manifest.Object{}, dr: map[string]*manifest.Object{}, svc: map[string]*manifest.Object{},
+		at: map[string]*manifest.Object{}, cat: map[string]*manifest.Object{}, pods: map[string][]podLabels{}}
 	l.index()
 	l.routing()
 	for _, o := range set.Of("VirtualService") {
 		l.catchAll(o, o.Typed.(*networkingv1.VirtualService))
 	}
 	for _, o := range set.Of("Rollout") {
-		l.rollout(o, o.Typed.(*rollouts.Rollout))
+		ro := o.Typed.(*rollouts.Rollout)
+		l.rollout(o, ro)
+		l.analyses(o, ro)
+		l.local(o, ro)
 	}
 	for _, o := range set.Of("Service") {
 		l.serviceSelector(o, o.Typed.(*corev1.Service))
@@ -113,6 +125,12 @@ func splitWhere(w string) (string, int) {
 
 func key(ns, name string) string { return ns + "/" + name }
 
+// Reads reports whether lint reads an object the manifest loader leaves
+// undecoded: Argo CD Applications.
+func Reads(o *manifest.Object) bool {
+	return o.Kind == "Application" && strings.HasPrefix(o.APIVersion, "argoproj.io/")
+}
+
 func (l *linter) index() {
 	for _, o := range l.set.Objects {
 		switch t := o.Typed.(type) {
@@ -122,6 +140,10 @@ func (l *linter) index() {
 			l.dr[key(o.Namespace, o.Name)] = o
 		case *corev1.Service:
 			l.svc[key(o.Namespace, o.Name)] = o
+		case *rollouts.AnalysisTemplate:
+			l.at[key(o.Namespace, o.Name)] = o
+		case *rollouts.ClusterAnalysisTemplate:
+			l.cat[o.Name] = o
 		case *appsv1.Deployment:
 			l.pods[o.Namespace] = append(l.pods[o.Namespace], podLabels{o.Ref(), t.Spec.Template.Labels})
 		case *rollouts.Rollout:
@@ -131,7 +153,7 @@ func (l *linter) index() {
 		}
 	}
 	for _, o := range l.set.Ignored {
-		if o.Kind != "Application" || !strings.HasPrefix(o.APIVersion, "argoproj.io/") {
+		if !Reads(o) {
 			continue
 		}
 		data, err := json.Marshal(o.Raw)

@@ -70,6 +70,62 @@ spec:
   ignoreDifferences:
 `
 
+// canarySvc selects a label (track) the Rollout's pods do not have.
+const canarySvc = `---
+apiVersion: v1
+kind: Service
+metadata: {name: order-canary}
+spec:
+  selector: {app: order, track: canary}
+  ports: [{name: http, port: 8080}]
+`
+
+// analysisSteps run an AnalysisTemplate and a ClusterAnalysisTemplate.
+const analysisSteps = `steps:
+      - setWeight: 10
+      - analysis:
+          templates: [{templateName: success-rate}]
+          args: [{name: service, value: order}]
+      - analysis:
+          templates: [{templateName: latency, clusterScope: true}]`
+
+const templates = `---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate}
+spec:
+  args: [{name: service}]
+  metrics:
+  - name: success-rate
+    provider: {prometheus: {query: 'sum(rate(istio_requests_total{destination_service_name="{{args.service}}"}[1m]))'}}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: ClusterAnalysisTemplate
+metadata: {name: latency}
+spec:
+  metrics:
+  - name: p99
+    provider: {web: {url: "http://probe/latency"}}
+`
+
+const blueGreen = `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: order}
+spec:
+  selector: {matchLabels: {app: order}}
+  template:
+    metadata: {labels: {app: order}}
+    spec: {containers: [{name: order, image: x}]}
+  strategy:
+    blueGreen: {activeService: order}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: order}
+spec:
+  selector: {app: order}
+`
+
 func TestLint(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -122,6 +178,18 @@ func TestLint(t *testing.T) {
     kind: DestinationRule
     managedFieldsManagers: [rollouts-controller]
 `, []string{"argocd in.yaml:54"}},
+		{"VirtualService named as name.namespace (graylane up matches names only)", strings.Replace(base, "virtualService: {name: order,", "virtualService: {name: order.default,", 1),
+			[]string{"local in.yaml:43"}},
+		{"VirtualService in a namespace that has none", strings.Replace(base, "virtualService: {name: order,", "virtualService: {name: order.shop,", 1),
+			[]string{"rollout-ref in.yaml:43", "local in.yaml:43"}},
+		{"canary Service selecting a label the pods lack", strings.Replace(base, "      trafficRouting:", "      stableService: order\n      canaryService: order-canary\n      trafficRouting:", 1) + canarySvc,
+			[]string{"rollout-ref in.yaml:42", "selector in.yaml:53"}},
+		{"analysis templates present, arguments given", strings.Replace(base, "steps: [{setWeight: 10}, {pause: {}}]", analysisSteps, 1) + templates, nil},
+		{"analysis template missing, cluster template missing", strings.Replace(base, "steps: [{setWeight: 10}, {pause: {}}]", analysisSteps, 1),
+			[]string{"analysis-ref in.yaml:48", "analysis-ref in.yaml:51"}},
+		{"analysis argument not given", strings.Replace(strings.Replace(base, "steps: [{setWeight: 10}, {pause: {}}]", analysisSteps, 1), "args: [{name: service, value: order}]", "args: []", 1) + templates,
+			[]string{"analysis-ref in.yaml:47"}},
+		{"blueGreen is not run locally", blueGreen, []string{"local in.yaml:10"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,16 +23,19 @@ type ApplyOptions struct {
 	Output string
 }
 
-// Apply validates the files locally (so errors name file and line), then
-// sends each file to the runtime.
-func Apply(ctx context.Context, o ApplyOptions, stdout io.Writer) error {
+// Apply validates the files locally (so errors name file and line),
+// refusing the Rollout features the runtime does not run and warning on
+// stderr about the documents it does not run, then sends each file to the
+// runtime.
+func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error {
 	if err := inspect.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	if len(o.Files) == 0 {
-		return &inspect.InputError{Err: fmt.Errorf("no manifests: give -f FILE or -f DIR")}
+	set, err := inspect.Load(o.Files, stderr, manifest.DoingUp, nil)
+	if err != nil {
+		return err
 	}
-	if _, err := manifest.Load(o.Files...); err != nil {
+	if err := embedded.CheckRollouts(set); err != nil {
 		return &inspect.InputError{Err: err}
 	}
 	files, err := manifest.Files(o.Files...)
@@ -64,9 +67,6 @@ func Apply(ctx context.Context, o ApplyOptions, stdout io.Writer) error {
 			for _, ref := range group.refs {
 				fmt.Fprintf(w, "%s %s\n", ref, group.verb)
 			}
-		}
-		for _, k := range total.Ignored {
-			fmt.Fprintf(w, "ignored: %s\n", k)
 		}
 		for _, f := range total.Findings {
 			fmt.Fprintf(w, "finding: %s\n", f)

@@ -52,7 +52,7 @@ func TestApplyAndGet(t *testing.T) {
 	admin := startRuntime(t, "/bin/false", nil)
 	ctx := context.Background()
 	var out bytes.Buffer
-	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004/routing.yaml", "../../examples/seed004/gateway.yaml"}, Admin: admin}, &out)
+	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004/routing.yaml", "../../examples/seed004/gateway.yaml"}, Admin: admin}, &out, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +67,28 @@ Gateway istio-system/app-gw created
 		t.Errorf("apply output (-want +got):\n%s", diff)
 	}
 	out.Reset()
-	if err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-headers"}, Admin: admin}, &out); err != nil {
+	if err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-headers"}, Admin: admin}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	if got := out.String(); got != "VirtualService default/vs-appa configured\n" {
 		t.Errorf("re-apply output %q", got)
+	}
+	// Documents the runtime does not run are named on stderr, each at its line.
+	out.Reset()
+	var warn bytes.Buffer
+	if err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/kubernetes/testdata/ignored-kinds.yaml"}, Admin: admin}, &out, &warn); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "Service shop/order created\n" {
+		t.Errorf("apply output %q", got)
+	}
+	for _, want := range []string{
+		"warning: ../../examples/kubernetes/testdata/ignored-kinds.yaml:10: apps/v1 StatefulSet shop/db is not run by graylane up\n",
+		"warning: ../../examples/kubernetes/testdata/ignored-kinds.yaml:20: networking.istio.io/v1 VirtualServce shop/order is not run by graylane up; did you mean networking.istio.io/v1 VirtualService?\n",
+	} {
+		if !strings.Contains(warn.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, warn.String())
+		}
 	}
 	out.Reset()
 	if err := Get(ctx, GetOptions{Kind: "routes", Admin: admin}, &out); err != nil {
@@ -88,9 +105,19 @@ func TestErrors(t *testing.T) {
 	admin := startRuntime(t, "/bin/false", nil)
 	ctx := context.Background()
 	var ie *inspect.InputError
-	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-broken"}, Admin: admin}, io.Discard)
+	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-broken"}, Admin: admin}, io.Discard, io.Discard)
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "routing.yaml:115") {
 		t.Errorf("broken manifest: %v", err)
+	}
+	err = Apply(ctx, ApplyOptions{Files: []string{"../../examples/kubernetes/testdata/unsafe-rollout.yaml"}, Admin: admin}, io.Discard, io.Discard)
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "unsafe-rollout.yaml:23: spec.strategy.canary.steps[0].setWeight: Invalid value: 150: must be between 0 and 100") {
+		t.Errorf("setWeight 150: %v", err)
+	}
+	// What graylane up does not run is refused here, at its field, before
+	// anything is sent.
+	err = Apply(ctx, ApplyOptions{Files: []string{"../../examples/kubernetes/testdata/not-local.yaml"}, Admin: admin}, io.Discard, io.Discard)
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "not-local.yaml:27: spec.strategy.blueGreen: the blueGreen strategy is not run by graylane up (runs on a cluster)") {
+		t.Errorf("blue-green: %v", err)
 	}
 	err = Get(ctx, GetOptions{Kind: "pods", Admin: "127.0.0.1:1"}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "is `graylane up` running?") {

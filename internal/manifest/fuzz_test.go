@@ -26,6 +26,9 @@ func FuzzLoadBytes(f *testing.F) {
 		"--- {a: 1}\n--- [1, 2\n...\n%YAML 1.2\n---\n",
 		"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: se}\nspec: {hosts: [x], ports: [{number: 1e3, protocol: HTTP, name: h}], resolution: 2}\n",
 		"apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g}\nspec: {selector: {istio: ingressgateway}, servers: [{port: {number: 80}, hosts: ['*']}]}\n",
+		unsafeRollout,
+		"apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec: {strategy: {canary: {maxSurge: 0, maxUnavailable: '0%', trafficRouting: {istio: {}}, steps: [{setHeaderRoute: {match: [{}]}}, {setMirrorRoute: {match: [{method: {}}]}}, {experiment: {templates: [{weight: 5}]}}, {analysis: {args: [{valueFrom: {fieldRef: {fieldPath: \"metadata.x['']\"}}}]}}]}}}\n",
+		"apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: t}\nspec: {metrics: [{name: m, count: '{{args.x}}', failureLimit: -1, provider: {plugin: {a: {}, b: {}}}}], dryRun: [{metricName: '('}]}\n",
 		"\xef\xbb\xbf\x00\xff garbage: [}\n\t- x",
 		"",
 	} {

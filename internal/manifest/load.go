@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/graylane/graylane/api/v1alpha1"
+	"github.com/graylane/graylane/internal/rolloutcheck"
 )
 
 // kindInfo describes a kind the loader decodes into a typed object.
@@ -224,17 +225,26 @@ type (
 	validator interface{ Validate() field.ErrorList }
 )
 
-// validate defaults and validates o's typed object when its kind knows how.
+// validate defaults and validates o's typed object when its kind knows how:
+// Graylane's own kinds validate themselves, Argo Rollouts objects are
+// checked as Argo Rollouts checks them (internal/rolloutcheck).
 func validate(o *Object) ErrorList {
-	if d, ok := o.Typed.(defaulter); ok {
-		d.Default()
+	var errs field.ErrorList
+	switch t := o.Typed.(type) {
+	case *rolloutsv1alpha1.Rollout:
+		errs = rolloutcheck.Rollout(t)
+	case *rolloutsv1alpha1.AnalysisTemplate:
+		errs = rolloutcheck.AnalysisTemplate(&t.Spec)
+	case *rolloutsv1alpha1.ClusterAnalysisTemplate:
+		errs = rolloutcheck.AnalysisTemplate(&t.Spec)
+	case defaulter:
+		t.Default()
 	}
-	v, ok := o.Typed.(validator)
-	if !ok {
-		return nil
+	if v, ok := o.Typed.(validator); ok {
+		errs = v.Validate()
 	}
 	var out ErrorList
-	for _, e := range v.Validate() {
+	for _, e := range errs {
 		path := e.Field
 		out = append(out, &Error{Pos: o.PathPos(path), Path: path, Msg: e.ErrorBody(), err: e})
 	}

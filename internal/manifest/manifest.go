@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -133,25 +132,6 @@ type Set struct {
 	Replaced []*Object
 	// Ignored holds documents of kinds the loader does not know (Typed == nil).
 	Ignored []*Object
-}
-
-// IgnoredKinds returns one line per ignored apiVersion and kind, such as
-// "apps/v1 StatefulSet (2 objects)", sorted.
-func (s *Set) IgnoredKinds() []string {
-	counts := map[string]int{}
-	for _, o := range s.Ignored {
-		counts[o.APIVersion+" "+o.Kind]++
-	}
-	out := make([]string, 0, len(counts))
-	for k, n := range counts {
-		unit := "objects"
-		if n == 1 {
-			unit = "object"
-		}
-		out = append(out, fmt.Sprintf("%s (%d %s)", k, n, unit))
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Of returns the objects of the given Kind, in order.

@@ -221,9 +221,13 @@ func TestMultiDocAndIgnored(t *testing.T) {
 	if diff := cmp.Diff(wantIgnored, summarize(s.Ignored)); diff != "" {
 		t.Errorf("ignored (-want +got):\n%s", diff)
 	}
-	wantKinds := []string{"apps/v1 StatefulSet (2 objects)", "example.com/v1 Widget (1 object)"}
-	if diff := cmp.Diff(wantKinds, s.IgnoredKinds()); diff != "" {
-		t.Errorf("IgnoredKinds (-want +got):\n%s", diff)
+	wantWarnings := []string{
+		"multi.yaml:16: apps/v1 StatefulSet db is not evaluated by graylane route",
+		"multi.yaml:20: apps/v1 StatefulSet db2 is not evaluated by graylane route",
+		"multi.yaml:24: example.com/v1 Widget w is not evaluated by graylane route",
+	}
+	if diff := cmp.Diff(wantWarnings, s.IgnoredWarnings(DoingRoute, nil)); diff != "" {
+		t.Errorf("IgnoredWarnings (-want +got):\n%s", diff)
 	}
 	svc := s.Objects[0].Typed.(*corev1.Service)
 	if got, want := svc.Spec.Ports[0].TargetPort, intstr.FromString("http"); got != want {

@@ -268,7 +268,13 @@ func (m *machine) backgroundActive() bool {
 func (m *machine) step(s rolloutsv1alpha1.CanaryStep) bool {
 	switch {
 	case s.SetWeight != nil:
-		m.st.CanaryWeight = clamp(*s.SetWeight)
+		if w := *s.SetWeight; w < 0 || w > 100 {
+			// Argo's controller marks such a spec InvalidSpec; the loader
+			// refuses it, so only an unchecked caller gets here.
+			m.invalid(fmt.Sprintf("setWeight %d is not between 0 and 100", w))
+			return false
+		}
+		m.st.CanaryWeight = *s.SetWeight
 		if m.in.CanaryAvailable < m.canaryReplicas() {
 			m.progressing(fmt.Sprintf("waiting for canary replicas: %d of %d available", m.in.CanaryAvailable, m.canaryReplicas()))
 			return false
@@ -290,6 +296,12 @@ func (m *machine) step(s rolloutsv1alpha1.CanaryStep) bool {
 	return false
 }
 
+// invalid stops at a step Argo Rollouts finds invalid (InvalidSpec).
+func (m *machine) invalid(why string) {
+	m.st.Phase = Degraded
+	m.st.Message = fmt.Sprintf("InvalidSpec: step %d: %s", m.st.StepIndex, why)
+}
+
 func (m *machine) progressing(msg string) {
 	m.st.Phase, m.st.Message = Progressing, msg
 }
@@ -300,6 +312,11 @@ func (m *machine) pause(p *rolloutsv1alpha1.RolloutPause) bool {
 	}
 	if p.Duration == nil {
 		m.st.Phase, m.st.Message = Paused, "CanaryPauseStep: paused until promoted"
+		return false
+	}
+	if p.DurationSeconds() < 0 {
+		m.st.PausedAt = time.Time{}
+		m.invalid(fmt.Sprintf("pause duration %q is not a number of seconds or a duration such as 30s", p.Duration.String()))
 		return false
 	}
 	d := time.Duration(p.DurationSeconds()) * time.Second

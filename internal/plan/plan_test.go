@@ -239,3 +239,31 @@ func TestPauseDurationForms(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidStepsStop: a weight outside 0-100 or a pause duration that
+// does not parse stops the release (InvalidSpec, as Argo's controller
+// marks such a spec) instead of being clamped to 100 or read as 0 s. The
+// loader refuses both, so only a caller that skips it gets here.
+func TestInvalidStepsStop(t *testing.T) {
+	for _, tc := range []struct {
+		name, steps string
+		weight      int32 // the weight it stays at
+		msg         string
+	}{
+		{"weight above 100", "[{setWeight: 150}, {pause: {}}]", 0, "InvalidSpec: step 0: setWeight 150 is not between 0 and 100"},
+		{"negative weight", "[{setWeight: -5}]", 0, "InvalidSpec: step 0: setWeight -5 is not between 0 and 100"},
+		{"duration that does not parse", "[{setWeight: 10}, {pause: {duration: abc}}, {setWeight: 50}]", 10,
+			`InvalidSpec: step 1: pause duration "abc" is not a number of seconds or a duration such as 30s`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := spec(t, "replicas: 2\nstrategy:\n  canary:\n    trafficRouting: {istio: {virtualService: {name: vs}}}\n    steps: "+tc.steps+"\n")
+			st, _ := Reconcile(s, Status{}, Input{TemplateHash: "a"})
+			st, d := Reconcile(s, st, Input{TemplateHash: "b", CanaryAvailable: 2})
+			got := view{Phase: st.Phase, Weight: d.CanaryWeight}
+			want := view{Phase: Degraded, Weight: tc.weight}
+			if diff := cmp.Diff(want, got); diff != "" || st.Message != tc.msg {
+				t.Errorf("(-want +got):\n%s\nmessage %q, want %q", diff, st.Message, tc.msg)
+			}
+		})
+	}
+}

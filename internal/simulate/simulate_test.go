@@ -67,6 +67,7 @@ spec:
   replicas: 1
   selector: {matchLabels: {app: pay}}
   template: {metadata: {labels: {app: pay, version: v2}}, spec: {containers: [{name: c, image: pay}]}}
+  strategy: {canary: {}}
 ---
 apiVersion: apps/v1
 kind: Deployment

@@ -20,6 +20,7 @@ import (
 	"github.com/graylane/graylane/internal/lint"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/render"
+	"github.com/graylane/graylane/internal/route"
 )
 
 // WriteOptions say where generated objects go.
@@ -57,9 +58,13 @@ type ConvertOptions struct {
 type LintOptions struct {
 	Files  []string
 	Output string
+	// Local counts the Rollout features `graylane up` does not run (check
+	// local, severity info) as findings that fail (exit code 1).
+	Local bool
 }
 
-// FindingsError is returned by Lint when it found something (exit code 1).
+// FindingsError is returned by Lint when it found errors or warnings (exit
+// code 1); N counts them.
 type FindingsError struct{ N int }
 
 func (e *FindingsError) Error() string {
@@ -67,20 +72,6 @@ func (e *FindingsError) Error() string {
 		return "1 finding"
 	}
 	return strconv.Itoa(e.N) + " findings"
-}
-
-func load(files []string, stderr io.Writer) (*manifest.Set, error) {
-	if len(files) == 0 {
-		return nil, &inspect.InputError{Err: errors.New("no manifests: give -f FILE or -f DIR")}
-	}
-	set, err := manifest.Load(files...)
-	if err != nil {
-		return nil, &inspect.InputError{Err: err}
-	}
-	for _, k := range set.IgnoredKinds() {
-		fmt.Fprintf(stderr, "ignored: %s\n", k)
-	}
-	return set, nil
 }
 
 func checkLayout(l string) error {
@@ -98,7 +89,7 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 	if err := checkLayout(o.Layout); err != nil {
 		return err
 	}
-	set, err := load(o.Files, stderr)
+	set, err := inspect.Load(o.Files, stderr, manifest.DoingRender, nil)
 	if err != nil {
 		return err
 	}
@@ -142,7 +133,7 @@ func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	set, err := load(o.Files, stderr)
+	set, err := inspect.Load(o.Files, stderr, manifest.DoingConvert, nil)
 	if err != nil {
 		return err
 	}
@@ -172,7 +163,7 @@ func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) erro
 func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions, error) {
 	opts := render.ConvertOptions{Name: o.Name, WorkloadRef: o.WorkloadRef}
 	if o.Release != "" {
-		set, err := load([]string{o.Release}, stderr)
+		set, err := inspect.Load([]string{o.Release}, stderr, manifest.DoingConvert, nil)
 		if err != nil {
 			return opts, err
 		}
@@ -244,16 +235,24 @@ func ParseSteps(s string) ([]v1alpha1.Step, error) {
 	return out, nil
 }
 
-// Lint prints the findings about the input; any finding is a FindingsError.
+// Lint prints the findings about the input. Errors and warnings are a
+// FindingsError (exit code 1); information (the Rollout features `graylane
+// up` does not run) is printed but fails only with o.Local.
 func Lint(_ context.Context, o LintOptions, stdout, stderr io.Writer) error {
 	if err := inspect.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	set, err := load(o.Files, stderr)
+	set, err := inspect.Load(o.Files, stderr, manifest.DoingLint, lint.Reads)
 	if err != nil {
 		return err
 	}
 	fs := lint.Lint(set)
+	failing := 0
+	for _, f := range fs {
+		if f.Severity >= route.Warning || (o.Local && f.Check == lint.CheckLocal) {
+			failing++
+		}
+	}
 	report := struct {
 		Findings []lint.Finding `json:"findings"`
 	}{Findings: fs}
@@ -275,8 +274,8 @@ func Lint(_ context.Context, o LintOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(fs) > 0 {
-		return &FindingsError{N: len(fs)}
+	if failing > 0 {
+		return &FindingsError{N: failing}
 	}
 	return nil
 }
