@@ -74,6 +74,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 			res.Findings = append(res.Findings, f.String())
 		}
 	}
+	res.Findings = append(res.Findings, missingGateways(r.compiled, r.store.list())...)
 	for _, f := range res.Findings {
 		r.noteOnce("finding "+f, "%s", f)
 	}
