@@ -259,6 +259,11 @@ func rolloutArgs(ro *rollout, args []rolloutsv1alpha1.AnalysisRunArgument) map[s
 // runtime does not run are sent to its own first (localizeMetrics); web
 // and Prometheus URLs that name a Service of the runtime reach its pods.
 func (r *Runtime) measureLoop(ctx context.Context, a *analysisRunner) {
+	// The run was started under r.mu by a reconcile that publishes its
+	// routing before it lets go (a canaryService switched to the canary):
+	// measure what it published. (An empty critical section: a barrier.)
+	r.mu.Lock()
+	r.mu.Unlock()
 	client := r.analysisClient(a.ns)
 	defer client.CloseIdleConnections()
 	// Only this goroutine reads the run's metrics: they are its own copies.

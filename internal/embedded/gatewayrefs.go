@@ -12,14 +12,14 @@ import (
 	"github.com/graylane/graylane/internal/manifest"
 )
 
-// missingGateways finds the Gateways that VirtualServices are bound to but
-// that are not defined among objs (the objects the runtime runs): nothing
-// listens for those VirtualServices' hosts here. On a cluster such a
-// Gateway usually comes with the Istio installation (a Release's
-// spec.gateways names it); here it must be applied too. Each finding is
-// located where the binding is written - the Release's spec.gateways entry
-// for a rendered VirtualService - and says what to add. sources are the
-// applied objects (Releases among them).
+// missingGateways finds the Gateways that Releases name (spec.gateways)
+// but that are not defined among objs (the objects the runtime runs):
+// nothing listens for the Releases' hosts here. On a cluster such a
+// Gateway usually comes with the Istio installation; here it must be
+// applied too. Each finding is located at the Release's spec.gateways
+// entry and says what to add. sources are the applied objects (Releases
+// among them). A VirtualService of your own bound to an unknown Gateway
+// is reported by the routing compiler instead (as route does).
 func missingGateways(objs, sources []*manifest.Object) []string {
 	defined := map[string]bool{}
 	for _, o := range objs {
@@ -34,11 +34,12 @@ func missingGateways(objs, sources []*manifest.Object) []string {
 	byGateway := map[string]*missing{}
 	for _, o := range objs {
 		vs, ok := o.Typed.(*networkingv1.VirtualService)
-		if !ok {
+		rel := releaseOf(o, sources)
+		if !ok || rel == nil {
 			continue
 		}
 		ns := nsOr(o.Namespace)
-		for i, g := range vs.Spec.GetGateways() {
+		for _, g := range vs.Spec.GetGateways() {
 			if g == "mesh" {
 				continue
 			}
@@ -54,10 +55,8 @@ func missingGateways(objs, sources []*manifest.Object) []string {
 				m = &missing{}
 				byGateway[key] = m
 			}
-			where, by := bindingPos(o, i, g, sources), "VirtualService "+ns+"/"+vs.Name
-			if rel := releaseOf(o, sources); rel != nil {
-				by += " (rendered from Release " + nsOr(rel.Namespace) + "/" + rel.Name + ")"
-			}
+			where := gatewayPos(rel, g)
+			by := "VirtualService " + ns + "/" + vs.Name + " (rendered from Release " + nsOr(rel.Namespace) + "/" + rel.Name + ")"
 			if !slices.Contains(m.where, where) {
 				m.where = append(m.where, where)
 			}
@@ -116,14 +115,8 @@ func releaseOf(o *manifest.Object, sources []*manifest.Object) *manifest.Object 
 	return nil
 }
 
-// bindingPos is where a VirtualService's spec.gateways[i] (naming g) is
-// written: in the VirtualService, or in the spec.gateways of the Release
-// it was rendered from.
-func bindingPos(o *manifest.Object, i int, g string, sources []*manifest.Object) string {
-	rel := releaseOf(o, sources)
-	if rel == nil {
-		return o.PathPos(fmt.Sprintf("spec.gateways[%d]", i)).String()
-	}
+// gatewayPos is where a Release names Gateway g in its spec.gateways.
+func gatewayPos(rel *manifest.Object, g string) string {
 	if r, ok := rel.Typed.(*v1alpha1.Release); ok {
 		if j := slices.Index(r.Spec.Gateways, g); j >= 0 {
 			return rel.PathPos(fmt.Sprintf("spec.gateways[%d]", j)).String()
