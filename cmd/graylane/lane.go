@@ -21,7 +21,9 @@ func newLaneCmd(stdout io.Writer) *cobra.Command {
 		Long: `A Lane (graylane.io/v1alpha1) keeps a request on the lane versions of every member
 service along the whole call chain. With a plan, the lane's weight moves through
 steps, every member's lane version is judged against its stable version, and all
-members are promoted or rolled back together. See docs/lanes.md.
+members are promoted or rolled back together. Each command says what it did; one
+that would change nothing (abort or retry on a Promoted lane, ...) is refused with
+the reason (the runtime answers 409 Conflict). See docs/lanes.md.
 
 Exit codes: 0 success (with --wait: Promoted), 1 failure (with --wait: Aborted),
 2 bad input.`,
@@ -49,7 +51,7 @@ func laneAction(stdout io.Writer, use, short string) *cobra.Command {
 	var o localapi.LaneOptions
 	var local bool
 	c, action := actionCmd(use, short, func(cmd *cobra.Command, action, lane string) error {
-		o.Action, o.Name = action, lane
+		o.Action, o.Name, o.Notes = action, lane, cmd.ErrOrStderr()
 		return localapi.Lane(cmd.Context(), o, stdout)
 	})
 	f := c.Flags()

@@ -17,7 +17,9 @@ func newRolloutCmd(stdout io.Writer) *cobra.Command {
 starts the steps (setWeight, pause, setCanaryScale, setHeaderRoute), and the
 Istio VirtualService weights and DestinationRule subsets change as the Argo
 Rollouts controller would change them. These commands are Argo's kubectl plugin
-commands for that runtime.`,
+commands for that runtime, with its semantics: promote clears a user's pause and
+leaves the current step together. Each says what it did; a command that would
+change nothing is refused with the reason (the runtime answers 409 Conflict).`,
 		Example: `  graylane rollout list --local
   graylane rollout promote order -n shop --local
   graylane rollout get order -n shop --local --wait   # exit 0 when Healthy, 1 when Degraded`,
@@ -49,7 +51,7 @@ func setImageCmd(stdout io.Writer) *cobra.Command {
 		Example: "  graylane rollout set image order order=graylane/sample:2.0 -n shop --local --watch",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			o.Action, o.Name, o.Image = "set-image", a[0], a[1]
+			o.Action, o.Name, o.Image, o.Notes = "set-image", a[0], a[1], cmd.ErrOrStderr()
 			return localapi.Rollout(cmd.Context(), o, stdout)
 		},
 	}
@@ -87,7 +89,7 @@ func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
 	var o localapi.RolloutOptions
 	var local bool
 	c, action := actionCmd(use, short, func(cmd *cobra.Command, action, name string) error {
-		o.Action, o.Name = action, name
+		o.Action, o.Name, o.Notes = action, name, cmd.ErrOrStderr()
 		return localapi.Rollout(cmd.Context(), o, stdout)
 	})
 	f := c.Flags()

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,9 +30,10 @@ import (
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
 //	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
+//	                      200 {accepted, message}, 404 unknown, 409 refused (changes nothing)
 //	POST /v1/rollouts/{ns}/{name}/set-image?container=C&image=I
 //	GET  /v1/lanes        Lanes: phase, weight, members, plan, analysis
-//	POST /v1/lanes/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
+//	POST /v1/lanes/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}  (as for rollouts)
 //	GET  /debug/pprof/    Go profiles of the runtime process
 //	/api/v1/query, /api/v1/query_range   Prometheus query API over the metrics above
 func (r *Runtime) adminHandler() http.Handler {
@@ -89,8 +91,10 @@ func (r *Runtime) serveApply(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// serveCommand queues a plan command for a Rollout or a lane (run).
-func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request, run func(ns, name string, cmd plan.Command) error) {
+// serveCommand runs a plan command on a Rollout or a lane (run): 200
+// {accepted, message} says what it did, 404 names what does not exist,
+// 409 Conflict says why the command would change nothing.
+func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request, run func(ns, name string, cmd plan.Command) (string, error)) {
 	cmd := plan.Command(req.PathValue("command"))
 	switch cmd {
 	case plan.Promote, plan.PromoteFull, plan.Abort, plan.Retry, plan.Pause, plan.Resume:
@@ -98,11 +102,26 @@ func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request, run fun
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("unknown command %q: want promote, promote-full, abort, retry, pause or resume", cmd)})
 		return
 	}
-	if err := run(req.PathValue("ns"), req.PathValue("name"), cmd); err != nil {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": err.Error()})
+	msg, err := run(req.PathValue("ns"), req.PathValue("name"), cmd)
+	if err != nil {
+		writeJSON(w, errorStatus(err), map[string]any{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"accepted": string(cmd)})
+	writeJSON(w, http.StatusOK, map[string]any{"accepted": string(cmd), "message": msg})
+}
+
+// errorStatus is the HTTP status of a command's error: 404 for what does
+// not exist, 409 for a refused command, 400 for the rest (bad input).
+func errorStatus(err error) int {
+	var nf *NotFoundError
+	var refused *RefusedError
+	switch {
+	case errors.As(err, &nf):
+		return http.StatusNotFound
+	case errors.As(err, &refused):
+		return http.StatusConflict
+	}
+	return http.StatusBadRequest
 }
 
 func (r *Runtime) serveSetImage(w http.ResponseWriter, req *http.Request) {
@@ -112,11 +131,12 @@ func (r *Runtime) serveSetImage(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "want ?container=NAME&image=IMAGE"})
 		return
 	}
-	if err := r.SetImage(req.PathValue("ns"), req.PathValue("name"), container, image); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+	msg, err := r.SetImage(req.PathValue("ns"), req.PathValue("name"), container, image)
+	if err != nil {
+		writeJSON(w, errorStatus(err), map[string]any{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"image": image})
+	writeJSON(w, http.StatusOK, map[string]any{"image": image, "message": msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -18,6 +18,7 @@ import (
 type analysisRunner struct {
 	step   int    // the step it belongs to (-1: background)
 	canary string // the canary hash it judges
+	ns     string // the namespace short Service names resolve in
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	run    *analysis.Run
@@ -174,15 +175,15 @@ func (a *analysisSet) reports() []AnalysisStatus {
 // and starts measuring.
 func (r *Runtime) startAnalysis(ro *rollout, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
 	specs, err := r.analysisTemplates(ro.ns, spec.Templates)
-	run := r.startRun(ro.status.CanaryHash, step, specs, err, rolloutArgs(ro, spec.Args))
+	run := r.startRun(ro.ns, ro.status.CanaryHash, step, specs, err, rolloutArgs(ro, spec.Args))
 	return &analysisSet{step: step, hash: ro.status.CanaryHash, members: []string{""}, runs: []*analysisRunner{run}}
 }
 
 // startRun starts measuring one AnalysisRun in the background. A template
 // that could not be resolved (err) fails the run at once, saying why.
-func (r *Runtime) startRun(hash string, step int, specs []*rolloutsv1alpha1.AnalysisTemplateSpec, err error, args map[string]string) *analysisRunner {
+func (r *Runtime) startRun(ns, hash string, step int, specs []*rolloutsv1alpha1.AnalysisTemplateSpec, err error, args map[string]string) *analysisRunner {
 	ctx, cancel := context.WithCancel(r.ctx)
-	a := &analysisRunner{step: step, canary: hash, cancel: cancel, phase: analysis.Running}
+	a := &analysisRunner{step: step, canary: hash, ns: ns, cancel: cancel, phase: analysis.Running}
 	if err == nil {
 		var run *analysis.Run
 		if run, err = analysis.New(specs, args, time.Now()); err == nil {
@@ -196,11 +197,15 @@ func (r *Runtime) startRun(hash string, step int, specs []*rolloutsv1alpha1.Anal
 	return a
 }
 
+// analysisTemplates finds the templates an analysis names among the
+// objects the runtime runs: the applied ones with Releases rendered (a
+// Release's AnalysisTemplates are found like applied ones). Called with
+// r.mu held.
 func (r *Runtime) analysisTemplates(ns string, refs []rolloutsv1alpha1.AnalysisTemplateRef) ([]*rolloutsv1alpha1.AnalysisTemplateSpec, error) {
 	var out []*rolloutsv1alpha1.AnalysisTemplateSpec
 	for _, ref := range refs {
 		var found *rolloutsv1alpha1.AnalysisTemplateSpec
-		for _, o := range r.store.list() {
+		for _, o := range r.compiled {
 			switch t := o.Typed.(type) {
 			case *rolloutsv1alpha1.AnalysisTemplate:
 				if !ref.ClusterScope && t.Name == ref.TemplateName && o.Namespace == ns {
@@ -249,9 +254,21 @@ func rolloutArgs(ro *rollout, args []rolloutsv1alpha1.AnalysisRunArgument) map[s
 	return out
 }
 
-// measureLoop takes measurements when they are due until the run is decided.
+// measureLoop takes measurements when they are due until the run is
+// decided. Prometheus addresses that name an in-cluster Prometheus this
+// runtime does not run are sent to its own first (localizeMetrics); web
+// and Prometheus URLs that name a Service of the runtime reach its pods.
 func (r *Runtime) measureLoop(ctx context.Context, a *analysisRunner) {
-	m := &measure.Measurer{PrometheusAddress: r.prometheusAddress()}
+	// The run was started under r.mu by a reconcile that publishes its
+	// routing before it lets go (a canaryService switched to the canary):
+	// measure what it published. (An empty critical section: a barrier.)
+	r.mu.Lock()
+	r.mu.Unlock()
+	client := r.analysisClient(a.ns)
+	defer client.CloseIdleConnections()
+	// Only this goroutine reads the run's metrics: they are its own copies.
+	r.localizeMetrics(ctx, a.ns, a.run.Metrics)
+	m := &measure.Measurer{PrometheusAddress: r.prometheusAddress(), Client: client}
 	for {
 		a.mu.Lock()
 		due, wake := a.run.Due(time.Now())

@@ -54,13 +54,15 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	}
 	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
 	r.syncLanes(lanes)
+	// The lane plans' analyses find their templates among the new objects.
+	r.useLanes(lanes)
 	if r.reconcileLanes(time.Now()) {
 		// A plan moved on: compile again with the new states.
 		if lanes, err = r.compileLanes(r.store.list()); err != nil {
 			return nil, err
 		}
+		r.useLanes(lanes)
 	}
-	r.useLanes(lanes)
 	in := r.routeInput()
 	if err := r.reconcileGateways(in.Gateways); err != nil {
 		return nil, err
@@ -77,6 +79,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 			res.Findings = append(res.Findings, f.String())
 		}
 	}
+	res.Findings = append(res.Findings, missingGateways(r.compiled, r.store.list())...)
 	for _, f := range res.Findings {
 		r.noteOnce("finding "+f, "%s", f)
 	}

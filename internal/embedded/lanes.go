@@ -32,7 +32,6 @@ type laneRun struct {
 	hash    string                       // of the lane spec: a new spec restarts the plan
 	status  plan.Status
 	desired plan.Desired
-	pending []plan.Command
 	stepRun *analysisSet
 	bgRun   *analysisSet
 }
@@ -132,28 +131,30 @@ func specHash(s any) string {
 func (r *Runtime) reconcileLanes(now time.Time) bool {
 	changed := false
 	for _, k := range slices.Sorted(maps.Keys(r.lanes)) {
-		lr := r.lanes[k]
-		if lr.res.Spec.Plan == nil {
-			continue
-		}
-		cmd := plan.NoCommand
-		if len(lr.pending) > 0 {
-			cmd, lr.pending = lr.pending[0], lr.pending[1:]
-		}
-		in := plan.Input{Now: now, TemplateHash: lr.hash, CanaryAvailable: r.laneReady(lr), Command: cmd}
-		analysisInputs(&in, lr.status, lr.stepRun, lr.bgRun)
-		st, d := plan.Reconcile(&lr.spec, lr.status, in)
-		if laneState(st) != laneState(lr.status) {
+		if r.reconcileLane(r.lanes[k], now) {
 			changed = true
 		}
-		if st.Phase != lr.status.Phase || st.StepIndex != lr.status.StepIndex || st.Message != lr.status.Message {
-			r.log.Info("lane", "lane", lr.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
-		}
-		lr.status, lr.desired = st, d
-		syncRuns(d, st, &lr.stepRun, &lr.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
-			return r.startLaneAnalysis(lr, spec, step)
-		})
 	}
+	return changed
+}
+
+// reconcileLane advances one lane plan one observation; it reports whether
+// the lane's routing changed. Called with r.mu held.
+func (r *Runtime) reconcileLane(lr *laneRun, now time.Time) bool {
+	if lr.res.Spec.Plan == nil {
+		return false
+	}
+	in := plan.Input{Now: now, TemplateHash: lr.hash, CanaryAvailable: r.laneReady(lr)}
+	analysisInputs(&in, lr.status, lr.stepRun, lr.bgRun)
+	st, d := plan.Reconcile(&lr.spec, lr.status, in)
+	changed := laneState(st) != laneState(lr.status)
+	if st.Phase != lr.status.Phase || st.StepIndex != lr.status.StepIndex || st.Message != lr.status.Message || st.CanaryWeight != lr.status.CanaryWeight {
+		r.log.Info("lane", "lane", lr.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
+	}
+	lr.status, lr.desired = st, d
+	syncRuns(d, st, &lr.stepRun, &lr.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
+		return r.startLaneAnalysis(lr, spec, step)
+	})
 	return changed
 }
 
@@ -185,7 +186,7 @@ func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutA
 		}
 		la.members = append(la.members, m.Service)
 		specs, err := r.laneTemplates(lr.res.Namespace, &m, spec.Templates)
-		la.runs = append(la.runs, r.startRun(la.hash, step, specs, err, args))
+		la.runs = append(la.runs, r.startRun(lr.res.Namespace, la.hash, step, specs, err, args))
 	}
 	return la
 }
@@ -215,23 +216,63 @@ func (r *Runtime) laneTemplates(ns string, m *lane.Member, refs []rolloutsv1alph
 	return specs, nil
 }
 
-// LaneCommand queues a promote/abort/retry/pause/resume for a lane.
-func (r *Runtime) LaneCommand(ns, name string, cmd plan.Command) error {
+// LaneCommand carries out a promote/abort/retry/pause/resume on a lane's
+// plan now and says what it did. A command that would change nothing - on
+// a Promoted lane, a lane without a plan, or one the plan refuses (see
+// plan.Apply) - is a *RefusedError saying why.
+func (r *Runtime) LaneCommand(ns, name string, cmd plan.Command) (string, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref := "lane " + ns + "/" + name
 	lr := r.lanes[ns+"/"+name]
-	ok := lr != nil && lr.res.Spec.Plan != nil
-	if ok {
-		lr.pending = append(lr.pending, cmd)
-	}
-	r.mu.Unlock()
 	switch {
 	case lr == nil:
-		return fmt.Errorf("lane %s/%s not found", ns, name)
-	case !ok:
-		return fmt.Errorf("lane %s/%s has no plan: change its entry.percentage.weight instead", ns, name)
+		return "", &NotFoundError{Object: ref}
+	case lr.res.Spec.Plan == nil:
+		return "", &RefusedError{Object: ref, Err: errors.New("the lane has no plan: change its spec.entry.percentage.weight instead")}
 	}
-	r.wakeRollouts()
-	return nil
+	now := time.Now()
+	before := laneState(lr.status)
+	r.reconcileLane(lr, now)
+	msg, err := r.laneCommand(lr, cmd, now)
+	if laneState(lr.status) != before {
+		if err := r.recompileLanes(); err != nil {
+			r.log.Error("lane", "err", err)
+		}
+		r.recompile(r.routeInput())
+	}
+	if err != nil {
+		return "", &RefusedError{Object: ref, Err: err}
+	}
+	r.log.Info("lane command", "lane", lr.key, "command", cmd, "result", msg)
+	return ref + " " + msg, nil
+}
+
+// laneCommand applies a command to an observed lane plan and runs it.
+func (r *Runtime) laneCommand(lr *laneRun, cmd plan.Command, now time.Time) (string, error) {
+	if laneState(lr.status).Phase == lane.Promoted {
+		what := "nothing to " + string(cmd)
+		switch cmd {
+		case plan.Abort:
+			what = "nothing to abort; to go back, change the Lane (a changed Lane starts its plan again) or delete it"
+		case plan.PromoteFull:
+			what = "nothing to promote"
+		}
+		return "", fmt.Errorf("the lane is Promoted (every member's lane version serves all traffic): %s", what)
+	}
+	st, msg, err := plan.Apply(&lr.spec, lr.status, cmd, now)
+	if err != nil {
+		return "", err
+	}
+	lr.status = st
+	r.reconcileLane(lr, now)
+	switch cmd {
+	case plan.Abort:
+		msg = "aborted: every member goes back to its stable version"
+	case plan.PromoteFull:
+		msg = "fully promoting: skipped every remaining step; every member's lane version takes all traffic once each has a ready replica"
+	}
+	return msg, nil
 }
 
 // Lanes reports every lane.

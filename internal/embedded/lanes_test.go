@@ -277,7 +277,7 @@ func TestLaneStickyWeights(t *testing.T) {
 		}
 		before = in
 		if i < 2 {
-			if err := r.rt.LaneCommand("shop", "gray", plan.Promote); err != nil {
+			if _, err := r.rt.LaneCommand("shop", "gray", plan.Promote); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -2,7 +2,10 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -28,7 +31,9 @@ type rollout struct {
 	desired   plan.Desired
 	groups    map[string]*podGroup
 	templates map[string]*corev1.PodTemplateSpec // by hash: to scale the stable up again
-	pending   []plan.Command
+	// canarySvc is the pod template hash the canaryService selects: the
+	// canary's once one of its replicas is available, as Argo switches it.
+	canarySvc string
 	stepRun   *analysisSet
 	bgRun     *analysisSet
 }
@@ -37,7 +42,16 @@ type podGroup struct {
 	hash string
 	pods []*pod
 	next int // index of the next pod name
+	// keepUntil: the previous stable keeps its pods until then after a
+	// promotion (scaleDownDelaySeconds).
+	keepUntil time.Time
 }
+
+// DefaultScaleDownDelay is Argo's scaleDownDelaySeconds default: how long
+// the previous stable keeps its pods after a promotion with traffic
+// routing, so that no request routed just before the switch finds them
+// gone.
+const DefaultScaleDownDelay = 30 * time.Second
 
 // RolloutStatus is what `graylane rollout get` shows, in Argo's terms.
 type RolloutStatus struct {
@@ -48,6 +62,7 @@ type RolloutStatus struct {
 	Step          int              `json:"currentStepIndex"`
 	Steps         int              `json:"steps"`
 	CanaryWeight  int32            `json:"canaryWeight"`
+	SetWeight     int32            `json:"setWeight"`
 	StableHash    string           `json:"stableHash"`
 	CanaryHash    string           `json:"canaryHash"`
 	Stable        Replicas         `json:"stable"`
@@ -88,50 +103,81 @@ func (r *Runtime) syncRollouts() {
 // pods; it reports whether routing must be recompiled. Called with r.mu held.
 func (r *Runtime) reconcileRollouts(now time.Time) (bool, error) {
 	changed := false
-	keys := make([]string, 0, len(r.rollouts))
-	for k := range r.rollouts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		ro := r.rollouts[k]
-		hash := ro.hash
-		cmd := plan.NoCommand
-		if len(ro.pending) > 0 {
-			cmd, ro.pending = ro.pending[0], ro.pending[1:]
-		}
-		in := plan.Input{Now: now, TemplateHash: hash, CanaryAvailable: ro.ready(hash), Command: cmd}
-		analysisInputs(&in, ro.status, ro.stepRun, ro.bgRun)
-		st, d := plan.Reconcile(&ro.obj.Spec, ro.status, in)
-		if trafficChanged(ro.status, st) {
-			changed = true
-		}
-		if st.Phase != ro.status.Phase || st.StepIndex != ro.status.StepIndex || st.Message != ro.status.Message {
-			r.log.Info("rollout", "rollout", ro.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
-		}
-		ro.status, ro.desired = st, d
-		syncRuns(ro.desired, ro.status, &ro.stepRun, &ro.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
-			return r.startAnalysis(ro, spec, step)
-		})
-		scaled, err := r.scaleRollout(ro)
+	for _, k := range slices.Sorted(maps.Keys(r.rollouts)) {
+		c, err := r.reconcileRollout(r.rollouts[k], now)
+		changed = changed || c
 		if err != nil {
 			return changed, err
 		}
-		changed = changed || scaled
 	}
 	return changed, nil
 }
 
-func trafficChanged(a, b plan.Status) bool {
-	if a.CanaryWeight != b.CanaryWeight || a.StableHash != b.StableHash || a.CanaryHash != b.CanaryHash || len(a.HeaderRoutes) != len(b.HeaderRoutes) {
-		return true
+// reconcileRollout advances one Rollout one observation and scales its
+// pods; it reports whether its routing or its pods changed. Called with
+// r.mu held.
+func (r *Runtime) reconcileRollout(ro *rollout, now time.Time) (bool, error) {
+	before := ro.traffic()
+	in := plan.Input{Now: now, TemplateHash: ro.hash, CanaryAvailable: ro.ready(ro.hash)}
+	analysisInputs(&in, ro.status, ro.stepRun, ro.bgRun)
+	st, d := plan.Reconcile(&ro.obj.Spec, ro.status, in)
+	if st.Phase != ro.status.Phase || st.StepIndex != ro.status.StepIndex || st.Message != ro.status.Message || st.CanaryWeight != ro.status.CanaryWeight {
+		r.log.Info("rollout", "rollout", ro.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "setWeight", d.SetWeight, "message", st.Message)
 	}
-	for i := range a.HeaderRoutes {
-		if a.HeaderRoutes[i].Name != b.HeaderRoutes[i].Name {
-			return true
-		}
+	if prev := ro.groups[ro.status.StableHash]; prev != nil && st.StableHash != ro.status.StableHash && st.CanaryHash == st.StableHash {
+		prev.keepUntil = now.Add(scaleDownDelay(ro.obj))
 	}
-	return false
+	ro.status, ro.desired = st, d
+	ro.canarySvc = canaryServiceHash(ro)
+	syncRuns(ro.desired, ro.status, &ro.stepRun, &ro.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
+		return r.startAnalysis(ro, spec, step)
+	})
+	scaled, err := r.scaleRollout(ro, now)
+	return scaled || ro.traffic() != before, err
+}
+
+// scaleDownDelay is the Rollout's scaleDownDelaySeconds: only with traffic
+// routing (a basic canary scales the old pods down as it goes).
+func scaleDownDelay(ro *rolloutsv1alpha1.Rollout) time.Duration {
+	c := ro.Spec.Strategy.Canary
+	switch {
+	case c == nil || c.TrafficRouting == nil:
+		return 0
+	case c.ScaleDownDelaySeconds != nil:
+		return time.Duration(*c.ScaleDownDelaySeconds) * time.Second
+	}
+	return DefaultScaleDownDelay
+}
+
+// trafficKey is what a Rollout's routing is built from (applyTraffic).
+type trafficKey struct {
+	stable, canary, canarySvc string
+	weight                    int32
+	routes                    string
+}
+
+func (ro *rollout) traffic() trafficKey {
+	k := trafficKey{stable: ro.status.StableHash, canary: ro.status.CanaryHash, canarySvc: ro.canarySvc, weight: ro.desired.CanaryWeight}
+	for _, h := range ro.desired.HeaderRoutes {
+		k.routes += h.Name + "\x00"
+	}
+	return k
+}
+
+// canaryServiceHash is the pod template hash the canaryService selects,
+// as Argo's reconcileStableAndCanaryService: the canary's once one of its
+// replicas has been available (Argo does not switch the Service to a
+// ReplicaSet without availability), the stable's before that, when there
+// is no update and after an abort.
+func canaryServiceHash(ro *rollout) string {
+	st := ro.status
+	switch {
+	case st.CanaryHash == st.StableHash || st.Aborted:
+		return st.StableHash
+	case ro.canarySvc == st.CanaryHash || ro.ready(st.CanaryHash) > 0:
+		return st.CanaryHash
+	}
+	return st.StableHash
 }
 
 func (ro *rollout) ready(hash string) int32 {
@@ -148,15 +194,21 @@ func (ro *rollout) ready(hash string) int32 {
 	return n
 }
 
-// scaleRollout brings each template hash's pod count to the desired one.
-func (r *Runtime) scaleRollout(ro *rollout) (bool, error) {
+// scaleRollout brings each template hash's pod count to the desired one;
+// the previous stable keeps its pods until its scale-down delay is over.
+func (r *Runtime) scaleRollout(ro *rollout, now time.Time) (bool, error) {
 	want := map[string]int32{ro.status.StableHash: ro.desired.StableReplicas}
 	if ro.status.CanaryHash != ro.status.StableHash {
 		want[ro.status.CanaryHash] = ro.desired.CanaryReplicas
 	}
 	changed := false
-	for hash := range ro.groups {
-		if _, ok := want[hash]; !ok {
+	for hash, g := range ro.groups {
+		switch _, ok := want[hash]; {
+		case ok:
+			g.keepUntil = time.Time{}
+		case now.Before(g.keepUntil):
+			want[hash] = int32(len(g.pods))
+		default:
 			want[hash] = 0
 		}
 	}
@@ -208,8 +260,8 @@ func (r *Runtime) rolloutPod(ro *rollout, g *podGroup) (*pod, error) {
 	return r.newPod(spec)
 }
 
-// rolloutLoop runs the step machines: every 200 ms, and at once on a
-// command or an apply.
+// rolloutLoop runs the step machines: every 200 ms, and at once when an
+// analysis decides or an apply asks.
 func (r *Runtime) rolloutLoop(ctx context.Context) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -238,22 +290,70 @@ func (r *Runtime) rolloutLoop(ctx context.Context) {
 	}
 }
 
-// Command queues a promote/abort/... for a Rollout ("ns/name").
-func (r *Runtime) Command(ns, name string, cmd plan.Command) error {
+// NotFoundError: a command names a Rollout or lane the runtime does not run.
+type NotFoundError struct{ Object string }
+
+func (e *NotFoundError) Error() string { return e.Object + " not found" }
+
+// RefusedError is a command the runtime refuses: it would change nothing,
+// or cannot act on the object as it is now. Err says why (often a
+// *plan.RefusedError).
+type RefusedError struct {
+	Object string // "rollout shop/order", "lane shop/gray"
+	Err    error
+}
+
+func (e *RefusedError) Error() string { return e.Object + ": " + e.Err.Error() }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Command carries out a promote/abort/retry/pause/resume on a Rollout now,
+// as Argo Rollouts' kubectl plugin and controller would, and says what it
+// did; a command that would change nothing is a *RefusedError saying why.
+func (r *Runtime) Command(ns, name string, cmd plan.Command) (string, error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref := "rollout " + ns + "/" + name
 	ro := r.rollouts["Rollout "+ns+"/"+name]
-	if ro != nil {
-		ro.pending = append(ro.pending, cmd)
-	}
-	r.mu.Unlock()
 	if ro == nil {
-		return fmt.Errorf("rollout %s/%s not found", ns, name)
+		return "", &NotFoundError{Object: ref}
 	}
-	select {
-	case r.rolloutWake <- struct{}{}:
-	default:
+	before := ro.traffic()
+	msg, changed, err := r.commandRollout(ro, cmd, time.Now())
+	r.recompileIf(changed || before != ro.traffic())
+	var refused *plan.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		return "", &RefusedError{Object: ref, Err: err}
+	case err != nil:
+		return "", err
 	}
-	return nil
+	r.log.Info("rollout command", "rollout", ro.key, "command", cmd, "result", msg)
+	return ref + " " + msg, nil
+}
+
+// commandRollout observes the Rollout (the command acts on it as it is
+// now), applies the command and runs the step machine; changed: pods were
+// started or stopped.
+func (r *Runtime) commandRollout(ro *rollout, cmd plan.Command, now time.Time) (msg string, changed bool, err error) {
+	if changed, err = r.reconcileRollout(ro, now); err != nil {
+		return "", changed, err
+	}
+	st, msg, err := plan.Apply(&ro.obj.Spec, ro.status, cmd, now)
+	if err != nil {
+		return "", changed, err
+	}
+	ro.status = st
+	c, err := r.reconcileRollout(ro, now)
+	return msg, changed || c, err
+}
+
+// recompileIf publishes the routing again when a Rollout's traffic changed.
+// Called with r.mu held.
+func (r *Runtime) recompileIf(changed bool) {
+	if changed {
+		r.recompile(r.routeInput())
+	}
 }
 
 // Rollouts reports every Rollout.
@@ -264,7 +364,7 @@ func (r *Runtime) Rollouts() []RolloutStatus {
 	for _, ro := range r.rollouts {
 		st := ro.status
 		rs := RolloutStatus{Name: ro.name, Namespace: ro.ns, Phase: st.Phase, Message: st.Message, Step: st.StepIndex,
-			CanaryWeight: st.CanaryWeight, StableHash: st.StableHash, CanaryHash: st.CanaryHash, Aborted: st.Aborted,
+			CanaryWeight: st.CanaryWeight, SetWeight: ro.desired.SetWeight, StableHash: st.StableHash, CanaryHash: st.CanaryHash, Aborted: st.Aborted,
 			Paused: st.Phase == plan.Paused, TrafficRouted: ro.obj.Spec.Strategy.Canary != nil && ro.obj.Spec.Strategy.Canary.TrafficRouting != nil,
 			Stable: Replicas{Desired: ro.desired.StableReplicas, Ready: ro.ready(st.StableHash)}}
 		if c := ro.obj.Spec.Strategy.Canary; c != nil {
@@ -273,7 +373,7 @@ func (r *Runtime) Rollouts() []RolloutStatus {
 		if st.CanaryHash != st.StableHash {
 			rs.Canary = Replicas{Desired: ro.desired.CanaryReplicas, Ready: ro.ready(st.CanaryHash)}
 		}
-		for _, h := range st.HeaderRoutes {
+		for _, h := range ro.desired.HeaderRoutes {
 			rs.HeaderRoutes = append(rs.HeaderRoutes, h.Name)
 		}
 		rs.Analysis = append(ro.stepRun.reports(), ro.bgRun.reports()...)

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -124,9 +125,14 @@ func TestRolloutCanary(t *testing.T) {
 		t.Errorf("header route x-canary: true: %v", got)
 	}
 
-	// Promote: 50%, a 1 s pause, then v2 becomes the stable.
-	if err := r.rt.Command("default", "order", plan.Promote); err != nil {
-		t.Fatal(err)
+	// Paused by the user inside the pause step, one promote clears both
+	// (as Argo clears spec.paused and the pause condition together): 50%,
+	// a 1 s pause, then v2 becomes the stable.
+	if msg, err := r.rt.Command("default", "order", plan.Pause); err != nil || msg != "rollout default/order paused: holds until resumed or promoted" {
+		t.Fatalf("pause: %q %v", msg, err)
+	}
+	if msg, err := r.rt.Command("default", "order", plan.Promote); err != nil || msg != "rollout default/order promoted: cleared the manual pause and left the pause of step 2 (pause)" {
+		t.Fatalf("promote: %q %v", msg, err)
 	}
 	done := waitRollout(t, r.rt, "promoted", func(s RolloutStatus) bool {
 		return s.Phase == plan.Healthy && s.StableHash == paused.CanaryHash && s.Stable.Ready == 2
@@ -143,7 +149,7 @@ func TestRolloutCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRollout(t, r.rt, "paused on v3", func(s RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 })
-	if err := r.rt.Command("default", "order", plan.Abort); err != nil {
+	if _, err := r.rt.Command("default", "order", plan.Abort); err != nil {
 		t.Fatal(err)
 	}
 	aborted := waitRollout(t, r.rt, "aborted", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
@@ -154,7 +160,10 @@ func TestRolloutCanary(t *testing.T) {
 		t.Errorf("after abort: %v", got)
 	}
 	waitRollout(t, r.rt, "scaled down after abortScaleDownDelaySeconds", func(s RolloutStatus) bool { return s.Canary.Ready == 0 && s.Canary.Desired == 0 })
-	if err := r.rt.Command("default", "order", plan.Retry); err != nil {
+	if _, err := r.rt.Command("default", "order", plan.Abort); !errors.As(err, new(*RefusedError)) || err.Error() != "rollout default/order: nothing to abort: the update is aborted already" {
+		t.Errorf("abort twice: %v", err)
+	}
+	if _, err := r.rt.Command("default", "order", plan.Retry); err != nil {
 		t.Fatal(err)
 	}
 	waitRollout(t, r.rt, "paused again after retry", func(s RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 && !s.Aborted })

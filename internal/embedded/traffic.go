@@ -14,11 +14,18 @@ import (
 // controller does for trafficRouting.istio: the weights of the stable and
 // canary destinations in the named VirtualService routes, the pod template
 // hash on the DestinationRule subsets (or the Services' selectors for a
-// host-level split), and the managed header routes above the user's.
-// Objects are copied before they are changed.
+// host-level split), and the managed header routes above the user's. The
+// stableService and canaryService select the stable and the canary pods
+// whenever they are named, with or without traffic routing (Argo's
+// reconcileStableAndCanaryService). Objects are copied before they are
+// changed.
 func applyTraffic(in *route.Input, ro *rollout) {
 	c := ro.obj.Spec.Strategy.Canary
-	if c == nil || c.TrafficRouting == nil || c.TrafficRouting.Istio == nil {
+	if c == nil {
+		return
+	}
+	pinServices(in, ro, c)
+	if c.TrafficRouting == nil || c.TrafficRouting.Istio == nil {
 		return
 	}
 	st := ro.status
@@ -30,29 +37,35 @@ func applyTraffic(in *route.Input, ro *rollout) {
 				continue
 			}
 			obj := vs.Object.DeepCopy()
-			setWeights(obj.Spec.GetHttp(), vsRef.Routes, c, dr, st.CanaryWeight)
-			obj.Spec.Http = append(headerRoutes(st.HeaderRoutes, obj.Spec.GetHttp(), vsRef.Routes, c, dr), obj.Spec.Http...)
+			setWeights(obj.Spec.GetHttp(), vsRef.Routes, c, dr, ro.desired.CanaryWeight)
+			obj.Spec.Http = append(headerRoutes(ro.desired.HeaderRoutes, obj.Spec.GetHttp(), vsRef.Routes, c, dr), obj.Spec.Http...)
 			in.VirtualServices[i].Object = obj
 		}
 	}
-	if dr != nil {
-		for i, d := range in.DestinationRules {
-			if d.Object.Name != dr.Name || nsOr(d.Object.Namespace) != ro.ns {
-				continue
-			}
-			obj := d.Object.DeepCopy()
-			for _, s := range obj.Spec.GetSubsets() {
-				switch s.GetName() {
-				case dr.StableSubsetName:
-					s.Labels = withLabel(s.Labels, PodTemplateHashLabel, st.StableHash)
-				case dr.CanarySubsetName:
-					s.Labels = withLabel(s.Labels, PodTemplateHashLabel, st.CanaryHash)
-				}
-			}
-			in.DestinationRules[i].Object = obj
-		}
+	if dr == nil {
 		return
 	}
+	for i, d := range in.DestinationRules {
+		if d.Object.Name != dr.Name || nsOr(d.Object.Namespace) != ro.ns {
+			continue
+		}
+		obj := d.Object.DeepCopy()
+		for _, s := range obj.Spec.GetSubsets() {
+			switch s.GetName() {
+			case dr.StableSubsetName:
+				s.Labels = withLabel(s.Labels, PodTemplateHashLabel, st.StableHash)
+			case dr.CanarySubsetName:
+				s.Labels = withLabel(s.Labels, PodTemplateHashLabel, st.CanaryHash)
+			}
+		}
+		in.DestinationRules[i].Object = obj
+	}
+}
+
+// pinServices adds the pod template hash to the selectors of the
+// stableService (the stable's) and the canaryService (see
+// canaryServiceHash).
+func pinServices(in *route.Input, ro *rollout, c *rolloutsv1alpha1.CanaryStrategy) {
 	for i, s := range in.Services {
 		if nsOr(s.Object.Namespace) != ro.ns {
 			continue
@@ -60,10 +73,13 @@ func applyTraffic(in *route.Input, ro *rollout) {
 		hash := ""
 		switch s.Object.Name {
 		case c.StableService:
-			hash = st.StableHash
+			hash = ro.status.StableHash
 		case c.CanaryService:
-			hash = st.CanaryHash
+			hash = ro.canarySvc
 		default:
+			continue
+		}
+		if hash == "" {
 			continue
 		}
 		obj := s.Object.DeepCopy()

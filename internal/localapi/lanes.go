@@ -24,6 +24,9 @@ type LaneOptions struct {
 	Timeout   time.Duration
 	Admin     string
 	Output    string
+	// Notes receives what a command did when the output is JSON or YAML
+	// (in text it goes to stdout, above the status); nil: dropped.
+	Notes io.Writer
 }
 
 // ErrLaneAborted is returned by --wait when the lane was rolled back.
@@ -47,9 +50,11 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 		return inspect.Write(stdout, o.Output, ls, func(w io.Writer) error { return laneTable(w, ls) })
 	case "get":
 	case "promote", "abort", "retry", "pause", "resume":
-		if err := c.command(ctx, "lanes", o.Namespace, o.Name, o.Action, o.Full); err != nil {
+		msg, err := c.command(ctx, "lanes", o.Namespace, o.Name, o.Action, o.Full)
+		if err != nil {
 			return err
 		}
+		note(stdout, o.Notes, o.Output, msg)
 	default:
 		return &inspect.InputError{Err: fmt.Errorf("lane %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
 	}

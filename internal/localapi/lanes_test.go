@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -73,8 +74,8 @@ spec:
 	if out, err := run("list", "text", false); err != nil || !strings.Contains(out, "gray  Active  20      1/3") {
 		t.Errorf("list: %v\n%s", err, out)
 	}
-	if _, err := run("abort", "text", false); err != nil {
-		t.Fatal(err)
+	if out, err := run("abort", "text", false); err != nil || !strings.HasPrefix(out, "lane shop/gray aborted: every member goes back to its stable version\n") {
+		t.Fatalf("abort: %v\n%s", err, out)
 	}
 	if out, err := run("get", "text", true); !errors.Is(err, ErrLaneAborted) || !strings.Contains(out, string(lane.Aborted)) {
 		t.Fatalf("--wait after abort: %v, want ErrLaneAborted\n%s", err, out)
@@ -88,6 +89,16 @@ spec:
 	}
 	if out, err := run("get", "text", true); err != nil || !strings.Contains(out, string(lane.Promoted)) {
 		t.Fatalf("--wait after promote: %v\n%s", err, out)
+	}
+	// A Promoted lane has nothing to abort or retry: refused (409) with
+	// the reason, not an exit 0 that did nothing.
+	for _, action := range []string{"abort", "retry"} {
+		out, err := run(action, "text", false)
+		var api *APIError
+		if !errors.As(err, &api) || api.Status != http.StatusConflict ||
+			!strings.Contains(api.Message, "lane shop/gray: the lane is Promoted (every member's lane version serves all traffic): nothing to "+action) {
+			t.Errorf("%s on a Promoted lane: %v, want 409 saying why\n%s", action, err, out)
+		}
 	}
 	var in *inspect.InputError
 	if err := Lane(context.Background(), LaneOptions{Action: "get", Name: "blue", Namespace: "shop", Admin: admin}, io.Discard); !errors.As(err, &in) {

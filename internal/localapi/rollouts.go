@@ -30,6 +30,9 @@ type RolloutOptions struct {
 	Timeout   time.Duration
 	Admin     string
 	Output    string
+	// Notes receives what a command did when the output is JSON or YAML
+	// (in text it goes to stdout, above the status); nil: dropped.
+	Notes io.Writer
 }
 
 // ErrDegraded is returned by --wait when the Rollout ends Degraded, so the
@@ -58,15 +61,18 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		if !ok || container == "" || image == "" {
 			return &inspect.InputError{Err: fmt.Errorf("set image %q: want CONTAINER=IMAGE", o.Image)}
 		}
-		var res map[string]any
+		var res commandResult
 		path := "/v1/rollouts/" + o.Namespace + "/" + o.Name + "/set-image?container=" + url.QueryEscape(container) + "&image=" + url.QueryEscape(image)
 		if err := c.post(ctx, path, &res); err != nil {
 			return err
 		}
+		note(stdout, o.Notes, o.Output, res.Message)
 	case "promote", "abort", "retry", "pause", "resume":
-		if err := c.command(ctx, "rollouts", o.Namespace, o.Name, o.Action, o.Full); err != nil {
+		msg, err := c.command(ctx, "rollouts", o.Namespace, o.Name, o.Action, o.Full)
+		if err != nil {
 			return err
 		}
+		note(stdout, o.Notes, o.Output, msg)
 	default:
 		return &inspect.InputError{Err: fmt.Errorf("rollout %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
 	}
@@ -157,7 +163,11 @@ func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embe
 		if err != nil {
 			return st, err
 		}
-		line := fmt.Sprintf("%s  step %d/%d  weight %d  stable %s %d/%d", st.Phase, st.Step, st.Steps, st.CanaryWeight, st.StableHash, st.Stable.Ready, st.Stable.Desired)
+		weight := fmt.Sprint(st.CanaryWeight)
+		if st.CanaryHash != st.StableHash && st.SetWeight != st.CanaryWeight {
+			weight += fmt.Sprintf(" (set %d)", st.SetWeight)
+		}
+		line := fmt.Sprintf("%s  step %d/%d  weight %s  stable %s %d/%d", st.Phase, st.Step, st.Steps, weight, st.StableHash, st.Stable.Ready, st.Stable.Desired)
 		if st.CanaryHash != st.StableHash {
 			line += fmt.Sprintf("  canary %s %d/%d", st.CanaryHash, st.Canary.Ready, st.Canary.Desired)
 		}
@@ -190,14 +200,37 @@ func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embe
 	}
 }
 
-// command asks for a plan command (promote, with full promote-full;
-// abort, retry, pause, resume) on /v1/COLLECTION/NS/NAME.
-func (c *Client) command(ctx context.Context, collection, ns, name, action string, full bool) error {
+// commandResult is the runtime's answer to a command: what it did.
+type commandResult struct {
+	Message string `json:"message"`
+}
+
+// command runs a plan command (promote, with full promote-full; abort,
+// retry, pause, resume) on /v1/COLLECTION/NS/NAME and returns what the
+// runtime says it did. A refusal (the command would change nothing) is an
+// *APIError with status 409 and the reason.
+func (c *Client) command(ctx context.Context, collection, ns, name, action string, full bool) (string, error) {
 	if action == "promote" && full {
 		action = string(plan.PromoteFull)
 	}
-	var res map[string]any
-	return c.post(ctx, "/v1/"+collection+"/"+ns+"/"+name+"/"+action, &res)
+	var res commandResult
+	err := c.post(ctx, "/v1/"+collection+"/"+ns+"/"+name+"/"+action, &res)
+	return res.Message, err
+}
+
+// note prints what a command did: on stdout above the status in text
+// output, else on notes (stdout stays JSON or YAML).
+func note(stdout, notes io.Writer, output, msg string) {
+	if msg == "" {
+		return
+	}
+	if output == "" || output == "text" {
+		fmt.Fprintln(stdout, msg)
+		return
+	}
+	if notes != nil {
+		fmt.Fprintln(notes, msg)
+	}
 }
 
 func (c *Client) post(ctx context.Context, path string, v any) error {

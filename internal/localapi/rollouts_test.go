@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -53,8 +54,14 @@ func TestSeed001PlanWithCLI(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := run("promote", "", false); err != nil {
-		t.Fatal(err)
+	// resume has nothing to do in a pause step: refused, saying what does.
+	var api *APIError
+	if _, err := run("resume", "", false); !errors.As(err, &api) || api.Status != http.StatusConflict ||
+		api.Message != "rollout default/order: nothing to resume: not paused by a user; it waits at step 1 (pause): promote leaves it" {
+		t.Errorf("resume in a pause step: %v", err)
+	}
+	if out, err := run("promote", "", false); err != nil || !strings.HasPrefix(out, "rollout default/order promoted: left the pause of step 1 (pause)\n") {
+		t.Fatalf("promote: %v\n%s", err, out)
 	}
 	var watched bytes.Buffer
 	wo := o
@@ -83,5 +90,47 @@ func TestSeed001PlanWithCLI(t *testing.T) {
 	}
 	if _, err := run("set-image", "order=nginx:1.25", false); err == nil || !strings.Contains(err.Error(), "no command for image") {
 		t.Errorf("unmapped image: %v", err)
+	}
+}
+
+// A Release's rendered Rollout is driven by the name and namespace
+// `rollout list` shows: set image changes the Release and starts the
+// canary, abort sends it back, a second abort is refused.
+func TestReleaseWithCLI(t *testing.T) {
+	set, err := manifest.Load("../../examples/kubernetes/seed001.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := startRuntime(t, graylaneBin, set)
+	run := func(action, image string, wait bool) (string, error) {
+		var out bytes.Buffer
+		err := Rollout(context.Background(), RolloutOptions{Action: action, Name: "order", Namespace: "shop", Image: image, Wait: wait,
+			Admin: admin, Timeout: 60 * time.Second}, &out)
+		return out.String(), err
+	}
+	if out, err := run("list", "", false); err != nil || !strings.Contains(out, "shop       order") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if out, err := run("get", "", true); err != nil || !strings.Contains(out, "Healthy") {
+		t.Fatalf("first deploy: %v\n%s", err, out)
+	}
+	out, err := run("set-image", "order=graylane/sample:2.0", false)
+	if err != nil || !strings.Contains(out, `rollout shop/order: container "order" image graylane/sample:1.0 -> graylane/sample:2.0 (Release shop/shop spec.services[0]): the canary `) {
+		t.Fatalf("set image: %v\n%s", err, out)
+	}
+	if out, err := run("abort", "", false); err != nil || !strings.HasPrefix(out, "rollout shop/order aborted: all traffic goes back to the stable") {
+		t.Fatalf("abort: %v\n%s", err, out)
+	}
+	var api *APIError
+	if _, err := run("abort", "", false); !errors.As(err, &api) || api.Status != http.StatusConflict ||
+		api.Message != "rollout shop/order: nothing to abort: the update is aborted already" {
+		t.Errorf("abort twice: %v", err)
+	}
+	if _, err := run("set-image", "order=graylane/sample:2.0", false); err != nil {
+		t.Errorf("set image again: %v", err)
+	}
+	var nf *APIError
+	if _, err := run("set-image", "nope=graylane/sample:3.0", false); !errors.As(err, &nf) || !strings.Contains(nf.Message, `Release shop/shop spec.services[0]: no container "nope": the service's container is "order"`) {
+		t.Errorf("unknown container: %v", err)
 	}
 }

@@ -78,9 +78,15 @@ type Status struct {
 	UserPaused bool
 	// InconclusivePause: a step analysis was inconclusive; promote resumes.
 	InconclusivePause bool
-	CanaryWeight      int32
-	HeaderRoutes      []HeaderRoute
-	CanaryScale       *rolloutsv1alpha1.SetCanaryScale
+	// PromoteFull: a full promotion (promote --full) is under way.
+	PromoteFull bool
+	// CanaryWeight is the weight traffic gets now (Argo's
+	// status.canary.weights.canary.weight): the current setWeight once the
+	// canary has the replicas it needs available, the previous one until
+	// then, 0 while no canary replica is available.
+	CanaryWeight int32
+	HeaderRoutes []HeaderRoute
+	CanaryScale  *rolloutsv1alpha1.SetCanaryScale
 }
 
 // Input is what is observed now.
@@ -96,14 +102,20 @@ type Input struct {
 	BackgroundAnalysis AnalysisPhase
 	// AnalysisMessage explains a failed analysis (shown in the message).
 	AnalysisMessage string
-	Command         Command
+	// Command is a user's command applied first, as Apply does (a refused
+	// one changes nothing).
+	Command Command
 }
 
 // Desired is what should be running after this call.
 type Desired struct {
 	StableReplicas, CanaryReplicas int32
-	// CanaryWeight is the traffic weight of the canary subset (0-100).
-	CanaryWeight int32
+	// CanaryWeight is the traffic weight of the canary subset (0-100), as
+	// Status.CanaryWeight; SetWeight is the weight the current step asks
+	// for (Argo's "SetWeight" beside the "ActualWeight").
+	CanaryWeight, SetWeight int32
+	// HeaderRoutes are the managed routes in effect: none while no canary
+	// replica is available (Argo removes them then).
 	HeaderRoutes []HeaderRoute
 	// StepAnalysis is the analysis the current step runs (nil: none);
 	// BackgroundAnalysis runs alongside the steps from its startingStep.
@@ -118,6 +130,17 @@ const DefaultAbortScaleDownDelay = 30 * time.Second
 
 // Reconcile advances a canary Rollout by one observation.
 func Reconcile(spec *rolloutsv1alpha1.RolloutSpec, st Status, in Input) (Status, Desired) {
+	m := newMachine(spec, st, in)
+	m.observeTemplate()
+	if in.Command != NoCommand {
+		_, _ = m.command(in.Command)
+	}
+	m.run()
+	m.route()
+	return m.st, m.desired()
+}
+
+func newMachine(spec *rolloutsv1alpha1.RolloutSpec, st Status, in Input) *machine {
 	replicas := int32(1)
 	if spec.Replicas != nil {
 		replicas = *spec.Replicas
@@ -126,11 +149,7 @@ func Reconcile(spec *rolloutsv1alpha1.RolloutSpec, st Status, in Input) (Status,
 	if canary == nil {
 		canary = &rolloutsv1alpha1.CanaryStrategy{}
 	}
-	m := &machine{spec: spec, canary: canary, replicas: replicas, st: st, in: in}
-	m.observeTemplate()
-	m.command()
-	m.run()
-	return m.st, m.desired()
+	return &machine{spec: spec, canary: canary, replicas: replicas, st: st, in: in}
 }
 
 type machine struct {
@@ -141,6 +160,9 @@ type machine struct {
 	in       Input
 	requeue  time.Duration
 	stepRun  *rolloutsv1alpha1.RolloutAnalysis
+	// invalidSpec: a step Argo would refuse stopped the rollout; traffic
+	// stays where it was.
+	invalidSpec bool
 }
 
 func (m *machine) steps() []rolloutsv1alpha1.CanaryStep { return m.canary.Steps }
@@ -161,44 +183,9 @@ func (m *machine) observeTemplate() {
 	}
 }
 
-func (m *machine) command() {
-	switch m.in.Command {
-	case Abort:
-		if m.st.CanaryHash != m.st.StableHash && !m.st.Aborted {
-			m.abort("aborted by the user")
-		}
-	case Retry:
-		if m.st.Aborted {
-			m.st.Aborted, m.st.AbortedAt, m.st.AbortedCanaryReplicas, m.st.StepIndex, m.st.Message = false, time.Time{}, 0, 0, ""
-			m.st.Phase = Progressing
-		}
-	case Promote:
-		switch {
-		case m.st.UserPaused:
-			m.st.UserPaused = false
-		case m.st.InconclusivePause || !m.st.PausedAt.IsZero():
-			m.st.InconclusivePause, m.st.PausedAt = false, time.Time{}
-			m.st.StepIndex++
-		case m.st.StepIndex < len(m.steps()):
-			m.st.StepIndex++
-		}
-	case PromoteFull:
-		if !m.st.Aborted {
-			m.st.StepIndex, m.st.PausedAt, m.st.InconclusivePause, m.st.UserPaused = len(m.steps()), time.Time{}, false, false
-		}
-	case Pause:
-		m.st.UserPaused = true
-	case Resume:
-		m.st.UserPaused = false
-	}
-}
-
 func (m *machine) abort(why string) {
-	m.st.AbortedCanaryReplicas = m.canaryReplicas()
-	if m.st.StepIndex >= len(m.steps()) {
-		m.st.AbortedCanaryReplicas = m.replicas
-	}
-	m.st.Aborted, m.st.AbortedAt = true, m.in.Now
+	m.st.AbortedCanaryReplicas = m.canaryWant()
+	m.st.Aborted, m.st.AbortedAt, m.st.PromoteFull = true, m.in.Now, false
 	m.st.CanaryWeight, m.st.HeaderRoutes, m.st.PausedAt, m.st.InconclusivePause = 0, nil, time.Time{}, false
 	m.st.Phase = Degraded
 	m.st.Message = fmt.Sprintf("RolloutAborted: Rollout aborted update to revision %s: %s", m.st.CanaryHash, why)
@@ -206,8 +193,8 @@ func (m *machine) abort(why string) {
 
 // run executes steps until one has to wait.
 func (m *machine) run() {
-	if m.st.CanaryHash == m.st.StableHash {
-		m.st.Phase, m.st.CanaryWeight, m.st.HeaderRoutes, m.st.CanaryScale = Healthy, 0, nil, nil
+	if !m.updating() {
+		m.st.Phase, m.st.CanaryWeight, m.st.HeaderRoutes, m.st.CanaryScale, m.st.PromoteFull = Healthy, 0, nil, nil, false
 		if m.st.UserPaused {
 			m.st.Phase, m.st.Message = Paused, "manually paused"
 		}
@@ -254,7 +241,7 @@ func (m *machine) analysisWhy() string {
 
 func (m *machine) backgroundActive() bool {
 	bg := m.canary.Analysis
-	if bg == nil || m.st.Aborted || m.st.CanaryHash == m.st.StableHash {
+	if bg == nil || m.st.Aborted || !m.updating() {
 		return false
 	}
 	start := int32(0)
@@ -274,9 +261,9 @@ func (m *machine) step(s rolloutsv1alpha1.CanaryStep) bool {
 			m.invalid(fmt.Sprintf("setWeight %d is not between 0 and 100", w))
 			return false
 		}
-		m.st.CanaryWeight = *s.SetWeight
 		if m.in.CanaryAvailable < m.canaryReplicas() {
-			m.progressing(fmt.Sprintf("waiting for canary replicas: %d of %d available", m.in.CanaryAvailable, m.canaryReplicas()))
+			m.progressing(fmt.Sprintf("waiting for canary replicas: %d of %d available (traffic stays at %d%% until then)",
+				m.in.CanaryAvailable, m.canaryReplicas(), m.routedWeight()))
 			return false
 		}
 		return true
@@ -298,7 +285,7 @@ func (m *machine) step(s rolloutsv1alpha1.CanaryStep) bool {
 
 // invalid stops at a step Argo Rollouts finds invalid (InvalidSpec).
 func (m *machine) invalid(why string) {
-	m.st.Phase = Degraded
+	m.st.Phase, m.invalidSpec = Degraded, true
 	m.st.Message = fmt.Sprintf("InvalidSpec: step %d: %s", m.st.StepIndex, why)
 }
 
@@ -361,21 +348,82 @@ func (m *machine) analysis(a *rolloutsv1alpha1.RolloutAnalysis) bool {
 	return false
 }
 
-// complete promotes the canary once every step is done: full weight, then
-// the canary becomes the stable once all its replicas are available.
+// complete promotes the canary once every step is done: once all its
+// replicas are available it takes 100% and becomes the stable.
 func (m *machine) complete() {
-	m.st.CanaryWeight = 100
 	if m.in.CanaryAvailable < m.replicas {
-		m.progressing(fmt.Sprintf("promoting: waiting for canary replicas: %d of %d available", m.in.CanaryAvailable, m.replicas))
+		m.progressing(fmt.Sprintf("promoting: waiting for canary replicas: %d of %d available (traffic stays at %d%% until then)",
+			m.in.CanaryAvailable, m.replicas, m.routedWeight()))
 		return
 	}
 	m.st.StableHash = m.st.CanaryHash
-	m.st.CanaryWeight, m.st.HeaderRoutes, m.st.CanaryScale = 0, nil, nil
+	m.st.HeaderRoutes, m.st.CanaryScale, m.st.PromoteFull = nil, nil, false
 	m.st.Phase, m.st.Message = Healthy, ""
 }
 
-// canaryReplicas is the canary's replica count for the current weight or
-// setCanaryScale override.
+// updating reports whether an update is in progress (a canary exists).
+func (m *machine) updating() bool { return m.st.CanaryHash != m.st.StableHash }
+
+// route sets the weight traffic gets (see routedWeight).
+func (m *machine) route() { m.st.CanaryWeight = m.routedWeight() }
+
+// routedWeight is the canary weight the traffic router is given, as Argo's
+// reconcileTrafficRouting computes it: nothing while no canary replica is
+// available; the current setWeight once the canary has the replicas the
+// current step needs; until then the weight of the setWeight step before
+// the current one (a weight moves only when its replicas are available).
+// During a full promotion the weight stays where it was until every canary
+// replica is available.
+func (m *machine) routedWeight() int32 {
+	switch {
+	case m.invalidSpec:
+		return m.st.CanaryWeight
+	case !m.updating() || m.st.Aborted || m.in.CanaryAvailable <= 0:
+		return 0
+	case m.in.CanaryAvailable >= m.canaryWant():
+		return m.setWeight()
+	case m.st.PromoteFull:
+		return m.st.CanaryWeight
+	}
+	steps := m.steps()
+	for i := min(m.st.StepIndex, len(steps)) - 1; i >= 0; i-- {
+		if w := steps[i].SetWeight; w != nil {
+			return clamp(*w)
+		}
+	}
+	return 0
+}
+
+// setWeight is the weight the current step asks for (Argo's
+// GetCurrentSetWeight): the last setWeight at or before the current step,
+// 100 once every step is done, 0 when aborted.
+func (m *machine) setWeight() int32 {
+	steps := m.steps()
+	switch {
+	case m.st.Aborted || !m.updating():
+		return 0
+	case m.st.StepIndex >= len(steps):
+		return 100
+	}
+	for i := m.st.StepIndex; i >= 0; i-- {
+		if w := steps[i].SetWeight; w != nil {
+			return clamp(*w)
+		}
+	}
+	return 0
+}
+
+// canaryWant is how many canary replicas the current step needs: all of
+// them once every step is done or during a full promotion.
+func (m *machine) canaryWant() int32 {
+	if m.st.StepIndex >= len(m.steps()) || m.st.PromoteFull {
+		return m.replicas
+	}
+	return m.canaryReplicas()
+}
+
+// canaryReplicas is the canary's replica count for the current setWeight
+// or setCanaryScale override.
 func (m *machine) canaryReplicas() int32 {
 	if s := m.st.CanaryScale; s != nil && !s.MatchTrafficWeight {
 		if s.Replicas != nil {
@@ -385,7 +433,7 @@ func (m *machine) canaryReplicas() int32 {
 			return ceilPercent(m.replicas, *s.Weight)
 		}
 	}
-	return ceilPercent(m.replicas, m.st.CanaryWeight)
+	return ceilPercent(m.replicas, m.setWeight())
 }
 
 func ceilPercent(n, pct int32) int32 {
@@ -395,24 +443,20 @@ func ceilPercent(n, pct int32) int32 {
 func clamp(w int32) int32 { return max(0, min(100, w)) }
 
 func (m *machine) desired() Desired {
-	d := Desired{CanaryWeight: m.st.CanaryWeight, HeaderRoutes: m.st.HeaderRoutes, StepAnalysis: m.stepRun, RequeueAfter: m.requeue}
+	d := Desired{CanaryWeight: m.st.CanaryWeight, SetWeight: m.setWeight(), StepAnalysis: m.stepRun, RequeueAfter: m.requeue}
+	if m.in.CanaryAvailable > 0 {
+		d.HeaderRoutes = m.st.HeaderRoutes
+	}
 	switch {
-	case m.st.CanaryHash == m.st.StableHash:
+	case !m.updating():
 		d.StableReplicas = m.replicas
 	case m.st.Aborted:
 		d.StableReplicas = m.replicas
-		delay := DefaultAbortScaleDownDelay
-		if m.canary.AbortScaleDownDelaySeconds != nil {
-			delay = time.Duration(*m.canary.AbortScaleDownDelaySeconds) * time.Second
-		}
-		if left := m.st.AbortedAt.Add(delay).Sub(m.in.Now); left > 0 {
+		if left := m.st.AbortedAt.Add(m.abortDelay()).Sub(m.in.Now); left > 0 {
 			d.CanaryReplicas, d.RequeueAfter = m.st.AbortedCanaryReplicas, left
 		}
 	default:
-		d.CanaryReplicas = m.canaryReplicas()
-		if m.st.StepIndex >= len(m.steps()) {
-			d.CanaryReplicas = m.replicas
-		}
+		d.CanaryReplicas = m.canaryWant()
 		d.StableReplicas = m.replicas
 		if m.canary.TrafficRouting == nil {
 			// Basic canary: the weight is the share of replicas.

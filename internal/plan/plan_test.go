@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,14 +45,14 @@ strategy:
 type view struct {
 	Phase           Phase
 	Step            int
-	Weight          int32
+	Weight, Set     int32
 	Stable, Canary  int32
 	StableHash      string
 	Aborted, Paused bool
 }
 
 func look(st Status, d Desired) view {
-	return view{Phase: st.Phase, Step: st.StepIndex, Weight: d.CanaryWeight, Stable: d.StableReplicas, Canary: d.CanaryReplicas,
+	return view{Phase: st.Phase, Step: st.StepIndex, Weight: d.CanaryWeight, Set: d.SetWeight, Stable: d.StableReplicas, Canary: d.CanaryReplicas,
 		StableHash: st.StableHash, Aborted: st.Aborted, Paused: !st.PausedAt.IsZero() || st.UserPaused || st.InconclusivePause}
 }
 
@@ -63,22 +65,24 @@ func TestSeed001Plan(t *testing.T) {
 		want view
 	}{
 		{"first deploy is stable at once", Input{Now: t0, TemplateHash: "v1"}, view{Phase: Healthy, Step: 7, Stable: 10, StableHash: "v1"}},
-		{"new template: 10%, waiting for the canary replica", Input{Now: t0, TemplateHash: "v2"},
-			view{Phase: Progressing, Step: 0, Weight: 10, Stable: 10, Canary: 1, StableHash: "v1"}},
-		{"canary ready: pause until promoted", Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 1},
-			view{Phase: Paused, Step: 1, Weight: 10, Stable: 10, Canary: 1, StableHash: "v1", Paused: true}},
+		{"new template: 10% asked, no traffic until the canary replica is available", Input{Now: t0, TemplateHash: "v2"},
+			view{Phase: Progressing, Step: 0, Weight: 0, Set: 10, Stable: 10, Canary: 1, StableHash: "v1"}},
+		{"canary ready: 10%, pause until promoted", Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 1},
+			view{Phase: Paused, Step: 1, Weight: 10, Set: 10, Stable: 10, Canary: 1, StableHash: "v1", Paused: true}},
 		{"still paused later", Input{Now: t0.Add(time.Hour), TemplateHash: "v2", CanaryAvailable: 1},
-			view{Phase: Paused, Step: 1, Weight: 10, Stable: 10, Canary: 1, StableHash: "v1", Paused: true}},
-		{"promote: 30%, 3 canary replicas wanted", Input{Now: t0.Add(time.Hour), TemplateHash: "v2", CanaryAvailable: 1, Command: Promote},
-			view{Phase: Progressing, Step: 2, Weight: 30, Stable: 10, Canary: 3, StableHash: "v1"}},
-		{"replicas ready: timed pause", Input{Now: t0.Add(time.Hour), TemplateHash: "v2", CanaryAvailable: 3},
-			view{Phase: Paused, Step: 3, Weight: 30, Stable: 10, Canary: 3, StableHash: "v1", Paused: true}},
-		{"pause over: 50%", Input{Now: t0.Add(time.Hour + 31*time.Second), TemplateHash: "v2", CanaryAvailable: 3},
-			view{Phase: Progressing, Step: 4, Weight: 50, Stable: 10, Canary: 5, StableHash: "v1"}},
+			view{Phase: Paused, Step: 1, Weight: 10, Set: 10, Stable: 10, Canary: 1, StableHash: "v1", Paused: true}},
+		{"promote: 30% asked, traffic stays at 10% until 3 canary replicas are available", Input{Now: t0.Add(time.Hour), TemplateHash: "v2", CanaryAvailable: 1, Command: Promote},
+			view{Phase: Progressing, Step: 2, Weight: 10, Set: 30, Stable: 10, Canary: 3, StableHash: "v1"}},
+		{"2 of 3: still 10%", Input{Now: t0.Add(time.Hour), TemplateHash: "v2", CanaryAvailable: 2},
+			view{Phase: Progressing, Step: 2, Weight: 10, Set: 30, Stable: 10, Canary: 3, StableHash: "v1"}},
+		{"replicas ready: 30%, timed pause", Input{Now: t0.Add(time.Hour), TemplateHash: "v2", CanaryAvailable: 3},
+			view{Phase: Paused, Step: 3, Weight: 30, Set: 30, Stable: 10, Canary: 3, StableHash: "v1", Paused: true}},
+		{"pause over: 50% asked, 30% until 5 are available", Input{Now: t0.Add(time.Hour + 31*time.Second), TemplateHash: "v2", CanaryAvailable: 3},
+			view{Phase: Progressing, Step: 4, Weight: 30, Set: 50, Stable: 10, Canary: 5, StableHash: "v1"}},
 		{"50% ready: 1m pause", Input{Now: t0.Add(time.Hour + 32*time.Second), TemplateHash: "v2", CanaryAvailable: 5},
-			view{Phase: Paused, Step: 5, Weight: 50, Stable: 10, Canary: 5, StableHash: "v1", Paused: true}},
-		{"100%: full canary wanted", Input{Now: t0.Add(time.Hour + 93*time.Second), TemplateHash: "v2", CanaryAvailable: 5},
-			view{Phase: Progressing, Step: 6, Weight: 100, Stable: 10, Canary: 10, StableHash: "v1"}},
+			view{Phase: Paused, Step: 5, Weight: 50, Set: 50, Stable: 10, Canary: 5, StableHash: "v1", Paused: true}},
+		{"100% asked: 50% until the full canary is available", Input{Now: t0.Add(time.Hour + 93*time.Second), TemplateHash: "v2", CanaryAvailable: 5},
+			view{Phase: Progressing, Step: 6, Weight: 50, Set: 100, Stable: 10, Canary: 10, StableHash: "v1"}},
 		{"all canary replicas ready: canary becomes stable", Input{Now: t0.Add(time.Hour + 94*time.Second), TemplateHash: "v2", CanaryAvailable: 10},
 			view{Phase: Healthy, Step: 7, Weight: 0, Stable: 10, Canary: 0, StableHash: "v2"}},
 	}
@@ -135,7 +139,7 @@ strategy:
 	}
 	// Retry starts again from step 0.
 	st, d = Reconcile(s, st, Input{Now: t0.Add(20 * time.Second), TemplateHash: "b", Command: Retry})
-	if diff := cmp.Diff(view{Phase: Progressing, Step: 0, Weight: 25, Stable: 4, Canary: 1, StableHash: "a"}, look(st, d)); diff != "" {
+	if diff := cmp.Diff(view{Phase: Progressing, Step: 0, Weight: 0, Set: 25, Stable: 4, Canary: 1, StableHash: "a"}, look(st, d)); diff != "" {
 		t.Fatalf("retry (-want +got):\n%s", diff)
 	}
 	// A failed step analysis aborts too; inconclusive pauses until promoted.
@@ -144,7 +148,7 @@ strategy:
 		t.Fatalf("inconclusive: %+v", st)
 	}
 	st, d = Reconcile(s, st, Input{Now: t0.Add(22 * time.Second), TemplateHash: "b", CanaryAvailable: 1, Command: Promote})
-	if st.StepIndex != 3 || d.CanaryWeight != 50 {
+	if st.StepIndex != 3 || d.SetWeight != 50 || d.CanaryWeight != 25 {
 		t.Fatalf("promote after inconclusive: %+v %+v", st, d)
 	}
 }
@@ -163,14 +167,18 @@ func TestCommandsAndTemplateChanges(t *testing.T) {
 	if st.UserPaused || st.StepIndex != 1 {
 		t.Fatalf("resume: %+v", st)
 	}
-	// promote --full skips every remaining step.
+	// promote --full skips every remaining step; the weight stays at 10%
+	// until the whole canary is available.
 	st, d := Reconcile(s, st, Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 1, Command: PromoteFull})
-	if st.StepIndex != 7 || d.CanaryWeight != 100 || d.CanaryReplicas != 10 {
+	if st.StepIndex != 7 || d.CanaryWeight != 10 || d.SetWeight != 100 || d.CanaryReplicas != 10 || !st.PromoteFull {
 		t.Fatalf("promote --full: %+v %+v", st, d)
+	}
+	if _, d := Reconcile(s, st, Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 9}); d.CanaryWeight != 10 {
+		t.Fatalf("promote --full with 9 of 10: weight %d, want 10", d.CanaryWeight)
 	}
 	// A third template replaces the canary and starts over.
 	st, d = Reconcile(s, st, Input{Now: t0, TemplateHash: "v3"})
-	if st.CanaryHash != "v3" || st.StepIndex != 0 || d.CanaryWeight != 10 || st.StableHash != "v1" {
+	if st.CanaryHash != "v3" || st.StepIndex != 0 || d.SetWeight != 10 || d.CanaryWeight != 0 || st.StableHash != "v1" || st.PromoteFull {
 		t.Fatalf("new template: %+v %+v", st, d)
 	}
 	// Going back to the stable template drops the canary without steps.
@@ -247,12 +255,12 @@ func TestPauseDurationForms(t *testing.T) {
 func TestInvalidStepsStop(t *testing.T) {
 	for _, tc := range []struct {
 		name, steps string
-		weight      int32 // the weight it stays at
+		weight      int32 // the weight it stays at: what traffic had before this reconcile
 		msg         string
 	}{
 		{"weight above 100", "[{setWeight: 150}, {pause: {}}]", 0, "InvalidSpec: step 0: setWeight 150 is not between 0 and 100"},
 		{"negative weight", "[{setWeight: -5}]", 0, "InvalidSpec: step 0: setWeight -5 is not between 0 and 100"},
-		{"duration that does not parse", "[{setWeight: 10}, {pause: {duration: abc}}, {setWeight: 50}]", 10,
+		{"duration that does not parse", "[{setWeight: 10}, {pause: {duration: abc}}, {setWeight: 50}]", 0,
 			`InvalidSpec: step 1: pause duration "abc" is not a number of seconds or a duration such as 30s`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -265,5 +273,221 @@ func TestInvalidStepsStop(t *testing.T) {
 				t.Errorf("(-want +got):\n%s\nmessage %q, want %q", diff, st.Message, tc.msg)
 			}
 		})
+	}
+}
+
+// issue15 is the plan of issue #15's reproduction (seed 001 with 4
+// replicas): 10% -> pause -> 30% -> pause 2m -> 50% -> pause 2m.
+const issue15 = `
+replicas: 4
+strategy:
+  canary:
+    trafficRouting:
+      istio:
+        virtualService: {name: shop, routes: [primary]}
+        destinationRule: {name: shop, canarySubsetName: canary, stableSubsetName: stable}
+    steps:
+    - setWeight: 10
+    - pause: {}
+    - setWeight: 30
+    - pause: {duration: 2m}
+    - setWeight: 50
+    - pause: {duration: 2m}
+    - setHeaderRoute: {name: qa, match: [{headerName: x-qa, headerValue: {exact: "1"}}]}
+    - pause: {}
+`
+
+// A weight moves only when the canary has the replicas it needs
+// available, as Argo's reconcileTrafficRouting: until then traffic keeps
+// the weight of the setWeight step before the current one (none while no
+// canary replica is available), and managed routes are withdrawn while no
+// canary replica is available.
+func TestWeightWaitsForReplicas(t *testing.T) {
+	s := spec(t, issue15)
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(step int, weight int32) Status {
+		return Status{StableHash: "v1", CanaryHash: "v2", StepIndex: step, Phase: Progressing, CanaryWeight: weight}
+	}
+	qa := []HeaderRoute{{Name: "qa"}}
+	type want struct {
+		Step          int
+		Weight, Set   int32
+		Canary        int32
+		HeaderRoutes  int
+		StableHash    string
+		MessagePrefix string
+		StatusWeight  int32
+	}
+	for _, tc := range []struct {
+		name      string
+		st        Status
+		available int32
+		want      want
+	}{
+		{"10%, canary 0 of 1: no traffic", at(0, 0), 0,
+			want{Step: 0, Weight: 0, Set: 10, Canary: 1, StableHash: "v1", MessagePrefix: "waiting for canary replicas: 0 of 1 available (traffic stays at 0% until then)"}},
+		{"10%, canary 1 of 1: 10% and on to the pause", at(0, 0), 1,
+			want{Step: 1, Weight: 10, Set: 10, Canary: 1, StableHash: "v1", MessagePrefix: "CanaryPauseStep"}},
+		{"30% needs 2: with 1 traffic stays at 10%", at(2, 10), 1,
+			want{Step: 2, Weight: 10, Set: 30, Canary: 2, StableHash: "v1", MessagePrefix: "waiting for canary replicas: 1 of 2 available (traffic stays at 10% until then)"}},
+		{"50% needs 2: with 1 traffic stays at 30%", at(4, 30), 1,
+			want{Step: 4, Weight: 30, Set: 50, Canary: 2, StableHash: "v1", MessagePrefix: "waiting for canary replicas: 1 of 2 available (traffic stays at 30% until then)"}},
+		{"50% with 2 of 2", at(4, 30), 2,
+			want{Step: 5, Weight: 50, Set: 50, Canary: 2, StableHash: "v1", MessagePrefix: "CanaryPauseStep"}},
+		{"a replica lost during the pause after 50%: the weight of the step before stays", at(5, 50), 1,
+			want{Step: 5, Weight: 50, Set: 50, Canary: 2, StableHash: "v1", MessagePrefix: "CanaryPauseStep"}},
+		{"no canary replica left: no traffic", at(5, 50), 0,
+			want{Step: 5, Weight: 0, Set: 50, Canary: 2, StableHash: "v1", MessagePrefix: "CanaryPauseStep"}},
+		{"steps done, 100% needs 4: with 2 traffic stays at 50%", at(8, 50), 2,
+			want{Step: 8, Weight: 50, Set: 100, Canary: 4, StableHash: "v1", MessagePrefix: "promoting: waiting for canary replicas: 2 of 4 available (traffic stays at 50% until then)"}},
+		{"steps done, 4 of 4: the canary is the stable", at(8, 50), 4,
+			want{Step: 8, Weight: 0, Set: 0, Canary: 0, StableHash: "v2", MessagePrefix: ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, d := Reconcile(s, tc.st, Input{Now: t0, TemplateHash: "v2", CanaryAvailable: tc.available})
+			got := want{Step: st.StepIndex, Weight: d.CanaryWeight, Set: d.SetWeight, Canary: d.CanaryReplicas, HeaderRoutes: len(d.HeaderRoutes),
+				StableHash: st.StableHash, MessagePrefix: tc.want.MessagePrefix, StatusWeight: st.CanaryWeight}
+			if !strings.HasPrefix(st.Message, tc.want.MessagePrefix) {
+				got.MessagePrefix = st.Message
+			}
+			w := tc.want
+			w.StatusWeight = w.Weight
+			if diff := cmp.Diff(w, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// Managed header routes are in effect only while a canary replica is
+	// available.
+	st := at(7, 50)
+	st.HeaderRoutes = qa
+	if _, d := Reconcile(s, st, Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 2}); len(d.HeaderRoutes) != 1 {
+		t.Errorf("header routes with 2 canary replicas: %v", d.HeaderRoutes)
+	}
+	if _, d := Reconcile(s, st, Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 0}); d.HeaderRoutes != nil || d.CanaryWeight != 0 {
+		t.Errorf("no canary replica: header routes %v weight %d, want none and 0", d.HeaderRoutes, d.CanaryWeight)
+	}
+}
+
+// Every command says what it did, or is refused with the reason, as Argo's
+// kubectl plugin and controller would act.
+func TestCommands(t *testing.T) {
+	s := spec(t, issue15)
+	t0 := time.Unix(1_800_000_000, 0)
+	healthy := Status{StableHash: "v1", CanaryHash: "v1", StepIndex: 8, Phase: Healthy}
+	at := func(step int, edit func(*Status)) Status {
+		st := Status{StableHash: "v1", CanaryHash: "v2", StepIndex: step, Phase: Progressing, CanaryWeight: 10}
+		if edit != nil {
+			edit(&st)
+		}
+		return st
+	}
+	inPause := func(st *Status) { st.PausedAt, st.Phase = t0.Add(-time.Minute), Paused }
+	userPaused := func(st *Status) { st.UserPaused, st.Phase = true, Paused }
+	aborted := func(st *Status) {
+		st.Aborted, st.AbortedAt, st.Phase, st.CanaryWeight = true, t0.Add(-time.Second), Degraded, 0
+	}
+	type after struct {
+		Step                                     int
+		UserPaused, Aborted, PromoteFull, Paused bool
+	}
+	for _, tc := range []struct {
+		name    string
+		st      Status
+		cmd     Command
+		msg     string
+		refusal Refusal
+		want    after
+	}{
+		{"promote in a pause step", at(1, inPause), Promote, "promoted: left the pause of step 1 (pause)", "", after{Step: 2}},
+		{"promote while paused by the user inside a pause step clears both", at(1, func(st *Status) { inPause(st); userPaused(st) }), Promote,
+			"promoted: cleared the manual pause and left the pause of step 1 (pause)", "", after{Step: 2}},
+		{"promote while paused by the user on a setWeight step skips it too", at(2, userPaused), Promote,
+			"promoted: cleared the manual pause and skipped step 2 (setWeight 30)", "", after{Step: 3}},
+		{"promote on a timed pause", at(3, inPause), Promote, "promoted: left the pause of step 3 (pause 2m0s)", "", after{Step: 4}},
+		{"promote with nothing in progress", healthy, Promote, "", NoUpdate, after{Step: 8}},
+		{"promote a healthy rollout the user paused", func() Status { st := healthy; st.UserPaused = true; return st }(), Promote,
+			"promoted: cleared the manual pause", "", after{Step: 8}},
+		{"promote an aborted update", at(2, aborted), Promote, "", IsAborted, after{Step: 2, Aborted: true}},
+		{"promote once every step is done", at(8, nil), Promote, "", StepsDone, after{Step: 8}},
+		{"promote --full", at(1, inPause), PromoteFull,
+			"fully promoting: skipped every remaining step; the canary becomes the stable once all 4 of its replicas are available", "", after{Step: 8, PromoteFull: true}},
+		{"promote --full clears an abort", at(2, aborted), PromoteFull,
+			"fully promoting: cleared the abort and skipped every remaining step; the canary becomes the stable once all 4 of its replicas are available", "", after{Step: 8, PromoteFull: true}},
+		{"promote --full twice", at(8, func(st *Status) { st.PromoteFull = true }), PromoteFull, "", AlreadyPromoting, after{Step: 8, PromoteFull: true}},
+		{"promote --full with nothing in progress", healthy, PromoteFull, "", NoUpdate, after{Step: 8}},
+		{"abort", at(1, inPause), Abort, "aborted: all traffic goes back to the stable, the canary scales down after 30s", "", after{Step: 1, Aborted: true}},
+		{"abort an aborted update", at(1, aborted), Abort, "", AlreadyAborted, after{Step: 1, Aborted: true}},
+		{"abort with nothing in progress", healthy, Abort, "", NoUpdate, after{Step: 8}},
+		{"retry", at(4, aborted), Retry, "retrying: the update starts again from step 0", "", after{Step: 0}},
+		{"retry what is not aborted", at(1, inPause), Retry, "", NotAborted, after{Step: 1, Paused: true}},
+		{"retry with nothing in progress", healthy, Retry, "", NotAborted, after{Step: 8}},
+		{"pause", at(1, nil), Pause, "paused: holds until resumed or promoted", "", after{Step: 1, UserPaused: true, Paused: true}},
+		{"pause twice", at(1, userPaused), Pause, "", AlreadyPaused, after{Step: 1, UserPaused: true, Paused: true}},
+		{"resume", at(1, userPaused), Resume, "resumed", "", after{Step: 1}},
+		{"resume in a pause step the user did not pause", at(1, inPause), Resume, "", NotPaused, after{Step: 1, Paused: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, msg, err := Apply(s, tc.st, tc.cmd, t0)
+			var refused *RefusedError
+			switch {
+			case tc.refusal != "":
+				if !errors.As(err, &refused) || refused.Reason != tc.refusal {
+					t.Fatalf("got %q, %v; want refused %s", msg, err, tc.refusal)
+				}
+				if diff := cmp.Diff(tc.st, st); diff != "" {
+					t.Errorf("a refused command changed the status (-before +after):\n%s", diff)
+				}
+			case err != nil:
+				t.Fatalf("refused: %v", err)
+			case msg != tc.msg:
+				t.Errorf("message %q, want %q", msg, tc.msg)
+			}
+			got := after{Step: st.StepIndex, UserPaused: st.UserPaused, Aborted: st.Aborted, PromoteFull: st.PromoteFull,
+				Paused: !st.PausedAt.IsZero() || st.InconclusivePause || st.UserPaused}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("after (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The refusals read as sentences.
+	for _, tc := range []struct {
+		err  *RefusedError
+		want string
+	}{
+		{&RefusedError{Command: Abort, Reason: NoUpdate}, "nothing to abort: no update in progress"},
+		{&RefusedError{Command: PromoteFull, Reason: NoUpdate}, "nothing to promote: no update in progress"},
+		{&RefusedError{Command: Resume, Reason: NotPaused, Detail: "it waits at step 1 (pause): promote leaves it"},
+			"nothing to resume: not paused by a user; it waits at step 1 (pause): promote leaves it"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// A user pause inside a timed pause step, then promote: the pause step is
+// left at once (not after its duration) and the rollout moves on.
+func TestPromoteInsideUserPausedPauseStep(t *testing.T) {
+	s := spec(t, issue15)
+	t0 := time.Unix(1_800_000_000, 0)
+	st, _ := Reconcile(s, Status{}, Input{Now: t0, TemplateHash: "v1"})
+	st, _ = Reconcile(s, st, Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 1})
+	st, _ = Reconcile(s, st, Input{Now: t0, TemplateHash: "v2", CanaryAvailable: 2, Command: Promote})
+	if st.StepIndex != 3 || st.Phase != Paused {
+		t.Fatalf("want the 2m pause at step 3: %+v", st)
+	}
+	st, _ = Reconcile(s, st, Input{Now: t0.Add(time.Second), TemplateHash: "v2", CanaryAvailable: 2, Command: Pause})
+	if !st.UserPaused || st.Message != "manually paused" {
+		t.Fatalf("user pause: %+v", st)
+	}
+	st, msg, err := Apply(s, st, Promote, t0.Add(2*time.Second))
+	if err != nil || msg != "promoted: cleared the manual pause and left the pause of step 3 (pause 2m0s)" {
+		t.Fatalf("promote: %q %v", msg, err)
+	}
+	st, d := Reconcile(s, st, Input{Now: t0.Add(2 * time.Second), TemplateHash: "v2", CanaryAvailable: 2})
+	if diff := cmp.Diff(view{Phase: Paused, Step: 5, Weight: 50, Set: 50, Stable: 4, Canary: 2, StableHash: "v1", Paused: true}, look(st, d)); diff != "" {
+		t.Errorf("after promote (-want +got):\n%s", diff)
 	}
 }
