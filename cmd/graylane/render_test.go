@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -36,15 +37,25 @@ func TestRenderGolden(t *testing.T) {
 		{"route-lanes-header", []string{"route", "-f", ex + "lanes", "--url", "http://shop.example/", "--gateway", "shop/shop-gateway", "-H", "x-canary: true"}, 0},
 		{"lane-sign-no-key", []string{"lane", "sign", "gray"}, 2},
 		{"error-convert-steps", []string{"convert", "-f", ex + "kubernetes/testdata/deployment.yaml", "--steps", "10,wait"}, 2},
+		{"convert-seed004", []string{"convert", "-f", ex + "seed004"}, 0},
+		{"convert-seed004-first-apply", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--first-apply", "--no-judge"}, 0},
+		{"convert-seed004-choose", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--canary-version", "appa=v1", "--no-analysis", "-d", "{dir}", "-o", "json"}, 0},
+		{"error-convert-collide", []string{"convert", "-f", "testdata/convert-collide.yaml"}, 2},
+		{"error-convert-version", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--stable-version", "v3"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			code := run(context.Background(), tc.args, &out, &out)
+			dir := t.TempDir()
+			args := slices.Clone(tc.args)
+			for i := range args {
+				args[i] = strings.ReplaceAll(args[i], "{dir}", dir)
+			}
+			code := run(context.Background(), args, &out, &out)
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d; output:\n%s", code, tc.wantCode, out.String())
 			}
-			compareGolden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes())
+			compareGolden(t, filepath.Join("testdata", tc.name+".golden"), bytes.ReplaceAll(out.Bytes(), []byte(dir), []byte("DIR")))
 		})
 	}
 }
