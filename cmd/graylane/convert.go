@@ -21,8 +21,8 @@ VirtualService, PodDisruptionBudget; a background analysis of the success rate
 (Istio's standard metrics) that aborts a failing canary; and the Argo CD
 Application when --release gives those settings.
 
-Deployments behind the same Service (or, without one, with the same app label)
-are the versions of one service, told apart by their pods' version label: they
+Deployments behind the same Service (or, without one, with the same app label
+and distinct version labels) are the versions of one service: they
 become one Rollout whose template is the canary version's (default: the highest
 version, semver-aware) and whose stable is another (default: the next highest),
 and the judge compares the two. A new Rollout takes its first template as stable

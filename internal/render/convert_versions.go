@@ -17,7 +17,7 @@ import (
 )
 
 // group is the Deployments of one service: behind the same Service of the
-// input or, without one, with the same app label.
+// input or, without one, with the same app label and distinct version labels.
 type group struct {
 	svc     *corev1.Service // the callers' Service; nil: none in the input
 	shared  string          // "Service appa": what the members share, for errors
@@ -49,7 +49,34 @@ func groupDeployments(srcs []source, svcs []*corev1.Service) []*group {
 		}
 		g.members = append(g.members, s)
 	}
-	return out
+	// Without a Service, an app label is only a guess at a service: its
+	// Deployments are versions when their version labels say so, else
+	// each is a service of its own (as a Deployment with a Service is).
+	var split []*group
+	for _, g := range out {
+		if g.svc != nil || len(g.members) == 1 || distinctVersions(g.members) {
+			split = append(split, g)
+			continue
+		}
+		for _, s := range g.members {
+			split = append(split, &group{members: []source{s}})
+		}
+	}
+	return split
+}
+
+// distinctVersions reports whether every Deployment's pods have a version
+// label, each a different one.
+func distinctVersions(ss []source) bool {
+	seen := map[string]bool{}
+	for _, s := range ss {
+		v := s.dep.Spec.Template.Labels[VersionLabel]
+		if v == "" || seen[v] {
+			return false
+		}
+		seen[v] = true
+	}
+	return true
 }
 
 // versionsHint is the way out of Deployments that are not versions.

@@ -377,3 +377,36 @@ func FuzzSortVersions(f *testing.F) {
 		}
 	})
 }
+
+// TestConvertAppLabelWithoutService: without a Service in the input,
+// Deployments with the same app label are the versions of one service when
+// their version labels differ (one Rollout and a generated Service named
+// after the app), and separate services otherwise (as before).
+func TestConvertAppLabelWithoutService(t *testing.T) {
+	dep := func(name, labels string) string {
+		return "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: " + name + "}\nspec:\n  selector: {matchLabels: {app: web" + labels + "}}\n" +
+			"  template:\n    metadata: {labels: {app: web" + labels + "}}\n    spec: {containers: [{name: c, image: x, ports: [{containerPort: 8080}]}]}\n"
+	}
+	tests := []struct {
+		name string
+		in   string
+		want []string // Rollout: Service
+	}{
+		{"versions", dep("web-v1", ", version: v1") + dep("web-v2", ", version: v2"), []string{"web: web"}},
+		{"components", dep("web-api", ", component: api") + dep("web-ui", ", component: ui"), []string{"web-api: web-api", "web-ui: web-ui"}},
+		{"same version", dep("web-api", ", component: api, version: v1") + dep("web-ui", ", component: ui, version: v1"), []string{"web-api: web-api", "web-ui: web-ui"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conv := convert(t, load(t, "in.yaml", []byte(tc.in)), render.ConvertOptions{})
+			var got []string
+			for _, cs := range conv.Services {
+				got = append(got, cs.Rollout+": "+cs.Service)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Rollouts (-want +got):\n%s", diff)
+			}
+			lintClean(t, conv.Objects)
+		})
+	}
+}
