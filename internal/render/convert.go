@@ -129,30 +129,15 @@ func (s source) errorf(path, format string, args ...any) error {
 // objects a Release would have. A Service of the input whose selector
 // picks the Deployment's pods is kept as the callers' Service (one is
 // generated from the container ports otherwise). Deployments behind the
-// same Service (or, without one, with the same app label) are the versions
-// of one service (seed 004): they become one Rollout (see fromVersions).
+// same Service (or, without one, with the same app label and distinct
+// version labels) are the versions of one service (seed 004): they become
+// one Rollout (see fromVersions).
 func Convert(set *manifest.Set, o ConvertOptions) (*Conversion, error) {
 	spec, release, err := convertSpec(o)
 	if err != nil {
 		return nil, err
 	}
-	var srcs []source
-	var svcs []*corev1.Service
-	for _, obj := range set.Objects {
-		switch t := obj.Typed.(type) {
-		case *appsv1.Deployment:
-			d := t.DeepCopy()
-			d.Namespace = namespace(obj.Namespace)
-			srcs = append(srcs, source{obj, d})
-		case *corev1.Service:
-			s := t.DeepCopy()
-			s.Namespace = namespace(obj.Namespace)
-			svcs = append(svcs, s)
-		}
-	}
-	slices.SortFunc(srcs, func(a, b source) int {
-		return cmp.Or(cmp.Compare(a.dep.Namespace, b.dep.Namespace), cmp.Compare(a.dep.Name, b.dep.Name))
-	})
+	srcs, svcs := inputs(set)
 	byNS := map[string][]unit{}
 	var order []string
 	var conv Conversion
@@ -212,6 +197,29 @@ func Convert(set *manifest.Set, o ConvertOptions) (*Conversion, error) {
 	}
 	conv.Superseded = superseded(set, conv.Services)
 	return &conv, nil
+}
+
+// inputs are copies of the Deployments (by namespace and name) and
+// Services of set, with their namespaces.
+func inputs(set *manifest.Set) ([]source, []*corev1.Service) {
+	var srcs []source
+	var svcs []*corev1.Service
+	for _, obj := range set.Objects {
+		switch t := obj.Typed.(type) {
+		case *appsv1.Deployment:
+			d := t.DeepCopy()
+			d.Namespace = namespace(obj.Namespace)
+			srcs = append(srcs, source{obj, d})
+		case *corev1.Service:
+			s := t.DeepCopy()
+			s.Namespace = namespace(obj.Namespace)
+			svcs = append(svcs, s)
+		}
+	}
+	slices.SortFunc(srcs, func(a, b source) int {
+		return cmp.Or(cmp.Compare(a.dep.Namespace, b.dep.Namespace), cmp.Compare(a.dep.Name, b.dep.Name))
+	})
+	return srcs, svcs
 }
 
 // convertSpec is the defaulted, checked release spec of a conversion and
