@@ -275,16 +275,13 @@ func nilIfEmpty(m map[string]string) map[string]string {
 // maxReplicas is the larger replica count (unset is 1, the Kubernetes
 // default): neither version serves with fewer pods than it had.
 func maxReplicas(a, b *int32) *int32 {
-	n := max(cmp.Or(deref(a), 1), cmp.Or(deref(b), 1))
-	if a != nil && *a == 0 && b != nil && *b == 0 {
-		n = 0
-	}
+	n := max(replicasOf(a), replicasOf(b))
 	return &n
 }
 
-func deref(p *int32) int32 {
+func replicasOf(p *int32) int32 {
 	if p == nil {
-		return 0
+		return 1
 	}
 	return *p
 }

@@ -410,3 +410,27 @@ func TestConvertAppLabelWithoutService(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertVersionsReplicas: the Rollout of a service with one
+// Deployment per version has the larger of their replicas (unset is 1).
+func TestConvertVersionsReplicas(t *testing.T) {
+	tests := []struct {
+		v1, v2 string // replicas lines, "" = unset
+		want   int32
+	}{
+		{"", "", 1},
+		{"  replicas: 4\n", "", 4},
+		{"  replicas: 0\n", "  replicas: 3\n", 3},
+		{"  replicas: 0\n", "  replicas: 0\n", 0},
+		{"  replicas: 0\n", "", 1},
+	}
+	for _, tc := range tests {
+		in := versionsInput("v1", "v2")
+		in = strings.Replace(in, "metadata: {name: pay-v1, namespace: shop}\nspec:\n", "metadata: {name: pay-v1, namespace: shop}\nspec:\n"+tc.v1, 1)
+		in = strings.Replace(in, "metadata: {name: pay-v2, namespace: shop}\nspec:\n", "metadata: {name: pay-v2, namespace: shop}\nspec:\n"+tc.v2, 1)
+		conv := convert(t, load(t, "pay.yaml", []byte(in)), render.ConvertOptions{})
+		if got := *find[*rollouts.Rollout](t, conv.Objects, "Rollout", "pay").Spec.Replicas; got != tc.want {
+			t.Errorf("replicas %q and %q: Rollout has %d, want %d", tc.v1, tc.v2, got, tc.want)
+		}
+	}
+}
