@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,15 +57,25 @@ func TestRenderGolden(t *testing.T) {
 		{"lint-not-local", []string{"lint", "-f", ex + "kubernetes/testdata/not-local.yaml"}, 0},
 		{"lint-not-local-strict", []string{"lint", "-f", ex + "kubernetes/testdata/not-local.yaml", "--local"}, 1},
 		{"up-not-local", []string{"up", "-f", ex + "kubernetes/testdata/not-local.yaml", "--admin", "127.0.0.1:0", "--client-proxy", "", "--gateway-port", "0"}, 2},
+		{"convert-seed004", []string{"convert", "-f", ex + "seed004"}, 0},
+		{"convert-seed004-first-apply", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--first-apply", "--no-judge"}, 0},
+		{"convert-seed004-choose", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--canary-version", "appa=v1", "--no-analysis", "-d", "{dir}", "-o", "json"}, 0},
+		{"error-convert-collide", []string{"convert", "-f", "testdata/convert-collide.yaml"}, 2},
+		{"error-convert-version", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--stable-version", "v3"}, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			code := run(context.Background(), tc.args, &out, &out)
+			dir := t.TempDir()
+			args := slices.Clone(tc.args)
+			for i := range args {
+				args[i] = strings.ReplaceAll(args[i], "{dir}", dir)
+			}
+			code := run(context.Background(), args, &out, &out)
 			if code != tc.wantCode {
 				t.Errorf("exit code %d, want %d; output:\n%s", code, tc.wantCode, out.String())
 			}
-			compareGolden(t, filepath.Join("testdata", tc.name+".golden"), out.Bytes())
+			compareGolden(t, filepath.Join("testdata", tc.name+".golden"), bytes.ReplaceAll(out.Bytes(), []byte(dir), []byte("DIR")))
 		})
 	}
 }

@@ -230,7 +230,8 @@ func (r *Runtime) analysisTemplates(ns string, refs []rolloutsv1alpha1.AnalysisT
 }
 
 // rolloutArgs resolves a Rollout's analysis arguments: literal values, the
-// stable or latest pod template hash, and metadata fields.
+// stable or latest pod template hash, metadata fields and fields of the
+// spec (rolloutField).
 func rolloutArgs(ro *rollout, args []rolloutsv1alpha1.AnalysisRunArgument) map[string]string {
 	out := map[string]string{}
 	for _, a := range args {
@@ -246,6 +247,10 @@ func rolloutArgs(ro *rollout, args []rolloutsv1alpha1.AnalysisRunArgument) map[s
 				out[a.Name] = ro.name
 			case "metadata.namespace":
 				out[a.Name] = ro.ns
+			default:
+				if v, ok := rolloutField(ro.obj, a.ValueFrom.FieldRef.FieldPath); ok {
+					out[a.Name] = v
+				}
 			}
 		default:
 			out[a.Name] = a.Value

@@ -1,7 +1,9 @@
 package render
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	rollouts "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
@@ -9,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/graylane/graylane/api/v1alpha1"
+	"github.com/graylane/graylane/internal/measure"
 )
 
 // Arguments of the AnalysisTemplates. Each Rollout passes service (and
@@ -19,7 +22,22 @@ const (
 	ArgMinSuccessRate = "min-success-rate"
 	ArgMaxP99         = "max-p99-ms"
 	ArgMinRate        = "min-rps"
+	ArgCanaryVersion  = "canary-version"
 )
+
+// AnalysisJudge is the analysis of converted services with one Deployment
+// per version: the Graylane judge (docs/judge.md), AnalysisTemplate
+// NAME-judge.
+const AnalysisJudge = "judge"
+
+// VersionLabel is the pod label that tells the versions of a service
+// apart; Istio reports it as destination_version.
+const VersionLabel = "version"
+
+// canaryVersionPath is where Argo Rollouts reads the canary's version for
+// the judge: the version label of the Rollout's pod template (Argo
+// resolves fieldRef paths outside metadata on the Rollout object).
+const canaryVersionPath = "spec.template.metadata.labels." + VersionLabel
 
 // TemplateName is the AnalysisTemplate of an analysis of a release.
 func TemplateName(release, analysis string) string { return release + "-" + analysis }
@@ -87,6 +105,46 @@ func analysisTemplates(release, ns string, a *v1alpha1.Analysis) []Object {
 	return out
 }
 
+// judgeTemplate is the AnalysisTemplate of the judge: over the same window
+// of Istio's standard metrics (reporter="destination"), the requests the
+// callers' Service (args.service, its FQDN) served from pods of the canary
+// version (args.canary-version) against those served by every other version
+// (the stable). It runs all along the canary, every second; a Failed verdict
+// aborts it (failureLimit 0), an Inconclusive one (too little traffic for
+// 5 minutes) pauses it, as Argo Rollouts does.
+func judgeTemplate(release, ns string, a *v1alpha1.Analysis) Object {
+	sel := `destination_service="{{args.` + ArgService + `}}",destination_version%s"{{args.` + ArgCanaryVersion + `}}"`
+	// A struct of strings always marshals.
+	cfg, _ := json.Marshal(measure.JudgeConfig{Address: a.Prometheus, Canary: fmt.Sprintf(sel, "="), Stable: fmt.Sprintf(sel, "!=")})
+	t := &rollouts.AnalysisTemplate{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rolloutsAPIVersion, Kind: "AnalysisTemplate"},
+		ObjectMeta: objectMeta(TemplateName(release, AnalysisJudge), ns, map[string]string{ManagedBy: "graylane"}),
+		Spec: rollouts.AnalysisTemplateSpec{
+			Args: []rollouts.Argument{{Name: ArgService}, {Name: ArgCanaryVersion}},
+			Metrics: []rollouts.Metric{{
+				Name:     AnalysisJudge,
+				Interval: "1s",
+				Provider: rollouts.MetricProvider{Plugin: map[string]json.RawMessage{measure.JudgePlugin: cfg}},
+			}},
+		},
+	}
+	return Object{rolloutsAPIVersion, "AnalysisTemplate", ns, t.Name, t}
+}
+
+// backgroundAnalyses are the analyses a Rollout runs next to its steps:
+// the spec's (unless background is off) and the judge where versions are
+// labelled.
+func backgroundAnalyses(spec *v1alpha1.ReleaseSpec, u *unit) []string {
+	var names []string
+	if a := spec.Analysis; a != nil && a.IsBackground() {
+		names = a.Enabled()
+	}
+	if u.judge && spec.Analysis != nil {
+		names = append(names, AnalysisJudge)
+	}
+	return names
+}
+
 // analysisRef is a Rollout's use of the named analyses with the service's
 // arguments (Argo Rollouts ignores arguments a template does not declare).
 func analysisRef(release string, names []string, u *unit, spec *v1alpha1.ReleaseSpec) rollouts.RolloutAnalysis {
@@ -98,6 +156,10 @@ func analysisRef(release string, names []string, u *unit, spec *v1alpha1.Release
 	}
 	fqdn := func(host string) string { return host + "." + u.namespace + ".svc.cluster.local" }
 	ra.Args = []rollouts.AnalysisRunArgument{{Name: ArgService, Value: fqdn(u.host())}}
+	if slices.Contains(names, AnalysisJudge) {
+		ra.Args = append(ra.Args, rollouts.AnalysisRunArgument{Name: ArgCanaryVersion,
+			ValueFrom: &rollouts.ArgumentValueFrom{FieldRef: &rollouts.FieldRef{FieldPath: canaryVersionPath}}})
+	}
 	if web {
 		probe := u.host()
 		if spec.Layout == v1alpha1.LayoutServices {

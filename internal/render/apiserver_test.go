@@ -74,12 +74,14 @@ func TestAPIServerAcceptsOutput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps, svcs := typed(fset)
-	converted, err := render.Convert(deps, svcs, render.ConvertOptions{})
+	objs = append(objs, convert(t, fset, render.ConvertOptions{}).Objects...)
+	// Seed 004's one Deployment per version, at both stages.
+	seed004, err := manifest.Load("../../examples/seed004/v1.yaml", "../../examples/seed004/v2.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs = append(objs, converted...)
+	objs = append(objs, convert(t, seed004, render.ConvertOptions{FirstApply: true}).Objects...)
+	objs = append(objs, convert(t, seed004, render.ConvertOptions{}).Objects...)
 
 	namespaces := map[string]bool{}
 	for _, o := range objs {

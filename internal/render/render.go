@@ -56,6 +56,7 @@ type unit struct {
 	ports           []corev1.ServicePort
 	service         *corev1.Service   // the callers' Service kept as it is (convert); nil: generated
 	meta            metav1.ObjectMeta // extra labels/annotations of the Rollout (convert)
+	judge           bool              // versions labelled: the judge runs in the background (convert)
 }
 
 // Render generates the objects of the given Releases. Each Release is
@@ -73,7 +74,8 @@ func Render(rels ...*v1alpha1.Release) ([]Object, error) {
 		for i := range r.Spec.Services {
 			units = append(units, fromService(r.Namespace, &r.Spec.Services[i]))
 		}
-		out = append(out, build(r.Name, r.Namespace, &r.Spec, units)...)
+		objs, _ := build(r.Name, r.Namespace, &r.Spec, units)
+		out = append(out, objs...)
 	}
 	return out, checkUnique(out)
 }
@@ -113,29 +115,38 @@ func fromService(ns string, s *v1alpha1.ReleaseService) unit {
 
 // build generates the objects of one release: its AnalysisTemplates, then
 // per service the Services, DestinationRule, VirtualService,
-// PodDisruptionBudget and Rollout, then the Argo CD Application.
-func build(release, ns string, spec *v1alpha1.ReleaseSpec, units []unit) []Object {
-	var out []Object
+// PodDisruptionBudget and Rollout, then the Argo CD Application. owner[i]
+// is the index of the unit objs[i] was generated for, -1 for the objects
+// shared by all.
+func build(release, ns string, spec *v1alpha1.ReleaseSpec, units []unit) (objs []Object, owner []int) {
+	add := func(unit int, o ...Object) {
+		objs = append(objs, o...)
+		for range o {
+			owner = append(owner, unit)
+		}
+	}
 	if spec.Analysis != nil {
-		out = append(out, analysisTemplates(release, ns, spec.Analysis)...)
+		add(-1, analysisTemplates(release, ns, spec.Analysis)...)
+		if slices.ContainsFunc(units, func(u unit) bool { return u.judge }) {
+			add(-1, judgeTemplate(release, ns, spec.Analysis))
+		}
 	}
 	var rollouts []Object
 	for i := range units {
 		u := &units[i]
-		out = append(out, services(u, spec.Layout)...)
-		out = append(out, destinationRule(u))
-		out = append(out, virtualService(u, spec))
+		add(i, services(u, spec.Layout)...)
+		add(i, destinationRule(u), virtualService(u, spec))
 		if pdb := podDisruptionBudget(u, spec.PDB); pdb != nil {
-			out = append(out, *pdb)
+			add(i, *pdb)
 		}
 		ro := rollout(u, release, spec)
-		out = append(out, ro)
+		add(i, ro)
 		rollouts = append(rollouts, ro)
 	}
 	if spec.ArgoCD != nil {
-		out = append(out, application(release, ns, spec.ArgoCD, rollouts))
+		add(-1, application(release, ns, spec.ArgoCD, rollouts))
 	}
-	return out
+	return objs, owner
 }
 
 // objLabels are the labels of every generated object of a service.

@@ -53,8 +53,8 @@ func rollout(u *unit, release string, spec *v1alpha1.ReleaseSpec) Object {
 	if m := spec.StableMetadata; m != nil {
 		c.StableMetadata = &rollouts.PodTemplateMetadata{Labels: maps.Clone(m.Labels), Annotations: maps.Clone(m.Annotations)}
 	}
-	if a := spec.Analysis; a != nil && a.IsBackground() && len(a.Enabled()) > 0 {
-		bg := &rollouts.RolloutAnalysisBackground{RolloutAnalysis: analysisRef(release, a.Enabled(), u, spec)}
+	if names := backgroundAnalyses(spec, u); len(names) > 0 {
+		bg := &rollouts.RolloutAnalysisBackground{RolloutAnalysis: analysisRef(release, names, u, spec)}
 		if i := firstWeightStep(spec.Steps); i >= 0 {
 			start := int32(i + 1)
 			bg.StartingStep = &start

@@ -12,9 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lint"
@@ -51,6 +48,17 @@ type ConvertOptions struct {
 	HeaderValue string
 	Steps       string // "10,pause,30,pause=5m,50"
 	WorkloadRef bool
+	// NoAnalysis leaves the default analysis (and the --release one) out;
+	// NoJudge only the judge.
+	NoAnalysis bool
+	NoJudge    bool
+	// Prometheus is the address the analyses query ("" = the default).
+	Prometheus string
+	// CanaryVersions and StableVersions are [SERVICE=]VERSION choices for
+	// services with one Deployment per version.
+	CanaryVersions, StableVersions []string
+	// FirstApply prints those services' Rollouts at their stable version.
+	FirstApply bool
 	WriteOptions
 }
 
@@ -118,7 +126,7 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 			objs = append(objs, render.Object{APIVersion: c.APIVersion, Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, Value: c.Typed})
 		}
 	}
-	return write(objs, o.WriteOptions, stdout)
+	return write(objs, nil, o.WriteOptions, stdout)
 }
 
 // Convert converts the Deployments of the input (with their Services).
@@ -137,31 +145,38 @@ func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var deps []*appsv1.Deployment
-	var svcs []*corev1.Service
-	for _, obj := range set.Objects {
-		switch t := obj.Typed.(type) {
-		case *appsv1.Deployment:
-			t.Namespace = obj.Namespace
-			deps = append(deps, t)
-		case *corev1.Service:
-			t.Namespace = obj.Namespace
-			svcs = append(svcs, t)
-		}
-	}
-	if len(deps) == 0 {
+	if len(set.Of("Deployment")) == 0 {
 		return &inspect.InputError{Err: errors.New("no Deployment (apiVersion: apps/v1) in the input")}
 	}
-	objs, err := render.Convert(deps, svcs, opts)
+	conv, err := render.Convert(set, opts)
 	if err != nil {
 		return &inspect.InputError{Err: err}
 	}
-	return write(objs, o.WriteOptions, stdout)
+	if err := convertNotes(stderr, conv, opts); err != nil {
+		return err
+	}
+	return write(conv.Objects, conv.Services, o.WriteOptions, stdout)
 }
 
 // convertSettings builds the conversion settings from --release and the flags.
 func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions, error) {
-	opts := render.ConvertOptions{Name: o.Name, WorkloadRef: o.WorkloadRef}
+	opts := render.ConvertOptions{Name: o.Name, WorkloadRef: o.WorkloadRef, NoAnalysis: o.NoAnalysis, NoJudge: o.NoJudge, Prometheus: o.Prometheus, FirstApply: o.FirstApply}
+	if o.NoAnalysis && o.Prometheus != "" {
+		return opts, &inspect.InputError{Err: errors.New("--prometheus: there is no analysis with --no-analysis")}
+	}
+	for _, f := range []struct {
+		flag string
+		in   []string
+		out  *[]render.VersionChoice
+	}{{"--canary-version", o.CanaryVersions, &opts.Canary}, {"--stable-version", o.StableVersions, &opts.Stable}} {
+		for _, v := range f.in {
+			c, err := parseVersionChoice(v)
+			if err != nil {
+				return opts, &inspect.InputError{Err: fmt.Errorf("%s %q: %w", f.flag, v, err)}
+			}
+			*f.out = append(*f.out, c)
+		}
+	}
 	if o.Release != "" {
 		set, err := inspect.Load([]string{o.Release}, stderr, manifest.DoingConvert, nil)
 		if err != nil {

@@ -15,8 +15,9 @@ import (
 )
 
 // write prints the objects on stdout, or writes them to OutputDir and
-// prints the list of files.
-func write(objs []render.Object, o WriteOptions, stdout io.Writer) error {
+// prints the list of files (with -o json, also what convert made of the
+// Deployments).
+func write(objs []render.Object, converted []render.ConvertedService, o WriteOptions, stdout io.Writer) error {
 	if o.OutputDir == "" {
 		if o.Kustomization {
 			return &inspect.InputError{Err: fmt.Errorf("--kustomization needs --output-dir")}
@@ -35,8 +36,9 @@ func write(objs []render.Object, o WriteOptions, stdout io.Writer) error {
 		names[i] = filepath.Join(o.OutputDir, f.Name)
 	}
 	return inspect.Write(stdout, o.Output, struct {
-		Files []string `json:"files"`
-	}{names}, func(w io.Writer) error {
+		Files    []string                  `json:"files"`
+		Services []render.ConvertedService `json:"services,omitempty"`
+	}{names, converted}, func(w io.Writer) error {
 		for _, n := range names {
 			if _, err := fmt.Fprintf(w, "wrote %s\n", n); err != nil {
 				return err
