@@ -47,7 +47,7 @@ func finishTree(root *cobra.Command) {
 	completionExamples(root)
 	walk(root, func(c *cobra.Command) {
 		if !strings.Contains(c.Long, "Exit codes:") {
-			long := c.Long
+			long := strings.TrimRight(c.Long, "\n")
 			if long == "" {
 				long = c.Short + "."
 			}
