@@ -39,7 +39,9 @@ func (l *Lane) Default() {
 	if s.Entry.Identity.TenantHeader == "" {
 		s.Entry.Identity.TenantHeader = DefaultTenantHeader
 	}
-	if p := s.Entry.Percentage; p != nil && p.AnonymousWeight == nil {
+	// anonymousWeight defaults to weight; an invalid weight is not copied,
+	// so that its error names only the field the user wrote.
+	if p := s.Entry.Percentage; p != nil && p.AnonymousWeight == nil && validWeight(p.Weight) {
 		w := p.Weight
 		p.AnonymousWeight = &w
 	}
@@ -55,17 +57,23 @@ func (s *LaneSpec) Propagates(mode string) bool {
 	return false
 }
 
+// ValidateLaneName says what is wrong with a lane name, nothing when it is
+// valid: the name is the lane header's value, a DNS label (RFC 1123), and
+// never "base". Lane validation and `graylane lane sign` use it.
+func ValidateLaneName(name string) []string {
+	if name == BaseLane {
+		return []string{`"base" means "no lane" and cannot name a lane`}
+	}
+	return validation.IsDNS1123Label(name)
+}
+
 // Validate checks the lane on its own (references to other objects are
 // checked when it is compiled). Paths are field paths from the object's
 // root, e.g. spec.members[1].service.
 func (l *Lane) Validate() field.ErrorList {
 	var errs field.ErrorList
-	name := field.NewPath("metadata", "name")
-	if l.Name == BaseLane {
-		errs = append(errs, field.Invalid(name, l.Name, `"base" means "no lane" and cannot name a lane`))
-	}
-	for _, msg := range validation.IsDNS1123Label(l.Name) {
-		errs = append(errs, field.Invalid(name, l.Name, msg))
+	for _, msg := range ValidateLaneName(l.Name) {
+		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), l.Name, msg))
 	}
 	spec := field.NewPath("spec")
 	errs = append(errs, validateMembers(l.Spec.Members, spec.Child("members"))...)
@@ -139,8 +147,10 @@ func validateEntry(e *LaneEntry, p *field.Path) field.ErrorList {
 	return errs
 }
 
+func validWeight(w int32) bool { return w >= 0 && w <= 100 }
+
 func validateWeight(w int32, p *field.Path) field.ErrorList {
-	if w < 0 || w > 100 {
+	if !validWeight(w) {
 		return field.ErrorList{field.Invalid(p, w, "must be between 0 and 100")}
 	}
 	return nil

@@ -13,9 +13,10 @@ import (
 func newVersionCmd(stdout io.Writer) *cobra.Command {
 	var output string
 	c := &cobra.Command{
-		Use:   "version",
-		Short: "Print the Graylane version",
-		Args:  cobra.NoArgs,
+		Use:     "version",
+		Short:   "Print the Graylane version",
+		Example: "  graylane version\n  graylane version -o json",
+		Args:    cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
 			if err := inspect.CheckFormat(output); err != nil {
 				return err
@@ -47,8 +48,10 @@ func newRouteCmd(stdout, stderr io.Writer) *cobra.Command {
 the way the proxy would: matched VirtualService (and delegate), route, weighted
 destinations with subset labels, header changes, and findings.
 
-Without --gateway the request comes from a sidecar in the mesh. Exit code 0 when
-the evaluation ran, whatever status it found; 2 for bad input.`,
+Without --gateway the request comes from a sidecar in the mesh.
+
+Exit codes: 0 the evaluation ran, whatever status it found; 2 bad input (flags,
+URL, headers, manifests).`,
 		Example: `  graylane route -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw
   graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2 -o json`,
 		Args: cobra.NoArgs,
@@ -70,8 +73,12 @@ func newSimulateCmd(stdout, stderr io.Writer) *cobra.Command {
 workload (a Deployment or Rollout whose pod labels carry the subset labels), and
 that workload's labels become the next hop's source labels. Headers listed in
 --propagate are carried from hop to hop, others are not. Prints each distinct
-path with its fraction, and mixedFraction: paths whose hops do not all run the
-same version.`,
+path with its fraction; mixedFraction: paths that mix versions wrongly (hops on
+different versions; for a lane request: hops off its lane, see offLaneFraction);
+failedFraction: paths with a hop that is not 2xx. See docs/simulate.md.
+
+Exit codes: 0 the replay ran, whatever it found; 2 bad input (flags, URL,
+--calls, a call graph with a cycle, manifests).`,
 		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -25,14 +25,22 @@ func newGateCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `The gate decides which lane a caller belongs to (whitelist, then sticky
 percentage bucket, then base), issues signed lane/bucket cookies for an auth
 center, and answers Istio ext_authz checks with the x-graylane header.
-See docs/gate.md.`,
+See docs/gate.md.
+
+Exit codes: 0 success, 1 failure (the gate cannot be reached or answers 5xx, the
+store fails), 2 bad input (arguments, flags, secrets, a 4xx answer of the gate).`,
+		Example: `  graylane gate serve --db sqlite:///var/lib/graylane/gate.db --admin-token-file token --cookie-key-file cookie-key
+  graylane gate lane set v2 10 --token-file token
+  graylane gate decide --user alice --token-file token`,
 	}
 	c.AddCommand(newGateServeCmd(stdout, stderr))
 	cl := &gateClientOptions{}
-	wl := &cobra.Command{Use: "whitelist", Short: "Manage whitelist entries on a running gate"}
+	wl := &cobra.Command{Use: "whitelist", Short: "Manage whitelist entries on a running gate",
+		Example: "  graylane gate whitelist add user alice v2 --token-file token\n  graylane gate whitelist ls --lane v2 --token-file token"}
 	wl.AddCommand(newGateWhitelistAddCmd(stdout, cl), newGateWhitelistRmCmd(stdout, cl),
 		newGateWhitelistLsCmd(stdout, cl), newGateWhitelistImportCmd(stdout, cl))
-	lane := &cobra.Command{Use: "lane", Short: "Manage lane weights on a running gate"}
+	lane := &cobra.Command{Use: "lane", Short: "Manage lane weights on a running gate",
+		Example: "  graylane gate lane set v2 10 --token-file token\n  graylane gate lane ls --server http://gate.example:8470 --token-file token"}
 	lane.AddCommand(newGateLaneSetCmd(stdout, cl), newGateLaneRmCmd(stdout, cl), newGateLaneLsCmd(stdout, cl))
 	decide := newGateDecideCmd(stdout, cl)
 	c.AddCommand(wl, lane, decide)
@@ -49,11 +57,23 @@ func newGateServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the gate HTTP server (API, /authz/ ext_authz, /metrics)",
-		Example: `  graylane gate serve --db sqlite:///var/lib/graylane/gate.db --listen :8470 \
-      --admin-token-file /etc/graylane/token --cookie-key-file /etc/graylane/cookie-key`,
+		Long: `Runs the gate: the decision API, the /authz/ ext_authz endpoint and /metrics, on
+--listen (default ` + defaultGateListen + `: this machine only; --listen :8470 or
+0.0.0.0:8470 listens on every interface, as a pod behind a Service needs). The
+admin token, cookie key and lane key are read and checked before the store is
+opened or created.
+
+Exit codes: 0 after a clean stop, 1 failure (the store cannot be reached, the
+port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
+		Example: `  graylane gate serve --db sqlite:///var/lib/graylane/gate.db \
+      --admin-token-file /etc/graylane/token --cookie-key-file /etc/graylane/cookie-key
+  graylane gate serve --listen :8470 --db mysql://gate:secret@db:3306/gate --open-read`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := inspect.CheckFormat(output); err != nil {
+				return err
+			}
+			if err := checkListen("--listen", o.Listen); err != nil {
 				return err
 			}
 			o.Cookie.MaxAge = maxAge
@@ -68,11 +88,11 @@ func newGateServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&o.DSN, "db", "sqlite:///var/lib/graylane/gate.db", "store DSN: sqlite:///PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
-	f.StringVar(&o.Listen, "listen", ":8470", "HTTP listen address")
+	f.StringVar(&o.Listen, "listen", defaultGateListen, "HTTP listen address HOST:PORT (:8470 listens on every interface)")
 	f.StringVarP(&output, "output", "o", "text", "how to print the listening address once serving: text, json or yaml")
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (default: env "+gate.EnvAdminToken+")")
 	f.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the cookie HMAC key, >= 32 bytes (default: env "+gate.EnvCookieKey+")")
-	f.StringVar(&o.LaneKeyFile, "lane-key-file", "", "file holding the lane key: ext_authz accepts lane headers signed with it (`graylane lane sign`; default: env "+gate.EnvLaneKey+", else none)")
+	f.StringVar(&o.LaneKeyFile, "lane-key-file", "", "file holding the lane key: ext_authz accepts lane headers signed with it (graylane lane sign; default: env "+gate.EnvLaneKey+", else none)")
 	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing) without a token")
 	f.StringVar(&o.Identity.UserHeader, "user-header", "x-user-id", "request header with the user id (empty: off)")
 	f.StringVar(&o.Identity.TenantHeader, "tenant-header", "x-tenant-id", "request header with the tenant id (empty: off)")
@@ -89,6 +109,9 @@ func newGateServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	return c
 }
 
+// defaultGateListen is where `gate serve` listens unless told: loopback.
+const defaultGateListen = "127.0.0.1:8470"
+
 // gateClientOptions are the flags of the commands that talk to a running
 // gate.
 type gateClientOptions struct {
@@ -103,9 +126,12 @@ func addGateClientFlags(c *cobra.Command, o *gateClientOptions) {
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text, json or yaml")
 }
 
-// client checks the output format and builds the API client.
+// client checks the output format and --server and builds the API client.
 func (o *gateClientOptions) client() (*gate.Client, error) {
 	if err := inspect.CheckFormat(o.output); err != nil {
+		return nil, err
+	}
+	if err := checkHTTPURL("--server", o.server); err != nil {
 		return nil, err
 	}
 	tok := o.token
@@ -129,15 +155,6 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// gateErr maps the gate's 4xx answers to bad input (exit code 2).
-func gateErr(err error) error {
-	var se *gate.StatusError
-	if errors.As(err, &se) && se.BadInput() {
-		return &inspect.InputError{Err: err}
-	}
-	return err
-}
-
 // gateRun runs a client call and writes its result.
 func gateRun[T any](ctx context.Context, stdout io.Writer, o *gateClientOptions, call func(context.Context, *gate.Client) (T, error), text func(io.Writer, T) error) error {
 	c, err := o.client()
@@ -146,7 +163,7 @@ func gateRun[T any](ctx context.Context, stdout io.Writer, o *gateClientOptions,
 	}
 	v, err := call(ctx, c)
 	if err != nil {
-		return gateErr(err)
+		return err // a 4xx answer (*gate.StatusError) is bad input: exitCode
 	}
 	return inspect.Write(stdout, o.output, v, func(w io.Writer) error { return text(w, v) })
 }
@@ -157,8 +174,8 @@ func newGateWhitelistAddCmd(stdout io.Writer, o *gateClientOptions) *cobra.Comma
 	c := &cobra.Command{
 		Use:     "add KIND ID LANE",
 		Short:   "Add or replace a whitelist entry (KIND is user or tenant)",
-		Example: "  graylane gate whitelist add user alice v2 --note qa --expires 2030-01-01T00:00:00Z",
-		Args:    exactArgs(3),
+		Example: "  graylane gate whitelist add user alice v2 --note qa --expires 2030-01-01T00:00:00Z\n  graylane gate whitelist add tenant acme base --token-file token   # keep acme out of every lane",
+		Args:    cobra.ExactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Kind, req.ID, req.Lane = args[0], args[1], args[2]
 			if expires != "" {
@@ -184,9 +201,10 @@ func newGateWhitelistAddCmd(stdout io.Writer, o *gateClientOptions) *cobra.Comma
 
 func newGateWhitelistRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rm KIND ID",
-		Short: "Remove a whitelist entry",
-		Args:  exactArgs(2),
+		Use:     "rm KIND ID",
+		Short:   "Remove a whitelist entry",
+		Example: "  graylane gate whitelist rm user alice --token-file token",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (map[string]string, error) {
 				return map[string]string{"deleted": args[0] + "/" + args[1]}, c.DeleteEntry(ctx, args[0], args[1])
@@ -201,9 +219,10 @@ func newGateWhitelistRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Comman
 func newGateWhitelistLsCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 	var kind, lane string
 	c := &cobra.Command{
-		Use:   "ls",
-		Short: "List whitelist entries",
-		Args:  exactArgs(0),
+		Use:     "ls",
+		Short:   "List whitelist entries",
+		Example: "  graylane gate whitelist ls --token-file token\n  graylane gate whitelist ls --kind tenant --lane v2 -o json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.EntryList, error) {
 				return c.ListEntries(ctx, kind, lane)
@@ -220,7 +239,9 @@ func newGateWhitelistImportCmd(stdout io.Writer, o *gateClientOptions) *cobra.Co
 	c := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Import whitelist entries from CSV (kind,id,lane[,note[,expiresAt]]) in one transaction; - reads stdin",
-		Args:  exactArgs(1),
+		Example: `  graylane gate whitelist import users.csv --token-file token
+  printf 'user,carol,v2,qa\n' | graylane gate whitelist import - --created-by ci`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := cmd.InOrStdin()
 			if args[0] != "-" {
@@ -234,7 +255,7 @@ func newGateWhitelistImportCmd(stdout io.Writer, o *gateClientOptions) *cobra.Co
 			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.ImportResult, error) {
 				return c.Import(ctx, in, createdBy)
 			}, func(w io.Writer, r gate.ImportResult) error {
-				_, err := fmt.Fprintf(w, "imported %d entries (version %d)\n", r.Imported, r.Version)
+				_, err := fmt.Fprintf(w, "imported %s (version %d)\n", count(r.Imported, "entry", "entries"), r.Version)
 				return err
 			})
 		},
@@ -246,9 +267,10 @@ func newGateWhitelistImportCmd(stdout io.Writer, o *gateClientOptions) *cobra.Co
 func newGateDecideCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 	var user, tenant string
 	c := &cobra.Command{
-		Use:   "decide",
-		Short: "Ask a running gate for a caller's lane",
-		Args:  exactArgs(0),
+		Use:     "decide",
+		Short:   "Ask a running gate for a caller's lane",
+		Example: "  graylane gate decide --user alice\n  graylane gate decide --user bob --tenant acme --server http://gate.example:8470 -o json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if user == "" && tenant == "" {
 				return &inspect.InputError{Err: errors.New("give --user and/or --tenant")}
@@ -265,9 +287,10 @@ func newGateDecideCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 
 func newGateLaneSetCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "set LANE WEIGHT",
-		Short: "Create a lane or set its bucket weight (0..100)",
-		Args:  exactArgs(2),
+		Use:     "set LANE WEIGHT",
+		Short:   "Create a lane or set its bucket weight (0..100)",
+		Example: "  graylane gate lane set v2 10 --token-file token   # 10% of users, sticky",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w, err := strconv.Atoi(args[1])
 			if err != nil {
@@ -285,9 +308,10 @@ func newGateLaneSetCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 
 func newGateLaneRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "rm LANE",
-		Short: "Remove a lane (refused while whitelist entries name it)",
-		Args:  exactArgs(1),
+		Use:     "rm LANE",
+		Short:   "Remove a lane (refused while whitelist entries name it)",
+		Example: "  graylane gate lane rm v2 --token-file token",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (map[string]string, error) {
 				return map[string]string{"deleted": "lane/" + args[0]}, c.DeleteLane(ctx, args[0])
@@ -301,9 +325,10 @@ func newGateLaneRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 
 func newGateLaneLsCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "ls",
-		Short: "List lanes with weights and effective shares",
-		Args:  exactArgs(0),
+		Use:     "ls",
+		Short:   "List lanes with weights and effective shares",
+		Example: "  graylane gate lane ls\n  graylane gate lane ls -o json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.LaneList, error) {
 				return c.ListLanes(ctx)
@@ -312,12 +337,10 @@ func newGateLaneLsCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 	}
 }
 
-// exactArgs is cobra.ExactArgs reporting bad input (exit code 2).
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
-			return &inspect.InputError{Err: err}
-		}
-		return nil
+// count is "1 entry", "2 entries".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
 	}
+	return strconv.Itoa(n) + " " + many
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,31 +12,19 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/spf13/cobra"
-
-	"github.com/graylane/graylane/internal/inspect"
 )
 
-// runGate runs `graylane gate ARGS` the way run does for the registered
-// command (exit 2 for *inspect.InputError).
+// runGate runs `graylane gate ARGS` the way run does, with a CSV line on
+// standard input.
 func runGate(ctx context.Context, args []string, stdout, stderr *bytes.Buffer) int {
-	root := &cobra.Command{Use: "graylane", SilenceUsage: true, SilenceErrors: true}
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root := newRootCmd(stdout, stderr)
 	root.SetIn(strings.NewReader("user,carol,v2\n"))
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &inspect.InputError{Err: err} })
-	root.AddCommand(newGateCmd(stdout, stderr))
 	root.SetArgs(append([]string{"gate"}, args...))
 	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
+	if err != nil {
+		stderr.WriteString("graylane: " + err.Error() + "\n")
 	}
-	stderr.WriteString("graylane: " + err.Error() + "\n")
-	var in *inspect.InputError
-	if errors.As(err, &in) {
-		return 2
-	}
-	return 1
+	return exitCode(err)
 }
 
 func freeAddr(t *testing.T) string {
@@ -93,7 +80,7 @@ func TestGateCLI(t *testing.T) {
 		{[]string{"whitelist", "add", "user", "alice", "v2", "--note", "qa"}, 0, "user alice -> v2"},
 		{[]string{"whitelist", "add", "user", "bob", "v9"}, 2, "unknown_lane"},
 		{[]string{"whitelist", "add", "user", "b b", "v2"}, 2, "bad_request"},
-		{[]string{"whitelist", "import", "-"}, 0, "imported 1 entries"},
+		{[]string{"whitelist", "import", "-"}, 0, "imported 1 entry (version"},
 		{[]string{"whitelist", "ls", "-o", "json"}, 0, `"id": "carol"`},
 		{[]string{"decide", "--user", "alice"}, 0, "lane: v2\nreason: whitelist (user)\nbucket: 72\n"},
 		{[]string{"decide", "--user", "dave", "-o", "yaml"}, 0, "lane: base"},
@@ -140,5 +127,21 @@ func TestGateServeBadConfig(t *testing.T) {
 		if code := runGate(context.Background(), args, &out, &errb); code != 2 {
 			t.Errorf("gate %v = %d, want 2; %s", args, code, errb.String())
 		}
+	}
+	// The secrets are refused before the store is opened: no database.
+	if _, err := os.Stat(filepath.Join(dir, "g.db")); !os.IsNotExist(err) {
+		t.Errorf("gate serve with bad secrets created its SQLite database (stat: %v)", err)
+	}
+}
+
+// gate serve listens on loopback unless told otherwise (docs/gate.md).
+func TestGateServeListensOnLoopback(t *testing.T) {
+	root := newRootCmd(&bytes.Buffer{}, &bytes.Buffer{})
+	serve, _, err := root.Find([]string{"gate", "serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := serve.Flags().Lookup("listen").DefValue; got != "127.0.0.1:8470" {
+		t.Errorf("--listen default %q, want 127.0.0.1:8470", got)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/localapi"
@@ -32,20 +33,31 @@ Exit codes: 0 success (with --wait: Promoted), 1 failure (with --wait: Aborted),
   graylane lane get gray -n shop --local --wait      # exit 0 when Promoted, 1 when Aborted
   graylane lane sign gray --key-file lane.key --ttl 8h`,
 	}
-	for _, action := range []struct{ use, short string }{
-		{"get NAME", "Show a lane (--wait blocks until Promoted or Aborted)"},
-		{"promote NAME", "Leave the current pause or step (--full: promote every member now)"},
-		{"abort NAME", "Roll every member back to stable"},
-		{"retry NAME", "Start an aborted lane plan again from its first step"},
-		{"pause NAME", "Pause a lane plan"},
-		{"resume NAME", "Resume a paused lane plan"},
-		{"list", "List lanes"},
+	for _, action := range []struct{ use, short, example string }{
+		{"get NAME", "Show a lane (--wait blocks until Promoted or Aborted)",
+			"  graylane lane get gray -n shop --local\n  graylane lane get gray -n shop --local --wait --timeout 1h   # exit 0 Promoted, 1 Aborted"},
+		{"promote NAME", "Leave the current pause or step (--full: promote every member now)",
+			"  graylane lane promote gray -n shop --local\n  graylane lane promote gray -n shop --local --full"},
+		{"abort NAME", "Roll every member back to stable", "  graylane lane abort gray -n shop --local"},
+		{"retry NAME", "Start an aborted lane plan again from its first step", "  graylane lane retry gray -n shop --local --wait"},
+		{"pause NAME", "Pause a lane plan", "  graylane lane pause gray -n shop --local"},
+		{"resume NAME", "Resume a paused lane plan", "  graylane lane resume gray -n shop --local"},
+		{"list", "List lanes", "  graylane lane list --local\n  graylane lane list --local --admin 127.0.0.1:15000 -o json"},
 	} {
-		root.AddCommand(laneAction(stdout, action.use, action.short))
+		c := laneAction(stdout, action.use, action.short)
+		c.Example = action.example
+		root.AddCommand(c)
 	}
 	root.AddCommand(laneSignCmd(stdout))
 	return root
 }
+
+const (
+	laneExitCodes = `Exit codes: 0 success (with --wait: Promoted), 1 failure (with --wait: the lane
+ended Aborted), 2 bad input (no --local, a bad --admin, an answer 4xx of the
+runtime, e.g. an unknown lane).`
+	laneOnCluster = "on a cluster, graylane apply installs a lane's routing, its plan runs in graylane up only (set the gate's lane weight instead: graylane gate lane set LANE WEIGHT)"
+)
 
 func laneAction(stdout io.Writer, use, short string) *cobra.Command {
 	var o localapi.LaneOptions
@@ -59,11 +71,14 @@ func laneAction(stdout io.Writer, use, short string) *cobra.Command {
 	if action == "promote" {
 		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis: promote all members now")
 	}
+	c.Long = short + ".\n\n" + laneExitCodes
 	if action != "list" {
 		f.BoolVar(&o.Wait, "wait", false, "block until the lane is Promoted (exit 0) or Aborted (exit 1)")
 		f.DurationVar(&o.Timeout, "timeout", 0, "with --wait: give up after this long (default 30m)")
+	} else {
+		c.Long = "Lists the lanes of a running graylane up with their phase, weight, plan step,\nmembers and fallback.\n\n" + localExitCodes
 	}
-	addLocalFlags(c, &local, &o.Admin)
+	addLocalFlags(c, &local, &o.Admin, laneOnCluster)
 	addOutputFlag(c, &o.Output)
 	return c
 }
@@ -84,12 +99,19 @@ func laneSignCmd(stdout io.Writer) *cobra.Command {
 		Long: `Lane headers that arrive at a gateway from outside are removed, unless signed
 with the edge's lane key (graylane up --lane-key-file). The value is
 LANE.EXPIRES.SIG, SIG = base64url(HMAC-SHA256(key, "graylane-lane-header-v1|" +
-LANE + "|" + EXPIRES + "|")), unpadded.`,
-		Example: `  curl -H "x-graylane: $(graylane lane sign gray --key-file lane.key)" http://127.0.0.1:8080/`,
-		Args:    cobra.ExactArgs(1),
+LANE + "|" + EXPIRES + "|")), unpadded. LANE is the lane's name, checked as Lane
+validation checks metadata.name: a DNS label, never "base".
+
+Exit codes: 0 printed, 2 bad input (lane name, key file, --ttl, --output).`,
+		Example: `  graylane lane sign gray --key-file lane.key --ttl 8h
+  curl -H "x-graylane: $(graylane lane sign gray --key-file lane.key)" http://127.0.0.1:8080/`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, a []string) error {
 			if err := inspect.CheckFormat(output); err != nil {
 				return err
+			}
+			if msgs := v1alpha1.ValidateLaneName(a[0]); len(msgs) > 0 {
+				return &inspect.InputError{Err: fmt.Errorf("lane name %q: %s", a[0], strings.Join(msgs, "; "))}
 			}
 			key, err := readLaneKey(keyFile)
 			if err != nil {

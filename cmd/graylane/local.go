@@ -12,8 +12,6 @@ import (
 	"github.com/graylane/graylane/internal/localapi"
 )
 
-var errNotLocal = &inspect.InputError{Err: errors.New("only --local (a running `graylane up`) is supported so far; applying to Kubernetes comes with the Kubernetes output")}
-
 // clusterApplyFlags are the flags of `graylane apply` that only mean
 // something for a cluster.
 var clusterApplyFlags = []string{"kubeconfig", "context", "namespace", "wait", "timeout", "force-conflicts", "dry-run"}
@@ -56,6 +54,9 @@ input (flags, manifests, objects the API server finds invalid).`,
 					return &inspect.InputError{Err: fmt.Errorf("--%s is for a cluster; it cannot be used with --local", name)}
 				}
 			}
+			if err := checkAdmin(lo.Admin); err != nil {
+				return err
+			}
 			lo.Files, lo.Output = ko.Files, ko.Output
 			return localapi.Apply(cmd.Context(), lo, stdout, cmd.ErrOrStderr())
 		},
@@ -69,8 +70,8 @@ input (flags, manifests, objects the API server finds invalid).`,
 	f.DurationVar(&ko.Timeout, "timeout", kubeapply.DefaultTimeout, "with --wait: give up after this long (exit 1)")
 	f.BoolVar(&ko.ForceConflicts, "force-conflicts", false, "take over fields other field managers own instead of failing")
 	f.StringVar(&ko.DryRun, "dry-run", "none", "server: the API server validates and defaults, nothing is stored")
-	f.BoolVar(&local, "local", false, "apply to the embedded runtime (`graylane up`) instead of a cluster")
-	f.StringVar(&lo.Admin, "admin", "", "with --local: admin address of `graylane up` (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
+	f.BoolVar(&local, "local", false, "apply to the embedded runtime (graylane up) instead of a cluster")
+	f.StringVar(&lo.Admin, "admin", "", "with --local: admin address HOST:PORT of graylane up (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
 	addOutputFlag(c, &ko.Output)
 	return c
 }
@@ -79,9 +80,15 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 	var o localapi.GetOptions
 	var local bool
 	c := &cobra.Command{
-		Use:       "get workloads|services|routes --local [--admin ADDR]",
-		Short:     "List what a running `graylane up` runs",
-		Example:   "  graylane get workloads --local\n  graylane get routes --local -o json",
+		Use:   "get workloads|services|routes --local [--admin ADDR]",
+		Short: "List what a running `graylane up` runs",
+		Long: `Lists the workloads (one line per replica process), the Services with their
+endpoints, or the compiled routes (per gateway and for the mesh) of a running
+graylane up, reached at --admin, else $GRAYLANE_ADMIN, else ` + localapi.DefaultAdmin + `.
+
+Exit codes: 0 listed, 1 the runtime cannot be reached, 2 bad input (an unknown
+kind, no --local, an answer 4xx of the runtime).`,
+		Example:   "  graylane get workloads --local\n  graylane get routes --local --admin 127.0.0.1:15000 -o json",
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{"workloads", "services", "routes"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -89,20 +96,21 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 			return localapi.Get(cmd.Context(), o, stdout)
 		},
 	}
-	addLocalFlags(c, &local, &o.Admin)
+	addLocalFlags(c, &local, &o.Admin, "on a cluster, use kubectl get pods,services,virtualservices")
 	addOutputFlag(c, &o.Output)
 	return c
 }
 
-// addLocalFlags adds --local and --admin; the command refuses to run
-// without --local (the Kubernetes side is not there yet).
-func addLocalFlags(c *cobra.Command, local *bool, admin *string) {
+// addLocalFlags adds --local and --admin. The command works on a running
+// graylane up only: without --local it refuses, saying what to use on a
+// cluster (onCluster); a bad --admin is refused before anything is sent.
+func addLocalFlags(c *cobra.Command, local *bool, admin *string, onCluster string) {
 	c.PreRunE = func(*cobra.Command, []string) error {
 		if !*local {
-			return errNotLocal
+			return &inspect.InputError{Err: fmt.Errorf("%s works on a running graylane up only: add --local; %s", c.CommandPath(), onCluster)}
 		}
-		return nil
+		return checkAdmin(*admin)
 	}
-	c.Flags().BoolVar(local, "local", false, "talk to the embedded runtime (`graylane up`)")
-	c.Flags().StringVar(admin, "admin", "", "admin address of `graylane up` (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
+	c.Flags().BoolVar(local, "local", false, "talk to the embedded runtime (graylane up); required")
+	c.Flags().StringVar(admin, "admin", "", "admin address HOST:PORT of graylane up (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
 }

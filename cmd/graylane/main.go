@@ -1,14 +1,14 @@
 // Command graylane is the Graylane CLI. This package only turns flags into
 // option structs; the work is done in internal/.
 //
-// Exit codes: 0 success (for route/simulate: the evaluation ran, whatever
-// status it found), 1 a failure while running, 2 bad input (flags, URL,
-// manifests).
+// Exit codes (docs/cli.md; exitCode is the one mapping): 0 success (for
+// route/simulate: the evaluation ran, whatever status it found), 1 a
+// failure while running, 2 bad input (arguments, flag values, manifests,
+// a 4xx answer of the runtime or the gate).
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,11 +36,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintf(stderr, "graylane: %v\n", err)
-	var in *inspect.InputError
-	if errors.As(err, &in) {
-		return 2
-	}
-	return 1
+	return exitCode(err)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -50,7 +46,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Graylane compiles one lane model to Argo Rollouts and Istio objects, and answers
 "where will this request go?" offline from the manifests you will apply.
 
-Exit codes: 0 success, 1 failure while running, 2 bad input (flags, URL, manifests).`,
+` + exitCodesHelp,
+		Example: `  graylane up
+  graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2
+  graylane lane --help`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -60,8 +59,17 @@ Exit codes: 0 success, 1 failure while running, 2 bad input (flags, URL, manifes
 	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr),
 		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr), newApplyCmd(stdout), newGetCmd(stdout), newGateCmd(stdout, stderr), newRolloutCmd(stdout), newLaneCmd(stdout),
 		newRenderCmd(stdout, stderr), newConvertCmd(stdout, stderr), newLintCmd(stdout, stderr))
+	finishTree(root)
 	return root
 }
+
+// exitCodesHelp ends the root's help; docs/cli.md says the same.
+const exitCodesHelp = `Exit codes: 0 success; 1 a failure while running (a runtime or gate that cannot
+be reached or answers 5xx, and the documented "ended Degraded/Aborted" and
+"lint findings" cases); 2 bad input: arguments, flag values (ports out of
+range, addresses that do not parse), manifests, and a 4xx answer of the runtime
+or the gate. Every command follows them. "go run" reports every non-zero exit
+as 1: use the built binary (make build) in scripts.`
 
 func addOutputFlag(c *cobra.Command, p *string) {
 	c.Flags().StringVarP(p, "output", "o", "text", "output format: text, json or yaml")

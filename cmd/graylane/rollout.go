@@ -9,6 +9,9 @@ import (
 	"github.com/graylane/graylane/internal/localapi"
 )
 
+// rolloutOnCluster is what a rollout command without --local suggests.
+const rolloutOnCluster = "on a cluster, use the Argo Rollouts kubectl plugin (kubectl argo rollouts ...)"
+
 func newRolloutCmd(stdout io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "rollout",
@@ -19,24 +22,32 @@ Istio VirtualService weights and DestinationRule subsets change as the Argo
 Rollouts controller would change them. These commands are Argo's kubectl plugin
 commands for that runtime, with its semantics: promote clears a user's pause and
 leaves the current step together. Each says what it did; a command that would
-change nothing is refused with the reason (the runtime answers 409 Conflict).`,
+change nothing is refused with the reason (the runtime answers 409 Conflict).
+
+Exit codes: 0 success (with --wait or --watch: Healthy), 1 failure (with --wait
+or --watch: Degraded), 2 bad input (an answer 4xx of the runtime included, such
+as a refused command).`,
 		Example: `  graylane rollout list --local
   graylane rollout promote order -n shop --local
   graylane rollout get order -n shop --local --wait   # exit 0 when Healthy, 1 when Degraded`,
 	}
-	for _, action := range []struct{ use, short string }{
-		{"get NAME", "Show a Rollout (--wait blocks until Healthy or Degraded)"},
-		{"promote NAME", "Leave the current pause or step (--full: skip every remaining step)"},
-		{"abort NAME", "Send all traffic back to the stable version"},
-		{"retry NAME", "Start an aborted Rollout again from its first step"},
-		{"pause NAME", "Pause a Rollout"},
-		{"resume NAME", "Resume a paused Rollout"},
+	for _, action := range []struct{ use, short, example string }{
+		{"get NAME", "Show a Rollout (--wait blocks until Healthy or Degraded)",
+			"  graylane rollout get order -n shop --local\n  graylane rollout get order -n shop --local --wait --timeout 10m   # exit 0 Healthy, 1 Degraded"},
+		{"promote NAME", "Leave the current pause or step (--full: skip every remaining step)",
+			"  graylane rollout promote order -n shop --local\n  graylane rollout promote order -n shop --local --full --wait"},
+		{"abort NAME", "Send all traffic back to the stable version", "  graylane rollout abort order -n shop --local"},
+		{"retry NAME", "Start an aborted Rollout again from its first step", "  graylane rollout retry order -n shop --local --watch"},
+		{"pause NAME", "Pause a Rollout", "  graylane rollout pause order -n shop --local"},
+		{"resume NAME", "Resume a paused Rollout", "  graylane rollout resume order -n shop --local"},
+		{"list", "List Rollouts", "  graylane rollout list --local\n  graylane rollout list --local --admin 127.0.0.1:15000 -o json"},
 	} {
-		root.AddCommand(rolloutAction(stdout, action.use, action.short))
+		c := rolloutAction(stdout, action.use, action.short)
+		c.Example = action.example
+		root.AddCommand(c)
 	}
-	list := rolloutAction(stdout, "list", "List Rollouts")
-	root.AddCommand(list)
-	set := &cobra.Command{Use: "set", Short: "Change a Rollout"}
+	set := &cobra.Command{Use: "set", Short: "Change a Rollout",
+		Example: "  graylane rollout set image order order=graylane/sample:2.0 -n shop --local"}
 	set.AddCommand(setImageCmd(stdout))
 	root.AddCommand(set)
 	return root
@@ -46,8 +57,15 @@ func setImageCmd(stdout io.Writer) *cobra.Command {
 	var o localapi.RolloutOptions
 	var local bool
 	c := &cobra.Command{
-		Use:     "image NAME CONTAINER=IMAGE --local",
-		Short:   "Change a container image of a Rollout: the new template starts a canary",
+		Use:   "image NAME CONTAINER=IMAGE --local",
+		Short: "Change a container image of a Rollout: the new template starts a canary",
+		Long: `Changes the image of one container of a Rollout's pod template in the running
+graylane up; the new template starts the canary steps. The image needs a command
+(graylane up --image IMAGE=COMMAND, or an image of the built-in sample app).
+
+Exit codes: 0 changed (with --wait or --watch: Healthy), 1 failure (with --wait
+or --watch: Degraded), 2 bad input (an unknown Rollout or container: the
+runtime answers 4xx).`,
 		Example: "  graylane rollout set image order order=graylane/sample:2.0 -n shop --local --watch",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, a []string) error {
@@ -58,7 +76,7 @@ func setImageCmd(stdout io.Writer) *cobra.Command {
 	f := c.Flags()
 	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Rollout")
 	addWaitFlags(c, &o)
-	addLocalFlags(c, &local, &o.Admin)
+	addLocalFlags(c, &local, &o.Admin, rolloutOnCluster)
 	addOutputFlag(c, &o.Output)
 	return c
 }
@@ -97,13 +115,24 @@ func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
 	if action == "promote" {
 		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis")
 	}
+	c.Long = short + ".\n\n" + rolloutExitCodes
 	if action != "list" {
 		addWaitFlags(c, &o)
+	} else {
+		c.Long = "Lists the Rollouts of a running graylane up with their phase, step, canary weight\nand stable and canary replicas.\n\n" + localExitCodes
 	}
-	addLocalFlags(c, &local, &o.Admin)
+	addLocalFlags(c, &local, &o.Admin, rolloutOnCluster)
 	addOutputFlag(c, &o.Output)
 	return c
 }
+
+const (
+	localExitCodes = `Exit codes: 0 success, 1 the runtime cannot be reached or failed, 2 bad input
+(no --local, a bad --admin, an answer 4xx of the runtime, e.g. an unknown name).`
+	rolloutExitCodes = `Exit codes: 0 success (with --wait or --watch: Healthy), 1 failure (with --wait
+or --watch: the Rollout ended Degraded), 2 bad input (no --local, a bad --admin,
+an answer 4xx of the runtime, e.g. an unknown Rollout).`
+)
 
 func addWaitFlags(c *cobra.Command, o *localapi.RolloutOptions) {
 	f := c.Flags()

@@ -24,7 +24,10 @@ followed by " -> " and the answer of each upstream_url, so the versions a reques
 met along a chain show in its response. Accept: application/json gives nested JSON.
 
 Each flag has an environment variable of the same meaning (shown in its help);
-flags win. Logs go to standard error. Exit code 2 for an invalid value.`,
+flags win. Logs go to standard error.
+
+Exit codes: 0 after a clean stop (Ctrl-C, SIGTERM), 1 failure (e.g. the port is
+in use), 2 bad input (an invalid flag or environment value).`,
 		Example: `  app=appa version=v2 upstream_url=http://appb:8000/ graylane sample
   graylane sample --app appb --version-name v1 --port 8001 --error-rate 0.1 --latency-ms 20`,
 		Args: cobra.NoArgs,

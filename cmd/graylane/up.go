@@ -46,11 +46,16 @@ on a cluster, and graylane lint lists them.
 Images map to commands with --image IMAGE=COMMAND; builtin:sample is the
 built-in sample app, and images named go-http-sample or graylane/sample run it
 by default. Prints the gateway and admin addresses once every workload is
-ready; stops everything on Ctrl-C.`,
+ready; stops everything on Ctrl-C.
+
+Environment: GRAYLANE_GATE_TOKEN is the bearer token sent to the gate that a
+Lane's entry.whitelist.gate names (the gate's admin token; not needed when the
+gate runs with --open-read).`,
 		Example: `  graylane up
   graylane up -f examples/seed004/ --gateway-port 8080
   graylane up -f k8s/ --image registry.example.com/shop/order=./bin/order`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error { return o.validate() },
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd, o, stdout, stderr)
 		},
@@ -63,7 +68,7 @@ ready; stops everything on Ctrl-C.`,
 	f.StringVar(&o.client, "client-proxy", "127.0.0.1:15001", "a mesh client sidecar: use it as HTTP proxy to call services by name (empty: off)")
 	f.StringVar(&o.stateDir, "state-dir", "", "folder for process logs (default: a temporary folder removed on exit)")
 	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL for analysis metrics without an address (default: the embedded one on --admin)")
-	f.StringVar(&o.laneKeyFile, "lane-key-file", "", "key that signed lane headers from outside are verified with (see `graylane lane sign`); without it every lane header from outside is removed")
+	f.StringVar(&o.laneKeyFile, "lane-key-file", "", "key that signed lane headers from outside are verified with (see graylane lane sign); without it every lane header from outside is removed")
 	addOutputFlag(c, &o.output)
 	return c
 }

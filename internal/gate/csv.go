@@ -78,7 +78,11 @@ func parseRecord(rec []string, known func(string) bool, createdBy string, now ti
 		rec[i] = strings.TrimSpace(rec[i])
 	}
 	if len(rec) < 3 || len(rec) > 5 {
-		return store.Entry{}, fmt.Errorf("%d fields: want kind,id,lane[,note[,expiresAt]]", len(rec))
+		fields := "fields"
+		if len(rec) == 1 {
+			fields = "field"
+		}
+		return store.Entry{}, fmt.Errorf("%d %s: want kind,id,lane[,note[,expiresAt]]", len(rec), fields)
 	}
 	kind, err := ParseKind(rec[0])
 	if err != nil {

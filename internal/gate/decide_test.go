@@ -126,7 +126,8 @@ func TestParseCSV(t *testing.T) {
 		"user,bad id,v2\n" +
 		"user,alice,v2\n" +
 		"user,carol,v2,,yesterday\n" +
-		"user,dan\n"
+		"user,dan\n" +
+		"erin\n"
 	_, errs := ParseCSV(strings.NewReader(in), known, "ops", t0)
 	want := []LineError{
 		{6, `unknown lane "v9": create it first with PUT /v1/lanes/v9`},
@@ -135,6 +136,7 @@ func TestParseCSV(t *testing.T) {
 		{9, `user "alice" already on line 3`},
 		{10, `expiresAt "yesterday": want RFC 3339, e.g. 2030-01-02T15:04:05Z`},
 		{11, `2 fields: want kind,id,lane[,note[,expiresAt]]`},
+		{12, `1 field: want kind,id,lane[,note[,expiresAt]]`},
 	}
 	if diff := cmp.Diff(want, errs); diff != "" {
 		t.Errorf("line errors (-want +got):\n%s", diff)

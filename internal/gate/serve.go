@@ -61,9 +61,15 @@ func LoadSecret(file, env string, lookup func(string) (string, bool)) (string, e
 
 // Serve runs the gate until ctx ends.
 func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
+	// Every secret is read and checked before the store is opened: a
+	// store (a SQLite file, tables in a database) is never created for a
+	// gate that cannot start.
 	token, err := LoadSecret(o.AdminTokenFile, EnvAdminToken, os.LookupEnv)
 	if err != nil {
 		return fmt.Errorf("admin token: %w", err)
+	}
+	if err := checkAdminToken(token); err != nil {
+		return &ConfigError{err}
 	}
 	key, err := LoadSecret(o.CookieKeyFile, EnvCookieKey, os.LookupEnv)
 	if err != nil {
@@ -73,6 +79,10 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 	signer, err := NewSigner(o.Cookie)
 	if err != nil {
 		return &ConfigError{err}
+	}
+	laneKey, err := loadLaneKey(o.LaneKeyFile)
+	if err != nil {
+		return err
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 200 * time.Millisecond
@@ -90,17 +100,6 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	var laneKey []byte
-	if _, set := os.LookupEnv(EnvLaneKey); set || o.LaneKeyFile != "" {
-		k, err := LoadSecret(o.LaneKeyFile, EnvLaneKey, os.LookupEnv)
-		if err != nil {
-			return fmt.Errorf("lane key: %w", err)
-		}
-		if len(k) < 16 {
-			return &ConfigError{errors.New("lane key: want at least 16 bytes")}
-		}
-		laneKey = []byte(k)
-	}
 	g, err := New(ctx, st, signer, log, HandlerOptions{Identity: o.Identity, AdminToken: token, OpenRead: o.OpenRead, LaneKey: laneKey})
 	if err != nil {
 		return err
@@ -128,6 +127,21 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// loadLaneKey reads the optional lane key (file, else the environment).
+func loadLaneKey(file string) ([]byte, error) {
+	if _, set := os.LookupEnv(EnvLaneKey); !set && file == "" {
+		return nil, nil
+	}
+	k, err := LoadSecret(file, EnvLaneKey, os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("lane key: %w", err)
+	}
+	if len(k) < 16 {
+		return nil, &ConfigError{errors.New("lane key: want at least 16 bytes")}
+	}
+	return []byte(k), nil
 }
 
 // Gate is an assembled gate: snapshots, metrics and the HTTP handler.

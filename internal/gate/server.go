@@ -3,7 +3,6 @@ package gate
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -45,6 +44,16 @@ type Handler struct {
 	mux        *http.ServeMux
 }
 
+// MinAdminTokenLen is the shortest admin token the gate accepts.
+const MinAdminTokenLen = 16
+
+func checkAdminToken(token string) error {
+	if len(token) < MinAdminTokenLen {
+		return fmt.Errorf("admin token: want at least %d characters, got %d", MinAdminTokenLen, len(token))
+	}
+	return nil
+}
+
 // HandlerOptions configure a Handler.
 type HandlerOptions struct {
 	Identity   IdentityOptions
@@ -60,8 +69,8 @@ type HandlerOptions struct {
 
 // NewHandler builds the HTTP API. store should be instrumented by metrics.
 func NewHandler(snaps *Snapshots, st Store, signer *Signer, m *Metrics, log *slog.Logger, o HandlerOptions) (*Handler, error) {
-	if len(o.AdminToken) < 16 {
-		return nil, errors.New("admin token: want at least 16 characters")
+	if err := checkAdminToken(o.AdminToken); err != nil {
+		return nil, err
 	}
 	if o.Now == nil {
 		o.Now = time.Now

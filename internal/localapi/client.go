@@ -88,10 +88,16 @@ func (c *Client) do(req *http.Request, v any) error {
 	return nil
 }
 
-// APIError is a refusal by the runtime (4xx: the request was bad).
+// APIError is an answer of the runtime that is not 200: a 4xx says the
+// request was bad (an unknown name, a bad image), a 5xx that the runtime
+// failed.
 type APIError struct {
 	Status  int
 	Message string
 }
 
 func (e *APIError) Error() string { return fmt.Sprintf("runtime answered %d: %s", e.Status, e.Message) }
+
+// BadInput reports whether the runtime refused the request itself (4xx):
+// the CLI exits 2 for it, as for any bad input.
+func (e *APIError) BadInput() bool { return e.Status >= 400 && e.Status < 500 }

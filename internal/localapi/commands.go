@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -111,7 +112,11 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "HOST\tPORTS\tENDPOINTS")
 			for _, s := range ss {
-				fmt.Fprintf(tw, "%s\t%v\t%s\n", s.Host, s.Ports, strings.Join(s.Endpoints, ","))
+				ports := make([]string, len(s.Ports))
+				for i, p := range s.Ports {
+					ports[i] = strconv.Itoa(int(p))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Host, strings.Join(ports, ","), strings.Join(s.Endpoints, ","))
 			}
 			return tw.Flush()
 		})

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
@@ -117,10 +119,11 @@ func laneDetail(w io.Writer, l embedded.LaneStatus) error {
 	}
 	fmt.Fprintf(w, "\npropagation: %s\n", strings.Join(l.Modes, ", "))
 	for _, m := range l.Members {
-		fmt.Fprintf(w, "  %-12s lane subset %s %v   stable subset %s %v\n", m.Service, m.LaneSubset, m.LaneLabels, m.StableSubset, m.StableLabels)
+		fmt.Fprintf(w, "  %-12s lane subset %s {%s}   stable subset %s {%s}\n", m.Service,
+			m.LaneSubset, labels.Set(m.LaneLabels), m.StableSubset, labels.Set(m.StableLabels))
 	}
 	for _, a := range l.Analysis {
-		fmt.Fprintf(w, "analysis %s (%s): %s %s\n", a.Kind, a.Member, a.Phase, a.Message)
+		fmt.Fprintln(w, strings.TrimSpace(fmt.Sprintf("analysis %s (%s): %s %s", a.Kind, a.Member, a.Phase, a.Message)))
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
@@ -103,5 +105,30 @@ spec:
 	var in *inspect.InputError
 	if err := Lane(context.Background(), LaneOptions{Action: "get", Name: "blue", Namespace: "shop", Admin: admin}, io.Discard); !errors.As(err, &in) {
 		t.Errorf("unknown lane: %v, want an input error", err)
+	}
+}
+
+// `graylane lane get` prints labels as k=v (as `get workloads` does), never
+// Go's map syntax.
+func TestLaneDetailText(t *testing.T) {
+	st := embedded.LaneStatus{Name: "gray", Namespace: "shop", Phase: lane.Active, Weight: 50, Fallback: "base",
+		Modes: []string{"header", "baggage"},
+		Members: []lane.Member{{Service: "order", LaneSubset: "graylane-gray", StableSubset: "stable",
+			LaneLabels: map[string]string{"version": "v2", "track": "lane"}, StableLabels: map[string]string{"version": "v1"}}},
+		Analysis: []embedded.AnalysisStatus{{Kind: "background", Member: "order", Phase: "Running"}},
+	}
+	var out bytes.Buffer
+	if err := laneDetail(&out, st); err != nil {
+		t.Fatal(err)
+	}
+	want := `NAMESPACE  NAME  PHASE   WEIGHT  STEP  MEMBERS  FALLBACK  MESSAGE
+shop       gray  Active  50      -     order    base      
+
+propagation: header, baggage
+  order        lane subset graylane-gray {track=lane,version=v2}   stable subset stable {version=v1}
+analysis background (order): Running
+`
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("lane get (-want +got):\n%s", diff)
 	}
 }

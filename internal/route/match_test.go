@@ -197,3 +197,29 @@ spec:
 		t.Fatalf("RejectedFor = %v", got)
 	}
 }
+
+// An invalid regex is reported with the pattern as written and Go's
+// message about it, never the anchored form the matcher compiles.
+func TestInvalidRegexMessage(t *testing.T) {
+	tests := []struct {
+		regex string
+		fold  bool
+		want  string
+	}{
+		{"tr(ue", false, "invalid RE2 regex \"tr(ue\": error parsing regexp: missing closing ): `tr(ue`"},
+		{"tr(ue", true, "invalid RE2 regex \"tr(ue\": error parsing regexp: missing closing ): `tr(ue`"},
+		{"[z-a]", false, "invalid RE2 regex \"[z-a]\": error parsing regexp: invalid character class range: `z-a`"},
+		// Balanced only once wrapped: the anchored form would have hidden it.
+		{"a)(?:b", false, "invalid RE2 regex \"a)(?:b\": error parsing regexp: unexpected ): `a)(?:b`"},
+	}
+	for _, tc := range tests {
+		_, err := compileRegex(tc.regex, tc.fold)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("compileRegex(%q, %v) error (-want +got):\n%s", tc.regex, tc.fold, diff)
+		}
+	}
+}

@@ -63,16 +63,19 @@ func compileRegex(expr string, fold bool) (*strMatcher, error) {
 	if fold {
 		src = "(?i)" + src
 	}
+	// The user's pattern is parsed on its own first (with regexp.Compile's
+	// flags), so that an error quotes what they wrote, not the anchored
+	// form compiled below.
+	parsed, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, fmt.Errorf("invalid RE2 regex %q: %w", expr, err)
+	}
 	re, err := regexp.Compile("^(?:" + src + ")$")
 	if err != nil {
 		return nil, fmt.Errorf("invalid RE2 regex %q: %w", expr, err)
 	}
 	out := &strMatcher{kind: kindRegex, re: re, s: expr}
 	if fold {
-		return out, nil
-	}
-	parsed, err := syntax.Parse(expr, syntax.Perl)
-	if err != nil {
 		return out, nil
 	}
 	parsed = parsed.Simplify()

@@ -58,7 +58,8 @@ type Options struct {
 	// Lane, when set, names the lane of an entry request after Edge ran
 	// ("" for none); CheckLane then says what is wrong with a hop of a lane
 	// request ("" when the hop is where the lane wants it). Lane paths are
-	// judged by CheckLane instead of by "all one version".
+	// mixed when CheckLane finds a hop off the lane, not by "all one
+	// version" (loose fallback meets stable versions on purpose).
 	Lane      func(h http.Header) string
 	CheckLane func(lane string, h *Hop) string
 }
@@ -81,7 +82,11 @@ type PathStat struct {
 	Path     string  `json:"path"`
 	Count    int     `json:"count"`
 	Fraction float64 `json:"fraction"`
-	// Mixed: the hops did not all run the same version.
+	// Mixed: the path mixes versions wrongly. Outside a lane: its hops
+	// do not all run the same version. For a lane request: it left its
+	// lane (OffLane) - a lane path that meets the lane versions of the
+	// members and the stable versions of the other services is what the
+	// lane wants, not a mix.
 	Mixed bool `json:"mixed"`
 	// Failed: some hop answered with a status that is not 2xx.
 	Failed bool `json:"failed"`
@@ -97,8 +102,9 @@ type Report struct {
 	Requests      int        `json:"requests"`
 	Paths         []PathStat `json:"paths"`
 	MixedFraction float64    `json:"mixedFraction"`
-	// OffLaneFraction is the share of lane requests that left their lane.
-	OffLaneFraction float64  `json:"offLaneFraction,omitempty"`
+	// OffLaneFraction is the share of all requests that entered a lane
+	// and left it (counted in MixedFraction too); 0 without lanes.
+	OffLaneFraction float64  `json:"offLaneFraction"`
 	FailedFraction  float64  `json:"failedFraction"`
 	Findings        []string `json:"findings,omitempty"`
 }
@@ -145,12 +151,17 @@ func Run(t *route.Table, services []Service, workloads []Workload, opts Options)
 		key := laneName + "|" + path
 		ps, ok := counts[key]
 		if !ok {
-			versions := map[string]bool{}
 			ps = &PathStat{Path: path, Hops: hop, Failed: failed(hop), Lane: laneName}
-			collectVersions(hop, versions)
-			ps.Mixed = len(versions) > 1 && laneName == ""
 			if laneName != "" && opts.CheckLane != nil {
+				// A lane request is meant to meet the lane version of every
+				// member and, where a service has none, its stable version:
+				// it mixes versions wrongly exactly where it leaves the lane.
 				ps.OffLane = offLane(hop, laneName, opts.CheckLane)
+				ps.Mixed = ps.OffLane != ""
+			} else {
+				versions := map[string]bool{}
+				collectVersions(hop, versions)
+				ps.Mixed = len(versions) > 1
 			}
 			counts[key] = ps
 			order = append(order, key)

@@ -3,6 +3,7 @@ package simulate_test
 import (
 	"errors"
 	"net/http"
+	"sort"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -245,5 +246,75 @@ func TestCycle(t *testing.T) {
 	_, err := simulate.Run(route.Compile(route.Input{}), nil, nil, simulate.Options{Calls: calls})
 	if !errors.Is(err, simulate.ErrCycle) {
 		t.Fatalf("err = %v, want ErrCycle", err)
+	}
+}
+
+// A lane request is judged by its lane: examples/lanes' lane path meets
+// payment v1 on purpose (payment has no lane version, fallback base), so
+// it is not mixed; the same request through apps that drop the lane header
+// reaches logistics v1, leaves its lane and is mixed (and off-lane).
+func TestLaneMixed(t *testing.T) {
+	set, err := manifest.Load("../../examples/lanes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lanes, err := inspect.Expand(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, ws := inspect.Inventory(lanes.Set)
+	table := route.Compile(inspect.RouteInput(lanes.Set))
+	type path struct {
+		Path, Lane string
+		Mixed      bool
+		OffLane    string
+	}
+	tests := []struct {
+		name      string
+		propagate []string
+		want      []path
+	}{
+		{"apps forward x-graylane", []string{"x-graylane"}, []path{
+			{Path: "order:v1 -> payment:v1 -> logistics:v1"},
+			{Path: "order:v2 -> payment:v1 -> logistics:v2", Lane: "gray"},
+		}},
+		{"apps drop it", nil, []path{
+			{Path: "order:v1 -> payment:v1 -> logistics:v1"},
+			{Path: "order:v2 -> payment:v1 -> logistics:v1", Lane: "gray", Mixed: true,
+				OffLane: `logistics served by subset "stable", not the lane's "graylane-gray"`},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := simulate.Options{
+				Entry:     route.Request{Authority: "shop.example", Path: "/", Method: "GET", Port: 80, Header: http.Header{}, Source: route.Source{Gateway: "shop/shop-gateway"}},
+				Calls:     map[string][]string{"order": {"payment"}, "payment": {"logistics"}},
+				Propagate: tc.propagate, Requests: 1000, Seed: 1,
+			}
+			lanes.SimulateOptions(&opts)
+			rep, err := simulate.Run(table, svcs, ws, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []path
+			laneFraction := 0.0
+			for _, p := range rep.Paths {
+				got = append(got, path{Path: p.Path, Lane: p.Lane, Mixed: p.Mixed, OffLane: p.OffLane})
+				if p.Lane != "" {
+					laneFraction += p.Fraction
+				}
+			}
+			sort.Slice(got, func(i, j int) bool { return got[i].Path < got[j].Path })
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("paths (-want +got):\n%s", diff)
+			}
+			wantMixed := 0.0
+			if tc.propagate == nil {
+				wantMixed = laneFraction
+			}
+			if rep.MixedFraction != wantMixed || rep.OffLaneFraction != wantMixed || laneFraction == 0 {
+				t.Errorf("mixedFraction %v, offLaneFraction %v, want both %v (lane paths: %v)", rep.MixedFraction, rep.OffLaneFraction, wantMixed, laneFraction)
+			}
+		})
 	}
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/localapi"
+)
+
+// Flag values are checked here, before a command starts anything, so that
+// a port out of range or an address that does not parse is bad input
+// (exit code 2) and not a failure half-way through.
+
+// validate checks the flags of `graylane up`.
+func (o *upOptions) validate() error {
+	if err := inspect.CheckFormat(o.output); err != nil {
+		return err
+	}
+	if err := checkPort("--gateway-port", o.gatewayPort); err != nil {
+		return err
+	}
+	if err := checkListen("--admin", o.admin); err != nil {
+		return err
+	}
+	if o.client != "" {
+		if err := checkListen("--client-proxy", o.client); err != nil {
+			return err
+		}
+	}
+	if o.prometheus != "" {
+		if err := checkHTTPURL("--prometheus", o.prometheus); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPort accepts 0 (any free port) to 65535.
+func checkPort(flag string, port int) error {
+	if port < 0 || port > 65535 {
+		return &inspect.InputError{Err: fmt.Errorf("%s %d: want a port 0..65535 (0: any free port)", flag, port)}
+	}
+	return nil
+}
+
+// checkListen accepts a listen address HOST:PORT: HOST empty (every
+// interface), an IP address or a host name; PORT 0..65535.
+func checkListen(flag, addr string) error {
+	bad := func(why string) error {
+		return &inspect.InputError{Err: fmt.Errorf("%s %q: %s; want HOST:PORT, e.g. 127.0.0.1:8080 (:8080 listens on every interface)", flag, addr, why)}
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return bad(strings.TrimPrefix(err.Error(), "address "+addr+": "))
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return bad(fmt.Sprintf("port %q is not a number 0..65535", port))
+	}
+	if host != "" && net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(strings.ToLower(host))) > 0 {
+		return bad(fmt.Sprintf("host %q is neither an IP address nor a host name", host))
+	}
+	return nil
+}
+
+// checkHTTPURL accepts an absolute http:// or https:// URL with a host.
+func checkHTTPURL(flag, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &inspect.InputError{Err: fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:8470", flag, raw)}
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return &inspect.InputError{Err: fmt.Errorf("%s %q: port %s is not 1..65535", flag, raw, p)}
+		}
+	}
+	return nil
+}
+
+// checkAdmin checks the admin address of a running `graylane up` that a
+// --local command talks to (--admin, else $GRAYLANE_ADMIN): HOST:PORT or an
+// http:// URL.
+func checkAdmin(flag string) error {
+	addr := localapi.Admin(flag)
+	name := "--admin"
+	if flag == "" {
+		name = "$GRAYLANE_ADMIN"
+	}
+	if strings.Contains(addr, "://") {
+		return checkHTTPURL(name, addr)
+	}
+	if err := checkListen(name, addr); err != nil {
+		return err
+	}
+	if host, port, _ := net.SplitHostPort(addr); host == "" || port == "0" {
+		return &inspect.InputError{Err: fmt.Errorf("%s %q: want the HOST:PORT that graylane up printed as admin, e.g. 127.0.0.1:15000", name, addr)}
+	}
+	return nil
+}
