@@ -365,7 +365,7 @@ spec:
 		{[]string{"lane", "promote", "gray"}, 2, "runtime answered 404: lane default/gray not found"},
 		{[]string{"lane", "abort", "gray", "-n", "shop"}, 2, "runtime answered 404"},
 		{[]string{"lane", "get", "gray", "-n", "shop"}, 2, "lane shop/gray not found"},
-		{[]string{"rollout", "set", "image", "order", "order=graylane/sample:2.0"}, 2, "runtime answered 400"},
+		{[]string{"rollout", "set", "image", "order", "order=graylane/sample:2.0"}, 2, "runtime answered 404: rollout default/order not found"},
 		{[]string{"rollout", "promote", "order"}, 2, "runtime answered 404"},
 		{[]string{"rollout", "get", "order", "--wait"}, 2, "rollout default/order not found"},
 		{[]string{"get", "nodes"}, 2, `get "nodes": want workloads, services or routes`},
