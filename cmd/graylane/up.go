@@ -164,7 +164,7 @@ func bundledShop() (dir string, remove func(), err error) {
 	if st, err := os.Stat(filepath.Join("examples", "shop")); err == nil && st.IsDir() {
 		return filepath.Join("examples", "shop"), func() {}, nil
 	}
-	dir, err = os.MkdirTemp("", "graylane-shop-")
+	dir, err = embedded.MakeTempDir("graylane-shop-")
 	if err != nil {
 		return "", nil, err
 	}

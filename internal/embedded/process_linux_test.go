@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,8 @@ func TestChildrenDieWithRuntime(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "images.yaml"), "images:\n  forked: cd . && "+graylaneBin+" sample\n")
 	cmd := exec.Command(graylaneBin, "up", "-f", filepath.Join(dir, "app.yaml"), "--images", filepath.Join(dir, "images.yaml"),
 		"--gateway-port", "0", "--admin", "127.0.0.1:0", "--client-proxy", "", "-o", "json")
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	admin := startUp(t, cmd)
 	pods := adminPods(t, admin)
 	if len(pods) != 3 {
@@ -92,4 +95,17 @@ func TestChildrenDieWithRuntime(t *testing.T) {
 		}
 		return true
 	})
+	// The killed runtime could not remove its state folder; the next one does.
+	t.Setenv("TMPDIR", tmp)
+	left, _ := filepath.Glob(filepath.Join(tmp, "graylane-up-*"))
+	if len(left) != 1 {
+		t.Fatalf("state folders of the killed runtime: %v", left)
+	}
+	next, err := MakeTempDir("graylane-up-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := filepath.Glob(filepath.Join(tmp, "graylane-up-*")); len(now) != 1 || now[0] != next {
+		t.Errorf("after the next start: %v, want only %s", now, next)
+	}
 }

@@ -219,7 +219,7 @@ func (r *Runtime) addresses() Addresses {
 func (r *Runtime) prepareStateDir() error {
 	r.stateDir = r.opts.StateDir
 	if r.stateDir == "" {
-		dir, err := os.MkdirTemp("", "graylane-up-")
+		dir, err := MakeTempDir("graylane-up-")
 		if err != nil {
 			return fmt.Errorf("state dir: %w", err)
 		}
