@@ -153,17 +153,10 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	if err != nil {
 		return err
 	}
-	outR, outW, err := os.Pipe()
+	out, err := newOutput(cmd)
 	if err != nil {
-		return fmt.Errorf("output pipe: %w", err)
+		return err
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return fmt.Errorf("output pipe: %w", err)
-	}
-	cmd.Stdout, cmd.Stderr = outW, errW
 	if !p.spec.inherit && p.ln != nil {
 		// The command binds PORT itself: free it at the last moment.
 		p.ln.Close()
@@ -175,34 +168,17 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	p.setState("starting", "")
 	r.changed()
 	err = r.spawn.start(cmd)
-	outW.Close()
-	errW.Close()
 	for _, f := range cmd.ExtraFiles {
 		f.Close()
 	}
+	out.started(p.logs)
 	if err != nil {
-		outR.Close()
-		errR.Close()
+		out.drain()
 		r.holdPort(p)
 		return fmt.Errorf("start %v: %w", p.spec.argv, err)
 	}
 	pgid := cmd.Process.Pid
 	p.pid.Store(int64(pgid))
-	var pumps sync.WaitGroup
-	for _, s := range []struct {
-		r      *os.File
-		stderr bool
-	}{{outR, false}, {errR, true}} {
-		pumps.Add(1)
-		go func() {
-			defer pumps.Done()
-			if p.logs == nil {
-				_, _ = io.Copy(io.Discard, s.r)
-				return
-			}
-			p.logs.pump(s.r, s.stderr)
-		}()
-	}
 	exited := make(chan error, 1)
 	go func() { exited <- awaitExit(cmd) }()
 	probeCtx, stopProbe := context.WithCancel(ctx)
@@ -230,29 +206,75 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	}
 	stopProbe()
 	<-probed
-	drainPumps(&pumps, outR, errR)
+	out.drain()
 	if ctx.Err() == nil {
 		r.holdPort(p)
 	}
 	return result
 }
 
-// drainPumps waits for the output of an ended process: at once when its
-// pipes close, at most 2 s when a process outside its group (a daemon)
-// still holds them.
-func drainPumps(pumps *sync.WaitGroup, pipes ...*os.File) {
+// stopGrace is how long a process group gets between SIGTERM and SIGKILL.
+const stopGrace = 5 * time.Second
+
+// output is one run's standard output and error: pipes whose read ends
+// the runtime copies into the replica's log.
+type output struct {
+	outR, outW, errR, errW *os.File
+	pumps                  sync.WaitGroup
+}
+
+// newOutput makes the pipes and sets them as cmd's output.
+func newOutput(cmd *exec.Cmd) (*output, error) {
+	o := &output{}
+	var err error
+	if o.outR, o.outW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	if o.errR, o.errW, err = os.Pipe(); err != nil {
+		o.outR.Close()
+		o.outW.Close()
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = o.outW, o.errW
+	return o, nil
+}
+
+// started closes the runtime's copies of the write ends (the process has
+// its own) and copies the read ends into logs until they close.
+func (o *output) started(logs *podLogs) {
+	o.outW.Close()
+	o.errW.Close()
+	for _, s := range []struct {
+		r      *os.File
+		stderr bool
+	}{{o.outR, false}, {o.errR, true}} {
+		o.pumps.Add(1)
+		go func() {
+			defer o.pumps.Done()
+			if logs == nil {
+				_, _ = io.Copy(io.Discard, s.r)
+				return
+			}
+			logs.pump(s.r, s.stderr)
+		}()
+	}
+}
+
+// drain waits for the output of an ended process: at once when its pipes
+// close, at most 2 s when a process outside its group (a daemon) still
+// holds them.
+func (o *output) drain() {
 	done := make(chan struct{})
 	go func() {
-		pumps.Wait()
+		o.pumps.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
 	}
-	for _, f := range pipes {
-		f.Close()
-	}
+	o.outR.Close()
+	o.errR.Close()
 	<-done
 }
 

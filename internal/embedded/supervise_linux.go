@@ -19,9 +19,6 @@ const SuperviseCommand = "internal-supervise"
 // supervisorParentEnv names the runtime's process id for the supervisor.
 const supervisorParentEnv = "GRAYLANE_SUPERVISOR_PARENT"
 
-// stopGrace is how long a process group gets between SIGTERM and SIGKILL.
-const stopGrace = 5 * time.Second
-
 // Supervise runs argv (an external command: /bin/sh -c COMMAND) as the
 // runtime's replica and returns the exit code to exit with.
 //
