@@ -128,24 +128,31 @@ func TestReplicaLogs(t *testing.T) {
 	if want := filepath.Join(state, "logs", "default", p0.Name+".log"); p0.Log != want {
 		t.Errorf("log file %s, want %s", p0.Log, want)
 	}
-	waitFor(t, "the sample's start logged", func() bool {
-		b, _ := os.ReadFile(p0.Log)
-		return strings.Contains(string(b), "sample listening")
+	waitFor(t, "the samples' start logged", func() bool {
+		for _, p := range pods {
+			b, _ := os.ReadFile(p.Log)
+			if !strings.Contains(string(b), "sample listening") || !strings.Contains(string(b), "\nlistening: ") {
+				return false
+			}
+		}
+		return true
 	})
 	admin := "http://" + r.rt.Addr() + "/v1/logs?"
 	code, body := getText(t, admin+"workload=logger&replica=0")
+	// The shell's lines, then the sample's (stdout and stderr in either order).
 	lines := strings.Split(strings.TrimSpace(body), "\n")
-	if code != 200 || len(lines) < 4 || !cmp.Equal(sortedFirst(lines[:3]), []string{"err-1", "out-1", "out-2"}) || !strings.Contains(lines[3], "sample listening") {
+	if code != 200 || len(lines) != 5 || !cmp.Equal(sortedFirst(lines[:3]), []string{"err-1", "out-1", "out-2"}) ||
+		!strings.Contains(body, "\nlistening: http://"+p0.Address+"\n") || !strings.Contains(lines[3]+lines[4], `msg="sample listening"`) {
 		t.Errorf("replica 0: %d %q", code, body)
 	}
-	code, body = getText(t, admin+"workload=logger&namespace=default&tail=1")
+	code, body = getText(t, admin+"workload=logger&namespace=default&tail=2")
 	for _, p := range pods {
-		if code != 200 || !strings.Contains(body, "["+p.Name+"] listening: http://"+p.Address+"\n") {
-			t.Errorf("tail 1 of every replica: %d %q lacks [%s] listening: ...", code, body, p.Name)
+		if code != 200 || !strings.Contains(body, "["+p.Name+"] listening: http://"+p.Address+"\n") || !strings.Contains(body, "["+p.Name+"] time=") {
+			t.Errorf("tail 2 of every replica: %d %q lacks [%s] listening: ... or [%[3]s] time=...", code, body, p.Name)
 		}
 	}
-	if n := strings.Count(body, "\n"); n != 2 {
-		t.Errorf("tail 1 of 2 replicas: %d lines: %q", n, body)
+	if n := strings.Count(body, "\n"); n != 4 {
+		t.Errorf("tail 2 of 2 replicas: %d lines: %q", n, body)
 	}
 	for _, tc := range []struct {
 		query string
@@ -157,7 +164,7 @@ func TestReplicaLogs(t *testing.T) {
 		{"workload=logger&namespace=other", 404, "in namespace other"},
 		{"workload=service/logger", 400, "want NAME, deployment/NAME"},
 		{"workload=logger&tail=x", 400, `tail=\"x\": want a number`},
-		{"workload=pod/" + p0.Name + "&tail=1", 200, "listening: http://" + p0.Address},
+		{"workload=pod/" + p0.Name + "&tail=2", 200, "listening: http://" + p0.Address},
 	} {
 		code, body := getText(t, admin+tc.query)
 		if code != tc.code || !strings.Contains(body, tc.want) {
