@@ -74,6 +74,7 @@ var badInput = map[string][]struct {
 	"graylane lane retry":            {{[]string{"lane", "retry", "gray", "--local", "--timeout", "soon"}, "invalid argument"}},
 	"graylane lane sign":             {{[]string{"lane", "sign", "GRAY", "--key-file", "nope.key"}, `lane name "GRAY": a lowercase RFC 1123 label`}, {[]string{"lane", "sign", "base", "--key-file", "nope.key"}, `"base" means "no lane"`}, {[]string{"lane", "sign", "gray"}, "--key-file is required"}},
 	"graylane lint":                  {{[]string{"lint", "-f", "../../examples/nope.yaml"}, "no such file"}},
+	"graylane logs":                  {{[]string{"logs", "order"}, "add --local"}, {[]string{"logs", "--local"}, "accepts 1 arg(s), received 0"}},
 	"graylane render":                {{[]string{"render", "-f", "../../examples/nope.yaml"}, "no such file"}},
 	"graylane rollout":               {{[]string{"rollout", "nosuch"}, `unknown command "nosuch" for "graylane rollout"`}},
 	"graylane rollout abort":         {{[]string{"rollout", "abort", "order"}, "kubectl argo rollouts"}},

@@ -21,7 +21,12 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		// A closed terminal stops `graylane up` cleanly; under nohup it runs on.
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -59,6 +64,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr),
 		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr), newApplyCmd(stdout), newGetCmd(stdout), newGateCmd(stdout, stderr), newRolloutCmd(stdout), newLaneCmd(stdout),
 		newRenderCmd(stdout, stderr), newConvertCmd(stdout, stderr), newLintCmd(stdout, stderr))
+	root.AddCommand(newLogsCmd(stdout), newSuperviseCmd())
 	finishTree(root)
 	return root
 }

@@ -43,6 +43,8 @@ func TestGolden(t *testing.T) {
 		{"error-no-such-file", []string{"route", "-f", ex + "nope.yaml", "--url", "http://a/"}, 2},
 		{"error-up-broken", []string{"up", "-f", ex + "seed004-broken", "--admin", "127.0.0.1:0", "--client-proxy", "", "--gateway-port", "0"}, 2},
 		{"error-up-image", []string{"up", "-f", ex + "seed004", "--image", "nope", "--admin", "127.0.0.1:0"}, 2},
+		{"error-up-images-file", []string{"up", "-f", ex + "seed004", "--images", "testdata/images-bad.yaml", "--admin", "127.0.0.1:0"}, 2},
+		{"error-logs-not-local", []string{"logs", "order"}, 2},
 		{"error-get-not-local", []string{"get", "workloads"}, 2},
 	}
 	for _, tc := range tests {

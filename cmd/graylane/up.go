@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/graylane/graylane/examples"
 	"github.com/graylane/graylane/internal/embedded"
@@ -18,6 +20,7 @@ import (
 type upOptions struct {
 	files       []string
 	images      []string
+	imageFiles  []string
 	gatewayPort int
 	admin       string
 	client      string
@@ -43,17 +46,21 @@ features it does not run (blueGreen, workloadRef, experiment and setMirrorRoute
 steps, other traffic routers, ...) are refused at their field (exit 2): they run
 on a cluster, and graylane lint lists them.
 
-Images map to commands with --image IMAGE=COMMAND; builtin:sample is the
-built-in sample app, and images named go-http-sample or graylane/sample run it
-by default. Prints the gateway and admin addresses once every workload is
-ready; stops everything on Ctrl-C.
+Images map to commands with --image IMAGE=COMMAND or a file of mappings
+(--images FILE); builtin:sample is the built-in sample app, and images named
+go-http-sample or graylane/sample run it by default. Prints the gateway and
+admin addresses as soon as they serve, and which workloads are not ready yet;
+the start-up progress goes to standard error (redrawn in place on a terminal),
+each replica's output to its log (graylane logs WORKLOAD --local). Stops
+everything on Ctrl-C.
 
 Environment: GRAYLANE_GATE_TOKEN is the bearer token sent to the gate that a
 Lane's entry.whitelist.gate names (the gate's admin token; not needed when the
 gate runs with --open-read).`,
 		Example: `  graylane up
   graylane up -f examples/seed004/ --gateway-port 8080
-  graylane up -f k8s/ --image registry.example.com/shop/order=./bin/order`,
+  graylane up -f k8s/ --image registry.example.com/shop/order=./bin/order
+  graylane up -f k8s/ --images images.yaml --state-dir .graylane`,
 		Args:    cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error { return o.validate() },
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -62,11 +69,12 @@ gate runs with --open-read).`,
 	}
 	f := c.Flags()
 	f.StringArrayVarP(&o.files, "filename", "f", nil, "manifest file or folder (repeatable; watched for changes)")
-	f.StringArrayVar(&o.images, "image", nil, "IMAGE=COMMAND: how to run a container image (repeatable; COMMAND may be builtin:sample)")
+	f.StringArrayVar(&o.images, "image", nil, "IMAGE=COMMAND: how to run a container image (repeatable; COMMAND may be builtin:sample; wins over --images)")
+	f.StringArrayVar(&o.imageFiles, "images", nil, "YAML file of image mappings (images: {IMAGE: COMMAND}; repeatable, a later file wins)")
 	f.IntVar(&o.gatewayPort, "gateway-port", 8080, "local port for Gateway servers on port 80 (0: any free port)")
 	f.StringVar(&o.admin, "admin", "127.0.0.1:15000", "admin address: /readyz, /metrics, /apply, /v1/workloads, /v1/services")
 	f.StringVar(&o.client, "client-proxy", "127.0.0.1:15001", "a mesh client sidecar: use it as HTTP proxy to call services by name (empty: off)")
-	f.StringVar(&o.stateDir, "state-dir", "", "folder for process logs (default: a temporary folder removed on exit)")
+	f.StringVar(&o.stateDir, "state-dir", "", "folder for the replicas' logs, logs/NAMESPACE/POD.log (default: a temporary folder removed on exit)")
 	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL for analysis metrics without an address (default: the embedded one on --admin)")
 	f.StringVar(&o.laneKeyFile, "lane-key-file", "", "key that signed lane headers from outside are verified with (see graylane lane sign); without it every lane header from outside is removed")
 	addOutputFlag(c, &o.output)
@@ -74,13 +82,27 @@ gate runs with --open-read).`,
 }
 
 func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// On a terminal the start-up progress is redrawn in place; the log and
+	// the address lines are written above it.
+	var console *embedded.Console
+	if f, ok := stderr.(*os.File); ok {
+		console = embedded.NewConsole(f)
+	}
+	logOut, out := stderr, stdout
+	if console != nil {
+		logOut = console
+		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			out = console.Above(stdout)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
 	files := o.files
 	if len(files) == 0 {
-		dir, err := bundledShop()
+		dir, remove, err := bundledShop()
 		if err != nil {
 			return err
 		}
+		defer remove()
 		files = []string{dir}
 	}
 	var laneKey []byte
@@ -91,46 +113,72 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 		}
 		laneKey = key
 	}
+	readyShown := false
 	rt, err := embedded.New(embedded.Options{
-		Files: files, Images: o.images, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
+		Files: files, Images: o.images, ImageFiles: o.imageFiles, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
-		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"),
+		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console,
+		Serving: func(a embedded.Addresses) {
+			readyShown = len(a.NotReady) == 0
+			printAddresses(out, o.output, a, false)
+		},
 	}, log)
 	if err != nil {
 		return err
 	}
 	return rt.Run(cmd.Context(), func(gateway, admin, client string) {
-		info := map[string]string{"admin": "http://" + admin}
-		if gateway != "" {
-			info["gateway"] = "http://" + gateway
-		}
-		if client != "" {
-			info["clientProxy"] = "http://" + client
-		}
-		if o.output == "json" || o.output == "yaml" {
-			_ = writeAny(stdout, o.output, info)
-			return
-		}
-		if gateway != "" {
-			fmt.Fprintf(stdout, "gateway: http://%s\n", gateway)
-		}
-		fmt.Fprintf(stdout, "admin: http://%s\n", admin)
-		if client != "" {
-			fmt.Fprintf(stdout, "client proxy: http://%s (HTTP proxy for calls by service name)\n", client)
+		// Machine-readable output says once more when everything is ready.
+		if !readyShown && (o.output == "json" || o.output == "yaml") {
+			printAddresses(out, o.output, embedded.Addresses{Gateway: gateway, Admin: admin, Client: client}, true)
 		}
 	})
 }
 
+// printAddresses prints where graylane up serves: text lines, or one JSON
+// object (a YAML document) with ready and the workloads not ready yet.
+func printAddresses(w io.Writer, format string, a embedded.Addresses, again bool) {
+	if format == "json" || format == "yaml" {
+		info := map[string]any{"admin": "http://" + a.Admin, "ready": len(a.NotReady) == 0}
+		if a.Gateway != "" {
+			info["gateway"] = "http://" + a.Gateway
+		}
+		if a.Client != "" {
+			info["clientProxy"] = "http://" + a.Client
+		}
+		if len(a.NotReady) > 0 {
+			info["notReady"] = a.NotReady
+		}
+		if again && format == "yaml" {
+			fmt.Fprintln(w, "---")
+		}
+		_ = writeAny(w, format, info)
+		return
+	}
+	var b strings.Builder
+	if a.Gateway != "" {
+		fmt.Fprintf(&b, "gateway: http://%s\n", a.Gateway)
+	}
+	fmt.Fprintf(&b, "admin: http://%s\n", a.Admin)
+	if a.Client != "" {
+		fmt.Fprintf(&b, "client proxy: http://%s (HTTP proxy for calls by service name)\n", a.Client)
+	}
+	if len(a.NotReady) > 0 {
+		fmt.Fprintf(&b, "not ready yet: %s\n", strings.Join(a.NotReady, ", "))
+	}
+	_, _ = io.WriteString(w, b.String())
+}
+
 // bundledShop is examples/shop when running from the repository, else
-// the embedded copy written to a temporary folder.
-func bundledShop() (string, error) {
+// the embedded copy written to a temporary folder, which remove deletes.
+func bundledShop() (dir string, remove func(), err error) {
 	if st, err := os.Stat(filepath.Join("examples", "shop")); err == nil && st.IsDir() {
-		return filepath.Join("examples", "shop"), nil
+		return filepath.Join("examples", "shop"), func() {}, nil
 	}
-	dir, err := os.MkdirTemp("", "graylane-shop-")
+	dir, err = embedded.MakeTempDir("graylane-shop-")
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	remove = func() { _ = os.RemoveAll(dir) }
 	err = fs.WalkDir(examples.Shop, "shop", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -141,5 +189,9 @@ func bundledShop() (string, error) {
 		}
 		return os.WriteFile(filepath.Join(dir, filepath.Base(path)), b, 0o644)
 	})
-	return dir, err
+	if err != nil {
+		remove()
+		return "", nil, err
+	}
+	return dir, remove, nil
 }

@@ -26,6 +26,7 @@ import (
 //	GET  /metrics         Istio standard metrics, Prometheus text format
 //	POST /apply           YAML/JSON manifests in the body, applied like kubectl apply
 //	GET  /v1/workloads    pods with state, port, sidecar, restarts
+//	GET  /v1/logs?workload=NAME&namespace=NS&replica=N&tail=N&follow=true   replica logs (text)
 //	GET  /v1/services     Services with their endpoints
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
@@ -49,6 +50,7 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /apply", r.serveApply)
 	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
+	mux.HandleFunc("GET /v1/logs", r.serveLogs)
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
 	if r.prom != nil {
 		// The embedded Prometheus: AnalysisTemplates with this address

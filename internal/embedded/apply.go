@@ -268,14 +268,16 @@ func (r *Runtime) retire(old, w *workload) {
 }
 
 func (r *Runtime) newPod(spec podSpec) (*pod, error) {
-	port, err := freePort()
+	ln, err := replicaPorts.reserve()
 	if err != nil {
 		return nil, fmt.Errorf("allocate a port for %s: %w", spec.name, err)
 	}
-	p := &pod{spec: spec, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), state: "pending"}
+	port := ln.Addr().(*net.TCPAddr).Port
+	p := &pod{spec: spec, port: port, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), state: "pending", ln: ln}
 	c := &caller{source: route.Source{Labels: spec.labels, Namespace: spec.namespace}, workload: workloadName(spec.workload),
 		app: labelOr(spec.labels, "app"), version: labelOr(spec.labels, "version")}
 	if p.sidecar, err = r.serveCaller("127.0.0.1:0", c); err != nil {
+		r.stopPod(p)
 		return nil, fmt.Errorf("sidecar for %s: %w", spec.name, err)
 	}
 	return p, nil

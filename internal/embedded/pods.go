@@ -5,18 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +22,12 @@ type podSpec struct {
 	labels    map[string]string
 	argv      []string
 	env       []string
+	dir       string // working directory, "" = the runtime's
 	probePath string // readinessProbe httpGet path, "" = TCP connect
+	// inherit: the process takes its listening socket as fd 3
+	// (LISTEN_FDS=1), as the built-in sample does; otherwise it binds PORT
+	// itself.
+	inherit bool
 }
 
 // pod is one running replica: a process, its port and its sidecar.
@@ -38,15 +35,26 @@ type pod struct {
 	spec     podSpec
 	port     int
 	addr     string // 127.0.0.1:port
+	uid      string // POD_UID: the sample answers it on /healthz
 	sidecar  *listener
 	ready    atomic.Bool
 	restarts atomic.Int32
 	pid      atomic.Int64
 	mu       sync.Mutex
-	state    string // starting, running, crashed, stopped
+	state    string // pending, starting, running, crashed, stopped
 	lastErr  string
-	cancel   context.CancelFunc
-	done     chan struct{}
+	why      string // why a running process is not ready (the last probe)
+	// exit and exitTail are the last exit and its last stderr lines, kept
+	// until the replica is ready: why a crash-looping replica is not.
+	exit     string
+	exitTail []string
+	stopOnce sync.Once
+	// ln is the replica's listening socket while the runtime holds it:
+	// always for inherit, otherwise between runs (see portSet).
+	ln     *net.TCPListener
+	logs   *podLogs
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // templateHash identifies a pod template, as the pod-template-hash label
@@ -90,9 +98,9 @@ func (r *Runtime) templateSpec(ref, ns string, tpl *corev1.PodTemplateSpec) (pod
 	if !ok {
 		return podSpec{}, &MissingImageError{Workload: ref, Container: c.Name, Image: c.Image}
 	}
-	argv := []string{"/bin/sh", "-c", cmd}
-	if cmd == BuiltinSample {
-		argv = []string{r.exe, "sample"}
+	argv, inherit := []string{"/bin/sh", "-c", cmd.Command}, false
+	if cmd.Command == BuiltinSample {
+		argv, inherit = []string{r.exe, "sample"}, true
 	}
 	probe := ""
 	if p := c.ReadinessProbe; p != nil && p.HTTPGet != nil {
@@ -102,7 +110,7 @@ func (r *Runtime) templateSpec(ref, ns string, tpl *corev1.PodTemplateSpec) (pod
 		}
 	}
 	env := append(r.containerEnv(ref, c), "GRAYLANE_IMAGE="+c.Image)
-	return podSpec{workload: ref, namespace: ns, labels: tpl.Labels, argv: argv, env: env, probePath: probe}, nil
+	return podSpec{workload: ref, namespace: ns, labels: tpl.Labels, argv: argv, env: env, dir: cmd.Dir, probePath: probe, inherit: inherit}, nil
 }
 
 // MissingImageError: a container image has no command in the image map.
@@ -126,155 +134,6 @@ func (r *Runtime) containerEnv(ref string, c corev1.Container) []string {
 		r.noteOnce(ref+" envFrom", "%s: envFrom (ConfigMaps, Secrets) is not resolved by the embedded runtime", ref)
 	}
 	return env
-}
-
-// start runs the pod's process under supervision until ctx ends.
-func (r *Runtime) startPod(ctx context.Context, p *pod) {
-	ctx, p.cancel = context.WithCancel(ctx)
-	p.done = make(chan struct{})
-	go func() {
-		defer close(p.done)
-		backoff := 200 * time.Millisecond
-		for {
-			started := time.Now()
-			err := r.runOnce(ctx, p)
-			p.ready.Store(false)
-			if ctx.Err() != nil {
-				p.setState("stopped", "")
-				return
-			}
-			n := p.restarts.Add(1)
-			p.setState("crashed", err.Error())
-			r.log.Warn("workload process exited; restarting", "pod", p.spec.name, "workload", p.spec.workload, "err", err, "restarts", n, "in", backoff, "log", r.podLog(p))
-			if time.Since(started) > 30*time.Second {
-				backoff = 200 * time.Millisecond
-			}
-			select {
-			case <-ctx.Done():
-				p.setState("stopped", "")
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 10*time.Second)
-		}
-	}()
-}
-
-func (p *pod) setState(s, err string) {
-	p.mu.Lock()
-	p.state, p.lastErr = s, err
-	p.mu.Unlock()
-}
-
-func (p *pod) status() (string, string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.state, p.lastErr
-}
-
-func (r *Runtime) podLog(p *pod) string {
-	return filepath.Join(r.stateDir, "logs", p.spec.name+".log")
-}
-
-// runOnce starts the process, probes it until ready, and waits for it to
-// exit. On ctx end it sends SIGTERM to the process group, then SIGKILL.
-func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
-	logFile, err := os.OpenFile(r.podLog(p), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("open log: %w", err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(p.spec.argv[0], p.spec.argv[1:]...)
-	cmd.Env = r.podEnv(p)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	p.setState("starting", "")
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %v: %w", p.spec.argv, err)
-	}
-	p.pid.Store(int64(cmd.Process.Pid))
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	go r.probe(ctx, p, exited)
-	select {
-	case err := <-exited:
-		if err == nil {
-			err = errors.New("exited with status 0")
-		}
-		return fmt.Errorf("process: %w", err)
-	case <-ctx.Done():
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		return ctx.Err()
-	}
-}
-
-// probe marks the pod ready once its port accepts connections (or its
-// readinessProbe path answers 2xx/3xx).
-func (r *Runtime) probe(ctx context.Context, p *pod, exited <-chan error) {
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if len(exited) > 0 {
-			return
-		}
-		if p.probeOnce() {
-			p.setState("running", "")
-			p.ready.Store(true)
-			r.changed()
-			return
-		}
-	}
-}
-
-func (p *pod) probeOnce() bool {
-	if p.spec.probePath == "" {
-		c, err := net.DialTimeout("tcp", p.addr, 200*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		return true
-	}
-	resp, err := probeClient.Get("http://" + p.addr + p.spec.probePath)
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 400
-}
-
-func (r *Runtime) podEnv(p *pod) []string {
-	proxy := "http://" + p.sidecar.addr
-	host, port, _ := net.SplitHostPort(p.sidecar.addr)
-	env := append(os.Environ(), p.spec.env...)
-	return append(env,
-		"PORT="+strconv.Itoa(p.port), "HOST=127.0.0.1",
-		"HTTP_PROXY="+proxy, "http_proxy="+proxy, "NO_PROXY=localhost,127.0.0.1", "no_proxy=localhost,127.0.0.1",
-		"JAVA_TOOL_OPTIONS=-Dhttp.proxyHost="+host+" -Dhttp.proxyPort="+port+" -Dhttp.nonProxyHosts=localhost|127.0.0.1",
-		"POD_NAME="+p.spec.name, "POD_NAMESPACE="+p.spec.namespace,
-	)
-}
-
-// freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (r *Runtime) noteOnce(key, format string, args ...any) {

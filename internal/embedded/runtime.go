@@ -2,10 +2,8 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,8 +26,12 @@ import (
 type Options struct {
 	// Files are the manifests to run; they are watched for changes.
 	Files []string
-	// Images are IMAGE=COMMAND mappings on top of DefaultImages.
+	// Images are IMAGE=COMMAND mappings on top of ImageFiles and
+	// DefaultImages.
 	Images []string
+	// ImageFiles are YAML files of image mappings (see LoadImageFile);
+	// a later file wins over an earlier one.
+	ImageFiles []string
 	// GatewayAddr is where Gateway servers on port 80 listen, e.g.
 	// 127.0.0.1:8080 (port 0: any free port).
 	GatewayAddr string
@@ -43,6 +44,14 @@ type Options struct {
 	// StateDir keeps process logs; empty means a temporary folder that is
 	// removed on exit.
 	StateDir string
+	// LogMaxBytes bounds each replica's log file (0: DefaultLogMaxBytes).
+	LogMaxBytes int64
+	// Serving, when set, is called once the listeners serve after the
+	// first apply, whether or not every workload is ready yet.
+	Serving func(Addresses)
+	// Console, when set, shows the workloads' start-up on a terminal;
+	// otherwise it is logged.
+	Console *Console
 	// Executable runs the built-in sample ("EXE sample"); default: this binary.
 	Executable string
 	// WatchInterval is how often Files are checked for changes (0: 1s; <0: never).
@@ -87,6 +96,12 @@ type Runtime struct {
 	wake          chan struct{}
 	started       chan struct{} // closed once the admin listener is up
 	rolloutWake   chan struct{}
+	// events is closed and replaced at every change of a pod or of the
+	// configuration (see nextChange).
+	eventsMu sync.Mutex
+	events   chan struct{}
+	spawn    *spawner
+	progress *progress
 	// prom is the embedded Prometheus; the admin address serves its query
 	// API, so analysis queries without an address go there.
 	prom *promstore.Store
@@ -98,12 +113,23 @@ type workload struct {
 	pods []*pod
 }
 
-var probeClient = &http.Client{Timeout: time.Second}
+// probeClient sends readiness probes; a probe's connection is not kept.
+var probeClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+
+// Addresses are where the runtime serves.
+type Addresses struct {
+	Gateway string // Gateway servers on port 80; "" when no Gateway has one
+	Admin   string
+	Client  string // the client proxy; "" when off
+	// NotReady names the workloads ("Deployment ns/name") with replicas
+	// that are not ready yet.
+	NotReady []string
+}
 
 // New prepares a runtime. It checks the options and loads the manifests
 // (an error here is the user's input: see inspect.InputError).
 func New(opts Options, log *slog.Logger) (*Runtime, error) {
-	images, err := NewImageMap(opts.Images)
+	images, err := NewImageMap(opts.Images, opts.ImageFiles...)
 	if err != nil {
 		return nil, &inspect.InputError{Err: err}
 	}
@@ -114,14 +140,16 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 		}
 	}
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
-		workloads: map[string]*workload{}, rollouts: map[string]*rollout{}, lanes: map[string]*laneRun{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{})}
+		workloads: map[string]*workload{}, rollouts: map[string]*rollout{}, lanes: map[string]*laneRun{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{}), events: make(chan struct{})}
+	r.progress = &progress{r: r, log: log, console: opts.Console}
 	r.up = newUpstreams()
 	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil
 }
 
 // Run starts everything, applies the files, and serves until ctx ends.
-// ready is called once every workload is ready.
+// Options.Serving is called once the listeners serve, ready once every
+// workload is ready.
 func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client string)) error {
 	r.ctx = ctx
 	if os.Getenv("GOGC") == "" {
@@ -132,6 +160,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	if err := r.prepareStateDir(); err != nil {
 		return err
 	}
+	r.spawn = newSpawner()
 	defer r.cleanup()
 	prom, err := promstore.New(r.metrics.registry, promstore.Options{Logger: r.log})
 	if err != nil {
@@ -160,15 +189,37 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	}
 	go r.watch(ctx)
 	go r.rolloutLoop(ctx)
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		r.progress.run(ctx)
+	}()
+	defer func() { <-progressDone }()
+	if r.opts.Serving != nil {
+		a := r.addresses()
+		a.NotReady = notReadyWorkloads(r.Progress())
+		r.opts.Serving(a)
+	}
 	r.waitReady(ctx, ready)
 	<-ctx.Done()
 	return nil
 }
 
+func (r *Runtime) addresses() Addresses {
+	a := Addresses{Admin: r.admin.addr}
+	if l := r.gatewayListener(80); l != nil {
+		a.Gateway = l.addr
+	}
+	if r.client != nil {
+		a.Client = r.client.addr
+	}
+	return a
+}
+
 func (r *Runtime) prepareStateDir() error {
 	r.stateDir = r.opts.StateDir
 	if r.stateDir == "" {
-		dir, err := os.MkdirTemp("", "graylane-up-")
+		dir, err := MakeTempDir("graylane-up-")
 		if err != nil {
 			return fmt.Errorf("state dir: %w", err)
 		}
@@ -197,9 +248,16 @@ func (r *Runtime) cleanup() {
 		ls = append(ls, l)
 	}
 	r.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, p := range pods {
-		r.stopPod(p)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.stopPod(p)
+		}()
 	}
+	wg.Wait()
+	r.spawn.stop()
 	for _, l := range ls {
 		if l != nil {
 			l.close()
@@ -208,16 +266,6 @@ func (r *Runtime) cleanup() {
 	r.up.closeAll()
 	if r.tempState {
 		_ = os.RemoveAll(r.stateDir)
-	}
-}
-
-func (r *Runtime) stopPod(p *pod) {
-	if p.cancel != nil {
-		p.cancel()
-		<-p.done
-	}
-	if p.sidecar != nil {
-		p.sidecar.close()
 	}
 }
 
@@ -248,22 +296,6 @@ func serve(addr string, h http.Handler) (*listener, error) {
 	return l, nil
 }
 
-// listen opens a TCP listener. Accepted connections get no TCP
-// keep-alive probes (Envoy's default for downstream connections too): the
-// idle timeout closes a silent connection, and the four socket options
-// keep-alive needs would cost four system calls on every new connection.
-func listen(addr string) (net.Listener, error) {
-	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: false}, KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%s is already in use (is another graylane up running? pick another port)", addr)
-		}
-		return nil, err
-	}
-	return ln, nil
-}
-
 func (l *listener) close() {
 	if l.fast != nil {
 		l.fast.close()
@@ -280,12 +312,23 @@ func (r *Runtime) Started() <-chan struct{} { return r.started }
 // Addr is the admin listener's address; valid once Started is closed.
 func (r *Runtime) Addr() string { return r.admin.addr }
 
-// changed wakes the readiness watcher.
+// changed wakes the readiness watcher and whoever waits on nextChange.
 func (r *Runtime) changed() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	r.eventsMu.Lock()
+	close(r.events)
+	r.events = make(chan struct{})
+	r.eventsMu.Unlock()
+}
+
+// nextChange is closed at the next change of a pod or the configuration.
+func (r *Runtime) nextChange() <-chan struct{} {
+	r.eventsMu.Lock()
+	defer r.eventsMu.Unlock()
+	return r.events
 }
 
 // NotReady lists the pods that are not ready, "" when all are.
@@ -307,24 +350,18 @@ func (r *Runtime) NotReady() []string {
 
 func (r *Runtime) waitReady(ctx context.Context, ready func(gateway, admin, client string)) {
 	for {
+		next := r.nextChange()
 		if len(r.NotReady()) == 0 {
-			gw, client := "", ""
-			if l := r.gatewayListener(80); l != nil {
-				gw = l.addr
-			}
-			if r.client != nil {
-				client = r.client.addr
-			}
 			if ready != nil {
-				ready(gw, r.admin.addr, client)
+				a := r.addresses()
+				ready(a.Gateway, a.Admin, a.Client)
 			}
 			return
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-r.wake:
-		case <-time.After(time.Second):
+		case <-next:
 		}
 	}
 }

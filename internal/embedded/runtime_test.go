@@ -492,11 +492,16 @@ func TestCleanStop(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var info struct{ Admin, Gateway string }
+	var info struct {
+		Admin, Gateway string
+		Ready          bool
+	}
 	dec := json.NewDecoder(stdout)
-	if err := dec.Decode(&info); err != nil {
-		_ = cmd.Process.Kill()
-		t.Fatalf("read ready line: %v", err)
+	for !info.Ready { // the addresses come first, then ready: true
+		if err := dec.Decode(&info); err != nil {
+			_ = cmd.Process.Kill()
+			t.Fatalf("read ready line: %v", err)
+		}
 	}
 	resp, err := http.Get(info.Admin + "/v1/workloads")
 	if err != nil {

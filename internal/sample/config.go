@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,16 @@ type Options struct {
 	// PropagateHeaders are the inbound header names copied onto outbound calls
 	// (env propagate_headers), case-insensitive; a trailing '*' matches a prefix.
 	PropagateHeaders []string
+	// Inherited: the process was started with its listening socket as file
+	// descriptor 3 (socket activation: LISTEN_FDS=1, LISTEN_PID unset or this
+	// process), so [Run] serves on it instead of listening on Host:Port.
+	// graylane up starts replicas this way: their ports are never free for
+	// another process to take.
+	Inherited bool
+	// PodName and PodUID (env POD_NAME, POD_UID, set by graylane up) are
+	// answered on [HealthPath] as X-Pod-Name and X-Pod-Uid, so a readiness
+	// probe can tell which replica answered.
+	PodName, PodUID string
 	// Ready, if set, is called with the listening address once serving.
 	Ready func(addr string) `json:"-"`
 }
@@ -123,7 +134,36 @@ func Load(lookupEnv func(string) (string, bool), flags map[string]string) (Optio
 			return Options{}, &inspect.InputError{Err: fmt.Errorf("invalid %s %q: %w", src, val, err)}
 		}
 	}
+	o.PodName, _ = lookupEnv("POD_NAME")
+	o.PodUID, _ = lookupEnv("POD_UID")
+	inherited, err := inheritedSocket(lookupEnv, os.Getpid())
+	if err != nil {
+		return Options{}, &inspect.InputError{Err: err}
+	}
+	o.Inherited = inherited
 	return o, nil
+}
+
+// inheritedSocket reads the socket activation variables: LISTEN_FDS=1 passes
+// one listening socket as fd 3. LISTEN_PID, when set, must be this process
+// (otherwise the variables were meant for another process and are ignored).
+func inheritedSocket(lookupEnv func(string) (string, bool), pid int) (bool, error) {
+	fds, ok := lookupEnv("LISTEN_FDS")
+	if !ok || fds == "" {
+		return false, nil
+	}
+	if p, ok := lookupEnv("LISTEN_PID"); ok && p != "" && p != strconv.Itoa(pid) {
+		return false, nil
+	}
+	switch n, err := strconv.Atoi(fds); {
+	case err != nil || n < 0:
+		return false, fmt.Errorf("invalid LISTEN_FDS %q: must be a number of sockets", fds)
+	case n == 0:
+		return false, nil
+	case n > 1:
+		return false, fmt.Errorf("invalid LISTEN_FDS %q: the sample app serves one socket", fds)
+	}
+	return true, nil
 }
 
 // Validate checks options built by hand; errors are *inspect.InputError naming

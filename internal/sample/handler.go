@@ -39,6 +39,8 @@ var (
 // safe for concurrent use.
 type Handler struct {
 	identity     string   // "app(version)"
+	podName      []string // X-Pod-Name on HealthPath, nil: none
+	podUID       []string // X-Pod-Uid on HealthPath, nil: none
 	xSample      []string // X-Sample header value
 	textLine     []byte   // identity + "\n"
 	jsonHead     []byte   // {"app":"...","version":"..."
@@ -80,6 +82,12 @@ func NewHandler(o Options) (*Handler, error) {
 		propagate:    newHeaderMatcher(o.PropagateHeaders),
 		transport:    newTransport(),
 	}
+	if o.PodName != "" {
+		h.podName = []string{o.PodName}
+	}
+	if o.PodUID != "" {
+		h.podUID = []string{o.PodUID}
+	}
 	h.client = &http.Client{Transport: h.transport, Timeout: upstreamTimeout}
 	for _, raw := range o.Upstreams {
 		u, _ := parseUpstream(raw) // checked by Validate
@@ -97,6 +105,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	if r.URL.Path == HealthPath {
 		hdr["Content-Type"] = ctText
+		if h.podName != nil {
+			hdr["X-Pod-Name"] = h.podName
+		}
+		if h.podUID != nil {
+			hdr["X-Pod-Uid"] = h.podUID
+		}
 		_, _ = w.Write(okBody)
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"time"
 
@@ -16,17 +17,44 @@ import (
 
 const shutdownTimeout = 5 * time.Second
 
-// Run listens on o.Host:o.Port and serves until ctx ends (see [Serve]).
-// Invalid options are an *inspect.InputError; a listen failure is a plain error.
+// Run listens on o.Host:o.Port, or takes the inherited socket (fd 3) when
+// o.Inherited, and serves until ctx ends (see [Serve]). Invalid options are
+// an *inspect.InputError; a listen failure is a plain error.
 func Run(ctx context.Context, o Options, logger *slog.Logger) error {
 	if err := o.Validate(); err != nil {
 		return err
+	}
+	if o.Inherited {
+		ln, err := inheritedListener()
+		if err != nil {
+			return err
+		}
+		return Serve(ctx, ln, o, logger)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
 	if err != nil {
 		return fmt.Errorf("sample: %w", err)
 	}
 	return Serve(ctx, ln, o, logger)
+}
+
+// inheritedListener takes the listening socket passed as fd 3 (socket
+// activation) and removes the activation variables from the environment,
+// so that a process started from here does not take them as its own.
+func inheritedListener() (net.Listener, error) {
+	for _, k := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
+		_ = os.Unsetenv(k)
+	}
+	f := os.NewFile(3, "listen-fd-3")
+	if f == nil {
+		return nil, errors.New("sample: LISTEN_FDS=1 but file descriptor 3 is not open")
+	}
+	defer f.Close() // FileListener works on a duplicate
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("sample: LISTEN_FDS=1 but file descriptor 3 is not a listening socket: %w", err)
+	}
+	return ln, nil
 }
 
 // Serve serves the sample app on ln until ctx ends, then shuts down
