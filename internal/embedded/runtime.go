@@ -55,6 +55,8 @@ type Options struct {
 	LaneKey []byte
 	// GateToken is sent to gates that lane whitelists name.
 	GateToken string
+	// Edge bounds the proxy listeners (edge.go). [edge: issue #15]
+	Edge EdgeOptions
 }
 
 // Runtime runs manifests locally.
@@ -219,6 +221,7 @@ func (r *Runtime) stopPod(p *pod) {
 	if p.sidecar != nil {
 		p.sidecar.close()
 	}
+	r.metrics.forgetPod(p) // [edge: issue #15 item 5] the series of a gone workload go
 }
 
 // listen opens the admin and client listeners (the gateway listeners open
