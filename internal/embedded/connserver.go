@@ -98,7 +98,7 @@ func (s *connServer) liveConns() int {
 }
 
 func (s *connServer) handle(c net.Conn) {
-	connMemory.opened()
+	connMemory.add(gaugeConns, 1)
 	d := downConns.Get().(*downConn)
 	d.init(c, s.lim, &s.parked)
 	defer func() {
@@ -109,7 +109,7 @@ func (s *connServer) handle(c net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 		s.wg.Done()
-		connMemory.closed()
+		connMemory.add(gaugeConns, -1)
 	}()
 	for {
 		now := time.Now()
@@ -117,15 +117,15 @@ func (s *connServer) handle(c net.Conn) {
 			return
 		}
 		rd, bw, w := d.st.rd, d.st.bw, d.st.w
-		req, derr := rd.next(now)
+		req, derr := rd.next()
 		if derr != nil {
-			s.refuse(d, derr, now)
+			s.refuse(d, derr, rd.headStart)
 			return
 		}
 		if req.ContentLength != 0 {
 			// The body may take as long as it takes while bytes keep
 			// coming (the body readers move the deadline).
-			d.readWithin(now, s.lim.streamIdle)
+			d.readWithin(time.Now(), s.lim.streamIdle)
 			if req.ProtoAtLeast(1, 1) && hasToken(req.Header.Get("Expect"), "100-continue") {
 				// Answered here, as Envoy does: the pod gets the body
 				// at once, without the expectation.
@@ -136,7 +136,7 @@ func (s *connServer) handle(c net.Conn) {
 				}
 			}
 		}
-		w.reset(req, now)
+		w.reset(req)
 		s.h.ServeHTTP(w, req)
 		if err := w.finish(); err != nil {
 			return
@@ -162,9 +162,13 @@ func (s *connServer) handle(c net.Conn) {
 
 // refuse answers a request the server could not read (when the client
 // can still be answered), counts it, and the connection is then closed.
+// start is when its head started to arrive (zero: now).
 func (s *connServer) refuse(d *downConn, e *downstreamError, start time.Time) {
 	if e == errHeadAbandoned {
 		return // the client left in the middle of a head: nobody to answer, nothing served
+	}
+	if start.IsZero() {
+		start = time.Now()
 	}
 	if s.hooks.reject != nil {
 		s.hooks.reject(e.status, e.flags, start)

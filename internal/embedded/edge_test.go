@@ -675,3 +675,40 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMemRelief: memory is given back once connections (or states in
+// use) have fallen by releaseCount from their peak, to half of it at
+// most; then the peak starts over.
+func TestMemRelief(t *testing.T) {
+	released := make(chan struct{}, 10)
+	m := &memRelief{release: func() { released <- struct{}{} }}
+	for range 3000 {
+		m.add(gaugeConns, 1)
+	}
+	for range 1499 {
+		m.add(gaugeConns, -1)
+		m.add(gaugeStates, 1)
+	}
+	select {
+	case <-released:
+		t.Fatal("released before half the peak")
+	default:
+	}
+	m.add(gaugeConns, -1) // 1500 left of 3000
+	<-released
+	waitFor(t, "the release to end", func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return !m.releasing
+	})
+	m.mu.Lock()
+	peak := m.peak
+	m.mu.Unlock()
+	if peak != [2]int{1500, 1499} {
+		t.Errorf("peaks after the release %v, want the levels then", peak)
+	}
+	for range 1000 {
+		m.add(gaugeStates, -1)
+	}
+	<-released // 499 of 1499 states
+}

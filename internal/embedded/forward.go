@@ -74,12 +74,12 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
+	m := metric{caller: c, start: time.Now()}
 	ew, _ := w.(edgeWriter)
-	start, lim := time.Now, defaultEdgeLimits
+	lim := defaultEdgeLimits
 	if ew != nil {
-		start, lim = ew.requestStart, ew.limits()
+		lim = ew.limits()
 	}
-	m := metric{caller: c, start: start()}
 	cfg := r.cfg.Load()
 	if len(c.gateways) > 0 && cfg.entry != nil {
 		r.enterLane(cfg, req.Header, w.Header())

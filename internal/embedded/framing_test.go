@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -47,7 +46,7 @@ func readNext(rd *reqReader) (*http.Request, error) {
 	if _, err := rd.br.Peek(1); err != nil {
 		return nil, err
 	}
-	req, derr := rd.next(time.Now())
+	req, derr := rd.next()
 	if derr != nil {
 		return nil, derr
 	}

@@ -6,25 +6,26 @@ import (
 )
 
 // What the proxy listeners keep of memory is bounded, and given back once
-// connections are gone:
+// connections are gone or idle:
 //   - a connection holds its 32 KiB connState only while it has a request
 //     to serve (an idle one parks: connserver.go);
 //   - the free list of connStates keeps at most maxFreeStates (4 MiB),
 //     where a sync.Pool would keep every state of a burst until two
 //     garbage collections, which an idle process does not run for
 //     minutes;
-//   - when the connections of a burst have closed (releaseConns fewer
-//     than the peak, and half of it at most), the heap is collected and
+//   - when a burst is over - releaseCount fewer connections, or
+//     connStates in use (their connections closed or parked), than at
+//     the peak, and half of it at most - the heap is collected and
 //     returned to the system at once (debug.FreeOSMemory), in the
 //     background: an idle process would otherwise keep its peak resident
-//     size for minutes.
+//     size (buffers, goroutine stacks) for minutes.
 
 // maxFreeStates bounds the connStates kept for new connections.
 const maxFreeStates = 128
 
-// releaseConns is how many connections must have closed since the peak
-// before memory is given back (about 32 MiB of states and stacks).
-const releaseConns = 1000
+// releaseCount is how far connections or states in use must have fallen
+// from their peak before memory is given back (about 32 MiB).
+const releaseCount = 1000
 
 var connStates = &statePool{}
 
@@ -35,6 +36,7 @@ type statePool struct {
 }
 
 func (p *statePool) get() *connState {
+	connMemory.add(gaugeStates, 1)
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
 		st := p.free[n-1]
@@ -54,39 +56,39 @@ func (p *statePool) put(st *connState) {
 		p.free = append(p.free, st)
 	}
 	p.mu.Unlock()
+	connMemory.add(gaugeStates, -1)
 }
 
 var connMemory = &memRelief{release: debug.FreeOSMemory}
 
-// memRelief counts the proxies' live connections and gives memory back
-// after a burst.
+// The gauges memRelief follows.
+const (
+	gaugeConns = iota
+	gaugeStates
+)
+
+// memRelief follows the proxies' connections and connStates in use, and
+// gives memory back after a burst.
 type memRelief struct {
-	mu         sync.Mutex
-	live, peak int
-	running    bool
-	release    func()
+	mu        sync.Mutex
+	n, peak   [2]int
+	releasing bool
+	release   func()
 }
 
-func (m *memRelief) opened() {
+func (m *memRelief) add(gauge, delta int) {
 	m.mu.Lock()
-	m.live++
-	m.peak = max(m.peak, m.live)
-	m.mu.Unlock()
-}
-
-func (m *memRelief) closed() {
-	m.mu.Lock()
-	m.live--
-	start := !m.running && m.peak-m.live >= releaseConns && m.live <= m.peak/2
-	if start {
-		m.running = true
-	}
+	n := m.n[gauge] + delta
+	m.n[gauge] = n
+	m.peak[gauge] = max(m.peak[gauge], n)
+	start := delta < 0 && !m.releasing && m.peak[gauge]-n >= releaseCount && n <= m.peak[gauge]/2
+	m.releasing = m.releasing || start
 	m.mu.Unlock()
 	if start {
 		go func() {
 			m.release()
 			m.mu.Lock()
-			m.peak, m.running = m.live, false
+			m.peak, m.releasing = m.n, false
 			m.mu.Unlock()
 		}()
 	}

@@ -26,6 +26,9 @@ type reqReader struct {
 	base, br *bufio.Reader
 	d        *downConn
 	scan     headScan
+	// headStart is when a head that did not arrive whole started (zero
+	// when it came in one piece).
+	headStart time.Time
 	head     requestHead
 	raw      rawHead
 	req      http.Request
@@ -64,12 +67,12 @@ var (
 )
 
 // next reads the next request; at least its first byte is buffered.
-func (r *reqReader) next(now time.Time) (*http.Request, *downstreamError) {
-	r.scan = headScan{}
+func (r *reqReader) next() (*http.Request, *downstreamError) {
+	r.scan, r.headStart = headScan{}, time.Time{}
 	b, _ := r.br.Peek(r.br.Buffered())
 	n, derr := r.scan.next(b, r.d.lim)
 	if n == 0 && derr == nil {
-		n, derr = r.readHead(now)
+		n, derr = r.readHead()
 	}
 	if derr != nil {
 		return nil, derr
@@ -85,10 +88,11 @@ func (r *reqReader) next(now time.Time) (*http.Request, *downstreamError) {
 
 // readHead waits for the rest of a head that has started, under the
 // headers timeout, and returns its length once it is buffered whole.
-func (r *reqReader) readHead(now time.Time) (int, *downstreamError) {
+func (r *reqReader) readHead() (int, *downstreamError) {
+	r.headStart = time.Now()
 	var t time.Time
 	if dur := r.d.lim.headDeadline(); dur > 0 {
-		t = now.Add(dur)
+		t = r.headStart.Add(dur)
 	}
 	r.d.setReadDeadline(t)
 	for {

@@ -7,7 +7,6 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // respWriter is the http.ResponseWriter of a connServer request: the head
@@ -25,18 +24,16 @@ type respWriter struct {
 	cl          int64
 	num         [20]byte // status code digits
 	d           *downConn
-	start       time.Time // when the request's head was read
-	dead        bool      // hung up: nothing more is written
-	linger      bool      // close with a lingering close after the answer
+	dead        bool // hung up: nothing more is written
+	linger      bool // close with a lingering close after the answer
 }
 
 func (w *respWriter) Header() http.Header { return w.header }
 
-// reset readies the connection's writer for the next request, read at
-// start.
-func (w *respWriter) reset(req *http.Request, start time.Time) {
+// reset readies the connection's writer for the next request.
+func (w *respWriter) reset(req *http.Request) {
 	clear(w.header)
-	*w = respWriter{bw: w.bw, header: w.header, req: req, cl: -1, d: w.d, start: start}
+	*w = respWriter{bw: w.bw, header: w.header, req: req, cl: -1, d: w.d}
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -136,8 +133,6 @@ func (w *respWriter) abort() { w.close = true }
 // The proxy's handler (forward) uses these beyond http.ResponseWriter;
 // see edgeWriter.
 
-func (w *respWriter) requestStart() time.Time { return w.start }
-
 func (w *respWriter) limits() *edgeLimits { return w.d.lim }
 
 func (w *respWriter) closeWatch() *closeWatch { return &w.d.watch }
@@ -158,7 +153,6 @@ var errHungUp = errors.New("connection hung up")
 // beyond http.ResponseWriter.
 type edgeWriter interface {
 	http.ResponseWriter
-	requestStart() time.Time
 	limits() *edgeLimits
 	closeWatch() *closeWatch
 	answering() bool
