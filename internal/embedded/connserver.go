@@ -376,11 +376,6 @@ func (st *connState) clear() {
 	st.w.req, st.w.d = nil, nil
 }
 
-func isClosed(err error) bool {
-	var ne net.Error
-	return errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
-}
-
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()

@@ -29,14 +29,14 @@ type reqReader struct {
 	// headStart is when a head that did not arrive whole started (zero
 	// when it came in one piece).
 	headStart time.Time
-	head     requestHead
-	raw      rawHead
-	req      http.Request
-	header   http.Header
-	vals     []string
-	body     clBody
-	chunked  chunkedBody
-	cl       [1]string // the fast path's Content-Length, for decideFraming
+	head      requestHead
+	raw       rawHead
+	req       http.Request
+	header    http.Header
+	vals      []string
+	body      clBody
+	chunked   chunkedBody
+	cl        [1]string // the fast path's Content-Length, for decideFraming
 }
 
 func (r *reqReader) attach(d *downConn, br *bufio.Reader) { r.d, r.base, r.br = d, br, br }

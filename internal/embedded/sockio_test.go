@@ -123,3 +123,8 @@ func TestSockIO(t *testing.T) {
 		}
 	})
 }
+
+func isClosed(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
+}
