@@ -89,7 +89,7 @@ var badInput = map[string][]struct {
 	"graylane route":                 {{[]string{"route", "-f", "../../examples/seed004", "--url", "ftp://a/"}, "--url"}},
 	"graylane sample":                {{[]string{"sample", "--port", "99999"}, `invalid --port "99999"`}},
 	"graylane simulate":              {{[]string{"simulate", "-f", "../../examples/seed004", "--url", "http://appa:8000/", "--calls", "appa->appb", "--requests", "0"}, "--requests 0"}},
-	"graylane up":                    {{[]string{"up", "--gateway-port", "99999"}, "--gateway-port 99999: want a port 0..65535"}, {[]string{"up", "--admin", "not-an-addr"}, `--admin "not-an-addr": missing port`}, {[]string{"up", "--client-proxy", "127.0.0.1:http"}, `port "http"`}, {[]string{"up", "--prometheus", "localhost:9090"}, "want an http:// or https:// URL"}, {[]string{"up", "-o", "xml"}, "--output"}},
+	"graylane up":                    {{[]string{"up", "--gateway-port", "99999"}, "--gateway-port 99999: want a port 0..65535"}, {[]string{"up", "--admin", "not-an-addr"}, `--admin "not-an-addr": missing port`}, {[]string{"up", "--client-proxy", "127.0.0.1:http"}, `port "http"`}, {[]string{"up", "--prometheus", "localhost:9090"}, "want an http:// or https:// URL"}, {[]string{"up", "-o", "xml"}, "--output"}, {[]string{"up", "--max-request-headers-kb", "0"}, "--max-request-headers-kb 0: want 1..8192"}, {[]string{"up", "--max-connections", "-5"}, "--max-connections -5: want 1..1073741824, or -1 for no limit"}},
 	"graylane version":               {{[]string{"version", "extra"}, `unknown command "extra" for "graylane version"`}},
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -28,6 +29,25 @@ type upOptions struct {
 	prometheus  string
 	laneKeyFile string
 	output      string
+	edge        upEdgeFlags
+}
+
+// upEdgeFlags are the limits and timeouts of the proxy listeners
+// (embedded.EdgeOptions), in the units of the flags.
+type upEdgeFlags struct {
+	maxHeadersKB, maxHeadersCount, maxLineKB, maxFieldKB int
+	maxBodyMB                                            int64
+	headersTimeout, streamIdle, idle                     time.Duration
+	maxConns                                             int
+}
+
+func (f upEdgeFlags) options() embedded.EdgeOptions {
+	return embedded.EdgeOptions{
+		MaxRequestHeadersBytes: f.maxHeadersKB << 10, MaxHeadersCount: f.maxHeadersCount,
+		MaxRequestLineBytes: f.maxLineKB << 10, MaxHeaderFieldBytes: f.maxFieldKB << 10,
+		MaxRequestBodyBytes: f.maxBodyMB << 20, RequestHeadersTimeout: f.headersTimeout,
+		StreamIdleTimeout: f.streamIdle, IdleTimeout: f.idle, MaxConnections: f.maxConns,
+	}
 }
 
 func newUpCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -77,6 +97,15 @@ gate runs with --open-read).`,
 	f.StringVar(&o.stateDir, "state-dir", "", "folder for the replicas' logs, logs/NAMESPACE/POD.log (default: a temporary folder removed on exit)")
 	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL for analysis metrics without an address (default: the embedded one on --admin)")
 	f.StringVar(&o.laneKeyFile, "lane-key-file", "", "key that signed lane headers from outside are verified with (see graylane lane sign); without it every lane header from outside is removed")
+	f.IntVar(&o.edge.maxHeadersKB, "max-request-headers-kb", embedded.DefaultMaxRequestHeadersBytes>>10, "gateway and sidecars: largest request head in KiB (request line and header fields; over it: 431)")
+	f.IntVar(&o.edge.maxHeadersCount, "max-headers-count", embedded.DefaultMaxHeadersCount, "gateway and sidecars: most header fields in a request (over it: 431)")
+	f.IntVar(&o.edge.maxLineKB, "max-request-line-kb", embedded.DefaultMaxRequestLineBytes>>10, "gateway and sidecars: longest request line in KiB (over it: 414)")
+	f.IntVar(&o.edge.maxFieldKB, "max-header-field-kb", embedded.DefaultMaxHeaderFieldBytes>>10, "gateway and sidecars: longest header field line in KiB (over it: 431)")
+	f.Int64Var(&o.edge.maxBodyMB, "max-request-body-mb", embedded.DefaultMaxRequestBodyBytes>>20, "gateway and sidecars: largest request body in MiB (over it: 413; -1: no limit)")
+	f.DurationVar(&o.edge.headersTimeout, "request-headers-timeout", embedded.DefaultRequestHeadersTimeout, "gateway and sidecars: time for a request head to arrive once started (then: 408; negative: none)")
+	f.DurationVar(&o.edge.streamIdle, "stream-idle-timeout", embedded.DefaultStreamIdleTimeout, "gateway and sidecars: time a request may go without bytes moving (body: 408, upstream answer: 504; negative: none)")
+	f.DurationVar(&o.edge.idle, "idle-timeout", embedded.DefaultIdleTimeout, "gateway and sidecars: a kept-alive connection with no request is closed after this (negative: never)")
+	f.IntVar(&o.edge.maxConns, "max-connections", embedded.DefaultMaxConnections, "gateway and sidecars: most connections a listener serves at once (more are closed; -1: no limit)")
 	addOutputFlag(c, &o.output)
 	return c
 }
@@ -117,7 +146,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 	rt, err := embedded.New(embedded.Options{
 		Files: files, Images: o.images, ImageFiles: o.imageFiles, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
-		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console,
+		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(),
 		Serving: func(a embedded.Addresses) {
 			readyShown = len(a.NotReady) == 0
 			printAddresses(out, o.output, a, false)

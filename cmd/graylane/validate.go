@@ -38,6 +38,33 @@ func (o *upOptions) validate() error {
 			return err
 		}
 	}
+	return o.edge.validate()
+}
+
+// validate checks the edge flags by their names: sizes are positive (the
+// body size and connection count may be -1, no limit), heads at most 8 MiB.
+func (f upEdgeFlags) validate() error {
+	const mostKB = 8 << 10
+	for _, c := range []struct {
+		flag     string
+		v, least int64
+		most     int64
+	}{
+		{"--max-request-headers-kb", int64(f.maxHeadersKB), 1, mostKB},
+		{"--max-headers-count", int64(f.maxHeadersCount), 1, 1 << 20},
+		{"--max-request-line-kb", int64(f.maxLineKB), 1, mostKB},
+		{"--max-header-field-kb", int64(f.maxFieldKB), 1, mostKB},
+		{"--max-request-body-mb", f.maxBodyMB, -1, 1 << 40},
+		{"--max-connections", int64(f.maxConns), -1, 1 << 30},
+	} {
+		if c.v < c.least || c.v > c.most || c.v == 0 {
+			noLimit := ""
+			if c.least < 0 {
+				noLimit = ", or -1 for no limit"
+			}
+			return &inspect.InputError{Err: fmt.Errorf("%s %d: want 1..%d%s", c.flag, c.v, c.most, noLimit)}
+		}
+	}
 	return nil
 }
 

@@ -38,8 +38,13 @@ type listener struct {
 	caller atomic.Pointer[caller]
 }
 
-// serveCaller starts a proxy listener whose requests come from c.
+// serveCaller starts a proxy listener whose requests come from c, under
+// the runtime's edge limits.
 func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
+	lim, err := r.opts.Edge.limits()
+	if err != nil {
+		return nil, err
+	}
 	var l *listener
 	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method == http.MethodConnect {
@@ -48,13 +53,20 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 		}
 		r.forward(w, req, l.caller.Load())
 	})
+	hooks := serverHooks{
+		reject: func(status int, flags string, start time.Time) {
+			m := metric{caller: l.caller.Load(), start: start, flags: flags}
+			m.record(r.metrics, status)
+		},
+		overflow: func() { r.metrics.overflow(l.caller.Load()) },
+	}
 	ln, err := listen(addr)
 	if err != nil {
 		return nil, err
 	}
 	l = &listener{addr: ln.Addr().String(), ln: ln}
 	l.caller.Store(c)
-	l.fast = newConnServer(ln, h)
+	l.fast = newConnServer(ln, h, lim, hooks)
 	return l, nil
 }
 
@@ -62,7 +74,12 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
-	start := time.Now()
+	m := metric{caller: c, start: time.Now()}
+	ew, _ := w.(edgeWriter)
+	lim := defaultEdgeLimits
+	if ew != nil {
+		lim = ew.limits()
+	}
 	cfg := r.cfg.Load()
 	if len(c.gateways) > 0 && cfg.entry != nil {
 		r.enterLane(cfg, req.Header, w.Header())
@@ -70,7 +87,6 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	rr := route.Request{Authority: req.Host, Path: req.URL.RequestURI(), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
 	rr.Port = portOf(req.Host)
 	res := r.evaluate(cfg, &rr, c)
-	m := metric{caller: c, start: start}
 	switch {
 	case res.Reason == route.NoVirtualHost || res.Reason == route.NoRoute:
 		m.flags = "NR"
@@ -105,14 +121,16 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 			return
 		}
 	}
-	m.dest = host
 	if cfg.services[host] == nil {
-		m.flags = "NR"
+		// As Istio labels what is not a known service, not by the host
+		// the client named: clients cannot make series at will.
+		m.dest, m.flags = passthroughCluster, "NR"
 		r.fail(w, &m, http.StatusServiceUnavailable, "no healthy upstream: "+host+" is not a Service of this runtime")
 		return
 	}
+	m.dest = host
 	members := cfg.endpoints(host, subset, labels)
-	r.send(w, req, rr.Path, res.Route, dest, members, &m)
+	r.send(w, ew, req, rr.Path, res.Route, dest, members, &m, lim)
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
@@ -133,10 +151,16 @@ func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Resu
 }
 
 // send forwards to a ready member, retrying once on another member when
-// the connection is refused, as Envoy's default retry policy does.
-func (r *Runtime) send(w http.ResponseWriter, req *http.Request, uri string, rt *route.Route, dest *route.Destination, members *memberList, m *metric) {
+// the connection is refused, as Envoy's default retry policy does. A
+// failure of the client (its body, or its going away) is not the
+// member's: see clientFail.
+func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, uri string, rt *route.Route, dest *route.Destination, members *memberList, m *metric, lim *edgeLimits) {
 	var tried *pod
 	out := r.outbound(req, uri, rt, dest)
+	out.now, out.idle = m.start, lim.streamIdle
+	if ew != nil {
+		out.watch = ew.closeWatch()
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		p := members.pick(tried)
 		if p == nil {
@@ -145,12 +169,20 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, uri string, rt 
 		m.pod = p
 		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, &out)
 		if err != nil {
-			if retryable(err, req) {
+			var de *downstreamError
+			switch {
+			case errors.As(err, &de):
+				r.clientFail(w, ew, m, de)
+			case isTimeout(err):
+				m.flags = flagSI
+				r.fail(w, m, http.StatusGatewayTimeout, "stream timeout: no answer from upstream")
+			case retryable(err, req):
 				tried = p
 				continue
+			default:
+				m.flags = "UF"
+				r.fail(w, m, http.StatusServiceUnavailable, "upstream connect error: "+err.Error())
 			}
-			m.flags = "UF"
-			r.fail(w, m, http.StatusServiceUnavailable, "upstream connect error: "+err.Error())
 			return
 		}
 		code := resp.StatusCode
@@ -161,6 +193,34 @@ func (r *Runtime) send(w http.ResponseWriter, req *http.Request, uri string, rt 
 	}
 	m.flags = "UH"
 	r.fail(w, m, http.StatusServiceUnavailable, "no healthy upstream")
+}
+
+// clientFail ends a request the client failed: a malformed or oversized
+// body (400, 413), a body it stopped sending (408), or a connection it
+// closed (no answer). The answer is given when it has not started, and
+// the connection closed after it; the request is counted with e's flags
+// and no destination - a client must not be able to lower a
+// destination's success rate. A client that left while the answer was
+// awaited (errDownstreamGone) is counted as Envoy does: code 0, DC, with
+// the destination that was waited for.
+func (r *Runtime) clientFail(w http.ResponseWriter, ew edgeWriter, m *metric, e *downstreamError) {
+	if e != errDownstreamGone {
+		m.dest, m.pod = "", nil
+	}
+	m.flags = e.flags
+	switch {
+	case ew == nil:
+		http.Error(w, e.msg, max(e.status, http.StatusBadRequest))
+	case e.status == 0 || ew.answering():
+		ew.hangup()
+	default:
+		ew.refuseAfter()
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("X-Graylane-Reason", e.msg)
+		w.WriteHeader(e.status)
+		_, _ = io.WriteString(w, e.msg+"\n")
+	}
+	m.record(r.metrics, e.status)
 }
 
 // retryable: the connection was refused (nothing reached the app), or an

@@ -15,8 +15,10 @@ import (
 // substrings of it, so a request costs one allocation (the head as a
 // string) instead of net/http's dozen. Anything else - chunked or
 // unknown-length bodies, Expect, Upgrade, obsolete line folding, bare LF
-// line ends, odd request targets, HTTP/1.0 - is "not simple": the caller
-// hands the unread bytes to net/http, which serves it or answers 400.
+// line ends, odd request targets, HTTP/1.0 - is "not simple": a request
+// goes to the slow path (reqreader.go), which answers 400 or reads it, a
+// response to net/http. Either way the request's framing is decided by
+// decideFraming (framing.go).
 
 // headField is one header line: the canonical name and the value without
 // surrounding blanks.
@@ -25,8 +27,9 @@ type headField struct{ name, value string }
 // headCommon is what request and response heads share.
 type headCommon struct {
 	fields        []headField
-	contentLength int64 // -1: no Content-Length field
-	close         bool  // Connection: close
+	contentLength int64  // -1: no Content-Length field
+	clValue       string // the Content-Length value as sent
+	close         bool   // Connection: close
 }
 
 // requestHead is a parsed simple request head.
@@ -35,6 +38,7 @@ type requestHead struct {
 	method string
 	target string // the request target as sent
 	host   string // the Host field ("" for absolute-form, where the URL wins)
+	hosts  int    // Host fields (0 or 1)
 	url    url.URL
 }
 
@@ -67,7 +71,8 @@ func headEnd(b []byte) int {
 
 // parseRequestHead parses s, a whole head ending in an empty line, into h
 // (its slices are reused). It reports false for anything that is not a
-// simple request, malformed or not; net/http then decides.
+// simple request, malformed or not; the slow path (reqreader.go) then
+// decides.
 func parseRequestHead(s string, h *requestHead) bool {
 	line, rest, ok := cutLine(s)
 	if !ok {
@@ -97,6 +102,7 @@ func parseRequestHead(s string, h *requestHead) bool {
 	if !ok || hosts > 1 || (hosts == 0 && h.url.Host == "") {
 		return false
 	}
+	h.hosts = hosts
 	if h.url.Host != "" {
 		h.host = h.url.Host
 	}
@@ -150,7 +156,7 @@ func cutLine(s string) (line, rest string, ok bool) {
 // parseFields parses the header lines of s (through the empty line) into
 // h; check sees each field and may refuse it.
 func parseFields(s string, h *headCommon, check func(headField) bool) bool {
-	h.fields, h.contentLength, h.close = h.fields[:0], -1, false
+	h.fields, h.contentLength, h.clValue, h.close = h.fields[:0], -1, "", false
 	for {
 		line, rest, ok := cutLine(s)
 		if !ok {
@@ -176,7 +182,7 @@ func parseFields(s string, h *headCommon, check func(headField) bool) bool {
 			if !ok || h.contentLength >= 0 {
 				return false
 			}
-			h.contentLength = n
+			h.contentLength, h.clValue = n, f.value
 		case "Connection":
 			h.close = h.close || hasToken(f.value, "close")
 		}

@@ -14,15 +14,28 @@ import (
 // metrics are Istio's standard request metrics, same names and labels, so
 // PromQL written for a cluster (success rate from istio_requests_total,
 // latency from istio_request_duration_milliseconds) works unchanged.
+//
+// Label values are bounded: destinations are Services of the runtime, or
+// PassthroughCluster for any other host, never the host a client named;
+// and the series of a workload whose last pod is gone are deleted
+// (forgetPod).
 type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	cxOver   *prometheus.CounterVec
 	// series caches the children of one label combination, so the hot
 	// path does not hash sixteen label values per request.
 	mu     sync.RWMutex
 	series map[seriesKey]*seriesPair
 }
+
+// passthroughCluster is the destination of requests for hosts that are
+// not Services of the runtime, as Istio's metrics name it.
+const passthroughCluster = "PassthroughCluster"
+
+// workloadLabels are the labels that name a workload in a series.
+type workloadLabels struct{ workload, namespace, app, version string }
 
 type seriesKey struct {
 	caller *caller
@@ -36,6 +49,7 @@ type seriesKey struct {
 type seriesPair struct {
 	srcCount, dstCount prometheus.Counter
 	srcDur, dstDur     prometheus.Observer
+	src, dst           workloadLabels
 }
 
 var istioLabels = []string{
@@ -58,7 +72,10 @@ func newMetrics() *metrics {
 			Name: "istio_request_duration_milliseconds", Help: "Request duration in milliseconds (Istio standard metric).", Buckets: istioBuckets,
 		}, istioLabels),
 	}
-	m.registry.MustRegister(m.requests, m.duration)
+	m.cxOver = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "graylane_downstream_cx_overflow_total", Help: "Connections a proxy listener closed at once: it served its maximum already (Envoy's downstream_cx_overflow).",
+	}, []string{"listener"})
+	m.registry.MustRegister(m.requests, m.duration, m.cxOver)
 	m.series = map[seriesKey]*seriesPair{}
 	return m
 }
@@ -92,33 +109,98 @@ func (m *metric) record(ms *metrics, code int) {
 // newSeries resolves the label values of a new combination once.
 func (ms *metrics) newSeries(k seriesKey) *seriesPair {
 	svcName, svcNS, _ := route.ServiceOf(k.dest)
-	dw, dns, dapp, dver := "unknown", "unknown", "unknown", "unknown"
+	dst := workloadLabels{"unknown", "unknown", "unknown", "unknown"}
 	if p := k.pod; p != nil {
-		dw, dns = workloadName(p.spec.workload), p.spec.namespace
-		dapp, dver = labelOr(p.spec.labels, "app"), labelOr(p.spec.labels, "version")
+		dst = workloadLabels{workloadName(p.spec.workload), p.spec.namespace, labelOr(p.spec.labels, "app"), labelOr(p.spec.labels, "version")}
 	}
 	dest := k.dest
-	if dest == "" {
+	switch dest {
+	case "":
 		dest, svcName, svcNS = "unknown", "unknown", "unknown"
+	case passthroughCluster:
+		dest, svcName, svcNS = "unknown", passthroughCluster, "unknown"
 	}
 	ns := k.caller.source.Namespace
 	if ns == "" {
 		ns = "default"
 	}
-	values := []string{"source", k.caller.workload, ns, k.caller.app, k.caller.version,
-		dest, svcName, svcNS, dw, dns, dapp, dver, "http", strconv.Itoa(k.code), k.flags, "unknown"}
-	sp := &seriesPair{srcCount: ms.requests.WithLabelValues(values...), srcDur: ms.duration.WithLabelValues(values...)}
-	values[0] = "destination"
-	sp.dstCount, sp.dstDur = ms.requests.WithLabelValues(values...), ms.duration.WithLabelValues(values...)
+	src := workloadLabels{k.caller.workload, ns, k.caller.app, k.caller.version}
+	values := []string{"source", src.workload, src.namespace, src.app, src.version,
+		dest, svcName, svcNS, dst.workload, dst.namespace, dst.app, dst.version, "http", strconv.Itoa(k.code), k.flags, "unknown"}
+	sp := &seriesPair{srcCount: ms.requests.WithLabelValues(values...), srcDur: ms.duration.WithLabelValues(values...), src: src, dst: dst}
+	if k.pod != nil {
+		// Only a request that reached a pod has a destination reporter.
+		values[0] = "destination"
+		sp.dstCount, sp.dstDur = ms.requests.WithLabelValues(values...), ms.duration.WithLabelValues(values...)
+	}
 	ms.mu.Lock()
 	if len(ms.series) > 100_000 {
-		// Pods come and go over a long run: start over rather than grow.
+		// Only a cache: the series stay registered.
 		ms.series = map[seriesKey]*seriesPair{}
 	}
 	ms.series[k] = sp
 	ms.mu.Unlock()
 	return sp
 }
+
+// forgetAfter is how long the series of a stopped pod's workload are
+// kept: queries over recent windows (a rollout's analysis, the judge,
+// a dashboard's rate over 5m) still see them; then they go.
+const forgetAfter = 5 * time.Minute
+
+// forgetPod drops, forgetAfter from now, the series of p's workload (see
+// drop). Call it when p has stopped.
+func (ms *metrics) forgetPod(p *pod) {
+	time.AfterFunc(forgetAfter, func() { ms.drop(p) })
+}
+
+// drop drops the series of p's workload, as destination and (its
+// sidecar's) as source, unless a series of another pod or sidecar with
+// the same workload labels is still in use: the series of a workload
+// that is gone go, a workload that still runs keeps its counters.
+// (Whether another pod has the workload's labels is told by the series
+// cache; after the cache was dropped for size, a running workload's
+// series may be deleted too, and start again at 0, which Prometheus
+// reads as a counter reset.)
+func (ms *metrics) drop(p *pod) {
+	dst := workloadLabels{workloadName(p.spec.workload), p.spec.namespace, labelOr(p.spec.labels, "app"), labelOr(p.spec.labels, "version")}
+	var c *caller
+	if p.sidecar != nil {
+		c = p.sidecar.caller.Load()
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	var src workloadLabels
+	for k, sp := range ms.series {
+		if k.caller == c {
+			src = sp.src
+		}
+		if k.pod == p || k.caller == c {
+			delete(ms.series, k)
+		}
+	}
+	dropDst, dropSrc := true, src != workloadLabels{}
+	for _, sp := range ms.series {
+		dropDst = dropDst && sp.dst != dst
+		dropSrc = dropSrc && sp.src != src
+	}
+	var drop []prometheus.Labels
+	if dropDst {
+		drop = append(drop, prometheus.Labels{"destination_workload": dst.workload, "destination_workload_namespace": dst.namespace,
+			"destination_app": dst.app, "destination_version": dst.version})
+	}
+	if dropSrc {
+		drop = append(drop, prometheus.Labels{"source_workload": src.workload, "source_workload_namespace": src.namespace,
+			"source_app": src.app, "source_version": src.version})
+	}
+	for _, l := range drop {
+		ms.requests.DeletePartialMatch(l)
+		ms.duration.DeletePartialMatch(l)
+	}
+}
+
+// overflow counts a connection listener l's caller closed at its limit.
+func (ms *metrics) overflow(c *caller) { ms.cxOver.WithLabelValues(c.workload).Inc() }
 
 func (ms *metrics) observe(sp *seriesPair, toPod bool, d time.Duration) {
 	ms2 := float64(d.Microseconds()) / 1000

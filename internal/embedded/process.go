@@ -80,6 +80,7 @@ func (r *Runtime) stopPod(p *pod) {
 		if p.logs != nil {
 			p.logs.close()
 		}
+		r.metrics.forgetPod(p) // the series of a gone workload go (after a grace period)
 	})
 }
 

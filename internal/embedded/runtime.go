@@ -64,6 +64,8 @@ type Options struct {
 	LaneKey []byte
 	// GateToken is sent to gates that lane whitelists name.
 	GateToken string
+	// Edge bounds the proxy listeners (edge.go). [edge: issue #15]
+	Edge EdgeOptions
 }
 
 // Runtime runs manifests locally.

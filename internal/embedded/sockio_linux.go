@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -20,30 +21,49 @@ import (
 // woke it again, a thread wake-up on the request's path and a thread
 // competing for the CPU with the pods. Reads and writes of a non-blocking
 // socket never block, so holding the processor through one is safe.
+//
+// A write that finds the socket full moves the write deadline to
+// writeIdle ahead before it waits, and clears it once done: a peer that
+// stops reading for writeIdle fails the write (Envoy's stream idle
+// timeout), and writes that do not wait cost no timer.
 type sockIO struct {
-	c       net.Conn
-	rc      syscall.RawConn
-	buf     []byte
-	n       int
-	errno   syscall.Errno
-	readFn  func(fd uintptr) bool
-	writeFn func(fd uintptr) bool
+	c         net.Conn
+	rc        syscall.RawConn
+	buf       []byte
+	n         int
+	errno     syscall.Errno
+	writeIdle time.Duration
+	waited    bool // a write set the write deadline
+	readFn    func(fd uintptr) bool
+	writeFn   func(fd uintptr) bool
+	peekFn    func(fd uintptr) bool
 }
 
 // newSockIO returns c's reader-writer: a sockIO for a TCP connection, c
 // itself for anything else.
-func newSockIO(c net.Conn) io.ReadWriter {
+func newSockIO(c net.Conn, writeIdle time.Duration) io.ReadWriter {
+	rw, _ := new(sockIO).reset(c, writeIdle)
+	return rw
+}
+
+// reset readies s for c (nil: drops the connection) and returns c's
+// reader-writer: s for a TCP connection, c itself for anything else. It
+// reports whether s is used, and so waitReadable works.
+func (s *sockIO) reset(c net.Conn, writeIdle time.Duration) (io.ReadWriter, bool) {
+	s.c, s.rc, s.buf, s.writeIdle, s.waited = nil, nil, nil, writeIdle, false
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		return c
+		return c, false
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return c
+		return c, false
 	}
-	s := &sockIO{c: c, rc: rc}
-	s.readFn, s.writeFn = s.read, s.write
-	return s
+	s.c, s.rc = c, rc
+	if s.readFn == nil {
+		s.readFn, s.writeFn, s.peekFn = s.read, s.write, s.peek
+	}
+	return s, true
 }
 
 func (s *sockIO) read(fd uintptr) bool {
@@ -71,6 +91,10 @@ func (s *sockIO) write(fd uintptr) bool {
 			s.n += int(n)
 		case syscall.EINTR:
 		case syscall.EAGAIN:
+			if s.writeIdle > 0 {
+				_ = s.c.SetWriteDeadline(time.Now().Add(s.writeIdle))
+				s.waited = true
+			}
 			return false
 		default:
 			s.errno = e
@@ -78,6 +102,24 @@ func (s *sockIO) write(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// peek reports whether the socket has bytes to read, an end or an error
+// (MSG_PEEK: nothing is consumed).
+func (s *sockIO) peek(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if e != syscall.EINTR {
+			return e != syscall.EAGAIN
+		}
+	}
+}
+
+// waitReadable waits, holding no buffer, until the socket has bytes to
+// read (or an end or error to report), or the read deadline passes.
+func (s *sockIO) waitReadable() error {
+	return s.rc.Read(s.peekFn)
 }
 
 func (s *sockIO) Read(p []byte) (int, error) {
@@ -89,7 +131,12 @@ func (s *sockIO) Read(p []byte) (int, error) {
 }
 
 func (s *sockIO) Write(p []byte) (int, error) {
-	return s.do("write", s.rc.Write, s.writeFn, p)
+	n, err := s.do("write", s.rc.Write, s.writeFn, p)
+	if s.waited {
+		s.waited = false
+		_ = s.c.SetWriteDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // do runs the raw call fn on p through the RawConn's wait (rc.Read or

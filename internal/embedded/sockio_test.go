@@ -46,7 +46,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 func TestSockIO(t *testing.T) {
 	t.Run("data both ways, large write, EOF", func(t *testing.T) {
 		c, s := tcpPair(t)
-		rw := newSockIO(c)
+		rw := newSockIO(c, 0)
 		big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: more than the socket buffers hold
 		got := make(chan []byte, 1)
 		go func() {
@@ -75,7 +75,7 @@ func TestSockIO(t *testing.T) {
 	})
 	t.Run("read deadline", func(t *testing.T) {
 		c, _ := tcpPair(t)
-		rw := newSockIO(c)
+		rw := newSockIO(c, 0)
 		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		_, err := rw.Read(make([]byte, 8))
 		if !errors.Is(err, os.ErrDeadlineExceeded) || !isClosed(err) {
@@ -84,7 +84,7 @@ func TestSockIO(t *testing.T) {
 	})
 	t.Run("closed under a blocked read", func(t *testing.T) {
 		c, _ := tcpPair(t)
-		rw := newSockIO(c)
+		rw := newSockIO(c, 0)
 		done := make(chan error, 1)
 		go func() {
 			_, err := rw.Read(make([]byte, 8))
@@ -98,7 +98,7 @@ func TestSockIO(t *testing.T) {
 	})
 	t.Run("write to a reset peer", func(t *testing.T) {
 		c, s := tcpPair(t)
-		rw := newSockIO(c)
+		rw := newSockIO(c, 0)
 		s.(*net.TCPConn).SetLinger(0)
 		s.Close() // RST
 		var err error
@@ -118,8 +118,13 @@ func TestSockIO(t *testing.T) {
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
-		if rw := newSockIO(a); rw != io.ReadWriter(a) {
+		if rw := newSockIO(a, 0); rw != io.ReadWriter(a) {
 			t.Fatalf("newSockIO(pipe) = %T; want the pipe itself", rw)
 		}
 	})
+}
+
+func isClosed(err error) bool {
+	var ne net.Error
+	return errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout())
 }

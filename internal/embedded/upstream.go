@@ -23,18 +23,35 @@ import (
 // heads are written straight from the proxied request, and simple
 // response heads are parsed (httphead.go) into objects the connection
 // reuses; other responses are read by http.ReadResponse.
+//
+// The pool is bounded: at most maxIdle idle connections per address, and
+// a connection idle for a sweep period or more (upIdleSweep: 30 to 60
+// s) is closed by the sweeper, which runs only while the pool has idle
+// connections. A pod that is gone leaves nothing behind for long.
 type upstreams struct {
 	mu      sync.Mutex
 	idle    map[string][]*upConn
+	nidle   int    // idle connections, all addresses
+	gen     uint64 // sweep generation
+	sweeper *time.Timer
+	swept   bool // the sweeper is scheduled
 	maxIdle int
 	dialer  net.Dialer
 }
+
+// upIdleSweep is the period of the idle connection sweeper.
+const upIdleSweep = 30 * time.Second
 
 type upConn struct {
 	addr string
 	c    net.Conn
 	br   *bufio.Reader
 	bw   *bufio.Writer
+	gen  uint64 // the sweep generation it went idle in
+	// idle is the stream idle timeout (0: none), readAt the read deadline
+	// in force, moved lazily like a client connection's.
+	idle   time.Duration
+	readAt time.Time
 	// The last response, valid until the connection is released.
 	head   responseHead
 	resp   http.Response
@@ -54,6 +71,14 @@ type upRequest struct {
 	// getBody returns a fresh copy of the body for a retry; nil: a
 	// request with a body cannot be sent again.
 	getBody func() (io.ReadCloser, error)
+	// now is about when the request started (zero: read the clock);
+	// idle is the stream idle timeout (0: none).
+	now  time.Time
+	idle time.Duration
+	// watch, when set, watches the client's connection while the answer
+	// is waited for: if the client goes away, the request is cancelled
+	// and roundTrip fails with errDownstreamGone.
+	watch *closeWatch
 }
 
 func newUpstreams() *upstreams {
@@ -71,8 +96,10 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) 
 		}
 		c.c.Close()
 		// A kept-alive connection the pod closed meanwhile: try a new
-		// one when the request can be sent again.
-		if req.body != nil && req.getBody == nil {
+		// one when the request can be sent again - not when the client
+		// failed or left, or the pod did not answer in time.
+		var de *downstreamError
+		if req.body != nil && req.getBody == nil || errors.As(err, &de) || isTimeout(err) {
 			return nil, nil, err
 		}
 		if req.getBody != nil {
@@ -85,7 +112,7 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) 
 	if err != nil {
 		return nil, nil, err
 	}
-	rw := newSockIO(nc)
+	rw := newSockIO(nc, req.idle)
 	c := &upConn{addr: addr, c: nc, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10), header: http.Header{}}
 	resp, err := c.exchange(ctx, req)
 	if err != nil {
@@ -96,19 +123,35 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) 
 }
 
 // exchange writes the request and reads the response head; the context
-// aborts both by expiring the connection's deadline.
+// aborts both by expiring the connection's deadline, the client going
+// away (req.watch) by closing the connection.
 func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, error) {
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
+	now := req.now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	c.idle = req.idle
+	c.readWithin(now)
 	if err := writeRequest(c.bw, req); err != nil {
 		return nil, err
 	}
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
+	if req.body != nil {
+		c.readWithin(time.Now()) // sending the body may have taken a while
+	}
+	if req.watch != nil {
+		req.watch.arm(c.c)
+	}
 	resp, err := c.readResponse(req.method)
+	if req.watch != nil && req.watch.disarm() {
+		return nil, errDownstreamGone
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, io.ErrUnexpectedEOF
@@ -116,6 +159,40 @@ func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, 
 		return nil, err
 	}
 	return resp, ctx.Err()
+}
+
+// readWithin moves the read deadline to now+idle when the one in force
+// is earlier by more than a second (or to none without a timeout).
+func (c *upConn) readWithin(now time.Time) {
+	if c.idle <= 0 {
+		if !c.readAt.IsZero() {
+			c.readAt = time.Time{}
+			_ = c.c.SetReadDeadline(c.readAt)
+		}
+		return
+	}
+	if t := now.Add(c.idle); c.readAt.IsZero() || t.Sub(c.readAt) > time.Second {
+		c.readAt = t
+		_ = c.c.SetReadDeadline(t)
+	}
+}
+
+// extendRead and readError make upConn the bodyConn of its responses:
+// the stream idle timeout counts from the last bytes of the answer.
+func (c *upConn) extendRead() { c.readWithin(time.Now()) }
+
+func (c *upConn) readError(err error) error { return err }
+
+// idleBody is a response body read by net/http whose reads keep the
+// stream idle deadline ahead.
+type idleBody struct {
+	io.ReadCloser
+	c *upConn
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.c.extendRead()
+	return b.ReadCloser.Read(p)
 }
 
 // writeRequest writes req as HTTP/1.1: the request line, Host, the header
@@ -202,7 +279,33 @@ func (c *upConn) readOne(method string) (*http.Response, error) {
 			}
 		}
 	}
-	return http.ReadResponse(c.br, &http.Request{Method: method})
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err == nil && c.idle > 0 && resp.Body != http.NoBody {
+		resp.Body = &idleBody{ReadCloser: resp.Body, c: c}
+	}
+	return resp, err
+}
+
+// peekHead waits for a whole message head at the start of br and returns
+// its length without consuming it; 0 means the head does not fit in the
+// buffer or the stream ended inside it (the caller falls back to net/http,
+// which reports it).
+func peekHead(br *bufio.Reader) (int, error) {
+	if _, err := br.Peek(1); err != nil {
+		return 0, err
+	}
+	for {
+		b, _ := br.Peek(br.Buffered())
+		if n := headEnd(b); n > 0 {
+			return n, nil
+		}
+		if len(b) == br.Size() {
+			return 0, nil
+		}
+		if _, err := br.Peek(len(b) + 1); err != nil {
+			return 0, nil // net/http reads the same bytes and reports the error
+		}
+	}
 }
 
 // fill builds the response from the parsed head.
@@ -212,7 +315,7 @@ func (c *upConn) fill(noBody bool) *http.Response {
 	c.resp = http.Response{Status: h.status, StatusCode: h.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: c.header, Body: http.NoBody, ContentLength: max(h.contentLength, 0), Close: h.close}
 	if !noBody && h.contentLength > 0 {
-		c.body = clBody{br: c.br, n: h.contentLength}
+		c.body = clBody{br: c.br, n: h.contentLength, conn: c}
 		c.resp.Body = &c.body
 	}
 	return &c.resp
@@ -226,7 +329,9 @@ func (u *upstreams) get(addr string) *upConn {
 		return nil
 	}
 	c := list[len(list)-1]
+	list[len(list)-1] = nil
 	u.idle[addr] = list[:len(list)-1]
+	u.nidle--
 	return c
 }
 
@@ -239,11 +344,52 @@ func (u *upstreams) release(c *upConn, reusable bool) {
 	}
 	u.mu.Lock()
 	if len(u.idle[c.addr]) < u.maxIdle {
+		c.gen = u.gen
 		u.idle[c.addr] = append(u.idle[c.addr], c)
+		u.nidle++
+		if !u.swept {
+			u.swept = true
+			if u.sweeper == nil {
+				u.sweeper = time.AfterFunc(upIdleSweep, u.sweep)
+			} else {
+				u.sweeper.Reset(upIdleSweep)
+			}
+		}
 		c = nil
 	}
 	u.mu.Unlock()
 	if c != nil {
+		c.c.Close()
+	}
+}
+
+// sweep closes the connections that have been idle since before the last
+// sweep, and runs again while any are left.
+func (u *upstreams) sweep() {
+	var stale []*upConn
+	u.mu.Lock()
+	for addr, list := range u.idle {
+		// Idle connections are appended, so the oldest come first.
+		i := 0
+		for i < len(list) && list[i].gen < u.gen {
+			i++
+		}
+		stale = append(stale, list[:i]...)
+		if i == len(list) {
+			delete(u.idle, addr)
+			continue
+		}
+		u.idle[addr] = append(list[:0], list[i:]...)
+		clear(list[len(list)-i:])
+	}
+	u.nidle -= len(stale)
+	u.gen++
+	u.swept = u.nidle > 0
+	if u.swept {
+		u.sweeper.Reset(upIdleSweep)
+	}
+	u.mu.Unlock()
+	for _, c := range stale {
 		c.c.Close()
 	}
 }
@@ -258,4 +404,5 @@ func (u *upstreams) closeAll() {
 		}
 		delete(u.idle, addr)
 	}
+	u.nidle = 0
 }

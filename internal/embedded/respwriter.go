@@ -1,0 +1,162 @@
+package embedded
+
+import (
+	"bufio"
+	"errors"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// respWriter is the http.ResponseWriter of a connServer request: the head
+// is written when the status is known, the body with its Content-Length
+// when the handler set one, chunked otherwise.
+type respWriter struct {
+	bw          *bufio.Writer
+	header      http.Header
+	req         *http.Request
+	status      int
+	wroteHeader bool
+	noBody      bool
+	chunked     bool
+	close       bool
+	cl          int64
+	num         [20]byte // status code digits
+	d           *downConn
+	dead        bool // hung up: nothing more is written
+	linger      bool // close with a lingering close after the answer
+}
+
+func (w *respWriter) Header() http.Header { return w.header }
+
+// reset readies the connection's writer for the next request.
+func (w *respWriter) reset(req *http.Request) {
+	clear(w.header)
+	*w = respWriter{bw: w.bw, header: w.header, req: req, cl: -1, d: w.d}
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	w.noBody = w.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified || (code >= 100 && code < 200)
+	h := w.header
+	if v := h.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			w.cl = n
+		}
+	}
+	http10 := w.req.ProtoMajor == 1 && w.req.ProtoMinor == 0
+	switch {
+	case w.noBody || w.cl >= 0:
+	case http10:
+		w.close = true
+	default:
+		w.chunked = true
+		h.Set("Transfer-Encoding", "chunked")
+	}
+	if w.close || w.req.Close {
+		h.Set("Connection", "close")
+	}
+	statusLine(w.bw, &w.num, code)
+	writeFields(w.bw, h, nil)
+	_, _ = w.bw.WriteString("\r\n")
+}
+
+// writeFields writes the header lines of h, except the names skip reports,
+// as net/http's Header.Write does (line breaks in values become spaces,
+// values are trimmed) but in map order: field order across names carries
+// no meaning, and sorting costs.
+func writeFields(bw *bufio.Writer, h http.Header, skip func(string) bool) {
+	for k, vs := range h {
+		if skip != nil && skip(k) {
+			continue
+		}
+		for _, v := range vs {
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			}
+			_, _ = bw.WriteString(k)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(textproto.TrimString(v))
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if w.dead {
+		return 0, errHungUp
+	}
+	if !w.wroteHeader {
+		if w.header.Get("Content-Type") == "" {
+			w.header.Set("Content-Type", http.DetectContentType(p))
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.noBody || len(p) == 0 {
+		return len(p), nil
+	}
+	if w.chunked {
+		_, _ = w.bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		_, _ = w.bw.WriteString("\r\n")
+		n, err := w.bw.Write(p)
+		_, _ = w.bw.WriteString("\r\n")
+		return n, err
+	}
+	return w.bw.Write(p)
+}
+
+// Flush sends what is buffered (streamed answers).
+func (w *respWriter) Flush() { _ = w.bw.Flush() }
+
+func (w *respWriter) finish() error {
+	if w.dead {
+		return errHungUp
+	}
+	if !w.wroteHeader {
+		w.header.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.chunked {
+		_, _ = w.bw.WriteString("0\r\n\r\n")
+	}
+	return w.bw.Flush()
+}
+
+// abort marks the connection for closing after this answer: the handler
+// could not send the whole body it announced.
+func (w *respWriter) abort() { w.close = true }
+
+// The proxy's handler (forward) uses these beyond http.ResponseWriter;
+// see edgeWriter.
+
+func (w *respWriter) limits() *edgeLimits { return w.d.lim }
+
+func (w *respWriter) closeWatch() *closeWatch { return &w.d.watch }
+
+func (w *respWriter) answering() bool { return w.wroteHeader }
+
+// hangup ends the connection without (more of) an answer.
+func (w *respWriter) hangup() { w.dead, w.close = true, true }
+
+// refuseAfter marks the connection for a lingering close after the
+// answer: part of the request was not read.
+func (w *respWriter) refuseAfter() { w.close, w.linger = true, true }
+
+// errHungUp: the handler hung up on the client.
+var errHungUp = errors.New("connection hung up")
+
+// edgeWriter is what the proxy's handler uses of a connServer's answer
+// beyond http.ResponseWriter.
+type edgeWriter interface {
+	http.ResponseWriter
+	limits() *edgeLimits
+	closeWatch() *closeWatch
+	answering() bool
+	abort()
+	hangup()
+	refuseAfter()
+}
