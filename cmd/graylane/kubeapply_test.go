@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/graylane/graylane/internal/argoctl"
 	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/kubetest"
 )
@@ -182,23 +183,26 @@ func waitWeight(ctx context.Context, t *testing.T, log *weightLog, want int32) {
 }
 
 // promote leaves the indefinite pause as `kubectl argo rollouts promote`
-// does: it clears status.pauseConditions.
+// does, and confirms the controller acted (argoctl nudges a controller that
+// missed it; see argoctl's doc).
 func promote(ctx context.Context, t *testing.T, env *kubetest.Env) {
 	t.Helper()
-	statusPatch(ctx, t, env, `{"status":{"pauseConditions":null}}`)
+	send(ctx, t, env, argoctl.Promote)
 }
 
 // abort sets status.abort as `kubectl argo rollouts abort` does.
 func abort(ctx context.Context, t *testing.T, env *kubetest.Env) {
 	t.Helper()
-	statusPatch(ctx, t, env, `{"status":{"abort":true}}`)
+	send(ctx, t, env, argoctl.Abort)
 }
 
-func statusPatch(ctx context.Context, t *testing.T, env *kubetest.Env, patch string) {
+func send(ctx context.Context, t *testing.T, env *kubetest.Env, a argoctl.Action) {
 	t.Helper()
-	ro := &rolloutsv1alpha1.Rollout{}
-	ro.Namespace, ro.Name = rolloutKey().Namespace, rolloutKey().Name
-	if err := env.Client.Status().Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-		t.Fatalf("patch rollout status %s: %v", patch, err)
+	res, err := argoctl.Send(ctx, env.Client, rolloutKey(), a, argoctl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Nudges > 0 || res.Resent > 0 {
+		t.Logf("%s: the controller missed it; %d nudges, %d resends", a, res.Nudges, res.Resent)
 	}
 }

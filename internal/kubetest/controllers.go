@@ -37,8 +37,12 @@ type Controllers struct {
 // to it become Running and Ready. The processes stop in t.Cleanup; their logs
 // go to t.Log when the test failed. Without the binaries it skips the test
 // (fails it when CI=true).
-func StartControllers(t testing.TB, env *Env) *Controllers {
+func StartControllers(t testing.TB, env *Env, opts ...ControllerOption) *Controllers {
 	t.Helper()
+	var o controllerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	bin, err := BinDir()
 	if err == nil {
 		err = haveBinaries(bin, "kube-controller-manager", "kwok", "rollouts-controller")
@@ -55,7 +59,11 @@ func StartControllers(t testing.TB, env *Env) *Controllers {
 		"--manage-nodes-with-annotation-selector="+NodeAnnotation+"=fake",
 		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1")
 	health := freePort(t)
-	startProcess(t, filepath.Join(bin, "rollouts-controller"), kc, "--leader-elect=false",
+	rolloutsKC := kc
+	if o.rolloutsProxy != nil {
+		rolloutsKC = "--kubeconfig=" + o.rolloutsProxy.Kubeconfig
+	}
+	startProcess(t, filepath.Join(bin, "rollouts-controller"), rolloutsKC, "--leader-elect=false",
 		"--metricsport="+strconv.Itoa(freePort(t)), "--healthzPort="+strconv.Itoa(health))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -70,6 +78,19 @@ func StartControllers(t testing.TB, env *Env) *Controllers {
 		t.Fatalf("rollouts-controller: %v", err)
 	}
 	return c
+}
+
+// ControllerOption changes how StartControllers runs the controllers.
+type ControllerOption func(*controllerOptions)
+
+type controllerOptions struct {
+	rolloutsProxy *APIProxy
+}
+
+// RolloutsThrough makes the Argo Rollouts controller reach the API server
+// through p.
+func RolloutsThrough(p *APIProxy) ControllerOption {
+	return func(o *controllerOptions) { o.rolloutsProxy = p }
 }
 
 func createNode(ctx context.Context, c client.Client, name string) error {
