@@ -49,6 +49,8 @@ func newSuperviseCmd() *cobra.Command {
 		Use:                embedded.SuperviseCommand + " -- COMMAND [ARG]...",
 		Hidden:             true,
 		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs, // the supervised command's own
+
 		RunE: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 && args[0] == "--" {
 				args = args[1:]
