@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,17 +115,24 @@ func (a *analysisSet) phase() (plan.AnalysisPhase, string) {
 	}
 	rank := map[plan.AnalysisPhase]int{plan.AnalysisSuccessful: 0, plan.AnalysisRunning: 1, plan.AnalysisPending: 1,
 		plan.AnalysisInconclusive: 2, plan.AnalysisError: 3, plan.AnalysisFailed: 4}
-	worst, msg := plan.AnalysisSuccessful, ""
+	worst := plan.AnalysisSuccessful
+	var msgs []string
 	for i, r := range a.runs {
 		p, m := r.status()
-		if len(a.runs) == 1 || rank[p] > rank[worst] {
-			worst, msg = p, m
-			if a.members[i] != "" {
-				msg = a.members[i] + ": " + m
-			}
+		if a.members[i] != "" {
+			m = a.members[i] + ": " + m
+		}
+		switch {
+		case len(a.runs) == 1 || rank[p] > rank[worst]:
+			worst, msgs = p, []string{m}
+		case rank[p] == rank[worst] && rank[p] >= rank[plan.AnalysisInconclusive]:
+			// Every member that failed is named: in a call chain the
+			// callers of a failing member fail with it, and which of them
+			// finished first says nothing about the cause.
+			msgs = append(msgs, m)
 		}
 	}
-	return worst, msg
+	return worst, strings.Join(msgs, "; ")
 }
 
 func (a *analysisSet) stop() {

@@ -308,7 +308,10 @@ func (m *machine) pause(p *rolloutsv1alpha1.RolloutPause) bool {
 	}
 	d := time.Duration(p.DurationSeconds()) * time.Second
 	if left := m.st.PausedAt.Add(d).Sub(m.in.Now); left > 0 {
-		m.st.Phase, m.st.Message = Paused, fmt.Sprintf("CanaryPauseStep: paused for %s more", left.Round(time.Second))
+		// The message names the end, not the time left, so it stays the
+		// same for the whole pause: one log line when it starts, one when
+		// it ends.
+		m.st.Phase, m.st.Message = Paused, fmt.Sprintf("CanaryPauseStep: paused for %s, until %s", d, m.st.PausedAt.Add(d).UTC().Format("15:04:05Z"))
 		m.requeue = left
 		return false
 	}
