@@ -42,6 +42,7 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	}
 	c.destinations(rt, r)
 	rt.Fault = c.routeFault(r)
+	c.mirrors(rt, r)
 	return rt, ms
 }
 
