@@ -15,15 +15,19 @@
 #
 # Usage: bench/memory.sh   (from any folder; about DURATION + 30 s)
 # Knobs (environment): RATE=500 DURATION=3m SETTLE=5 UP_FLAGS="" (extra
-#   flags of graylane up, e.g. UP_FLAGS=--sample-processes=per-replica).
-# Needs go (builds graylane and vegeta v12.12.0 into <repo>/.cache/bin),
-# curl and jq. All traffic stays on 127.0.0.1.
+#   flags of graylane up, e.g. UP_FLAGS=--sample-processes=per-replica);
+#   GRAYLANE=/path/to/graylane measures that binary (e.g. one built from an
+#   older commit) instead of one built from this checkout.
+# Needs go (builds graylane into a temporary folder and vegeta v12.12.0
+# into <repo>/.cache/bin when missing). All traffic stays on
+# 127.0.0.1.
 set -euo pipefail
 
 RATE=${RATE:-500}
 DURATION=${DURATION:-3m}
 SETTLE=${SETTLE:-5}
 UP_FLAGS=${UP_FLAGS:-}
+GRAYLANE=${GRAYLANE:-}
 VEGETA_VERSION=v12.12.0
 
 # shellcheck source=bench/lib.sh
@@ -47,11 +51,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for tool in curl jq; do
-	command -v "$tool" >/dev/null || die "$tool is needed (apt-get install $tool)"
-done
-build_tools
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/graylane-memory.XXXXXX")
+if ! go version -m "$BIN/vegeta" 2>/dev/null | grep -q "mod[[:space:]]*github.com/tsenart/vegeta/v12[[:space:]]*$VEGETA_VERSION"; then
+	log "installing vegeta $VEGETA_VERSION into $BIN"
+	mkdir -p "$BIN"
+	GOBIN=$BIN GOFLAGS=-mod=mod go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
+fi
+if [[ -z $GRAYLANE ]]; then
+	log "building graylane into $TMP"
+	(cd "$ROOT" && go build -o "$TMP/g" ./cmd/graylane)
+	GRAYLANE=$TMP/g
+fi
 
 # tree PID: PID and all its descendants.
 tree() {
@@ -102,17 +112,21 @@ measure() {
 
 log "starting graylane up (bundled shop) ${UP_FLAGS}"
 # shellcheck disable=SC2086
-(cd "$TMP" && exec "$BIN/graylane" up --gateway-port 0 --admin 127.0.0.1:0 --client-proxy "" -o json $UP_FLAGS) \
+(cd "$TMP" && exec "$GRAYLANE" up --gateway-port 0 --admin 127.0.0.1:0 --client-proxy "" -o json $UP_FLAGS) \
 	>"$TMP/up.json" 2>"$TMP/up.log" &
 UP_PID=$!
+# up.json is a stream of indented JSON objects that grows while it is read
+# (the last one may be half written): look for the lines themselves.
+GATEWAY=""
 for ((i = 0; i < 600; i++)); do
 	alive "$UP_PID" || die "graylane up exited: $(tail -5 "$TMP/up.log")"
-	if jq -e 'select(.ready == true)' "$TMP/up.json" >/dev/null 2>&1; then break; fi
+	if grep -q '"ready": true' "$TMP/up.json"; then
+		GATEWAY=$(sed -nE 's/^ *"gateway": "([^"]+)".*/\1/p' "$TMP/up.json" | head -1)
+		break
+	fi
 	sleep 0.1
 done
-jq -e 'select(.ready == true)' "$TMP/up.json" >/dev/null 2>&1 || die "graylane up not ready after 60 s"
-GATEWAY=$(jq -r 'select(.ready == true) | .gateway // empty' "$TMP/up.json" | tail -1)
-[[ -n $GATEWAY ]] || GATEWAY=$(jq -r '.gateway // empty' "$TMP/up.json" | head -1)
+[[ -n $GATEWAY ]] || die "graylane up not ready (or no gateway) after 60 s: $(tail -5 "$TMP/up.log")"
 log "ready; gateway $GATEWAY; settling ${SETTLE}s"
 sleep "$SETTLE"
 measure "after start"
@@ -127,6 +141,10 @@ cat "$TMP/report.txt"
 echo "per process:"
 cat "$TMP/processes.txt"
 
-(cd "$ROOT" && go build -o "$TMP/g" ./cmd/graylane && go build -ldflags='-s -w' -o "$TMP/g-sw" ./cmd/graylane)
-awk -v a="$(stat -c %s "$TMP/g")" -v b="$(stat -c %s "$TMP/g-sw")" 'BEGIN {
-	printf "binary: go build %.1f MB (%d bytes); -ldflags=-s -w %.1f MB\n", a / 1e6, a, b / 1e6 }'
+if [[ $GRAYLANE == "$TMP/g" ]]; then
+	(cd "$ROOT" && go build -ldflags='-s -w' -o "$TMP/g-sw" ./cmd/graylane)
+	awk -v a="$(stat -c %s "$TMP/g")" -v b="$(stat -c %s "$TMP/g-sw")" 'BEGIN {
+		printf "binary: go build %.1f MB (%d bytes); -ldflags=-s -w %.1f MB\n", a / 1e6, a, b / 1e6 }'
+else
+	awk -v a="$(stat -c %s "$GRAYLANE")" 'BEGIN { printf "binary: %.1f MB (%d bytes)\n", a / 1e6, a }'
+fi
