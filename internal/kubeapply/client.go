@@ -78,9 +78,6 @@ func NewClient(cfg *rest.Config, scheme *runtime.Scheme) (*RESTClient, error) {
 	return &RESTClient{dyn: dyn, scheme: scheme, disc: &discoveryCache{hc: hc, base: base.String(), lists: map[schema.GroupVersion]*metav1.APIResourceList{}}}, nil
 }
 
-// Scheme returns the client's scheme.
-func (c *RESTClient) Scheme() *runtime.Scheme { return c.scheme }
-
 // New returns an empty object of obj's kind.
 func (c *RESTClient) New(obj Object) (Object, error) {
 	gvk, err := c.kind(obj)
@@ -280,8 +277,8 @@ func excerpt(b []byte) string {
 	return s
 }
 
-// errorsAsNotServed reports whether err is a *NotServedError.
-func errorsAsNotServed(err error) bool {
+// isNotServed reports whether err is a *NotServedError.
+func isNotServed(err error) bool {
 	var ns *NotServedError
 	return errors.As(err, &ns)
 }

@@ -196,7 +196,7 @@ func (d *discovery) scope(ctx context.Context, c *RESTClient) Namespaced {
 		switch {
 		case err == nil:
 			return namespaced, nil
-		case errorsAsNotServed(err):
+		case isNotServed(err):
 			d.unserved = true
 		case d.unreachable == nil:
 			d.unreachable = err
