@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -132,6 +133,11 @@ func (e *Env) finish(kubeconfigPath string) error {
 	scheme, err := kubeapply.NewScheme()
 	if err != nil {
 		return err
+	}
+	// Tests read and write kinds beyond what graylane apply types (Nodes,
+	// ReplicaSets of apps/v1 are in both; RBAC, ... only here).
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("build scheme: %w", err)
 	}
 	e.Client, err = client.New(e.Config, client.Options{Scheme: scheme})
 	if err != nil {
