@@ -11,11 +11,13 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	graylanev1alpha1 "github.com/graylane/graylane/api/v1alpha1"
 )
 
 // NewScheme returns a scheme that knows the built-in Kubernetes types (core,
-// apps, policy, ...), Istio networking v1, v1beta1 and v1alpha3, and Argo
-// Rollouts v1alpha1.
+// apps, policy, ...), Istio networking v1, v1beta1 and v1alpha3, Argo
+// Rollouts v1alpha1 and Graylane's own graylane.io/v1alpha1.
 func NewScheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
@@ -24,6 +26,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		networkingv1beta1.AddToScheme,
 		networkingv1alpha3.AddToScheme,
 		rolloutsv1alpha1.AddToScheme,
+		graylanev1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
