@@ -36,4 +36,6 @@ export GOTOOLCHAIN=local
 # The CRDs keep the descriptions of every field (kubectl explain), so the
 # Release CRD is larger than client-side kubectl apply allows: install with
 # server-side apply (docs/kubernetes.md).
-"$gen" object paths=./api/... $object_out crd paths=./api/... $crd_out
+# generateEmbeddedObjectMeta: the metadata of a Release service's pod template
+# has a schema, so that the API server keeps its labels and annotations.
+"$gen" object paths=./api/... $object_out crd:generateEmbeddedObjectMeta=true paths=./api/... $crd_out
