@@ -12,7 +12,7 @@ test: deps fmt-check vet unit
 # Then the Kubernetes test control plane (etcd, kube-apiserver,
 # kube-controller-manager, Argo Rollouts controller, kwok) built from the Go
 # module proxy into .cache/kube/bin, when missing or stale (~10-20 min cold),
-# and controller-gen into .cache/tools/bin (~1-4 min cold).
+# and controller-gen into .cache/tools/bin (a few minutes cold).
 deps:
 	@bash hack/install-deps.sh
 	@bash hack/build-kube-tools.sh

@@ -5,7 +5,7 @@
 # hack/tools/<name>/ (go.mod + go.sum). A stamp file next to each binary
 # records the hash of its module files and the Go version, so a pin change
 # rebuilds it. Quick when everything is present; a cold build of
-# controller-gen takes about a minute.
+# controller-gen takes a few minutes (about 9 on a 2-core machine under load).
 #
 # Usage: hack/build-tools.sh [--check] [--print-bin]
 #   --check      print what is missing or stale and exit 1 if anything is, build nothing
