@@ -17,11 +17,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	graylanev1alpha1 "github.com/graylane/graylane/api/v1alpha1"
 )
 
 // NewScheme returns a scheme that knows the Go types of the built-in
 // Kubernetes groups core/v1, apps/v1, batch/v1 and policy/v1, Istio
-// networking v1, v1beta1 and v1alpha3, and Argo Rollouts v1alpha1. Other
+// networking v1, v1beta1 and v1alpha3, Argo Rollouts v1alpha1 and Graylane's
+// own graylane.io/v1alpha1. Other
 // built-in kinds (BuiltinKind) are applied without a Go type: linking every
 // API group (client-go's kubernetes/scheme) would add some 20 MB to the
 // binary.
@@ -36,6 +39,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		networkingv1beta1.AddToScheme,
 		networkingv1alpha3.AddToScheme,
 		rolloutsv1alpha1.AddToScheme,
+		graylanev1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
