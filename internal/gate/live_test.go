@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/gate/testdb"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
 // result is one answered decide request.
@@ -72,7 +73,7 @@ func decideOnce(c *http.Client, base, user string) (string, string) {
 	if resp.StatusCode != 200 {
 		return "", fmt.Sprintf("status %d: %s", resp.StatusCode, b)
 	}
-	var d Decision
+	var d gateclient.Decision
 	if err := json.Unmarshal(b, &d); err != nil {
 		return "", err.Error()
 	}
@@ -203,7 +204,7 @@ func TestStoreDown(t *testing.T) {
 				users = append(users, fmt.Sprintf("u%d", i))
 			}
 			for _, u := range users {
-				want[u] = s.Decide(Identity{User: u, Bucket: -1}, time.Now()).Lane
+				want[u] = s.DecideIDs(u, "", time.Now()).Lane
 			}
 			l := startLoad(t, g, users, 1000)
 			time.Sleep(200 * time.Millisecond)
