@@ -164,7 +164,7 @@ func TestAPIAuth(t *testing.T) {
 		}{
 			{"GET", "/v1/decide?user=a", true}, {"GET", "/v1/whitelist", true}, {"GET", "/v1/lanes", true},
 			{"POST", "/v1/whitelist", false}, {"PUT", "/v1/lanes/v2", false}, {"POST", "/v1/login-hook", false},
-			{"POST", "/v1/whitelist/import", false}, {"DELETE", "/v1/lanes/v2", false},
+			{"POST", "/v1/whitelist/import", false}, {"DELETE", "/v1/lanes/v2", false}, {"GET", "/v1/snapshot", true},
 		} {
 			for _, auth := range []string{"", "Bearer wrong", "Basic " + testToken} {
 				req, _ := http.NewRequest(tt.method, g.srv.URL+tt.path, nil)

@@ -50,6 +50,10 @@ func NewMetrics(snaps *Snapshots) *Metrics {
 			Help: "Change counter of the snapshot decisions are served from.",
 		}, func() float64 { return float64(snaps.Status(time.Now()).Version) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "graylane_gate_snapshot_polls_held",
+			Help: "Long polls of GET /v1/snapshot held now, waiting for a change (followers such as graylane up's edge).",
+		}, func() float64 { return float64(snaps.Held()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "graylane_gate_degraded",
 			Help: "1 while a store check fails (reads, writes, the SQLite file) and decisions come from the last snapshot.",
 		}, func() float64 {

@@ -48,6 +48,8 @@ func (h *Handler) getSnapshot(w http.ResponseWriter, r *http.Request) {
 			t := time.NewTimer(wait)
 			defer t.Stop()
 			timeout = t.C
+			h.snaps.held.Add(1)
+			defer h.snaps.held.Add(-1)
 		}
 		if timeout == nil {
 			notModified(w, s.Version)

@@ -51,6 +51,7 @@ type Snapshots struct {
 	log   *slog.Logger
 	rules decide.Rules // the gate's identity sources, keys; lanes come from the store
 	cur   atomic.Pointer[Snapshot]
+	held  atomic.Int64 // long polls of GET /v1/snapshot waiting for a change
 
 	mu       sync.Mutex
 	lastOK   time.Time         // last time the snapshot was confirmed current
@@ -88,6 +89,9 @@ func (s *Snapshots) next() (*Snapshot, <-chan struct{}, <-chan struct{}) {
 	defer s.mu.Unlock()
 	return s.cur.Load(), s.notify, s.closing
 }
+
+// Held is the number of long polls waiting for a change.
+func (s *Snapshots) Held() int64 { return s.held.Load() }
 
 // Close ends the long polls waiting for a change.
 func (s *Snapshots) Close() {
