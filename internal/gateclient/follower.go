@@ -123,6 +123,8 @@ type FollowerStatus struct {
 	// whitelist (none before the first snapshot: it admits nobody).
 	Stale bool   `json:"stale"`
 	Error string `json:"error,omitempty"`
+	// Failures counts the refreshes that failed in a row.
+	Failures int `json:"failures"`
 	// Since is when the current state (fresh or stale) began.
 	Since time.Time `json:"since"`
 }
@@ -204,6 +206,7 @@ func (f *Follower) failed(err error) {
 		}
 	}
 	f.st.Error = err.Error()
+	f.st.Failures++
 }
 
 func (f *Follower) fresh() {
@@ -216,7 +219,7 @@ func (f *Follower) fresh() {
 	} else if !f.st.Loaded {
 		f.st.Since = time.Now()
 	}
-	f.st.Loaded, f.st.Stale, f.st.Error, f.st.Version, f.st.Entries = true, false, "", w.Version, w.Len()
+	f.st.Loaded, f.st.Stale, f.st.Error, f.st.Failures, f.st.Version, f.st.Entries = true, false, "", 0, w.Version, w.Len()
 }
 
 // sleep waits d (nothing when d <= 0); false when ctx ended first.
