@@ -11,23 +11,26 @@ import (
 
 // call is the state of one decision: what has been read of the request so
 // far (ids, cookies, buckets), so that nothing is read twice.
+//
+// It lives on the stack: no field points into the call itself.
 type call struct {
 	e   *Engine
-	req *Request
+	req Request
 	now time.Time
 	wl  Whitelists
 
 	cookies     []cookie
 	cookiesRead bool
-	ids         []ids
-	idsBuf      [2]ids
+	ids         [2]ids // by identity source; idsMore for more sources
+	idsMore     []ids
 	excluded    []bool // lanes a whitelist entry pinned the caller out of
 	pinSource   string // SourceUser or SourceTenant of the first pin
 	pinIdent    int
 	anon        anonBucket
 	anonRead    bool
-	wls         []namedWhitelist // whitelists asked for so far
-	wlsBuf      [2]namedWhitelist
+	wls         [2]namedWhitelist // whitelists asked for so far; wlsMore beyond
+	nwls        int
+	wlsMore     map[string]*Whitelist
 }
 
 type namedWhitelist struct {
@@ -46,14 +49,6 @@ type ids struct {
 type anonBucket struct {
 	bucket    int // -1: none (no lane key)
 	setCookie string
-}
-
-func (c *call) init() {
-	if n := len(c.e.idents); n <= len(c.idsBuf) {
-		c.ids = c.idsBuf[:n]
-	} else {
-		c.ids = make([]ids, n)
-	}
 }
 
 func (c *call) headerRules() (Decision, bool) {
@@ -121,7 +116,15 @@ func (c *call) cookie(name string) string {
 
 // idsOf reads the caller's ids from identity source i (once).
 func (c *call) idsOf(i int) *ids {
-	x := &c.ids[i]
+	var x *ids
+	if i < len(c.ids) {
+		x = &c.ids[i]
+	} else {
+		if c.idsMore == nil {
+			c.idsMore = make([]ids, len(c.e.idents)-len(c.ids))
+		}
+		x = &c.idsMore[i-len(c.ids)]
+	}
 	if x.read {
 		return x
 	}
@@ -223,16 +226,24 @@ func (c *call) whitelist(name string) *Whitelist {
 	if c.wl == nil {
 		return nil
 	}
-	for _, x := range c.wls {
-		if x.name == name {
-			return x.w
+	for i := range c.nwls {
+		if c.wls[i].name == name {
+			return c.wls[i].w
 		}
 	}
-	if c.wls == nil {
-		c.wls = c.wlsBuf[:0]
+	if w, ok := c.wlsMore[name]; ok {
+		return w
 	}
 	w := c.wl(name)
-	c.wls = append(c.wls, namedWhitelist{name, w})
+	if c.nwls < len(c.wls) {
+		c.wls[c.nwls] = namedWhitelist{name, w}
+		c.nwls++
+	} else {
+		if c.wlsMore == nil {
+			c.wlsMore = map[string]*Whitelist{}
+		}
+		c.wlsMore[name] = w
+	}
 	return w
 }
 

@@ -328,8 +328,7 @@ func (e *Engine) Decide(req Request, wl Whitelists, now time.Time) Decision {
 			}
 		}
 	}
-	c := call{e: e, req: &req, now: now, wl: wl}
-	c.init()
+	c := call{e: e, req: req, now: now, wl: wl}
 	if e.anyHeader {
 		if d, ok := c.headerRules(); ok {
 			return d

@@ -400,3 +400,22 @@ func FuzzDecide(f *testing.F) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// BenchmarkDecide: an edge request of a user through header, cookie and
+// whitelist rules to the percentage rule, with a 10,000-entry whitelist.
+func BenchmarkDecide(b *testing.B) {
+	w := &Whitelist{Users: map[string]Pin{}, Tenants: map[string]Pin{}}
+	for i := range 10000 {
+		w.Users[fmt.Sprintf("w%d", i)] = Pin{Lane: "gray"}
+	}
+	e := engine(b, Rules{Identity: Identity{UserHeader: "x-user-id", TenantHeader: "x-tenant-id"}, Lanes: []Lane{{
+		Name: "gray", Headers: []Match{{Name: "x-canary", Exact: "true"}}, Cookies: []Match{{Name: "tenantGray", Exact: "1"}},
+		Whitelist: "g", Percentage: &Percentage{Weight: 50},
+	}}})
+	wl := func(string) *Whitelist { return w }
+	h := hdr("X-User-Id", "user-42", "Cookie", "session=abc; theme=dark", "Accept", "*/*")
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Decide(Request{Header: h}, wl, t0)
+	}
+}

@@ -23,6 +23,7 @@ type Snapshot struct {
 
 	engine    *decide.Engine
 	whitelist *decide.Whitelist
+	lookup    decide.Whitelists // s.whitelists, made once
 	known     map[string]bool
 	wire      func() []byte // the /v1/snapshot body, encoded once
 }
@@ -59,6 +60,7 @@ func NewSnapshot(st store.State, loadedAt time.Time, base decide.Rules) (*Snapsh
 		wire.Entries = append(wire.Entries, gateclient.SnapshotEntry{Kind: string(e.Kind), ID: e.ID, Lane: e.Lane, ExpiresAt: e.ExpiresAt})
 	}
 	s.whitelist = w
+	s.lookup = s.whitelists
 	s.wire = sync.OnceValue(func() []byte {
 		b, err := json.Marshal(wire)
 		if err != nil { // plain strings and times: cannot happen
@@ -84,7 +86,7 @@ func (s *Snapshot) whitelists(name string) *decide.Whitelist {
 // then of the tenant, then the user's bucket against the lanes' weights.
 // No lane is base.
 func (s *Snapshot) Decide(req decide.Request, now time.Time) gateclient.Decision {
-	return wireDecision(s.engine.Decide(req, s.whitelists, now))
+	return wireDecision(s.engine.Decide(req, s.lookup, now))
 }
 
 // DecideIDs returns the lane of a caller given by ids.
