@@ -78,6 +78,9 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
 				return err
 			}
 			o.Cookie.MaxAge = maxAge
+			if o.WriteCheckInterval == 0 {
+				o.WriteCheckInterval = -1 // --write-check-interval 0: off
+			}
 			o.Ready = func(addr string) { printListening(stdout, output, addr) }
 			err := gate.Serve(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
 			var ce *gate.ConfigError
@@ -94,7 +97,7 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (default: env "+gate.EnvAdminToken+")")
 	f.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the cookie HMAC key, >= 32 bytes (default: env "+gate.EnvCookieKey+")")
 	f.StringVar(&o.LaneKeyFile, "lane-key-file", "", "file holding the lane key: ext_authz accepts lane headers signed with it (graylane lane sign; default: env "+gate.EnvLaneKey+", else none)")
-	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing) without a token")
+	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing, snapshot) without a token")
 	f.StringVar(&o.Identity.UserHeader, "user-header", "x-user-id", "request header with the user id (empty: off)")
 	f.StringVar(&o.Identity.TenantHeader, "tenant-header", "x-tenant-id", "request header with the tenant id (empty: off)")
 	f.StringVar(&o.Identity.UserCookie, "user-cookie", "", "cookie with the user id (empty: off)")
@@ -107,6 +110,7 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
 	f.StringVar(&o.Cookie.LaneName, "lane-cookie", "graylane-lane", "name of the lane cookie")
 	f.StringVar(&o.Cookie.BucketName, "bucket-cookie", "graylane-bucket", "name of the bucket cookie")
 	f.DurationVar(&o.PollInterval, "poll-interval", 200*time.Millisecond, "how often to poll the store's change counter")
+	f.DurationVar(&o.WriteCheckInterval, "write-check-interval", 5*time.Second, "how often to prove the store takes writes (a health write; 0: off)")
 	return c
 }
 

@@ -186,7 +186,7 @@ func checkLive(t *testing.T, results []result, added time.Time) {
 
 // TestStoreDown: with the database stopped mid-load, decisions keep coming
 // from the snapshot, /readyz and the metrics say degraded, writes answer
-// 503, and the restarted database is picked up again.
+// 503, and the restarted database is picked up again (reads and writes).
 func TestStoreDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
@@ -195,6 +195,9 @@ func TestStoreDown(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			db := b.start(t)
 			g := newTestGate(t, db.DSN(), HandlerOptions{})
+			// As serve does: the health write clears the failed write
+			// below once the database is back.
+			go g.Snapshots.RunWriteChecks(t.Context(), 200*time.Millisecond, time.Second)
 			g.mustDo(t, 201, "PUT", "/v1/lanes/v2", `{"weight":30}`)
 			g.mustDo(t, 201, "POST", "/v1/whitelist", `{"kind":"user","id":"alice","lane":"v2"}`)
 			users := []string{"alice"}
