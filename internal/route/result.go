@@ -150,6 +150,7 @@ type Route struct {
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
 	cum        []uint32
+	path       *pathRewrite
 }
 
 // Pick returns the index of the destination chosen by x, a number drawn
