@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -48,8 +49,11 @@ type RouteReport struct {
 	Rewrite         *route.Rewrite        `json:"rewrite,omitempty"`
 	// UpstreamPath is the path and query the destination sees when the
 	// route rewrites them (rewrite.uri swaps the matched prefix only).
-	UpstreamPath string   `json:"upstreamPath,omitempty"`
-	Findings     []string `json:"findings"`
+	UpstreamPath string `json:"upstreamPath,omitempty"`
+	// Fault is the route's fault injection; an abort of 100% of the
+	// requests is also the status.
+	Fault    *route.Fault `json:"fault,omitempty"`
+	Findings []string     `json:"findings"`
 }
 
 // RequestSummary echoes the evaluated request.
@@ -177,6 +181,12 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") && rt.Redirect == nil && rt.DirectResponse == nil {
 		rep.UpstreamPath = res.UpstreamTarget(req.Path)
 	}
+	if f := rt.Fault; f != nil && rt.Redirect == nil && rt.DirectResponse == nil {
+		rep.Fault = f
+		if f.AbortStatus != 0 && f.AbortPercent >= 100 && rep.Status == http.StatusOK {
+			rep.Status = f.AbortStatus
+		}
+	}
 }
 
 func (rep *RouteReport) text(w io.Writer) error {
@@ -221,6 +231,9 @@ func (rep *RouteReport) text(w io.Writer) error {
 			fmt.Fprintf(&b, " uriRegexRewrite=%q->%q", rw.URIRegexMatch, rw.URIRegexRewrite)
 		}
 		b.WriteString("\n")
+	}
+	if rep.Fault != nil {
+		fmt.Fprintf(&b, "fault: %s\n", rep.Fault)
 	}
 	if rep.UpstreamPath != "" {
 		fmt.Fprintf(&b, "upstream path: %s\n", rep.UpstreamPath)

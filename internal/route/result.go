@@ -149,8 +149,10 @@ type Route struct {
 	Findings []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
-	cum        []uint32
-	path       *pathRewrite
+	// Fault is the route's fault injection (fault.go), nil without one.
+	Fault *Fault
+	cum   []uint32
+	path  *pathRewrite
 }
 
 // Pick returns the index of the destination chosen by x, a number drawn
