@@ -92,6 +92,7 @@ type Runtime struct {
 	// workloads and routing are built from.
 	compiled  []*manifest.Object
 	entry     *lane.Entry
+	gates     gateFollowers        // whitelists of the gates lanes name
 	gatewayLs map[uint32]*listener // by Gateway server port
 	cfg       atomic.Pointer[config]
 
