@@ -141,7 +141,7 @@ func TestGateCLI(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"lane": "base", "reason": "base", "source": "hash", "bucket": float64(72)}
+	want := map[string]any{"lane": "base", "reason": "none", "source": "hash", "bucket": float64(72)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("decide json (-want +got):\n%s", diff)
 	}

@@ -129,8 +129,14 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		return
 	}
 	m.dest = host
+	if res.Route != nil && res.Route.Fault != nil && r.injectFault(w, ew, req, res.Route.Fault, &m) {
+		return
+	}
+	if res.Route != nil && len(res.Route.Mirrors) > 0 {
+		r.mirror(cfg, req, res.UpstreamTarget(rr.Path), res.Route, c)
+	}
 	members := cfg.endpoints(host, subset, labels)
-	r.send(w, ew, req, rr.Path, res.Route, dest, members, &m, lim)
+	r.send(w, ew, req, res.UpstreamTarget(rr.Path), res.Route, dest, members, &m, lim)
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
@@ -252,15 +258,9 @@ func (r *Runtime) outbound(req *http.Request, uri string, rt *route.Route, dest 
 	}
 	dropHopFields(out.header)
 	if rt != nil {
-		if rw := rt.Rewrite; rw != nil {
-			if rw.URI != "" {
-				u := *req.URL
-				u.Path, u.RawPath = rw.URI, ""
-				out.uri = u.RequestURI()
-			}
-			if rw.Authority != "" {
-				out.host = rw.Authority
-			}
+		// the path is rewritten by the caller (Result.UpstreamTarget)
+		if rw := rt.Rewrite; rw != nil && rw.Authority != "" {
+			out.host = rw.Authority
 		}
 		applyOps(out.header, rt.RequestHeaders)
 	}

@@ -177,55 +177,71 @@ func TestSeed002Cookie(t *testing.T) {
 }
 
 // A replica killed during load: requests are retried on another replica,
-// the process is restarted.
+// the replica is restarted. With replicas in the sample host it is killed
+// there (POST /v1/workloads/NS/NAME/kill) and the host's other replicas
+// serve on; with a process per replica its process gets SIGKILL.
 func TestKilledReplica(t *testing.T) {
-	r := start(t, nil)
-	if _, err := r.rt.Apply(mustLoad(t, "../../examples/shop")); err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, r.rt)
-	r.gateway = r.rt.gatewayListener(80).addr
-	var victim PodStatus
-	for _, p := range r.rt.Workloads() {
-		if p.Workload == "Deployment shop/order-v1" {
-			victim = p
-		}
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failures := map[string]int{}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 150; i++ {
-				code, body, err := r.try(false, "shop.example.com")
-				if code != 200 || err != nil {
-					mu.Lock()
-					failures[fmt.Sprintf("%d %s %v", code, body, err)]++
-					mu.Unlock()
+	for _, mode := range []string{SamplesShared, SamplesPerReplica} {
+		t.Run(mode, func(t *testing.T) {
+			r := startWith(t, func(o *Options) { o.SampleProcesses = mode }, nil)
+			if _, err := r.rt.Apply(mustLoad(t, "../../examples/shop")); err != nil {
+				t.Fatal(err)
+			}
+			waitReady(t, r.rt)
+			r.gateway = r.rt.gatewayListener(80).addr
+			var victim PodStatus
+			for _, p := range r.rt.Workloads() {
+				if p.Workload == "Deployment shop/order-v1" {
+					victim = p
 				}
 			}
-		}()
-	}
-	time.Sleep(200 * time.Millisecond)
-	if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
-		t.Fatalf("kill %s (pid %d): %v", victim.Name, victim.PID, err)
-	}
-	wg.Wait()
-	if len(failures) > 0 {
-		t.Errorf("requests failed after a replica was killed: %v", failures)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		p := podNamed(r.rt, victim.Name)
-		if p.Restarts >= 1 && p.Ready {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("killed replica not restarted: %+v", p)
-		}
-		time.Sleep(50 * time.Millisecond)
+			if got, want := victim.SharedProcess, mode == SamplesShared; got != want {
+				t.Errorf("%s: sharedProcess = %v, want %v", victim.Name, got, want)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			failures := map[string]int{}
+			for w := 0; w < 4; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 150; i++ {
+						code, body, err := r.try(false, "shop.example.com")
+						if code != 200 || err != nil {
+							mu.Lock()
+							failures[fmt.Sprintf("%d %s %v", code, body, err)]++
+							mu.Unlock()
+						}
+					}
+				}()
+			}
+			time.Sleep(200 * time.Millisecond)
+			if mode == SamplesShared {
+				resp, err := plain.Post("http://"+r.rt.Addr()+"/v1/workloads/shop/"+victim.Name+"/kill", "", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("kill %s: %s", victim.Name, resp.Status)
+				}
+			} else if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
+				t.Fatalf("kill %s (pid %d): %v", victim.Name, victim.PID, err)
+			}
+			wg.Wait()
+			if len(failures) > 0 {
+				t.Errorf("requests failed after a replica was killed: %v", failures)
+			}
+			waitFor(t, "the killed replica restarted and ready", func() bool {
+				p := podNamed(r.rt, victim.Name)
+				return p.Restarts >= 1 && p.Ready
+			})
+			for _, p := range r.rt.Workloads() {
+				if p.Name != victim.Name && p.Restarts != 0 {
+					t.Errorf("%s restarted %d times; only %s was killed", p.Name, p.Restarts, victim.Name)
+				}
+			}
+		})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	networkingapi "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -79,6 +80,76 @@ func TestApply(t *testing.T) {
 	t.Run("namespace-order", func(t *testing.T) { testNamespaceOrder(t, env) })
 	t.Run("wait-timeout", func(t *testing.T) { testWaitTimeout(t, env) })
 	t.Run("graylane-kinds", func(t *testing.T) { testGraylaneKinds(t, env) })
+	t.Run("builtin-untyped", func(t *testing.T) { testBuiltinUntyped(t, env) })
+}
+
+// testBuiltinUntyped: built-in kinds without a Go type in the binary
+// (RBAC, autoscaling) are applied as written, re-applied unchanged, and an
+// unknown field in one is refused by the API server (strict field
+// validation) as bad input, located at its document.
+func testBuiltinUntyped(t *testing.T, env *kubetest.Env) {
+	createNamespace(t, env, "untyped")
+	doc := `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: order
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: order}
+  minReplicas: 1
+  maxReplicas: 3
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: graylane-untyped-test
+rules: []
+`
+	p := writeFile(t, "untyped.yaml", doc)
+	o := kubeapply.Options{Files: []string{p}, Namespace: "untyped"}
+	rep, err := apply(t, env, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Role untyped/reader created", "ClusterRole graylane-untyped-test created", "HorizontalPodAutoscaler untyped/order created"}
+	if diff := cmp.Diff(want, actions(rep)); diff != "" {
+		t.Errorf("first apply (-want +got):\n%s", diff)
+	}
+	var role rbacv1.Role
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "untyped", Name: "reader"}, &role); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"get", "list"}, role.Rules[0].Verbs); diff != "" {
+		t.Errorf("stored role verbs (-want +got):\n%s", diff)
+	}
+	rep, err = apply(t, env, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"Role untyped/reader unchanged", "ClusterRole graylane-untyped-test unchanged", "HorizontalPodAutoscaler untyped/order unchanged"}
+	if diff := cmp.Diff(want, actions(rep)); diff != "" {
+		t.Errorf("second apply (-want +got):\n%s", diff)
+	}
+
+	bad := writeFile(t, "bad.yaml", `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: bad
+rulez: []
+`)
+	_, err = apply(t, env, kubeapply.Options{Files: []string{bad}, Namespace: "untyped"})
+	var in *inspect.InputError
+	if want := bad + ":5: rulez: Role untyped/bad: field not declared in schema"; !errors.As(err, &in) || err.Error() != want {
+		t.Errorf("error %v: want an InputError %q", err, want)
+	}
 }
 
 // testGraylaneKinds: a Lane is applied as what it compiles to, a Release

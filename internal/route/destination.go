@@ -13,7 +13,7 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	rt := &Route{
 		VirtualService: r.root.key(), Index: r.index, RootIndex: r.rootIndex, Name: r.name,
 		Redirect: redirectOf(r.http.GetRedirect()), DirectResponse: directResponseOf(r.http.GetDirectResponse()),
-		Rewrite: rewriteOf(r.rewrite), Status: 200,
+		Rewrite: rewriteOf(r.rewrite), Status: 200, path: compilePathRewrite(r),
 	}
 	if owner != r.root {
 		rt.Delegate = owner.key()
@@ -41,6 +41,8 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 		rt.Status = rt.DirectResponse.Status
 	}
 	c.destinations(rt, r)
+	rt.Fault = c.routeFault(r)
+	c.mirrors(rt, r)
 	return rt, ms
 }
 

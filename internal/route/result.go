@@ -149,7 +149,12 @@ type Route struct {
 	Findings []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
-	cum        []uint32
+	// Fault is the route's fault injection (fault.go), nil without one.
+	Fault *Fault
+	// Mirrors are where copies of the route's requests go (mirror.go).
+	Mirrors []Mirror
+	cum     []uint32
+	path    *pathRewrite
 }
 
 // Pick returns the index of the destination chosen by x, a number drawn

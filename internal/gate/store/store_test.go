@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
@@ -67,13 +68,20 @@ func testMigrations(t *testing.T, dsn string) {
 	ctx := context.Background()
 	s := open(t, dsn)
 	got, err := s.SchemaVersion(ctx)
-	if err != nil || got != 1 {
-		t.Fatalf("SchemaVersion = %d, %v; want 1", got, err)
+	if err != nil || got != 2 {
+		t.Fatalf("SchemaVersion = %d, %v; want 2", got, err)
 	}
 	// A second Open (another replica) applies nothing and keeps the data.
 	again := open(t, dsn)
-	if v, err := again.SchemaVersion(ctx); err != nil || v != 1 {
-		t.Fatalf("reopen: SchemaVersion = %d, %v; want 1", v, err)
+	if v, err := again.SchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("reopen: SchemaVersion = %d, %v; want 2", v, err)
+	}
+	// The health write (migration 2's row) works and moves no change
+	// counter, so no replica reloads for it.
+	for range 2 {
+		if err := again.CheckWrite(ctx); err != nil {
+			t.Fatalf("CheckWrite: %v", err)
+		}
 	}
 	if v, err := again.Version(ctx); err != nil || v != 0 {
 		t.Fatalf("reopen: Version = %d, %v; want 0", v, err)
@@ -243,5 +251,41 @@ func TestOpenSQLiteMakesDirectory(t *testing.T) {
 	mem := open(t, "sqlite::memory:")
 	if _, err := mem.SetLane(context.Background(), "v2", 5); err != nil {
 		t.Errorf("memory store: %v", err)
+	}
+}
+
+// TestUpgradeFromV1: a store made before the health write (schema 1) gets
+// its table and row at the next start, and keeps its data.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gate.db")
+	s := open(t, "sqlite://"+path)
+	if _, err := s.SetLane(ctx, "v2", 10); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{"DROP TABLE gate_health", "DELETE FROM gate_schema_migrations WHERE version = 2"} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	again := open(t, "sqlite://"+path)
+	if v, err := again.SchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("SchemaVersion = %d, %v; want 2", v, err)
+	}
+	if err := again.CheckWrite(ctx); err != nil {
+		t.Fatalf("CheckWrite after the upgrade: %v", err)
+	}
+	st, err := again.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.Lane{{Name: "v2", Weight: 10}}, st.Lanes, ignoreTimes); diff != "" {
+		t.Errorf("lanes after the upgrade (-want +got):\n%s", diff)
 	}
 }
