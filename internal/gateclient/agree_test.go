@@ -47,10 +47,13 @@ func TestGateAndEdgeAgree(t *testing.T) {
 	if _, err := c.SetLane(ctx, "gray", 30); err != nil {
 		t.Fatal(err)
 	}
-	expires := time.Now().Add(time.Second)
+	// The entry that expires is added first, its expiry set just before:
+	// the gate refuses an expiry already past, and on a loaded machine the
+	// other additions can take longer than a short one.
+	expires := time.Now().Add(5 * time.Second)
 	for _, e := range []gateclient.EntryRequest{
-		{Kind: "user", ID: "pinned-in", Lane: "gray"}, {Kind: "user", ID: "pinned-out", Lane: "base"},
 		{Kind: "user", ID: "expired", Lane: "base", ExpiresAt: &expires},
+		{Kind: "user", ID: "pinned-in", Lane: "gray"}, {Kind: "user", ID: "pinned-out", Lane: "base"},
 		{Kind: "tenant", ID: "acme", Lane: "gray"}, {Kind: "tenant", ID: "zeta", Lane: "base"},
 	} {
 		if _, err := c.AddEntry(ctx, e); err != nil {
