@@ -446,8 +446,22 @@ func TestWatchFiles(t *testing.T) {
 	r := &running{rt: rt}
 	ready := make(chan struct{})
 	go func() { done <- rt.Run(ctx, func(gw, _, _ string) { r.gateway = gw; close(ready) }) }()
-	defer func() { cancel(); <-done }()
-	<-ready
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Error("the runtime did not stop within a minute of its context ending")
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err // for the deferred stop
+		t.Fatalf("runtime stopped before ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("not ready after 2m: %v", rt.NotReady())
+	}
 	b, err := os.ReadFile("../../examples/seed004-headers/vs-appa.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -456,8 +470,9 @@ func TestWatchFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Under the old routing, version: v1 still gives v2 nine times in ten:
-	// 20 v1 answers in a row mean the change is live.
-	deadline := time.Now().Add(10 * time.Second)
+	// 20 v1 answers in a row mean the change is live. (The watcher looks
+	// every 20ms; the deadline bounds a watcher that never does.)
+	deadline := time.Now().Add(2 * time.Minute)
 	for streak := 0; streak < 20; {
 		if _, body := r.get(t, false, "192.168.1.106", "version", "v1"); body == "appa(v1) -> appb(v1)" {
 			streak++

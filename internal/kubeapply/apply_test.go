@@ -68,6 +68,8 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// TestApply's subtests share one API server; each works in namespaces of
+// its own and sets up what it needs, so any one runs alone.
 func TestApply(t *testing.T) {
 	env := kubetest.Start(t)
 	t.Run("seed001", func(t *testing.T) { testSeed001(t, env) })
@@ -184,12 +186,13 @@ func testGraylaneKinds(t *testing.T, env *kubetest.Env) {
 // Without an Argo Rollouts controller nothing observes the Rollout: --wait
 // gives up at the timeout with a failure (not bad input) and says where it was.
 func testWaitTimeout(t *testing.T, env *kubetest.Env) {
-	rep, err := apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "seed001", Wait: true, Timeout: time.Second, PollInterval: 100 * time.Millisecond})
+	createNamespace(t, env, "wait")
+	rep, err := apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "wait", Wait: true, Timeout: time.Second, PollInterval: 100 * time.Millisecond})
 	var in *inspect.InputError
 	if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &in) {
 		t.Fatalf("error %v: want a deadline failure", err)
 	}
-	want := []kubeapply.RolloutStatus{{Namespace: "seed001", Name: "order", Phase: "Progressing", Message: "waiting for the Argo Rollouts controller to observe the rollout"}}
+	want := []kubeapply.RolloutStatus{{Namespace: "wait", Name: "order", Phase: "Progressing", Message: "waiting for the Argo Rollouts controller to observe the rollout"}}
 	if diff := cmp.Diff(want, rep.Rollouts); diff != "" {
 		t.Errorf("rollouts (-want +got):\n%s", diff)
 	}
@@ -371,24 +374,33 @@ func testDryRun(t *testing.T, env *kubetest.Env) {
 		t.Errorf("after a dry run, get VirtualService: %v, want NotFound", err)
 	}
 
-	// Against what the seed001 subtest left (3 replicas): only the Rollout
-	// would change, and it stays as it was.
-	rep, err = apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "seed001", DryRun: "server"})
+	// Over the same objects stored with 3 replicas: only the Rollout would
+	// change, and it stays as it was.
+	createNamespace(t, env, "dry-stored")
+	data, err := os.ReadFile(seed001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := writeFile(t, "order.yaml", strings.Replace(string(data), "replicas: 4", "replicas: 3", 1))
+	if _, err := apply(t, env, kubeapply.Options{Files: []string{three}, Namespace: "dry-stored"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "dry-stored", DryRun: "server"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"Service seed001/order unchanged",
-		"Gateway seed001/shop-gateway unchanged",
-		"DestinationRule seed001/order unchanged",
-		"VirtualService seed001/order unchanged",
-		"Rollout seed001/order configured",
+		"Service dry-stored/order unchanged",
+		"Gateway dry-stored/shop-gateway unchanged",
+		"DestinationRule dry-stored/order unchanged",
+		"VirtualService dry-stored/order unchanged",
+		"Rollout dry-stored/order configured",
 	}
 	if diff := cmp.Diff(want, actions(rep)); diff != "" {
 		t.Errorf("dry run over existing objects (-want +got):\n%s", diff)
 	}
 	var ro rolloutsv1alpha1.Rollout
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "seed001", Name: "order"}, &ro); err != nil {
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "dry-stored", Name: "order"}, &ro); err != nil {
 		t.Fatal(err)
 	}
 	if *ro.Spec.Replicas != 3 {

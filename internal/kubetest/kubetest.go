@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -90,9 +91,19 @@ func Start(t testing.TB, opts ...Option) *Env {
 		missing(t, err)
 	}
 	cfg.BinDir = bin
-	env, err := Launch(cfg)
-	if err != nil {
-		t.Fatalf("start control plane: %v", err)
+	// envtest retries a start five times at once; on a loaded machine the
+	// ports it picks can all be taken in that moment, so a failed launch is
+	// tried again twice before it fails the test.
+	var env *Env
+	for attempt := 1; ; attempt++ {
+		env, err = Launch(cfg)
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("start control plane (attempt %d): %v", attempt, err)
+		}
+		t.Logf("start control plane (attempt %d): %v; trying again", attempt, err)
 	}
 	t.Cleanup(func() {
 		if err := env.Stop(); err != nil {
@@ -125,11 +136,17 @@ func Launch(cfg Config) (*Env, error) {
 		}
 		crds = append(crds, dir)
 	}
+	// envtest's defaults (20 s to start each process, 10 s for the CRDs to
+	// be served) are speed limits a loaded machine misses; these only bound
+	// a hang.
 	te := &envtest.Environment{
-		BinaryAssetsDirectory: cfg.BinDir,
+		BinaryAssetsDirectory:    cfg.BinDir,
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
 		CRDInstallOptions: envtest.CRDInstallOptions{
 			Paths:              append(crds, cfg.CRDPaths...),
 			ErrorIfPathMissing: true,
+			MaxTime:            2 * time.Minute,
 		},
 	}
 	restCfg, err := te.Start()

@@ -18,15 +18,24 @@ import (
 	"github.com/graylane/graylane/internal/gate/testdb"
 )
 
-// backends are the databases the suite runs on; each returns a DSN to an
-// empty database.
+// backends are the databases the suite runs on. Each starts what it needs
+// (a server, for MariaDB and PostgreSQL) and returns a function that makes
+// an empty database and returns its DSN.
 var backends = []struct {
-	name string
-	dsn  func(t *testing.T) string
+	name  string
+	start func(t *testing.T) func(t *testing.T) string
 }{
-	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "gate.db") }},
-	{"mariadb", func(t *testing.T) string { return testdb.MariaDB(t).DSN() }},
-	{"postgres", func(t *testing.T) string { return testdb.Postgres(t).DSN() }},
+	{"sqlite", func(*testing.T) func(t *testing.T) string {
+		return func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "gate.db") }
+	}},
+	{"mariadb", func(t *testing.T) func(t *testing.T) string {
+		srv := testdb.MariaDB(t)
+		return func(*testing.T) string { return srv.NewDatabase() }
+	}},
+	{"postgres", func(t *testing.T) func(t *testing.T) string {
+		srv := testdb.Postgres(t)
+		return func(*testing.T) string { return srv.NewDatabase() }
+	}},
 }
 
 func open(t *testing.T, dsn string) *store.Store {
@@ -41,22 +50,23 @@ func open(t *testing.T, dsn string) *store.Store {
 	return s
 }
 
-// TestStore runs the same suite against every backend.
+// TestStore runs the same suite against every backend. Every subtest has
+// an empty database of its own and sets up what it needs.
 func TestStore(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			dsn := b.dsn(t)
-			s := open(t, dsn)
-			t.Run("migrations", func(t *testing.T) { testMigrations(t, s, dsn) })
-			t.Run("crud", func(t *testing.T) { testCRUD(t, s) })
-			t.Run("import", func(t *testing.T) { testImport(t, s) })
-			t.Run("ids", func(t *testing.T) { testIDs(t, s) })
+			empty := b.start(t)
+			t.Run("migrations", func(t *testing.T) { testMigrations(t, empty(t)) })
+			t.Run("crud", func(t *testing.T) { testCRUD(t, open(t, empty(t))) })
+			t.Run("import", func(t *testing.T) { testImport(t, open(t, empty(t))) })
+			t.Run("ids", func(t *testing.T) { testIDs(t, open(t, empty(t))) })
 		})
 	}
 }
 
-func testMigrations(t *testing.T, s *store.Store, dsn string) {
+func testMigrations(t *testing.T, dsn string) {
 	ctx := context.Background()
+	s := open(t, dsn)
 	got, err := s.SchemaVersion(ctx)
 	if err != nil || got != 2 {
 		t.Fatalf("SchemaVersion = %d, %v; want 2", got, err)
@@ -151,6 +161,12 @@ func testCRUD(t *testing.T, s *store.Store) {
 
 func testImport(t *testing.T, s *store.Store) {
 	ctx := context.Background()
+	if _, err := s.SetLane(ctx, "v2", 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutEntry(ctx, store.Entry{Kind: store.KindUser, ID: "already", Lane: "v2", CreatedAt: time.UnixMilli(1_700_000_000_000).UTC()}); err != nil {
+		t.Fatal(err)
+	}
 	before, err := s.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +209,9 @@ func testImport(t *testing.T, s *store.Store) {
 // SQL metacharacters are data.
 func testIDs(t *testing.T, s *store.Store) {
 	ctx := context.Background()
+	if _, err := s.SetLane(ctx, "v2", 10); err != nil {
+		t.Fatal(err)
+	}
 	ids := []string{"x'; DROP TABLE gate_whitelist; --", "CASE", "case", "a\"b"}
 	for _, id := range ids {
 		if _, err := s.PutEntry(ctx, store.Entry{Kind: store.KindUser, ID: id, Lane: "v2", CreatedAt: time.Now()}); err != nil {
