@@ -58,16 +58,22 @@ func TestSendRecoversMissedPromote(t *testing.T) {
 	res, err := argoctl.Send(short, env.Client, key, argoctl.Promote, argoctl.Options{NudgeAfter: time.Hour})
 	stop()
 	if err == nil {
-		t.Fatalf("promote confirmed without a nudge (status %+v), want the controller to have missed it", res.Rollout.Status)
+		t.Fatalf("promote confirmed without a nudge (%+v), want the controller to have missed it", res)
 	}
 	if n := len(proxy.Dropped()); n != 1 {
 		t.Fatalf("the proxy withheld %d events, want 1 (the promote)", n)
 	}
-	if _, msg := kubeapply.Phase(res.Rollout); msg != "waiting for rollout to unpause" {
+	// Read as stored: when the deadline ends Send while it reads the
+	// Rollout (a loaded machine), its result holds none.
+	stuck := &rolloutsv1alpha1.Rollout{}
+	if err := env.Client.Get(ctx, key, stuck); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg := kubeapply.Phase(stuck); msg != "waiting for rollout to unpause" {
 		t.Errorf("rollout after the missed promote: %q, want the stuck state 'waiting for rollout to unpause'", msg)
 	}
 	// One nudge is enough for the controller to see it.
-	if err := argoctl.Nudge(ctx, env.Client, res.Rollout, time.Now()); err != nil {
+	if err := argoctl.Nudge(ctx, env.Client, stuck, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitPhase(ctx, t, env.Client, key, "Healthy")
