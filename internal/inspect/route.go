@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -215,10 +216,25 @@ func (rep *RouteReport) text(w io.Writer) error {
 	if len(rep.Destinations) > 0 {
 		b.WriteString("destinations:\n")
 	}
+	sum, shares := int64(0), false
 	for _, d := range rep.Destinations {
-		fmt.Fprintf(&b, "  %3d%%  %s:%d", d.Weight, d.Host, d.Port)
+		sum += int64(d.Weight)
+		shares = shares || d.Percent != 0
+	}
+	for _, d := range rep.Destinations {
+		if shares {
+			fmt.Fprintf(&b, "  %s  %s:%d", percentText(d.Percent), d.Host, d.Port)
+		} else {
+			fmt.Fprintf(&b, "  %3d%%  %s:%d", d.Weight, d.Host, d.Port)
+		}
 		if d.Subset != "" {
 			fmt.Fprintf(&b, "  subset %s%s", d.Subset, labelsSuffix(d.Labels))
+		}
+		switch {
+		case shares && len(rep.Destinations) == 1:
+			fmt.Fprintf(&b, "  (weight %d; a single destination gets every request)", d.Weight)
+		case shares:
+			fmt.Fprintf(&b, "  (weight %d of %d)", d.Weight, sum)
 		}
 		if d.Problem != "" {
 			b.WriteString("  (503: no healthy upstream)")
@@ -232,6 +248,15 @@ func (rep *RouteReport) text(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// percentText prints a share of requests as "50%" or "33.3%".
+func percentText(p float64) string {
+	r := math.Round(p*10) / 10
+	if r == math.Trunc(r) {
+		return fmt.Sprintf("%3d%%", int(r))
+	}
+	return fmt.Sprintf("%.1f%%", r)
 }
 
 func writeOps(b *strings.Builder, title string, ops *route.HeaderOps) {

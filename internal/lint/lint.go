@@ -1,6 +1,6 @@
 // Package lint finds, in a set of loaded manifests, the mistakes that break
 // canary releases with Argo Rollouts and Istio in practice: routes to
-// subsets that do not exist, weights that do not add up, routes that can
+// subsets that do not exist, negative or all-zero weights, routes that can
 // never match, a Rollout pointing at routes, subsets, Services or analysis
 // templates that are missing, Services selecting no pods, and Argo CD
 // Applications that would undo what Argo Rollouts changes. It also lists,
@@ -174,7 +174,7 @@ func (l *linter) add(check string, sev route.Severity, o *manifest.Object, path,
 }
 
 // routing reports the routing engine's warnings and errors: subsets no
-// DestinationRule defines, weights that do not sum to 100, VirtualServices
+// DestinationRule defines, negative or all-zero weights, VirtualServices
 // istiod would reject, conflicts.
 func (l *linter) routing() {
 	l.table = route.Compile(inspect.RouteInput(l.set))
@@ -190,8 +190,8 @@ func routingHint(f route.Finding) string {
 	switch {
 	case strings.HasSuffix(f.Path, ".subset"):
 		return "define the subset in the DestinationRule of that host (spec.subsets[].name), or route to a subset it has"
-	case strings.Contains(f.Message, "weights sum"), strings.Contains(f.Message, "the only destination has weight"):
-		return "make the weights of the route's destinations add up to 100 (Argo Rollouts keeps them so)"
+	case strings.Contains(f.Message, "weights"), strings.Contains(f.Message, "weight -"):
+		return "weights are relative (each destination gets weight/sum of the requests): none may be negative and at least one must be above 0"
 	case strings.HasPrefix(f.Message, "rejected"):
 		return "the API server's Istio webhook would refuse this object: fix the field named"
 	}

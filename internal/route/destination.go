@@ -72,6 +72,15 @@ func (c *compiler) destinations(rt *Route, r *routeSpec) {
 		rt.cum = append(rt.cum, cum)
 		rt.Destinations = append(rt.Destinations, out)
 	}
+	if cum != 100 {
+		for i := range rt.Destinations {
+			d := &rt.Destinations[i]
+			d.Percent = 100
+			if len(rt.Destinations) > 1 {
+				d.Percent = float64(d.Weight) * 100 / float64(cum)
+			}
+		}
+	}
 }
 
 // resolveSubset fills labels from the DestinationRule, or a Problem.

@@ -77,8 +77,15 @@ type Destination struct {
 	Subset string `json:"subset,omitempty"`
 	// Port is the destination port: the one written in the route, else the
 	// Service's only port; 0 means "the port the request came in on".
-	Port   uint32 `json:"port,omitempty"`
-	Weight int32  `json:"weight"`
+	Port uint32 `json:"port,omitempty"`
+	// Weight is the weight as written (100 for a single destination
+	// without one).
+	Weight int32 `json:"weight"`
+	// Percent is the share of the route's requests this destination gets,
+	// weight/sum*100 (100 for a single destination, whatever its weight).
+	// It is set only when the weights do not sum to 100; otherwise the
+	// weight is the percentage.
+	Percent float64 `json:"percent,omitempty"`
 	// Labels are the subset's pod labels from the DestinationRule.
 	Labels map[string]string `json:"labels,omitempty"`
 	// DestinationRule is "ns/name" of the rule that defined the subset.
@@ -152,8 +159,19 @@ type Route struct {
 	cum        []uint32
 }
 
+// TotalWeight is the sum of the destinations' weights: the range Pick
+// draws from. It is 0 for a route without destinations.
+func (r *Route) TotalWeight() uint32 {
+	if len(r.cum) == 0 {
+		return 0
+	}
+	return r.cum[len(r.cum)-1]
+}
+
 // Pick returns the index of the destination chosen by x, a number drawn
-// uniformly from [0, 100). It returns -1 for routes without destinations.
+// uniformly from [0, TotalWeight()): each destination gets weight/sum of
+// the requests, as Envoy's weighted clusters. It returns -1 for routes
+// without destinations and for x out of range.
 func (r *Route) Pick(x uint32) int {
 	for i, c := range r.cum {
 		if x < c {
