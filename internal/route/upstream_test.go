@@ -72,3 +72,26 @@ func shortHost(h string) string {
 	}
 	return name
 }
+
+// TestUpstreamIgnoreURICase: the VirtualService reference's example of
+// ignoreUriCase on a prefix, with the header condition of the same block.
+func TestUpstreamIgnoreURICase(t *testing.T) {
+	tab := Compile(upstream(t, "istio-api/networking/v1alpha3/virtual_service.proto.L711-728.yaml"))
+	tests := []struct {
+		name   string
+		req    *Request
+		status int
+	}{
+		{"prefix in another case", req("GET", "http://ratings.prod.svc.cluster.local/RATINGS/V2/x", "end-user: jason"), 200},
+		{"prefix as written", req("GET", "http://ratings.prod.svc.cluster.local/ratings/v2/x", "end-user: jason"), 200},
+		{"header values keep their case", req("GET", "http://ratings.prod.svc.cluster.local/ratings/v2/x", "end-user: Jason"), 404},
+		{"other path", req("GET", "http://ratings.prod.svc.cluster.local/ratings/v1/x", "end-user: jason"), 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tab.Evaluate(tc.req).Status; got != tc.status {
+				t.Errorf("status %d, want %d", got, tc.status)
+			}
+		})
+	}
+}
