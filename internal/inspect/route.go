@@ -47,7 +47,9 @@ type RouteReport struct {
 	Redirect        *route.Redirect       `json:"redirect,omitempty"`
 	DirectResponse  *route.DirectResponse `json:"directResponse,omitempty"`
 	Rewrite         *route.Rewrite        `json:"rewrite,omitempty"`
-	Findings        []string              `json:"findings"`
+	// Location is the https URL of a gateway's tls.httpsRedirect answer.
+	Location string   `json:"location,omitempty"`
+	Findings []string `json:"findings"`
 }
 
 // RequestSummary echoes the evaluated request.
@@ -114,6 +116,18 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		Request: RequestSummary{Method: req.Method, Host: res.Host, Port: req.Port, Gateway: gw,
 			SourceLabels: req.Source.Labels, SourceNamespace: req.Source.Namespace},
 	}
+	if l4, ok := t.L4(req); ok {
+		// TCP/TLS routes decide, and Graylane does not evaluate them: no
+		// HTTP answer is made up.
+		rep.Status, rep.Reason = 0, NotEvaluated
+		for _, f := range t.NotEvaluated(req, route.Result{Reason: route.NoVirtualHost}) {
+			if f != l4 {
+				findings = append(findings, f.String())
+			}
+		}
+		rep.Findings = append(findings, l4.String())
+		return rep
+	}
 	objects := []string{}
 	if vh := res.VirtualHost; vh != nil {
 		for _, f := range vh.Findings {
@@ -137,6 +151,12 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		if res.Route.Delegate != "" {
 			objects = append(objects, "VirtualService "+res.Route.Delegate)
 		}
+	case route.HTTPSRedirect:
+		rep.Redirect, rep.Where = res.Route.Redirect, res.Route.Where
+		rep.Location = "https://" + req.Authority + req.Path
+		for _, f := range res.Route.Findings {
+			findings = append(findings, f.String())
+		}
 	}
 	for _, f := range t.RejectedFor(req) {
 		findings = append(findings, f.String())
@@ -146,9 +166,17 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 			findings = append(findings, f.String())
 		}
 	}
+	for _, f := range t.NotEvaluated(req, res) {
+		if !slices.Contains(findings, f.String()) {
+			findings = append(findings, f.String())
+		}
+	}
 	rep.Findings = append([]string{}, findings...)
 	return rep
 }
+
+// NotEvaluated is the reason of a request on a TCP/TLS port (RouteReport).
+const NotEvaluated = "not evaluated"
 
 func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 	rt := res.Route
@@ -189,7 +217,11 @@ func (rep *RouteReport) text(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "lane: %s (%s)\n", lane, d.Reason)
 	}
-	fmt.Fprintf(&b, "status: %d (%s)\n", rep.Status, rep.Reason)
+	if rep.Reason == NotEvaluated {
+		b.WriteString("status: - (not evaluated: TCP/TLS)\n")
+	} else {
+		fmt.Fprintf(&b, "status: %d (%s)\n", rep.Status, rep.Reason)
+	}
 	if rep.VirtualService != nil {
 		fmt.Fprintf(&b, "virtualService: %s", *rep.VirtualService)
 		if rep.Delegate != nil {
@@ -204,7 +236,10 @@ func (rep *RouteReport) text(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	if rep.Redirect != nil {
+	switch {
+	case rep.Location != "":
+		fmt.Fprintf(&b, "redirect: %d to %s (gateway server at %s: tls.httpsRedirect)\n", rep.Redirect.Code, rep.Location, rep.Where)
+	case rep.Redirect != nil:
 		fmt.Fprintf(&b, "redirect: %d to uri=%q authority=%q scheme=%q\n", rep.Redirect.Code, rep.Redirect.URI, rep.Redirect.Authority, rep.Redirect.Scheme)
 	}
 	if rep.DirectResponse != nil {

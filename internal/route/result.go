@@ -21,9 +21,13 @@ const (
 	NoVirtualHost
 	// NoRoute: a VirtualService owns the host but none of its routes match (404).
 	NoRoute
+	// HTTPSRedirect: a plain-HTTP request to a gateway server with
+	// tls.httpsRedirect: Envoy answers 301 to the https URL. Route holds
+	// that redirect (Scheme https); it belongs to no VirtualService.
+	HTTPSRedirect
 )
 
-var reasonNames = [...]string{"matched", "passthrough", "no virtual host", "no route"}
+var reasonNames = [...]string{"matched", "passthrough", "no virtual host", "no route", "https redirect"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
@@ -62,6 +66,7 @@ type VirtualHost struct {
 	Findings []Finding `json:"findings,omitempty"`
 	routes   []boundRoute
 	steps    []step
+	public   bool // the first VirtualService is exported to every namespace
 }
 
 type boundRoute struct {
@@ -154,9 +159,18 @@ type Route struct {
 	Status int
 	// Findings are problems of this route (missing subsets, ...).
 	Findings []Finding
+	// NotEvaluated are the located "not evaluated" findings (Info) about
+	// what would act on the requests of this route and Graylane does not
+	// carry out: fault injection, mirroring, CORS, the traffic policies of
+	// the DestinationRules its destinations use.
+	NotEvaluated []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
 	cum        []uint32
+	// variants are this route as callers of some namespaces see it, when
+	// their DestinationRule lookup differs (Istio looks in the caller's
+	// namespace first); Evaluate picks the caller's.
+	variants map[string]*Route
 }
 
 // TotalWeight is the sum of the destinations' weights: the range Pick

@@ -35,6 +35,8 @@ func upstream(t testing.TB, files ...string) Input {
 			in.Gateways = append(in.Gateways, Gateway{Object: v, Locate: loc})
 		case *corev1.Service:
 			in.Services = append(in.Services, Service{Object: v, Locate: loc})
+		case *networkingv1.ServiceEntry:
+			in.ServiceEntries = append(in.ServiceEntries, ServiceEntry{Object: v, Locate: loc})
 		}
 	}
 	return in

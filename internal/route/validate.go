@@ -18,7 +18,12 @@ type vsUnit struct {
 	hosts    []string // resolved
 	gateways []string // resolved; ["mesh"] when the field is empty
 	routes   []*routeSpec
+	vis      visibility // from exportTo
 	rejected bool
+	// bindings are the unit's hosts and routes per source, once compiled.
+	bindings []binding
+	// l4 are the "not evaluated" findings of its TCP and TLS routes.
+	l4 []Finding
 }
 
 func (u *vsUnit) key() string { return u.ns + "/" + u.obj.Name }
@@ -63,6 +68,7 @@ func (u *vsUnit) validate(fs *findings) {
 		u.rejected = true
 	}
 	spec := &u.obj.Spec
+	u.vis = parseExportTo(spec.GetExportTo(), u.ns, exportConfig, reject)
 	for i, g := range spec.GetGateways() {
 		if strings.Count(g, "/") > 1 || strings.HasPrefix(g, "/") || strings.HasSuffix(g, "/") {
 			reject(fmt.Sprintf("spec.gateways[%d]", i), "gateway %q must be NAME, NAMESPACE/NAME or mesh", g)

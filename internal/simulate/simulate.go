@@ -208,6 +208,9 @@ type runner struct {
 // hop routes one request and follows the calls of the workload it reaches.
 func (r *runner) hop(req *route.Request, depth int) *Hop {
 	res := r.t.Evaluate(req)
+	for _, f := range r.t.NotEvaluated(req, res) {
+		r.notes[f.String()] = true
+	}
 	host := ""
 	h := &Hop{Status: res.Status}
 	var sent http.Header = req.Header
