@@ -88,7 +88,14 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		decision = &d
 	}
 	t := route.Compile(RouteInput(set))
+	note, err := resolveGateway(t, req, o.Request)
+	if err != nil {
+		return err
+	}
 	rep := Evaluate(t, req, explicit)
+	if note != "" {
+		rep.Findings = append([]string{note}, rep.Findings...)
+	}
 	rep.Lane = decision
 	rep.Request.URL = o.Request.URL
 	return Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })

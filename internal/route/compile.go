@@ -23,6 +23,8 @@ type Table struct {
 	// short name on the request path does not build the string.
 	fqdns    map[[2]string]string
 	rejected []*vsUnit
+	// gatewayRefs are the gateways ("ns/name") VirtualServices name.
+	gatewayRefs map[string]bool
 	// l4 lists, per source, the VirtualServices with TCP or TLS routes
 	// (which Graylane does not evaluate).
 	l4 map[string][]*vsUnit
@@ -93,7 +95,13 @@ func Compile(in Input) *Table {
 	for key := range t.gateways {
 		sources = append(sources, key)
 	}
+	t.gatewayRefs = map[string]bool{}
 	for _, u := range units {
+		for _, g := range u.gateways {
+			if g != MeshSource {
+				t.gatewayRefs[g] = true
+			}
+		}
 		c.compileUnit(u)
 		for _, b := range u.bindings {
 			if !slices.Contains(sources, b.src) {

@@ -167,14 +167,25 @@ func (t *Table) GatewayPorts(gw string) ([]uint32, bool) {
 	return g.ports, true
 }
 
-// Gateways returns "ns/name" of the loaded Gateways named name, sorted.
-func (t *Table) Gateways(name string) []string {
-	var out []string
+// GatewayNamespaces returns, sorted, the namespaces of the Gateways named
+// name among the inputs, or, when none is, the namespaces in which
+// VirtualServices refer to a Gateway of that name (a bare name in a
+// VirtualService is one of its own namespace). loaded tells which.
+func (t *Table) GatewayNamespaces(name string) (nss []string, loaded bool) {
 	for key := range t.gateways {
-		if _, n, _ := strings.Cut(key, "/"); n == name {
-			out = append(out, key)
+		if ns, n, _ := strings.Cut(key, "/"); n == name {
+			nss = append(nss, ns)
 		}
 	}
-	slices.Sort(out)
-	return out
+	if len(nss) > 0 {
+		slices.Sort(nss)
+		return nss, true
+	}
+	for key := range t.gatewayRefs {
+		if ns, n, _ := strings.Cut(key, "/"); n == name && !slices.Contains(nss, ns) {
+			nss = append(nss, ns)
+		}
+	}
+	slices.Sort(nss)
+	return nss, false
 }
