@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -86,6 +87,36 @@ type podLabels struct {
 	labels map[string]string
 }
 
+// experimentPods are the pod templates of a canary Rollout's experiment
+// steps whose templates relabel their pods, as Argo Rollouts builds them
+// (rollout/experiment.go GetExperimentFromTemplate): the Rollout's pod
+// template (specRef canary or stable; the manifests hold one) with the
+// step template's metadata.labels set over its labels. A preview Service
+// selects those pods (argo-rollouts examples/rollout-canary-preview.yaml).
+func experimentPods(o *manifest.Object, r *rollouts.Rollout) []podLabels {
+	if r.Spec.Strategy.Canary == nil {
+		return nil
+	}
+	var out []podLabels
+	for i, step := range r.Spec.Strategy.Canary.Steps {
+		if step.Experiment == nil {
+			continue
+		}
+		for _, tmpl := range step.Experiment.Templates {
+			if len(tmpl.Metadata.Labels) == 0 {
+				continue // the Rollout's own labels, already listed
+			}
+			pl := maps.Clone(r.Spec.Template.Labels)
+			if pl == nil {
+				pl = map[string]string{}
+			}
+			maps.Copy(pl, tmpl.Metadata.Labels)
+			out = append(out, podLabels{fmt.Sprintf("%s experiment template %s (spec.strategy.canary.steps[%d])", o.Ref(), tmpl.Name, i), pl})
+		}
+	}
+	return out
+}
+
 // Lint returns every finding about the set, ordered by file and line.
 func Lint(set *manifest.Set) []Finding {
 	l := &linter{set: set, vs: map[string]*manifest.Object{}, dr: map[string]*manifest.Object{}, svc: map[string]*manifest.Object{},
@@ -149,6 +180,7 @@ func (l *linter) index() {
 		case *rollouts.Rollout:
 			if t.Spec.WorkloadRef == nil {
 				l.pods[o.Namespace] = append(l.pods[o.Namespace], podLabels{o.Ref(), t.Spec.Template.Labels})
+				l.pods[o.Namespace] = append(l.pods[o.Namespace], experimentPods(o, t)...)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package lint_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -211,6 +212,54 @@ func TestLint(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("findings (-want +got):\n%s\nall: %v", diff, lint.Lint(set))
+			}
+		})
+	}
+}
+
+// TestLintUpstreamExperimentPreview lints argo-rollouts'
+// examples/rollout-canary-preview.yaml (a copy under testdata/, see its
+// README.md): its preview Service selects the pods of the experiment step,
+// whose template relabels them, so the selector check has nothing to say.
+// Without the template's labels the experiment's pods are the Rollout's,
+// and the preview Service selects none.
+func TestLintUpstreamExperimentPreview(t *testing.T) {
+	const file = "testdata/argo-rollouts/examples/rollout-canary-preview.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlabelled := strings.Replace(string(data), `            metadata:
+              labels:
+                app: rollout-canary-preview
+`, "", 1)
+	if unlabelled == string(data) {
+		t.Fatal("the example's experiment template labels are not where the test expects them")
+	}
+	tests := []struct {
+		name  string
+		input string
+		want  []string // "check where: message"
+	}{
+		{"as upstream", string(data), nil},
+		{"experiment template without labels", unlabelled, []string{
+			"selector " + file + ":49: selector app=rollout-canary-preview matches no pod template in namespace default (Rollout default/rollout-canary-preview {app=rollout-canary-production})",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := manifest.LoadBytes(file, []byte(tc.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range lint.Lint(set) {
+				if f.Check == lint.CheckSelector {
+					got = append(got, f.Check+" "+f.Where+": "+f.Message)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("selector findings (-want +got):\n%s", diff)
 			}
 		})
 	}
