@@ -133,7 +133,7 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	}
 	m.dest = host
 	members := cfg.endpoints(host, subset, labels)
-	r.send(w, ew, req, rr.Path, res.Route, dest, members, &m, lim)
+	r.send(w, ew, req, res.UpstreamTarget(rr.Path), res.Route, dest, members, &m, lim)
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
@@ -255,15 +255,9 @@ func (r *Runtime) outbound(req *http.Request, uri string, rt *route.Route, dest 
 	}
 	dropHopFields(out.header)
 	if rt != nil {
-		if rw := rt.Rewrite; rw != nil {
-			if rw.URI != "" {
-				u := *req.URL
-				u.Path, u.RawPath = rw.URI, ""
-				out.uri = u.RequestURI()
-			}
-			if rw.Authority != "" {
-				out.host = rw.Authority
-			}
+		// the path is rewritten by the caller (Result.UpstreamTarget)
+		if rw := rt.Rewrite; rw != nil && rw.Authority != "" {
+			out.host = rw.Authority
 		}
 		applyOps(out.header, rt.RequestHeaders)
 	}

@@ -48,8 +48,11 @@ type RouteReport struct {
 	DirectResponse  *route.DirectResponse `json:"directResponse,omitempty"`
 	Rewrite         *route.Rewrite        `json:"rewrite,omitempty"`
 	// Location is the https URL of a gateway's tls.httpsRedirect answer.
-	Location string   `json:"location,omitempty"`
-	Findings []string `json:"findings"`
+	Location string `json:"location,omitempty"`
+	// UpstreamPath is the path and query the destination sees when the
+	// route rewrites them (rewrite.uri swaps the matched prefix only).
+	UpstreamPath string   `json:"upstreamPath,omitempty"`
+	Findings     []string `json:"findings"`
 }
 
 // RequestSummary echoes the evaluated request.
@@ -207,6 +210,9 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 		rep.RequestHeaders = *rt.RequestHeaders
 	}
 	rep.ResponseHeaders, rep.Redirect, rep.DirectResponse, rep.Rewrite = rt.ResponseHeaders, rt.Redirect, rt.DirectResponse, rt.Rewrite
+	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") && rt.Redirect == nil && rt.DirectResponse == nil {
+		rep.UpstreamPath = res.UpstreamTarget(req.Path)
+	}
 }
 
 func (rep *RouteReport) text(w io.Writer) error {
@@ -253,7 +259,14 @@ func (rep *RouteReport) text(w io.Writer) error {
 		fmt.Fprintf(&b, "direct response: %d %q\n", rep.DirectResponse.Status, rep.DirectResponse.Body)
 	}
 	if rep.Rewrite != nil {
-		fmt.Fprintf(&b, "rewrite: uri=%q authority=%q\n", rep.Rewrite.URI, rep.Rewrite.Authority)
+		fmt.Fprintf(&b, "rewrite: uri=%q authority=%q", rep.Rewrite.URI, rep.Rewrite.Authority)
+		if rw := rep.Rewrite; rw.URIRegexMatch != "" {
+			fmt.Fprintf(&b, " uriRegexRewrite=%q->%q", rw.URIRegexMatch, rw.URIRegexRewrite)
+		}
+		b.WriteString("\n")
+	}
+	if rep.UpstreamPath != "" {
+		fmt.Fprintf(&b, "upstream path: %s\n", rep.UpstreamPath)
 	}
 	if len(rep.Destinations) > 0 {
 		b.WriteString("destinations:\n")

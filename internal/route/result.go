@@ -167,6 +167,7 @@ type Route struct {
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
 	cum        []uint32
+	path       *pathRewrite
 	// variants are this route as callers of some namespaces see it, when
 	// their DestinationRule lookup differs (Istio looks in the caller's
 	// namespace first); Evaluate picks the caller's.

@@ -110,6 +110,7 @@ func validateHTTPRoute(h *networking.HTTPRoute, path string, inDelegate bool, re
 		}
 	}
 	validateWeights(h, path, reject)
+	validateRewrite(h.GetRewrite(), path+".rewrite", reject)
 	for i, m := range h.GetMatch() {
 		validateMatch(m, fmt.Sprintf("%s.match[%d]", path, i), reject)
 	}
