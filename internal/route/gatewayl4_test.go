@@ -68,7 +68,7 @@ func TestUpstreamGatewayServers(t *testing.T) {
 // gateway of the multicluster sample route with tcp and tls only.
 // Graylane says so, located, instead of answering "no route: 404".
 func TestUpstreamTCPAndTLS(t *testing.T) {
-	tab := Compile(upstream(t, "istio/samples/tcp-echo/tcp-echo-all-v1.yaml", "istio/samples/tcp-echo/tcp-echo-services.yaml", "istio/samples/multicluster/expose-istiod.yaml"))
+	tab := Compile(upstream(t, "istio/samples/tcp-echo/tcp-echo-all-v1.yaml", "istio/samples/tcp-echo/tcp-echo-services.yaml", "istio/samples/multicluster/expose-istiod.yaml", bookinfoNet+"egress-rule-google-apis.yaml"))
 	tests := []struct {
 		name   string
 		req    *Request
@@ -87,6 +87,10 @@ func TestUpstreamTCPAndTLS(t *testing.T) {
 			r.Source = Source{Gateway: "default/istiod-gateway", Namespace: "default"}
 			return r
 		}(), NoVirtualHost, []string{"expose-istiod.yaml:35 spec.tls", "expose-istiod.yaml:9 spec.servers[0]"}},
+		// Bookinfo's egress example routes port 80 only: HTTPS on 443 is
+		// TLS the application speaks, not "no route".
+		{"mesh request to a ServiceEntry port declared HTTPS", req("GET", "https://www.googleapis.com:443/"), NoRoute,
+			[]string{"egress-rule-google-apis.yaml:12 spec.ports[1]"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,7 +77,8 @@ func (t *Table) NotEvaluated(req *Request, res Result) []Finding {
 // L4 reports whether the request's port carries TCP or TLS for its
 // source, with the finding that says why: on a gateway, only TCP/TLS
 // servers listen on the port; in the mesh, the port of the destination
-// Service is declared TCP, TLS, MONGO, MYSQL or REDIS (by appProtocol or
+// Service (or, for a host no Service has, of the first ServiceEntry the
+// caller sees) is declared TCP, TLS, HTTPS, MONGO, MYSQL or REDIS (by appProtocol or
 // its name's prefix, as Istio reads it). Envoy then does not read HTTP on
 // it, so HTTP routes do not apply and the answer is not evaluated.
 func (t *Table) L4(req *Request) (Finding, bool) {
@@ -105,23 +106,48 @@ func (t *Table) L4(req *Request) (Finding, bool) {
 		return locatedFinding(g.meta, path, fmt.Sprintf("not evaluated: port %d of Gateway %s is a %s server: its connections follow TCP/TLS routes, which Graylane does not evaluate", port, g.meta.namespace+"/"+g.meta.name, l4.describe())), true
 	}
 	fqdn := t.PassthroughHost(req)
-	svc := t.services[fqdn]
-	if svc == nil {
+	if svc := t.services[fqdn]; svc != nil {
+		for i, p := range svc.Spec.Ports {
+			if uint32(p.Port) != port {
+				continue
+			}
+			if proto := portProtocol(p); isL4Protocol(proto) {
+				m := meta("Service", &svc.ObjectMeta, t.svcLocate[fqdn])
+				return locatedFinding(m, fmt.Sprintf("spec.ports[%d]", i), fmt.Sprintf("not evaluated: port %d of Service %s is declared %s: Envoy proxies its connections without reading HTTP (TCP routes apply, not HTTP routes), which Graylane does not evaluate", port, svc.Name, proto)), true
+			}
+			return Finding{}, false
+		}
 		return Finding{}, false
 	}
-	for i, p := range svc.Spec.Ports {
-		if uint32(p.Port) != port {
+	// A ServiceEntry's port, as the caller sees the first that defines
+	// the host.
+	for _, u := range t.ses.of(fqdn) {
+		if !u.vis.visibleTo(req.namespace()) {
 			continue
 		}
-		proto := portProtocol(p)
-		switch proto {
-		case "TCP", "TLS", "MONGO", "MYSQL", "REDIS":
-			m := meta("Service", &svc.ObjectMeta, t.svcLocate[fqdn])
-			return locatedFinding(m, fmt.Sprintf("spec.ports[%d]", i), fmt.Sprintf("not evaluated: port %d of Service %s is declared %s: Envoy proxies its connections without reading HTTP (TCP routes apply, not HTTP routes), which Graylane does not evaluate", port, svc.Name, proto)), true
+		for _, p := range u.ports {
+			if p.number != port {
+				continue
+			}
+			if isL4Protocol(p.protocol) {
+				return locatedFinding(u.meta, fmt.Sprintf("spec.ports[%d]", p.index), fmt.Sprintf("not evaluated: port %d of ServiceEntry %s is declared %s: Envoy proxies its connections without reading HTTP (TCP/TLS routes apply, not HTTP routes), which Graylane does not evaluate", port, u.meta.namespace+"/"+u.meta.name, p.protocol)), true
+			}
+			return Finding{}, false
 		}
 		return Finding{}, false
 	}
 	return Finding{}, false
+}
+
+// isL4Protocol reports whether Istio's sidecars proxy a port of this
+// protocol at layer 4 (istiod's ModelProtocolToListenerProtocol: HTTPS is
+// TLS the application speaks itself, so HTTP routes do not apply either).
+func isL4Protocol(proto string) bool {
+	switch proto {
+	case "TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS":
+		return true
+	}
+	return false
 }
 
 func (s *gatewayServer) describe() string {

@@ -114,9 +114,12 @@ func policyNotes(u *drUnit, subset string) []note {
 		if lb.GetLocalityLbSetting() != nil {
 			out = append(out, note{u.meta, path + ".loadBalancer.localityLbSetting", "not evaluated: locality load balancing; Graylane has one locality"})
 		}
+		if m := tp.GetTls().GetMode(); m == networking.ClientTLSSettings_SIMPLE || m == networking.ClientTLSSettings_MUTUAL {
+			out = append(out, note{u.meta, path + ".tls", fmt.Sprintf("not evaluated: Envoy originates TLS (mode %s) to the destination; Graylane sends plain HTTP", m)})
+		}
 		for i, pl := range tp.GetPortLevelSettings() {
 			add(fmt.Sprintf("%s.portLevelSettings[%d]", path, i), &networking.TrafficPolicy{
-				ConnectionPool: pl.GetConnectionPool(), OutlierDetection: pl.GetOutlierDetection(), LoadBalancer: pl.GetLoadBalancer(),
+				ConnectionPool: pl.GetConnectionPool(), OutlierDetection: pl.GetOutlierDetection(), LoadBalancer: pl.GetLoadBalancer(), Tls: pl.GetTls(),
 			})
 		}
 	}

@@ -45,6 +45,9 @@ func TestUpstreamNotEvaluated(t *testing.T) {
 				"snip_configuring_the_circuit_breaker_1.yaml:8 spec.trafficPolicy.connectionPool: not evaluated: connection pool limits (Envoy answers 503 to what overflows them); Graylane does not enforce them",
 				"snip_configuring_the_circuit_breaker_1.yaml:14 spec.trafficPolicy.outlierDetection: not evaluated: outlier detection (Envoy ejects failing pods for a while); Graylane keeps sending to every ready pod",
 			}},
+		{"TLS origination to an external host", []string{net + "egress-rule-google-apis.yaml"},
+			req("GET", "http://www.googleapis.com/"),
+			[]string{"egress-rule-google-apis.yaml:45 spec.trafficPolicy.portLevelSettings[0].tls: not evaluated: Envoy originates TLS (mode SIMPLE) to the destination; Graylane sends plain HTTP"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

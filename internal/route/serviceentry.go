@@ -12,6 +12,15 @@ type seUnit struct {
 	ns    string
 	hosts []string // resolved
 	vis   visibility
+	ports []sePort
+}
+
+// sePort is a port of a ServiceEntry: its number, protocol (upper case)
+// and index in spec.ports.
+type sePort struct {
+	number   uint32
+	protocol string
+	index    int
 }
 
 // seIndex finds the ServiceEntries of a host.
@@ -43,6 +52,9 @@ func newSEIndex(in []ServiceEntry, fs *findings) *seIndex {
 		}
 		if rejected {
 			continue
+		}
+		for i, pt := range o.Spec.GetPorts() {
+			u.ports = append(u.ports, sePort{pt.GetNumber(), strings.ToUpper(pt.GetProtocol()), i})
 		}
 		idx.all = append(idx.all, u)
 		idx.special[u.ns] = true
