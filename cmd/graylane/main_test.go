@@ -18,7 +18,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // TestGolden runs commands and compares stdout+stderr with testdata/NAME.golden.
 func TestGolden(t *testing.T) {
 	const ex = "../../examples/"
-	const bookinfo = "../../internal/route/testdata/istio/samples/bookinfo/"
+	const mirroring = "../../internal/route/testdata/istio.io/content/en/docs/tasks/traffic-management/mirroring/"
+	const bookinfo = "../../internal/route/testdata/istio/samples/bookinfo/networking/"
+	const bookinfoRoot = "../../internal/route/testdata/istio/samples/bookinfo/"
 	tests := []struct {
 		name     string
 		args     []string
@@ -32,12 +34,14 @@ func TestGolden(t *testing.T) {
 		{"route-passthrough", []string{"route", "-f", ex + "seed004", "--url", "http://payment:9000/pay?x=1", "-X", "post"}, 0},
 		{"route-gateway-bare", []string{"route", "-f", ex + "seed004", "--url", "http://192.168.1.106/", "--gateway", "app-gw"}, 0},
 		// Upstream Istio samples (copies under internal/route/testdata, see its README.md).
-		{"route-bookinfo-gateway-bare", []string{"route", "-f", bookinfo + "platform/kube/bookinfo.yaml", "-f", bookinfo + "networking/bookinfo-gateway.yaml", "--url", "http://bookinfo.example.com/productpage", "--gateway", "bookinfo-gateway"}, 0},
-		{"route-bookinfo-fault-abort", []string{"route", "-f", bookinfo + "platform/kube/bookinfo.yaml", "-f", bookinfo + "networking/destination-rule-all.yaml", "-f", bookinfo + "networking/virtual-service-ratings-test-abort.yaml", "--url", "http://ratings:9080/ratings/0", "--source-labels", "app=reviews,version=v2", "-H", "end-user: jason"}, 0},
+		{"route-bookinfo-gateway-bare", []string{"route", "-f", bookinfoRoot + "platform/kube/bookinfo.yaml", "-f", bookinfoRoot + "networking/bookinfo-gateway.yaml", "--url", "http://bookinfo.example.com/productpage", "--gateway", "bookinfo-gateway"}, 0},
 		{"route-tcp-echo-not-evaluated", []string{"route", "-f", "../../internal/route/testdata/istio/samples/tcp-echo/", "--url", "http://tcp-echo:31400/", "--gateway", "tcp-echo-gateway"}, 0},
 		{"route-no-vhost", []string{"route", "-f", ex + "seed004", "--url", "http://example.com/", "--gateway", "istio-system/app-gw", "-o", "json"}, 0},
 		{"simulate-gateway-text", []string{"simulate", "-f", ex + "seed004", "--url", "http://192.168.1.106/", "--gateway", "istio-system/app-gw", "--calls", "appa->appb", "--requests", "2000"}, 0},
 		{"simulate-chain-json", []string{"simulate", "-f", ex + "seed003", "--url", "http://order-service:8080/", "--calls", "order-service->payment-service->logistics-service", "--requests", "10", "-o", "json"}, 0},
+		{"route-fault-abort", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-abort.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason"}, 0},
+		{"route-fault-delay-json", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-delay.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason", "-o", "json"}, 0},
+		{"route-mirror", []string{"route", "-f", mirroring + "snip_creating_a_default_routing_policy_1.yaml", "-f", mirroring + "snip_mirroring_traffic_to_v2_1.yaml", "--url", "http://httpbin:8000/headers"}, 0},
 		{"error-broken-manifest", []string{"route", "-f", ex + "seed004-broken", "--url", "http://appb:8000/"}, 2},
 		{"error-missing-url", []string{"route", "-f", ex + "seed004"}, 2},
 		{"error-bad-flag", []string{"route", "--nope"}, 2},

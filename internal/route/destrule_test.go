@@ -199,3 +199,40 @@ spec:
 		})
 	}
 }
+
+// TestCallerVariantKeepsFaultAndMirrors: a caller whose namespace finds
+// another DestinationRule gets a variant of the route; the variant keeps
+// the route's fault injection and mirrors.
+func TestCallerVariantKeepsFaultAndMirrors(t *testing.T) {
+	config := strings.Replace(drConfig, "  http: [{route: [{destination: {host: reviews, subset: v2}}]}]",
+		`  http:
+  - route: [{destination: {host: reviews, subset: v2}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    mirror: {host: reviews-shadow}`, 1)
+	tab := compileYAML(t, config)
+	type got struct {
+		Rule, Mirror string
+		Abort        int
+	}
+	var gots, wants []got
+	for _, caller := range []string{"web", "qa", "other"} {
+		res := tab.Evaluate(from(caller, "http://reviews.shop/"))
+		if res.Route == nil || len(res.Route.Destinations) == 0 {
+			t.Fatalf("%s: no route: %v %v", caller, res.Reason, tab.Findings)
+		}
+		g := got{Rule: res.Route.Destinations[0].DestinationRule}
+		if f := res.Route.Fault; f != nil {
+			g.Abort = f.AbortStatus
+		}
+		if len(res.Route.Mirrors) == 1 {
+			g.Mirror = res.Route.Mirrors[0].Host
+		}
+		gots = append(gots, g)
+	}
+	for _, rule := range []string{"web/reviews-for-web", "qa/reviews-private", "shop/reviews"} {
+		wants = append(wants, got{Rule: rule, Mirror: "reviews-shadow.shop.svc.cluster.local", Abort: 503})
+	}
+	if diff := cmp.Diff(wants, gots); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

@@ -2,7 +2,6 @@ package route
 
 import (
 	"fmt"
-	"strconv"
 
 	networking "istio.io/api/networking/v1alpha3"
 )
@@ -15,80 +14,13 @@ import (
 // policy.
 
 // routeNotes are the fields of an HTTP route that act on the requests it
-// matches and that Graylane does not carry out: fault injection,
-// mirroring and CORS.
+// matches and that Graylane does not carry out: CORS. (Fault injection
+// and mirroring are evaluated: fault.go, mirror.go.)
 func routeNotes(r *routeSpec) []note {
-	h, m, p := r.http, r.owner.meta, r.path()
-	var out []note
-	add := func(path, format string, args ...any) {
-		out = append(out, note{m, p + "." + path, "not evaluated: " + fmt.Sprintf(format, args...)})
+	if r.http.GetCorsPolicy() == nil {
+		return nil
 	}
-	if f := h.GetFault(); f != nil {
-		if d := f.GetDelay(); d != nil {
-			add("fault.delay", "Envoy would delay %s of these requests by %s before routing them; Graylane does not inject faults",
-				faultShare(d.GetPercentage(), d.GetPercent()), d.GetFixedDelay().AsDuration())
-		}
-		if a := f.GetAbort(); a != nil {
-			add("fault.abort", "Envoy would answer %s of these requests itself with %s instead of routing them; Graylane does not inject faults",
-				faultShare(a.GetPercentage(), 0), abortCode(a))
-		}
-	}
-	if d := h.GetMirror(); d != nil {
-		add("mirror", "Envoy would also send %s of these requests to %s (answers dropped); Graylane does not mirror", mirrorShare(h), describeDestination(d))
-	}
-	for i, mp := range h.GetMirrors() {
-		share := "every one"
-		if pct := mp.GetPercentage(); pct != nil {
-			share = strconv.FormatFloat(pct.GetValue(), 'f', -1, 64) + "%"
-		}
-		add(fmt.Sprintf("mirrors[%d]", i), "Envoy would also send %s of these requests to %s (answers dropped); Graylane does not mirror", share, describeDestination(mp.GetDestination()))
-	}
-	if h.GetCorsPolicy() != nil {
-		add("corsPolicy", "Envoy answers CORS preflight requests and adds CORS response headers for this route; Graylane does neither")
-	}
-	return out
-}
-
-func faultShare(pct *networking.Percent, legacy int32) string {
-	switch {
-	case pct != nil:
-		return strconv.FormatFloat(pct.GetValue(), 'f', -1, 64) + "%"
-	case legacy != 0:
-		return strconv.Itoa(int(legacy)) + "%"
-	}
-	return "a share (no percentage set)"
-}
-
-func abortCode(a *networking.HTTPFaultInjection_Abort) string {
-	switch {
-	case a.GetHttpStatus() != 0:
-		return "HTTP " + strconv.Itoa(int(a.GetHttpStatus()))
-	case a.GetGrpcStatus() != "":
-		return "gRPC status " + a.GetGrpcStatus()
-	case a.GetHttp2Error() != "":
-		return "HTTP/2 error " + a.GetHttp2Error()
-	}
-	return "an error"
-}
-
-// mirrorShare follows istiod's MirrorPercent: mirrorPercentage, else the
-// deprecated mirrorPercent, else every request.
-func mirrorShare(h *networking.HTTPRoute) string {
-	switch {
-	case h.GetMirrorPercentage() != nil:
-		return strconv.FormatFloat(h.GetMirrorPercentage().GetValue(), 'f', -1, 64) + "%"
-	case h.GetMirrorPercent() != nil: //nolint:staticcheck // still accepted by istiod
-		return strconv.Itoa(int(h.GetMirrorPercent().GetValue())) + "%" //nolint:staticcheck
-	}
-	return "every one"
-}
-
-func describeDestination(d *networking.Destination) string {
-	s := d.GetHost()
-	if d.GetSubset() != "" {
-		s += " subset " + d.GetSubset()
-	}
-	return s
+	return []note{{r.owner.meta, r.path() + ".corsPolicy", "not evaluated: Envoy answers CORS preflight requests and adds CORS response headers for this route; Graylane does neither"}}
 }
 
 // policyNotes are the traffic policies of a DestinationRule (and of the

@@ -166,8 +166,12 @@ type Route struct {
 	NotEvaluated []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
-	cum        []uint32
-	path       *pathRewrite
+	// Fault is the route's fault injection (fault.go), nil without one.
+	Fault *Fault
+	// Mirrors are where copies of the route's requests go (mirror.go).
+	Mirrors []Mirror
+	cum     []uint32
+	path    *pathRewrite
 	// variants are this route as callers of some namespaces see it, when
 	// their DestinationRule lookup differs (Istio looks in the caller's
 	// namespace first); Evaluate picks the caller's.
