@@ -26,8 +26,8 @@ func (c *compiler) l4Notes(u *vsUnit) {
 }
 
 // NotEvaluated lists the located "not evaluated" findings about one
-// evaluation: those of the matched route (fault injection, mirroring,
-// CORS, traffic policies of the DestinationRules its destinations use)
+// evaluation: those of the matched route (CORS, traffic policies and TLS
+// origination of the DestinationRules its destinations use)
 // or of the passthrough host's DestinationRule,
 // the TCP and TLS routes of the VirtualServices for the request's host
 // that its caller sees on its source, and the gateway's TCP/TLS servers

@@ -161,8 +161,8 @@ type Route struct {
 	Findings []Finding
 	// NotEvaluated are the located "not evaluated" findings (Info) about
 	// what would act on the requests of this route and Graylane does not
-	// carry out: fault injection, mirroring, CORS, the traffic policies of
-	// the DestinationRules its destinations use.
+	// carry out: CORS, the traffic policies (and TLS origination) of the
+	// DestinationRules its destinations use.
 	NotEvaluated []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
