@@ -150,6 +150,9 @@ func (r *Runtime) podLog(p *pod) string {
 // runOnce starts the process, probes it until ready, and waits for it to
 // exit. On ctx end it sends SIGTERM to the process group, then SIGKILL.
 func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
+	if r.hosted(p) {
+		return r.runHosted(ctx, p) // samplehost_linux.go
+	}
 	cmd, err := r.command(p)
 	if err != nil {
 		return err
