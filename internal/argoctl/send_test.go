@@ -3,11 +3,13 @@ package argoctl_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -40,7 +42,7 @@ func TestSendRecoversMissedPromote(t *testing.T) {
 	}
 	waitPhase(ctx, t, env.Client, key, "Healthy")
 	setImage(ctx, t, env.Client, key, "graylane/sample:2.0")
-	waitPhase(ctx, t, env.Client, key, "Paused")
+	waitSettled(ctx, t, env.Client, key)
 
 	// The promote leaves status.pauseConditions empty while the controller
 	// has not yet moved on: that event is the one the controller misses.
@@ -72,7 +74,7 @@ func TestSendRecoversMissedPromote(t *testing.T) {
 
 	// Send does that by itself.
 	setImage(ctx, t, env.Client, key, "graylane/sample:3.0")
-	waitPhase(ctx, t, env.Client, key, "Paused")
+	waitSettled(ctx, t, env.Client, key)
 	missPromote()
 	res, err = argoctl.Send(ctx, env.Client, key, argoctl.Promote, argoctl.Options{NudgeAfter: time.Second})
 	if err != nil {
@@ -132,6 +134,62 @@ func setImage(ctx context.Context, t *testing.T, c client.Client, key types.Name
 	ro := &rolloutsv1alpha1.Rollout{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	if err := c.Patch(ctx, ro, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		t.Fatalf("set image: %v", err)
+	}
+}
+
+// waitSettled waits until the Rollout is paused and nothing is left that
+// would make the controller write it again: its status counts every
+// replica ready and available, and every ReplicaSet has exactly its
+// desired pods, all ready (no pod starting or terminating). A promote
+// then has no other event to ride on: only its own watch event (or a
+// nudge) tells the controller. On a loaded machine "Paused" alone comes
+// while pods are still changing, and the controller's next status patch
+// answer carries the promote to it.
+func waitSettled(ctx context.Context, t *testing.T, c client.Client, key types.NamespacedName) {
+	t.Helper()
+	var why string
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var ro rolloutsv1alpha1.Rollout
+		if err := c.Get(ctx, key, &ro); err != nil {
+			return false, err
+		}
+		st := ro.Status
+		if phase, msg := kubeapply.Phase(&ro); phase != "Paused" {
+			why = phase + " " + msg
+			return false, nil
+		}
+		if st.Replicas != st.ReadyReplicas || st.Replicas != st.AvailableReplicas {
+			why = fmt.Sprintf("replicas %d, ready %d, available %d", st.Replicas, st.ReadyReplicas, st.AvailableReplicas)
+			return false, nil
+		}
+		var rss appsv1.ReplicaSetList
+		if err := c.List(ctx, &rss, client.InNamespace(key.Namespace), client.MatchingLabels{"app": key.Name}); err != nil {
+			return false, err
+		}
+		want := int32(0)
+		for _, rs := range rss.Items {
+			n := int32(1)
+			if rs.Spec.Replicas != nil {
+				n = *rs.Spec.Replicas
+			}
+			if rs.Status.ObservedGeneration != rs.Generation || rs.Status.Replicas != n || rs.Status.ReadyReplicas != n {
+				why = fmt.Sprintf("ReplicaSet %s: %d/%d ready of %d", rs.Name, rs.Status.ReadyReplicas, rs.Status.Replicas, n)
+				return false, nil
+			}
+			want += n
+		}
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(key.Namespace), client.MatchingLabels{"app": key.Name}); err != nil {
+			return false, err
+		}
+		if int32(len(pods.Items)) != want {
+			why = fmt.Sprintf("%d pods, want %d", len(pods.Items), want)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("rollout never settled paused (last: %s): %v", why, err)
 	}
 }
 
