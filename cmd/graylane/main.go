@@ -87,7 +87,7 @@ func addRequestFlags(c *cobra.Command, files *[]string, o *inspect.RequestOption
 	f.StringVar(&o.URL, "url", "", "request URL, http://HOST[:PORT]/PATH?QUERY (required)")
 	f.StringVarP(&o.Method, "request", "X", "GET", "HTTP method")
 	f.StringArrayVarP(&o.Headers, "header", "H", nil, "request header 'Name: value' (repeatable; 'Host: x' sets the authority)")
-	f.StringVar(&o.Gateway, "gateway", "", "the request arrives at this ingress gateway, NAMESPACE/NAME (default: from a sidecar in the mesh)")
+	f.StringVar(&o.Gateway, "gateway", "", "the request arrives at this ingress gateway, NAMESPACE/NAME, or NAME when one namespace has it (default: from a sidecar in the mesh)")
 	f.StringVar(&o.SourceLabels, "source-labels", "", "pod labels of the sending workload, k=v,k=v")
 	f.StringVar(&o.SourceNamespace, "source-namespace", "", "namespace of the sending workload (default: default, or the gateway's namespace)")
 }

@@ -20,6 +20,7 @@ func TestGolden(t *testing.T) {
 	const ex = "../../examples/"
 	const mirroring = "../../internal/route/testdata/istio.io/content/en/docs/tasks/traffic-management/mirroring/"
 	const bookinfo = "../../internal/route/testdata/istio/samples/bookinfo/networking/"
+	const bookinfoRoot = "../../internal/route/testdata/istio/samples/bookinfo/"
 	tests := []struct {
 		name     string
 		args     []string
@@ -31,6 +32,10 @@ func TestGolden(t *testing.T) {
 		{"route-header-regex", []string{"route", "-f", ex + "seed004", "-f", ex + "seed004-headers", "--url", "http://192.168.1.106/", "--gateway", "istio-system/app-gw", "-H", "version: v1"}, 0},
 		{"route-cookie-json", []string{"route", "-f", ex + "seed002", "--url", "http://test-A:8080/", "--source-namespace", "prod", "-H", "Cookie: tenantGray=1; rememberMe=", "-o", "json"}, 0},
 		{"route-passthrough", []string{"route", "-f", ex + "seed004", "--url", "http://payment:9000/pay?x=1", "-X", "post"}, 0},
+		{"route-gateway-bare", []string{"route", "-f", ex + "seed004", "--url", "http://192.168.1.106/", "--gateway", "app-gw"}, 0},
+		// Upstream Istio samples (copies under internal/route/testdata, see its README.md).
+		{"route-bookinfo-gateway-bare", []string{"route", "-f", bookinfoRoot + "platform/kube/bookinfo.yaml", "-f", bookinfoRoot + "networking/bookinfo-gateway.yaml", "--url", "http://bookinfo.example.com/productpage", "--gateway", "bookinfo-gateway"}, 0},
+		{"route-tcp-echo-not-evaluated", []string{"route", "-f", "../../internal/route/testdata/istio/samples/tcp-echo/", "--url", "http://tcp-echo:31400/", "--gateway", "tcp-echo-gateway"}, 0},
 		{"route-no-vhost", []string{"route", "-f", ex + "seed004", "--url", "http://example.com/", "--gateway", "istio-system/app-gw", "-o", "json"}, 0},
 		{"simulate-gateway-text", []string{"simulate", "-f", ex + "seed004", "--url", "http://192.168.1.106/", "--gateway", "istio-system/app-gw", "--calls", "appa->appb", "--requests", "2000"}, 0},
 		{"simulate-chain-json", []string{"simulate", "-f", ex + "seed003", "--url", "http://order-service:8080/", "--calls", "order-service->payment-service->logistics-service", "--requests", "10", "-o", "json"}, 0},
@@ -42,7 +47,7 @@ func TestGolden(t *testing.T) {
 		{"error-bad-flag", []string{"route", "--nope"}, 2},
 		{"error-bad-output", []string{"route", "-f", ex + "seed004", "--url", "http://a/", "-o", "xml"}, 2},
 		{"error-bad-header", []string{"route", "-f", ex + "seed004", "--url", "http://a/", "-H", "novalue"}, 2},
-		{"error-bad-gateway", []string{"route", "-f", ex + "seed004", "--url", "http://a/", "--gateway", "app-gw"}, 2},
+		{"error-bad-gateway", []string{"route", "-f", ex + "seed004", "--url", "http://a/", "--gateway", "nope"}, 2},
 		{"error-cycle", []string{"simulate", "-f", ex + "seed004", "--url", "http://appa:8000/", "--calls", "appa->appb->appa"}, 2},
 		{"error-bad-calls", []string{"simulate", "-f", ex + "seed004", "--url", "http://appa:8000/", "--calls", "appa"}, 2},
 		{"error-no-such-file", []string{"route", "-f", ex + "nope.yaml", "--url", "http://a/"}, 2},

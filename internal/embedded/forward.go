@@ -108,7 +108,10 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	if res.Reason == route.Passthrough {
 		host = cfg.table.PassthroughHost(&rr)
 	} else {
-		i := res.Route.Pick(rand.Uint32N(100))
+		i := -1
+		if total := res.Route.TotalWeight(); total > 0 {
+			i = res.Route.Pick(rand.Uint32N(total))
+		}
 		if i < 0 {
 			r.fail(w, &m, http.StatusServiceUnavailable, "route has no destinations")
 			return

@@ -115,6 +115,8 @@ func RouteInput(set *manifest.Set) route.Input {
 			in.Gateways = append(in.Gateways, route.Gateway{Object: t, Locate: locator(o)})
 		case *corev1.Service:
 			in.Services = append(in.Services, route.Service{Object: t, Locate: locator(o)})
+		case *networkingv1.ServiceEntry:
+			in.ServiceEntries = append(in.ServiceEntries, route.ServiceEntry{Object: t, Locate: locator(o)})
 		}
 	}
 	return in

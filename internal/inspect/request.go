@@ -65,9 +65,11 @@ func buildRequest(o RequestOptions) (*route.Request, bool, error) {
 	}
 	if o.Gateway != "" && o.Gateway != route.MeshSource {
 		ns, name, ok := strings.Cut(o.Gateway, "/")
-		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-			return nil, false, inputErrorf("--gateway %q: want NAMESPACE/NAME", o.Gateway)
+		if ok && (ns == "" || name == "" || strings.Contains(name, "/")) {
+			return nil, false, inputErrorf("--gateway %q: want NAMESPACE/NAME or NAME", o.Gateway)
 		}
+		// A bare NAME is completed by resolveGateway once the manifests
+		// are loaded.
 		r.Source.Gateway = o.Gateway
 	}
 	labels, err := parseLabels(o.SourceLabels)
@@ -78,11 +80,41 @@ func buildRequest(o RequestOptions) (*route.Request, bool, error) {
 	r.Source.Namespace = o.SourceNamespace
 	if r.Source.Namespace == "" {
 		r.Source.Namespace = "default"
-		if r.Source.Gateway != "" {
-			r.Source.Namespace, _, _ = strings.Cut(r.Source.Gateway, "/")
+		if ns, _, ok := strings.Cut(r.Source.Gateway, "/"); ok {
+			r.Source.Namespace = ns
 		}
 	}
 	return r, explicit, nil
+}
+
+// resolveGateway completes a --gateway given as a bare NAME: the Gateway
+// of that name among the manifests, else the one the VirtualServices
+// that name it mean (Istio reads a bare gateway name in the
+// VirtualService's namespace). Several namespaces are an input error that
+// lists them. The source namespace follows the gateway's unless given.
+// It returns a finding that says what NAME was taken to be.
+func resolveGateway(t *route.Table, r *route.Request, o RequestOptions) (string, error) {
+	name := r.Source.Gateway
+	if name == "" || name == route.MeshSource || strings.Contains(name, "/") {
+		return "", nil
+	}
+	nss, loaded := t.GatewayNamespaces(name)
+	switch {
+	case len(nss) == 0:
+		return "", inputErrorf("--gateway %q: no Gateway of that name is among the manifests and no VirtualService names one: give NAMESPACE/NAME", name)
+	case len(nss) > 1 && loaded:
+		return "", inputErrorf("--gateway %q: Gateways of that name are in namespaces %s: give NAMESPACE/NAME", name, strings.Join(nss, ", "))
+	case len(nss) > 1:
+		return "", inputErrorf("--gateway %q: no Gateway of that name is among the manifests, and VirtualServices of namespaces %s name one (each means its own namespace's): give NAMESPACE/NAME", name, strings.Join(nss, ", "))
+	}
+	r.Source.Gateway = nss[0] + "/" + name
+	if o.SourceNamespace == "" {
+		r.Source.Namespace = nss[0]
+	}
+	if loaded {
+		return fmt.Sprintf("--gateway %s is Gateway %s, the only Gateway of that name among the manifests", name, r.Source.Gateway), nil
+	}
+	return fmt.Sprintf("--gateway %s is %s: the VirtualServices that name it are in namespace %s (Istio reads a bare gateway name in the VirtualService's namespace); the Gateway itself is not among the manifests", name, r.Source.Gateway, nss[0]), nil
 }
 
 func parseLabels(s string) (map[string]string, error) {

@@ -2,11 +2,13 @@ package inspect
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -60,5 +62,67 @@ func TestBuildRequestErrors(t *testing.T) {
 		if !errors.As(err, &ie) {
 			t.Errorf("%+v: err = %v, want an InputError", in, err)
 		}
+	}
+}
+
+func TestResolveGateway(t *testing.T) {
+	const gw = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: %s}
+spec:
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+`
+	const vs = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: %s}
+spec:
+  hosts: [shop.example.com]
+  gateways: [edge]
+  http: [{route: [{destination: {host: web}}]}]
+---
+`
+	tests := []struct {
+		name      string
+		manifests string
+		flag      string
+		sourceNS  string
+		want      string // Source.Gateway and Source.Namespace, or the error
+	}{
+		{"the only loaded Gateway of that name", fmt.Sprintf(gw, "istio-system") + fmt.Sprintf(vs, "shop"), "edge", "", "istio-system/edge istio-system"},
+		{"the source namespace stays when given", fmt.Sprintf(gw, "istio-system"), "edge", "qa", "istio-system/edge qa"},
+		{"a namespace given is kept", fmt.Sprintf(gw, "istio-system"), "other/edge", "", "other/edge other"},
+		{"not loaded: the namespace of the VirtualServices naming it", fmt.Sprintf(vs, "shop"), "edge", "", "shop/edge shop"},
+		{"two loaded Gateways of that name", fmt.Sprintf(gw, "a") + fmt.Sprintf(gw, "b"), "edge",
+			"", `--gateway "edge": Gateways of that name are in namespaces a, b: give NAMESPACE/NAME`},
+		{"not loaded, named from two namespaces", fmt.Sprintf(vs, "a") + fmt.Sprintf(vs, "b"), "edge",
+			"", `--gateway "edge": no Gateway of that name is among the manifests, and VirtualServices of namespaces a, b name one (each means its own namespace's): give NAMESPACE/NAME`},
+		{"unknown", fmt.Sprintf(vs, "a"), "nope",
+			"", `--gateway "nope": no Gateway of that name is among the manifests and no VirtualService names one: give NAMESPACE/NAME`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := manifest.LoadBytes("in.yaml", []byte(tc.manifests))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := RequestOptions{URL: "http://shop.example.com/", Gateway: tc.flag, SourceNamespace: tc.sourceNS}
+			r, _, err := buildRequest(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = resolveGateway(route.Compile(RouteInput(set)), r, o)
+			got := r.Source.Gateway + " " + r.Source.Namespace
+			if err != nil {
+				var ie *InputError
+				if !errors.As(err, &ie) {
+					t.Errorf("%v is not an InputError", err)
+				}
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

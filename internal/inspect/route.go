@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,6 +48,8 @@ type RouteReport struct {
 	Redirect        *route.Redirect       `json:"redirect,omitempty"`
 	DirectResponse  *route.DirectResponse `json:"directResponse,omitempty"`
 	Rewrite         *route.Rewrite        `json:"rewrite,omitempty"`
+	// Location is the https URL of a gateway's tls.httpsRedirect answer.
+	Location string `json:"location,omitempty"`
 	// UpstreamPath is the path and query the destination sees when the
 	// route rewrites them (rewrite.uri swaps the matched prefix only).
 	UpstreamPath string `json:"upstreamPath,omitempty"`
@@ -94,7 +97,14 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		decision = &d
 	}
 	t := route.Compile(RouteInput(set))
+	note, err := resolveGateway(t, req, o.Request)
+	if err != nil {
+		return err
+	}
 	rep := Evaluate(t, req, explicit)
+	if note != "" {
+		rep.Findings = append([]string{note}, rep.Findings...)
+	}
 	rep.Lane = decision
 	rep.Request.URL = o.Request.URL
 	return Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })
@@ -122,6 +132,18 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		Request: RequestSummary{Method: req.Method, Host: res.Host, Port: req.Port, Gateway: gw,
 			SourceLabels: req.Source.Labels, SourceNamespace: req.Source.Namespace},
 	}
+	if l4, ok := t.L4(req); ok {
+		// TCP/TLS routes decide, and Graylane does not evaluate them: no
+		// HTTP answer is made up.
+		rep.Status, rep.Reason = 0, NotEvaluated
+		for _, f := range t.NotEvaluated(req, route.Result{Reason: route.NoVirtualHost}) {
+			if f != l4 {
+				findings = append(findings, f.String())
+			}
+		}
+		rep.Findings = append(findings, l4.String())
+		return rep
+	}
 	objects := []string{}
 	if vh := res.VirtualHost; vh != nil {
 		for _, f := range vh.Findings {
@@ -145,6 +167,12 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		if res.Route.Delegate != "" {
 			objects = append(objects, "VirtualService "+res.Route.Delegate)
 		}
+	case route.HTTPSRedirect:
+		rep.Redirect, rep.Where = res.Route.Redirect, res.Route.Where
+		rep.Location = "https://" + req.Authority + req.Path
+		for _, f := range res.Route.Findings {
+			findings = append(findings, f.String())
+		}
 	}
 	for _, f := range t.RejectedFor(req) {
 		findings = append(findings, f.String())
@@ -154,9 +182,17 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 			findings = append(findings, f.String())
 		}
 	}
+	for _, f := range t.NotEvaluated(req, res) {
+		if !slices.Contains(findings, f.String()) {
+			findings = append(findings, f.String())
+		}
+	}
 	rep.Findings = append([]string{}, findings...)
 	return rep
 }
+
+// NotEvaluated is the reason of a request on a TCP/TLS port (RouteReport).
+const NotEvaluated = "not evaluated"
 
 func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 	rt := res.Route
@@ -214,7 +250,11 @@ func (rep *RouteReport) text(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "lane: %s (%s)\n", lane, d.Reason)
 	}
-	fmt.Fprintf(&b, "status: %d (%s)\n", rep.Status, rep.Reason)
+	if rep.Reason == NotEvaluated {
+		b.WriteString("status: - (not evaluated: TCP/TLS)\n")
+	} else {
+		fmt.Fprintf(&b, "status: %d (%s)\n", rep.Status, rep.Reason)
+	}
 	if rep.VirtualService != nil {
 		fmt.Fprintf(&b, "virtualService: %s", *rep.VirtualService)
 		if rep.Delegate != nil {
@@ -229,7 +269,10 @@ func (rep *RouteReport) text(w io.Writer) error {
 		}
 		b.WriteString("\n")
 	}
-	if rep.Redirect != nil {
+	switch {
+	case rep.Location != "":
+		fmt.Fprintf(&b, "redirect: %d to %s (gateway server at %s: tls.httpsRedirect)\n", rep.Redirect.Code, rep.Location, rep.Where)
+	case rep.Redirect != nil:
 		fmt.Fprintf(&b, "redirect: %d to uri=%q authority=%q scheme=%q\n", rep.Redirect.Code, rep.Redirect.URI, rep.Redirect.Authority, rep.Redirect.Scheme)
 	}
 	if rep.DirectResponse != nil {
@@ -261,10 +304,25 @@ func (rep *RouteReport) text(w io.Writer) error {
 	if len(rep.Destinations) > 0 {
 		b.WriteString("destinations:\n")
 	}
+	sum, shares := int64(0), false
 	for _, d := range rep.Destinations {
-		fmt.Fprintf(&b, "  %3d%%  %s:%d", d.Weight, d.Host, d.Port)
+		sum += int64(d.Weight)
+		shares = shares || d.Percent != 0
+	}
+	for _, d := range rep.Destinations {
+		if shares {
+			fmt.Fprintf(&b, "  %s  %s:%d", percentText(d.Percent), d.Host, d.Port)
+		} else {
+			fmt.Fprintf(&b, "  %3d%%  %s:%d", d.Weight, d.Host, d.Port)
+		}
 		if d.Subset != "" {
 			fmt.Fprintf(&b, "  subset %s%s", d.Subset, labelsSuffix(d.Labels))
+		}
+		switch {
+		case shares && len(rep.Destinations) == 1:
+			fmt.Fprintf(&b, "  (weight %d; a single destination gets every request)", d.Weight)
+		case shares:
+			fmt.Fprintf(&b, "  (weight %d of %d)", d.Weight, sum)
 		}
 		if d.Problem != "" {
 			b.WriteString("  (503: no healthy upstream)")
@@ -278,6 +336,15 @@ func (rep *RouteReport) text(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// percentText prints a share of requests as "50%" or "33.3%".
+func percentText(p float64) string {
+	r := math.Round(p*10) / 10
+	if r == math.Trunc(r) {
+		return fmt.Sprintf("%3d%%", int(r))
+	}
+	return fmt.Sprintf("%.1f%%", r)
 }
 
 func writeOps(b *strings.Builder, title string, ops *route.HeaderOps) {

@@ -57,6 +57,13 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	set = lanes.Set
 	t := route.Compile(RouteInput(set))
 	var notes []string
+	note, err := resolveGateway(t, req, o.Request)
+	if err != nil {
+		return err
+	}
+	if note != "" {
+		notes = append(notes, note)
+	}
 	if note := gatewayPort(t, req, explicit); note != "" {
 		notes = append(notes, note)
 	}

@@ -1,6 +1,6 @@
 // Package lint finds, in a set of loaded manifests, the mistakes that break
 // canary releases with Argo Rollouts and Istio in practice: routes to
-// subsets that do not exist, weights that do not add up, routes that can
+// subsets that do not exist, negative or all-zero weights, routes that can
 // never match, a Rollout pointing at routes, subsets, Services or analysis
 // templates that are missing, Services selecting no pods, and Argo CD
 // Applications that would undo what Argo Rollouts changes. It also lists,
@@ -14,6 +14,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -86,6 +87,36 @@ type podLabels struct {
 	labels map[string]string
 }
 
+// experimentPods are the pod templates of a canary Rollout's experiment
+// steps whose templates relabel their pods, as Argo Rollouts builds them
+// (rollout/experiment.go GetExperimentFromTemplate): the Rollout's pod
+// template (specRef canary or stable; the manifests hold one) with the
+// step template's metadata.labels set over its labels. A preview Service
+// selects those pods (argo-rollouts examples/rollout-canary-preview.yaml).
+func experimentPods(o *manifest.Object, r *rollouts.Rollout) []podLabels {
+	if r.Spec.Strategy.Canary == nil {
+		return nil
+	}
+	var out []podLabels
+	for i, step := range r.Spec.Strategy.Canary.Steps {
+		if step.Experiment == nil {
+			continue
+		}
+		for _, tmpl := range step.Experiment.Templates {
+			if len(tmpl.Metadata.Labels) == 0 {
+				continue // the Rollout's own labels, already listed
+			}
+			pl := maps.Clone(r.Spec.Template.Labels)
+			if pl == nil {
+				pl = map[string]string{}
+			}
+			maps.Copy(pl, tmpl.Metadata.Labels)
+			out = append(out, podLabels{fmt.Sprintf("%s experiment template %s (spec.strategy.canary.steps[%d])", o.Ref(), tmpl.Name, i), pl})
+		}
+	}
+	return out
+}
+
 // Lint returns every finding about the set, ordered by file and line.
 func Lint(set *manifest.Set) []Finding {
 	l := &linter{set: set, vs: map[string]*manifest.Object{}, dr: map[string]*manifest.Object{}, svc: map[string]*manifest.Object{},
@@ -149,6 +180,7 @@ func (l *linter) index() {
 		case *rollouts.Rollout:
 			if t.Spec.WorkloadRef == nil {
 				l.pods[o.Namespace] = append(l.pods[o.Namespace], podLabels{o.Ref(), t.Spec.Template.Labels})
+				l.pods[o.Namespace] = append(l.pods[o.Namespace], experimentPods(o, t)...)
 			}
 		}
 	}
@@ -174,7 +206,7 @@ func (l *linter) add(check string, sev route.Severity, o *manifest.Object, path,
 }
 
 // routing reports the routing engine's warnings and errors: subsets no
-// DestinationRule defines, weights that do not sum to 100, VirtualServices
+// DestinationRule defines, negative or all-zero weights, VirtualServices
 // istiod would reject, conflicts.
 func (l *linter) routing() {
 	l.table = route.Compile(inspect.RouteInput(l.set))
@@ -190,8 +222,8 @@ func routingHint(f route.Finding) string {
 	switch {
 	case strings.HasSuffix(f.Path, ".subset"):
 		return "define the subset in the DestinationRule of that host (spec.subsets[].name), or route to a subset it has"
-	case strings.Contains(f.Message, "weights sum"), strings.Contains(f.Message, "the only destination has weight"):
-		return "make the weights of the route's destinations add up to 100 (Argo Rollouts keeps them so)"
+	case strings.Contains(f.Message, "weights"), strings.Contains(f.Message, "weight -"):
+		return "weights are relative (each destination gets weight/sum of the requests): none may be negative and at least one must be above 0"
 	case strings.HasPrefix(f.Message, "rejected"):
 		return "the API server's Istio webhook would refuse this object: fix the field named"
 	}

@@ -1,6 +1,7 @@
 package lint_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -139,8 +140,13 @@ func TestLint(t *testing.T) {
 		{"rollout route name missing",
 			strings.Replace(base, "routes: [primary]", "routes: [main]", 1),
 			[]string{"rollout-ref in.yaml:43"}},
-		{"weights not summing to 100",
-			strings.Replace(base, "weight: 0}", "weight: 10}", 1),
+		{"weights not summing to 100 are relative, as in Istio since 1.15",
+			strings.Replace(base, "weight: 0}", "weight: 10}", 1), nil},
+		{"negative weight",
+			strings.Replace(base, "weight: 0}", "weight: -10}", 1),
+			[]string{"routing in.yaml:29"}},
+		{"several destinations, all weights 0",
+			strings.Replace(base, "weight: 100}", "weight: 0}", 1),
 			[]string{"routing in.yaml:27"}},
 		{"catch-all above other routes and header route below the weighted route",
 			strings.Replace(base, `  - name: canary-header
@@ -206,6 +212,54 @@ func TestLint(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("findings (-want +got):\n%s\nall: %v", diff, lint.Lint(set))
+			}
+		})
+	}
+}
+
+// TestLintUpstreamExperimentPreview lints argo-rollouts'
+// examples/rollout-canary-preview.yaml (a copy under testdata/, see its
+// README.md): its preview Service selects the pods of the experiment step,
+// whose template relabels them, so the selector check has nothing to say.
+// Without the template's labels the experiment's pods are the Rollout's,
+// and the preview Service selects none.
+func TestLintUpstreamExperimentPreview(t *testing.T) {
+	const file = "testdata/argo-rollouts/examples/rollout-canary-preview.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlabelled := strings.Replace(string(data), `            metadata:
+              labels:
+                app: rollout-canary-preview
+`, "", 1)
+	if unlabelled == string(data) {
+		t.Fatal("the example's experiment template labels are not where the test expects them")
+	}
+	tests := []struct {
+		name  string
+		input string
+		want  []string // "check where: message"
+	}{
+		{"as upstream", string(data), nil},
+		{"experiment template without labels", unlabelled, []string{
+			"selector " + file + ":49: selector app=rollout-canary-preview matches no pod template in namespace default (Rollout default/rollout-canary-preview {app=rollout-canary-production})",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set, err := manifest.LoadBytes(file, []byte(tc.input))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range lint.Lint(set) {
+				if f.Check == lint.CheckSelector {
+					got = append(got, f.Check+" "+f.Where+": "+f.Message)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("selector findings (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -90,8 +90,16 @@ spec:
 	want: `e.yaml:8: spec.http[0].match[0].sourceLabels.app: must not be null`,
 }, {
 	name: "bad duration",
-	text: vsHead + "  http:\n  - timeout: 5m\n",
-	want: `e.yaml:7: spec.http[0].timeout: must be a duration in seconds with an "s" suffix, such as "5s" or "0.25s", got string "5m"`,
+	text: vsHead + "  http:\n  - timeout: 5 minutes\n",
+	want: `e.yaml:7: spec.http[0].timeout: must be a duration such as "5s", "250ms", "3m" or "1h30m", got string "5 minutes"`,
+}, {
+	name: "duration without a unit",
+	text: vsHead + "  http:\n  - timeout: 5\n",
+	want: `e.yaml:7: spec.http[0].timeout: must be a duration such as "5s", "250ms", "3m" or "1h30m", got number 5`,
+}, {
+	name: "duration as an object",
+	text: vsHead + "  http:\n  - timeout: {seconds: 5}\n",
+	want: `e.yaml:7: spec.http[0].timeout: must be a duration such as "5s", "250ms", "3m" or "1h30m", got object`,
 }, {
 	name: "null spec of an istio object",
 	text: vsHead,

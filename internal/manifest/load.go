@@ -304,8 +304,9 @@ func rebase(lines map[string]int, prefix string) map[string]int {
 }
 
 // decode decodes the checked JSON value js into the typed object: protobuf
-// fields of the top-level struct (Istio spec and status) with protojson,
-// the rest with encoding/json.
+// fields of the top-level struct (Istio spec and status) with protojson
+// (the checker wrote durations and timestamps in its form), the rest with
+// encoding/json.
 func decode(typed any, js any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

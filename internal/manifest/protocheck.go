@@ -7,10 +7,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // wrapperTypes are the google.protobuf wrapper messages, written in JSON as
@@ -309,33 +309,51 @@ func (c *checker) wellKnown(n *node, md protoreflect.MessageDescriptor, path str
 			return nil, true
 		}
 		return jsonValue(n), true
-	case name == "google.protobuf.Duration", name == "google.protobuf.Timestamp", name == "google.protobuf.FieldMask":
+	case name == "google.protobuf.Duration", name == "google.protobuf.Timestamp":
 		return c.wktString(n, md, path), true
 	}
 	return nil, false
 }
 
-// wktString checks the string form of Duration, Timestamp and FieldMask
-// with protojson itself.
+// wktString checks the string form of a Duration or Timestamp the way
+// Istio's types decode it, and returns it in the form protojson (the
+// loader's decoder) reads. Istio's UnmarshalJSON is the legacy jsonpb of
+// github.com/golang/protobuf, which reads a Duration with Go's
+// time.ParseDuration ("3m", "24h", "1h30m", "0.25s") and a Timestamp with
+// time.Parse(time.RFC3339Nano, ...); protojson alone would accept only
+// seconds with an "s" suffix, while Istio's own task and reference
+// examples write "3m" and "24h" (and the API server's CEL duration()
+// accepts them).
 func (c *checker) wktString(n *node, md protoreflect.MessageDescriptor, path string) any {
-	want := map[protoreflect.FullName]string{
-		"google.protobuf.Duration":  `a duration in seconds with an "s" suffix, such as "5s" or "0.25s"`,
-		"google.protobuf.Timestamp": `an RFC 3339 timestamp such as "2024-01-02T15:04:05Z"`,
-		"google.protobuf.FieldMask": `a comma-separated list of field paths`,
-	}[md.FullName()]
-	if n.kind != nScalar {
-		c.errorf(n.line, path, "must be %s, got %s", want, describe(n))
+	if md.FullName() == "google.protobuf.Duration" {
+		d, err := time.ParseDuration(n.value)
+		if n.kind != nScalar || err != nil {
+			c.errorf(n.line, path, `must be a duration such as "5s", "250ms", "3m" or "1h30m", got %s`, describe(n))
+			return nil
+		}
+		return protoDuration(d)
+	}
+	t, err := time.Parse(time.RFC3339Nano, n.value)
+	if n.kind != nScalar || err != nil {
+		c.errorf(n.line, path, `must be an RFC 3339 timestamp such as "2024-01-02T15:04:05Z", got %s`, describe(n))
 		return nil
 	}
-	data, err := json.Marshal(n.value)
-	if err == nil {
-		err = protoUnmarshal(data, dynamicpb.NewMessage(md))
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// protoDuration writes d as protojson reads a Duration: seconds with up
+// to nine decimals and an "s" suffix; seconds and nanoseconds keep the
+// sign of d, as jsonpb sets them.
+func protoDuration(d time.Duration) string {
+	sign, u := "", uint64(d)
+	if d < 0 {
+		sign, u = "-", uint64(-(d+1))+1 // -d overflows for the minimum
 	}
-	if err != nil {
-		c.errorf(n.line, path, "must be %s, got %s", want, describe(n))
-		return nil
+	sec, nanos := u/1e9, u%1e9
+	if nanos == 0 {
+		return fmt.Sprintf("%s%ds", sign, sec)
 	}
-	return n.value
+	return strings.TrimRight(fmt.Sprintf("%s%d.%09d", sign, sec, nanos), "0") + "s"
 }
 
 // protoUnmarshal runs protojson, turning a panic into an error.

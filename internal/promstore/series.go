@@ -262,7 +262,8 @@ func (s *memSeries) truncate(cutoff int64) error {
 	if i == len(s.chunks) {
 		s.app = nil // the open chunk, if any, is gone
 	}
-	s.chunks = slices.Delete(s.chunks, 0, i)
+	// A new array: queriers' snapshots keep the old one as it was.
+	s.chunks = slices.Clone(s.chunks[i:])
 	if len(s.chunks) == 0 || s.chunks[0].minT >= cutoff {
 		return nil
 	}
@@ -299,13 +300,38 @@ func removeSeries(list []*memSeries, s *memSeries) []*memSeries {
 
 // Querier returns a querier of the samples from mint to maxt, both
 // inclusive.
+//
+// The querier sees the store as it was when it was made, as a querier of
+// Prometheus' head does: every Select of one query (the numerator and the
+// denominator of a success rate) sees the same scrapes, whatever is
+// committed or truncated meanwhile. Its snapshot holds each series' chunk
+// list and newest sample time; commits only append (to the open chunk, or
+// a new chunk past the snapshot's length) and truncation writes a new
+// list, so the snapshot's chunks stay as they were, but for samples added
+// to its open chunk later, which Select hides by time.
 func (db *memDB) Querier(mint, maxt int64) (storage.Querier, error) {
-	return &memQuerier{db: db, mint: mint, maxt: maxt}, nil
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	q := &memQuerier{db: db, mint: mint, maxt: maxt, series: make([]seriesSnap, 0, len(db.byRef)), byName: make(map[string][]int, len(db.byName))}
+	for _, s := range db.byRef {
+		q.byName[s.lset.Get(labels.MetricName)] = append(q.byName[s.lset.Get(labels.MetricName)], len(q.series))
+		q.series = append(q.series, seriesSnap{s: s, chunks: s.chunks, lastT: s.lastT})
+	}
+	return q, nil
 }
 
 type memQuerier struct {
 	db         *memDB
 	mint, maxt int64
+	series     []seriesSnap
+	byName     map[string][]int // indexes in series
+}
+
+// seriesSnap is a series as a querier was made.
+type seriesSnap struct {
+	s      *memSeries
+	chunks []memChunk
+	lastT  int64
 }
 
 // Select returns the series that match every matcher and have samples in
@@ -321,17 +347,27 @@ func (q *memQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectHi
 	q.db.mu.RLock()
 	defer q.db.mu.RUnlock()
 	var out []*querySeries
-	for _, s := range q.db.candidates(ms) {
+	for _, i := range q.candidates(ms) {
+		snap := q.series[i]
+		s := snap.s
 		if !matchAll(ms, s.lset) {
 			continue
 		}
 		var chunks []chunkenc.Iterable
-		for i, c := range s.chunks {
+		for i, c := range snap.chunks {
 			if c.maxT < mint || c.minT > maxt {
 				continue
 			}
 			chunk := c.chunk
-			if i == len(s.chunks)-1 && s.app != nil {
+			if i == len(snap.chunks)-1 && c.maxT > snap.lastT {
+				// Samples were appended to it after the snapshot: a copy
+				// without them.
+				clamped, err := copyUntil(chunk, snap.lastT)
+				if err != nil {
+					return storage.ErrSeriesSet(err)
+				}
+				chunk = clamped
+			} else if s.app != nil && len(s.chunks) > 0 && s.chunks[len(s.chunks)-1].chunk == chunk {
 				// The open chunk is written by the next Commit: copy it.
 				copied, err := chunkenc.FromData(chunkenc.EncXOR, slices.Clone(chunk.Bytes()))
 				if err != nil {
@@ -349,17 +385,38 @@ func (q *memQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectHi
 	return &querySeriesSet{list: out, i: -1}
 }
 
-// candidates narrows the series to those of the metric name a matcher
-// asks for exactly; the caller holds db.mu.
-func (db *memDB) candidates(ms []*labels.Matcher) []*memSeries {
+// copyUntil returns a new chunk of c's samples up to lastT.
+func copyUntil(c chunkenc.Chunk, lastT int64) (chunkenc.Chunk, error) {
+	out := chunkenc.NewXORChunk()
+	app, err := out.Appender()
+	if err != nil {
+		return nil, fmt.Errorf("promstore: copy chunk: %w", err)
+	}
+	it := c.Iterator(nil)
+	for it.Next() == chunkenc.ValFloat {
+		t, v := it.At()
+		if t > lastT {
+			break
+		}
+		app.Append(t, v)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("promstore: copy chunk: %w", err)
+	}
+	return out, nil
+}
+
+// candidates narrows the querier's series to those of the metric name a
+// matcher asks for exactly (indexes in q.series).
+func (q *memQuerier) candidates(ms []*labels.Matcher) []int {
 	for _, m := range ms {
 		if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
-			return db.byName[m.Value]
+			return q.byName[m.Value]
 		}
 	}
-	all := make([]*memSeries, 0, len(db.byRef))
-	for _, s := range db.byRef {
-		all = append(all, s)
+	all := make([]int, len(q.series))
+	for i := range all {
+		all[i] = i
 	}
 	return all
 }

@@ -283,13 +283,24 @@ func (s *Store) QueryRange(ctx context.Context, q string, start, end time.Time, 
 	return out, nil
 }
 
+// nowSlack: an instant query for a time less than this before it was
+// asked is a query for now.
+const nowSlack = time.Second
+
 // exec runs an instant (step 0) or range query and hands its result to use
 // before the query is closed: the engine recycles the memory of a Matrix
 // result on Close. Errors are *apiError, classified as Prometheus does.
 func (s *Store) exec(ctx context.Context, q string, start, end time.Time, step time.Duration,
 	opts promql.QueryOpts, use func(parser.Value, annotations.Annotations) error,
 ) error {
+	asked := time.Now()
 	s.fresh(ctx)
+	if step == 0 && !start.After(asked) && asked.Sub(start) < nowSlack {
+		// A query for now (the usual Query(ctx, q, time.Now())) sees the
+		// scrape fresh made for it, which is stamped after the time the
+		// caller read its clock.
+		start = time.Now()
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {

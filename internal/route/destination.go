@@ -2,6 +2,8 @@ package route
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -40,18 +42,89 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	case rt.DirectResponse != nil:
 		rt.Status = rt.DirectResponse.Status
 	}
-	c.destinations(rt, r)
+	for _, n := range routeNotes(r) {
+		rt.NotEvaluated = append(rt.NotEvaluated, c.fs.add(Info, n.meta, n.path, "%s", n.msg))
+	}
+	// Fault and mirrors first: the per-caller variants destinations
+	// makes are copies of rt.
 	rt.Fault = c.routeFault(r)
 	c.mirrors(rt, r)
+	c.destinations(rt, r)
 	return rt, ms
 }
 
+// note is a "not evaluated" finding before it is located.
+type note struct {
+	meta      *objMeta
+	path, msg string
+}
+
+// resolution is a route's destinations as a caller of one namespace
+// sees them: subsets resolve through the DestinationRules that caller's
+// sidecar (or gateway) gets.
+type resolution struct {
+	dests []Destination
+	cum   []uint32
+	notes []note
+}
+
+// destinations resolves the route's destinations for a caller of any
+// namespace, then, for each namespace whose callers may see other
+// DestinationRules, keeps a variant of the route when they do.
 func (c *compiler) destinations(rt *Route, r *routeSpec) {
+	if len(r.http.GetRoute()) == 0 {
+		return
+	}
+	base := *rt
+	generic := c.resolve(r, "")
+	c.apply(rt, r, generic, "")
+	for _, ns := range c.callers {
+		res := c.resolve(r, ns)
+		if reflect.DeepEqual(res, generic) {
+			continue
+		}
+		v := base
+		v.Findings = slices.Clone(base.Findings)
+		v.NotEvaluated = slices.Clone(base.NotEvaluated)
+		c.apply(&v, r, res, ns)
+		if rt.variants == nil {
+			rt.variants = map[string]*Route{}
+		}
+		rt.variants[ns] = &v
+	}
+}
+
+// apply puts a resolution into a route and reports its problems.
+func (c *compiler) apply(rt *Route, r *routeSpec, res resolution, callerNS string) {
+	rt.Destinations, rt.cum = res.dests, res.cum
+	for i, d := range res.dests {
+		if d.Problem == "" {
+			continue
+		}
+		msg := d.Problem
+		if callerNS != "" {
+			msg += " (for callers in namespace " + callerNS + ")"
+		}
+		path := fmt.Sprintf("%s.route[%d].destination.subset", r.path(), i)
+		rt.Findings = append(rt.Findings, c.fs.add(Error, r.owner.meta, path, "%s", msg))
+		if d.Weight > 0 {
+			rt.Status = 503
+		}
+	}
+	for _, n := range res.notes {
+		rt.NotEvaluated = append(rt.NotEvaluated, c.fs.add(Info, n.meta, n.path, "%s", n.msg))
+	}
+}
+
+// resolve works out the destinations for a caller in callerNS ("" for a
+// namespace that holds no DestinationRule or ServiceEntry and that none
+// is exported to by name).
+func (c *compiler) resolve(r *routeSpec, callerNS string) resolution {
 	owner := r.owner
 	dests := r.http.GetRoute()
+	var res resolution
 	var cum uint32
-	for i, d := range dests {
-		path := fmt.Sprintf("%s.route[%d].destination", r.path(), i)
+	for _, d := range dests {
 		host := ResolveHost(d.GetDestination().GetHost(), owner.ns)
 		out := Destination{Host: host, Subset: d.GetDestination().GetSubset(), Port: d.GetDestination().GetPort().GetNumber(), Weight: d.GetWeight()}
 		if len(dests) == 1 && out.Weight == 0 {
@@ -63,30 +136,62 @@ func (c *compiler) destinations(rt *Route, r *routeSpec) {
 		if svc := c.t.services[host]; svc != nil && out.Port == 0 && len(svc.Spec.Ports) == 1 {
 			out.Port = uint32(svc.Spec.Ports[0].Port)
 		}
-		c.resolveSubset(&out, owner, path)
-		if out.Problem != "" {
-			rt.Findings = append(rt.Findings, c.fs.add(Error, owner.meta, path+".subset", "%s", out.Problem))
-			if out.Weight > 0 {
-				rt.Status = 503
-			}
+		svcNS, hidden := c.t.serviceNamespace(host, callerNS)
+		for _, se := range hidden {
+			res.notes = append(res.notes, note{se.meta, "spec.exportTo", fmt.Sprintf(
+				"not evaluated: host %s (a destination of %s %s) is defined by this ServiceEntry, which is not exported to %s (exportTo: %s): their sidecars have no cluster for it; Graylane does not evaluate unreachable destinations",
+				host, owner.key(), r.path(), c.callerDesc(callerNS), describeExportTo(se.vis))})
+		}
+		rules := c.drs.lookup(host, callerNS, svcNS)
+		c.resolveSubset(&out, rules, callerNS)
+		for _, u := range rules {
+			res.notes = append(res.notes, policyNotes(u, out.Subset)...)
+		}
+		for _, u := range others(c.drs.selected, host, nil) {
+			res.notes = append(res.notes, note{u.meta, "spec.workloadSelector", fmt.Sprintf(
+				"not evaluated: this DestinationRule for %s applies only to the sidecars its workloadSelector selects; Graylane leaves it out of the subset lookup", host)})
 		}
 		cum += uint32(out.Weight)
-		rt.cum = append(rt.cum, cum)
-		rt.Destinations = append(rt.Destinations, out)
+		res.cum = append(res.cum, cum)
+		res.dests = append(res.dests, out)
 	}
+	if cum != 100 {
+		for i := range res.dests {
+			d := &res.dests[i]
+			d.Percent = 100
+			if len(res.dests) > 1 {
+				d.Percent = float64(d.Weight) * 100 / float64(cum)
+			}
+		}
+	}
+	return res
 }
 
-// resolveSubset fills labels from the DestinationRule, or a Problem.
-func (c *compiler) resolveSubset(d *Destination, owner *vsUnit, path string) {
-	rules, others := c.drs.lookup(d.Host, owner.ns)
-	if len(others) > 0 && d.Subset != "" {
-		c.fs.add(Info, owner.meta, path, "DestinationRules for %s exist in namespaces %s; Graylane uses %s (the Service's namespace first); Istio picks by the caller's namespace",
-			d.Host, namespacesOf(append(append([]*drUnit(nil), rules...), others...)), rules[0].ns)
+// callerDesc names the callers a resolution is for: those of one
+// namespace, or those of every namespace that holds no DestinationRule or
+// ServiceEntry and that none is exported to by name.
+func (c *compiler) callerDesc(ns string) string {
+	if ns == "" {
+		return "callers outside namespaces " + strings.Join(c.callers, ", ")
 	}
+	return "callers in namespace " + ns
+}
+
+// resolveSubset fills labels from the DestinationRules, or a Problem.
+func (c *compiler) resolveSubset(d *Destination, rules []*drUnit, callerNS string) {
 	if d.Subset == "" {
 		return
 	}
 	if len(rules) == 0 {
+		if hidden := others(c.drs.all, d.Host, nil); len(hidden) > 0 {
+			var names []string
+			for _, u := range hidden {
+				names = append(names, fmt.Sprintf("%s (exportTo: %s)", u.key(), describeExportTo(u.vis)))
+			}
+			d.Problem = fmt.Sprintf("no DestinationRule for host %s is visible to %s (there is %s), so subset %q does not exist for them: Envoy answers 503 no healthy upstream",
+				d.Host, c.callerDesc(callerNS), strings.Join(names, ", "), d.Subset)
+			return
+		}
 		d.Problem = fmt.Sprintf("no DestinationRule defines subsets for host %s, so subset %q does not exist: Envoy answers 503 no healthy upstream", d.Host, d.Subset)
 		return
 	}
@@ -99,24 +204,12 @@ func (c *compiler) resolveSubset(d *Destination, owner *vsUnit, path string) {
 			}
 		}
 		sort.Strings(names)
-		d.Problem = fmt.Sprintf("subset %q is not defined in DestinationRule %s/%s for host %s (it has: %s): Envoy answers 503 no healthy upstream",
-			d.Subset, rules[0].ns, rules[0].obj.Name, d.Host, strings.Join(names, ", "))
+		d.Problem = fmt.Sprintf("subset %q is not defined in DestinationRule %s for host %s (it has: %s): Envoy answers 503 no healthy upstream",
+			d.Subset, rules[0].key(), d.Host, strings.Join(names, ", "))
 		return
 	}
 	d.Labels = labels
-	d.DestinationRule = rule.ns + "/" + rule.obj.Name
-}
-
-func namespacesOf(us []*drUnit) string {
-	seen := map[string]bool{}
-	var out []string
-	for _, u := range us {
-		if !seen[u.ns] {
-			seen[u.ns] = true
-			out = append(out, u.ns)
-		}
-	}
-	return strings.Join(out, ", ")
+	d.DestinationRule = rule.key()
 }
 
 // slot assigns header names to the per-request cache.

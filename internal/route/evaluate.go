@@ -1,6 +1,7 @@
 package route
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -16,10 +17,18 @@ func (t *Table) Evaluate(req *Request) Result {
 	}
 	host := hostOnly(req.Authority)
 	res := Result{Host: host, Match: -1}
-	st := t.sources[src]
+	ns := req.namespace()
+	if src != MeshSource {
+		if g := t.gateways[src]; g != nil {
+			if rt := g.httpsRedirect(req, host); rt != nil {
+				res.Route, res.Status, res.Reason = rt, rt.Status, HTTPSRedirect
+				return res
+			}
+		}
+	}
 	var vh *VirtualHost
-	if st != nil {
-		vh = st.lookup(host, req.namespace())
+	if v := t.sources[src]; v != nil {
+		vh = v.table(ns).lookup(host, ns)
 	}
 	if vh == nil {
 		if src == MeshSource {
@@ -37,7 +46,8 @@ func (t *Table) Evaluate(req *Request) Result {
 			pos, block, linear := s.idx.best(&c, vh.routes)
 			if pos >= 0 {
 				br := &vh.routes[pos]
-				res.Route, res.Status, res.Reason, res.Match = br.route, br.route.Status, Matched, br.origIdx[block]
+				rt := br.route.forCaller(ns)
+				res.Route, res.Status, res.Reason, res.Match = rt, rt.Status, Matched, br.origIdx[block]
 				return res
 			}
 			if !linear {
@@ -47,12 +57,14 @@ func (t *Table) Evaluate(req *Request) Result {
 		for i := s.start; i < s.end; i++ {
 			br := &vh.routes[i]
 			if br.matches == nil {
-				res.Route, res.Status, res.Reason = br.route, br.route.Status, Matched
+				rt := br.route.forCaller(ns)
+				res.Route, res.Status, res.Reason = rt, rt.Status, Matched
 				return res
 			}
 			for j, m := range br.matches {
 				if m.matches(&c) {
-					res.Route, res.Status, res.Reason, res.Match = br.route, br.route.Status, Matched, br.origIdx[j]
+					rt := br.route.forCaller(ns)
+					res.Route, res.Status, res.Reason, res.Match = rt, rt.Status, Matched, br.origIdx[j]
 					return res
 				}
 			}
@@ -60,6 +72,16 @@ func (t *Table) Evaluate(req *Request) Result {
 	}
 	res.Status, res.Reason = 404, NoRoute
 	return res
+}
+
+// forCaller is the route as a caller of namespace ns sees it.
+func (r *Route) forCaller(ns string) *Route {
+	if r.variants != nil {
+		if v, ok := r.variants[ns]; ok {
+			return v
+		}
+	}
+	return r
 }
 
 // PassthroughHost is the destination of a Passthrough result: the request
@@ -134,34 +156,68 @@ type HostSummary struct {
 	Host            string   `json:"host"`
 	VirtualServices []string `json:"virtualServices"`
 	Routes          int      `json:"routes"`
+	// Namespaces, when set, are the only namespaces whose callers get this
+	// virtual host (VirtualServices exported to some namespaces only).
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // Hosts lists every virtual host per source (the mesh and each gateway),
-// sorted by source and host.
+// sorted by source and host: those every caller gets, then those only
+// callers of some namespaces get (exportTo).
 func (t *Table) Hosts() []HostSummary {
 	var out []HostSummary
-	for src, st := range t.sources {
-		seen := map[*VirtualHost]bool{}
-		add := func(vh *VirtualHost) {
-			if !seen[vh] {
-				seen[vh] = true
-				out = append(out, HostSummary{Source: src, Host: vh.Host, VirtualServices: vh.VirtualServices, Routes: len(vh.routes)})
+	for src, v := range t.sources {
+		seen := map[string]bool{}
+		for _, h := range v.all.hosts() {
+			h.Source = src
+			seen[h.Host+"|"+strings.Join(h.VirtualServices, ",")] = true
+			out = append(out, h)
+		}
+		byKey := map[string]*HostSummary{}
+		var keys []string
+		for _, ns := range slices.Sorted(maps.Keys(v.byNS)) {
+			for _, h := range v.byNS[ns].hosts() {
+				k := h.Host + "|" + strings.Join(h.VirtualServices, ",")
+				if seen[k] {
+					continue
+				}
+				if byKey[k] == nil {
+					h.Source = src
+					byKey[k] = &h
+					keys = append(keys, k)
+				}
+				byKey[k].Namespaces = append(byKey[k].Namespaces, ns)
 			}
 		}
-		for _, es := range st.exact {
-			for _, e := range es {
-				add(e.vh)
-			}
-		}
-		for _, vh := range st.wild {
-			add(vh)
+		for _, k := range keys {
+			out = append(out, *byKey[k])
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
+	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Source != out[j].Source {
 			return out[i].Source < out[j].Source
 		}
 		return out[i].Host < out[j].Host
 	})
+	return out
+}
+
+func (st *sourceTable) hosts() []HostSummary {
+	var out []HostSummary
+	seen := map[*VirtualHost]bool{}
+	add := func(vh *VirtualHost) {
+		if !seen[vh] {
+			seen[vh] = true
+			out = append(out, HostSummary{Host: vh.Host, VirtualServices: vh.VirtualServices, Routes: len(vh.routes)})
+		}
+	}
+	for _, es := range st.exact {
+		for _, e := range es {
+			add(e.vh)
+		}
+	}
+	for _, vh := range st.wild {
+		add(vh)
+	}
 	return out
 }

@@ -67,8 +67,11 @@ type Locator func(path string) string
 
 type findings struct {
 	list []Finding
+	seen map[Finding]bool
 }
 
+// add records a finding once (the same finding can come up for several
+// sources or caller namespaces) and returns it.
 func (fs *findings) add(sev Severity, obj *objMeta, path, format string, args ...any) Finding {
 	f := Finding{Severity: sev, Path: path, Message: fmt.Sprintf(format, args...)}
 	if obj != nil {
@@ -77,6 +80,13 @@ func (fs *findings) add(sev Severity, obj *objMeta, path, format string, args ..
 			f.Where = obj.locate(path)
 		}
 	}
+	if fs.seen[f] {
+		return f
+	}
+	if fs.seen == nil {
+		fs.seen = map[Finding]bool{}
+	}
+	fs.seen[f] = true
 	fs.list = append(fs.list, f)
 	return f
 }

@@ -43,6 +43,10 @@ func inputYAML(t testing.TB, docs string) Input {
 			o := &networkingv1.Gateway{}
 			err = yaml.Unmarshal([]byte(doc), o)
 			in.Gateways = append(in.Gateways, Gateway{Object: o})
+		case "ServiceEntry":
+			o := &networkingv1.ServiceEntry{}
+			err = yaml.Unmarshal([]byte(doc), o)
+			in.ServiceEntries = append(in.ServiceEntries, ServiceEntry{Object: o})
 		case "Service":
 			o := &corev1.Service{}
 			err = yaml.Unmarshal([]byte(doc), o)
@@ -57,7 +61,8 @@ func inputYAML(t testing.TB, docs string) Input {
 	return in
 }
 
-// req builds a request: "GET http://host/path" plus "Name: value" headers.
+// req builds a request: "GET http://host[:port]/path" plus "Name: value"
+// headers.
 func req(method, url string, headers ...string) *Request {
 	scheme, rest, _ := strings.Cut(url, "://")
 	authority, path, found := strings.Cut(rest, "/")
@@ -67,6 +72,10 @@ func req(method, url string, headers ...string) *Request {
 		path = "/"
 	}
 	r := &Request{Method: method, Scheme: scheme, Authority: authority, Path: path, Header: http.Header{}}
+	if _, port, ok := strings.Cut(authority, ":"); ok {
+		p, _ := strconv.ParseUint(port, 10, 16)
+		r.Port = uint32(p) // the listener port, as the commands set it from the URL
+	}
 	for _, h := range headers {
 		k, v, _ := strings.Cut(h, ":")
 		r.Header.Add(k, strings.TrimSpace(v))

@@ -83,7 +83,7 @@ func TestIndexedPlanAgreesWithLinear(t *testing.T) {
 				Route: []*networking.HTTPRouteDestination{{Destination: &networking.Destination{Host: "svc"}}}})
 		}
 		tab := Compile(Input{VirtualServices: []VirtualService{{Object: vs}}})
-		vh := tab.sources[MeshSource].lookup("svc", "default")
+		vh := tab.sources[MeshSource].table("default").lookup("svc", "default")
 		for _, st := range vh.steps {
 			if st.idx != nil {
 				indexed++

@@ -17,6 +17,9 @@ type Input struct {
 	DestinationRules []DestinationRule
 	Gateways         []Gateway
 	Services         []Service
+	// ServiceEntries add hosts to the registry: their namespace and
+	// exportTo decide where DestinationRules for those hosts are found.
+	ServiceEntries []ServiceEntry
 }
 
 // VirtualService is one VirtualService and where its fields were written.
@@ -34,6 +37,12 @@ type DestinationRule struct {
 // Gateway is one Gateway and where its fields were written.
 type Gateway struct {
 	Object *networkingv1.Gateway
+	Locate Locator
+}
+
+// ServiceEntry is one ServiceEntry and where its fields were written.
+type ServiceEntry struct {
+	Object *networkingv1.ServiceEntry
 	Locate Locator
 }
 

@@ -38,7 +38,11 @@ func compileMatch(s *matchSpec, slot func(key string) int) (*match, error) {
 	m := &match{port: s.port, sourceNS: s.sourceNS}
 	var err error
 	if s.uri != nil {
-		if m.uri, err = compileStringMatch(s.uri, s.ignoreURICase); err != nil {
+		// ignoreUriCase becomes Envoy's RouteMatch.case_sensitive, which
+		// applies to path and prefix matching and is ignored for
+		// safe_regex: a regex keeps its own case rules ((?i) if wanted).
+		_, isRegex := s.uri.GetMatchType().(*networking.StringMatch_Regex)
+		if m.uri, err = compileStringMatch(s.uri, s.ignoreURICase && !isRegex); err != nil {
 			return nil, fmt.Errorf("uri: %w", err)
 		}
 		m.uriExactOrRegex = s.uri.GetPrefix() == "" && m.uri.kind != kindPresent

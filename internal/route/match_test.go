@@ -25,6 +25,12 @@ spec:
   - name: nocase
     match: [{uri: {prefix: /CASE}, ignoreUriCase: true}]
     route: [{destination: {host: api, subset: d}}]
+  - name: nocase-exact
+    match: [{uri: {exact: /Exact-NoCase}, ignoreUriCase: true}]
+    route: [{destination: {host: api, subset: d}}]
+  - name: nocase-regex
+    match: [{uri: {regex: "/Rx/[a-z]+"}, ignoreUriCase: true}]
+    route: [{destination: {host: api, subset: d}}]
   - name: header-regex-full
     match: [{headers: {version: {regex: v1}}}]
     route: [{destination: {host: api, subset: e}}]
@@ -78,6 +84,10 @@ func TestMatchSemantics(t *testing.T) {
 		{"regex full match", req("GET", "http://api/items/42"), "regex-path"},
 		{"regex must match all of the path", req("GET", "http://api/items/42/x"), "default"},
 		{"ignoreUriCase", req("GET", "http://api/case/x"), "nocase"},
+		{"ignoreUriCase on exact", req("GET", "http://api/EXACT-nocase"), "nocase-exact"},
+		{"ignoreUriCase leaves regex case-sensitive (Envoy ignores case_sensitive for safe_regex)", req("GET", "http://api/rx/abc"), "default"},
+		{"regex with ignoreUriCase matches its own case", req("GET", "http://api/Rx/abc"), "nocase-regex"},
+		{"regex with ignoreUriCase: classes keep their case", req("GET", "http://api/Rx/ABC"), "default"},
 		{"header regex v1", req("GET", "http://api/", "version: v1"), "header-regex-full"},
 		{"header regex is anchored", req("GET", "http://api/", "version: v10"), "default"},
 		{"fields in a block are ANDed", req("GET", "http://api/", "x-user: qa-1"), "default"},

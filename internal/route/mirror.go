@@ -43,7 +43,10 @@ func (c *compiler) mirrors(rt *Route, r *routeSpec) {
 		if svc := c.t.services[m.Host]; svc != nil && m.Port == 0 && len(svc.Spec.Ports) == 1 {
 			m.Port = uint32(svc.Spec.Ports[0].Port)
 		}
-		c.resolveSubset(&m.Destination, r.owner, path)
+		// The mirror's subset as a caller of a namespace without
+		// DestinationRules of its own finds it.
+		svcNS, _ := c.t.serviceNamespace(m.Host, "")
+		c.resolveSubset(&m.Destination, c.drs.lookup(m.Host, "", svcNS), "")
 		if m.Problem != "" {
 			rt.Findings = append(rt.Findings, c.fs.add(Warning, r.owner.meta, path+".subset", "mirror: %s; no copies are sent", m.Problem))
 		}

@@ -21,9 +21,13 @@ const (
 	NoVirtualHost
 	// NoRoute: a VirtualService owns the host but none of its routes match (404).
 	NoRoute
+	// HTTPSRedirect: a plain-HTTP request to a gateway server with
+	// tls.httpsRedirect: Envoy answers 301 to the https URL. Route holds
+	// that redirect (Scheme https); it belongs to no VirtualService.
+	HTTPSRedirect
 )
 
-var reasonNames = [...]string{"matched", "passthrough", "no virtual host", "no route"}
+var reasonNames = [...]string{"matched", "passthrough", "no virtual host", "no route", "https redirect"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
@@ -62,6 +66,7 @@ type VirtualHost struct {
 	Findings []Finding `json:"findings,omitempty"`
 	routes   []boundRoute
 	steps    []step
+	public   bool // the first VirtualService is exported to every namespace
 }
 
 type boundRoute struct {
@@ -77,8 +82,15 @@ type Destination struct {
 	Subset string `json:"subset,omitempty"`
 	// Port is the destination port: the one written in the route, else the
 	// Service's only port; 0 means "the port the request came in on".
-	Port   uint32 `json:"port,omitempty"`
-	Weight int32  `json:"weight"`
+	Port uint32 `json:"port,omitempty"`
+	// Weight is the weight as written (100 for a single destination
+	// without one).
+	Weight int32 `json:"weight"`
+	// Percent is the share of the route's requests this destination gets,
+	// weight/sum*100 (100 for a single destination, whatever its weight).
+	// It is set only when the weights do not sum to 100; otherwise the
+	// weight is the percentage.
+	Percent float64 `json:"percent,omitempty"`
 	// Labels are the subset's pod labels from the DestinationRule.
 	Labels map[string]string `json:"labels,omitempty"`
 	// DestinationRule is "ns/name" of the rule that defined the subset.
@@ -147,6 +159,11 @@ type Route struct {
 	Status int
 	// Findings are problems of this route (missing subsets, ...).
 	Findings []Finding
+	// NotEvaluated are the located "not evaluated" findings (Info) about
+	// what would act on the requests of this route and Graylane does not
+	// carry out: CORS, the traffic policies (and TLS origination) of the
+	// DestinationRules its destinations use.
+	NotEvaluated []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
 	// Fault is the route's fault injection (fault.go), nil without one.
@@ -155,10 +172,25 @@ type Route struct {
 	Mirrors []Mirror
 	cum     []uint32
 	path    *pathRewrite
+	// variants are this route as callers of some namespaces see it, when
+	// their DestinationRule lookup differs (Istio looks in the caller's
+	// namespace first); Evaluate picks the caller's.
+	variants map[string]*Route
+}
+
+// TotalWeight is the sum of the destinations' weights: the range Pick
+// draws from. It is 0 for a route without destinations.
+func (r *Route) TotalWeight() uint32 {
+	if len(r.cum) == 0 {
+		return 0
+	}
+	return r.cum[len(r.cum)-1]
 }
 
 // Pick returns the index of the destination chosen by x, a number drawn
-// uniformly from [0, 100). It returns -1 for routes without destinations.
+// uniformly from [0, TotalWeight()): each destination gets weight/sum of
+// the requests, as Envoy's weighted clusters. It returns -1 for routes
+// without destinations and for x out of range.
 func (r *Route) Pick(x uint32) int {
 	for i, c := range r.cum {
 		if x < c {

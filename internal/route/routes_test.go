@@ -57,7 +57,7 @@ spec:
   http:
   - route:
     - {destination: {host: ledger, subset: v1}, weight: 60}
-    - {destination: {host: ledger, subset: v2}, weight: 30}
+    - {destination: {host: ledger, subset: v2}, weight: -30}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -111,7 +111,7 @@ spec:
 		got = append(got, f.Severity.String()+" "+f.Object+" "+f.Path)
 	}
 	wantFindings := []string{
-		"error VirtualService shop/bad-weights spec.http[0].route",
+		"error VirtualService shop/bad-weights spec.http[0].route[1].weight",
 		"error VirtualService shop/pay spec.http[2].route[0].destination.subset",
 		"warning VirtualService shop/pay-dup spec.hosts",
 	}
@@ -119,7 +119,7 @@ spec:
 		t.Errorf("findings (-want +got):\n%s\n%v", diff, tab.Findings)
 	}
 	rej := tab.RejectedFor(in("http://ledger/"))
-	if len(rej) != 1 || rej[0].Message != "rejected: destination weights sum to 90, want 100" {
+	if len(rej) != 1 || rej[0].Message != "rejected: weight -30 is negative" {
 		t.Errorf("RejectedFor = %v", rej)
 	}
 }

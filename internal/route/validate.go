@@ -18,7 +18,12 @@ type vsUnit struct {
 	hosts    []string // resolved
 	gateways []string // resolved; ["mesh"] when the field is empty
 	routes   []*routeSpec
+	vis      visibility // from exportTo
 	rejected bool
+	// bindings are the unit's hosts and routes per source, once compiled.
+	bindings []binding
+	// l4 are the "not evaluated" findings of its TCP and TLS routes.
+	l4 []Finding
 }
 
 func (u *vsUnit) key() string { return u.ns + "/" + u.obj.Name }
@@ -63,6 +68,7 @@ func (u *vsUnit) validate(fs *findings) {
 		u.rejected = true
 	}
 	spec := &u.obj.Spec
+	u.vis = parseExportTo(spec.GetExportTo(), u.ns, exportConfig, reject)
 	for i, g := range spec.GetGateways() {
 		if strings.Count(g, "/") > 1 || strings.HasPrefix(g, "/") || strings.HasSuffix(g, "/") {
 			reject(fmt.Sprintf("spec.gateways[%d]", i), "gateway %q must be NAME, NAMESPACE/NAME or mesh", g)
@@ -112,9 +118,17 @@ func validateHTTPRoute(h *networking.HTTPRoute, path string, inDelegate bool, re
 	}
 }
 
+// maxTotalWeight is the largest sum of weights Envoy accepts for the
+// weighted clusters of one route.
+const maxTotalWeight = 1<<32 - 1
+
+// validateWeights applies istiod's rules (since Istio 1.15): no weight is
+// negative and several destinations do not all have weight 0. Weights need
+// not sum to 100: each destination gets weight/sum of the requests, and a
+// single destination gets them all whatever its weight.
 func validateWeights(h *networking.HTTPRoute, path string, reject func(string, string, ...any)) {
 	dests := h.GetRoute()
-	sum := int32(0)
+	sum := int64(0)
 	for i, d := range dests {
 		dp := fmt.Sprintf("%s.route[%d]", path, i)
 		if d.GetDestination() == nil {
@@ -124,14 +138,15 @@ func validateWeights(h *networking.HTTPRoute, path string, reject func(string, s
 		}
 		if d.GetWeight() < 0 {
 			reject(dp+".weight", "weight %d is negative", d.GetWeight())
+			continue
 		}
-		sum += d.GetWeight()
+		sum += int64(d.GetWeight())
 	}
-	if len(dests) > 1 && sum != 100 {
-		reject(path+".route", "destination weights sum to %d, want 100", sum)
-	}
-	if len(dests) == 1 && dests[0].GetWeight() != 0 && dests[0].GetWeight() != 100 {
-		reject(path+".route[0].weight", "the only destination has weight %d, want 100 or none", dests[0].GetWeight())
+	switch {
+	case len(dests) > 1 && sum == 0:
+		reject(path+".route", "the weights of the %d destinations sum to 0: at least one needs a weight above 0", len(dests))
+	case len(dests) > 1 && sum > maxTotalWeight:
+		reject(path+".route", "the weights sum to %d, more than Envoy accepts for one route (%d)", sum, int64(maxTotalWeight))
 	}
 }
 

@@ -214,6 +214,9 @@ type runner struct {
 // hop routes one request and follows the calls of the workload it reaches.
 func (r *runner) hop(req *route.Request, depth int) *Hop {
 	res := r.t.Evaluate(req)
+	for _, f := range r.t.NotEvaluated(req, res) {
+		r.notes[f.String()] = true
+	}
 	host := ""
 	h := &Hop{Status: res.Status}
 	var sent http.Header = req.Header
@@ -230,7 +233,10 @@ func (r *runner) hop(req *route.Request, depth int) *Hop {
 		_, h.Namespace, _ = route.ServiceOf(res.Host)
 		return h
 	default:
-		i := res.Route.Pick(r.rng.Uint32N(100))
+		i := -1
+		if total := res.Route.TotalWeight(); total > 0 {
+			i = res.Route.Pick(r.rng.Uint32N(total))
+		}
 		if i < 0 {
 			h.Service, h.Status, h.Problem = shortName(res.Host), 503, "route has no destinations"
 			return h

@@ -1,0 +1,108 @@
+package route
+
+import (
+	"fmt"
+	"strings"
+)
+
+// seUnit is a loaded ServiceEntry: the hosts it adds to the registry and
+// who sees them.
+type seUnit struct {
+	meta  *objMeta
+	ns    string
+	hosts []string // resolved
+	vis   visibility
+	ports []sePort
+}
+
+// sePort is a port of a ServiceEntry: its number, protocol (upper case)
+// and index in spec.ports.
+type sePort struct {
+	number   uint32
+	protocol string
+	index    int
+}
+
+// seIndex finds the ServiceEntries of a host.
+type seIndex struct {
+	all     []*seUnit
+	special map[string]bool // namespaces that hold ServiceEntries or are named in an exportTo
+}
+
+func newSEIndex(in []ServiceEntry, fs *findings) *seIndex {
+	idx := &seIndex{special: map[string]bool{}}
+	for _, s := range in {
+		if s.Object == nil {
+			continue
+		}
+		o := s.Object
+		u := &seUnit{meta: meta("ServiceEntry", &o.ObjectMeta, s.Locate), ns: namespaceOf(&o.ObjectMeta)}
+		rejected := false
+		reject := func(path, format string, args ...any) {
+			fs.add(Error, u.meta, path, "rejected: "+format, args...)
+			rejected = true
+		}
+		u.vis = parseExportTo(o.Spec.GetExportTo(), u.ns, exportServiceEntry, reject)
+		for i, h := range o.Spec.GetHosts() {
+			if h == "" {
+				reject(fmt.Sprintf("spec.hosts[%d]", i), "empty host")
+				continue
+			}
+			u.hosts = append(u.hosts, ResolveHost(h, u.ns))
+		}
+		if rejected {
+			continue
+		}
+		for i, pt := range o.Spec.GetPorts() {
+			u.ports = append(u.ports, sePort{pt.GetNumber(), strings.ToUpper(pt.GetProtocol()), i})
+		}
+		idx.all = append(idx.all, u)
+		idx.special[u.ns] = true
+		for _, ns := range u.vis.ns {
+			idx.special[ns] = true
+		}
+	}
+	return idx
+}
+
+// of returns the ServiceEntries that define host, in input order.
+func (idx *seIndex) of(host string) []*seUnit {
+	var out []*seUnit
+	for _, u := range idx.all {
+		for _, h := range u.hosts {
+			if wildcardMatch(h, host) {
+				out = append(out, u)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// serviceNamespace is the namespace of the service behind host as a
+// caller in callerNS sees it: a Kubernetes Service's namespace from its
+// FQDN, else that of the first ServiceEntry for host visible to the
+// caller ("" when there is none). Istio looks up DestinationRules that
+// the service's namespace exports there.
+func (t *Table) serviceNamespace(host, callerNS string) (string, []*seUnit) {
+	if _, ns, ok := ServiceOf(host); ok {
+		return ns, nil
+	}
+	ses := t.ses.of(host)
+	for _, u := range ses {
+		if u.vis.visibleTo(callerNS) {
+			return u.ns, nil
+		}
+	}
+	return "", ses
+}
+
+func describeExportTo(v visibility) string {
+	if v.public {
+		return "*"
+	}
+	if len(v.ns) == 0 {
+		return "~"
+	}
+	return strings.Join(v.ns, ", ")
+}
