@@ -41,6 +41,7 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 		rt.Status = rt.DirectResponse.Status
 	}
 	c.destinations(rt, r)
+	rt.Policy = routePolicy(r)
 	return rt, ms
 }
 

@@ -149,7 +149,9 @@ type Route struct {
 	Findings []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
-	cum        []uint32
+	// Policy is the route's timeout and retry policy (retry.go).
+	Policy Policy
+	cum    []uint32
 }
 
 // Pick returns the index of the destination chosen by x, a number drawn

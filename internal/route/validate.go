@@ -104,6 +104,7 @@ func validateHTTPRoute(h *networking.HTTPRoute, path string, inDelegate bool, re
 		}
 	}
 	validateWeights(h, path, reject)
+	ValidatePolicy(h, path, reject)
 	for i, m := range h.GetMatch() {
 		validateMatch(m, fmt.Sprintf("%s.match[%d]", path, i), reject)
 	}
