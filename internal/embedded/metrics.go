@@ -24,6 +24,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	cxOver   *prometheus.CounterVec
+	retries  *retryCounters // attempt.go
 	// series caches the children of one label combination, so the hot
 	// path does not hash sixteen label values per request.
 	mu     sync.RWMutex
@@ -76,6 +77,7 @@ func newMetrics() *metrics {
 		Name: "graylane_downstream_cx_overflow_total", Help: "Connections a proxy listener closed at once: it served its maximum already (Envoy's downstream_cx_overflow).",
 	}, []string{"listener"})
 	m.registry.MustRegister(m.requests, m.duration, m.cxOver)
+	m.retries = newRetryCounters(m.registry)
 	m.series = map[seriesKey]*seriesPair{}
 	return m
 }

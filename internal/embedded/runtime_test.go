@@ -176,59 +176,6 @@ func TestSeed002Cookie(t *testing.T) {
 	}
 }
 
-// A replica killed during load: requests are retried on another replica,
-// the process is restarted.
-func TestKilledReplica(t *testing.T) {
-	r := start(t, nil)
-	if _, err := r.rt.Apply(mustLoad(t, "../../examples/shop")); err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, r.rt)
-	r.gateway = r.rt.gatewayListener(80).addr
-	var victim PodStatus
-	for _, p := range r.rt.Workloads() {
-		if p.Workload == "Deployment shop/order-v1" {
-			victim = p
-		}
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failures := map[string]int{}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 150; i++ {
-				code, body, err := r.try(false, "shop.example.com")
-				if code != 200 || err != nil {
-					mu.Lock()
-					failures[fmt.Sprintf("%d %s %v", code, body, err)]++
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	time.Sleep(200 * time.Millisecond)
-	if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
-		t.Fatalf("kill %s (pid %d): %v", victim.Name, victim.PID, err)
-	}
-	wg.Wait()
-	if len(failures) > 0 {
-		t.Errorf("requests failed after a replica was killed: %v", failures)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		p := podNamed(r.rt, victim.Name)
-		if p.Restarts >= 1 && p.Ready {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("killed replica not restarted: %+v", p)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // A crashing workload is restarted with backoff and reported; /readyz says
 // which pod is not ready.
 func TestCrashingWorkload(t *testing.T) {
