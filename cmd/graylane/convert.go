@@ -49,7 +49,7 @@ Exit codes: 0 converted, 2 bad input.`,
 	f.StringVar(&o.Steps, "steps", "", "canary steps, e.g. 10,pause,30,pause=5m,50 (default 10,pause,30,pause=5m,50,pause=5m)")
 	f.BoolVar(&o.WorkloadRef, "workload-ref", false, "reference each Deployment (workloadRef) instead of copying its pod template")
 	f.BoolVar(&o.NoAnalysis, "no-analysis", false, "no analysis: the canaries progress by their steps alone, without automatic rollback")
-	f.BoolVar(&o.NoJudge, "no-judge", false, "leave the judge out of the analysis of services with one Deployment per version")
+	f.BoolVar(&o.Judge, "judge", false, "add the judge (canary vs stable, graylane.io/judge) to the analysis of services with one Deployment per version; needs the judge metric plugin on a cluster (graylane up runs it)")
 	f.StringVar(&o.Prometheus, "prometheus", "", "the Prometheus the analyses query (default: the --release one, else http://prometheus.istio-system.svc:9090)")
 	f.StringArrayVar(&o.CanaryVersions, "canary-version", nil, "[SERVICE=]VERSION: the version that becomes the canary, the Rollout's template (default: the highest; repeatable)")
 	f.StringArrayVar(&o.StableVersions, "stable-version", nil, "[SERVICE=]VERSION: the version that is the stable (default: the highest of the others; repeatable)")

@@ -18,6 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // TestGolden runs commands and compares stdout+stderr with testdata/NAME.golden.
 func TestGolden(t *testing.T) {
 	const ex = "../../examples/"
+	const bookinfo = "../../internal/route/testdata/istio/samples/bookinfo/networking/"
 	tests := []struct {
 		name     string
 		args     []string
@@ -32,6 +33,8 @@ func TestGolden(t *testing.T) {
 		{"route-no-vhost", []string{"route", "-f", ex + "seed004", "--url", "http://example.com/", "--gateway", "istio-system/app-gw", "-o", "json"}, 0},
 		{"simulate-gateway-text", []string{"simulate", "-f", ex + "seed004", "--url", "http://192.168.1.106/", "--gateway", "istio-system/app-gw", "--calls", "appa->appb", "--requests", "2000"}, 0},
 		{"simulate-chain-json", []string{"simulate", "-f", ex + "seed003", "--url", "http://order-service:8080/", "--calls", "order-service->payment-service->logistics-service", "--requests", "10", "-o", "json"}, 0},
+		{"route-fault-abort", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-abort.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason"}, 0},
+		{"route-fault-delay-json", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-delay.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason", "-o", "json"}, 0},
 		{"error-broken-manifest", []string{"route", "-f", ex + "seed004-broken", "--url", "http://appb:8000/"}, 2},
 		{"error-missing-url", []string{"route", "-f", ex + "seed004"}, 2},
 		{"error-bad-flag", []string{"route", "--nope"}, 2},

@@ -58,7 +58,7 @@ func TestRenderGolden(t *testing.T) {
 		{"lint-not-local-strict", []string{"lint", "-f", ex + "kubernetes/testdata/not-local.yaml", "--local"}, 1},
 		{"up-not-local", []string{"up", "-f", ex + "kubernetes/testdata/not-local.yaml", "--admin", "127.0.0.1:0", "--client-proxy", "", "--gateway-port", "0"}, 2},
 		{"convert-seed004", []string{"convert", "-f", ex + "seed004"}, 0},
-		{"convert-seed004-first-apply", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--first-apply", "--no-judge"}, 0},
+		{"convert-seed004-first-apply", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--first-apply"}, 0},
 		{"convert-seed004-choose", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--canary-version", "appa=v1", "--no-analysis", "-d", "{dir}", "-o", "json"}, 0},
 		{"error-convert-collide", []string{"convert", "-f", "testdata/convert-collide.yaml"}, 2},
 		{"error-convert-version", []string{"convert", "-f", ex + "seed004/v1.yaml", "-f", ex + "seed004/v2.yaml", "--stable-version", "v3"}, 2},

@@ -74,7 +74,7 @@ func TestConvertedVersionsRollBack(t *testing.T) {
 	}
 	v1 := []render.VersionChoice{{Version: "v1"}}
 
-	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v2"}}, FirstApply: true, Spec: v1alpha1.ReleaseSpec{Steps: steps("60s")}})
+	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v2"}}, FirstApply: true, Judge: true, Spec: v1alpha1.ReleaseSpec{Steps: steps("60s")}})
 	healthy := waitRollout(t, r.rt, "healthy at v1", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	if len(healthy.Analysis) > 0 {
 		t.Errorf("first apply ran steps or analysis: %+v", healthy)
@@ -82,7 +82,7 @@ func TestConvertedVersionsRollBack(t *testing.T) {
 	defer sendTraffic(r, "pay:8080")()
 	defer sendTraffic(r, "pay:8080")()
 
-	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v2"}}, Spec: v1alpha1.ReleaseSpec{Steps: steps("60s")}})
+	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v2"}}, Judge: true, Spec: v1alpha1.ReleaseSpec{Steps: steps("60s")}})
 	aborted := waitRollout(t, r.rt, "aborted by the judge", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "judge" assessed Failed`) || !strings.Contains(aborted.Message, "error rate: canary") {
 		t.Fatalf("message: %q", aborted.Message)
@@ -94,7 +94,7 @@ func TestConvertedVersionsRollBack(t *testing.T) {
 		t.Errorf("after the abort: weight %d, stable %s (was %s)", aborted.CanaryWeight, aborted.StableHash, healthy.StableHash)
 	}
 
-	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v3"}}, Spec: v1alpha1.ReleaseSpec{Steps: steps("8s")}})
+	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v3"}}, Judge: true, Spec: v1alpha1.ReleaseSpec{Steps: steps("8s")}})
 	var judged RolloutStatus
 	waitRollout(t, r.rt, "judged successful", func(s RolloutStatus) bool {
 		judged = s

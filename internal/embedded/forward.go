@@ -131,8 +131,11 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		return
 	}
 	m.dest = host
+	if res.Route != nil && res.Route.Fault != nil && r.injectFault(w, ew, req, res.Route.Fault, &m) {
+		return
+	}
 	members := cfg.endpoints(host, subset, labels)
-	r.send(w, ew, req, rr.Path, res.Route, dest, members, &m, lim, cluster{port: port, subset: subset, host: host})
+	r.send(w, ew, req, res.UpstreamTarget(rr.Path), res.Route, dest, members, &m, lim, cluster{port: port, subset: subset, host: host})
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
@@ -197,15 +200,9 @@ func (r *Runtime) outbound(req *http.Request, uri string, rt *route.Route, dest 
 	}
 	dropHopFields(out.header)
 	if rt != nil {
-		if rw := rt.Rewrite; rw != nil {
-			if rw.URI != "" {
-				u := *req.URL
-				u.Path, u.RawPath = rw.URI, ""
-				out.uri = u.RequestURI()
-			}
-			if rw.Authority != "" {
-				out.host = rw.Authority
-			}
+		// the path is rewritten by the caller (Result.UpstreamTarget)
+		if rw := rt.Rewrite; rw != nil && rw.Authority != "" {
+			out.host = rw.Authority
 		}
 		applyOps(out.header, rt.RequestHeaders)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -46,7 +47,13 @@ type RouteReport struct {
 	Redirect        *route.Redirect       `json:"redirect,omitempty"`
 	DirectResponse  *route.DirectResponse `json:"directResponse,omitempty"`
 	Rewrite         *route.Rewrite        `json:"rewrite,omitempty"`
-	Findings        []string              `json:"findings"`
+	// UpstreamPath is the path and query the destination sees when the
+	// route rewrites them (rewrite.uri swaps the matched prefix only).
+	UpstreamPath string `json:"upstreamPath,omitempty"`
+	// Fault is the route's fault injection; an abort of 100% of the
+	// requests is also the status.
+	Fault    *route.Fault `json:"fault,omitempty"`
+	Findings []string     `json:"findings"`
 }
 
 // RequestSummary echoes the evaluated request.
@@ -171,6 +178,15 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 		rep.RequestHeaders = *rt.RequestHeaders
 	}
 	rep.ResponseHeaders, rep.Redirect, rep.DirectResponse, rep.Rewrite = rt.ResponseHeaders, rt.Redirect, rt.DirectResponse, rt.Rewrite
+	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") && rt.Redirect == nil && rt.DirectResponse == nil {
+		rep.UpstreamPath = res.UpstreamTarget(req.Path)
+	}
+	if f := rt.Fault; f != nil && rt.Redirect == nil && rt.DirectResponse == nil {
+		rep.Fault = f
+		if f.AbortStatus != 0 && f.AbortPercent >= 100 && rep.Status == http.StatusOK {
+			rep.Status = f.AbortStatus
+		}
+	}
 }
 
 func (rep *RouteReport) text(w io.Writer) error {
@@ -210,7 +226,17 @@ func (rep *RouteReport) text(w io.Writer) error {
 		fmt.Fprintf(&b, "direct response: %d %q\n", rep.DirectResponse.Status, rep.DirectResponse.Body)
 	}
 	if rep.Rewrite != nil {
-		fmt.Fprintf(&b, "rewrite: uri=%q authority=%q\n", rep.Rewrite.URI, rep.Rewrite.Authority)
+		fmt.Fprintf(&b, "rewrite: uri=%q authority=%q", rep.Rewrite.URI, rep.Rewrite.Authority)
+		if rw := rep.Rewrite; rw.URIRegexMatch != "" {
+			fmt.Fprintf(&b, " uriRegexRewrite=%q->%q", rw.URIRegexMatch, rw.URIRegexRewrite)
+		}
+		b.WriteString("\n")
+	}
+	if rep.Fault != nil {
+		fmt.Fprintf(&b, "fault: %s\n", rep.Fault)
+	}
+	if rep.UpstreamPath != "" {
+		fmt.Fprintf(&b, "upstream path: %s\n", rep.UpstreamPath)
 	}
 	if len(rep.Destinations) > 0 {
 		b.WriteString("destinations:\n")

@@ -33,15 +33,17 @@ type ConvertOptions struct {
 	// copying the pod template (the Deployment stays and is scaled down).
 	WorkloadRef bool
 	// NoAnalysis leaves every analysis out. Otherwise the Rollouts run
-	// Spec.Analysis, or DefaultConvertAnalysis when it is nil, and the judge
-	// where versions are labelled.
+	// Spec.Analysis, or DefaultConvertAnalysis when it is nil (and the judge
+	// where versions are labelled, with Judge).
 	NoAnalysis bool
 	// Prometheus, when set, is the address the analyses query (default:
 	// Spec.Analysis.Prometheus, else v1alpha1.DefaultPrometheus).
 	Prometheus string
-	// NoJudge leaves the judge out (it is added to the background analysis
-	// of services with one Deployment per version).
-	NoJudge bool
+	// Judge adds the judge to the background analysis of services with one
+	// Deployment per version. It is not the default: Argo Rollouts on a
+	// cluster runs it only with the graylane.io/judge metric plugin
+	// registered, and without it every such canary would be aborted.
+	Judge bool
 	// Canary and Stable choose the versions of services with one
 	// Deployment per version (default: the highest version is the canary,
 	// the highest of the others the stable).
@@ -156,7 +158,7 @@ func Convert(set *manifest.Set, o ConvertOptions) (*Conversion, error) {
 			errs = append(errs, err)
 			continue
 		}
-		u.judge = u.judge && spec.Analysis != nil && !o.NoJudge
+		u.judge = u.judge && spec.Analysis != nil && o.Judge
 		if _, ok := byNS[u.namespace]; !ok {
 			order = append(order, u.namespace)
 		}

@@ -59,11 +59,11 @@ func deployment(t *testing.T, set *manifest.Set, name string) *appsv1.Deployment
 
 // TestConvertSeed004 converts seed 004's one-Deployment-per-version layout
 // (v1.yaml, v2.yaml): one Rollout per service with v2's template, v1 as
-// the stable, the success-rate analysis and the judge; the first-apply
+// the stable, the success-rate analysis and (--judge) the judge; the first-apply
 // output differs only by the Rollouts' template (v1's). Both lint clean.
 func TestConvertSeed004(t *testing.T) {
 	set := loadSeed004(t)
-	conv := convert(t, set, render.ConvertOptions{})
+	conv := convert(t, set, render.ConvertOptions{Judge: true})
 	data, err := render.EncodeAll(conv.Objects)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestConvertSeed004(t *testing.T) {
 		}
 	}
 
-	first := convert(t, set, render.ConvertOptions{FirstApply: true})
+	first := convert(t, set, render.ConvertOptions{FirstApply: true, Judge: true})
 	lintClean(t, first.Objects)
 	if len(first.Objects) != len(conv.Objects) {
 		t.Fatalf("first apply: %d objects, want %d", len(first.Objects), len(conv.Objects))
@@ -163,8 +163,8 @@ spec:
 	}
 }
 
-// TestConvertAnalysisOptions: the default analysis (success rate, judge
-// where versions are labelled), --no-judge, --no-analysis, --prometheus and
+// TestConvertAnalysisOptions: the default analysis (success rate), --judge
+// (the judge where versions are labelled), --no-analysis, --prometheus and
 // a --release analysis.
 func TestConvertAnalysisOptions(t *testing.T) {
 	const prom = "http://prometheus.monitoring:9090"
@@ -175,13 +175,13 @@ func TestConvertAnalysisOptions(t *testing.T) {
 		rollout   []string // the Rollout's background analysis
 		address   string   // Prometheus of every template
 	}{
-		{"default", render.ConvertOptions{}, []string{"graylane-success-rate", "graylane-judge"}, []string{"graylane-success-rate", "graylane-judge"}, v1alpha1.DefaultPrometheus},
-		{"no judge", render.ConvertOptions{NoJudge: true}, []string{"graylane-success-rate"}, []string{"graylane-success-rate"}, v1alpha1.DefaultPrometheus},
+		{"default", render.ConvertOptions{}, []string{"graylane-success-rate"}, []string{"graylane-success-rate"}, v1alpha1.DefaultPrometheus},
+		{"judge", render.ConvertOptions{Judge: true}, []string{"graylane-success-rate", "graylane-judge"}, []string{"graylane-success-rate", "graylane-judge"}, v1alpha1.DefaultPrometheus},
 		{"no analysis", render.ConvertOptions{NoAnalysis: true, Spec: v1alpha1.ReleaseSpec{Analysis: &v1alpha1.Analysis{SuccessRate: &v1alpha1.SuccessRate{}}}}, nil, nil, ""},
-		{"prometheus", render.ConvertOptions{Prometheus: prom, Name: "shop"}, []string{"shop-success-rate", "shop-judge"}, []string{"shop-success-rate", "shop-judge"}, prom},
-		{"release analysis", render.ConvertOptions{Spec: v1alpha1.ReleaseSpec{Analysis: &v1alpha1.Analysis{Latency: &v1alpha1.Latency{MaxP99Milliseconds: 300}, Prometheus: prom}}},
+		{"prometheus", render.ConvertOptions{Prometheus: prom, Name: "shop", Judge: true}, []string{"shop-success-rate", "shop-judge"}, []string{"shop-success-rate", "shop-judge"}, prom},
+		{"release analysis", render.ConvertOptions{Judge: true, Spec: v1alpha1.ReleaseSpec{Analysis: &v1alpha1.Analysis{Latency: &v1alpha1.Latency{MaxP99Milliseconds: 300}, Prometheus: prom}}},
 			[]string{"graylane-latency", "graylane-judge"}, []string{"graylane-latency", "graylane-judge"}, prom},
-		{"release analysis not in background", render.ConvertOptions{Spec: v1alpha1.ReleaseSpec{Analysis: &v1alpha1.Analysis{SuccessRate: &v1alpha1.SuccessRate{}, Background: new(bool)}}},
+		{"release analysis not in background", render.ConvertOptions{Judge: true, Spec: v1alpha1.ReleaseSpec{Analysis: &v1alpha1.Analysis{SuccessRate: &v1alpha1.SuccessRate{}, Background: new(bool)}}},
 			[]string{"graylane-success-rate", "graylane-judge"}, []string{"graylane-judge"}, v1alpha1.DefaultPrometheus},
 	}
 	for _, tc := range tests {

@@ -13,7 +13,7 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	rt := &Route{
 		VirtualService: r.root.key(), Index: r.index, RootIndex: r.rootIndex, Name: r.name,
 		Redirect: redirectOf(r.http.GetRedirect()), DirectResponse: directResponseOf(r.http.GetDirectResponse()),
-		Rewrite: rewriteOf(r.rewrite), Status: 200,
+		Rewrite: rewriteOf(r.rewrite), Status: 200, path: compilePathRewrite(r),
 	}
 	if owner != r.root {
 		rt.Delegate = owner.key()
@@ -42,6 +42,7 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	}
 	c.destinations(rt, r)
 	rt.Policy = routePolicy(r)
+	rt.Fault = c.routeFault(r)
 	return rt, ms
 }
 

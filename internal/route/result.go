@@ -151,7 +151,10 @@ type Route struct {
 	MatchNames []string
 	// Policy is the route's timeout and retry policy (retry.go).
 	Policy Policy
-	cum    []uint32
+	// Fault is the route's fault injection (fault.go), nil without one.
+	Fault *Fault
+	cum   []uint32
+	path  *pathRewrite
 }
 
 // Pick returns the index of the destination chosen by x, a number drawn

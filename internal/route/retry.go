@@ -282,8 +282,8 @@ func (p *RetryPolicy) RetriesFailure(f Failure) bool {
 	return false
 }
 
-// gRPC status codes of the gRPC retry conditions.
-var grpcCodes = map[string]RetryOn{"1": OnCancelled, "4": OnDeadlineExceeded, "13": OnInternal, "8": OnResourceExhausted, "14": OnUnavailable}
+// grpcRetryOn: the gRPC retry condition of each grpc-status code.
+var grpcRetryOn = map[string]RetryOn{"1": OnCancelled, "4": OnDeadlineExceeded, "13": OnInternal, "8": OnResourceExhausted, "14": OnUnavailable}
 
 // RetriesAnswer reports whether the policy retries an answer with this
 // status code and header, as Envoy's wouldRetryFromHeaders decides: never
@@ -312,7 +312,7 @@ func (p *RetryPolicy) RetriesAnswer(code int, h http.Header) bool {
 			}
 		}
 	}
-	if s := h.Get("Grpc-Status"); s != "" && p.On&grpcCodes[s] != 0 {
+	if s := h.Get("Grpc-Status"); s != "" && p.On&grpcRetryOn[s] != 0 {
 		return true
 	}
 	return false

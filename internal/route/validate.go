@@ -105,6 +105,8 @@ func validateHTTPRoute(h *networking.HTTPRoute, path string, inDelegate bool, re
 	}
 	validateWeights(h, path, reject)
 	ValidatePolicy(h, path, reject)
+	validateRewrite(h.GetRewrite(), path+".rewrite", reject)
+	validateFault(h.GetFault(), path+".fault", reject)
 	for i, m := range h.GetMatch() {
 		validateMatch(m, fmt.Sprintf("%s.match[%d]", path, i), reject)
 	}

@@ -74,7 +74,13 @@ type Hop struct {
 	Subset    string `json:"subset,omitempty"`
 	// Problem says why a hop failed.
 	Problem string `json:"problem,omitempty"`
-	Calls   []*Hop `json:"calls,omitempty"`
+	// Fault is Envoy's response flags of the route's fault injection on
+	// this request: "DI" delayed, "FI" aborted, "DI,FI" both.
+	Fault string `json:"fault,omitempty"`
+	// GRPCStatus is the grpc-status of a gRPC fault abort (its HTTP
+	// status is 200).
+	GRPCStatus string `json:"grpcStatus,omitempty"`
+	Calls      []*Hop `json:"calls,omitempty"`
 }
 
 // PathStat is one distinct full path and how often it occurred.
@@ -235,6 +241,11 @@ func (r *runner) hop(req *route.Request, depth int) *Hop {
 			h.Service, h.Status, h.Problem = shortName(host), 503, d.Problem
 			return h
 		}
+		if f := res.Route.Fault; f != nil && r.injectFault(h, f) {
+			h.Service = shortName(host)
+			_, h.Namespace, _ = route.ServiceOf(host)
+			return h
+		}
 		sent = applyHeaders(req.Header, res.Route.RequestHeaders, d.RequestHeaders)
 		subsetLabels = d.Labels
 	}
@@ -368,16 +379,40 @@ func shortName(host string) string {
 	return host
 }
 
+// injectFault draws the route's fault injection for one request as the
+// proxy does (fault.go in route); it reports whether the request was
+// aborted, with the hop's status set.
+func (r *runner) injectFault(h *Hop, f *route.Fault) bool {
+	in := f.Inject(r.rng.Uint32N(1_000_000), r.rng.Uint32N(1_000_000))
+	if in.Delay > 0 {
+		h.Fault = "DI"
+	}
+	if !in.Abort {
+		return false
+	}
+	if h.Fault != "" {
+		h.Fault += ","
+	}
+	h.Fault += "FI"
+	h.Status, h.GRPCStatus, h.Problem = in.Status, in.GRPCStatus, "fault injection: "+f.String()
+	return true
+}
+
 // render draws a path: "a:v1 -> b:v1", fan-out as "a:v1 -> (b:v1, c:v1)".
 func render(h *Hop) string {
 	label := h.Service + ":"
 	switch {
 	case h.Status < 200 || h.Status > 299:
 		label += strconv.Itoa(h.Status)
+	case h.GRPCStatus != "":
+		label += "grpc-status " + h.GRPCStatus
 	case h.Version != "":
 		label += h.Version
 	default:
 		label += h.Workload
+	}
+	if h.Fault == "DI" {
+		label += " (delayed)"
 	}
 	switch len(h.Calls) {
 	case 0:
@@ -406,7 +441,7 @@ func offLane(h *Hop, lane string, check func(string, *Hop) string) string {
 }
 
 func failed(h *Hop) bool {
-	if h.Status < 200 || h.Status > 299 {
+	if h.Status < 200 || h.Status > 299 || h.GRPCStatus != "" {
 		return true
 	}
 	for _, c := range h.Calls {

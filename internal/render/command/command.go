@@ -49,9 +49,9 @@ type ConvertOptions struct {
 	Steps       string // "10,pause,30,pause=5m,50"
 	WorkloadRef bool
 	// NoAnalysis leaves the default analysis (and the --release one) out;
-	// NoJudge only the judge.
+	// Judge adds the judge where versions are labelled.
 	NoAnalysis bool
-	NoJudge    bool
+	Judge      bool
 	// Prometheus is the address the analyses query ("" = the default).
 	Prometheus string
 	// CanaryVersions and StableVersions are [SERVICE=]VERSION choices for
@@ -160,7 +160,7 @@ func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) erro
 
 // convertSettings builds the conversion settings from --release and the flags.
 func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions, error) {
-	opts := render.ConvertOptions{Name: o.Name, WorkloadRef: o.WorkloadRef, NoAnalysis: o.NoAnalysis, NoJudge: o.NoJudge, Prometheus: o.Prometheus, FirstApply: o.FirstApply}
+	opts := render.ConvertOptions{Name: o.Name, WorkloadRef: o.WorkloadRef, NoAnalysis: o.NoAnalysis, Judge: o.Judge, Prometheus: o.Prometheus, FirstApply: o.FirstApply}
 	if o.NoAnalysis && o.Prometheus != "" {
 		return opts, &inspect.InputError{Err: errors.New("--prometheus: there is no analysis with --no-analysis")}
 	}

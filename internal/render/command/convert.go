@@ -76,7 +76,7 @@ func convertNotes(w io.Writer, conv *render.Conversion, o render.ConvertOptions)
 			strings.Join(rollouts, ", ")))
 	}
 	if judge != "" {
-		notes = append(notes, fmt.Sprintf("AnalysisTemplate %s runs the judge, metric plugin %s: graylane up runs it; Argo Rollouts on a cluster needs the plugin registered, or each measurement errors and the canary is aborted (convert with --no-judge then)", judge, measure.JudgePlugin))
+		notes = append(notes, fmt.Sprintf("AnalysisTemplate %s runs the judge, metric plugin %s: graylane up runs it; Argo Rollouts on a cluster needs the plugin registered, or each measurement errors and the canary is aborted (convert without --judge then)", judge, measure.JudgePlugin))
 	}
 	if len(conv.Superseded) > 0 {
 		notes = append(notes, "the generated DestinationRules and VirtualServices replace the input's routing of the converted services, which is not in the output (delete it when you apply; for gateway traffic give spec.gateways and spec.hosts with --release): "+strings.Join(conv.Superseded, ", "))

@@ -1,0 +1,92 @@
+package embedded
+
+import (
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// Envoy's response flags of the fault filter.
+const (
+	flagDI = "DI" // the request was delayed by fault injection
+	flagFI = "FI" // the request was aborted by fault injection
+)
+
+// injectFault runs a route's fault injection as Envoy's fault filter does,
+// before the request is forwarded: the delay first (flag DI), then the
+// abort, answered here (flag FI, with Envoy's body "fault filter abort").
+// Delay and abort are drawn independently per request. It reports whether
+// the request is finished: aborted, or its client went away during the
+// delay (flags DI,DC).
+func (r *Runtime) injectFault(w http.ResponseWriter, ew edgeWriter, req *http.Request, f *route.Fault, m *metric) bool {
+	in := f.Inject(rand.Uint32N(1_000_000), rand.Uint32N(1_000_000))
+	if in.Delay > 0 {
+		m.flags = flagDI
+		if !waitDelay(ew, req, in.Delay) {
+			m.flags = flagDI + "," + flagDC
+			if ew != nil {
+				ew.hangup()
+			}
+			m.record(r.metrics, 0)
+			return true
+		}
+	}
+	if !in.Abort {
+		return false
+	}
+	if m.flags != "" {
+		m.flags += ","
+	}
+	m.flags += flagFI
+	h := w.Header()
+	if in.GRPCStatus != "" {
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", in.GRPCStatus)
+		h.Set("Grpc-Message", route.FaultBody)
+		w.WriteHeader(in.Status)
+	} else {
+		h.Set("Content-Type", "text/plain")
+		w.WriteHeader(in.Status)
+		_, _ = io.WriteString(w, route.FaultBody)
+	}
+	m.record(r.metrics, in.Status)
+	return true
+}
+
+// waitDelay waits d and reports whether the client is still there. On the
+// edge the close watch notices the client going away while nothing reads
+// its connection; otherwise the request's context does.
+func waitDelay(ew edgeWriter, req *http.Request, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	gone := &closeSignal{c: make(chan struct{})}
+	var watch *closeWatch
+	if ew != nil {
+		watch = ew.closeWatch()
+		watch.arm(gone)
+	}
+	select {
+	case <-t.C:
+	case <-gone.c:
+	case <-req.Context().Done():
+	}
+	if watch != nil && watch.disarm() {
+		return false
+	}
+	return req.Context().Err() == nil
+}
+
+// closeSignal is the io.Closer a close watch closes when the client goes.
+type closeSignal struct {
+	once sync.Once
+	c    chan struct{}
+}
+
+func (s *closeSignal) Close() error {
+	s.once.Do(func() { close(s.c) })
+	return nil
+}
