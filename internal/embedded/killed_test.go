@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,7 +219,12 @@ func TestKilledReplica(t *testing.T) {
 // a 503 counted as UF,URX, nothing else fails, and the retries are
 // counted.
 func TestKilledOnlyReplica(t *testing.T) {
-	r := start(t, nil, "slow-start=sleep 1; exec "+graylaneBin+" sample")
+	// Only the restarts are slow: the command binds its port itself, and
+	// a second between the runtime letting go of the port and the sample
+	// binding it at the first start would let another process on the
+	// machine take it.
+	started := filepath.Join(t.TempDir(), "started")
+	r := start(t, nil, fmt.Sprintf("slow-start=if [ -e %[1]s ]; then sleep 1; fi; touch %[1]s; exec %[2]s sample", started, graylaneBin))
 	if _, err := r.rt.Apply(mustLoadBytes(t, killManifests(1, "slow-start", ""))); err != nil {
 		t.Fatal(err)
 	}
