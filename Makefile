@@ -3,7 +3,7 @@ GO ?= go
 export GOTOOLCHAIN ?= local
 FUZZTIME ?= 30s
 
-.PHONY: test deps fmt-check vet unit race fuzz bench build run
+.PHONY: test deps generate fmt-check vet unit race fuzz bench build run
 
 test: deps fmt-check vet unit
 
@@ -11,10 +11,18 @@ test: deps fmt-check vet unit
 # tests, from Debian packages when missing (the tests start their own servers).
 # Then the Kubernetes test control plane (etcd, kube-apiserver,
 # kube-controller-manager, Argo Rollouts controller, kwok) built from the Go
-# module proxy into .cache/kube/bin, when missing or stale (~10-20 min cold).
+# module proxy into .cache/kube/bin, when missing or stale (~10-20 min cold),
+# and controller-gen into .cache/tools/bin (a few minutes cold).
 deps:
 	@bash hack/install-deps.sh
 	@bash hack/build-kube-tools.sh
+	@bash hack/build-tools.sh
+
+# DeepCopy methods and CRDs (config/crd/bases) from the markers of
+# api/v1alpha1; a test fails when the committed ones are stale.
+generate:
+	@bash hack/build-tools.sh
+	@bash hack/generate.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.cache/*' -not -path './bin/*')); \
@@ -40,6 +48,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestFraming$$' -fuzztime $(FUZZTIME) ./internal/embedded
 	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) ./internal/lane
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/signed
+	$(GO) test -run '^$$' -fuzz '^FuzzObserve$$' -fuzztime $(FUZZTIME) ./internal/judge
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDoc$$' -fuzztime $(FUZZTIME) ./docs
 
 bench:

@@ -22,6 +22,7 @@
 #
 # Usage: bench/faults.sh   (from any folder; about 2 minutes)
 # Knobs (environment): RATE=500 DURATION=20 (seconds of load per kill)
+#   SAMPLE_FLAG=--sample-processes=per-replica (empty for an older graylane)
 #   KILL_AT=5 (seconds into the load) ABANDON=20 CONNS=5000 PAUSE=20
 #   KEEP_TMP=1 (keep the temp folder: logs, vegeta results).
 # Needs curl and jq; builds graylane (this checkout) and vegeta v12.12.0
@@ -36,6 +37,10 @@ ABANDON=${ABANDON:-20}
 CONNS=${CONNS:-5000}
 PAUSE=${PAUSE:-20}
 VEGETA_VERSION=v12.12.0
+# A process per replica, so that kill -9 of one is item 8's fault (the
+# default runs the built-in sample's replicas in one host process). Empty
+# for a graylane without the flag (GRAYLANE= before it).
+SAMPLE_FLAG=${SAMPLE_FLAG---sample-processes=per-replica}
 
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -164,7 +169,7 @@ kill_under_load() {
 # ---------------------------------------------------------------- items 8, 9, 10b
 manifest_services >"$TMP/services.yaml"
 log "starting graylane up (two, one, front -> slow)"
-up_start "$TMP/up" -f "$TMP/services.yaml"
+up_start "$TMP/up" -f "$TMP/services.yaml" $SAMPLE_FLAG
 log "graylane up pid $UP_PID: gateway $GW, admin $ADMIN"
 
 log "8a: kill -9 of one of two replicas at ${RATE} req/s"

@@ -29,6 +29,10 @@ func BenchmarkRenderValidate1000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	kc, err := kubeapply.NewClient(env.Config, scheme)
+	if err != nil {
+		b.Fatal(err)
+	}
 	namespaced := func(gvk schema.GroupVersionKind) (bool, error) { return gvk.Kind != "Namespace", nil }
 	r := fleet(1000)
 	for b.Loop() {
@@ -44,7 +48,7 @@ func BenchmarkRenderValidate1000(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := kubeapply.Apply(ctx, env.Client, items, kubeapply.ApplyOptions{DryRun: true})
+		res, err := kubeapply.Apply(ctx, kc, items, kubeapply.ApplyOptions{DryRun: true})
 		if err != nil {
 			b.Fatal(err)
 		}

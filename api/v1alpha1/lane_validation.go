@@ -10,52 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// Lane defaults.
-const (
-	DefaultLaneHeader   = "x-graylane"
-	DefaultUserHeader   = "x-user-id"
-	DefaultTenantHeader = "x-tenant-id"
-	// BaseLane is the name of "no lane" (as the gate uses it); no Lane may
-	// take it.
-	BaseLane = "base"
-)
-
-// Default fills the documented defaults in place.
-func (l *Lane) Default() {
-	s := &l.Spec
-	if s.Fallback == "" {
-		s.Fallback = FallbackBase
-	}
-	if len(s.Propagation.Modes) == 0 {
-		s.Propagation.Modes = []string{PropagateHeader, PropagateBaggage}
-	}
-	if s.Propagation.Header == "" {
-		s.Propagation.Header = DefaultLaneHeader
-	}
-	s.Propagation.Header = strings.ToLower(s.Propagation.Header)
-	if s.Entry.Identity.UserHeader == "" {
-		s.Entry.Identity.UserHeader = DefaultUserHeader
-	}
-	if s.Entry.Identity.TenantHeader == "" {
-		s.Entry.Identity.TenantHeader = DefaultTenantHeader
-	}
-	// anonymousWeight defaults to weight; an invalid weight is not copied,
-	// so that its error names only the field the user wrote.
-	if p := s.Entry.Percentage; p != nil && p.AnonymousWeight == nil && validWeight(p.Weight) {
-		w := p.Weight
-		p.AnonymousWeight = &w
-	}
-}
-
-// Propagates reports whether mode is one of the lane's propagation modes.
-func (s *LaneSpec) Propagates(mode string) bool {
-	for _, m := range s.Propagation.Modes {
-		if m == mode {
-			return true
-		}
-	}
-	return false
-}
+// BaseLane is the name of "no lane" (as the gate uses it); no Lane may take
+// it.
+const BaseLane = "base"
 
 // ValidateLaneName says what is wrong with a lane name, nothing when it is
 // valid: the name is the lane header's value, a DNS label (RFC 1123), and
@@ -67,25 +24,30 @@ func ValidateLaneName(name string) []string {
 	return validation.IsDNS1123Label(name)
 }
 
-// Validate checks the lane on its own (references to other objects are
-// checked when it is compiled). Paths are field paths from the object's
+// Validate checks a defaulted lane on its own (references to other objects
+// are checked when it is compiled). Paths are field paths from the object's
 // root, e.g. spec.members[1].service.
 func (l *Lane) Validate() field.ErrorList {
 	var errs field.ErrorList
 	for _, msg := range ValidateLaneName(l.Name) {
 		errs = append(errs, field.Invalid(field.NewPath("metadata", "name"), l.Name, msg))
 	}
-	spec := field.NewPath("spec")
-	errs = append(errs, validateMembers(l.Spec.Members, spec.Child("members"))...)
-	switch l.Spec.Fallback {
+	return append(errs, l.Spec.Validate(field.NewPath("spec"))...)
+}
+
+// Validate checks a defaulted spec; p is the path of the spec.
+func (s *LaneSpec) Validate(p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	errs = append(errs, validateMembers(s.Members, p.Child("members"))...)
+	switch s.Fallback {
 	case "", FallbackBase, FallbackStrict:
 	default:
-		errs = append(errs, field.NotSupported(spec.Child("fallback"), l.Spec.Fallback, []string{string(FallbackBase), string(FallbackStrict)}))
+		errs = append(errs, field.NotSupported(p.Child("fallback"), s.Fallback, []string{string(FallbackBase), string(FallbackStrict)}))
 	}
-	errs = append(errs, validateEntry(&l.Spec.Entry, spec.Child("entry"))...)
-	errs = append(errs, validatePropagation(&l.Spec.Propagation, spec.Child("propagation"))...)
-	if l.Spec.Plan != nil {
-		errs = append(errs, validatePlan(l.Spec.Plan, spec.Child("plan"))...)
+	errs = append(errs, validateEntry(&s.Entry, p.Child("entry"))...)
+	errs = append(errs, validatePropagation(&s.Propagation, p.Child("propagation"))...)
+	if s.Plan != nil {
+		errs = append(errs, validatePlan(s.Plan, p.Child("plan"))...)
 	}
 	return errs
 }
@@ -95,6 +57,7 @@ func validateMembers(ms []LaneMember, p *field.Path) field.ErrorList {
 	if len(ms) == 0 {
 		errs = append(errs, field.Required(p, "a lane needs at least one member service"))
 	}
+	errs = append(errs, tooMany(len(ms), MaxMembers, p)...)
 	seen := map[string]int{}
 	for i, m := range ms {
 		mp := p.Index(i)
@@ -145,15 +108,6 @@ func validateEntry(e *LaneEntry, p *field.Path) field.ErrorList {
 		}
 	}
 	return errs
-}
-
-func validWeight(w int32) bool { return w >= 0 && w <= 100 }
-
-func validateWeight(w int32, p *field.Path) field.ErrorList {
-	if !validWeight(w) {
-		return field.ErrorList{field.Invalid(p, w, "must be between 0 and 100")}
-	}
-	return nil
 }
 
 func validateHeaderName(name string, p *field.Path) field.ErrorList {
@@ -213,6 +167,7 @@ func validatePlan(pl *LanePlan, p *field.Path) field.ErrorList {
 	if len(pl.Steps) == 0 {
 		errs = append(errs, field.Required(p.Child("steps"), "at least one step"))
 	}
+	errs = append(errs, tooMany(len(pl.Steps), MaxSteps, p.Child("steps"))...)
 	for i, s := range pl.Steps {
 		sp := p.Child("steps").Index(i)
 		n := 0

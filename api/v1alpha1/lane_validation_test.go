@@ -45,15 +45,6 @@ func TestLaneValidateNamesWrittenFields(t *testing.T) {
 	}
 }
 
-// anonymousWeight still defaults to a valid weight.
-func TestLaneDefaultAnonymousWeight(t *testing.T) {
-	l := &Lane{Spec: LaneSpec{Entry: LaneEntry{Percentage: &Percentage{Weight: 30}}}}
-	l.Default()
-	if got := l.Spec.Entry.Percentage.AnonymousWeight; got == nil || *got != 30 {
-		t.Errorf("anonymousWeight = %v, want 30", got)
-	}
-}
-
 func TestValidateLaneName(t *testing.T) {
 	tests := []struct {
 		name string

@@ -31,7 +31,7 @@ import (
 func TestConvertedSeed004EndToEnd(t *testing.T) {
 	env := kubetest.Start(t)
 	ctrl := kubetest.StartControllers(t, env)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // bounds a hang, not speed
 	defer cancel()
 	set, err := manifest.Load("../../examples/seed004/v1.yaml", "../../examples/seed004/v2.yaml")
 	if err != nil {
@@ -64,7 +64,7 @@ func TestConvertedSeed004EndToEnd(t *testing.T) {
 		return code, stdout.String() + stderr.String()
 	}
 
-	code, out := apply(converted(true), "--wait", "--timeout", "2m")
+	code, out := apply(converted(true), "--wait", "--timeout", "8m")
 	if code != 0 || !strings.Contains(out, "Rollout default/appa: Healthy") || !strings.Contains(out, "Rollout default/appb: Healthy") {
 		t.Fatalf("first apply --wait: exit %d\n%s", code, out)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graylane/graylane/internal/gate"
+	"github.com/graylane/graylane/internal/gateclient"
 	"github.com/graylane/graylane/internal/inspect"
 )
 
@@ -77,6 +78,9 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
 				return err
 			}
 			o.Cookie.MaxAge = maxAge
+			if o.WriteCheckInterval == 0 {
+				o.WriteCheckInterval = -1 // --write-check-interval 0: off
+			}
 			o.Ready = func(addr string) { printListening(stdout, output, addr) }
 			err := gate.Serve(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
 			var ce *gate.ConfigError
@@ -93,7 +97,7 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (default: env "+gate.EnvAdminToken+")")
 	f.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the cookie HMAC key, >= 32 bytes (default: env "+gate.EnvCookieKey+")")
 	f.StringVar(&o.LaneKeyFile, "lane-key-file", "", "file holding the lane key: ext_authz accepts lane headers signed with it (graylane lane sign; default: env "+gate.EnvLaneKey+", else none)")
-	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing) without a token")
+	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing, snapshot) without a token")
 	f.StringVar(&o.Identity.UserHeader, "user-header", "x-user-id", "request header with the user id (empty: off)")
 	f.StringVar(&o.Identity.TenantHeader, "tenant-header", "x-tenant-id", "request header with the tenant id (empty: off)")
 	f.StringVar(&o.Identity.UserCookie, "user-cookie", "", "cookie with the user id (empty: off)")
@@ -106,6 +110,7 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
 	f.StringVar(&o.Cookie.LaneName, "lane-cookie", "graylane-lane", "name of the lane cookie")
 	f.StringVar(&o.Cookie.BucketName, "bucket-cookie", "graylane-bucket", "name of the bucket cookie")
 	f.DurationVar(&o.PollInterval, "poll-interval", 200*time.Millisecond, "how often to poll the store's change counter")
+	f.DurationVar(&o.WriteCheckInterval, "write-check-interval", 5*time.Second, "how often to prove the store takes writes (a health write; 0: off)")
 	return c
 }
 
@@ -127,7 +132,7 @@ func addGateClientFlags(c *cobra.Command, o *gateClientOptions) {
 }
 
 // client checks the output format and --server and builds the API client.
-func (o *gateClientOptions) client() (*gate.Client, error) {
+func (o *gateClientOptions) client() (*gateclient.Client, error) {
 	if err := inspect.CheckFormat(o.output); err != nil {
 		return nil, err
 	}
@@ -145,7 +150,7 @@ func (o *gateClientOptions) client() (*gate.Client, error) {
 	if tok == "" {
 		tok = os.Getenv("GRAYLANE_GATE_TOKEN")
 	}
-	return &gate.Client{Base: o.server, Token: tok}, nil
+	return &gateclient.Client{Base: o.server, Token: tok}, nil
 }
 
 func trimSpace(b []byte) []byte {
@@ -156,20 +161,20 @@ func trimSpace(b []byte) []byte {
 }
 
 // gateRun runs a client call and writes its result.
-func gateRun[T any](ctx context.Context, stdout io.Writer, o *gateClientOptions, call func(context.Context, *gate.Client) (T, error), text func(io.Writer, T) error) error {
+func gateRun[T any](ctx context.Context, stdout io.Writer, o *gateClientOptions, call func(context.Context, *gateclient.Client) (T, error), text func(io.Writer, T) error) error {
 	c, err := o.client()
 	if err != nil {
 		return err
 	}
 	v, err := call(ctx, c)
 	if err != nil {
-		return err // a 4xx answer (*gate.StatusError) is bad input: exitCode
+		return err // a 4xx answer (*gateclient.StatusError) is bad input: exitCode
 	}
 	return inspect.Write(stdout, o.output, v, func(w io.Writer) error { return text(w, v) })
 }
 
 func newGateWhitelistAddCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
-	var req gate.EntryRequest
+	var req gateclient.EntryRequest
 	var expires string
 	c := &cobra.Command{
 		Use:     "add KIND ID LANE",
@@ -185,7 +190,7 @@ func newGateWhitelistAddCmd(stdout io.Writer, o *gateClientOptions) *cobra.Comma
 				}
 				req.ExpiresAt = &t
 			}
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (any, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (any, error) {
 				return c.AddEntry(ctx, req)
 			}, func(w io.Writer, _ any) error {
 				_, err := fmt.Fprintf(w, "%s %s -> %s\n", req.Kind, req.ID, req.Lane)
@@ -206,7 +211,7 @@ func newGateWhitelistRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Comman
 		Example: "  graylane gate whitelist rm user alice --token-file token",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (map[string]string, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (map[string]string, error) {
 				return map[string]string{"deleted": args[0] + "/" + args[1]}, c.DeleteEntry(ctx, args[0], args[1])
 			}, func(w io.Writer, v map[string]string) error {
 				_, err := fmt.Fprintf(w, "deleted %s\n", v["deleted"])
@@ -224,9 +229,9 @@ func newGateWhitelistLsCmd(stdout io.Writer, o *gateClientOptions) *cobra.Comman
 		Example: "  graylane gate whitelist ls --token-file token\n  graylane gate whitelist ls --kind tenant --lane v2 -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.EntryList, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (gateclient.EntryList, error) {
 				return c.ListEntries(ctx, kind, lane)
-			}, gate.WriteEntriesText)
+			}, gateclient.WriteEntriesText)
 		},
 	}
 	c.Flags().StringVar(&kind, "kind", "", "only this kind (user or tenant)")
@@ -252,9 +257,9 @@ func newGateWhitelistImportCmd(stdout io.Writer, o *gateClientOptions) *cobra.Co
 				defer f.Close()
 				in = f
 			}
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.ImportResult, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (gateclient.ImportResult, error) {
 				return c.Import(ctx, in, createdBy)
-			}, func(w io.Writer, r gate.ImportResult) error {
+			}, func(w io.Writer, r gateclient.ImportResult) error {
 				_, err := fmt.Fprintf(w, "imported %s (version %d)\n", count(r.Imported, "entry", "entries"), r.Version)
 				return err
 			})
@@ -275,9 +280,9 @@ func newGateDecideCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 			if user == "" && tenant == "" {
 				return &inspect.InputError{Err: errors.New("give --user and/or --tenant")}
 			}
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.Decision, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (gateclient.Decision, error) {
 				return c.Decide(ctx, user, tenant)
-			}, gate.WriteDecisionText)
+			}, gateclient.WriteDecisionText)
 		},
 	}
 	c.Flags().StringVar(&user, "user", "", "user id")
@@ -296,9 +301,9 @@ func newGateLaneSetCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 			if err != nil {
 				return &inspect.InputError{Err: fmt.Errorf("weight %q: want an integer 0..100", args[1])}
 			}
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.LaneInfo, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (gateclient.LaneInfo, error) {
 				return c.SetLane(ctx, args[0], w)
-			}, func(w io.Writer, l gate.LaneInfo) error {
+			}, func(w io.Writer, l gateclient.LaneInfo) error {
 				_, err := fmt.Fprintf(w, "lane %s weight %d (share %d%%)\n", l.Name, l.Weight, l.Share)
 				return err
 			})
@@ -313,7 +318,7 @@ func newGateLaneRmCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 		Example: "  graylane gate lane rm v2 --token-file token",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (map[string]string, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (map[string]string, error) {
 				return map[string]string{"deleted": "lane/" + args[0]}, c.DeleteLane(ctx, args[0])
 			}, func(w io.Writer, v map[string]string) error {
 				_, err := fmt.Fprintf(w, "deleted %s\n", v["deleted"])
@@ -330,9 +335,9 @@ func newGateLaneLsCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 		Example: "  graylane gate lane ls\n  graylane gate lane ls -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gate.Client) (gate.LaneList, error) {
+			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (gateclient.LaneList, error) {
 				return c.ListLanes(ctx)
-			}, gate.WriteLanesText)
+			}, gateclient.WriteLanesText)
 		},
 	}
 }

@@ -30,7 +30,7 @@ import (
 func TestApplyRolloutEndToEnd(t *testing.T) {
 	env := kubetest.Start(t)
 	ctrl := kubetest.StartControllers(t, env)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // bounds a hang, not speed
 	defer cancel()
 	data, err := os.ReadFile("testdata/kubeapply-order.yaml")
 	if err != nil {
@@ -55,7 +55,7 @@ func TestApplyRolloutEndToEnd(t *testing.T) {
 	}
 	weights := watchCanaryWeights(ctx, t, env)
 
-	if code, out := apply(version("graylane/sample:1.0"), "--wait", "--timeout", "2m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
+	if code, out := apply(version("graylane/sample:1.0"), "--wait", "--timeout", "8m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
 		t.Fatalf("first apply --wait: exit %d\n%s", code, out)
 	}
 
@@ -65,7 +65,7 @@ func TestApplyRolloutEndToEnd(t *testing.T) {
 	waitPaused(ctx, t, env)
 	waitWeight(ctx, t, weights, 10) // the indefinite pause after setWeight 10
 	promote(ctx, t, env)
-	if code, out := apply(version("graylane/sample:2.0"), "--wait", "--timeout", "2m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
+	if code, out := apply(version("graylane/sample:2.0"), "--wait", "--timeout", "8m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
 		t.Fatalf("apply --wait after promote: exit %d\n%s", code, out)
 	}
 	waitWeight(ctx, t, weights, 0)
@@ -78,7 +78,7 @@ func TestApplyRolloutEndToEnd(t *testing.T) {
 	}
 	waitPaused(ctx, t, env)
 	abort(ctx, t, env)
-	code, out := apply(version("graylane/sample:3.0"), "--wait", "--timeout", "2m")
+	code, out := apply(version("graylane/sample:3.0"), "--wait", "--timeout", "8m")
 	if code != 1 || !strings.Contains(out, "Degraded") || !strings.Contains(out, "RolloutAborted") {
 		t.Fatalf("apply --wait of an aborted update: exit %d, want 1 and Degraded\n%s", code, out)
 	}

@@ -18,6 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // TestGolden runs commands and compares stdout+stderr with testdata/NAME.golden.
 func TestGolden(t *testing.T) {
 	const ex = "../../examples/"
+	const mirroring = "../../internal/route/testdata/istio.io/content/en/docs/tasks/traffic-management/mirroring/"
 	const bookinfo = "../../internal/route/testdata/istio/samples/bookinfo/networking/"
 	tests := []struct {
 		name     string
@@ -35,6 +36,7 @@ func TestGolden(t *testing.T) {
 		{"simulate-chain-json", []string{"simulate", "-f", ex + "seed003", "--url", "http://order-service:8080/", "--calls", "order-service->payment-service->logistics-service", "--requests", "10", "-o", "json"}, 0},
 		{"route-fault-abort", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-abort.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason"}, 0},
 		{"route-fault-delay-json", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-delay.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason", "-o", "json"}, 0},
+		{"route-mirror", []string{"route", "-f", mirroring + "snip_creating_a_default_routing_policy_1.yaml", "-f", mirroring + "snip_mirroring_traffic_to_v2_1.yaml", "--url", "http://httpbin:8000/headers"}, 0},
 		{"error-broken-manifest", []string{"route", "-f", ex + "seed004-broken", "--url", "http://appb:8000/"}, 2},
 		{"error-missing-url", []string{"route", "-f", ex + "seed004"}, 2},
 		{"error-bad-flag", []string{"route", "--nope"}, 2},

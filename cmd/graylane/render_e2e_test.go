@@ -51,7 +51,7 @@ func TestRenderedReleaseEndToEnd(t *testing.T) {
 func testRenderedRelease(t *testing.T, layout string) {
 	env := kubetest.Start(t)
 	ctrl := kubetest.StartControllers(t, env)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // bounds a hang, not speed
 	defer cancel()
 	dir := t.TempDir()
 	rendered := func(image string) string {
@@ -87,7 +87,7 @@ func testRenderedRelease(t *testing.T, layout string) {
 		return code, stdout.String() + stderr.String()
 	}
 	weights := watchCanaryWeights(ctx, t, env)
-	if code, out := apply(rendered("graylane/sample:1.0"), "--wait", "--timeout", "2m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
+	if code, out := apply(rendered("graylane/sample:1.0"), "--wait", "--timeout", "8m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
 		t.Fatalf("first apply --wait: exit %d\n%s", code, out)
 	}
 	if code, out := apply(rendered("graylane/sample:2.0")); code != 0 {
@@ -96,7 +96,7 @@ func testRenderedRelease(t *testing.T, layout string) {
 	waitPaused(ctx, t, env)
 	waitWeight(ctx, t, weights, 10)
 	promote(ctx, t, env)
-	if code, out := apply(rendered("graylane/sample:2.0"), "--wait", "--timeout", "2m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
+	if code, out := apply(rendered("graylane/sample:2.0"), "--wait", "--timeout", "8m"); code != 0 || !strings.Contains(out, "Rollout default/order: Healthy") {
 		t.Fatalf("apply --wait after promote: exit %d\n%s", code, out)
 	}
 	waitWeight(ctx, t, weights, 0)

@@ -57,3 +57,17 @@ in use), 2 bad input (an invalid flag or environment value).`,
 	}
 	return c
 }
+
+// newSampleHostCmd is the hidden command of the sample host, the one
+// process that serves `graylane up`'s built-in sample replicas (see
+// sample.RunHost). Its log is the runtime's; each replica has its own.
+func newSampleHostCmd(stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:    sample.HostCommand,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return sample.RunHostFD(cmd.Context(), slog.New(slog.NewTextHandler(stderr, nil)))
+		},
+	}
+}

@@ -30,6 +30,8 @@ type upOptions struct {
 	laneKeyFile string
 	output      string
 	edge        upEdgeFlags
+	// sampleProcesses: how built-in sample replicas run (embedded.Samples*).
+	sampleProcesses string
 }
 
 // upEdgeFlags are the limits and timeouts of the proxy listeners
@@ -106,6 +108,7 @@ gate runs with --open-read).`,
 	f.DurationVar(&o.edge.streamIdle, "stream-idle-timeout", embedded.DefaultStreamIdleTimeout, "gateway and sidecars: time a request may go without bytes moving (body: 408, upstream answer: 504; negative: none)")
 	f.DurationVar(&o.edge.idle, "idle-timeout", embedded.DefaultIdleTimeout, "gateway and sidecars: a kept-alive connection with no request is closed after this (negative: never)")
 	f.IntVar(&o.edge.maxConns, "max-connections", embedded.DefaultMaxConnections, "gateway and sidecars: most connections a listener serves at once (more are closed; -1: no limit)")
+	f.StringVar(&o.sampleProcesses, "sample-processes", embedded.SamplesShared, "how built-in sample replicas run: shared (one sample host process serves them all, on Linux) or per-replica (a graylane sample process each)")
 	addOutputFlag(c, &o.output)
 	return c
 }
@@ -147,6 +150,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 		Files: files, Images: o.images, ImageFiles: o.imageFiles, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
 		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(),
+		SampleProcesses: o.sampleProcesses,
 		Serving: func(a embedded.Addresses) {
 			readyShown = len(a.NotReady) == 0
 			printAddresses(out, o.output, a, false)

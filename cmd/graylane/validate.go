@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/localapi"
 )
@@ -37,6 +38,11 @@ func (o *upOptions) validate() error {
 		if err := checkHTTPURL("--prometheus", o.prometheus); err != nil {
 			return err
 		}
+	}
+	switch o.sampleProcesses {
+	case embedded.SamplesShared, embedded.SamplesPerReplica:
+	default:
+		return &inspect.InputError{Err: fmt.Errorf("--sample-processes %q: want %s or %s", o.sampleProcesses, embedded.SamplesShared, embedded.SamplesPerReplica)}
 	}
 	return o.edge.validate()
 }

@@ -142,3 +142,78 @@ func TestMissingArgument(t *testing.T) {
 		t.Error("want an error for the missing argument")
 	}
 }
+
+// An argument not given takes the template's default value; a given one
+// wins over the default; an argument two templates declare with the same
+// default is one argument; both placeholder spellings are replaced.
+func TestArgumentDefaults(t *testing.T) {
+	first := template(t, `
+args: [{name: service}, {name: threshold, value: "0.95"}, {name: window, value: 5m}]
+metrics:
+- name: rate
+  successCondition: result[0] >= {{args.threshold}}
+  provider:
+    prometheus:
+      address: http://prometheus:9090
+      query: sum(rate(requests{service="{{args.service}}"}[{{ args.window }}]))
+`)
+	second := template(t, `
+args: [{name: window, value: 5m}, {name: service}]
+metrics:
+- name: probe
+  provider: {web: {url: "http://probe/{{args.service}}?window={{args.window}}"}}
+`)
+	for _, tc := range []struct {
+		name       string
+		args       map[string]string
+		wantQuery  string
+		wantCond   string
+		wantWebURL string
+	}{
+		{"defaults", map[string]string{"service": "order"},
+			`sum(rate(requests{service="order"}[5m]))`, "result[0] >= 0.95", "http://probe/order?window=5m"},
+		{"given values win", map[string]string{"service": "pay", "threshold": "0.99", "window": "30s"},
+			`sum(rate(requests{service="pay"}[30s]))`, "result[0] >= 0.99", "http://probe/pay?window=30s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := New([]*rolloutsv1alpha1.AnalysisTemplateSpec{first, second}, tc.args, time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := []string{r.Metrics[0].Provider.Prometheus.Query, r.Metrics[0].SuccessCondition, r.Metrics[1].Provider.Web.URL}
+			if diff := cmp.Diff([]string{tc.wantQuery, tc.wantCond, tc.wantWebURL}, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	// The templates themselves are left as they were: a run substitutes
+	// into its own copies.
+	if q := first.Metrics[0].Provider.Prometheus.Query; !strings.Contains(q, "{{args.service}}") {
+		t.Errorf("the template was changed: %s", q)
+	}
+}
+
+// Durations that do not parse are refused when the run starts, naming the
+// metric and the field; empty ones mean "none".
+func TestInvalidDurations(t *testing.T) {
+	for _, tc := range []struct {
+		name, fields, wantErr string
+	}{
+		{"interval without a unit", "interval: \"30\"", `metric m: interval: time: missing unit in duration "30"`},
+		{"interval that is not a duration", "interval: soon", `metric m: interval: time: invalid duration "soon"`},
+		{"initialDelay with a space before the unit", "initialDelay: 5 s", `metric m: initialDelay: time: unknown unit " s" in duration "5 s"`},
+		{"valid", "interval: 1m\n  initialDelay: 10s", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := template(t, "metrics:\n- name: m\n  "+tc.fields+"\n  provider: {web: {url: \"http://x/\"}}\n")
+			_, err := New([]*rolloutsv1alpha1.AnalysisTemplateSpec{spec}, nil, time.Unix(0, 0))
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.wantErr {
+				t.Errorf("error %q, want %q", got, tc.wantErr)
+			}
+		})
+	}
+}

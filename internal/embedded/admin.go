@@ -51,6 +51,7 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("POST /apply", r.serveApply)
 	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
 	mux.HandleFunc("GET /v1/logs", r.serveLogs)
+	mux.HandleFunc("POST /v1/workloads/{ns}/{name}/kill", r.serveKill)
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
 	if r.prom != nil {
 		// The embedded Prometheus: AnalysisTemplates with this address
@@ -161,19 +162,27 @@ type PodStatus struct {
 	Ready     bool              `json:"ready"`
 	Restarts  int32             `json:"restarts"`
 	PID       int64             `json:"pid"`
-	LastError string            `json:"lastError,omitempty"`
-	Log       string            `json:"log"`
+	// SharedProcess: the replica runs in the sample host, whose PID is
+	// every hosted replica's; end the replica alone with KillReplica.
+	SharedProcess bool   `json:"sharedProcess,omitempty"`
+	LastError     string `json:"lastError,omitempty"`
+	Log           string `json:"log"`
 }
 
 // Workloads lists every replica.
 func (r *Runtime) Workloads() []PodStatus {
 	var out []PodStatus
 	for _, p := range r.cfg.Load().pods {
-		state, lastErr := p.status()
-		out = append(out, PodStatus{Name: p.spec.name, Workload: p.spec.workload, Namespace: p.spec.namespace, Labels: p.spec.labels,
-			Address: p.addr, Sidecar: p.sidecar.addr, State: state, Ready: p.ready.Load(), Restarts: p.restarts.Load(), PID: p.pid.Load(), LastError: lastErr, Log: r.podLog(p)})
+		out = append(out, r.podStatus(p))
 	}
 	return out
+}
+
+func (r *Runtime) podStatus(p *pod) PodStatus {
+	state, lastErr := p.status()
+	return PodStatus{Name: p.spec.name, Workload: p.spec.workload, Namespace: p.spec.namespace, Labels: p.spec.labels,
+		Address: p.addr, Sidecar: p.sidecar.addr, State: state, Ready: p.ready.Load(), Restarts: p.restarts.Load(), PID: p.pid.Load(),
+		SharedProcess: r.hosted(p), LastError: lastErr, Log: r.podLog(p)}
 }
 
 // ServiceStatus describes a Service and the pods behind it.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,13 +117,16 @@ func TestAnalysisMissingTemplate(t *testing.T) {
 	}
 }
 
-// A canary answering 500 to half its requests is aborted by a
+// A canary answering 500 to a fifth of its requests is aborted by a
 // Prometheus-style AnalysisTemplate (success rate from istio_requests_total,
 // as written for a cluster) evaluated by the embedded Prometheus; traffic
-// goes back to the stable.
+// goes back to the stable. The analysis measures until the release ends and
+// the canary waits in an indefinite pause, so only a measured success rate
+// below 0.95 ends it: a window without data counts as a success, never as
+// the end.
 func TestPrometheusAnalysisAborts(t *testing.T) {
 	doc := func(version, errorRate string) string {
-		return successRateRollout(version, errorRate, successRateAnalysis{InitialDelay: "2s", Count: 3})
+		return successRateRollout(version, errorRate, successRateAnalysis{InitialDelay: "2s"})
 	}
 
 	r := start(t, nil)
@@ -134,9 +138,12 @@ func TestPrometheusAnalysisAborts(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.2"))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRollout(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRolloutProgress(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "success-rate" assessed Failed`) {
 		t.Fatalf("message: %q", aborted.Message)
+	}
+	if rate := failedSuccessRate(t, aborted.Analysis); rate >= 0.95 {
+		t.Errorf("the failed measurement's success rate is %v, want one below 0.95", rate)
 	}
 	if aborted.CanaryWeight != 0 {
 		t.Errorf("canary weight %d after the abort", aborted.CanaryWeight)
@@ -150,6 +157,29 @@ func TestPrometheusAnalysisAborts(t *testing.T) {
 	if after := canaryRequests(t, r.rt); after != before {
 		t.Errorf("the canary served %v requests after the abort", after-before)
 	}
+}
+
+// failedSuccessRate returns the success rate of the last Failed measurement
+// of metric success-rate: the data the abort was decided on.
+func failedSuccessRate(t *testing.T, runs []AnalysisStatus) float64 {
+	t.Helper()
+	for _, a := range runs {
+		for _, m := range a.Metrics {
+			for i := len(m.Measurements) - 1; i >= 0; i-- {
+				meas := m.Measurements[i]
+				if m.Name != "success-rate" || meas.Phase != "Failed" {
+					continue
+				}
+				rate, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(meas.Value, "["), "]"), 64)
+				if err != nil {
+					t.Fatalf("failed measurement value %q is not one success rate: %v", meas.Value, err)
+				}
+				return rate
+			}
+		}
+	}
+	t.Fatalf("no Failed success-rate measurement in %+v", runs)
+	return 0
 }
 
 // canaryRequests reads from the embedded Prometheus how many requests the
@@ -204,17 +234,18 @@ func TestUnreachablePrometheusAborts(t *testing.T) {
 
 // successRateAnalysis varies the success-rate AnalysisTemplate of
 // successRateRollout: where Prometheus is ("" = the embedded one) and the
-// extra label matcher its query needs.
+// extra label matcher its query needs. The metric has no count: it
+// measures until the release ends.
 type successRateAnalysis struct {
 	InitialDelay string
-	Count        int
 	Address      string
 	Selector     string // e.g. `job="graylane",`
 }
 
 // successRateRollout is the pay Rollout (2 replicas, 50% canary, then a
-// pause) whose background analysis is a success rate from
-// istio_requests_total, as written for a cluster.
+// pause until promoted) whose background analysis is a success rate from
+// istio_requests_total, as written for a cluster. No data yet (an empty
+// result) counts as a success.
 func successRateRollout(version, errorRate string, a successRateAnalysis) string {
 	address := ""
 	if a.Address != "" {
@@ -234,14 +265,13 @@ spec:
   - name: success-rate
     initialDelay: %[4]s
     interval: 1s
-    count: %[5]d
     successCondition: len(result) == 0 || result[0] >= 0.95
     provider:
-      prometheus:%[6]s
+      prometheus:%[5]s
         query: |
-          sum(rate(istio_requests_total{%[7]sreporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[5s]))
+          sum(rate(istio_requests_total{%[6]sreporter="source",destination_service=~"{{args.service}}",response_code!~"5.*"}[5s]))
           /
-          sum(rate(istio_requests_total{%[7]sreporter="source",destination_service=~"{{args.service}}"}[5s]))
+          sum(rate(istio_requests_total{%[6]sreporter="source",destination_service=~"{{args.service}}"}[5s]))
 ---
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -264,8 +294,8 @@ spec:
         args: [{name: service, value: pay.default.svc.cluster.local}]
       steps:
       - setWeight: 50
-      - pause: {duration: 60s}
-`, version, version, errorRate, a.InitialDelay, a.Count, address, a.Selector)
+      - pause: {}
+`, version, version, errorRate, a.InitialDelay, address, a.Selector)
 }
 
 // sendTraffic calls host through the client sidecar until the returned

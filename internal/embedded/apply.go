@@ -55,13 +55,17 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
 	r.syncLanes(lanes)
 	// The lane plans' analyses find their templates among the new objects.
-	r.useLanes(lanes)
+	if err := r.useLanes(lanes); err != nil {
+		return nil, err
+	}
 	if r.reconcileLanes(time.Now()) {
 		// A plan moved on: compile again with the new states.
 		if lanes, err = r.compileLanes(r.store.list()); err != nil {
 			return nil, err
 		}
-		r.useLanes(lanes)
+		if err := r.useLanes(lanes); err != nil {
+			return nil, err
+		}
 	}
 	in := r.routeInput()
 	if err := r.reconcileGateways(in.Gateways); err != nil {
@@ -99,15 +103,21 @@ func (r *Runtime) recompileLanes() error {
 	if err != nil {
 		return err
 	}
-	r.useLanes(out)
-	return nil
+	return r.useLanes(out)
 }
 
 // useLanes makes a compile what workloads and routing are built from, and
-// rebuilds the edge entry for the lanes' current states.
-func (r *Runtime) useLanes(out *lane.Output) {
+// rebuilds the edge entry for the lanes' current states, following the
+// whitelists of the gates its lanes name (gates.go).
+func (r *Runtime) useLanes(out *lane.Output) error {
+	entry, err := lane.NewEntry(&lane.Input{States: r.laneStates()}, out.Lanes, r.opts.LaneKey)
+	if err != nil {
+		return err
+	}
 	r.compiled = out.Objects
-	r.entry = lane.NewEntry(&lane.Input{States: r.laneStates()}, out.Lanes, r.opts.LaneKey)
+	r.entry = entry
+	r.followGates(entry.Whitelists())
+	return nil
 }
 
 // recompile compiles the routing input, with the changes the Rollouts'

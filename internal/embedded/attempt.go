@@ -149,7 +149,7 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 		if !complete && !out.deadline.IsZero() && !time.Now().Before(out.deadline) {
 			m.flags = "UT" // the answer was cut at the route timeout
 		}
-		r.up.release(conn, complete && !resp.Close)
+		r.up.release(conn, complete && !resp.Close && !run.ended())
 		m.record(r.metrics, code)
 		return
 	}

@@ -25,11 +25,13 @@ import (
 	"github.com/graylane/graylane/internal/plan"
 )
 
-// judgeRollout is the pay Rollout (2 replicas, 50% canary, then a pause)
-// whose background analysis is Graylane's judge, configured as an upstream
-// Argo AnalysisTemplate (provider.plugin) comparing the canary's version
-// against the stable's on the embedded Prometheus.
-func judgeRollout(version, errorRate, stableVersion, pause string) string {
+// judgeRollout is the pay Rollout (2 replicas, 50% canary, then a pause
+// until promoted) whose background analysis is Graylane's judge,
+// configured as an upstream Argo AnalysisTemplate (provider.plugin)
+// comparing the canary's version against the stable's on the embedded
+// Prometheus. The judge measures until the release ends; without enough
+// traffic its verdict is Running, which neither passes nor fails.
+func judgeRollout(version, errorRate, stableVersion string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Service
 metadata: {name: pay}
@@ -74,53 +76,60 @@ spec:
         - {name: stable, value: %[3]s}
       steps:
       - setWeight: 50
-      - pause: {duration: %[4]s}
-`, version, errorRate, stableVersion, pause)
+      - pause: {}
+`, version, errorRate, stableVersion)
 }
 
 // The judge aborts a canary failing 5% of its requests against a stable
-// at 0.1%, with the evidence in the measurement, and promotes an identical
-// canary after its pause.
+// at 0.1%, with the evidence in the measurement; an identical canary gets a
+// Successful verdict on traffic of both sides, and the judge still running
+// in the background does not hold back its promotion. The canaries wait in
+// an indefinite pause, so only the judge's verdicts (or the test's promote)
+// move them: a verdict that waits for traffic never decides anything.
 func TestJudgeAbortsAndPromotes(t *testing.T) {
 	r := start(t, nil)
-	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v1", "0.001", "v1", "60s"))); err != nil {
+	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v1", "0.001", "v1"))); err != nil {
 		t.Fatal(err)
 	}
 	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	defer sendTraffic(r, "pay:8080")()
 	defer sendTraffic(r, "pay:8080")()
 
-	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v2", "0.05", "v1", "60s"))); err != nil {
+	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v2", "0.05", "v1"))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRollout(t, r.rt, "aborted by the judge", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRolloutProgress(t, r.rt, "aborted by the judge", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "judge" assessed Failed`) || !strings.Contains(aborted.Message, "error rate: canary") {
 		t.Fatalf("message: %q", aborted.Message)
 	}
 	ev := lastEvidence(t, aborted, judge.Failed)
-	if ev.Errors.Phase != judge.Failed || ev.Canary.Errors == 0 || ev.Canary.ErrorRate <= ev.Errors.Tolerated || ev.Errors.PValue > ev.Errors.Alpha {
+	if ev.Errors.Phase != judge.Failed || ev.Canary.Requests < 50 || ev.Stable.Requests < 50 || ev.Canary.Errors == 0 ||
+		ev.Canary.ErrorRate <= ev.Errors.Tolerated || ev.Errors.PValue > ev.Errors.Alpha {
 		t.Errorf("evidence: %+v, errors %+v", ev, ev.Errors)
 	}
 	if aborted.CanaryWeight != 0 {
 		t.Errorf("canary weight %d after the abort", aborted.CanaryWeight)
 	}
 
-	// An identical canary (v3, same error rate as v1) passes the judge for
-	// the whole pause and is promoted.
-	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v3", "0.001", "v1", "6s"))); err != nil {
+	// An identical canary (v3, same error rate as v1): the judge finds no
+	// degradation on at least 50 requests of each side...
+	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v3", "0.001", "v1"))); err != nil {
 		t.Fatal(err)
 	}
-	var judged RolloutStatus
-	waitRollout(t, r.rt, "judged successful", func(s RolloutStatus) bool {
-		judged = s
-		return hasMeasurement(s, judge.Successful)
-	})
+	judged := waitRolloutProgress(t, r.rt, "judged successful", func(s RolloutStatus) bool { return hasMeasurement(s, judge.Successful) })
+	if judged.Phase != plan.Paused || judged.Aborted {
+		t.Fatalf("judged: %+v", judged)
+	}
 	ev = lastEvidence(t, judged, judge.Successful)
 	if ev.Canary.Requests < 50 || ev.Stable.Requests < 50 || ev.Latency == nil || ev.Latency.ProbSlower == nil {
 		t.Errorf("evidence: %+v", ev)
 	}
+	// ...and, promoted out of its pause, it becomes the stable.
+	if _, err := r.rt.Command("default", "pay", plan.Promote); err != nil {
+		t.Fatal(err)
+	}
 	promoted := waitRollout(t, r.rt, "promoted", func(s RolloutStatus) bool {
-		return s.Phase == plan.Healthy && s.CanaryHash == s.StableHash && s.Step == 2
+		return s.Phase == plan.Healthy && s.CanaryHash == s.StableHash && s.StableHash == judged.CanaryHash
 	})
 	if promoted.Aborted {
 		t.Errorf("promoted: %+v", promoted)

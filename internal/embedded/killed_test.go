@@ -178,7 +178,9 @@ func retriesSent(t *testing.T, rt *Runtime) float64 {
 // process exited), and the retry counter shows it - without the retry
 // they would fail. The victim is restarted and serves again.
 func TestKilledReplica(t *testing.T) {
-	r := start(t, nil)
+	// A process per replica: kill -9 of one is the fault (in the sample
+	// host, TestKilledReplicaSampleModes kills a replica through the admin).
+	r := startWith(t, func(o *Options) { o.SampleProcesses = SamplesPerReplica }, nil)
 	if _, err := r.rt.Apply(mustLoadBytes(t, killManifests(2, "graylane/sample", "{name: latency_ms, value: '100'}"))); err != nil {
 		t.Fatal(err)
 	}

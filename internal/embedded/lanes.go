@@ -15,7 +15,6 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
-	"github.com/graylane/graylane/internal/gate"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
@@ -321,7 +320,8 @@ func (r *Runtime) Lanes() []LaneStatus {
 }
 
 // enterLane runs the lane entry on a request arriving at a gateway; a new
-// anonymous client's bucket cookie goes into the response header.
+// anonymous client's bucket cookie goes into the response header. Gate
+// whitelists come from the followers' in-memory snapshots (gates.go).
 func (r *Runtime) enterLane(cfg *config, h, resp http.Header) {
 	if cfg.entry.Empty() {
 		return
@@ -329,19 +329,4 @@ func (r *Runtime) enterLane(cfg *config, h, resp http.Header) {
 	if d := cfg.entry.Apply(h, rand.Float64(), r.gateWhitelist, time.Now()); d.SetCookie != "" {
 		resp.Add("Set-Cookie", d.SetCookie)
 	}
-}
-
-var gateHTTP = &http.Client{Timeout: 500 * time.Millisecond}
-
-// gateWhitelist asks a gate whether its whitelist names a lane for the
-// caller. A gate that cannot be reached admits nobody (and is reported
-// once): lane entry fails closed.
-func (r *Runtime) gateWhitelist(base, user, tenant string) (string, bool) {
-	c := &gate.Client{Base: base, Token: r.opts.GateToken, HTTP: gateHTTP}
-	d, err := c.Decide(r.ctx, user, tenant)
-	if err != nil {
-		r.noteOnce("gate "+base, "lane whitelist: gate %s: %v (callers are treated as not whitelisted)", base, err)
-		return "", false
-	}
-	return d.Lane, d.Reason == gate.ReasonWhitelist
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/graylane/graylane/internal/bucket"
 	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/judge"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/plan"
 	"github.com/graylane/graylane/internal/route"
@@ -206,7 +207,12 @@ spec:
   - {service: logistics, workload: logistics-v2}
 `
 
+// planLane steps through 10, 30 and 50 percent and waits at each. The
+// judge is off: it compares the lane's latency with the base's, and on a
+// machine loaded many times over a difference can be real enough for it
+// to roll the lane back mid-test; TestLaneJudge tests the judge.
 const planLane = grayLane + `  plan:
+    judge: false
     steps:
     - setWeight: 10
     - pause: {}
@@ -216,9 +222,11 @@ const planLane = grayLane + `  plan:
     - pause: {}
 `
 
+// waitLane waits until the only lane satisfies ok; the deadline bounds a
+// hang, not a slow machine.
 func waitLane(t *testing.T, rt *Runtime, what string, ok func(LaneStatus) bool) LaneStatus {
 	t.Helper()
-	return waitLaneFor(t, rt, 30*time.Second, what, ok)
+	return waitLaneFor(t, rt, 2*time.Minute, what, ok)
 }
 
 func waitLaneFor(t *testing.T, rt *Runtime, d time.Duration, what string, ok func(LaneStatus) bool) LaneStatus {
@@ -256,6 +264,9 @@ func TestLaneStickyWeights(t *testing.T) {
 			}
 			seen[user] = body
 		})
+		if ls := r.rt.Lanes(); len(ls) != 1 || ls[0].Weight != w || ls[0].Plan == nil || ls[0].Plan.Phase != plan.Paused {
+			t.Fatalf("weight %d: the lane left the step while it was measured: %+v", w, ls)
+		}
 		if flips > 0 {
 			t.Errorf("weight %d: %d requests flipped version", w, flips)
 		}
@@ -293,7 +304,6 @@ spec:
   - name: success-rate
     initialDelay: 2s
     interval: 1s
-    count: 10
     successCondition: len(result) == 0 || result[0] >= 0.95
     provider:
       prometheus:
@@ -307,22 +317,27 @@ spec:
   plan:
     steps:
     - setWeight: 50
-    - pause: {duration: 60s}
+    - pause: {}
     analysis:
       templates: [{templateName: lane-success}]
 `
 
 // TestLaneWideRollback: one member's lane version answering 500 to 10% of
 // its requests fails the lane's analysis, and every member goes back to
-// stable together: lane requests then see v1 everywhere.
+// stable together: lane requests then see v1 everywhere. The analysis
+// measures until the plan ends and the plan waits in an indefinite pause:
+// only a measured success rate below 0.95 ends it.
 func TestLaneWideRollback(t *testing.T) {
 	dir := laneShopWith(t, failingLane, withErrors("0.1"))
 	r := start(t, []string{dir})
 	stop := gatewayLoad(r, "x-canary", "true")
-	aborted := waitLaneFor(t, r.rt, 60*time.Second, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
+	aborted := waitLaneProgress(t, r.rt, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
 	stop()
 	if aborted.Plan == nil || !strings.Contains(aborted.Plan.Message, `metric "success-rate" assessed Failed`) {
 		t.Errorf("aborted lane: %+v", aborted.Plan)
+	}
+	if rate := failedSuccessRate(t, aborted.Analysis); rate >= 0.95 {
+		t.Errorf("the failed measurement's success rate is %v, want one below 0.95", rate)
 	}
 	got := count(t, 100, func() (int, string) { return r.get(t, false, "shop.example", "x-canary", "true") })
 	if got["200 "+basePath] != 100 {
@@ -330,10 +345,13 @@ func TestLaneWideRollback(t *testing.T) {
 	}
 }
 
+// judgedLane's plan stops in an indefinite pause at 50%: only the judge's
+// verdicts (or a promote) move it, and a verdict that waits for traffic
+// never decides anything.
 const judgedLane = grayLane + `  plan:
     steps:
     - setWeight: 50
-    - pause: {duration: 8s}
+    - pause: {}
 `
 
 // withErrors gives logistics v2 an error rate.
@@ -371,21 +389,29 @@ func gatewayLoad(r *running, headers ...string) func() {
 // TestLaneJudge: with no analysis named, the plan runs the Graylane judge
 // for every member. A lane whose logistics v2 fails 5% of its requests is
 // rolled back, all members together, with the judge's evidence in status;
-// an identical lane is promoted.
+// an identical lane gets a Successful verdict for every member, on traffic
+// of both versions, and is promoted.
 func TestLaneJudge(t *testing.T) {
 	t.Run("failing", func(t *testing.T) {
 		r := start(t, []string{laneShopWith(t, judgedLane, withErrors("0.05"))})
 		stop := gatewayLoad(r)
-		aborted := waitLaneFor(t, r.rt, 60*time.Second, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
+		aborted := waitLaneProgress(t, r.rt, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
 		stop()
 		if aborted.Plan == nil || !strings.Contains(aborted.Plan.Message, "judge") {
 			t.Errorf("aborted: %+v", aborted.Plan)
 		}
+		// logistics fails, or order, its caller, whose lane version answers
+		// logistics' errors: whichever the judge saw first, on data.
 		failed := false
 		for _, a := range aborted.Analysis {
-			if a.Phase == "Failed" && len(a.Metrics) > 0 {
-				failed = true
+			if a.Phase != "Failed" {
+				continue
 			}
+			ev := lastEvidence(t, RolloutStatus{Analysis: []AnalysisStatus{a}}, judge.Failed)
+			if ev.Canary.Requests < judge.DefaultMinRequests || ev.Stable.Requests < judge.DefaultMinRequests || ev.Canary.Errors == 0 {
+				t.Errorf("%s failed without the traffic that shows it: %+v", a.Member, ev)
+			}
+			failed = true
 		}
 		if !failed {
 			t.Errorf("no failed member analysis with evidence in status: %+v", aborted.Analysis)
@@ -397,15 +423,39 @@ func TestLaneJudge(t *testing.T) {
 	t.Run("identical", func(t *testing.T) {
 		r := start(t, []string{laneShop(t, judgedLane)})
 		stop := gatewayLoad(r)
-		promoted := waitLaneFor(t, r.rt, 60*time.Second, "promoted", func(s LaneStatus) bool { return s.Phase != lane.Active })
+		judged := waitLaneProgress(t, r.rt, "judged successful for every member", func(s LaneStatus) bool {
+			return len(s.Analysis) == 2 && allJudged(s.Analysis, judge.Successful)
+		})
 		stop()
-		if promoted.Phase != lane.Promoted {
+		if judged.Phase != lane.Active {
+			t.Fatalf("identical lane ended %s before the promote: %+v", judged.Phase, judged.Plan)
+		}
+		for _, a := range judged.Analysis {
+			ev := lastEvidence(t, RolloutStatus{Analysis: []AnalysisStatus{a}}, judge.Successful)
+			if ev.Canary.Requests < judge.DefaultMinRequests || ev.Stable.Requests < judge.DefaultMinRequests {
+				t.Errorf("%s judged successful without the traffic the judge needs on both versions: %+v", a.Member, ev)
+			}
+		}
+		if _, err := r.rt.LaneCommand("shop", "gray", plan.Promote); err != nil {
+			t.Fatal(err)
+		}
+		if promoted := waitLane(t, r.rt, "promoted", func(s LaneStatus) bool { return s.Phase != lane.Active }); promoted.Phase != lane.Promoted {
 			t.Fatalf("identical lane ended %s: %+v", promoted.Phase, promoted.Plan)
 		}
 		if code, body := r.get(t, false, "shop.example"); code != 200 || body != lanePath {
 			t.Errorf("after the promotion everyone should get the lane versions: %d %q", code, body)
 		}
 	})
+}
+
+// allJudged reports whether every run has a measurement of phase p.
+func allJudged(runs []AnalysisStatus, p judge.Phase) bool {
+	for _, a := range runs {
+		if !hasMeasurement(RolloutStatus{Analysis: []AnalysisStatus{a}}, p) {
+			return false
+		}
+	}
+	return true
 }
 
 func userInLane(t *testing.T) string {

@@ -20,11 +20,12 @@ import (
 // and the series of a workload whose last pod is gone are deleted
 // (forgetPod).
 type metrics struct {
-	registry *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	cxOver   *prometheus.CounterVec
-	retries  *retryCounters // attempt.go
+	registry      *prometheus.Registry
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	cxOver        *prometheus.CounterVec
+	mirrorSkipped *prometheus.CounterVec
+	retries       *retryCounters // attempt.go
 	// series caches the children of one label combination, so the hot
 	// path does not hash sixteen label values per request.
 	mu     sync.RWMutex
@@ -44,6 +45,8 @@ type seriesKey struct {
 	dest   string
 	code   int
 	flags  string
+	// shadow: a mirrored request, reported by the destination only.
+	shadow bool
 }
 
 // seriesPair is one request's series for both reporters.
@@ -76,7 +79,10 @@ func newMetrics() *metrics {
 	m.cxOver = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "graylane_downstream_cx_overflow_total", Help: "Connections a proxy listener closed at once: it served its maximum already (Envoy's downstream_cx_overflow).",
 	}, []string{"listener"})
-	m.registry.MustRegister(m.requests, m.duration, m.cxOver)
+	m.mirrorSkipped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "graylane_mirror_skipped_total", Help: "Requests a route mirrors that were not copied: their body was not buffered, so it cannot be sent twice.",
+	}, []string{"source_workload"})
+	m.registry.MustRegister(m.requests, m.duration, m.cxOver, m.mirrorSkipped)
 	m.retries = newRetryCounters(m.registry)
 	m.series = map[seriesKey]*seriesPair{}
 	return m
@@ -89,6 +95,17 @@ type metric struct {
 	dest   string // destination service FQDN
 	pod    *pod
 	flags  string
+}
+
+// observeShadow counts a mirrored request (destination reporter only).
+func (ms *metrics) observeShadow(k seriesKey, d time.Duration) {
+	ms.mu.RLock()
+	sp := ms.series[k]
+	ms.mu.RUnlock()
+	if sp == nil {
+		sp = ms.newSeries(k)
+	}
+	ms.observe(sp, true, d)
 }
 
 // record counts the request once per reporter (source and destination),
@@ -129,7 +146,10 @@ func (ms *metrics) newSeries(k seriesKey) *seriesPair {
 	src := workloadLabels{k.caller.workload, ns, k.caller.app, k.caller.version}
 	values := []string{"source", src.workload, src.namespace, src.app, src.version,
 		dest, svcName, svcNS, dst.workload, dst.namespace, dst.app, dst.version, "http", strconv.Itoa(k.code), k.flags, "unknown"}
-	sp := &seriesPair{srcCount: ms.requests.WithLabelValues(values...), srcDur: ms.duration.WithLabelValues(values...), src: src, dst: dst}
+	sp := &seriesPair{src: src, dst: dst}
+	if !k.shadow {
+		sp.srcCount, sp.srcDur = ms.requests.WithLabelValues(values...), ms.duration.WithLabelValues(values...)
+	}
 	if k.pod != nil {
 		// Only a request that reached a pod has a destination reporter.
 		values[0] = "destination"
@@ -206,8 +226,10 @@ func (ms *metrics) overflow(c *caller) { ms.cxOver.WithLabelValues(c.workload).I
 
 func (ms *metrics) observe(sp *seriesPair, toPod bool, d time.Duration) {
 	ms2 := float64(d.Microseconds()) / 1000
-	sp.srcCount.Inc()
-	sp.srcDur.Observe(ms2)
+	if sp.srcCount != nil {
+		sp.srcCount.Inc()
+		sp.srcDur.Observe(ms2)
+	}
 	if toPod {
 		sp.dstCount.Inc()
 		sp.dstDur.Observe(ms2)

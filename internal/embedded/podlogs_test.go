@@ -83,9 +83,19 @@ func TestPodLogsPump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	// The two streams interleave in any order; each line is whole and
+	// ends with a newline (the unterminated last one gets it at EOF).
+	if !strings.HasSuffix(string(b), "\n") {
+		t.Errorf("the log does not end with a newline: %q", b)
+	}
+	got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	sort.Strings(got)
-	if diff := cmp.Diff(append(numbered(1, 30), "no newline at the end"), got); diff != "" {
+	var want []string
+	for _, s := range numbered(1, 30) {
+		want = append(want, strings.TrimSuffix(s, "\n"))
+	}
+	want = append(want, "no newline at the end")
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
 }

@@ -79,6 +79,7 @@ const quickRestartEvery = 30 * time.Second
 type podRun struct {
 	exited chan struct{} // closed when the process has exited
 	ready  atomic.Bool   // it became ready
+	end    sync.Once     // runExited's bookkeeping, once per run
 }
 
 // exitedWithin reports whether the run's process exits within d (at once
@@ -196,6 +197,9 @@ func (r *Runtime) podLog(p *pod) string {
 // runOnce starts the process, probes it until ready, and waits for it to
 // exit. On ctx end it sends SIGTERM to the process group, then SIGKILL.
 func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
+	if r.hosted(p) {
+		return r.runHosted(ctx, p) // samplehost_linux.go
+	}
 	cmd, err := r.command(p)
 	if err != nil {
 		p.restarting.Store(false)
@@ -242,17 +246,7 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	var result error
 	select {
 	case err := <-exited:
-		// The replica leaves the pool now, not when a probe notices; one
-		// that had been ready is restarted at once (see startPod), and is
-		// tried while no other replica is ready.
-		p.ready.Store(false)
-		quick := run.ready.Load() && time.Since(p.lastQuick) >= quickRestartEvery
-		if quick {
-			p.lastQuick = time.Now()
-		}
-		p.restarting.Store(quick)
-		close(run.exited)
-		r.changed()
+		r.runExited(p, run)
 		if err == nil {
 			err = errors.New("exited with status 0")
 		}
@@ -276,6 +270,37 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 		r.holdPort(p)
 	}
 	return result
+}
+
+// runExited: the replica's run ended by itself (its process exited, or
+// the sample host ended it). The replica leaves the pool now, not when a
+// probe notices; one that had been ready is restarted at once (see
+// startPod), and is tried while no other replica is ready.
+func (r *Runtime) runExited(p *pod, run *podRun) {
+	run.end.Do(func() {
+		p.ready.Store(false)
+		quick := run.ready.Load() && time.Since(p.lastQuick) >= quickRestartEvery
+		if quick {
+			p.lastQuick = time.Now()
+		}
+		p.restarting.Store(quick)
+		close(run.exited)
+		r.up.dropIdle(p.addr)
+		r.changed()
+	})
+}
+
+// ended reports whether the run has ended (false for no run).
+func (pr *podRun) ended() bool {
+	if pr == nil {
+		return false
+	}
+	select {
+	case <-pr.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 // stopGrace is how long a process group gets between SIGTERM and SIGKILL.

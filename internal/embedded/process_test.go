@@ -20,11 +20,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// waitFor polls cond until it holds; it fails the test after a minute
-// (a bound for a broken runtime, not a speed expectation).
+// waitFor polls cond until it holds; it fails the test after three
+// minutes: a bound for a broken runtime, not a speed expectation (a race
+// build starting a replica on a 2-core machine loaded ten times over took
+// more than one).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting: %s", what)

@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -85,13 +86,14 @@ scrape_configs:
 	}
 	// A free port, bound by the server itself: another process may take it
 	// between our Close and Prometheus' bind, so an "address already in use"
-	// start is retried on another port.
+	// start is retried on another port (with a TSDB of its own: the failed
+	// server may not have let go of its lock yet).
 	for attempt := 1; ; attempt++ {
-		base, out, err := launchPrometheus(t, bin, dir, cfg)
+		base, out, err := launchPrometheus(t, bin, dir, cfg, filepath.Join(dir, fmt.Sprintf("data-%d", attempt)))
 		if err == nil {
 			return base
 		}
-		if attempt < 3 && strings.Contains(out, "address already in use") {
+		if attempt < 5 && strings.Contains(out, "address already in use") {
 			continue
 		}
 		t.Fatalf("prometheus: %v\n%s", err, out)
@@ -101,7 +103,7 @@ scrape_configs:
 // launchPrometheus starts one server on a free loopback port and waits until
 // it is ready. The process is stopped (SIGTERM, waited for) when the test
 // ends; the returned error and output say why it did not become ready.
-func launchPrometheus(t *testing.T, bin, dir, cfg string) (base, output string, err error) {
+func launchPrometheus(t *testing.T, bin, dir, cfg, data string) (base, output string, err error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -113,7 +115,7 @@ func launchPrometheus(t *testing.T, bin, dir, cfg string) (base, output string, 
 	out := &syncBuffer{}
 	cmd := exec.Command(bin,
 		"--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--storage.tsdb.path="+data,
 		"--web.listen-address="+addr,
 		"--log.level=warn",
 	)
@@ -142,7 +144,7 @@ func launchPrometheus(t *testing.T, bin, dir, cfg string) (base, output string, 
 	})
 
 	base = "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // a bound for a server that never starts
 	for {
 		select {
 		case err := <-exited:
@@ -154,14 +156,36 @@ func launchPrometheus(t *testing.T, bin, dir, cfg string) (base, output string, 
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				// Another server may have taken the port between our
+				// Close and this one's bind: ready must be ours.
+				if path := tsdbPath(base); path != data {
+					return "", fmt.Sprintf("address already in use: %s answers with TSDB %q, not ours", addr, path), errors.New("another server on the port")
+				}
 				return base, "", nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", out.tail(4000), fmt.Errorf("not ready after 30s (last error %v)", err)
+			return "", out.tail(4000), fmt.Errorf("not ready after 2m (last error %v)", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// tsdbPath asks a Prometheus server for its --storage.tsdb.path ("" when
+// it does not say).
+func tsdbPath(base string) string {
+	resp, err := plain.Get(base + "/api/v1/status/flags")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var flags struct {
+		Data map[string]string `json:"data"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&flags) != nil {
+		return ""
+	}
+	return flags.Data["storage.tsdb.path"]
 }
 
 // promSeries runs an instant query on a Prometheus server and returns the
@@ -195,7 +219,8 @@ func promSeries(t *testing.T, base, query string) []map[string]string {
 // The same canary as TestPrometheusAnalysisAborts, but the AnalysisTemplate
 // queries a real Prometheus server (the Debian package) that scrapes the
 // runtime's admin /metrics, as on a cluster: the canary answering 500 to
-// half its requests is aborted with the metric's message.
+// half its requests is aborted with the metric's message, decided on a
+// success rate the server measured.
 func TestRealPrometheusAnalysisAborts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
@@ -207,9 +232,10 @@ func TestRealPrometheusAnalysisAborts(t *testing.T) {
 
 	// The server adds job and instance labels; the query selects the job,
 	// so it only matches what this server scraped. initialDelay leaves time
-	// for the canary's replica and two scrapes.
+	// for the canary's replica and two scrapes; the analysis measures until
+	// the release ends, so scrapes that come late only make it take longer.
 	doc := func(version, errorRate string) string {
-		return successRateRollout(version, errorRate, successRateAnalysis{InitialDelay: "4s", Count: 15, Address: prom, Selector: `job="graylane",`})
+		return successRateRollout(version, errorRate, successRateAnalysis{InitialDelay: "4s", Address: prom, Selector: `job="graylane",`})
 	}
 
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v1", "0"))); err != nil {
@@ -219,8 +245,9 @@ func TestRealPrometheusAnalysisAborts(t *testing.T) {
 	defer sendTraffic(r, "pay:8080")()
 
 	// The server scrapes the runtime: the stable's traffic is there, with
-	// the job and instance labels a scrape adds.
-	deadline := time.Now().Add(20 * time.Second)
+	// the job and instance labels a scrape adds. (It scrapes every second;
+	// the deadline only bounds a server that never does.)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		got := promSeries(t, prom, `istio_requests_total{job="graylane",reporter="source",destination_service="pay.default.svc.cluster.local"}`)
 		if len(got) > 0 {
@@ -239,9 +266,12 @@ func TestRealPrometheusAnalysisAborts(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.5"))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRollout(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRolloutProgress(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "success-rate" assessed Failed`) || aborted.CanaryWeight != 0 {
 		t.Fatalf("aborted: message %q, canary weight %d", aborted.Message, aborted.CanaryWeight)
+	}
+	if rate := failedSuccessRate(t, aborted.Analysis); rate >= 0.95 {
+		t.Errorf("the failed measurement's success rate is %v, want one below 0.95", rate)
 	}
 	t.Logf("aborted: %s", aborted.Message)
 	waitRollout(t, r.rt, "canary scaled down", func(s RolloutStatus) bool { return s.Canary.Ready == 0 })

@@ -72,9 +72,11 @@ spec:
 `, version)
 }
 
+// waitRollout waits until the only Rollout satisfies ok; the deadline
+// bounds a hang, not a slow machine.
 func waitRollout(t *testing.T, rt *Runtime, what string, ok func(RolloutStatus) bool) RolloutStatus {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		rs := rt.Rollouts()
 		if len(rs) == 1 && ok(rs[0]) {

@@ -67,6 +67,10 @@ type Options struct {
 	GateToken string
 	// Edge bounds the proxy listeners (edge.go). [edge: issue #15]
 	Edge EdgeOptions
+	// SampleProcesses is how the built-in sample's replicas run:
+	// SamplesShared ("" too: all in one sample host process, on Linux) or
+	// SamplesPerReplica (a process each).
+	SampleProcesses string
 }
 
 // Runtime runs manifests locally.
@@ -89,6 +93,7 @@ type Runtime struct {
 	// workloads and routing are built from.
 	compiled  []*manifest.Object
 	entry     *lane.Entry
+	gates     gateFollowers        // whitelists of the gates lanes name
 	gatewayLs map[uint32]*listener // by Gateway server port
 	cfg       atomic.Pointer[config]
 
@@ -110,6 +115,9 @@ type Runtime struct {
 	prom *promstore.Store
 	// state keeps the releases' state in the state folder (state.go).
 	state stateKeeper
+	// samples serves the built-in sample's replicas in one process; nil:
+	// a process per replica (see Options.SampleProcesses).
+	samples *sampleHost
 }
 
 // workload is a Deployment's running replicas.
@@ -138,6 +146,10 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, &inspect.InputError{Err: err}
 	}
+	sharedSamples, err := sampleMode(opts.SampleProcesses)
+	if err != nil {
+		return nil, err
+	}
 	exe := opts.Executable
 	if exe == "" {
 		if exe, err = os.Executable(); err != nil {
@@ -147,6 +159,9 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
 		workloads: map[string]*workload{}, rollouts: map[string]*rollout{}, lanes: map[string]*laneRun{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{}), events: make(chan struct{})}
 	r.progress = &progress{r: r, log: log, console: opts.Console}
+	if sharedSamples {
+		r.samples = newSampleHost(r)
+	}
 	r.up = newUpstreams()
 	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil
@@ -264,6 +279,9 @@ func (r *Runtime) cleanup() {
 		}()
 	}
 	wg.Wait()
+	if r.samples != nil {
+		r.samples.close()
+	}
 	r.spawn.stop()
 	for _, l := range ls {
 		if l != nil {

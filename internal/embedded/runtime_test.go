@@ -176,6 +176,76 @@ func TestSeed002Cookie(t *testing.T) {
 	}
 }
 
+// A replica killed during load, in both sample modes: requests are retried
+// on another replica,
+// the replica is restarted. With replicas in the sample host it is killed
+// there (POST /v1/workloads/NS/NAME/kill) and the host's other replicas
+// serve on; with a process per replica its process gets SIGKILL.
+func TestKilledReplicaSampleModes(t *testing.T) {
+	for _, mode := range []string{SamplesShared, SamplesPerReplica} {
+		t.Run(mode, func(t *testing.T) {
+			r := startWith(t, func(o *Options) { o.SampleProcesses = mode }, nil)
+			if _, err := r.rt.Apply(mustLoad(t, "../../examples/shop")); err != nil {
+				t.Fatal(err)
+			}
+			waitReady(t, r.rt)
+			r.gateway = r.rt.gatewayListener(80).addr
+			var victim PodStatus
+			for _, p := range r.rt.Workloads() {
+				if p.Workload == "Deployment shop/order-v1" {
+					victim = p
+				}
+			}
+			if got, want := victim.SharedProcess, mode == SamplesShared; got != want {
+				t.Errorf("%s: sharedProcess = %v, want %v", victim.Name, got, want)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			failures := map[string]int{}
+			for w := 0; w < 4; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; i < 150; i++ {
+						code, body, err := r.try(false, "shop.example.com")
+						if code != 200 || err != nil {
+							mu.Lock()
+							failures[fmt.Sprintf("%d %s %v", code, body, err)]++
+							mu.Unlock()
+						}
+					}
+				}()
+			}
+			time.Sleep(200 * time.Millisecond)
+			if mode == SamplesShared {
+				resp, err := plain.Post("http://"+r.rt.Addr()+"/v1/workloads/shop/"+victim.Name+"/kill", "", nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("kill %s: %s", victim.Name, resp.Status)
+				}
+			} else if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
+				t.Fatalf("kill %s (pid %d): %v", victim.Name, victim.PID, err)
+			}
+			wg.Wait()
+			if len(failures) > 0 {
+				t.Errorf("requests failed after a replica was killed: %v", failures)
+			}
+			waitFor(t, "the killed replica restarted and ready", func() bool {
+				p := podNamed(r.rt, victim.Name)
+				return p.Restarts >= 1 && p.Ready
+			})
+			for _, p := range r.rt.Workloads() {
+				if p.Name != victim.Name && p.Restarts != 0 {
+					t.Errorf("%s restarted %d times; only %s was killed", p.Name, p.Restarts, victim.Name)
+				}
+			}
+		})
+	}
+}
+
 // A crashing workload is restarted with backoff and reported; /readyz says
 // which pod is not ready.
 func TestCrashingWorkload(t *testing.T) {
@@ -377,8 +447,22 @@ func TestWatchFiles(t *testing.T) {
 	r := &running{rt: rt}
 	ready := make(chan struct{})
 	go func() { done <- rt.Run(ctx, func(gw, _, _ string) { r.gateway = gw; close(ready) }) }()
-	defer func() { cancel(); <-done }()
-	<-ready
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(time.Minute):
+			t.Error("the runtime did not stop within a minute of its context ending")
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err // for the deferred stop
+		t.Fatalf("runtime stopped before ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("not ready after 2m: %v", rt.NotReady())
+	}
 	b, err := os.ReadFile("../../examples/seed004-headers/vs-appa.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -387,8 +471,9 @@ func TestWatchFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Under the old routing, version: v1 still gives v2 nine times in ten:
-	// 20 v1 answers in a row mean the change is live.
-	deadline := time.Now().Add(10 * time.Second)
+	// 20 v1 answers in a row mean the change is live. (The watcher looks
+	// every 20ms; the deadline bounds a watcher that never does.)
+	deadline := time.Now().Add(2 * time.Minute)
 	for streak := 0; streak < 20; {
 		if _, body := r.get(t, false, "192.168.1.106", "version", "v1"); body == "appa(v1) -> appb(v1)" {
 			streak++

@@ -52,7 +52,9 @@ func (r *Runtime) SetImage(ns, name, container, image string) (string, error) {
 		return "", err
 	}
 	r.store.apply([]*manifest.Object{next})
-	r.useLanes(out)
+	if err := r.useLanes(out); err != nil {
+		return "", err
+	}
 	r.syncRollouts()
 	if _, err := r.reconcileRollout(r.rollouts["Rollout "+ns+"/"+name], time.Now()); err != nil {
 		return "", err

@@ -407,6 +407,19 @@ func (u *upstreams) get(addr string) *upConn {
 
 // release returns a connection whose response was read to its end and
 // did not ask to close, or closes it.
+// dropIdle closes the idle connections to addr: its replica's run ended,
+// and a connection to it must not be used for the next run.
+func (u *upstreams) dropIdle(addr string) {
+	u.mu.Lock()
+	conns := u.idle[addr]
+	delete(u.idle, addr)
+	u.nidle -= len(conns)
+	u.mu.Unlock()
+	for _, c := range conns {
+		c.c.Close()
+	}
+}
+
 func (u *upstreams) release(c *upConn, reusable bool) {
 	if !reusable || c.br.Buffered() > 0 {
 		c.c.Close()

@@ -3,10 +3,10 @@ package gate
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/decide"
+	"github.com/graylane/graylane/internal/gateclient"
 	"github.com/graylane/graylane/internal/signed"
 )
 
@@ -65,7 +65,7 @@ func (s *Signer) LaneValue(lane, user string, expires time.Time) string {
 
 // BucketValue is the bucket cookie value for user.
 func (s *Signer) BucketValue(bucket int, user string, expires time.Time) string {
-	return signed.Value(s.o.Key, "graylane-bucket-v1", strconv.Itoa(bucket), user, expires)
+	return decide.UserBucketValue(s.o.Key, bucket, user, expires)
 }
 
 // VerifyLane returns the lane of a valid lane cookie value for user.
@@ -73,21 +73,19 @@ func (s *Signer) VerifyLane(value, user string, now time.Time) (string, bool) {
 	return signed.Verify(s.o.Key, "graylane-lane-v1", value, user, now)
 }
 
-// VerifyBucket returns the bucket of a valid bucket cookie value for user.
+// VerifyBucket returns the bucket of a valid bucket cookie value for user
+// (the decision engine reads the cookie the same way at /authz/).
 func (s *Signer) VerifyBucket(value, user string, now time.Time) (int, bool) {
-	v, ok := signed.Verify(s.o.Key, "graylane-bucket-v1", value, user, now)
-	if !ok {
-		return -1, false
-	}
-	b, err := strconv.Atoi(v)
-	if err != nil || b < 0 || b >= bucket.N || strconv.Itoa(b) != v {
-		return -1, false
-	}
-	return b, true
+	return decide.VerifyUserBucket(s.o.Key, value, user, now)
+}
+
+// bucketCookie is the bucket cookie as the decision engine verifies it.
+func (s *Signer) bucketCookie() decide.BucketCookie {
+	return decide.BucketCookie{Name: s.o.BucketName, Key: s.o.Key}
 }
 
 // Cookies returns the lane and bucket cookies for a decision about user.
-func (s *Signer) Cookies(d Decision, user string, now time.Time) []*http.Cookie {
+func (s *Signer) Cookies(d gateclient.Decision, user string, now time.Time) []*http.Cookie {
 	expires := now.Add(s.o.MaxAge)
 	mk := func(name, value string) *http.Cookie {
 		return &http.Cookie{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
 // maxLineErrors caps the problems one import reports.
@@ -23,13 +24,13 @@ const maxLineErrors = 100
 // a header. known reports whether a lane exists. Every problem is
 // returned with its line number; entries are only usable when there is
 // none.
-func ParseCSV(r io.Reader, known func(string) bool, createdBy string, now time.Time) ([]store.Entry, []LineError) {
+func ParseCSV(r io.Reader, known func(string) bool, createdBy string, now time.Time) ([]store.Entry, []gateclient.LineError) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.Comment = '#'
 	cr.TrimLeadingSpace = true
 	var entries []store.Entry
-	var errs []LineError
+	var errs []gateclient.LineError
 	seen := map[string]int{}
 	for first := true; ; first = false {
 		rec, err := cr.Read()
@@ -39,16 +40,16 @@ func ParseCSV(r io.Reader, known func(string) bool, createdBy string, now time.T
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, append(errs, LineError{Line: pe.Line, Message: pe.Err.Error()})
+				return nil, append(errs, gateclient.LineError{Line: pe.Line, Message: pe.Err.Error()})
 			}
-			return nil, append(errs, LineError{Line: 0, Message: err.Error()})
+			return nil, append(errs, gateclient.LineError{Line: 0, Message: err.Error()})
 		}
 		line, _ := cr.FieldPos(0)
 		if first && strings.EqualFold(strings.TrimSpace(rec[0]), "kind") {
 			continue
 		}
 		if len(entries)+len(errs) >= MaxCSVRows {
-			return nil, append(errs, LineError{Line: line, Message: fmt.Sprintf("more than %d entries: split the file", MaxCSVRows)})
+			return nil, append(errs, gateclient.LineError{Line: line, Message: fmt.Sprintf("more than %d entries: split the file", MaxCSVRows)})
 		}
 		e, err := parseRecord(rec, known, createdBy, now)
 		if err == nil {
@@ -59,7 +60,7 @@ func ParseCSV(r io.Reader, known func(string) bool, createdBy string, now time.T
 			seen[key] = line
 		}
 		if err != nil {
-			errs = append(errs, LineError{Line: line, Message: err.Error()})
+			errs = append(errs, gateclient.LineError{Line: line, Message: err.Error()})
 			if len(errs) >= maxLineErrors {
 				return nil, errs
 			}

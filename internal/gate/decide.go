@@ -1,53 +1,18 @@
 package gate
 
 import (
+	"encoding/json"
+	"fmt"
+	"sync"
 	"time"
 
-	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/decide"
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
-// Reasons a decision gives.
-const (
-	ReasonWhitelist = "whitelist"
-	ReasonBucket    = "bucket"
-	ReasonBase      = "base"
-	ReasonSigned    = "signed" // ext_authz: a signed lane header
-)
-
-// Sources of a decision, finer than the reason.
-const (
-	SourceUser      = "user"      // whitelist entry of the user
-	SourceTenant    = "tenant"    // whitelist entry of the tenant
-	SourceHash      = "hash"      // bucket from the user id hash
-	SourceCookie    = "cookie"    // bucket from a valid signed bucket cookie
-	SourceAnonymous = "anonymous" // no user id: base
-	SourceHeader    = "header"    // a signed lane header (ext_authz)
-)
-
-// Identity is who is asking. Bucket >= 0 is a verified bucket from a signed
-// cookie; -1 means: hash the user id.
-type Identity struct {
-	User   string
-	Tenant string
-	Bucket int
-}
-
-// Decision is the lane of a caller and why.
-type Decision struct {
-	Lane   string `json:"lane"`
-	Reason string `json:"reason"`
-	Source string `json:"source"`
-	// Bucket is the user's bucket 0..99, or -1 without a user id.
-	Bucket int `json:"bucket"`
-}
-
-// laneState is a lane of a snapshot with its bucket order.
-type laneState struct {
-	name   string
-	weight int
-	ranks  [bucket.N]uint8
-}
+// whitelistName is the name the gate's own lanes consult its whitelist by.
+const whitelistName = "gate"
 
 // Snapshot is an immutable view of the store that decisions read. Build it
 // with NewSnapshot; never modify it afterwards.
@@ -56,89 +21,92 @@ type Snapshot struct {
 	LoadedAt time.Time
 	State    store.State
 
-	lanes   []laneState // weight > 0, ordered by name
-	known   map[string]int
-	users   map[string]store.Entry
-	tenants map[string]store.Entry
+	engine    *decide.Engine
+	whitelist *decide.Whitelist
+	lookup    decide.Whitelists // s.whitelists, made once
+	known     map[string]bool
+	wire      func() []byte // the /v1/snapshot body, encoded once
 }
 
-// NewSnapshot indexes a store state.
-func NewSnapshot(st store.State, loadedAt time.Time) *Snapshot {
-	s := &Snapshot{
-		Version: st.Version, LoadedAt: loadedAt, State: st,
-		known:   make(map[string]int, len(st.Lanes)+1),
-		users:   make(map[string]store.Entry),
-		tenants: make(map[string]store.Entry),
-	}
-	s.known[store.BaseLane] = 0
+// NewSnapshot indexes a store state for decisions. base holds the gate's
+// identity sources, lane key and bucket cookie; every lane of the store
+// becomes a lane of the rules that consults the store's whitelist and
+// admits users by its weight (anonymous clients: none).
+func NewSnapshot(st store.State, loadedAt time.Time, base decide.Rules) (*Snapshot, error) {
+	s := &Snapshot{Version: st.Version, LoadedAt: loadedAt, State: st, known: map[string]bool{store.BaseLane: true}}
+	rules := base
+	rules.Lanes = nil
 	for _, l := range st.Lanes { // the store orders them by name
-		s.known[l.Name] = l.Weight
-		if l.Weight > 0 {
-			s.lanes = append(s.lanes, laneState{name: l.Name, weight: l.Weight, ranks: bucket.LaneRanks(l.Name)})
-		}
+		s.known[l.Name] = true
+		rules.Lanes = append(rules.Lanes, decide.Lane{Name: l.Name, Whitelist: whitelistName, Percentage: &decide.Percentage{Weight: l.Weight}})
 	}
+	engine, err := decide.New(rules)
+	if err != nil {
+		return nil, fmt.Errorf("decision rules: %w", err)
+	}
+	s.engine = engine
+	w := &decide.Whitelist{Version: st.Version, Users: map[string]decide.Pin{}, Tenants: map[string]decide.Pin{}}
+	wire := gateclient.Snapshot{Version: st.Version, Entries: make([]gateclient.SnapshotEntry, 0, len(st.Entries))}
 	for _, e := range st.Entries {
-		if e.Kind == store.KindTenant {
-			s.tenants[e.ID] = e
-		} else {
-			s.users[e.ID] = e
+		p := decide.Pin{Lane: e.Lane}
+		if e.ExpiresAt != nil {
+			p.Until = *e.ExpiresAt
 		}
+		if e.Kind == store.KindTenant {
+			w.Tenants[e.ID] = p
+		} else {
+			w.Users[e.ID] = p
+		}
+		wire.Entries = append(wire.Entries, gateclient.SnapshotEntry{Kind: string(e.Kind), ID: e.ID, Lane: e.Lane, ExpiresAt: e.ExpiresAt})
 	}
-	return s
+	s.whitelist = w
+	s.lookup = s.whitelists
+	s.wire = sync.OnceValue(func() []byte {
+		b, err := json.Marshal(wire)
+		if err != nil { // plain strings and times: cannot happen
+			return []byte(`{"version":` + fmt.Sprint(st.Version) + `,"entries":[]}`)
+		}
+		return b
+	})
+	return s, nil
 }
 
 // KnownLane reports whether the lane exists (base always does).
-func (s *Snapshot) KnownLane(name string) bool {
-	_, ok := s.known[name]
-	return ok
+func (s *Snapshot) KnownLane(name string) bool { return s.known[name] }
+
+func (s *Snapshot) whitelists(name string) *decide.Whitelist {
+	if name == whitelistName {
+		return s.whitelist
+	}
+	return nil
 }
 
-// Decide returns the caller's lane:
-//
-//  1. a live (unexpired) whitelist entry of the user, then of the tenant;
-//  2. without a user id: base;
-//  3. the user's bucket b (from a verified cookie, else bucket.Of(user)): the
-//     first lane by name with weight > 0 whose lane bucket LaneRanks[b] is
-//     below its weight;
-//  4. base.
-func (s *Snapshot) Decide(id Identity, now time.Time) Decision {
-	if id.User != "" {
-		if e, ok := s.users[id.User]; ok && live(e, now) {
-			return Decision{Lane: e.Lane, Reason: ReasonWhitelist, Source: SourceUser, Bucket: s.bucketOf(id)}
-		}
-	}
-	if id.Tenant != "" {
-		if e, ok := s.tenants[id.Tenant]; ok && live(e, now) {
-			return Decision{Lane: e.Lane, Reason: ReasonWhitelist, Source: SourceTenant, Bucket: s.bucketOf(id)}
-		}
-	}
-	if id.User == "" {
-		return Decision{Lane: store.BaseLane, Reason: ReasonBase, Source: SourceAnonymous, Bucket: -1}
-	}
-	src := SourceHash
-	if id.Bucket >= 0 && id.Bucket < bucket.N {
-		src = SourceCookie
-	}
-	b := s.bucketOf(id)
-	for i := range s.lanes {
-		l := &s.lanes[i]
-		if int(l.ranks[b]) < l.weight {
-			return Decision{Lane: l.name, Reason: ReasonBucket, Source: src, Bucket: b}
-		}
-	}
-	return Decision{Lane: store.BaseLane, Reason: ReasonBase, Source: src, Bucket: b}
+// Decide returns a caller's lane, with the engine every lane entry uses
+// (internal/decide): a signed lane header, the whitelist entry of the user,
+// then of the tenant, then the user's bucket against the lanes' weights.
+// No lane is base.
+func (s *Snapshot) Decide(req decide.Request, now time.Time) gateclient.Decision {
+	return wireDecision(s.engine.Decide(req, s.lookup, now))
 }
 
-func (s *Snapshot) bucketOf(id Identity) int {
-	if id.User == "" {
-		return -1
-	}
-	if id.Bucket >= 0 && id.Bucket < bucket.N {
-		return id.Bucket
-	}
-	return bucket.Of(id.User)
+// DecideIDs returns the lane of a caller given by ids.
+func (s *Snapshot) DecideIDs(user, tenant string, now time.Time) gateclient.Decision {
+	return s.Decide(decide.Request{IDs: &decide.IDs{User: user, Tenant: tenant}}, now)
 }
 
-func live(e store.Entry, now time.Time) bool {
-	return e.ExpiresAt == nil || now.Before(*e.ExpiresAt)
+// LaneOfBucket is the lane of a user with bucket b whom no whitelist entry
+// names.
+func (s *Snapshot) LaneOfBucket(b int) string {
+	if l := s.engine.LaneOfBucket(b); l != "" {
+		return l
+	}
+	return store.BaseLane
+}
+
+func wireDecision(d decide.Decision) gateclient.Decision {
+	lane := d.Lane
+	if lane == "" {
+		lane = store.BaseLane
+	}
+	return gateclient.Decision{Lane: lane, Reason: d.Reason, Source: d.Source, Bucket: d.Bucket}
 }

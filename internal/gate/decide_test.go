@@ -8,14 +8,34 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/decide"
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
+// testRules are the gate's decision rules as the tests' handler sets them.
+var testRules = decide.Rules{Identity: decide.Identity{UserHeader: "x-user-id", TenantHeader: "x-tenant-id"}}
+
+func snapshot(t *testing.T, st store.State) *Snapshot {
+	t.Helper()
+	s, err := NewSnapshot(st, t0, testRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func dec(lane, reason, source string, bucket int) gateclient.Decision {
+	return gateclient.Decision{Lane: lane, Reason: reason, Source: source, Bucket: bucket}
+}
+
+// TestDecide: the gate's decisions through the decision engine, in the
+// engine's vocabulary; no lane is base.
 func TestDecide(t *testing.T) {
 	past, future := t0.Add(-time.Minute), t0.Add(time.Minute)
-	s := NewSnapshot(store.State{
+	s := snapshot(t, store.State{
 		Version: 7,
 		Lanes:   []store.Lane{{Name: "v2", Weight: 100}, {Name: "v3", Weight: 0}},
 		Entries: []store.Entry{
@@ -25,28 +45,32 @@ func TestDecide(t *testing.T) {
 			{Kind: store.KindUser, ID: "gone", Lane: "v3", ExpiresAt: &past},
 			{Kind: store.KindUser, ID: "soon", Lane: "v3", ExpiresAt: &future},
 		},
-	}, t0)
-	zero := NewSnapshot(store.State{Lanes: []store.Lane{{Name: "v2", Weight: 0}}}, t0)
+	})
+	zero := snapshot(t, store.State{Lanes: []store.Lane{{Name: "v2", Weight: 0}}})
+	empty := snapshot(t, store.State{})
+	const (
+		wl, pct, none = decide.ReasonWhitelist, decide.ReasonPercentage, decide.ReasonNone
+	)
 	tests := []struct {
-		name string
-		s    *Snapshot
-		id   Identity
-		want Decision
+		name         string
+		s            *Snapshot
+		user, tenant string
+		want         gateclient.Decision
 	}{
-		{"user whitelist", s, Identity{User: "alice", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceUser, 72}},
-		{"user beats tenant", s, Identity{User: "bob", Tenant: "acme", Bucket: -1}, Decision{"base", ReasonWhitelist, SourceUser, 9}},
-		{"tenant whitelist", s, Identity{User: "carol", Tenant: "acme", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceTenant, bucket.Of("carol")}},
-		{"tenant without user", s, Identity{Tenant: "acme", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceTenant, -1}},
-		{"expired entry", s, Identity{User: "gone", Bucket: -1}, Decision{"v2", ReasonBucket, SourceHash, bucket.Of("gone")}},
-		{"unexpired entry", s, Identity{User: "soon", Bucket: -1}, Decision{"v3", ReasonWhitelist, SourceUser, bucket.Of("soon")}},
-		{"bucket 100%", s, Identity{User: "dave", Bucket: -1}, Decision{"v2", ReasonBucket, SourceHash, bucket.Of("dave")}},
-		{"bucket from cookie", s, Identity{User: "dave", Bucket: 5}, Decision{"v2", ReasonBucket, SourceCookie, 5}},
-		{"anonymous", s, Identity{Bucket: -1}, Decision{"base", ReasonBase, SourceAnonymous, -1}},
-		{"weight 0", zero, Identity{User: "dave", Bucket: -1}, Decision{"base", ReasonBase, SourceHash, bucket.Of("dave")}},
+		{"user whitelist", s, "alice", "", dec("v3", wl, decide.SourceUser, 72)},
+		{"user beats tenant", s, "bob", "acme", dec("base", wl, decide.SourceUser, 9)},
+		{"tenant whitelist", s, "carol", "acme", dec("v3", wl, decide.SourceTenant, bucket.Of("carol"))},
+		{"tenant without user", s, "", "acme", dec("v3", wl, decide.SourceTenant, -1)},
+		{"expired entry", s, "gone", "", dec("v2", pct, decide.SourceHash, bucket.Of("gone"))},
+		{"unexpired entry", s, "soon", "", dec("v3", wl, decide.SourceUser, bucket.Of("soon"))},
+		{"bucket 100%", s, "dave", "", dec("v2", pct, decide.SourceHash, bucket.Of("dave"))},
+		{"anonymous", s, "", "", dec("base", none, decide.SourceAnonymous, -1)},
+		{"weight 0", zero, "dave", "", dec("base", none, decide.SourceHash, bucket.Of("dave"))},
+		{"no lanes", empty, "dave", "", dec("base", none, decide.SourceHash, bucket.Of("dave"))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.s.Decide(tt.id, t0)
+			got := tt.s.DecideIDs(tt.user, tt.tenant, t0)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("Decide (-want +got):\n%s", diff)
 			}
@@ -97,7 +121,7 @@ func TestCookies(t *testing.T) {
 	if _, ok := sg.VerifyLane(strings.Replace(lane, "v2", "v3", 1), "alice", t0); ok {
 		t.Error("VerifyLane accepted a changed lane")
 	}
-	cs := sg.Cookies(Decision{Lane: "v2", Bucket: 7}, "alice", t0)
+	cs := sg.Cookies(gateclient.Decision{Lane: "v2", Bucket: 7}, "alice", t0)
 	var got []string
 	for _, c := range cs {
 		got = append(got, c.String())
@@ -129,14 +153,14 @@ func TestParseCSV(t *testing.T) {
 		"user,dan\n" +
 		"erin\n"
 	_, errs := ParseCSV(strings.NewReader(in), known, "ops", t0)
-	want := []LineError{
-		{6, `unknown lane "v9": create it first with PUT /v1/lanes/v9`},
-		{7, `kind "group": want user or tenant`},
-		{8, `id "bad id": character ' ' at offset 3 not allowed (letters, digits and . _ - @ : + = ~)`},
-		{9, `user "alice" already on line 3`},
-		{10, `expiresAt "yesterday": want RFC 3339, e.g. 2030-01-02T15:04:05Z`},
-		{11, `2 fields: want kind,id,lane[,note[,expiresAt]]`},
-		{12, `1 field: want kind,id,lane[,note[,expiresAt]]`},
+	want := []gateclient.LineError{
+		{Line: 6, Message: `unknown lane "v9": create it first with PUT /v1/lanes/v9`},
+		{Line: 7, Message: `kind "group": want user or tenant`},
+		{Line: 8, Message: `id "bad id": character ' ' at offset 3 not allowed (letters, digits and . _ - @ : + = ~)`},
+		{Line: 9, Message: `user "alice" already on line 3`},
+		{Line: 10, Message: `expiresAt "yesterday": want RFC 3339, e.g. 2030-01-02T15:04:05Z`},
+		{Line: 11, Message: `2 fields: want kind,id,lane[,note[,expiresAt]]`},
+		{Line: 12, Message: `1 field: want kind,id,lane[,note[,expiresAt]]`},
 	}
 	if diff := cmp.Diff(want, errs); diff != "" {
 		t.Errorf("line errors (-want +got):\n%s", diff)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
 // errBody is a request body problem: status and code to answer with.
@@ -92,17 +93,20 @@ func storeCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), 10*time.Second)
 }
 
+// wrote records a store write's outcome in the gate's health.
+func (h *Handler) wrote(ctx context.Context, err error) { h.snaps.Wrote(ctx, err) }
+
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	id := Identity{User: q.Get("user"), Tenant: q.Get("tenant"), Bucket: -1}
-	if id.User != "" {
-		if err := ValidateID(id.User); err != nil {
+	user, tenant := q.Get("user"), q.Get("tenant")
+	if user != "" {
+		if err := ValidateID(user); err != nil {
 			h.fail(w, badRequest("user: %v", err))
 			return
 		}
 	}
-	if id.Tenant != "" {
-		if err := ValidateID(id.Tenant); err != nil {
+	if tenant != "" {
+		if err := ValidateID(tenant); err != nil {
 			h.fail(w, badRequest("tenant: %v", err))
 			return
 		}
@@ -111,15 +115,14 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	d := s.Decide(id, h.now())
+	d := s.DecideIDs(user, tenant, h.now())
 	h.metrics.observeDecision(d)
 	writeJSON(w, http.StatusOK, d)
 }
 
-// EntryList is the answer of GET /v1/whitelist.
-type EntryList struct {
-	Version int64         `json:"version"`
-	Items   []store.Entry `json:"items"`
+// wireEntry is a store entry in the API's form.
+func wireEntry(e store.Entry) gateclient.Entry {
+	return gateclient.Entry{Kind: string(e.Kind), ID: e.ID, Lane: e.Lane, Note: e.Note, CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt, ExpiresAt: e.ExpiresAt}
 }
 
 func (h *Handler) listEntries(w http.ResponseWriter, r *http.Request) {
@@ -134,10 +137,10 @@ func (h *Handler) listEntries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := EntryList{Version: s.Version, Items: []store.Entry{}}
+	out := gateclient.EntryList{Version: s.Version, Items: []gateclient.Entry{}}
 	for _, e := range s.State.Entries {
 		if (kind == "" || string(e.Kind) == kind) && (lane == "" || e.Lane == lane) {
-			out.Items = append(out.Items, e)
+			out.Items = append(out.Items, wireEntry(e))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -167,25 +170,15 @@ func (h *Handler) getEntry(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, e := range s.State.Entries {
 		if e.Kind == kind && e.ID == id {
-			writeJSON(w, http.StatusOK, e)
+			writeJSON(w, http.StatusOK, wireEntry(e))
 			return
 		}
 	}
 	h.fail(w, fmt.Errorf("whitelist entry %s %q: %w", kind, id, store.ErrNotFound))
 }
 
-// EntryRequest is the body of POST /v1/whitelist.
-type EntryRequest struct {
-	Kind      string     `json:"kind"`
-	ID        string     `json:"id"`
-	Lane      string     `json:"lane"`
-	Note      string     `json:"note,omitempty"`
-	CreatedBy string     `json:"createdBy,omitempty"`
-	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
-}
-
 func (h *Handler) putEntry(w http.ResponseWriter, r *http.Request) {
-	var req EntryRequest
+	var req gateclient.EntryRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		h.fail(w, err)
 		return
@@ -215,6 +208,7 @@ func (h *Handler) putEntry(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	created, err := h.store.PutEntry(ctx, e)
+	h.wrote(ctx, err)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -224,13 +218,7 @@ func (h *Handler) putEntry(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, e)
-}
-
-// ImportResult is the answer of POST /v1/whitelist/import.
-type ImportResult struct {
-	Imported int   `json:"imported"`
-	Version  int64 `json:"version"`
+	writeJSON(w, status, wireEntry(e))
 }
 
 func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request) {
@@ -264,12 +252,14 @@ func (h *Handler) importCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	if err := h.store.ImportEntries(ctx, entries); err != nil {
+	err = h.store.ImportEntries(ctx, entries)
+	h.wrote(ctx, err)
+	if err != nil {
 		h.fail(w, err)
 		return
 	}
 	h.changed(ctx)
-	writeJSON(w, http.StatusOK, ImportResult{Imported: len(entries), Version: h.snaps.Current().Version})
+	writeJSON(w, http.StatusOK, gateclient.ImportResult{Imported: len(entries), Version: h.snaps.Current().Version})
 }
 
 func (h *Handler) deleteEntry(w http.ResponseWriter, r *http.Request) {
@@ -280,7 +270,9 @@ func (h *Handler) deleteEntry(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	if err := h.store.DeleteEntry(ctx, kind, id); err != nil {
+	err = h.store.DeleteEntry(ctx, kind, id)
+	h.wrote(ctx, err)
+	if err != nil {
 		h.fail(w, err)
 		return
 	}

@@ -15,8 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/decide"
 	"github.com/graylane/graylane/internal/gate/store"
-	"github.com/graylane/graylane/internal/lane"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
 const testToken = "test-admin-token-0123456789"
@@ -92,9 +93,9 @@ func (g *testGate) mustDo(t *testing.T, want int, method, path, body string) str
 	return got
 }
 
-func decision(t *testing.T, body string) Decision {
+func decision(t *testing.T, body string) gateclient.Decision {
 	t.Helper()
-	var d Decision
+	var d gateclient.Decision
 	if err := json.Unmarshal([]byte(body), &d); err != nil {
 		t.Fatalf("decode decision %q: %v", body, err)
 	}
@@ -138,7 +139,7 @@ func TestAPIBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, body := g.do(t, tt.method, tt.path, tt.body)
-			var got struct{ Error APIError }
+			var got struct{ Error gateclient.APIError }
 			if err := json.Unmarshal([]byte(body), &got); err != nil {
 				t.Fatalf("body %q is not a JSON error: %v", body, err)
 			}
@@ -163,7 +164,7 @@ func TestAPIAuth(t *testing.T) {
 		}{
 			{"GET", "/v1/decide?user=a", true}, {"GET", "/v1/whitelist", true}, {"GET", "/v1/lanes", true},
 			{"POST", "/v1/whitelist", false}, {"PUT", "/v1/lanes/v2", false}, {"POST", "/v1/login-hook", false},
-			{"POST", "/v1/whitelist/import", false}, {"DELETE", "/v1/lanes/v2", false},
+			{"POST", "/v1/whitelist/import", false}, {"DELETE", "/v1/lanes/v2", false}, {"GET", "/v1/snapshot", true},
 		} {
 			for _, auth := range []string{"", "Bearer wrong", "Basic " + testToken} {
 				req, _ := http.NewRequest(tt.method, g.srv.URL+tt.path, nil)
@@ -200,13 +201,13 @@ func TestAPIFlow(t *testing.T) {
 
 	for _, tt := range []struct {
 		query string
-		want  Decision
+		want  gateclient.Decision
 	}{
-		{"user=alice", Decision{"v2", ReasonWhitelist, SourceUser, 72}},
-		{"user=carol&tenant=acme", Decision{"v2", ReasonWhitelist, SourceTenant, bucket.Of("carol")}},
-		{"user=bob&tenant=acme", Decision{"base", ReasonWhitelist, SourceUser, 9}},
-		{"user=carol", Decision{"base", ReasonBase, SourceHash, bucket.Of("carol")}},
-		{"", Decision{"base", ReasonBase, SourceAnonymous, -1}},
+		{"user=alice", dec("v2", decide.ReasonWhitelist, decide.SourceUser, 72)},
+		{"user=carol&tenant=acme", dec("v2", decide.ReasonWhitelist, decide.SourceTenant, bucket.Of("carol"))},
+		{"user=bob&tenant=acme", dec("base", decide.ReasonWhitelist, decide.SourceUser, 9)},
+		{"user=carol", dec("base", decide.ReasonNone, decide.SourceHash, bucket.Of("carol"))},
+		{"", dec("base", decide.ReasonNone, decide.SourceAnonymous, -1)},
 	} {
 		got := decision(t, g.mustDo(t, 200, "GET", "/v1/decide?"+tt.query, ""))
 		if diff := cmp.Diff(tt.want, got); diff != "" {
@@ -217,8 +218,8 @@ func TestAPIFlow(t *testing.T) {
 	checkAuthz(t, g)
 	checkBucketCookies(t, g)
 	g.mustDo(t, 200, "DELETE", "/v1/whitelist/user/alice", "")
-	want := g.Snapshots.Current().Decide(Identity{User: "alice", Bucket: -1}, time.Now())
-	if got := g.authz(t, "x-user-id", "alice"); want.Reason != ReasonBucket && want.Reason != ReasonBase || got != want.Lane {
+	want := g.Snapshots.Current().DecideIDs("alice", "", time.Now())
+	if got := g.authz(t, "x-user-id", "alice"); want.Reason != decide.ReasonPercentage && want.Reason != decide.ReasonNone || got != want.Lane {
 		t.Errorf("after delete alice is in %q", got)
 	}
 	metrics := g.mustDo(t, 200, "GET", "/metrics", "")
@@ -280,7 +281,7 @@ func checkAuthz(t *testing.T, g *testGate) {
 // pins the bucket, a tampered, expired or foreign one is ignored.
 func checkBucketCookies(t *testing.T, g *testGate) {
 	body := g.mustDo(t, 200, "POST", "/v1/login-hook", `{"user":"alice","tenant":"acme"}`)
-	var login LoginResponse
+	var login gateclient.LoginResponse
 	if err := json.Unmarshal([]byte(body), &login); err != nil || len(login.SetCookie) != 2 || login.Lane != "v2" {
 		t.Fatalf("login-hook = %s (%v)", body, err)
 	}
@@ -288,7 +289,7 @@ func checkBucketCookies(t *testing.T, g *testGate) {
 	s := g.Snapshots.Current()
 	var in, out int = -1, -1
 	for b := range bucket.N {
-		lane := s.Decide(Identity{User: "carol", Bucket: b}, time.Now()).Lane
+		lane := s.LaneOfBucket(b)
 		if lane == "v2" && in < 0 {
 			in = b
 		}
@@ -299,7 +300,7 @@ func checkBucketCookies(t *testing.T, g *testGate) {
 	signer, _ := NewSigner(CookieOptions{Key: testKey})
 	exp := time.Now().Add(time.Hour)
 	good := signer.BucketValue(in, "carol", exp)
-	baseLane := s.Decide(Identity{User: "carol", Bucket: -1}, time.Now()).Lane
+	baseLane := s.DecideIDs("carol", "", time.Now()).Lane
 	for _, tt := range []struct {
 		name, cookie, want string
 	}{
@@ -326,11 +327,11 @@ func TestAuthzSignedLaneHeader(t *testing.T) {
 	tests := []struct {
 		name, value, want string
 	}{
-		{"signed", lane.Sign(key, "v2", now.Add(time.Hour)), "v2"},
+		{"signed", decide.SignLane(key, "v2", now.Add(time.Hour)), "v2"},
 		{"plain", "v2", "base"},
-		{"other key", lane.Sign([]byte("another-key-0123456789"), "v2", now.Add(time.Hour)), "base"},
-		{"expired", lane.Sign(key, "v2", now.Add(-time.Second)), "base"},
-		{"unknown lane", lane.Sign(key, "v9", now.Add(time.Hour)), "base"},
+		{"other key", decide.SignLane([]byte("another-key-0123456789"), "v2", now.Add(time.Hour)), "base"},
+		{"expired", decide.SignLane(key, "v2", now.Add(-time.Second)), "base"},
+		{"unknown lane", decide.SignLane(key, "v9", now.Add(time.Hour)), "base"},
 	}
 	for _, tt := range tests {
 		if got := g.authz(t, "x-user-id", "carol", "x-graylane", tt.value); got != tt.want {

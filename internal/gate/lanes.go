@@ -3,41 +3,18 @@ package gate
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/graylane/graylane/internal/bucket"
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
-// LaneInfo is a lane in GET /v1/lanes. Share is the percentage of user ids
-// the bucket rule sends to the lane: its weight, less the buckets an
-// earlier lane (by name) already takes.
-type LaneInfo struct {
-	Name      string    `json:"name"`
-	Weight    int       `json:"weight"`
-	Share     int       `json:"share"`
-	UpdatedAt time.Time `json:"updatedAt,omitzero"`
-}
-
-// LaneList is the answer of GET /v1/lanes.
-type LaneList struct {
-	Version int64      `json:"version"`
-	Items   []LaneInfo `json:"items"`
-}
-
-// Shares counts, for every lane, the buckets 0..99 the bucket rule sends to
-// it (base included).
+// Shares counts, for every lane, the buckets 0..99 the percentage rule
+// sends to it (base included).
 func (s *Snapshot) Shares() map[string]int {
 	out := map[string]int{store.BaseLane: 0}
 	for b := range bucket.N {
-		lane := store.BaseLane
-		for i := range s.lanes {
-			if int(s.lanes[i].ranks[b]) < s.lanes[i].weight {
-				lane = s.lanes[i].name
-				break
-			}
-		}
-		out[lane]++
+		out[s.LaneOfBucket(b)]++
 	}
 	return out
 }
@@ -48,16 +25,11 @@ func (h *Handler) listLanes(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	shares := s.Shares()
-	out := LaneList{Version: s.Version, Items: []LaneInfo{}}
+	out := gateclient.LaneList{Version: s.Version, Items: []gateclient.LaneInfo{}}
 	for _, l := range s.State.Lanes {
-		out.Items = append(out.Items, LaneInfo{Name: l.Name, Weight: l.Weight, Share: shares[l.Name], UpdatedAt: l.UpdatedAt})
+		out.Items = append(out.Items, gateclient.LaneInfo{Name: l.Name, Weight: l.Weight, Share: shares[l.Name], UpdatedAt: l.UpdatedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// LaneRequest is the body of PUT /v1/lanes/{lane}.
-type LaneRequest struct {
-	Weight *int `json:"weight"`
 }
 
 func pathLane(r *http.Request) (string, error) {
@@ -77,7 +49,7 @@ func (h *Handler) setLane(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	var req LaneRequest
+	var req gateclient.LaneRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		h.fail(w, err)
 		return
@@ -89,6 +61,7 @@ func (h *Handler) setLane(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := storeCtx(r)
 	defer cancel()
 	created, err := h.store.SetLane(ctx, name, *req.Weight)
+	h.wrote(ctx, err)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -98,7 +71,7 @@ func (h *Handler) setLane(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	info := LaneInfo{Name: name, Weight: *req.Weight}
+	info := gateclient.LaneInfo{Name: name, Weight: *req.Weight}
 	if s := h.snaps.Current(); s != nil && s.KnownLane(name) {
 		info.Share = s.Shares()[name]
 	}
@@ -113,7 +86,9 @@ func (h *Handler) deleteLane(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := storeCtx(r)
 	defer cancel()
-	if err := h.store.DeleteLane(ctx, name); err != nil {
+	err = h.store.DeleteLane(ctx, name)
+	h.wrote(ctx, err)
+	if err != nil {
 		h.fail(w, err)
 		return
 	}

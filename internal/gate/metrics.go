@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/graylane/graylane/internal/gate/store"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
 // Metrics are the gate's Prometheus metrics, on their own registry.
@@ -26,7 +27,7 @@ func NewMetrics(snaps *Snapshots) *Metrics {
 		Registry: reg,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "graylane_gate_decisions_total",
-			Help: "Lane decisions by lane, reason (whitelist|bucket|base) and source (user|tenant|hash|cookie|anonymous).",
+			Help: "Lane decisions by lane, reason (signed|whitelist|percentage|none) and source (header|user|tenant|hash|cookie|anonymous).",
 		}, []string{"lane", "reason", "source"}),
 		storeDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "graylane_gate_store_duration_seconds",
@@ -49,8 +50,12 @@ func NewMetrics(snaps *Snapshots) *Metrics {
 			Help: "Change counter of the snapshot decisions are served from.",
 		}, func() float64 { return float64(snaps.Status(time.Now()).Version) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "graylane_gate_snapshot_polls_held",
+			Help: "Long polls of GET /v1/snapshot held now, waiting for a change (followers such as graylane up's edge).",
+		}, func() float64 { return float64(snaps.Held()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "graylane_gate_degraded",
-			Help: "1 while the store is unreachable and decisions come from the last snapshot.",
+			Help: "1 while a store check fails (reads, writes, the SQLite file) and decisions come from the last snapshot.",
 		}, func() float64 {
 			if snaps.Status(time.Now()).Degraded {
 				return 1
@@ -58,10 +63,22 @@ func NewMetrics(snaps *Snapshots) *Metrics {
 			return 0
 		}),
 	)
+	for _, check := range Checks {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "graylane_gate_store_check_failing",
+			Help:        "1 while a store check fails: read (polls, loads), write (writes, the periodic health write), file (the SQLite file at its path).",
+			ConstLabels: prometheus.Labels{"check": check},
+		}, func() float64 {
+			if snaps.Failing(check) {
+				return 1
+			}
+			return 0
+		}))
+	}
 	return m
 }
 
-func (m *Metrics) observeDecision(d Decision) {
+func (m *Metrics) observeDecision(d gateclient.Decision) {
 	m.decisions.WithLabelValues(d.Lane, d.Reason, d.Source).Inc()
 }
 
@@ -114,3 +131,10 @@ func (t *timedStore) DeleteLane(ctx context.Context, name string) (err error) {
 	defer func(start time.Time) { t.observe("delete_lane", start, err) }(time.Now())
 	return t.s.DeleteLane(ctx, name)
 }
+
+func (t *timedStore) CheckWrite(ctx context.Context) (err error) {
+	defer func(start time.Time) { t.observe("check_write", start, err) }(time.Now())
+	return t.s.CheckWrite(ctx)
+}
+
+func (t *timedStore) CheckFile() error { return t.s.CheckFile() }

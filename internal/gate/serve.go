@@ -11,21 +11,25 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graylane/graylane/internal/decide"
 	"github.com/graylane/graylane/internal/gate/store"
 )
 
 // ServeOptions are the options of `graylane gate serve`.
 type ServeOptions struct {
-	DSN             string
-	Listen          string
-	AdminTokenFile  string // or env GRAYLANE_GATE_ADMIN_TOKEN
-	CookieKeyFile   string // or env GRAYLANE_GATE_COOKIE_KEY
-	LaneKeyFile     string // optional, or env GRAYLANE_GATE_LANE_KEY: accept signed lane headers in ext_authz
-	OpenRead        bool
-	Identity        IdentityOptions
-	Cookie          CookieOptions // Key is filled from CookieKeyFile
-	PollInterval    time.Duration // default 200ms
-	ShutdownTimeout time.Duration // default 10s
+	DSN            string
+	Listen         string
+	AdminTokenFile string // or env GRAYLANE_GATE_ADMIN_TOKEN
+	CookieKeyFile  string // or env GRAYLANE_GATE_COOKIE_KEY
+	LaneKeyFile    string // optional, or env GRAYLANE_GATE_LANE_KEY: accept signed lane headers in ext_authz
+	OpenRead       bool
+	Identity       IdentityOptions
+	Cookie         CookieOptions // Key is filled from CookieKeyFile
+	PollInterval   time.Duration // default 200ms
+	// WriteCheckInterval is how often the store's health write runs
+	// (default 5s; negative: never).
+	WriteCheckInterval time.Duration
+	ShutdownTimeout    time.Duration // default 10s
 	// Ready, if set, is called with the listening address once serving.
 	Ready func(addr string)
 }
@@ -90,6 +94,9 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.WriteCheckInterval == 0 {
+		o.WriteCheckInterval = 5 * time.Second
+	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	st, err := store.Open(octx, o.DSN, log)
 	cancel()
@@ -109,10 +116,14 @@ func Serve(ctx context.Context, o ServeOptions, log *slog.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		WriteTimeout: MaxSnapshotWait + 5*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	srv.RegisterOnShutdown(g.Snapshots.Close) // long polls answer at once
 	pctx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	go g.Snapshots.Run(pctx, o.PollInterval, time.Second)
+	if o.WriteCheckInterval > 0 {
+		go g.Snapshots.RunWriteChecks(pctx, o.WriteCheckInterval, 10*time.Second)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("gate serving", "addr", ln.Addr().String(), "store", st.Dialect())
@@ -152,10 +163,16 @@ type Gate struct {
 }
 
 // New wires a gate over a store and loads the first snapshot (failing if
-// the store cannot be read). The caller runs g.Snapshots.Run to poll.
+// the store cannot be read). The caller runs g.Snapshots.Run to poll (and
+// RunWriteChecks to check writes).
 func New(ctx context.Context, st Store, signer *Signer, log *slog.Logger, o HandlerOptions) (*Gate, error) {
 	var g Gate
-	g.Snapshots = NewSnapshots(nil, log)
+	o = o.withDefaults()
+	rules := decide.Rules{Identity: o.Identity.decide(), LaneKey: o.LaneKey}
+	if signer != nil {
+		rules.UserBucket = signer.bucketCookie()
+	}
+	g.Snapshots = NewSnapshots(nil, log, rules)
 	g.Metrics = NewMetrics(g.Snapshots)
 	timed := g.Metrics.Instrument(st)
 	g.Snapshots.store = timed

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/graylane/graylane/internal/decide"
+	"github.com/graylane/graylane/internal/gateclient"
 )
 
 // Body limits.
@@ -19,7 +22,7 @@ const (
 	MaxCSVRows  = 100_000
 )
 
-// Identity sources for decisions at /authz/ and the login hook.
+// IdentityOptions are the identity sources of decisions at /authz/.
 type IdentityOptions struct {
 	UserHeader       string // header carrying the user id (default x-user-id; "" disables)
 	TenantHeader     string // header carrying the tenant id (default x-tenant-id; "" disables)
@@ -27,6 +30,12 @@ type IdentityOptions struct {
 	JWTClaim         string // claim of the verified JWT payload carrying the user id ("" disables)
 	JWTPayloadHeader string // header with the base64url JWT payload from Istio (default x-jwt-payload)
 	LaneHeader       string // header set upstream by /authz/ (default x-graylane)
+}
+
+// decide is the identity as the decision engine reads it.
+func (o IdentityOptions) decide() decide.Identity {
+	return decide.Identity{UserHeader: o.UserHeader, TenantHeader: o.TenantHeader, UserCookie: o.UserCookie,
+		JWTClaim: o.JWTClaim, JWTPayloadHeader: o.JWTPayloadHeader}
 }
 
 // Handler serves the gate's HTTP API.
@@ -67,11 +76,8 @@ type HandlerOptions struct {
 	Now     func() time.Time // default time.Now
 }
 
-// NewHandler builds the HTTP API. store should be instrumented by metrics.
-func NewHandler(snaps *Snapshots, st Store, signer *Signer, m *Metrics, log *slog.Logger, o HandlerOptions) (*Handler, error) {
-	if err := checkAdminToken(o.AdminToken); err != nil {
-		return nil, err
-	}
+// withDefaults fills the defaults of the options.
+func (o HandlerOptions) withDefaults() HandlerOptions {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -81,6 +87,15 @@ func NewHandler(snaps *Snapshots, st Store, signer *Signer, m *Metrics, log *slo
 	if o.Identity.LaneHeader == "" {
 		o.Identity.LaneHeader = "x-graylane"
 	}
+	return o
+}
+
+// NewHandler builds the HTTP API. store should be instrumented by metrics.
+func NewHandler(snaps *Snapshots, st Store, signer *Signer, m *Metrics, log *slog.Logger, o HandlerOptions) (*Handler, error) {
+	if err := checkAdminToken(o.AdminToken); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
 	h := &Handler{
 		snaps: snaps, store: st, signer: signer, metrics: m, log: log, id: o.Identity,
 		adminToken: []byte(o.AdminToken), laneKey: o.LaneKey, openRead: o.OpenRead, now: o.Now, mux: http.NewServeMux(),
@@ -101,6 +116,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /v1/whitelist", h.read(h.listEntries))
 	m.HandleFunc("GET /v1/whitelist/{kind}/{id}", h.read(h.getEntry))
 	m.HandleFunc("GET /v1/lanes", h.read(h.listLanes))
+	m.HandleFunc("GET /v1/snapshot", h.read(h.getSnapshot))
 
 	m.HandleFunc("POST /v1/whitelist", h.admin(h.putEntry))
 	m.HandleFunc("POST /v1/whitelist/import", h.admin(h.importCSV))
@@ -151,33 +167,24 @@ func (h *Handler) read(next http.HandlerFunc) http.HandlerFunc {
 	return h.admin(next)
 }
 
+// readyz says ready, degraded (200: the snapshot still serves; a 503 would
+// take every replica out of the ext_authz cluster) or starting (503).
 func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	st := h.snaps.Status(h.now())
 	body := map[string]any{"status": "ready", "version": st.Version, "snapshotAgeSeconds": st.Age.Seconds()}
+	if st.Degraded {
+		body["error"] = st.Error
+		body["problems"] = st.Problems
+	}
 	switch {
 	case !st.Ready:
 		body["status"] = "starting"
-		body["error"] = st.Error
 		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	case st.Degraded:
 		body["status"] = "degraded"
-		body["error"] = st.Error
 	}
 	writeJSON(w, http.StatusOK, body)
-}
-
-// APIError is the body of every 4xx/5xx answer.
-type APIError struct {
-	Code    string      `json:"code"`
-	Message string      `json:"message"`
-	Lines   []LineError `json:"lines,omitempty"`
-}
-
-// LineError is a problem on one line of an imported CSV file.
-type LineError struct {
-	Line    int    `json:"line"`
-	Message string `json:"message"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -187,6 +194,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string, lines []LineError) {
-	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg, Lines: lines}})
+func writeError(w http.ResponseWriter, status int, code, msg string, lines []gateclient.LineError) {
+	writeJSON(w, status, map[string]gateclient.APIError{"error": {Code: code, Message: msg, Lines: lines}})
 }

@@ -77,9 +77,13 @@ func Expand(set *manifest.Set) (*Expanded, error) {
 	if err != nil {
 		return nil, &InputError{Err: err}
 	}
+	entry, err := lane.NewEntry(&in, out.Lanes, nil)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
 	compiled := *set
 	compiled.Objects = out.Objects
-	return &Expanded{Set: &compiled, Output: out, Entry: lane.NewEntry(&in, out.Lanes, nil)}, nil
+	return &Expanded{Set: &compiled, Output: out, Entry: entry}, nil
 }
 
 // SimulateOptions sets the replay's lane entry and lane checks.

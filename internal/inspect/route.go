@@ -52,8 +52,10 @@ type RouteReport struct {
 	UpstreamPath string `json:"upstreamPath,omitempty"`
 	// Fault is the route's fault injection; an abort of 100% of the
 	// requests is also the status.
-	Fault    *route.Fault `json:"fault,omitempty"`
-	Findings []string     `json:"findings"`
+	Fault *route.Fault `json:"fault,omitempty"`
+	// Mirrors are where copies of the request go (fire and forget).
+	Mirrors  []route.Mirror `json:"mirrors,omitempty"`
+	Findings []string       `json:"findings"`
 }
 
 // RequestSummary echoes the evaluated request.
@@ -181,6 +183,14 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") && rt.Redirect == nil && rt.DirectResponse == nil {
 		rep.UpstreamPath = res.UpstreamTarget(req.Path)
 	}
+	if rt.Redirect == nil && rt.DirectResponse == nil {
+		for _, m := range rt.Mirrors {
+			if m.Port == 0 {
+				m.Port = req.Port
+			}
+			rep.Mirrors = append(rep.Mirrors, m)
+		}
+	}
 	if f := rt.Fault; f != nil && rt.Redirect == nil && rt.DirectResponse == nil {
 		rep.Fault = f
 		if f.AbortStatus != 0 && f.AbortPercent >= 100 && rep.Status == http.StatusOK {
@@ -234,6 +244,16 @@ func (rep *RouteReport) text(w io.Writer) error {
 	}
 	if rep.Fault != nil {
 		fmt.Fprintf(&b, "fault: %s\n", rep.Fault)
+	}
+	for _, m := range rep.Mirrors {
+		fmt.Fprintf(&b, "mirror: %v%% copied to %s:%d", m.Percent, m.Host, m.Port)
+		if m.Subset != "" {
+			fmt.Fprintf(&b, "  subset %s%s", m.Subset, labelsSuffix(m.Labels))
+		}
+		if m.Problem != "" {
+			b.WriteString("  (no copies: " + m.Problem + ")")
+		}
+		b.WriteString("\n")
 	}
 	if rep.UpstreamPath != "" {
 		fmt.Fprintf(&b, "upstream path: %s\n", rep.UpstreamPath)

@@ -238,25 +238,54 @@ func TestConfigJSON(t *testing.T) {
 	}
 }
 
-// FuzzObserve: whatever the counts, Observe never panics, and a verdict it
-// returns encodes as JSON.
+// FuzzObserve: whatever the counts, Observe never panics; it accepts every
+// valid observation (non-negative cumulative counts, errors within
+// requests); a verdict it returns reports the counts it was given, has a
+// known phase and encodes as JSON (no NaN or Inf in the evidence); and an
+// observation it refuses leaves the judge as it was. Counts are fuzzed up
+// to 2^53, the counts a float64 (a Prometheus counter) holds exactly;
+// beyond that the evidence is not claimed to stay finite.
 func FuzzObserve(f *testing.F) {
 	f.Add(100.0, 5.0, 900.0, 1.0, 10.0, 80.0, 300.0, 600.0, 200.0, 50.0, 50.0, 0.0)
 	f.Add(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 	f.Add(1e12, 1e12, 1.0, 0.0, 1e12, 0.0, 1.0, 0.0, 2.0, 0.0, 1.0, 0.0)
+	f.Add(10.0, 20.0, 5.0, 0.0, 1.0, 1.0, 1.0, 1.0, 100.0, 0.0, 100.0, 0.0) // errors above requests, then not
+	f.Add(maxCount, 0.0, maxCount, 0.0, maxCount/2, maxCount/2, maxCount, 0.0, 0.0, 0.0, 0.0, 0.0)
 	f.Fuzz(func(t *testing.T, nc, ec, ns, es, c1, c2, s1, s2, nc2, ec2, ns2, es2 float64) {
-		j, err := New(Config{MinRequests: 1}, t0)
-		if err != nil {
-			t.Fatal(err)
+		for _, v := range []float64{nc, ec, ns, es, c1, c2, s1, s2, nc2, ec2, ns2, es2} {
+			if math.Abs(v) > maxCount {
+				t.Skip("beyond the counts a float64 holds exactly")
+			}
 		}
 		b := []float64{10, 100, inf}
-		for i, obs := range [][2]Sample{
+		obs := [][2]Sample{
 			{{Requests: nc, Errors: ec, Latency: hist(b, c1, c2)}, {Requests: ns, Errors: es, Latency: hist(b, s1, s2)}},
 			{{Requests: nc + nc2, Errors: ec + ec2, Latency: hist(b, c1, c2, 1)}, {Requests: ns + ns2, Errors: es + es2, Latency: hist(b, s1, s2, 1)}},
-		} {
-			v, err := j.Observe(t0.Add(time.Duration(i+1)*time.Second), obs[0], obs[1])
+		}
+		j := newJudge(t)
+		refusedFirst := false
+		var last [2]Sample // the last accepted observation
+		for i, o := range obs {
+			now := t0.Add(time.Duration(i+1) * time.Second)
+			v, err := j.Observe(now, o[0], o[1])
 			if err != nil {
+				if validObservation(last, o) {
+					t.Fatalf("observation %d %+v refused after %+v: %v", i, o, last, err)
+				}
+				refusedFirst = refusedFirst || i == 0
 				continue
+			}
+			last = o
+			if i == 1 && refusedFirst {
+				// The refused first observation changed nothing: the same
+				// verdict as a judge that never saw it.
+				fresh, ferr := newJudge(t).Observe(now, o[0], o[1])
+				if ferr != nil {
+					t.Fatalf("a fresh judge refuses what this one accepted: %v", ferr)
+				}
+				if diff := cmp.Diff(fresh, v); diff != "" {
+					t.Fatalf("a refused observation changed the judge (-fresh +after refusal):\n%s", diff)
+				}
 			}
 			if _, err := json.Marshal(v); err != nil {
 				t.Fatalf("verdict %+v does not encode: %v", v, err)
@@ -264,6 +293,43 @@ func FuzzObserve(f *testing.F) {
 			if v.Phase != Running && v.Phase != Successful && v.Phase != Failed && v.Phase != Inconclusive {
 				t.Fatalf("phase %q", v.Phase)
 			}
+			got := [4]float64{v.Canary.Requests, v.Canary.Errors, v.Stable.Requests, v.Stable.Errors}
+			want := [4]float64{o[0].Requests, o[0].Errors, o[1].Requests, o[1].Errors}
+			if got != want {
+				t.Fatalf("verdict reports counts %v, observed %v", got, want)
+			}
 		}
 	})
+}
+
+// maxCount is 2^53: above it a float64 no longer counts one by one.
+const maxCount float64 = 1 << 53
+
+func newJudge(t *testing.T) *Judge {
+	t.Helper()
+	j, err := New(Config{MinRequests: 1}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// validObservation: after the last accepted observation, both sides'
+// counts are finite, non-negative and not below the last ones, errors do
+// not exceed requests, and the histograms are cumulative with finite
+// counts.
+func validObservation(last, o [2]Sample) bool {
+	count := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 }
+	for side, s := range o {
+		if !count(s.Requests) || !count(s.Errors) || s.Errors > s.Requests ||
+			s.Requests < last[side].Requests || s.Errors < last[side].Errors {
+			return false
+		}
+		for i, bk := range s.Latency {
+			if !count(bk.Count) || (i > 0 && bk.Count < s.Latency[i-1].Count) {
+				return false
+			}
+		}
+	}
+	return true
 }

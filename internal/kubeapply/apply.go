@@ -10,10 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/graylane/graylane/internal/manifest"
 )
@@ -63,7 +60,7 @@ func (r Result) Ref() string {
 // applied Rollouts name (route weights, subsets' pod-template-hash labels)
 // is applied with its live value, so that re-applying during or after a
 // rollout neither resets its traffic split nor conflicts with the controller.
-func Apply(ctx context.Context, c client.Client, items []Item, o ApplyOptions) ([]Result, error) {
+func Apply(ctx context.Context, c Client, items []Item, o ApplyOptions) ([]Result, error) {
 	results := make([]Result, 0, len(items))
 	var errs []error
 	owned := argoFields(items)
@@ -95,7 +92,7 @@ func Apply(ctx context.Context, c client.Client, items []Item, o ApplyOptions) (
 // were read at: if the controller moves the rollout on in between, the API
 // server refuses the stale write and the apply reads and tries again, so it
 // never puts back a weight the controller has already changed.
-func applyOne(ctx context.Context, c client.Client, it Item, o ApplyOptions, owned argoOwned) (string, error) {
+func applyOne(ctx context.Context, c Client, it Item, o ApplyOptions, owned argoOwned) (string, error) {
 	for attempt := 1; ; attempt++ {
 		action, stale, err := applyOnce(ctx, c, it, o, owned)
 		if !stale || attempt == 5 {
@@ -104,19 +101,19 @@ func applyOne(ctx context.Context, c client.Client, it Item, o ApplyOptions, own
 	}
 }
 
-func applyOnce(ctx context.Context, c client.Client, it Item, o ApplyOptions, owned argoOwned) (action string, stale bool, err error) {
-	before, err := newLike(c.Scheme(), it.Object)
+func applyOnce(ctx context.Context, c Client, it Item, o ApplyOptions, owned argoOwned) (action string, stale bool, err error) {
+	before, err := c.New(it.Object)
 	if err != nil {
 		return "", false, err
 	}
 	exists := true
-	if err := c.Get(ctx, client.ObjectKeyFromObject(it.Object), before); err != nil {
+	if err := c.Get(ctx, objectKey(it.Object), before); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return "", false, err
 		}
 		exists = false
 	}
-	obj := it.Object.DeepCopyObject().(client.Object)
+	obj := it.Object.DeepCopyObject().(Object)
 	pin := ""
 	if exists && owned.keepLive(obj, before) {
 		pin = before.GetResourceVersion()
@@ -125,18 +122,13 @@ func applyOnce(ctx context.Context, c client.Client, it Item, o ApplyOptions, ow
 	if err != nil {
 		return "", false, err
 	}
-	opts := []client.PatchOption{client.FieldOwner(FieldManager)}
-	if o.ForceConflicts {
-		opts = append(opts, client.ForceOwnership)
-	}
-	if o.DryRun {
-		opts = append(opts, client.DryRunAll)
-	}
-	err = c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), opts...)
+	opts := PatchOptions{Force: o.ForceConflicts, DryRun: o.DryRun, Strict: it.Unstructured()}
+	err = c.Apply(ctx, obj, body, opts)
 	if err != nil && !o.ForceConflicts && exists && owned.onlyControllerConflicts(obj, err) {
 		// The live values are in body already: taking the fields back from
 		// the controller changes nothing it set.
-		err = c.Patch(ctx, obj, client.RawPatch(types.ApplyPatchType, body), append(opts, client.ForceOwnership)...)
+		opts.Force = true
+		err = c.Apply(ctx, obj, body, opts)
 	}
 	if err != nil {
 		return "", pin != "" && staleWrite(err), err
@@ -178,8 +170,8 @@ func staleWrite(err error) bool {
 // zero values such as "creationTimestamp": null in a pod template, which
 // server-side apply would claim (and which Argo's pruned Rollout schema
 // rejects); the manifest never set them.
-func applyBody(obj client.Object, resourceVersion string) ([]byte, error) {
-	obj = obj.DeepCopyObject().(client.Object)
+func applyBody(obj Object, resourceVersion string) ([]byte, error) {
+	obj = obj.DeepCopyObject().(Object)
 	obj.SetResourceVersion(resourceVersion)
 	obj.SetManagedFields(nil)
 	js, err := json.Marshal(obj)
@@ -213,21 +205,13 @@ func dropNulls(v any) {
 	}
 }
 
-func newLike(scheme *runtime.Scheme, obj client.Object) (client.Object, error) {
-	n, err := scheme.New(obj.GetObjectKind().GroupVersionKind())
-	if err != nil {
-		return nil, fmt.Errorf("new %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
-	}
-	return n.(client.Object), nil
-}
-
 // sameStored compares two versions of an object, ignoring what every write
 // changes (resourceVersion, managed fields' timestamps). It compares their
 // JSON forms: Istio's protobuf-backed specs cannot be compared by reflection.
-func sameStored(a, b client.Object) (bool, error) {
+func sameStored(a, b Object) (bool, error) {
 	var docs [2]any
-	for i, o := range []client.Object{a, b} {
-		o = o.DeepCopyObject().(client.Object)
+	for i, o := range []Object{a, b} {
+		o = o.DeepCopyObject().(Object)
 		o.SetResourceVersion("")
 		o.SetManagedFields(nil)
 		o.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
@@ -284,10 +268,44 @@ func reject(it Item, err error) *RejectedError {
 			})
 		}
 	}
+	if field, msg, ok := typedPatchError(err); ok {
+		// The API server's schema refused the object: bad input.
+		rej.Invalid = true
+		if field != "" {
+			rej.Errors = append(rej.Errors, &manifest.Error{Pos: src.PathPos(field), Path: field, Msg: it.Ref() + ": " + msg})
+		}
+	}
 	if len(rej.Errors) == 0 {
 		rej.Errors = manifest.ErrorList{{Pos: src.Pos, Msg: it.Ref() + ": " + err.Error()}}
 	}
 	return rej
+}
+
+// typedPatchError recognizes the API server's refusal of an apply whose
+// body does not fit the kind's schema (an unknown field of a kind sent
+// without a Go type): a 500 without a reason, "failed to create typed
+// patch object (NS/NAME; GVK): .path: message". It returns the field and
+// the message when the answer names exactly one field.
+func typedPatchError(err error) (field, msg string, ok bool) {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return "", "", false
+	}
+	st := status.Status()
+	const marker = "failed to create typed patch object ("
+	i := strings.Index(st.Message, marker)
+	if st.Code != 500 || i < 0 {
+		return "", "", false
+	}
+	_, rest, found := strings.Cut(st.Message[i+len(marker):], "): ")
+	if !found || strings.Contains(rest, "\n") {
+		return "", "", true
+	}
+	path, why, found := strings.Cut(rest, ": ")
+	if !found || !strings.HasPrefix(path, ".") || strings.ContainsAny(path, " []") {
+		return "", "", true
+	}
+	return strings.TrimPrefix(path, "."), why, true
 }
 
 func causeMessage(c metav1.StatusCause) string {

@@ -17,6 +17,7 @@ import (
 	networkingapi "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,6 +68,8 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// TestApply's subtests share one API server; each works in namespaces of
+// its own and sets up what it needs, so any one runs alone.
 func TestApply(t *testing.T) {
 	env := kubetest.Start(t)
 	t.Run("seed001", func(t *testing.T) { testSeed001(t, env) })
@@ -77,6 +80,76 @@ func TestApply(t *testing.T) {
 	t.Run("namespace-order", func(t *testing.T) { testNamespaceOrder(t, env) })
 	t.Run("wait-timeout", func(t *testing.T) { testWaitTimeout(t, env) })
 	t.Run("graylane-kinds", func(t *testing.T) { testGraylaneKinds(t, env) })
+	t.Run("builtin-untyped", func(t *testing.T) { testBuiltinUntyped(t, env) })
+}
+
+// testBuiltinUntyped: built-in kinds without a Go type in the binary
+// (RBAC, autoscaling) are applied as written, re-applied unchanged, and an
+// unknown field in one is refused by the API server (strict field
+// validation) as bad input, located at its document.
+func testBuiltinUntyped(t *testing.T, env *kubetest.Env) {
+	createNamespace(t, env, "untyped")
+	doc := `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: order
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: order}
+  minReplicas: 1
+  maxReplicas: 3
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: graylane-untyped-test
+rules: []
+`
+	p := writeFile(t, "untyped.yaml", doc)
+	o := kubeapply.Options{Files: []string{p}, Namespace: "untyped"}
+	rep, err := apply(t, env, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"Role untyped/reader created", "ClusterRole graylane-untyped-test created", "HorizontalPodAutoscaler untyped/order created"}
+	if diff := cmp.Diff(want, actions(rep)); diff != "" {
+		t.Errorf("first apply (-want +got):\n%s", diff)
+	}
+	var role rbacv1.Role
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "untyped", Name: "reader"}, &role); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"get", "list"}, role.Rules[0].Verbs); diff != "" {
+		t.Errorf("stored role verbs (-want +got):\n%s", diff)
+	}
+	rep, err = apply(t, env, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"Role untyped/reader unchanged", "ClusterRole graylane-untyped-test unchanged", "HorizontalPodAutoscaler untyped/order unchanged"}
+	if diff := cmp.Diff(want, actions(rep)); diff != "" {
+		t.Errorf("second apply (-want +got):\n%s", diff)
+	}
+
+	bad := writeFile(t, "bad.yaml", `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: bad
+rulez: []
+`)
+	_, err = apply(t, env, kubeapply.Options{Files: []string{bad}, Namespace: "untyped"})
+	var in *inspect.InputError
+	if want := bad + ":5: rulez: Role untyped/bad: field not declared in schema"; !errors.As(err, &in) || err.Error() != want {
+		t.Errorf("error %v: want an InputError %q", err, want)
+	}
 }
 
 // testGraylaneKinds: a Lane is applied as what it compiles to, a Release
@@ -113,12 +186,13 @@ func testGraylaneKinds(t *testing.T, env *kubetest.Env) {
 // Without an Argo Rollouts controller nothing observes the Rollout: --wait
 // gives up at the timeout with a failure (not bad input) and says where it was.
 func testWaitTimeout(t *testing.T, env *kubetest.Env) {
-	rep, err := apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "seed001", Wait: true, Timeout: time.Second, PollInterval: 100 * time.Millisecond})
+	createNamespace(t, env, "wait")
+	rep, err := apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "wait", Wait: true, Timeout: time.Second, PollInterval: 100 * time.Millisecond})
 	var in *inspect.InputError
 	if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &in) {
 		t.Fatalf("error %v: want a deadline failure", err)
 	}
-	want := []kubeapply.RolloutStatus{{Namespace: "seed001", Name: "order", Phase: "Progressing", Message: "waiting for the Argo Rollouts controller to observe the rollout"}}
+	want := []kubeapply.RolloutStatus{{Namespace: "wait", Name: "order", Phase: "Progressing", Message: "waiting for the Argo Rollouts controller to observe the rollout"}}
 	if diff := cmp.Diff(want, rep.Rollouts); diff != "" {
 		t.Errorf("rollouts (-want +got):\n%s", diff)
 	}
@@ -300,24 +374,33 @@ func testDryRun(t *testing.T, env *kubetest.Env) {
 		t.Errorf("after a dry run, get VirtualService: %v, want NotFound", err)
 	}
 
-	// Against what the seed001 subtest left (3 replicas): only the Rollout
-	// would change, and it stays as it was.
-	rep, err = apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "seed001", DryRun: "server"})
+	// Over the same objects stored with 3 replicas: only the Rollout would
+	// change, and it stays as it was.
+	createNamespace(t, env, "dry-stored")
+	data, err := os.ReadFile(seed001)
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := writeFile(t, "order.yaml", strings.Replace(string(data), "replicas: 4", "replicas: 3", 1))
+	if _, err := apply(t, env, kubeapply.Options{Files: []string{three}, Namespace: "dry-stored"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "dry-stored", DryRun: "server"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		"Service seed001/order unchanged",
-		"Gateway seed001/shop-gateway unchanged",
-		"DestinationRule seed001/order unchanged",
-		"VirtualService seed001/order unchanged",
-		"Rollout seed001/order configured",
+		"Service dry-stored/order unchanged",
+		"Gateway dry-stored/shop-gateway unchanged",
+		"DestinationRule dry-stored/order unchanged",
+		"VirtualService dry-stored/order unchanged",
+		"Rollout dry-stored/order configured",
 	}
 	if diff := cmp.Diff(want, actions(rep)); diff != "" {
 		t.Errorf("dry run over existing objects (-want +got):\n%s", diff)
 	}
 	var ro rolloutsv1alpha1.Rollout
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "seed001", Name: "order"}, &ro); err != nil {
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "dry-stored", Name: "order"}, &ro); err != nil {
 		t.Fatal(err)
 	}
 	if *ro.Spec.Replicas != 3 {

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // PodTemplateHashLabel is the label the Argo Rollouts controller adds to the
@@ -80,8 +79,8 @@ func istioRef(name, namespace string) types.NamespacedName {
 // wrote in live, so an apply neither resets a rollout's traffic split nor
 // conflicts with the controller over them. It reports whether desired is
 // such an object.
-func (a argoOwned) keepLive(desired, live client.Object) bool {
-	key := client.ObjectKeyFromObject(desired)
+func (a argoOwned) keepLive(desired, live Object) bool {
+	key := objectKey(desired)
 	switch d := desired.(type) {
 	case *networkingv1.VirtualService:
 		if routes, ok := a.routes[key]; ok {
@@ -117,8 +116,8 @@ const ControllerManager = "rollouts-controller"
 // writes (spec.http of a VirtualService, spec.subsets of a DestinationRule:
 // atomic lists, where an omitted "weight: 0" already differs; the atomic
 // spec.selector of a canary or stable Service).
-func (a argoOwned) onlyControllerConflicts(obj client.Object, err error) bool {
-	key := client.ObjectKeyFromObject(obj)
+func (a argoOwned) onlyControllerConflicts(obj Object, err error) bool {
+	key := objectKey(obj)
 	var field string
 	switch obj.(type) {
 	case *networkingv1.VirtualService:

@@ -3,7 +3,7 @@
 // Rollouts it applied to become Healthy or Degraded.
 //
 // The functional core (Plan, Phase) does no I/O; Apply and Wait talk to the
-// API server through a controller-runtime client; Run is the shell behind
+// API server through a Client (RESTClient: client-go's dynamic client); Run is the shell behind
 // `graylane apply` without --local.
 package kubeapply
 
@@ -12,9 +12,10 @@ import (
 	"fmt"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/types"
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/graylane/graylane/internal/manifest"
@@ -27,9 +28,21 @@ const FieldManager = "graylane"
 type Item struct {
 	// Object is the typed object, with apiVersion and kind set from the
 	// scheme and the namespace defaulted.
-	Object client.Object
+	Object Object
 	// Source is the loaded document (file, line, field positions).
 	Source *manifest.Object
+}
+
+// Unstructured reports whether the object is a built-in kind without a Go
+// type in the scheme, sent as the document has it.
+func (it Item) Unstructured() bool {
+	_, ok := it.Object.(*unstructured.Unstructured)
+	return ok
+}
+
+// objectKey is the namespace and name of obj.
+func objectKey(obj Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
 }
 
 // GVK returns the object's group, version and kind.
@@ -86,6 +99,17 @@ func Plan(set *manifest.Set, scheme *runtime.Scheme, namespaced Namespaced, name
 	}
 	for _, o := range set.Ignored {
 		gvk := schema.FromAPIVersionAndKind(o.APIVersion, o.Kind)
+		if !scheme.Recognizes(gvk) && BuiltinKind(gvk) {
+			// A built-in kind with no Go type linked here: sent as it is,
+			// checked strictly by the API server (PatchOptions.Strict).
+			u, err := decodeUnstructured(o)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			add(o, u)
+			continue
+		}
 		if !scheme.Recognizes(gvk) {
 			skipped = append(skipped, Skipped{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, Source: o.Pos.String()})
 			continue
@@ -118,7 +142,7 @@ func newItem(src *manifest.Object, obj runtime.Object, scheme *runtime.Scheme, n
 	if err != nil || len(kinds) == 0 {
 		return fail("no API type for %T", obj)
 	}
-	cobj, ok := obj.(client.Object)
+	cobj, ok := obj.(Object)
 	if !ok {
 		return fail("%T has no object metadata", obj)
 	}
@@ -158,6 +182,19 @@ func decodeRaw(scheme *runtime.Scheme, gvk schema.GroupVersionKind, o *manifest.
 		return nil, &manifest.Error{Pos: o.Pos, Msg: o.Kind + ": " + strict[0].Error()}
 	}
 	return obj, nil
+}
+
+// decodeUnstructured is the document as an *unstructured.Unstructured.
+func decodeUnstructured(o *manifest.Object) (*unstructured.Unstructured, *manifest.Error) {
+	js, err := json.Marshal(o.Raw)
+	if err != nil {
+		return nil, &manifest.Error{Pos: o.Pos, Msg: "encode " + o.Kind + ": " + err.Error()}
+	}
+	u := &unstructured.Unstructured{}
+	if err := u.UnmarshalJSON(js); err != nil {
+		return nil, &manifest.Error{Pos: o.Pos, Msg: "cannot decode " + o.Kind + ": " + err.Error()}
+	}
+	return u, nil
 }
 
 // rank orders kinds for apply: namespaces first, then what pods use, then

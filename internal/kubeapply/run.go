@@ -9,11 +9,9 @@ import (
 	"time"
 
 	"golang.org/x/term"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
@@ -106,12 +104,12 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	c, err := NewClient(cfg, scheme)
 	if err != nil {
 		return fmt.Errorf("connect to the cluster: %w", err)
 	}
 	var lookup discovery
-	items, skipped, err := Plan(set, scheme, lookup.scope(c.RESTMapper()), ns)
+	items, skipped, err := Plan(set, scheme, lookup.scope(ctx, c), ns)
 	switch {
 	case lookup.unreachable != nil:
 		return fmt.Errorf("reach the cluster at %s: %w", cfg.Host, lookup.unreachable)
@@ -139,11 +137,11 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	return classify(err)
 }
 
-func (o Options) wait(ctx context.Context, c client.Client, items []Item, stderr io.Writer, rep *Report) error {
+func (o Options) wait(ctx context.Context, c Client, items []Item, stderr io.Writer, rep *Report) error {
 	var keys []types.NamespacedName
 	for _, it := range items {
 		if it.GVK().Group == "argoproj.io" && it.GVK().Kind == "Rollout" {
-			keys = append(keys, client.ObjectKeyFromObject(it.Object))
+			keys = append(keys, objectKey(it.Object))
 		}
 	}
 	if len(keys) == 0 {
@@ -192,13 +190,13 @@ type discovery struct {
 	unreachable error
 }
 
-func (d *discovery) scope(m meta.RESTMapper) Namespaced {
+func (d *discovery) scope(ctx context.Context, c *RESTClient) Namespaced {
 	return func(gvk schema.GroupVersionKind) (bool, error) {
-		mapping, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
+		namespaced, err := c.Namespaced(ctx, gvk)
 		switch {
 		case err == nil:
-			return mapping.Scope.Name() == meta.RESTScopeNameNamespace, nil
-		case meta.IsNoMatchError(err):
+			return namespaced, nil
+		case isNotServed(err):
 			d.unserved = true
 		case d.unreachable == nil:
 			d.unreachable = err

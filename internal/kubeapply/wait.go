@@ -10,7 +10,6 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // RolloutStatus is the state of one Rollout, as `kubectl argo rollouts
@@ -73,7 +72,7 @@ var ErrDegraded = errors.New("rollout degraded")
 // written to progress (nil: none). It returns the last status of each; the
 // error wraps ErrDegraded when one is Degraded, context.DeadlineExceeded when
 // the time ran out first.
-func Wait(ctx context.Context, c client.Client, rollouts []types.NamespacedName, timeout, every time.Duration, progress io.Writer) ([]RolloutStatus, error) {
+func Wait(ctx context.Context, c Client, rollouts []types.NamespacedName, timeout, every time.Duration, progress io.Writer) ([]RolloutStatus, error) {
 	statuses := make([]RolloutStatus, len(rollouts))
 	for i, key := range rollouts {
 		statuses[i] = RolloutStatus{Namespace: key.Namespace, Name: key.Name}
@@ -102,7 +101,7 @@ func Wait(ctx context.Context, c client.Client, rollouts []types.NamespacedName,
 
 // poll reads every unfinished Rollout once and returns how many are
 // still unfinished.
-func poll(ctx context.Context, c client.Client, rollouts []types.NamespacedName, statuses []RolloutStatus, progress io.Writer) (int, error) {
+func poll(ctx context.Context, c Client, rollouts []types.NamespacedName, statuses []RolloutStatus, progress io.Writer) (int, error) {
 	pending := 0
 	for i, key := range rollouts {
 		if statuses[i].Done() {

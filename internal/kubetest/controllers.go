@@ -1,16 +1,9 @@
 package kubetest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -58,13 +51,11 @@ func StartControllers(t testing.TB, env *Env, opts ...ControllerOption) *Control
 	startProcess(t, filepath.Join(bin, "kwok"), kc, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector="+NodeAnnotation+"=fake",
 		"--cidr=10.0.0.1/24", "--node-ip=10.0.0.1")
-	health := freePort(t)
 	rolloutsKC := kc
 	if o.rolloutsProxy != nil {
 		rolloutsKC = "--kubeconfig=" + o.rolloutsProxy.Kubeconfig
 	}
-	startProcess(t, filepath.Join(bin, "rollouts-controller"), rolloutsKC, "--leader-elect=false",
-		"--metricsport="+strconv.Itoa(freePort(t)), "--healthzPort="+strconv.Itoa(health))
+	startRollouts(t, filepath.Join(bin, "rollouts-controller"), rolloutsKC)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -73,9 +64,6 @@ func StartControllers(t testing.TB, env *Env, opts ...ControllerOption) *Control
 	}
 	if err := waitNodeReady(ctx, env.Client, c.Node); err != nil {
 		t.Fatalf("fake node %s: %v", c.Node, err)
-	}
-	if err := waitHealthy(ctx, "http://127.0.0.1:"+strconv.Itoa(health)+"/healthz"); err != nil {
-		t.Fatalf("rollouts-controller: %v", err)
 	}
 	return c
 }
@@ -125,88 +113,5 @@ func waitNodeReady(ctx context.Context, c client.Client, name string) error {
 			}
 		}
 		return false, nil
-	})
-}
-
-func waitHealthy(ctx context.Context, url string) error {
-	return wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return false, err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// logBuffer keeps the last max bytes a process wrote.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	if over := b.buf.Len() - b.max; over > 0 {
-		b.buf.Next(over)
-	}
-	return len(p), nil
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startProcess runs bin until the test ends: SIGTERM then, after 10 s,
-// SIGKILL. Its output goes to t.Log when the test failed or the process
-// ended early.
-func startProcess(t testing.TB, bin string, args ...string) {
-	t.Helper()
-	name := filepath.Base(bin)
-	logs := &logBuffer{max: 256 << 10}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case err := <-done:
-			t.Errorf("%s exited before the end of the test: %v\n%s", name, err, logs)
-			return
-		default:
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("%s output (last 256 KiB):\n%s", name, logs)
-		}
 	})
 }

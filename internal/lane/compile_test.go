@@ -291,7 +291,10 @@ spec:
 	if diff := cmp.Diff([]string{"blue=graylane-blue{version=v3}", "gray=graylane-gray{version=v2}"}, subsets); diff != "" {
 		t.Errorf("lane subsets (-want +got):\n%s", diff)
 	}
-	e := lane.NewEntry(&in, out.Lanes, nil)
+	e, err := lane.NewEntry(&in, out.Lanes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"gray", "blue"} {
 		h := headers("x-lane", want)
 		if d := e.Apply(h, 0.5, nil, time.Now()); d.Lane != want || h.Get("x-graylane") != want {

@@ -1,25 +1,27 @@
 package lane
 
 import (
+	"fmt"
 	"net/http"
 	"net/textproto"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/graylane/graylane/api/v1alpha1"
-	"github.com/graylane/graylane/internal/bucket"
-	"github.com/graylane/graylane/internal/signed"
+	"github.com/graylane/graylane/internal/decide"
 )
 
 // Entry decides at the edge which lane a request enters. It is built once
-// per configuration and used concurrently.
+// per configuration and used concurrently. The decision itself is the
+// engine of internal/decide, which the gate uses too; Entry adds what is
+// the edge's own: removing lane headers sent from outside and setting the
+// lane header (and baggage member) of the lane entered.
 type Entry struct {
+	engine      *decide.Engine
 	lanes       []entryLane
-	key         []byte
 	headers     []string // every lane header name (canonical), to strip
 	baggageKeys []string // the same names as baggage keys (as written)
+	whitelists  []string // gate URLs the active lanes consult
 }
 
 type entryLane struct {
@@ -27,83 +29,29 @@ type entryLane struct {
 	header     string // canonical
 	baggageKey string // the header name as written
 	baggage    bool
-	headers    []matcher // by header name
-	cookies    []matcher // by cookie name
-	identity   v1alpha1.Identity
-	users      map[string]bool
-	tenants    map[string]bool
-	gate       string
-	pct        bool
-	weight     int32
-	anon       int32
-	ranks      [bucket.N]uint8
 }
 
-type matcher struct {
-	name          string
-	exact, prefix string
-	re            *regexp.Regexp
-	any           bool
-}
-
-func newMatcher(name, exact, prefix, re string) matcher {
-	m := matcher{name: name, exact: exact, prefix: prefix}
-	if re != "" {
-		m.re = regexp.MustCompile("^(?:" + re + ")$") // validated at load
-	}
-	m.any = exact == "" && prefix == "" && re == ""
-	return m
-}
-
-func (m *matcher) match(v string) bool {
-	switch {
-	case m.any:
-		return true
-	case m.re != nil:
-		return m.re.MatchString(v)
-	case m.prefix != "":
-		return strings.HasPrefix(v, m.prefix)
-	}
-	return v == m.exact
-}
-
-// Decision is an entry decision.
-type Decision struct {
-	// Lane is the lane entered, "" for none.
-	Lane string `json:"lane"`
-	// Reason is signed, header, cookie, whitelist, percentage, anonymous
-	// or none.
-	Reason string `json:"reason"`
-	// Bucket is the user's bucket, or the anonymous client's from its
-	// bucket cookie (-1 when there is neither).
-	Bucket int `json:"bucket"`
-	// SetCookie, when set, is a Set-Cookie header value the edge adds to
-	// the response: a new anonymous client's signed bucket.
-	SetCookie string `json:"setCookie,omitempty"`
-}
+// Decision is an entry decision (see decide.Decision for the reasons).
+type Decision = decide.Decision
 
 // Anonymous clients' sticky buckets, when the edge has a lane key.
 const (
 	// BucketCookie names the signed bucket cookie of anonymous clients
 	// (not the gate's graylane-bucket, which is bound to a user id).
-	BucketCookie = "graylane-anon-bucket"
+	BucketCookie = decide.AnonymousCookie
 	// BucketCookieAge is how long it is valid.
-	BucketCookieAge = 30 * 24 * time.Hour
-	bucketKind      = "graylane-bucket-v1"
+	BucketCookieAge = decide.AnonymousCookieAge
 )
 
-// Whitelist asks an outside whitelist (the gate) for a user's or tenant's
-// lane. ok is false when the gate names no lane for them.
-type Whitelist func(gate, user, tenant string) (lane string, ok bool)
-
 // NewEntry builds the entry for the Active lanes (states as Compile used
-// them); key verifies signed lane headers (nil: none accepted).
-//
-// Header names are kept in canonical form, so that reading them on every
-// request does not canonicalize (and allocate) again.
-func NewEntry(in *Input, lanes []*Resolved, key []byte) *Entry {
-	e := &Entry{key: key}
+// them); key verifies signed lane headers and signs anonymous clients'
+// bucket cookies (nil: none). A lane whose whitelist names a gate consults
+// the whitelist snapshot called by the gate's URL (see Apply).
+func NewEntry(in *Input, lanes []*Resolved, key []byte) (*Entry, error) {
+	e := &Entry{}
 	seen := map[string]bool{}
+	seenGate := map[string]bool{}
+	rules := decide.Rules{LaneKey: key, AnonymousBuckets: len(key) > 0}
 	for _, l := range lanes {
 		s := l.Spec
 		laneHeader := textproto.CanonicalMIMEHeaderKey(s.Propagation.Header)
@@ -116,51 +64,72 @@ func NewEntry(in *Input, lanes []*Resolved, key []byte) *Entry {
 		if st.Phase != Active {
 			continue
 		}
-		el := entryLane{name: l.Name, header: laneHeader, baggageKey: s.Propagation.Header, baggage: s.Propagates(v1alpha1.PropagateBaggage),
-			identity: s.Entry.Identity, users: map[string]bool{}, tenants: map[string]bool{}}
-		el.identity.UserHeader = textproto.CanonicalMIMEHeaderKey(el.identity.UserHeader)
-		el.identity.TenantHeader = textproto.CanonicalMIMEHeaderKey(el.identity.TenantHeader)
-		for _, h := range s.Entry.Headers {
-			el.headers = append(el.headers, newMatcher(textproto.CanonicalMIMEHeaderKey(h.Name), h.Exact, h.Prefix, h.Regex))
+		e.lanes = append(e.lanes, entryLane{name: l.Name, header: laneHeader, baggageKey: s.Propagation.Header,
+			baggage: s.Propagates(v1alpha1.PropagateBaggage)})
+		dl := rulesOf(l, st)
+		if dl.Whitelist != "" && !seenGate[dl.Whitelist] {
+			seenGate[dl.Whitelist] = true
+			e.whitelists = append(e.whitelists, dl.Whitelist)
 		}
-		for _, c := range s.Entry.Cookies {
-			el.cookies = append(el.cookies, newMatcher(c.Name, c.Exact, "", c.Regex))
-		}
-		if w := s.Entry.Whitelist; w != nil {
-			for _, u := range w.Users {
-				el.users[u] = true
-			}
-			for _, t := range w.Tenants {
-				el.tenants[t] = true
-			}
-			el.gate = w.Gate
-		}
-		if p := s.Entry.Percentage; p != nil || l.Spec.Plan != nil {
-			el.pct, el.weight, el.anon = true, st.Weight, st.Weight
-			if p != nil && p.AnonymousWeight != nil && l.Spec.Plan == nil {
-				el.anon = *p.AnonymousWeight
-			}
-			el.ranks = bucket.LaneRanks(l.Name)
-		}
-		e.lanes = append(e.lanes, el)
+		rules.Lanes = append(rules.Lanes, dl)
 	}
-	return e
+	engine, err := decide.New(rules)
+	if err != nil {
+		return nil, fmt.Errorf("lane entry: %w", err)
+	}
+	e.engine = engine
+	return e, nil
+}
+
+// rulesOf is an active lane's entry as decision rules.
+func rulesOf(l *Resolved, st State) decide.Lane {
+	s := l.Spec.Entry
+	dl := decide.Lane{Name: l.Name, Identity: decide.Identity{UserHeader: s.Identity.UserHeader,
+		UserCookie: s.Identity.UserCookie, TenantHeader: s.Identity.TenantHeader}}
+	for _, h := range s.Headers {
+		dl.Headers = append(dl.Headers, decide.Match{Name: h.Name, Exact: h.Exact, Prefix: h.Prefix, Regex: h.Regex})
+	}
+	for _, c := range s.Cookies {
+		dl.Cookies = append(dl.Cookies, decide.Match{Name: c.Name, Exact: c.Exact, Regex: c.Regex})
+	}
+	if w := s.Whitelist; w != nil {
+		dl.Users, dl.Tenants, dl.Whitelist = w.Users, w.Tenants, w.Gate
+	}
+	if p := s.Percentage; p != nil || l.Spec.Plan != nil {
+		anon := st.Weight
+		if p != nil && p.AnonymousWeight != nil && l.Spec.Plan == nil {
+			anon = *p.AnonymousWeight
+		}
+		dl.Percentage = &decide.Percentage{Weight: int(st.Weight), Anonymous: int(anon)}
+	}
+	return dl
 }
 
 // Empty reports whether no lane exists (the edge has nothing to do).
 func (e *Entry) Empty() bool { return e == nil || len(e.headers) == 0 }
 
+// Whitelists are the names (gate URLs) of the whitelist snapshots the
+// active lanes consult.
+func (e *Entry) Whitelists() []string {
+	if e == nil {
+		return nil
+	}
+	return e.whitelists
+}
+
 // Apply decides the lane of an edge request and rewrites its headers:
 // lane headers from outside are removed (a validly signed one decides the
 // lane), then the lane header (and the baggage member, when the lane
 // propagates by baggage) is set for the lane entered. rnd is a uniform
-// draw in [0,1) for anonymous requests; whitelist may be nil.
-func (e *Entry) Apply(h http.Header, rnd float64, whitelist Whitelist, now time.Time) Decision {
+// draw in [0,1) for anonymous requests; whitelists gives the current
+// snapshot of a gate's whitelist by the gate's URL (nil: none known). It
+// does no I/O.
+func (e *Entry) Apply(h http.Header, rnd float64, whitelists decide.Whitelists, now time.Time) Decision {
 	if e.Empty() {
-		return Decision{Reason: "none", Bucket: -1}
+		return Decision{Reason: decide.ReasonNone, Source: decide.SourceAnonymous, Bucket: -1}
 	}
-	signedLane := e.strip(h, now)
-	d := e.decide(h, signedLane, rnd, whitelist, now)
+	sent := e.strip(h)
+	d := e.engine.Decide(decide.Request{Header: h, LaneValues: sent, Draw: rnd}, whitelists, now)
 	if d.Lane != "" {
 		for _, l := range e.lanes {
 			if l.name == d.Lane {
@@ -175,18 +144,16 @@ func (e *Entry) Apply(h http.Header, rnd float64, whitelist Whitelist, now time.
 }
 
 // strip removes lane headers and lane baggage members, returning the lane
-// of a validly signed header, if any.
-func (e *Entry) strip(h http.Header, now time.Time) string {
-	found := ""
+// header values that were sent (a signed one may decide).
+func (e *Entry) strip(h http.Header) []string {
+	var sent []string
 	for _, name := range e.headers {
-		for _, v := range h.Values(name) {
-			if lane, ok := Verify(e.key, v, now); ok && found == "" && e.active(lane) {
-				found = lane
-			}
+		if vs, ok := h[name]; ok {
+			sent = append(sent, vs...)
+			delete(h, name)
 		}
-		h.Del(name)
 	}
-	if vs := h.Values("Baggage"); len(vs) > 0 {
+	if vs := h["Baggage"]; len(vs) > 0 {
 		kept := vs[:0:0]
 		for _, v := range vs {
 			if v = dropBaggage(v, e.baggageKeys); v != "" {
@@ -195,158 +162,10 @@ func (e *Entry) strip(h http.Header, now time.Time) string {
 		}
 		h["Baggage"] = kept
 		if len(kept) == 0 {
-			h.Del("Baggage")
+			delete(h, "Baggage")
 		}
 	}
-	return found
-}
-
-func (e *Entry) active(lane string) bool {
-	for _, l := range e.lanes {
-		if l.name == lane {
-			return true
-		}
-	}
-	return false
-}
-
-func (e *Entry) decide(h http.Header, signedLane string, rnd float64, whitelist Whitelist, now time.Time) Decision {
-	d := Decision{Bucket: -1, Reason: "none"}
-	if signedLane != "" {
-		d.Lane, d.Reason = signedLane, "signed"
-		return d
-	}
-	for _, l := range e.lanes {
-		for _, m := range l.headers {
-			if vs := h.Values(m.name); len(vs) > 0 && m.match(vs[0]) {
-				return Decision{Lane: l.name, Reason: "header", Bucket: -1}
-			}
-		}
-	}
-	var cookies []*http.Cookie
-	for _, l := range e.lanes {
-		if len(l.cookies) > 0 && cookies == nil {
-			cookies = parseCookies(h)
-		}
-		for _, m := range l.cookies {
-			for _, c := range cookies {
-				if c.Name == m.name && m.match(c.Value) {
-					return Decision{Lane: l.name, Reason: "cookie", Bucket: -1}
-				}
-			}
-		}
-	}
-	return e.byIdentity(h, rnd, whitelist, now)
-}
-
-type anonBucket struct {
-	bucket    int // -1: none (no lane key)
-	setCookie string
-}
-
-// anonymousBucket is an anonymous client's sticky bucket: from its signed
-// bucket cookie, or, when it has none, a new one drawn from rnd that the
-// response sets. Without a lane key there is none.
-func (e *Entry) anonymousBucket(h http.Header, rnd float64, now time.Time) anonBucket {
-	if len(e.key) == 0 {
-		return anonBucket{bucket: -1}
-	}
-	for _, c := range parseCookies(h) {
-		if c.Name != BucketCookie {
-			continue
-		}
-		if v, ok := signed.Verify(e.key, bucketKind, c.Value, "", now); ok {
-			if b, err := strconv.Atoi(v); err == nil && b >= 0 && b < bucket.N && strconv.Itoa(b) == v {
-				return anonBucket{bucket: b}
-			}
-		}
-	}
-	b := min(int(rnd*bucket.N), bucket.N-1)
-	c := &http.Cookie{Name: BucketCookie, Value: signed.Value(e.key, bucketKind, strconv.Itoa(b), "", now.Add(BucketCookieAge)),
-		Path: "/", MaxAge: int(BucketCookieAge / time.Second), HttpOnly: true, SameSite: http.SameSiteLaxMode}
-	return anonBucket{bucket: b, setCookie: c.String()}
-}
-
-// byIdentity applies the whitelists, then the percentages.
-func (e *Entry) byIdentity(h http.Header, rnd float64, whitelist Whitelist, now time.Time) Decision {
-	d := Decision{Bucket: -1, Reason: "none"}
-	// An anonymous client's bucket is read (or drawn and signed) only
-	// when a percentage rule needs it.
-	var anon *anonBucket
-	anonymous := func() anonBucket {
-		if anon == nil {
-			a := e.anonymousBucket(h, rnd, now)
-			anon = &a
-		}
-		return *anon
-	}
-	var cookies []*http.Cookie
-	ids := func(l *entryLane) (user, tenant string) {
-		user = h.Get(l.identity.UserHeader)
-		if user == "" && l.identity.UserCookie != "" {
-			if cookies == nil {
-				cookies = parseCookies(h)
-			}
-			for _, c := range cookies {
-				if c.Name == l.identity.UserCookie {
-					user = c.Value
-				}
-			}
-		}
-		return user, h.Get(l.identity.TenantHeader)
-	}
-	for i := range e.lanes {
-		l := &e.lanes[i]
-		user, tenant := ids(l)
-		if (user != "" && l.users[user]) || (tenant != "" && l.tenants[tenant]) {
-			return Decision{Lane: l.name, Reason: "whitelist", Bucket: -1}
-		}
-		if l.gate != "" && whitelist != nil && (user != "" || tenant != "") {
-			if lane, ok := whitelist(l.gate, user, tenant); ok && lane == l.name {
-				return Decision{Lane: l.name, Reason: "whitelist", Bucket: -1}
-			}
-		}
-	}
-	for i := range e.lanes {
-		l := &e.lanes[i]
-		if !l.pct {
-			continue
-		}
-		user, _ := ids(l)
-		if user == "" {
-			switch anon := anonymous(); {
-			case anon.bucket >= 0:
-				// Sticky: the client's own bucket, in this lane's order.
-				d.Bucket, d.SetCookie = anon.bucket, anon.setCookie
-				if int32(l.ranks[anon.bucket]) < l.anon {
-					return Decision{Lane: l.name, Reason: "anonymous", Bucket: anon.bucket, SetCookie: anon.setCookie}
-				}
-			case rnd*100 < float64(l.anon):
-				return Decision{Lane: l.name, Reason: "anonymous", Bucket: -1}
-			}
-			continue
-		}
-		b := bucket.Of(user)
-		d.Bucket = b
-		if int32(l.ranks[b]) < l.weight {
-			return Decision{Lane: l.name, Reason: "percentage", Bucket: b}
-		}
-	}
-	return d
-}
-
-func parseCookies(h http.Header) []*http.Cookie {
-	var out []*http.Cookie
-	for _, line := range h.Values("Cookie") {
-		cs, err := http.ParseCookie(line)
-		if err == nil {
-			out = append(out, cs...)
-		}
-	}
-	if out == nil {
-		out = []*http.Cookie{}
-	}
-	return out
+	return sent
 }
 
 // dropBaggage removes the list members whose key is one of keys.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/bucket"
+	"github.com/graylane/graylane/internal/decide"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 )
@@ -26,7 +27,11 @@ func entry(t *testing.T, lanes string, states map[string]lane.State) *lane.Entry
 	if err != nil {
 		t.Fatal(err)
 	}
-	return lane.NewEntry(&in, out.Lanes, key)
+	e, err := lane.NewEntry(&in, out.Lanes, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func headers(kv ...string) http.Header {
@@ -55,6 +60,13 @@ func TestEntryDecisions(t *testing.T) {
 	e := entry(t, exampleLane(t), nil)
 	now := time.Now()
 	in, out := userAt(t, true), userAt(t, false)
+	none := func(user string) lane.Decision {
+		return lane.Decision{Reason: decide.ReasonNone, Source: decide.SourceHash, Bucket: bucket.Of(user)}
+	}
+	rule := func(reason string) lane.Decision {
+		return lane.Decision{Lane: "gray", Reason: reason, Source: decide.SourceRule, Bucket: -1}
+	}
+	signed := lane.Decision{Lane: "gray", Reason: decide.ReasonSigned, Source: decide.SourceHeader, Bucket: -1}
 	tests := []struct {
 		name string
 		h    http.Header
@@ -63,17 +75,18 @@ func TestEntryDecisions(t *testing.T) {
 		// wantHeader / wantBaggage are the lane header and baggage after.
 		wantHeader, wantBaggage string
 	}{
-		{"header rule", headers("X-Canary", "true"), 0.9, lane.Decision{Lane: "gray", Reason: "header", Bucket: -1}, "gray", "x-graylane=gray"},
-		{"header rule mismatch", headers("X-Canary", "false", "x-user-id", out), 0.9, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
-		{"cookie rule", headers("Cookie", "a=b; tenantGray=1"), 0.9, lane.Decision{Lane: "gray", Reason: "cookie", Bucket: -1}, "gray", "x-graylane=gray"},
-		{"whitelist", headers("x-user-id", "alice"), 0.9, lane.Decision{Lane: "gray", Reason: "whitelist", Bucket: -1}, "gray", "x-graylane=gray"},
-		{"bucket in", headers("x-user-id", in), 0.9, lane.Decision{Lane: "gray", Reason: "percentage", Bucket: bucket.Of(in)}, "gray", "x-graylane=gray"},
-		{"bucket out", headers("x-user-id", out), 0.1, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
-		{"spoofed header removed", headers("x-graylane", "gray", "x-user-id", out), 0.1, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
-		{"spoofed baggage removed", headers("baggage", "k=v, x-graylane=gray;p=1,z=2", "x-user-id", out), 0.1, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", "k=v,z=2"},
-		{"signed", headers("x-graylane", lane.Sign(key, "gray", now.Add(time.Minute)), "x-user-id", out), 0.9, lane.Decision{Lane: "gray", Reason: "signed", Bucket: -1}, "gray", "x-graylane=gray"},
-		{"signed for an unknown lane", headers("x-graylane", lane.Sign(key, "blue", now.Add(time.Minute)), "x-user-id", out), 0.9, lane.Decision{Reason: "none", Bucket: bucket.Of(out)}, "", ""},
-		{"existing baggage kept", headers("baggage", "k=v", "X-Canary", "true"), 0.9, lane.Decision{Lane: "gray", Reason: "header", Bucket: -1}, "gray", "k=v,x-graylane=gray"},
+		{"header rule", headers("X-Canary", "true"), 0.9, rule(decide.ReasonHeader), "gray", "x-graylane=gray"},
+		{"header rule mismatch", headers("X-Canary", "false", "x-user-id", out), 0.9, none(out), "", ""},
+		{"cookie rule", headers("Cookie", "a=b; tenantGray=1"), 0.9, rule(decide.ReasonCookie), "gray", "x-graylane=gray"},
+		{"whitelist", headers("x-user-id", "alice"), 0.9, lane.Decision{Lane: "gray", Reason: decide.ReasonWhitelist, Source: decide.SourceUser, Bucket: bucket.Of("alice")}, "gray", "x-graylane=gray"},
+		{"bucket in", headers("x-user-id", in), 0.9, lane.Decision{Lane: "gray", Reason: decide.ReasonPercentage, Source: decide.SourceHash, Bucket: bucket.Of(in)}, "gray", "x-graylane=gray"},
+		{"bucket out", headers("x-user-id", out), 0.1, none(out), "", ""},
+		{"spoofed header removed", headers("x-graylane", "gray", "x-user-id", out), 0.1, none(out), "", ""},
+		{"spoofed baggage removed", headers("baggage", "k=v, x-graylane=gray;p=1,z=2", "x-user-id", out), 0.1, none(out), "", "k=v,z=2"},
+		{"signed", headers("x-graylane", lane.Sign(key, "gray", now.Add(time.Minute)), "x-user-id", out), 0.9, signed, "gray", "x-graylane=gray"},
+		{"signed among spoofed values", headers("x-graylane", "gray", "x-graylane", lane.Sign(key, "gray", now.Add(time.Minute))), 0.9, signed, "gray", "x-graylane=gray"},
+		{"signed for an unknown lane", headers("x-graylane", lane.Sign(key, "blue", now.Add(time.Minute)), "x-user-id", out), 0.9, none(out), "", ""},
+		{"existing baggage kept", headers("baggage", "k=v", "X-Canary", "true"), 0.9, rule(decide.ReasonHeader), "gray", "k=v,x-graylane=gray"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,13 +115,19 @@ func TestEntryAnonymous(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	noKey := lane.NewEntry(&in, out.Lanes, nil)
+	noKey, err := lane.NewEntry(&in, out.Lanes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for rnd, want := range map[float64]string{0.2: "gray", 0.7: ""} {
 		if d := noKey.Apply(headers(), rnd, nil, now); d.Lane != want || d.SetCookie != "" {
 			t.Errorf("no key, draw %v: %+v, want lane %q and no cookie", rnd, d, want)
 		}
 	}
-	e := lane.NewEntry(&in, out.Lanes, key)
+	e, err := lane.NewEntry(&in, out.Lanes, key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ranks := bucket.LaneRanks("gray")
 	for b := 0; b < bucket.N; b += 7 {
 		first := e.Apply(headers(), float64(b)/bucket.N+0.001, nil, now)
@@ -148,24 +167,51 @@ func TestEntryClosedWhenNotActive(t *testing.T) {
 	}
 }
 
-// TestEntryGateWhitelist: a lane with a gate asks it for ids the inline
-// whitelist does not name, and only a whitelist answer for this lane
-// counts.
+// TestEntryGateWhitelist: a lane with a gate reads the gate's whitelist
+// snapshot (by the gate's URL): an entry for this lane admits, an entry
+// for another lane or base keeps the caller out of this lane, even where
+// its percentage would admit them; before a snapshot exists, nobody is
+// admitted by it.
 func TestEntryGateWhitelist(t *testing.T) {
 	doc := strings.Replace(exampleLane(t), "users: [alice]", "users: [alice]\n      gate: http://gate.example", 1)
-	e := entry(t, strings.Replace(doc, "weight: 50", "weight: 0", 1), nil)
-	asked := []string{}
-	wl := func(gate, user, tenant string) (string, bool) {
-		asked = append(asked, gate+" "+user+" "+tenant)
-		return map[string]string{"bob": "gray", "carol": "blue"}[user], user == "bob" || user == "carol"
+	e := entry(t, strings.Replace(doc, "weight: 50", "weight: 100", 1), nil)
+	if diff := cmp.Diff([]string{"http://gate.example"}, e.Whitelists()); diff != "" {
+		t.Errorf("whitelists (-want +got):\n%s", diff)
 	}
-	for user, want := range map[string]string{"bob": "gray", "carol": "", "dave": ""} {
-		if got := e.Apply(headers("x-user-id", user, "x-tenant-id", "acme"), 0.9, wl, time.Now()); got.Lane != want {
-			t.Errorf("%s: lane %q, want %q", user, got.Lane, want)
+	snap := &decide.Whitelist{Version: 1,
+		Users:   map[string]decide.Pin{"bob": {Lane: "gray"}, "carol": {Lane: "blue"}, "erin": {Lane: "base"}},
+		Tenants: map[string]decide.Pin{"acme": {Lane: "gray"}},
+	}
+	asked := map[string]int{}
+	wl := func(name string) *decide.Whitelist {
+		asked[name]++
+		return snap
+	}
+	tests := []struct {
+		user, tenant string
+		wl           decide.Whitelists
+		want         string
+		reason       string
+	}{
+		{"bob", "", wl, "gray", decide.ReasonWhitelist},
+		{"carol", "", wl, "", decide.ReasonWhitelist},
+		{"erin", "", wl, "", decide.ReasonWhitelist},
+		{"dave", "", wl, "gray", decide.ReasonPercentage},
+		{"dave", "acme", wl, "gray", decide.ReasonWhitelist},
+		{"bob", "", func(string) *decide.Whitelist { return nil }, "gray", decide.ReasonPercentage},
+		{"carol", "", func(string) *decide.Whitelist { return nil }, "gray", decide.ReasonPercentage},
+	}
+	for _, tt := range tests {
+		h := headers("x-user-id", tt.user)
+		if tt.tenant != "" {
+			h.Set("x-tenant-id", tt.tenant)
+		}
+		if got := e.Apply(h, 0.9, tt.wl, time.Now()); got.Lane != tt.want || got.Reason != tt.reason {
+			t.Errorf("%s/%s: %+v, want lane %q reason %s", tt.user, tt.tenant, got, tt.want, tt.reason)
 		}
 	}
-	if len(asked) != 3 || !strings.HasPrefix(asked[0], "http://gate.example ") {
-		t.Errorf("gate asked %v", asked)
+	if len(asked) != 1 || asked["http://gate.example"] == 0 {
+		t.Errorf("whitelists asked for: %v", asked)
 	}
 }
 
@@ -225,11 +271,16 @@ func TestSignVerify(t *testing.T) {
 	}
 }
 
-// FuzzEntry: any headers give a decision without a panic, and never leave
-// an unsigned outside lane header in place.
+// FuzzEntry: any headers give a decision without a panic, the lane header
+// afterwards is the decision's, and a lane header or baggage member sent
+// from outside changes nothing unless the header is validly signed: the
+// same request without them is decided the same.
 func FuzzEntry(f *testing.F) {
+	now := time.Unix(1_900_000_000, 0)
 	f.Add("gray", "k=v,x-graylane=gray", "tenantGray=1", "alice")
 	f.Add("gray.1.x", ",,;=,x-graylane", "=;;", "")
+	f.Add(lane.Sign(key, "gray", now.Add(time.Hour)), "x-graylane=gray", "a=b", "u1")
+	f.Add("gray", "x-graylane=gray", "graylane-anon-bucket=3.1.x", "")
 	f.Fuzz(func(t *testing.T, laneHdr, baggage, cookie, user string) {
 		set, err := loadFuzz()
 		if err != nil {
@@ -240,13 +291,44 @@ func FuzzEntry(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := lane.NewEntry(&in, out.Lanes, key)
+		e, err := lane.NewEntry(&in, out.Lanes, key)
+		if err != nil {
+			t.Fatal(err)
+		}
 		h := headers("x-graylane", laneHdr, "baggage", baggage, "Cookie", cookie, "x-user-id", user)
-		d := e.Apply(h, 0.99, nil, time.Now())
+		d := e.Apply(h, 0.99, nil, now)
 		if v := h.Get("x-graylane"); v != d.Lane {
 			t.Errorf("x-graylane %q after deciding %q", v, d.Lane)
 		}
+		for _, v := range h.Values("Baggage") {
+			for m := range strings.SplitSeq(v, ",") {
+				if k, val, _ := strings.Cut(m, "="); strings.TrimSpace(k) == "x-graylane" && val != d.Lane {
+					t.Errorf("baggage %q kept a lane member after deciding %q", v, d.Lane)
+				}
+			}
+		}
+		if _, ok := lane.Verify(key, laneHdr, now); ok {
+			return
+		}
+		clean := headers("Cookie", cookie, "x-user-id", user)
+		if kept := withoutLaneMembers(baggage); kept != "" {
+			clean.Set("baggage", kept)
+		}
+		if want := e.Apply(clean, 0.99, nil, now); d != want {
+			t.Errorf("lane header %q and baggage %q changed the decision: %+v, without them %+v", laneHdr, baggage, d, want)
+		}
 	})
+}
+
+// withoutLaneMembers drops the x-graylane members of a baggage value.
+func withoutLaneMembers(v string) string {
+	var kept []string
+	for m := range strings.SplitSeq(v, ",") {
+		if k, _, _ := strings.Cut(m, "="); strings.TrimSpace(k) != "x-graylane" && strings.TrimSpace(m) != "" {
+			kept = append(kept, m)
+		}
+	}
+	return strings.Join(kept, ",")
 }
 
 var fuzzSet = sync.OnceValues(func() ([]*manifest.Object, error) {

@@ -3,6 +3,7 @@ package measure
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestWeb(t *testing.T) {
@@ -65,24 +67,34 @@ func TestPrometheusResults(t *testing.T) {
 	tests := []struct {
 		typ, raw string
 		want     any
-		wantErr  bool
+		wantErr  string
 	}{
-		{"vector", `[{"metric":{},"value":[1800000000.1,"0.95"]}]`, []float64{0.95}, false},
-		{"vector", `[]`, []float64{}, false},
-		{"scalar", `[1800000000,"42"]`, 42.0, false},
-		{"matrix", `[]`, nil, true},
-		{"vector", `[{"value":[1,"NaN"]}]`, nil, false},
+		{"vector", `[{"metric":{},"value":[1800000000.1,"0.95"]}]`, []float64{0.95}, ""},
+		{"vector", `[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"+Inf"]}]`, []float64{1, math.Inf(1)}, ""},
+		{"vector", `[]`, []float64{}, ""},
+		// 0/0 in PromQL (no traffic in a success rate) is NaN: conditions
+		// see it (isNaN(result[0])) rather than an error.
+		{"vector", `[{"value":[1,"NaN"]}]`, []float64{math.NaN()}, ""},
+		{"scalar", `[1800000000,"42"]`, 42.0, ""},
+		{"scalar", `[1800000000,"NaN"]`, math.NaN(), ""},
+		{"matrix", `[]`, nil, `result type "matrix" is not supported`},
+		{"vector", `[{"value":[1,"many"]}]`, nil, `sample value "many"`},
+		{"vector", `[{"value":[1,0.5]}]`, nil, "sample value 0.5 is not a string"},
 	}
 	for _, tc := range tests {
 		got, err := promValue(tc.typ, []byte(tc.raw))
-		if (err != nil) != tc.wantErr {
-			t.Errorf("%s %s: err %v", tc.typ, tc.raw, err)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s %s: got %v, %v; want an error containing %q", tc.typ, tc.raw, got, err, tc.wantErr)
+			}
 			continue
 		}
-		if tc.want != nil {
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("%s %s (-want +got):\n%s", tc.typ, tc.raw, diff)
-			}
+		if err != nil {
+			t.Errorf("%s %s: %v", tc.typ, tc.raw, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateNaNs()); diff != "" {
+			t.Errorf("%s %s (-want +got):\n%s", tc.typ, tc.raw, diff)
 		}
 	}
 }

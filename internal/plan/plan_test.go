@@ -491,3 +491,138 @@ func TestPromoteInsideUserPausedPauseStep(t *testing.T) {
 		t.Errorf("after promote (-want +got):\n%s", diff)
 	}
 }
+
+// A step analysis holds its step while it runs, lets the rollout through
+// when Successful, and aborts it when Failed or Error, with the reason.
+func TestStepAnalysis(t *testing.T) {
+	s := spec(t, `
+replicas: 2
+strategy:
+  canary:
+    trafficRouting: {istio: {virtualService: {name: vs}}}
+    steps:
+    - setWeight: 50
+    - analysis: {templates: [{templateName: smoke}]}
+    - pause: {}
+`)
+	t0 := time.Unix(1_800_000_000, 0)
+	type got struct {
+		View         view
+		Message      string
+		StepAnalysis string // the template the step asks to run, "" for none
+	}
+	for _, tc := range []struct {
+		name  string
+		phase AnalysisPhase
+		want  got
+	}{
+		{"not started yet: the step asks for its run", AnalysisNone, got{
+			view{Phase: Progressing, Step: 1, Weight: 50, Set: 50, Stable: 2, Canary: 1, StableHash: "a"}, "step 1: analysis running", "smoke"}},
+		{"running: the step holds", AnalysisRunning, got{
+			view{Phase: Progressing, Step: 1, Weight: 50, Set: 50, Stable: 2, Canary: 1, StableHash: "a"}, "step 1: analysis running", "smoke"}},
+		{"successful: on to the next step", AnalysisSuccessful, got{
+			view{Phase: Paused, Step: 2, Weight: 50, Set: 50, Stable: 2, Canary: 1, StableHash: "a", Paused: true}, "CanaryPauseStep: paused until promoted", ""}},
+		{"failed: aborted, traffic back to the stable", AnalysisFailed, got{
+			view{Phase: Degraded, Step: 1, Weight: 0, Set: 0, Stable: 2, Canary: 1, StableHash: "a", Aborted: true},
+			"RolloutAborted: Rollout aborted update to revision b: step 1 analysis Failed: smoke: 2 of 3 failed", ""}},
+		{"error: aborted as well", AnalysisError, got{
+			view{Phase: Degraded, Step: 1, Weight: 0, Set: 0, Stable: 2, Canary: 1, StableHash: "a", Aborted: true},
+			"RolloutAborted: Rollout aborted update to revision b: step 1 analysis Error: smoke: 2 of 3 failed", ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := Reconcile(s, Status{}, Input{Now: t0, TemplateHash: "a"})
+			st, d := Reconcile(s, st, Input{Now: t0, TemplateHash: "b", CanaryAvailable: 1, StepAnalysis: tc.phase, AnalysisMessage: "smoke: 2 of 3 failed"})
+			g := got{View: look(st, d), Message: st.Message}
+			if d.StepAnalysis != nil {
+				g.StepAnalysis = d.StepAnalysis.Templates[0].TemplateName
+			}
+			if diff := cmp.Diff(tc.want, g); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// setHeaderRoute without match removes the named route and leaves the
+// others; setting a name again replaces its route instead of adding one.
+func TestHeaderRouteRemoval(t *testing.T) {
+	s := spec(t, `
+replicas: 2
+strategy:
+  canary:
+    trafficRouting:
+      managedRoutes: [{name: qa}, {name: beta}]
+      istio: {virtualService: {name: vs}}
+    steps:
+    - setWeight: 50
+    - setHeaderRoute: {name: qa, match: [{headerName: x-qa, headerValue: {exact: "1"}}]}
+    - setHeaderRoute: {name: beta, match: [{headerName: x-beta, headerValue: {prefix: "yes"}}]}
+    - pause: {}
+    - setHeaderRoute: {name: qa, match: [{headerName: x-qa, headerValue: {exact: "2"}}]}
+    - pause: {}
+    - setHeaderRoute: {name: qa}
+    - pause: {}
+    - setHeaderRoute: {name: beta}
+    - pause: {}
+`)
+	t0 := time.Unix(1_800_000_000, 0)
+	// routes renders the routes in effect as "name header=value" lines.
+	routes := func(d Desired) []string {
+		var out []string
+		for _, r := range d.HeaderRoutes {
+			for _, m := range r.Match {
+				v := m.HeaderValue.Exact + m.HeaderValue.Prefix + m.HeaderValue.Regex
+				out = append(out, r.Name+" "+m.HeaderName+"="+v)
+			}
+		}
+		return out
+	}
+	st, _ := Reconcile(s, Status{}, Input{Now: t0, TemplateHash: "a"})
+	st, d := Reconcile(s, st, Input{Now: t0, TemplateHash: "b", CanaryAvailable: 1})
+	for i, want := range [][]string{
+		{"qa x-qa=1", "beta x-beta=yes"},
+		{"beta x-beta=yes", "qa x-qa=2"},
+		{"beta x-beta=yes"},
+		nil,
+	} {
+		if st.Phase != Paused {
+			t.Fatalf("pause %d: phase %s (%s)", i, st.Phase, st.Message)
+		}
+		if diff := cmp.Diff(want, routes(d)); diff != "" {
+			t.Errorf("at the pause of step %d (-want +got):\n%s", st.StepIndex, diff)
+		}
+		if i < 3 {
+			st, d = Reconcile(s, st, Input{Now: t0, TemplateHash: "b", CanaryAvailable: 1, Command: Promote})
+		}
+	}
+	if st.HeaderRoutes != nil {
+		t.Errorf("status keeps routes after both were removed: %+v", st.HeaderRoutes)
+	}
+}
+
+// Steps the step machine does not run stop the release where it is,
+// saying which step and why; the canary is never promoted past them.
+func TestUnsupportedSteps(t *testing.T) {
+	for _, step := range []string{
+		"experiment: {templates: [{name: baseline, specRef: stable}]}",
+		"plugin: {name: example.com/step}",
+		"setMirrorRoute: {name: mirror}",
+	} {
+		t.Run(strings.SplitN(step, ":", 2)[0], func(t *testing.T) {
+			s := spec(t, "replicas: 2\nstrategy:\n  canary:\n    trafficRouting: {istio: {virtualService: {name: vs}}}\n    steps:\n    - setWeight: 20\n    - "+step+"\n    - setWeight: 60\n")
+			t0 := time.Unix(1_800_000_000, 0)
+			st, _ := Reconcile(s, Status{}, Input{Now: t0, TemplateHash: "a"})
+			for range 2 { // a later reconcile does not get past it either
+				var d Desired
+				st, d = Reconcile(s, st, Input{Now: t0.Add(time.Hour), TemplateHash: "b", CanaryAvailable: 2})
+				want := view{Phase: Degraded, Step: 1, Weight: 20, Set: 20, Stable: 2, Canary: 1, StableHash: "a"}
+				if diff := cmp.Diff(want, look(st, d)); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+				if want := "step 1: experiment, plugin and setMirrorRoute steps are not supported by Graylane's step machine"; st.Message != want {
+					t.Errorf("message %q, want %q", st.Message, want)
+				}
+			}
+		})
+	}
+}

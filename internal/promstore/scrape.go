@@ -14,7 +14,7 @@ import (
 
 // writer appends the samples of one scrape and tracks the series it saw.
 type writer struct {
-	app     storage.Appender
+	app     *memAppender
 	cache   seriesCache
 	scrape  int64 // the scrape's timestamp, which marks the series seen
 	builder labels.ScratchBuilder

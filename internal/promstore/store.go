@@ -1,6 +1,7 @@
 // Package promstore is an embedded Prometheus for the embedded runtime: it
-// scrapes a prometheus.Gatherer (the runtime's own registry) into an
-// in-memory TSDB head and answers PromQL with the upstream engine, over Go
+// scrapes a prometheus.Gatherer (the runtime's own registry) into memory
+// (Prometheus' XOR chunks, see memDB) and answers PromQL with the upstream
+// engine, over Go
 // methods and over Prometheus' HTTP query API, so Argo Rollouts
 // AnalysisTemplates written for a cluster run unchanged.
 //
@@ -26,7 +27,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"time"
 
@@ -35,7 +35,6 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/annotations"
 )
 
@@ -72,13 +71,13 @@ type Options struct {
 	// dropped in batches, every Retention/10, so a query may see up to
 	// 1.1×Retention of history.
 	Retention time.Duration
-	// Logger receives scrape failures (Warn) and the TSDB's own warnings and
-	// errors; default: discard.
+	// Logger receives scrape failures (Warn) and the query engine's own
+	// warnings and errors; default: discard.
 	Logger *slog.Logger
 }
 
-// Store keeps samples gathered from a prometheus.Gatherer in an in-memory
-// TSDB head and answers PromQL. All methods are safe for concurrent use:
+// Store keeps samples gathered from a prometheus.Gatherer in memory and
+// answers PromQL. All methods are safe for concurrent use:
 // scrapes and queries may run at the same time.
 type Store struct {
 	gatherer     prometheus.Gatherer
@@ -87,13 +86,12 @@ type Store struct {
 	idleAfter    time.Duration
 	retention    time.Duration
 	logger       *slog.Logger
-	dir          string // chunk directory of the head, removed by Close
-	head         *tsdb.Head
+	db           *memDB
 	engine       *promql.Engine
 	queryable    storage.Queryable
 
 	// mu guards closed: queries and scrapes hold it for reading, Close for
-	// writing, so the head is never closed under a reader.
+	// writing, so the store is never closed under a reader.
 	mu     sync.RWMutex
 	closed bool
 
@@ -114,8 +112,7 @@ type schedule struct {
 	waiters    []chan struct{} // queries waiting for the next scrape
 }
 
-// New returns a Store that scrapes g. It creates a temporary directory for
-// the head's memory-mapped chunks, removed by Close.
+// New returns a Store that scrapes g.
 func New(g prometheus.Gatherer, o Options) (*Store, error) {
 	if g == nil {
 		return nil, errors.New("promstore: nil gatherer")
@@ -135,20 +132,10 @@ func New(g prometheus.Gatherer, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	dir, err := os.MkdirTemp("", "graylane-promstore-")
-	if err != nil {
-		return nil, fmt.Errorf("promstore: create chunk directory: %w", err)
-	}
-	ho := tsdb.DefaultHeadOptions()
-	ho.ChunkDirRoot = dir
-	// The TSDB reports its routine work (chunk replay, truncation) at Info;
-	// only its warnings and errors belong in the runtime's log.
-	tsdbLogger := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "promstore")
-	head, err := tsdb.NewHead(nil, tsdbLogger, nil, nil, ho, nil)
-	if err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("promstore: open head: %w", err)
-	}
+	// The engine reports its own trouble at Warn and above; only that
+	// belongs in the runtime's log.
+	engineLogger := slog.New(minLevel{o.Logger.Handler(), slog.LevelWarn}).With("component", "promstore")
+	db := newMemDB()
 	s := &Store{
 		gatherer:     g,
 		interval:     o.Interval,
@@ -156,31 +143,17 @@ func New(g prometheus.Gatherer, o Options) (*Store, error) {
 		idleAfter:    o.IdleAfter,
 		retention:    o.Retention,
 		logger:       o.Logger,
-		dir:          dir,
-		head:         head,
+		db:           db,
 		series:       seriesCache{},
 		kick:         make(chan struct{}, 1),
 		engine: promql.NewEngine(promql.EngineOpts{
-			Logger:        tsdbLogger,
+			Logger:        engineLogger,
 			MaxSamples:    MaxSamples,
 			Timeout:       QueryTimeout,
 			LookbackDelta: LookbackDelta,
 		}),
+		queryable: storage.QueryableFunc(db.Querier),
 	}
-	s.queryable = storage.QueryableFunc(func(mint, maxt int64) (storage.Querier, error) {
-		// Truncation drops whole chunks; hide the older samples that share
-		// a chunk with newer ones, so queries see exactly the retention.
-		floor := head.MinTime()
-		if floor == math.MaxInt64 { // empty head
-			floor = math.MinInt64
-		}
-		mint = max(mint, floor)
-		q, err := tsdb.NewBlockQuerier(tsdb.NewRangeHead(head, mint, maxt), mint, maxt)
-		if err != nil {
-			return nil, fmt.Errorf("promstore: open querier: %w", err)
-		}
-		return floorQuerier{Querier: q, floor: floor}, nil
-	})
 	return s, nil
 }
 
@@ -264,9 +237,9 @@ func (s *Store) fresh(ctx context.Context) {
 	}
 }
 
-// Close closes the head and removes its chunk directory. It waits for
-// running scrapes and queries; later calls of any method return ErrClosed.
-// Closing twice is not an error.
+// Close drops the samples and stops the engine. It waits for running
+// scrapes and queries; later calls of any method return ErrClosed. Closing
+// twice is not an error.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -274,11 +247,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	err := s.head.Close()
-	if err != nil {
-		err = fmt.Errorf("promstore: close head: %w", err)
-	}
-	return errors.Join(err, s.engine.Close(), os.RemoveAll(s.dir))
+	return s.engine.Close()
 }
 
 // Query evaluates an instant query at t. The error of a query that does
@@ -369,8 +338,8 @@ func detach(v parser.Value) parser.Value {
 // ScrapeOnce gathers the metrics once and stores them as samples at t
 // (metrics that carry their own timestamp keep it). Series gathered by the
 // previous scrape and missing now get a staleness marker at t. Samples
-// the head refuses (t not after the previous scrape) are skipped and
-// reported in the error; the others are stored.
+// the store refuses (t before the previous scrape, or older than the
+// retention) are skipped and reported in the error; the others are stored.
 func (s *Store) ScrapeOnce(ctx context.Context, t time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("promstore: scrape: %w", err)
@@ -388,7 +357,7 @@ func (s *Store) ScrapeOnce(ctx context.Context, t time.Time) error {
 		return fmt.Errorf("promstore: gather: %w", gatherErr)
 	}
 	ts := t.UnixMilli()
-	app := s.head.Appender(ctx)
+	app := s.db.Appender()
 	w := &writer{app: app, cache: s.series, scrape: ts}
 	for _, mf := range mfs {
 		appendFamily(w, mf, ts)
@@ -416,16 +385,16 @@ func (s *Store) ScrapeOnce(ctx context.Context, t time.Time) error {
 func (s *Store) truncate(now int64) error {
 	ret := s.retention.Milliseconds()
 	cutoff := now - ret
-	if minT := s.head.MinTime(); minT == math.MaxInt64 || minT >= cutoff-ret/10 {
+	if minT := s.db.MinTime(); minT == math.MaxInt64 || minT >= cutoff-ret/10 {
 		return nil
 	}
-	if err := s.head.Truncate(cutoff); err != nil {
-		return fmt.Errorf("promstore: truncate head: %w", err)
+	if _, err := s.db.Truncate(cutoff); err != nil {
+		return err
 	}
 	return nil
 }
 
-// seriesCache remembers the series of the last scrape: their head
+// seriesCache remembers the series of the last scrape: their store
 // reference (so appends skip the label lookup) and the scrape that last
 // saw them (so the others get a staleness marker).
 type seriesCache map[uint64][]cachedSeries
@@ -434,22 +403,6 @@ type cachedSeries struct {
 	lset labels.Labels
 	ref  storage.SeriesRef
 	seen int64
-}
-
-// floorQuerier keeps selections at or after floor: the engine's select
-// hints would otherwise reach below the querier's own range.
-type floorQuerier struct {
-	storage.Querier
-	floor int64
-}
-
-func (q floorQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
-	if hints != nil && hints.Start < q.floor {
-		h := *hints
-		h.Start = q.floor
-		hints = &h
-	}
-	return q.Querier.Select(ctx, sortSeries, hints, ms...)
 }
 
 // minLevel is a slog.Handler that drops records below a level.

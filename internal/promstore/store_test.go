@@ -3,7 +3,6 @@ package promstore
 import (
 	"context"
 	"errors"
-	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -232,9 +231,6 @@ func TestQueryErrors(t *testing.T) {
 	}
 	if err := m.store.ScrapeOnce(ctx, t0.Add(time.Hour)); !errors.Is(err, ErrClosed) {
 		t.Errorf("ScrapeOnce after Close = %v, want ErrClosed", err)
-	}
-	if _, err := os.Stat(m.store.dir); !os.IsNotExist(err) {
-		t.Errorf("chunk directory %s after Close: stat error %v, want not-exist", m.store.dir, err)
 	}
 }
 

@@ -45,7 +45,8 @@ func applicationCRD(t *testing.T) string {
 // TestAPIServerAcceptsOutput server-side applies the rendered examples and
 // the conversion of 60 generated Deployments to a real kube-apiserver with
 // the upstream Istio, Argo Rollouts and Argo CD CRDs: every object must be
-// accepted by the real schema validation.
+// accepted by the real schema validation, every kind expected must be
+// among them, and the server must store each spec as written.
 func TestAPIServerAcceptsOutput(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver")
@@ -93,28 +94,91 @@ func TestAPIServerAcceptsOutput(t *testing.T) {
 			}
 		}
 	}
-	kinds := map[string]int{}
+	applied := map[string]*unstructured.Unstructured{} // by Ref: the last write wins
 	for _, o := range objs {
-		if err := serverSideApply(ctx, env.Client, o); err != nil {
+		u, err := serverSideApply(ctx, env.Client, o)
+		if err != nil {
 			t.Errorf("%s %s: %v", o.APIVersion, o.Ref(), err)
 			continue
 		}
-		kinds[o.Kind]++
+		applied[o.Ref()] = u
+	}
+	kinds := map[string]int{}
+	for _, u := range applied {
+		kinds[u.GetKind()]++
+	}
+	// Every kind the examples and the conversion produce reached the
+	// server (a rendering that silently stopped making one fails here).
+	for _, kind := range []string{"Service", "Rollout", "VirtualService", "DestinationRule", "AnalysisTemplate", "PodDisruptionBudget", "Application"} {
+		if kinds[kind] == 0 {
+			t.Errorf("no %s applied (applied: %v)", kind, kinds)
+		}
+	}
+	// What the server stored is what Graylane wrote: read back, each
+	// object's spec holds every field written with the value written (the
+	// server may add defaults, never drop or change a field).
+	for ref, want := range applied {
+		got := &unstructured.Unstructured{}
+		got.SetGroupVersionKind(want.GroupVersionKind())
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(want), got); err != nil {
+			t.Errorf("read back %s: %v", ref, err)
+			continue
+		}
+		if missing := lostFields("spec", want.Object["spec"], got.Object["spec"]); len(missing) > 0 {
+			t.Errorf("%s: the server did not keep %v", ref, missing)
+		}
 	}
 	t.Logf("applied: %v", kinds)
+}
+
+// lostFields lists the paths under path where got lacks or differs from
+// what want has: maps are compared key by key (got may hold more), lists
+// element by element, values as JSON numbers and strings.
+func lostFields(path string, want, got any) []string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return []string{path}
+		}
+		var out []string
+		for k, v := range w {
+			out = append(out, lostFields(path+"."+k, v, g[k])...)
+		}
+		return out
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return []string{path}
+		}
+		var out []string
+		for i := range w {
+			out = append(out, lostFields(fmt.Sprintf("%s[%d]", path, i), w[i], g[i])...)
+		}
+		return out
+	}
+	if fmt.Sprint(want) != fmt.Sprint(got) {
+		return []string{fmt.Sprintf("%s (wrote %v, stored %v)", path, want, got)}
+	}
+	return nil
 }
 
 // serverSideApply applies the YAML Graylane writes for o (what a user
 // applies), as field manager graylane, with strict field validation: an
 // unknown or misspelt field is an error, not silently pruned.
-func serverSideApply(ctx context.Context, c client.Client, o render.Object) error {
+// It returns the object as written.
+func serverSideApply(ctx context.Context, c client.Client, o render.Object) (*unstructured.Unstructured, error) {
 	doc, err := render.Encode(o)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u := &unstructured.Unstructured{}
 	if err := yaml.Unmarshal(doc, &u.Object); err != nil {
-		return fmt.Errorf("decode: %w", err)
+		return nil, fmt.Errorf("decode: %w", err)
 	}
-	return c.Patch(ctx, u, client.Apply, client.FieldOwner("graylane"), client.ForceOwnership, client.FieldValidation("Strict"))
+	written := u.DeepCopy()
+	if err := c.Patch(ctx, u, client.Apply, client.FieldOwner("graylane"), client.ForceOwnership, client.FieldValidation("Strict")); err != nil {
+		return nil, err
+	}
+	return written, nil
 }

@@ -43,6 +43,7 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	c.destinations(rt, r)
 	rt.Policy = routePolicy(r)
 	rt.Fault = c.routeFault(r)
+	c.mirrors(rt, r)
 	return rt, ms
 }
 

@@ -1,7 +1,9 @@
 package route
 
 import (
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,3 +179,96 @@ spec:
 		t.Errorf("rejections (-want +got):\n%s", diff)
 	}
 }
+
+// Istio's mirroring task: httpbin v1 serves, v2 gets a copy of every
+// request (mirrorPercent: 100, the deprecated integer form).
+func TestMirroringTask(t *testing.T) {
+	const task = "istio.io/content/en/docs/tasks/traffic-management/mirroring/"
+	in := readTestdata(t, task+"snip_creating_a_default_routing_policy_1.yaml")
+	// the task's second step replaces the VirtualService of the first
+	vs := readTestdata(t, task+"snip_mirroring_traffic_to_v2_1.yaml")
+	docs := ""
+	for _, d := range splitDocs(in) {
+		if !strings.Contains(d, "kind: VirtualService") {
+			docs += d + "\n---\n"
+		}
+	}
+	tab := compileYAML(t, docs+vs)
+	res := tab.Evaluate(req("GET", "http://httpbin:8000/headers"))
+	if res.Route == nil {
+		t.Fatalf("no route: %v", res.Reason)
+	}
+	want := []Mirror{{Destination: Destination{Host: "httpbin.default.svc.cluster.local", Subset: "v2", Labels: map[string]string{"version": "v2"}, DestinationRule: "default/httpbin"}, Percent: 100}}
+	if diff := cmp.Diff(want, res.Route.Mirrors, cmpopts.IgnoreUnexported(Mirror{})); diff != "" {
+		t.Errorf("mirrors (-want +got):\n%s", diff)
+	}
+	m := res.Route.Mirrors[0]
+	if !m.Sample(0) || !m.Sample(999999) {
+		t.Errorf("100%%: not every request is mirrored")
+	}
+}
+
+func TestMirrorPercentAndRejections(t *testing.T) {
+	tab := compileYAML(t, `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: a, namespace: shop}
+spec:
+  hosts: [a]
+  http:
+  - match: [{uri: {prefix: /some}}]
+    route: [{destination: {host: a}}]
+    mirror: {host: a-copy}
+    mirrorPercentage: {value: 12.5}
+  - match: [{uri: {prefix: /zero}}]
+    route: [{destination: {host: a}}]
+    mirror: {host: a-copy}
+    mirrorPercentage: {value: 0}
+  - route: [{destination: {host: a}}]
+    mirrors: [{destination: {host: b}}, {destination: {host: c}, percentage: {value: 50}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bad, namespace: shop}
+spec:
+  hosts: [bad]
+  http:
+  - route: [{destination: {host: bad}}]
+    mirror: {host: xx}
+    mirrors: [{destination: {host: yy}, percentage: {value: 101}}]
+`)
+	get := func(path string) []Mirror {
+		r := req("GET", "http://a"+path)
+		r.Source.Namespace = "shop"
+		return tab.Evaluate(r).Route.Mirrors
+	}
+	some := get("/some")
+	if len(some) != 1 || some[0].Percent != 12.5 || !some[0].Sample(124999) || some[0].Sample(125000) {
+		t.Errorf("12.5%%: %+v", some)
+	}
+	if z := get("/zero"); len(z) != 0 {
+		t.Errorf("an explicit 0%% mirrors nothing, got %+v", z)
+	}
+	var hosts []string
+	for _, m := range get("/other") {
+		hosts = append(hosts, fmt.Sprintf("%s %v", m.Host, m.Percent))
+	}
+	if diff := cmp.Diff([]string{"b.shop.svc.cluster.local 100", "c.shop.svc.cluster.local 50"}, hosts); diff != "" {
+		t.Errorf("mirrors (-want +got):\n%s", diff)
+	}
+	var rej []string
+	for _, f := range tab.Findings {
+		if f.Severity == Error {
+			rej = append(rej, f.Object+" "+f.Path)
+		}
+	}
+	if diff := cmp.Diff([]string{"VirtualService shop/bad spec.http[0]", "VirtualService shop/bad spec.http[0].mirrors[0].percentage"}, rej); diff != "" {
+		t.Errorf("rejections (-want +got):\n%s", diff)
+	}
+	for in, want := range map[string]string{"b": "b-shadow", "b:8080": "b-shadow:8080", "10.0.0.1:80": "10.0.0.1-shadow:80", "a.b.c": "a.b.c-shadow"} {
+		if got := ShadowHost(in); got != want {
+			t.Errorf("ShadowHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func splitDocs(s string) []string { return strings.Split(s, "\n---\n") }

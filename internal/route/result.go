@@ -153,8 +153,10 @@ type Route struct {
 	Policy Policy
 	// Fault is the route's fault injection (fault.go), nil without one.
 	Fault *Fault
-	cum   []uint32
-	path  *pathRewrite
+	// Mirrors are where copies of the route's requests go (mirror.go).
+	Mirrors []Mirror
+	cum     []uint32
+	path    *pathRewrite
 }
 
 // Pick returns the index of the destination chosen by x, a number drawn

@@ -107,6 +107,7 @@ func validateHTTPRoute(h *networking.HTTPRoute, path string, inDelegate bool, re
 	ValidatePolicy(h, path, reject)
 	validateRewrite(h.GetRewrite(), path+".rewrite", reject)
 	validateFault(h.GetFault(), path+".fault", reject)
+	validateMirrors(h, path, reject)
 	for i, m := range h.GetMatch() {
 		validateMatch(m, fmt.Sprintf("%s.match[%d]", path, i), reject)
 	}

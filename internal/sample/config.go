@@ -58,6 +58,11 @@ type Options struct {
 	PodName, PodUID string
 	// Ready, if set, is called with the listening address once serving.
 	Ready func(addr string) `json:"-"`
+	// Proxy, if set, chooses the proxy of the upstream calls (as
+	// http.Transport.Proxy does, by URL); nil reads HTTP_PROXY, HTTPS_PROXY
+	// and NO_PROXY from the process environment. A sample host sets it from
+	// each replica's own environment.
+	Proxy func(*url.URL) (*url.URL, error) `json:"-"`
 }
 
 // A Setting is one configuration value: its environment variable, the CLI flag

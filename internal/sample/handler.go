@@ -61,8 +61,9 @@ type upstream struct {
 }
 
 // NewHandler validates o and precomputes the answers. Outbound calls go
-// through a clone of http.DefaultTransport whose proxy is read from the
-// environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) now, not cached process-wide.
+// through a clone of http.DefaultTransport whose proxy is o.Proxy, or when
+// that is nil read from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)
+// now, not cached process-wide.
 func NewHandler(o Options) (*Handler, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ func NewHandler(o Options) (*Handler, error) {
 		errorRate:    o.ErrorRate,
 		latency:      o.Latency,
 		propagate:    newHeaderMatcher(o.PropagateHeaders),
-		transport:    newTransport(),
+		transport:    newTransport(o.Proxy),
 	}
 	if o.PodName != "" {
 		h.podName = []string{o.PodName}

@@ -62,6 +62,16 @@ func inheritedListener() (net.Listener, error) {
 // ownership of ln and closes it. It returns nil after a shutdown caused by
 // ctx, and an error when serving fails. A nil logger discards the logs.
 func Serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger) error {
+	return serve(ctx, ln, o, logger, nil)
+}
+
+// errKilled ends a replica whose kill channel closed.
+var errKilled = errors.New("killed")
+
+// serve is Serve, and when kill closes it stops at once, as a killed
+// process would: the listener and every connection are closed, in-flight
+// requests get no answer, and it returns errKilled.
+func serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger, kill <-chan struct{}) error {
 	h, err := NewHandler(o)
 	if err != nil {
 		_ = ln.Close()
@@ -91,6 +101,10 @@ func Serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger)
 	select {
 	case err := <-served:
 		return fmt.Errorf("sample: serve: %w", err)
+	case <-kill:
+		_ = srv.Close()
+		<-served
+		return errKilled
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
@@ -107,13 +121,16 @@ func Serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger)
 }
 
 // newTransport clones http.DefaultTransport with keep-alive pools sized for a
-// benchmark and a proxy read from the environment at this call. Unlike
-// http.ProxyFromEnvironment, which reads the environment once per process, a
-// new handler sees the current HTTP_PROXY / HTTPS_PROXY / NO_PROXY (and their
-// lowercase forms). As with ProxyFromEnvironment, requests to localhost and
-// loopback addresses never use the proxy.
-func newTransport() *http.Transport {
-	proxy := httpproxy.FromEnvironment().ProxyFunc()
+// benchmark and proxy, or when that is nil a proxy read from the environment
+// at this call. Unlike http.ProxyFromEnvironment, which reads the
+// environment once per process, a new handler sees the current HTTP_PROXY /
+// HTTPS_PROXY / NO_PROXY (and their lowercase forms). As with
+// ProxyFromEnvironment, requests to localhost and loopback addresses never
+// use the proxy.
+func newTransport(proxy func(*url.URL) (*url.URL, error)) *http.Transport {
+	if proxy == nil {
+		proxy = httpproxy.FromEnvironment().ProxyFunc()
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = func(req *http.Request) (*url.URL, error) { return proxy(req.URL) }
 	t.DisableKeepAlives = false

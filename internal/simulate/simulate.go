@@ -241,6 +241,9 @@ func (r *runner) hop(req *route.Request, depth int) *Hop {
 			h.Service, h.Status, h.Problem = shortName(host), 503, d.Problem
 			return h
 		}
+		for _, m := range res.Route.Mirrors {
+			r.notes[fmt.Sprintf("%s mirrors %v%% of its requests to %s (copies are not part of the paths)", res.Route.VirtualService, m.Percent, shortName(m.Host)+subsetSuffix(m.Subset))] = true
+		}
 		if f := res.Route.Fault; f != nil && r.injectFault(h, f) {
 			h.Service = shortName(host)
 			_, h.Namespace, _ = route.ServiceOf(host)
@@ -377,6 +380,13 @@ func shortName(host string) string {
 		return name
 	}
 	return host
+}
+
+func subsetSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " subset " + s
 }
 
 // injectFault draws the route's fault injection for one request as the

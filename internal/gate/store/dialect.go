@@ -100,6 +100,14 @@ var migrations = []migration{
 			PRIMARY KEY (kind, id)
 		){table}`,
 	}},
+	{2, []string{
+		// One row the health check writes (CheckWrite): a write that
+		// moves no change counter, so no replica reloads for it.
+		`CREATE TABLE IF NOT EXISTS gate_health (
+			id INTEGER NOT NULL PRIMARY KEY,
+			checked_at BIGINT NOT NULL
+		){table}`,
+	}},
 }
 
 const schemaTable = `CREATE TABLE IF NOT EXISTS gate_schema_migrations (
@@ -128,8 +136,13 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %d: %w", m.version, err)
 			}
 		}
-		if m.version == 1 {
-			if err := s.seedCounter(ctx); err != nil {
+		switch m.version {
+		case 1:
+			if err := s.seedRow(ctx, "gate_changes", "counter"); err != nil {
+				return err
+			}
+		case 2:
+			if err := s.seedRow(ctx, "gate_health", "checked_at"); err != nil {
 				return err
 			}
 		}
@@ -143,27 +156,29 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) seedCounter(ctx context.Context) error {
-	var n int
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM gate_changes WHERE id = 1").Scan(&n); err != nil {
-		return fmt.Errorf("read change counter: %w", err)
+// seedRow inserts row id 1 of a one-row table (column = 0) unless a
+// replica starting at the same time did. table and column are constants
+// of this package.
+func (s *Store) seedRow(ctx context.Context, table, column string) error {
+	exists := func() (bool, error) {
+		var n int
+		err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = 1").Scan(&n)
+		return n > 0, err
 	}
-	if n > 0 {
+	ok, err := exists()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", table, err)
+	}
+	if ok {
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, "INSERT INTO gate_changes (id, counter) VALUES (1, 0)"); err != nil {
-		if s.counterExists(ctx) {
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO "+table+" (id, "+column+") VALUES (1, 0)"); err != nil {
+		if ok, _ := exists(); ok {
 			return nil
 		}
-		return fmt.Errorf("seed change counter: %w", err)
+		return fmt.Errorf("seed %s: %w", table, err)
 	}
 	return nil
-}
-
-func (s *Store) counterExists(ctx context.Context) bool {
-	var n int
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM gate_changes WHERE id = 1").Scan(&n)
-	return err == nil && n == 1
 }
 
 func (s *Store) isDuplicate(ctx context.Context, version int) bool {

@@ -77,6 +77,10 @@ type Store struct {
 	db      *sql.DB
 	dialect dialect
 	log     *slog.Logger
+	// path and opened are the SQLite file and what it was when opened
+	// (CheckFile compares); empty for memory and server databases.
+	path   string
+	opened os.FileInfo
 }
 
 // Open parses dsn, connects, and applies pending migrations. DSNs:
@@ -111,6 +115,14 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if d.name == "sqlite" {
+		if s.path = sqlitePath(source); s.path != "" {
+			if s.opened, err = os.Stat(s.path); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("sqlite file: %w", err)
+			}
+		}
 	}
 	return s, nil
 }
@@ -194,11 +206,19 @@ func mysqlSource(dsn string) (string, string, dialect, error) {
 
 // sqliteDir is the directory of a file: source, "" for memory.
 func sqliteDir(source string) string {
+	if path := sqlitePath(source); path != "" {
+		return filepath.Dir(path)
+	}
+	return ""
+}
+
+// sqlitePath is the file of a file: source, "" for memory.
+func sqlitePath(source string) string {
 	path, _, _ := strings.Cut(strings.TrimPrefix(source, "file:"), "?")
-	if path == "" || path == ":memory:" {
+	if path == ":memory:" {
 		return ""
 	}
-	return filepath.Dir(path)
+	return path
 }
 
 // redact hides the password of a URL-shaped DSN for error messages.

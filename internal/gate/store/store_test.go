@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
@@ -17,15 +18,24 @@ import (
 	"github.com/graylane/graylane/internal/gate/testdb"
 )
 
-// backends are the databases the suite runs on; each returns a DSN to an
-// empty database.
+// backends are the databases the suite runs on. Each starts what it needs
+// (a server, for MariaDB and PostgreSQL) and returns a function that makes
+// an empty database and returns its DSN.
 var backends = []struct {
-	name string
-	dsn  func(t *testing.T) string
+	name  string
+	start func(t *testing.T) func(t *testing.T) string
 }{
-	{"sqlite", func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "gate.db") }},
-	{"mariadb", func(t *testing.T) string { return testdb.MariaDB(t).DSN() }},
-	{"postgres", func(t *testing.T) string { return testdb.Postgres(t).DSN() }},
+	{"sqlite", func(*testing.T) func(t *testing.T) string {
+		return func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "gate.db") }
+	}},
+	{"mariadb", func(t *testing.T) func(t *testing.T) string {
+		srv := testdb.MariaDB(t)
+		return func(*testing.T) string { return srv.NewDatabase() }
+	}},
+	{"postgres", func(t *testing.T) func(t *testing.T) string {
+		srv := testdb.Postgres(t)
+		return func(*testing.T) string { return srv.NewDatabase() }
+	}},
 }
 
 func open(t *testing.T, dsn string) *store.Store {
@@ -40,30 +50,38 @@ func open(t *testing.T, dsn string) *store.Store {
 	return s
 }
 
-// TestStore runs the same suite against every backend.
+// TestStore runs the same suite against every backend. Every subtest has
+// an empty database of its own and sets up what it needs.
 func TestStore(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			dsn := b.dsn(t)
-			s := open(t, dsn)
-			t.Run("migrations", func(t *testing.T) { testMigrations(t, s, dsn) })
-			t.Run("crud", func(t *testing.T) { testCRUD(t, s) })
-			t.Run("import", func(t *testing.T) { testImport(t, s) })
-			t.Run("ids", func(t *testing.T) { testIDs(t, s) })
+			empty := b.start(t)
+			t.Run("migrations", func(t *testing.T) { testMigrations(t, empty(t)) })
+			t.Run("crud", func(t *testing.T) { testCRUD(t, open(t, empty(t))) })
+			t.Run("import", func(t *testing.T) { testImport(t, open(t, empty(t))) })
+			t.Run("ids", func(t *testing.T) { testIDs(t, open(t, empty(t))) })
 		})
 	}
 }
 
-func testMigrations(t *testing.T, s *store.Store, dsn string) {
+func testMigrations(t *testing.T, dsn string) {
 	ctx := context.Background()
+	s := open(t, dsn)
 	got, err := s.SchemaVersion(ctx)
-	if err != nil || got != 1 {
-		t.Fatalf("SchemaVersion = %d, %v; want 1", got, err)
+	if err != nil || got != 2 {
+		t.Fatalf("SchemaVersion = %d, %v; want 2", got, err)
 	}
 	// A second Open (another replica) applies nothing and keeps the data.
 	again := open(t, dsn)
-	if v, err := again.SchemaVersion(ctx); err != nil || v != 1 {
-		t.Fatalf("reopen: SchemaVersion = %d, %v; want 1", v, err)
+	if v, err := again.SchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("reopen: SchemaVersion = %d, %v; want 2", v, err)
+	}
+	// The health write (migration 2's row) works and moves no change
+	// counter, so no replica reloads for it.
+	for range 2 {
+		if err := again.CheckWrite(ctx); err != nil {
+			t.Fatalf("CheckWrite: %v", err)
+		}
 	}
 	if v, err := again.Version(ctx); err != nil || v != 0 {
 		t.Fatalf("reopen: Version = %d, %v; want 0", v, err)
@@ -143,6 +161,12 @@ func testCRUD(t *testing.T, s *store.Store) {
 
 func testImport(t *testing.T, s *store.Store) {
 	ctx := context.Background()
+	if _, err := s.SetLane(ctx, "v2", 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutEntry(ctx, store.Entry{Kind: store.KindUser, ID: "already", Lane: "v2", CreatedAt: time.UnixMilli(1_700_000_000_000).UTC()}); err != nil {
+		t.Fatal(err)
+	}
 	before, err := s.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +209,9 @@ func testImport(t *testing.T, s *store.Store) {
 // SQL metacharacters are data.
 func testIDs(t *testing.T, s *store.Store) {
 	ctx := context.Background()
+	if _, err := s.SetLane(ctx, "v2", 10); err != nil {
+		t.Fatal(err)
+	}
 	ids := []string{"x'; DROP TABLE gate_whitelist; --", "CASE", "case", "a\"b"}
 	for _, id := range ids {
 		if _, err := s.PutEntry(ctx, store.Entry{Kind: store.KindUser, ID: id, Lane: "v2", CreatedAt: time.Now()}); err != nil {
@@ -224,5 +251,41 @@ func TestOpenSQLiteMakesDirectory(t *testing.T) {
 	mem := open(t, "sqlite::memory:")
 	if _, err := mem.SetLane(context.Background(), "v2", 5); err != nil {
 		t.Errorf("memory store: %v", err)
+	}
+}
+
+// TestUpgradeFromV1: a store made before the health write (schema 1) gets
+// its table and row at the next start, and keeps its data.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gate.db")
+	s := open(t, "sqlite://"+path)
+	if _, err := s.SetLane(ctx, "v2", 10); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{"DROP TABLE gate_health", "DELETE FROM gate_schema_migrations WHERE version = 2"} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	again := open(t, "sqlite://"+path)
+	if v, err := again.SchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("SchemaVersion = %d, %v; want 2", v, err)
+	}
+	if err := again.CheckWrite(ctx); err != nil {
+		t.Fatalf("CheckWrite after the upgrade: %v", err)
+	}
+	st, err := again.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]store.Lane{{Name: "v2", Weight: 10}}, st.Lanes, ignoreTimes); diff != "" {
+		t.Errorf("lanes after the upgrade (-want +got):\n%s", diff)
 	}
 }

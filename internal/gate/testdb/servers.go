@@ -1,15 +1,14 @@
 package testdb
 
 import (
-	"context"
-	"database/sql"
+	"fmt"
+	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 
 	_ "github.com/go-sql-driver/mysql" // "mysql" driver for the readiness ping
 	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for the readiness ping
@@ -40,13 +39,22 @@ func Postgres(t testing.TB) *Server {
 	dir := tempDir(t, "graylane-pg-", cred)
 	data := filepath.Join(dir, "data")
 	run(t, cred, initdb, "-D", data, "-U", "graylane", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-locale")
-	port := strconv.Itoa(freePort(t))
-	source := "postgres://graylane@127.0.0.1:" + port + "/postgres?sslmode=disable&connect_timeout=2"
 	s := &Server{
-		t: t, name: "postgres", dsn: source, dataDir: dir, bin: postgres, cred: cred,
-		args: []string{"-D", data, "-p", port, "-k", dir, "-c", "listen_addresses=127.0.0.1",
-			"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"},
-		ping: sqlPing("pgx", source),
+		t: t, name: "postgres", dataDir: dir, data: data, bin: postgres, cred: cred, database: "postgres",
+		flavor: flavor{
+			args: func(port int) []string {
+				return []string{"-D", data, "-p", strconv.Itoa(port), "-k", dir, "-c", "listen_addresses=127.0.0.1",
+					"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"}
+			},
+			driver: "pgx",
+			source: func(port int, db string) string {
+				return "postgres://graylane@127.0.0.1:" + strconv.Itoa(port) + "/" + url.PathEscape(db) + "?sslmode=disable&connect_timeout=2"
+			},
+			dsn: func(port int, db string) string {
+				return "postgres://graylane@127.0.0.1:" + strconv.Itoa(port) + "/" + url.PathEscape(db) + "?sslmode=disable&connect_timeout=2"
+			},
+			dataDirQuery: "SHOW data_directory",
+		},
 	}
 	s.Start()
 	t.Cleanup(s.Stop)
@@ -73,27 +81,27 @@ func MariaDB(t testing.TB) *Server {
 	args := append([]string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal",
 		"--skip-test-db"}, asRoot...)
 	run(t, nil, install, args...)
-	port := strconv.Itoa(freePort(t))
-	ping := "root@tcp(127.0.0.1:" + port + ")/?timeout=2s"
 	s := &Server{
-		t: t, name: "mariadb", dsn: "mysql://root@127.0.0.1:" + port + "/gate", dataDir: dir, bin: server,
-		args: append([]string{"--no-defaults", "--datadir=" + data, "--port=" + port, "--bind-address=127.0.0.1",
-			"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
-			"--skip-grant-tables", "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M",
-			"--innodb-flush-log-at-trx-commit=0", "--tmpdir=" + dir}, asRoot...),
-		ping: sqlPing("mysql", ping),
+		t: t, name: "mariadb", dataDir: dir, data: data, bin: server, database: "gate",
+		flavor: flavor{
+			args: func(port int) []string {
+				return append([]string{"--no-defaults", "--datadir=" + data, "--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
+					"--socket=" + filepath.Join(dir, "mysqld.sock"), "--pid-file=" + filepath.Join(dir, "mysqld.pid"),
+					"--skip-grant-tables", "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M",
+					"--innodb-flush-log-at-trx-commit=0", "--tmpdir=" + dir}, asRoot...)
+			},
+			driver: "mysql",
+			source: func(port int, db string) string {
+				return fmt.Sprintf("root@tcp(127.0.0.1:%d)/%s?timeout=2s", port, db)
+			},
+			dsn: func(port int, db string) string {
+				return "mysql://root@127.0.0.1:" + strconv.Itoa(port) + "/" + db
+			},
+			dataDirQuery: "SELECT @@datadir",
+		},
 	}
 	s.Start()
 	t.Cleanup(s.Stop)
-	db, err := sql.Open("mysql", ping)
-	if err != nil {
-		t.Fatalf("open mariadb: %v", err)
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS gate"); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
+	s.exec("CREATE DATABASE IF NOT EXISTS gate")
 	return s
 }

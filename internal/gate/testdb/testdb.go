@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -25,22 +26,81 @@ const installHint = "install with hack/install-deps.sh (Debian: apt-get install 
 
 // Server is a database server started for one test.
 type Server struct {
-	t       testing.TB
-	name    string
-	dsn     string
-	dataDir string // the temporary directory: data/, server.log, sockets
-	args    []string
-	bin     string
-	cred    *syscall.Credential
-	ping    func(ctx context.Context) error
+	t        testing.TB
+	name     string
+	dataDir  string // the temporary directory: data/, server.log, sockets
+	data     string // the server's data directory, which identifies it
+	bin      string
+	cred     *syscall.Credential
+	database string // the database DSN names
+	flavor   flavor
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	out *os.File
+	mu     sync.Mutex
+	port   int // chosen by the first Start; a restart keeps it
+	cmd    *exec.Cmd
+	exited chan error // the process' Wait, once it has run
+	out    *os.File
+	next   int // NewDatabase's counter
 }
 
-// DSN is the Graylane DSN (mysql://... or postgres://...) of the server.
-func (s *Server) DSN() string { return s.dsn }
+// flavor is what differs between the servers.
+type flavor struct {
+	args   func(port int) []string
+	driver string
+	// source is the driver's data source for database db ("" for none).
+	source func(port int, db string) string
+	// dsn is the Graylane DSN of database db.
+	dsn func(port int, db string) string
+	// dataDirQuery asks the server for its data directory.
+	dataDirQuery string
+}
+
+// DSN is the Graylane DSN (mysql://... or postgres://...) of the server's
+// database.
+func (s *Server) DSN() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.flavor.dsn(s.port, s.database)
+}
+
+// NewDatabase creates an empty database on the server and returns its
+// Graylane DSN: a test or subtest that needs an empty store gets one of its
+// own without a server of its own.
+func (s *Server) NewDatabase() string {
+	s.t.Helper()
+	s.mu.Lock()
+	s.next++
+	name, port := fmt.Sprintf("gate_%d", s.next), s.port
+	s.mu.Unlock()
+	s.exec("CREATE DATABASE " + name)
+	return s.flavor.dsn(port, name)
+}
+
+// adminDB is the database to connect to outside the test databases.
+func (s *Server) adminDB() string {
+	if s.flavor.driver == "pgx" {
+		return "postgres"
+	}
+	return ""
+}
+
+// exec runs a statement on the server, outside any test database.
+func (s *Server) exec(stmt string) {
+	s.t.Helper()
+	s.mu.Lock()
+	source := s.flavor.source(s.port, s.adminDB())
+	s.mu.Unlock()
+	db, err := sql.Open(s.flavor.driver, source)
+	if err != nil {
+		s.t.Fatalf("open %s: %v", s.name, err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, stmt); err != nil {
+		s.t.Fatalf("%s: %s: %v", s.name, stmt, err)
+	}
+}
 
 // missing skips or fails the test for a missing binary.
 func missing(t testing.TB, what string) {
@@ -71,7 +131,8 @@ func findBin(names []string, dirs ...string) string {
 	return ""
 }
 
-// freePort asks the kernel for a free loopback port.
+// freePort asks the kernel for a loopback port that is free now. Another
+// process may take it before the server binds it: Start retries then.
 func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -111,8 +172,14 @@ func run(t testing.TB, cred *syscall.Credential, bin string, args ...string) {
 	}
 }
 
+// errPortTaken: another process had the server's port.
+var errPortTaken = errors.New("address already in use")
+
 // Start starts (or restarts, after Stop) the server and waits until it
-// answers.
+// answers as itself (its data directory, not another server's on the same
+// port). The first start picks a free port and, when another process takes
+// it first, a new one; a restart keeps its port (the DSNs handed out name
+// it) and waits for it to be free again.
 func (s *Server) Start() {
 	s.t.Helper()
 	s.mu.Lock()
@@ -120,42 +187,94 @@ func (s *Server) Start() {
 	if s.cmd != nil {
 		return
 	}
-	cmd := exec.Command(s.bin, s.args...)
+	restart := s.port != 0
+	deadline := time.Now().Add(2 * time.Minute) // a bound for a port that never comes free
+	for attempt := 1; ; attempt++ {
+		if !restart {
+			s.port = freePort(s.t)
+		}
+		err := s.launch()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, errPortTaken) || (!restart && attempt == 5) || time.Now().After(deadline) {
+			s.t.Fatalf("%s on port %d (attempt %d): %v", s.name, s.port, attempt, err)
+		}
+		if !restart {
+			s.t.Logf("%s: port %d was taken; trying another", s.name, s.port)
+			continue
+		}
+		s.t.Logf("%s: port %d is taken; waiting for it", s.name, s.port)
+		time.Sleep(200 * time.Millisecond) // back-off while another process holds the port
+	}
+}
+
+// launch runs the server once on s.port and waits until it answers as
+// itself. Called with s.mu held. An error wrapping errPortTaken means the
+// port was another process'.
+func (s *Server) launch() error {
+	cmd := exec.Command(s.bin, s.flavor.args(s.port)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
 	logPath := filepath.Join(s.dataDir, "server.log")
 	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		s.t.Fatalf("open %s log: %v", s.name, err)
+		return fmt.Errorf("open log: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		s.t.Fatalf("start %s: %v", s.name, err)
+		return fmt.Errorf("start: %w", err)
 	}
-	s.cmd, s.out = cmd, out
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
+	s.cmd, s.out, s.exited = cmd, out, exited
+	logged := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+	deadline := time.Now().Add(2 * time.Minute) // a bound for a hang, not a slow start
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := s.ping(ctx)
-		cancel()
-		if err == nil {
-			go func() { <-exited }()
-			return
+		ours, err := s.answers()
+		switch {
+		case err == nil && ours:
+			return nil
+		case err == nil:
+			// Another server answers on the port: ours cannot bind it.
+			s.kill()
+			return fmt.Errorf("another server answers on the port: %w", errPortTaken)
 		}
 		select {
 		case werr := <-exited:
-			log, _ := os.ReadFile(logPath)
-			s.cmd = nil
-			s.t.Fatalf("%s exited during start: %v\n%s", s.name, werr, log)
+			exited <- werr
+			s.kill()
+			log := logged()
+			if strings.Contains(strings.ToLower(log), "address already in use") {
+				return fmt.Errorf("exited during start: %v: %w", werr, errPortTaken)
+			}
+			return fmt.Errorf("exited during start: %v\n%s", werr, log)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logPath)
-			s.t.Fatalf("%s not ready after 60s: %v\n%s", s.name, err, log)
+			s.kill()
+			return fmt.Errorf("not ready after 2m: %v\n%s", err, logged())
 		}
 	}
+}
+
+// answers reports whether a server answers on s.port, and whether it is
+// this one (its data directory is s.data). Called with s.mu held.
+func (s *Server) answers() (ours bool, err error) {
+	db, err := sql.Open(s.flavor.driver, s.flavor.source(s.port, s.adminDB()))
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var dir string
+	if err := db.QueryRowContext(ctx, s.flavor.dataDirQuery).Scan(&dir); err != nil {
+		return false, err
+	}
+	got, err1 := os.Stat(dir)
+	want, err2 := os.Stat(s.data)
+	return err1 == nil && err2 == nil && os.SameFile(got, want), nil
 }
 
 // Stop stops the server (a fast shutdown) and waits for it to exit.
@@ -168,28 +287,28 @@ func (s *Server) Stop() {
 	p := s.cmd.Process
 	_ = p.Signal(syscall.SIGINT)
 	_ = p.Signal(syscall.SIGTERM)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := p.Signal(syscall.Signal(0)); errors.Is(err, os.ErrProcessDone) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-s.exited:
+		s.exited <- err // for kill
+	case <-time.After(30 * time.Second):
 	}
-	if err := p.Signal(syscall.Signal(0)); !errors.Is(err, os.ErrProcessDone) {
-		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+	s.kill()
+}
+
+// kill ends what is left of the server's process group, waits for the
+// process and closes its log. Called with s.mu held.
+func (s *Server) kill() {
+	if s.cmd == nil {
+		return
+	}
+	select {
+	case err := <-s.exited: // gone already: its group id may be reused
+		s.exited <- err
+	default:
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		err := <-s.exited
+		s.exited <- err
 	}
 	s.out.Close()
 	s.cmd, s.out = nil, nil
-}
-
-// sqlPing opens the driver source and pings it.
-func sqlPing(driver, source string) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		db, err := sql.Open(driver, source)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		return db.PingContext(ctx)
-	}
 }

@@ -1,4 +1,4 @@
-package gate
+package gateclient
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package gate
+package gateclient
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/graylane/graylane/internal/gate/store"
 )
 
 // Client talks to a running gate's HTTP API.
@@ -20,32 +18,17 @@ type Client struct {
 	HTTP  *http.Client
 }
 
-// StatusError is a non-2xx answer of the gate.
-type StatusError struct {
-	Status int
-	APIError
-}
+// maxAnswer bounds an answer's body.
+const maxAnswer = 64 << 20
 
-func (e *StatusError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "gate answered %d %s: %s", e.Status, e.Code, e.Message)
-	for _, l := range e.Lines {
-		fmt.Fprintf(&b, "\n  line %d: %s", l.Line, l.Message)
-	}
-	return b.String()
-}
-
-// BadInput reports whether the gate rejected the request itself (4xx).
-func (e *StatusError) BadInput() bool { return e.Status >= 400 && e.Status < 500 }
-
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string, out any) error {
+func (c *Client) request(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Request, error) {
 	u, err := url.Parse(c.Base)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return fmt.Errorf("server URL %q: want http://HOST:PORT", c.Base)
+		return nil, fmt.Errorf("server URL %q: want http://HOST:PORT", c.Base)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.Base, "/")+path, body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return nil, fmt.Errorf("build request: %w", err)
 	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
@@ -53,25 +36,41 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ct
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+	return req, nil
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
 	}
-	resp, err := hc.Do(req)
+	return &http.Client{Timeout: 30 * time.Second}
+}
+
+// statusError reads a non-2xx answer.
+func statusError(resp *http.Response, b []byte) error {
+	var e struct{ Error APIError }
+	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
+		e.Error = APIError{Code: "http", Message: strings.TrimSpace(string(b))}
+	}
+	return &StatusError{Status: resp.StatusCode, APIError: e.Error}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string, out any) error {
+	req, err := c.request(ctx, method, path, body, ctype)
+	if err != nil {
+		return err
+	}
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var e struct{ Error APIError }
-		if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
-			e.Error = APIError{Code: "http", Message: strings.TrimSpace(string(b))}
-		}
-		return &StatusError{Status: resp.StatusCode, APIError: e.Error}
+		return statusError(resp, b)
 	}
 	if out == nil {
 		return nil
@@ -95,8 +94,8 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) e
 }
 
 // AddEntry creates or replaces a whitelist entry.
-func (c *Client) AddEntry(ctx context.Context, req EntryRequest) (store.Entry, error) {
-	var e store.Entry
+func (c *Client) AddEntry(ctx context.Context, req EntryRequest) (Entry, error) {
+	var e Entry
 	return e, c.doJSON(ctx, http.MethodPost, "/v1/whitelist", req, &e)
 }
 

@@ -1,0 +1,77 @@
+package embedded
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// mirrorTimeout bounds a mirrored request: nobody waits for its answer,
+// but its connection and goroutine must not live forever.
+const mirrorTimeout = 30 * time.Second
+
+// mirror sends the copies of a request its route mirrors, as Envoy's
+// request_mirror_policies: each mirror draws its percentage, the copy
+// goes to a ready replica of the mirror's destination with "-shadow"
+// appended to its Host and the route's request header operations
+// applied, and its answer is read and dropped. It is counted by the
+// destination reporter only (the mirror's sidecar sees it; the caller's
+// does not). Call it before the request itself is sent: the copy's
+// header is taken from the request as it came in. A request whose body
+// cannot be read twice (not buffered) is not mirrored, and counted in
+// graylane_mirror_skipped_total.
+func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.Route, c *caller) {
+	for i := range rt.Mirrors {
+		mp := &rt.Mirrors[i]
+		if mp.Problem != "" || !mp.Sample(rand.Uint32N(1_000_000)) || cfg.services[mp.Host] == nil {
+			continue
+		}
+		p := cfg.endpoints(mp.Host, mp.Subset, mp.Labels).pick(nil)
+		if p == nil {
+			continue // Envoy: no healthy upstream in the shadow cluster, no copy
+		}
+		out := upRequest{method: req.Method, uri: uri, host: route.ShadowHost(req.Host), header: req.Header.Clone()}
+		if out.host == "-shadow" {
+			out.host = route.ShadowHost(req.URL.Host)
+		}
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.GetBody == nil {
+				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()
+				continue
+			}
+			body, err := req.GetBody()
+			if err != nil {
+				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()
+				continue
+			}
+			out.body, out.length = body, req.ContentLength
+			if out.length == 0 {
+				out.length = -1
+			}
+		}
+		dropHopFields(out.header)
+		applyOps(out.header, rt.RequestHeaders)
+		go r.sendMirror(p, &out, c, mp.Host)
+	}
+}
+
+func (r *Runtime) sendMirror(p *pod, out *upRequest, c *caller, host string) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
+	defer cancel()
+	code, flags := 0, "UF"
+	resp, conn, err := r.up.roundTrip(ctx, p.addr, out)
+	if err == nil {
+		code, flags = resp.StatusCode, ""
+		_, err = io.Copy(io.Discard, resp.Body)
+		r.up.release(conn, err == nil && !resp.Close)
+	}
+	if flags == "" {
+		flags = "-"
+	}
+	r.metrics.observeShadow(seriesKey{caller: c, pod: p, dest: host, code: code, flags: flags, shadow: true}, time.Since(start))
+}
