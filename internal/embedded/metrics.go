@@ -25,6 +25,7 @@ type metrics struct {
 	duration      *prometheus.HistogramVec
 	cxOver        *prometheus.CounterVec
 	mirrorSkipped *prometheus.CounterVec
+	retries       *retryCounters // attempt.go
 	// series caches the children of one label combination, so the hot
 	// path does not hash sixteen label values per request.
 	mu     sync.RWMutex
@@ -82,6 +83,7 @@ func newMetrics() *metrics {
 		Name: "graylane_mirror_skipped_total", Help: "Requests a route mirrors that were not copied: their body was not buffered, so it cannot be sent twice.",
 	}, []string{"source_workload"})
 	m.registry.MustRegister(m.requests, m.duration, m.cxOver, m.mirrorSkipped)
+	m.retries = newRetryCounters(m.registry)
 	m.series = map[seriesKey]*seriesPair{}
 	return m
 }

@@ -46,8 +46,9 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	for _, n := range routeNotes(r) {
 		rt.NotEvaluated = append(rt.NotEvaluated, c.fs.add(Info, n.meta, n.path, "%s", n.msg))
 	}
-	// Fault and mirrors first: the per-caller variants destinations
-	// makes are copies of rt.
+	// Policy, fault and mirrors first: the per-caller variants
+	// destinations makes are copies of rt.
+	rt.Policy = routePolicy(r)
 	rt.Fault = c.routeFault(r)
 	c.mirrors(rt, r)
 	c.destinations(rt, r)
