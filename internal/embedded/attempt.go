@@ -76,7 +76,11 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 	}
 	if out.timeout > 0 && out.body == nil {
 		// A request without a body is complete as it arrives.
-		out.deadline = m.start.Add(out.timeout)
+		start := m.start
+		if !m.routed.IsZero() {
+			start = m.routed
+		}
+		out.deadline = start.Add(out.timeout)
 	}
 	if ew != nil {
 		out.watch = ew.closeWatch()

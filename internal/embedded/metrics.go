@@ -95,6 +95,10 @@ type metric struct {
 	dest   string // destination service FQDN
 	pod    *pod
 	flags  string
+	// routed is when the router got the request, after a fault
+	// injection's delay (zero: at start): the route timeout counts from
+	// it, as Envoy's router timer starts after the fault filter.
+	routed time.Time
 }
 
 // observeShadow counts a mirrored request (destination reporter only).
