@@ -47,3 +47,60 @@ build_tools() {
 	log "building graylane into $BIN"
 	(cd "$ROOT" && go build -o "$BIN/graylane" ./cmd/graylane)
 }
+
+# build_tools_in DIR: graylane (this checkout, or a copy of $GRAYLANE when
+# set: a binary to compare) and vegeta $VEGETA_VERSION into DIR, a folder of
+# the run's own (the shared BIN is left alone; its vegeta is
+# copied when it is the right version).
+build_tools_in() {
+	command -v go >/dev/null || die "go (1.26) is needed to build vegeta and graylane"
+	mkdir -p "$1"
+	if go version -m "$BIN/vegeta" 2>/dev/null | grep -q "mod[[:space:]]*github.com/tsenart/vegeta/v12[[:space:]]*$VEGETA_VERSION"; then
+		cp "$BIN/vegeta" "$1/vegeta"
+	else
+		log "building vegeta $VEGETA_VERSION into $1"
+		GOBIN=$1 GOFLAGS=-mod=mod go install "github.com/tsenart/vegeta/v12@$VEGETA_VERSION"
+	fi
+	if [[ -n ${GRAYLANE:-} ]]; then
+		log "using graylane $GRAYLANE"
+		cp "$GRAYLANE" "$1/graylane"
+	else
+		log "building graylane into $1"
+		(cd "$ROOT" && go build -o "$1/graylane" ./cmd/graylane)
+	fi
+	export PATH=$1:$PATH
+}
+
+# descendants PID: the processes under PID (children, theirs, ...).
+descendants() {
+	local todo=("$1") out=() p c
+	while ((${#todo[@]})); do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+			out+=("$c")
+			todo+=("$c")
+		done
+	done
+	echo "${out[@]}"
+}
+
+# up_start LOGPREFIX ARGS...: runs `graylane up ARGS... -o json` in the
+# background and waits (up to 60 s) until it says every workload is ready;
+# sets UP_PID, ADMIN and GW (host:port; GW empty without a Gateway).
+up_start() {
+	local pre=$1 end=$((SECONDS + 60))
+	shift
+	graylane up "$@" --gateway-port 0 --admin 127.0.0.1:0 --client-proxy "" -o json >"$pre.json" 2>"$pre.log" &
+	UP_PID=$!
+	ADMIN=""
+	while ((SECONDS < end)); do
+		ADMIN=$(jq -rs 'map(select(.ready)) | .[0].admin // empty' "$pre.json" 2>/dev/null || true)
+		[[ $ADMIN == http* ]] && break
+		alive "$UP_PID" || die "graylane up exited: $(tail -20 "$pre.log")"
+		sleep 0.1
+	done
+	[[ $ADMIN == http* ]] || die "graylane up not ready after 60 s: $(tail -20 "$pre.log")"
+	GW=$(jq -rs '.[0].gateway // empty' "$pre.json")
+	GW=${GW#http://} ADMIN=${ADMIN#http://}
+}

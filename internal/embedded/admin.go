@@ -241,6 +241,7 @@ func (r *Runtime) watch(ctx context.Context) {
 			r.log.Error("manifests changed but were not applied", "err", err)
 			continue
 		}
+		r.filesApplied(set)
 		r.log.Info("manifests changed: applied")
 	}
 }

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -91,6 +92,38 @@ func (a *analysisRunner) keep() *analysisRunner {
 		return nil
 	}
 	return a
+}
+
+// savedRun is the run as the state file keeps it (null: none started).
+func (a *analysisRunner) savedRun() json.RawMessage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.run == nil {
+		return nil
+	}
+	b, err := json.Marshal(a.run)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// resumeRun continues run from its saved copy, when there is one that
+// fits the templates (otherwise the run starts afresh, said in the log).
+func (r *Runtime) resumeRun(run *analysis.Run, saved json.RawMessage, hash string, step int) {
+	if len(saved) == 0 || string(saved) == "null" {
+		return
+	}
+	var s analysis.Run
+	err := json.Unmarshal(saved, &s)
+	if err == nil {
+		err = run.Resume(&s)
+	}
+	if err != nil {
+		r.log.Warn("state: the saved analysis run cannot be resumed; it starts afresh", "canary", hash, "step", step, "err", err)
+		return
+	}
+	r.log.Info("analysis resumed", "canary", hash, "step", step, "phase", run.Phase)
 }
 
 func (a *analysisRunner) isStopped() bool {
@@ -183,19 +216,23 @@ func (a *analysisSet) reports() []AnalysisStatus {
 // and starts measuring.
 func (r *Runtime) startAnalysis(ro *rollout, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
 	specs, err := r.analysisTemplates(ro.ns, spec.Templates)
-	run := r.startRun(ro.ns, ro.status.CanaryHash, step, specs, err, rolloutArgs(ro, spec.Args))
+	saved := takeAnalysis(ro.resume, step, ro.status.CanaryHash, 0)
+	run := r.startRun(ro.ns, ro.status.CanaryHash, step, specs, err, rolloutArgs(ro, spec.Args), saved)
 	return &analysisSet{step: step, hash: ro.status.CanaryHash, members: []string{""}, runs: []*analysisRunner{run}}
 }
 
 // startRun starts measuring one AnalysisRun in the background. A template
-// that could not be resolved (err) fails the run at once, saying why.
-func (r *Runtime) startRun(ns, hash string, step int, specs []*rolloutsv1alpha1.AnalysisTemplateSpec, err error, args map[string]string) *analysisRunner {
+// that could not be resolved (err) fails the run at once, saying why. A
+// run saved before a restart (saved, see state.go) continues with its
+// measurements.
+func (r *Runtime) startRun(ns, hash string, step int, specs []*rolloutsv1alpha1.AnalysisTemplateSpec, err error, args map[string]string, saved json.RawMessage) *analysisRunner {
 	ctx, cancel := context.WithCancel(r.ctx)
 	a := &analysisRunner{step: step, canary: hash, ns: ns, cancel: cancel, phase: analysis.Running}
 	if err == nil {
 		var run *analysis.Run
 		if run, err = analysis.New(specs, args, time.Now()); err == nil {
-			a.run = run
+			r.resumeRun(run, saved, hash, step)
+			a.run, a.phase, a.msg = run, run.Phase, run.Message
 			go r.measureLoop(ctx, a)
 			return a
 		}
@@ -295,6 +332,10 @@ func (r *Runtime) measureLoop(ctx context.Context, a *analysisRunner) {
 			a.run.Record(i, time.Now(), v, err)
 			a.phase, a.msg = a.run.Phase, a.run.Message
 			a.mu.Unlock()
+		}
+		if len(due) > 0 {
+			// Kept at once: a restart resumes with these measurements.
+			r.saveStateLocked()
 		}
 		a.mu.Lock()
 		decided := a.run.Phase != analysis.Running

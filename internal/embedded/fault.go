@@ -34,6 +34,7 @@ func (r *Runtime) injectFault(w http.ResponseWriter, ew edgeWriter, req *http.Re
 			m.record(r.metrics, 0)
 			return true
 		}
+		m.routed = time.Now()
 	}
 	if !in.Abort {
 		return false

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/graylane/graylane/internal/route"
@@ -105,6 +103,7 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	}
 	host, subset, labels := "", "", map[string]string(nil)
 	var dest *route.Destination
+	port := rr.Port
 	if res.Reason == route.Passthrough {
 		host = cfg.table.PassthroughHost(&rr)
 	} else {
@@ -118,6 +117,9 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		}
 		dest = &res.Route.Destinations[i]
 		host, subset, labels = dest.Host, dest.Subset, dest.Labels
+		if dest.Port != 0 {
+			port = dest.Port
+		}
 		if dest.Problem != "" {
 			m.dest, m.flags = host, "NR"
 			r.fail(w, &m, http.StatusServiceUnavailable, "no healthy upstream: "+dest.Problem)
@@ -139,7 +141,7 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		r.mirror(cfg, req, res.UpstreamTarget(rr.Path), res.Route, c)
 	}
 	members := cfg.endpoints(host, subset, labels)
-	r.send(w, ew, req, res.UpstreamTarget(rr.Path), res.Route, dest, members, &m, lim)
+	r.send(w, ew, req, res.UpstreamTarget(rr.Path), res.Route, dest, members, &m, lim, cluster{port: port, subset: subset, host: host})
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
@@ -157,51 +159,6 @@ func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Resu
 		}
 	}
 	return res
-}
-
-// send forwards to a ready member, retrying once on another member when
-// the connection is refused, as Envoy's default retry policy does. A
-// failure of the client (its body, or its going away) is not the
-// member's: see clientFail.
-func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, uri string, rt *route.Route, dest *route.Destination, members *memberList, m *metric, lim *edgeLimits) {
-	var tried *pod
-	out := r.outbound(req, uri, rt, dest)
-	out.now, out.idle = m.start, lim.streamIdle
-	if ew != nil {
-		out.watch = ew.closeWatch()
-	}
-	for attempt := 0; attempt < 2; attempt++ {
-		p := members.pick(tried)
-		if p == nil {
-			break
-		}
-		m.pod = p
-		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, &out)
-		if err != nil {
-			var de *downstreamError
-			switch {
-			case errors.As(err, &de):
-				r.clientFail(w, ew, m, de)
-			case isTimeout(err):
-				m.flags = flagSI
-				r.fail(w, m, http.StatusGatewayTimeout, "stream timeout: no answer from upstream")
-			case retryable(err, req):
-				tried = p
-				continue
-			default:
-				m.flags = "UF"
-				r.fail(w, m, http.StatusServiceUnavailable, "upstream connect error: "+err.Error())
-			}
-			return
-		}
-		code := resp.StatusCode
-		complete := r.respond(w, resp, rt, dest)
-		r.up.release(conn, complete && !resp.Close)
-		m.record(r.metrics, code)
-		return
-	}
-	m.flags = "UH"
-	r.fail(w, m, http.StatusServiceUnavailable, "no healthy upstream")
 }
 
 // clientFail ends a request the client failed: a malformed or oversized
@@ -232,24 +189,12 @@ func (r *Runtime) clientFail(w http.ResponseWriter, ew edgeWriter, m *metric, e 
 	m.record(r.metrics, e.status)
 }
 
-// retryable: the connection was refused (nothing reached the app), or an
-// idempotent request without a body lost its connection before any answer
-// (the replica died): another replica may serve it.
-func retryable(err error, req *http.Request) bool {
-	noBody := req.Body == nil || req.Body == http.NoBody
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return noBody || req.GetBody != nil
-	}
-	idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead || req.Method == http.MethodOptions
-	return idempotent && noBody && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
-}
-
 // outbound builds the request sent to a pod from the inbound one and its
 // origin-form target uri. It reuses the inbound request's header and body:
 // the proxy owns that request, and the header is changed once, before any
 // retry.
 func (r *Runtime) outbound(req *http.Request, uri string, rt *route.Route, dest *route.Destination) upRequest {
-	out := upRequest{method: req.Method, uri: uri, host: req.Host, header: req.Header, getBody: req.GetBody}
+	out := upRequest{method: req.Method, uri: uri, host: req.Host, header: req.Header}
 	if req.Body != nil && req.Body != http.NoBody {
 		out.body, out.length = req.Body, req.ContentLength
 		if out.length == 0 {

@@ -33,6 +33,9 @@ type laneRun struct {
 	desired plan.Desired
 	stepRun *analysisSet
 	bgRun   *analysisSet
+	// resume are the analyses in progress when the state was saved
+	// (state.go), taken by the first reconcile after a restart.
+	resume []*savedAnalysis
 }
 
 // LaneStatus is what `graylane lane get` shows.
@@ -74,6 +77,15 @@ func (r *Runtime) laneStates() map[string]lane.State {
 			out[k] = laneState(lr.status)
 		}
 	}
+	if s := r.state.saved; s != nil {
+		// Lanes resumed after a restart: their routing is compiled before
+		// they are created.
+		for k, sl := range s.Lanes {
+			if _, ok := out[k]; !ok {
+				out[k] = laneState(sl.Status)
+			}
+		}
+	}
 	return out
 }
 
@@ -101,6 +113,10 @@ func (r *Runtime) syncLanes(out *lane.Output) {
 			// The lane version is the "canary" of a plan whose "stable" is
 			// the world without the lane.
 			lr = &laneRun{key: key, status: plan.Status{StableHash: "base"}}
+			if saved := r.state.takeLane(key); saved != nil {
+				lr.status, lr.resume = saved.Status, saved.Analysis
+				r.log.Info("lane resumed", "lane", key, "phase", lr.status.Phase, "step", lr.status.StepIndex)
+			}
 			r.lanes[key] = lr
 		}
 		lr.res = res
@@ -154,6 +170,7 @@ func (r *Runtime) reconcileLane(lr *laneRun, now time.Time) bool {
 	syncRuns(d, st, &lr.stepRun, &lr.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
 		return r.startLaneAnalysis(lr, spec, step)
 	})
+	lr.resume = nil
 	return changed
 }
 
@@ -185,7 +202,8 @@ func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutA
 		}
 		la.members = append(la.members, m.Service)
 		specs, err := r.laneTemplates(lr.res.Namespace, &m, spec.Templates)
-		la.runs = append(la.runs, r.startRun(lr.res.Namespace, la.hash, step, specs, err, args))
+		saved := takeAnalysis(lr.resume, step, la.hash, len(la.runs))
+		la.runs = append(la.runs, r.startRun(lr.res.Namespace, la.hash, step, specs, err, args, saved))
 	}
 	return la
 }
@@ -240,6 +258,7 @@ func (r *Runtime) LaneCommand(ns, name string, cmd plan.Command) (string, error)
 		}
 		r.recompile(r.routeInput())
 	}
+	r.saveState()
 	if err != nil {
 		return "", &RefusedError{Object: ref, Err: err}
 	}

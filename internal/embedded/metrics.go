@@ -25,6 +25,7 @@ type metrics struct {
 	duration      *prometheus.HistogramVec
 	cxOver        *prometheus.CounterVec
 	mirrorSkipped *prometheus.CounterVec
+	retries       *retryCounters // attempt.go
 	// series caches the children of one label combination, so the hot
 	// path does not hash sixteen label values per request.
 	mu     sync.RWMutex
@@ -82,6 +83,7 @@ func newMetrics() *metrics {
 		Name: "graylane_mirror_skipped_total", Help: "Requests a route mirrors that were not copied: their body was not buffered, so it cannot be sent twice.",
 	}, []string{"source_workload"})
 	m.registry.MustRegister(m.requests, m.duration, m.cxOver, m.mirrorSkipped)
+	m.retries = newRetryCounters(m.registry)
 	m.series = map[seriesKey]*seriesPair{}
 	return m
 }
@@ -93,6 +95,10 @@ type metric struct {
 	dest   string // destination service FQDN
 	pod    *pod
 	flags  string
+	// routed is when the router got the request, after a fault
+	// injection's delay (zero: at start): the route timeout counts from
+	// it, as Envoy's router timer starts after the fault filter.
+	routed time.Time
 }
 
 // observeShadow counts a mirrored request (destination reporter only).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -40,10 +41,19 @@ type pod struct {
 	ready    atomic.Bool
 	restarts atomic.Int32
 	pid      atomic.Int64
-	mu       sync.Mutex
-	state    string // pending, starting, running, crashed, stopped
-	lastErr  string
-	why      string // why a running process is not ready (the last probe)
+	// run is the process's current run (nil before the first start).
+	run atomic.Pointer[podRun]
+	// restarting: the process exited after it had been ready and is
+	// started again at once; while no replica of a destination is ready,
+	// requests still go to it (memberList.choose).
+	restarting atomic.Bool
+	// lastQuick is when the process was last restarted at once (only the
+	// supervising goroutine uses it).
+	lastQuick time.Time
+	mu        sync.Mutex
+	state     string // pending, starting, running, crashed, stopped
+	lastErr   string
+	why       string // why a running process is not ready (the last probe)
 	// exit and exitTail are the last exit and its last stderr lines, kept
 	// until the replica is ready: why a crash-looping replica is not.
 	exit     string

@@ -14,12 +14,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // startPod runs the pod's process under supervision until ctx ends:
-// restarted with backoff when it exits, its output kept in its log.
+// restarted when it exits, its output kept in its log. A process that had
+// been ready is started again at once (at most once per quickRestartEvery;
+// as the kubelet restarts a container), others after a back-off of 0.2 s
+// doubling to 10 s.
 func (r *Runtime) startPod(ctx context.Context, p *pod) {
 	ctx, p.cancel = context.WithCancel(ctx)
 	p.done = make(chan struct{})
@@ -37,6 +41,7 @@ func (r *Runtime) startPod(ctx context.Context, p *pod) {
 			err := r.runOnce(ctx, p)
 			p.ready.Store(false)
 			if ctx.Err() != nil {
+				p.restarting.Store(false)
 				p.setState("stopped", "")
 				r.changed()
 				return
@@ -45,19 +50,57 @@ func (r *Runtime) startPod(ctx context.Context, p *pod) {
 			p.setState("crashed", err.Error())
 			p.setExit(err.Error())
 			r.changed()
-			r.progress.exited(p, n, backoff)
 			if time.Since(started) > 30*time.Second {
 				backoff = 200 * time.Millisecond
 			}
-			select {
-			case <-ctx.Done():
-				p.setState("stopped", "")
-				return
-			case <-time.After(backoff):
+			wait := backoff
+			if p.restarting.Load() {
+				wait = 0
 			}
-			backoff = min(backoff*2, 10*time.Second)
+			r.progress.exited(p, n, wait)
+			if wait > 0 {
+				select {
+				case <-ctx.Done():
+					p.setState("stopped", "")
+					return
+				case <-time.After(wait):
+				}
+				backoff = min(backoff*2, 10*time.Second)
+			}
 		}
 	}()
+}
+
+// quickRestartEvery bounds the at-once restarts of a replica that keeps
+// exiting after it became ready: within it, the back-off applies.
+const quickRestartEvery = 30 * time.Second
+
+// podRun is one run of a replica's process.
+type podRun struct {
+	exited chan struct{} // closed when the process has exited
+	ready  atomic.Bool   // it became ready
+	end    sync.Once     // runExited's bookkeeping, once per run
+}
+
+// exitedWithin reports whether the run's process exits within d (at once
+// when it has exited already); false for no run.
+func (pr *podRun) exitedWithin(d time.Duration) bool {
+	if pr == nil {
+		return false
+	}
+	select {
+	case <-pr.exited:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-pr.exited:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // stopPod stops the pod's process and frees its port, sidecar and log.
@@ -117,6 +160,10 @@ func (p *pod) setRunning() {
 	p.mu.Lock()
 	p.state, p.lastErr, p.why, p.exit, p.exitTail = "running", "", "", "", nil
 	p.mu.Unlock()
+	if run := p.run.Load(); run != nil {
+		run.ready.Store(true)
+	}
+	p.restarting.Store(false)
 	p.ready.Store(true)
 }
 
@@ -155,10 +202,12 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	}
 	cmd, err := r.command(p)
 	if err != nil {
+		p.restarting.Store(false)
 		return err
 	}
 	out, err := newOutput(cmd)
 	if err != nil {
+		p.restarting.Store(false)
 		return err
 	}
 	if !p.spec.inherit && p.ln != nil {
@@ -177,12 +226,15 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	}
 	out.started(p.logs)
 	if err != nil {
+		p.restarting.Store(false)
 		out.drain()
 		r.holdPort(p)
 		return fmt.Errorf("start %v: %w", p.spec.argv, err)
 	}
 	pgid := cmd.Process.Pid
 	p.pid.Store(int64(pgid))
+	run := &podRun{exited: make(chan struct{})}
+	p.run.Store(run)
 	exited := make(chan error, 1)
 	go func() { exited <- awaitExit(cmd) }()
 	probeCtx, stopProbe := context.WithCancel(ctx)
@@ -194,11 +246,13 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 	var result error
 	select {
 	case err := <-exited:
+		r.runExited(p, run)
 		if err == nil {
 			err = errors.New("exited with status 0")
 		}
 		result = fmt.Errorf("process: %w", err)
 	case <-ctx.Done():
+		p.ready.Store(false)
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -206,6 +260,7 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			<-exited
 		}
+		close(run.exited)
 		result = ctx.Err()
 	}
 	stopProbe()
@@ -215,6 +270,37 @@ func (r *Runtime) runOnce(ctx context.Context, p *pod) error {
 		r.holdPort(p)
 	}
 	return result
+}
+
+// runExited: the replica's run ended by itself (its process exited, or
+// the sample host ended it). The replica leaves the pool now, not when a
+// probe notices; one that had been ready is restarted at once (see
+// startPod), and is tried while no other replica is ready.
+func (r *Runtime) runExited(p *pod, run *podRun) {
+	run.end.Do(func() {
+		p.ready.Store(false)
+		quick := run.ready.Load() && time.Since(p.lastQuick) >= quickRestartEvery
+		if quick {
+			p.lastQuick = time.Now()
+		}
+		p.restarting.Store(quick)
+		close(run.exited)
+		r.up.dropIdle(p.addr)
+		r.changed()
+	})
+}
+
+// ended reports whether the run has ended (false for no run).
+func (pr *podRun) ended() bool {
+	if pr == nil {
+		return false
+	}
+	select {
+	case <-pr.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 // stopGrace is how long a process group gets between SIGTERM and SIGKILL.

@@ -36,6 +36,9 @@ type rollout struct {
 	canarySvc string
 	stepRun   *analysisSet
 	bgRun     *analysisSet
+	// resume are the analyses in progress when the state was saved, taken
+	// by the first reconcile after a restart (state.go).
+	resume []*savedAnalysis
 }
 
 type podGroup struct {
@@ -92,6 +95,14 @@ func (r *Runtime) syncRollouts() {
 		st := r.rollouts[key]
 		if st == nil {
 			st = &rollout{key: key, ns: o.Namespace, name: ro.Name, groups: map[string]*podGroup{}, templates: map[string]*corev1.PodTemplateSpec{}}
+			if saved := r.state.takeRollout(key, r.log.Warn); saved != nil {
+				// Resumed where the last run left it (state.go).
+				st.status, st.canarySvc, st.resume = saved.Status, saved.CanaryService, saved.Analysis
+				for h, t := range saved.Templates {
+					st.templates[h] = t
+				}
+				r.log.Info("rollout resumed", "rollout", key, "phase", st.status.Phase, "step", st.status.StepIndex, "stable", st.status.StableHash, "canary", st.status.CanaryHash)
+			}
 			r.rollouts[key] = st
 		}
 		st.obj, st.hash = ro, templateHash(&ro.Spec.Template)
@@ -132,6 +143,7 @@ func (r *Runtime) reconcileRollout(ro *rollout, now time.Time) (bool, error) {
 	syncRuns(ro.desired, ro.status, &ro.stepRun, &ro.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
 		return r.startAnalysis(ro, spec, step)
 	})
+	ro.resume = nil // the runs the status asks for were resumed, the others are over
 	scaled, err := r.scaleRollout(ro, now)
 	return scaled || ro.traffic() != before, err
 }
@@ -286,6 +298,7 @@ func (r *Runtime) rolloutLoop(ctx context.Context) {
 		if changed {
 			r.recompile(r.routeInput())
 		}
+		r.saveState()
 		r.mu.Unlock()
 	}
 }
@@ -321,6 +334,7 @@ func (r *Runtime) Command(ns, name string, cmd plan.Command) (string, error) {
 	before := ro.traffic()
 	msg, changed, err := r.commandRollout(ro, cmd, time.Now())
 	r.recompileIf(changed || before != ro.traffic())
+	r.saveState()
 	var refused *plan.RefusedError
 	switch {
 	case errors.As(err, &refused):

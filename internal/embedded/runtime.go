@@ -41,8 +41,9 @@ type Options struct {
 	// "client pod" in namespace default with no labels): use it as an
 	// HTTP proxy to call services by name. Empty disables it.
 	ClientAddr string
-	// StateDir keeps process logs; empty means a temporary folder that is
-	// removed on exit.
+	// StateDir keeps process logs and the state of the releases
+	// (state.go: a runtime started again with it resumes them); empty
+	// means a temporary folder that is removed on exit, and no state kept.
 	StateDir string
 	// LogMaxBytes bounds each replica's log file (0: DefaultLogMaxBytes).
 	LogMaxBytes int64
@@ -112,6 +113,8 @@ type Runtime struct {
 	// prom is the embedded Prometheus; the admin address serves its query
 	// API, so analysis queries without an address go there.
 	prom *promstore.Store
+	// state keeps the releases' state in the state folder (state.go).
+	state stateKeeper
 	// samples serves the built-in sample's replicas in one process; nil:
 	// a process per replica (see Options.SampleProcesses).
 	samples *sampleHost
@@ -201,7 +204,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	if err != nil {
 		return &inspect.InputError{Err: err}
 	}
-	if _, err := r.Apply(set); err != nil {
+	if err := r.applyStart(set); err != nil {
 		return err
 	}
 	go r.watch(ctx)
@@ -241,6 +244,8 @@ func (r *Runtime) prepareStateDir() error {
 			return fmt.Errorf("state dir: %w", err)
 		}
 		r.stateDir, r.tempState = dir, true
+	} else {
+		r.state.path = filepath.Join(r.stateDir, stateFileName)
 	}
 	if err := os.MkdirAll(filepath.Join(r.stateDir, "logs"), 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)

@@ -176,11 +176,12 @@ func TestSeed002Cookie(t *testing.T) {
 	}
 }
 
-// A replica killed during load: requests are retried on another replica,
+// A replica killed during load, in both sample modes: requests are retried
+// on another replica,
 // the replica is restarted. With replicas in the sample host it is killed
 // there (POST /v1/workloads/NS/NAME/kill) and the host's other replicas
 // serve on; with a process per replica its process gets SIGKILL.
-func TestKilledReplica(t *testing.T) {
+func TestKilledReplicaSampleModes(t *testing.T) {
 	for _, mode := range []string{SamplesShared, SamplesPerReplica} {
 		t.Run(mode, func(t *testing.T) {
 			r := startWith(t, func(o *Options) { o.SampleProcesses = mode }, nil)

@@ -59,6 +59,11 @@ func (r *Runtime) KillReplica(namespace, name string) (PodStatus, error) {
 	}
 	st := r.podStatus(p)
 	if r.hosted(p) {
+		// The replica leaves the pool before the host cuts its
+		// connections: the requests in flight on it are sent again.
+		if run := p.run.Load(); run != nil && r.samples.isRunning(p) {
+			r.runExited(p, run)
+		}
 		if !r.samples.kill(p) {
 			return st, fmt.Errorf("replica %s/%s: %w", namespace, name, ErrReplicaNotRunning)
 		}

@@ -200,6 +200,14 @@ func (hp *hostProcess) send(m sample.HostMessage, files ...*os.File) error {
 	return sample.SendHostMessage(hp.ctl, m, files...)
 }
 
+// isRunning reports whether p has a run in the host.
+func (h *sampleHost) isRunning(p *pod) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.running[p]
+	return ok
+}
+
 // kill ends p's current run in the host at once; false when p has none.
 func (h *sampleHost) kill(p *pod) bool {
 	h.mu.Lock()
@@ -274,6 +282,8 @@ func (r *Runtime) runHosted(ctx context.Context, p *pod) error {
 		r.samples.mu.Unlock()
 	}()
 	p.pid.Store(int64(hp.pid))
+	run := &podRun{exited: make(chan struct{})} // see runOnce
+	p.run.Store(run)
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	probed := make(chan struct{})
 	go func() {
@@ -283,12 +293,14 @@ func (r *Runtime) runHosted(ctx context.Context, p *pod) error {
 	var result error
 	select {
 	case why := <-ended:
+		r.runExited(p, run)
 		if why == "" {
 			why = "stopped"
 		}
 		result = errors.New("sample replica: " + why)
 	case <-ctx.Done():
 		r.stopRun(hp, id, ended)
+		run.end.Do(func() { close(run.exited) })
 		result = ctx.Err()
 	}
 	stopProbe()

@@ -15,6 +15,8 @@ func newSampleHost(*Runtime) *sampleHost { return nil }
 
 func (*sampleHost) kill(*pod) bool { return false }
 
+func (*sampleHost) isRunning(*pod) bool { return false }
+
 func (*sampleHost) close() {}
 
 func (r *Runtime) runHosted(context.Context, *pod) error {

@@ -14,6 +14,7 @@ type store struct {
 	objects map[string]*manifest.Object
 	order   map[string]int
 	next    int
+	gen     int // counts the applies that changed something
 }
 
 func newStore() *store {
@@ -44,6 +45,9 @@ func (s *store) apply(objs []*manifest.Object) (created, configured, unchanged [
 			configured = append(configured, o.Ref())
 		}
 		s.objects[k] = o
+	}
+	if len(created)+len(configured) > 0 {
+		s.gen++
 	}
 	return created, configured, unchanged
 }

@@ -42,16 +42,24 @@ type upstreams struct {
 // upIdleSweep is the period of the idle connection sweeper.
 const upIdleSweep = 30 * time.Second
 
+// staleCheckAfter: a connection idle this long is checked for a close by
+// the replica before it is used again; one reused sooner is not (a
+// system call saved on every busy connection).
+const staleCheckAfter = 250 * time.Millisecond
+
 type upConn struct {
-	addr string
-	c    net.Conn
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	gen  uint64 // the sweep generation it went idle in
+	addr   string
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	gen    uint64    // the sweep generation it went idle in
+	idleAt time.Time // when it went idle
 	// idle is the stream idle timeout (0: none), readAt the read deadline
-	// in force, moved lazily like a client connection's.
+	// in force, moved lazily like a client connection's; until, when set,
+	// is a deadline no read may pass (a try's or the route's timeout).
 	idle   time.Duration
 	readAt time.Time
+	until  time.Time
 	// The last response, valid until the connection is released.
 	head   responseHead
 	resp   http.Response
@@ -68,13 +76,21 @@ type upRequest struct {
 	header http.Header // Host, Content-Length and Transfer-Encoding are not read
 	body   io.Reader   // nil: no body
 	length int64       // of body; -1: unknown, sent chunked
-	// getBody returns a fresh copy of the body for a retry; nil: a
-	// request with a body cannot be sent again.
-	getBody func() (io.ReadCloser, error)
+	// replay, when set, is body kept for sending again (see replayBody);
+	// a request with a body and no replay cannot be sent again.
+	replay *replayBody
 	// now is about when the request started (zero: read the clock);
 	// idle is the stream idle timeout (0: none).
 	now  time.Time
 	idle time.Duration
+	// timeout is the route timeout and perTry the try timeout (0: none).
+	// The route's deadline is set once the request has been sent whole
+	// the first time, a try's each time (Envoy counts both from the end
+	// of the request); a try's applies until the answer's head, the
+	// route's until the end of the answer.
+	timeout, perTry time.Duration
+	deadline        time.Time // the route's
+	tryDeadline     time.Time
 	// watch, when set, watches the client's connection while the answer
 	// is waited for: if the client goes away, the request is cancelled
 	// and roundTrip fails with errDownstreamGone.
@@ -87,30 +103,37 @@ func newUpstreams() *upstreams {
 
 // roundTrip sends req to addr. The returned response and connection
 // belong together: read the body, then hand the connection back with
-// release, after which the response must not be used.
+// release, after which the response must not be used. A connection that
+// cannot be made is a *connectError.
 func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) (*http.Response, *upConn, error) {
-	if c := u.get(addr); c != nil {
-		resp, err := c.exchange(ctx, req)
-		if err == nil {
-			return resp, c, nil
+	for {
+		c := u.get(addr)
+		if c == nil {
+			break
 		}
-		c.c.Close()
-		// A kept-alive connection the pod closed meanwhile: try a new
-		// one when the request can be sent again - not when the client
-		// failed or left, or the pod did not answer in time.
-		var de *downstreamError
-		if req.body != nil && req.getBody == nil || errors.As(err, &de) || isTimeout(err) {
+		if time.Since(c.idleAt) >= staleCheckAfter && peerClosed(c.c) {
+			// The replica closed it while it was idle (its keep-alive
+			// timeout): Envoy notices such a close on its idle
+			// connections; here it is checked before use.
+			c.c.Close()
+			continue
+		}
+		resp, err := c.exchange(ctx, req)
+		if err != nil {
+			c.c.Close()
 			return nil, nil, err
 		}
-		if req.getBody != nil {
-			if req.body, err = req.getBody(); err != nil {
-				return nil, nil, err
-			}
-		}
+		return resp, c, nil
 	}
-	nc, err := u.dialer.DialContext(ctx, "tcp", addr)
+	d := &u.dialer
+	if !req.deadline.IsZero() {
+		dd := *d
+		dd.Deadline = req.deadline
+		d = &dd
+	}
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &connectError{err: err}
 	}
 	rw := newSockIO(nc, req.idle)
 	c := &upConn{addr: addr, c: nc, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10), header: http.Header{}}
@@ -120,6 +143,19 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) 
 		return nil, nil, err
 	}
 	return resp, c, nil
+}
+
+// connectError: no connection to the replica could be made.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return "connect: " + e.err.Error() }
+
+func (e *connectError) Unwrap() error { return e.err }
+
+// rewind readies the request to be sent again: true without a body, or
+// with a replayable one.
+func (req *upRequest) rewind() bool {
+	return req.body == nil || req.replay != nil && req.replay.rewind()
 }
 
 // exchange writes the request and reads the response head; the context
@@ -135,6 +171,10 @@ func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, 
 		now = time.Now()
 	}
 	c.idle = req.idle
+	if !c.until.IsZero() {
+		// The last request's deadline: not this one's.
+		c.until, c.readAt = time.Time{}, time.Unix(1, 0)
+	}
 	c.readWithin(now)
 	if err := writeRequest(c.bw, req); err != nil {
 		return nil, err
@@ -142,8 +182,19 @@ func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, 
 	if err := c.bw.Flush(); err != nil {
 		return nil, err
 	}
-	if req.body != nil {
-		c.readWithin(time.Now()) // sending the body may have taken a while
+	if req.body != nil || req.timeout > 0 || req.perTry > 0 {
+		// Sending the body may have taken a while; the timeouts count
+		// from here.
+		sent := time.Now()
+		if req.timeout > 0 && req.deadline.IsZero() {
+			req.deadline = sent.Add(req.timeout)
+		}
+		req.tryDeadline = time.Time{}
+		if req.perTry > 0 {
+			req.tryDeadline = sent.Add(req.perTry)
+		}
+		c.until = earliest(req.deadline, req.tryDeadline)
+		c.readWithin(sent)
 	}
 	if req.watch != nil {
 		req.watch.arm(c.c)
@@ -158,20 +209,39 @@ func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, 
 		}
 		return nil, err
 	}
+	// The try's timeout ends with the answer's head; the route's bounds
+	// the body too.
+	if !c.until.Equal(req.deadline) {
+		c.until = req.deadline
+		c.readAt = time.Unix(1, 0) // set anew by the next read
+	}
 	return resp, ctx.Err()
 }
 
+// earliest is the earlier of two deadlines, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // readWithin moves the read deadline to now+idle when the one in force
-// is earlier by more than a second (or to none without a timeout).
+// is earlier by more than a second (or to none without a timeout), never
+// past until.
 func (c *upConn) readWithin(now time.Time) {
-	if c.idle <= 0 {
+	var t time.Time
+	if c.idle > 0 {
+		t = now.Add(c.idle)
+	}
+	t = earliest(t, c.until)
+	switch {
+	case t.IsZero():
 		if !c.readAt.IsZero() {
 			c.readAt = time.Time{}
 			_ = c.c.SetReadDeadline(c.readAt)
 		}
-		return
-	}
-	if t := now.Add(c.idle); c.readAt.IsZero() || t.Sub(c.readAt) > time.Second {
+	case c.readAt.IsZero() || t.Before(c.readAt) || t.Sub(c.readAt) > time.Second:
 		c.readAt = t
 		_ = c.c.SetReadDeadline(t)
 	}
@@ -280,7 +350,7 @@ func (c *upConn) readOne(method string) (*http.Response, error) {
 		}
 	}
 	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
-	if err == nil && c.idle > 0 && resp.Body != http.NoBody {
+	if err == nil && (c.idle > 0 || !c.until.IsZero()) && resp.Body != http.NoBody {
 		resp.Body = &idleBody{ReadCloser: resp.Body, c: c}
 	}
 	return resp, err
@@ -337,6 +407,19 @@ func (u *upstreams) get(addr string) *upConn {
 
 // release returns a connection whose response was read to its end and
 // did not ask to close, or closes it.
+// dropIdle closes the idle connections to addr: its replica's run ended,
+// and a connection to it must not be used for the next run.
+func (u *upstreams) dropIdle(addr string) {
+	u.mu.Lock()
+	conns := u.idle[addr]
+	delete(u.idle, addr)
+	u.nidle -= len(conns)
+	u.mu.Unlock()
+	for _, c := range conns {
+		c.c.Close()
+	}
+}
+
 func (u *upstreams) release(c *upConn, reusable bool) {
 	if !reusable || c.br.Buffered() > 0 {
 		c.c.Close()
@@ -344,7 +427,7 @@ func (u *upstreams) release(c *upConn, reusable bool) {
 	}
 	u.mu.Lock()
 	if len(u.idle[c.addr]) < u.maxIdle {
-		c.gen = u.gen
+		c.gen, c.idleAt = u.gen, time.Now()
 		u.idle[c.addr] = append(u.idle[c.addr], c)
 		u.nidle++
 		if !u.swept {

@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"net"
 	"reflect"
 	"slices"
 	"sort"
@@ -45,8 +46,9 @@ func (c *compiler) compileRoute(u *vsUnit, r *routeSpec) (*Route, []*match) {
 	for _, n := range routeNotes(r) {
 		rt.NotEvaluated = append(rt.NotEvaluated, c.fs.add(Info, n.meta, n.path, "%s", n.msg))
 	}
-	// Fault and mirrors first: the per-caller variants destinations
-	// makes are copies of rt.
+	// Policy, fault and mirrors first: the per-caller variants
+	// destinations makes are copies of rt.
+	rt.Policy = routePolicy(r)
 	rt.Fault = c.routeFault(r)
 	c.mirrors(rt, r)
 	c.destinations(rt, r)
@@ -64,8 +66,11 @@ type note struct {
 // sidecar (or gateway) gets.
 type resolution struct {
 	dests []Destination
-	cum   []uint32
-	notes []note
+	// problemAt is, per destination, the field its Problem is about
+	// ("subset" when empty, or "host").
+	problemAt []string
+	cum       []uint32
+	notes     []note
 }
 
 // destinations resolves the route's destinations for a caller of any
@@ -105,7 +110,11 @@ func (c *compiler) apply(rt *Route, r *routeSpec, res resolution, callerNS strin
 		if callerNS != "" {
 			msg += " (for callers in namespace " + callerNS + ")"
 		}
-		path := fmt.Sprintf("%s.route[%d].destination.subset", r.path(), i)
+		field := "subset"
+		if res.problemAt[i] != "" {
+			field = res.problemAt[i]
+		}
+		path := fmt.Sprintf("%s.route[%d].destination.%s", r.path(), i, field)
 		rt.Findings = append(rt.Findings, c.fs.add(Error, r.owner.meta, path, "%s", msg))
 		if d.Weight > 0 {
 			rt.Status = 503
@@ -136,14 +145,21 @@ func (c *compiler) resolve(r *routeSpec, callerNS string) resolution {
 		if svc := c.t.services[host]; svc != nil && out.Port == 0 && len(svc.Spec.Ports) == 1 {
 			out.Port = uint32(svc.Spec.Ports[0].Port)
 		}
+		problemAt := ""
 		svcNS, hidden := c.t.serviceNamespace(host, callerNS)
 		for _, se := range hidden {
-			res.notes = append(res.notes, note{se.meta, "spec.exportTo", fmt.Sprintf(
-				"not evaluated: host %s (a destination of %s %s) is defined by this ServiceEntry, which is not exported to %s (exportTo: %s): their sidecars have no cluster for it; Graylane does not evaluate unreachable destinations",
-				host, owner.key(), r.path(), c.callerDesc(callerNS), describeExportTo(se.vis))})
+			out.Problem = fmt.Sprintf("host %s is defined only by ServiceEntry %s, which is not exported to %s (exportTo: %s): their sidecars have no cluster for it and Envoy answers 503",
+				host, se.meta.namespace+"/"+se.meta.name, c.callerDesc(callerNS), describeExportTo(se.vis))
+			problemAt = "host"
+		}
+		if out.Problem == "" && c.t.knowsHosts() && c.t.services[host] == nil && len(c.t.ses.of(host)) == 0 && net.ParseIP(host) == nil {
+			out.Problem = fmt.Sprintf("no Service or ServiceEntry for host %s among the inputs: Envoy has no cluster for it and answers 503", host)
+			problemAt = "host"
 		}
 		rules := c.drs.lookup(host, callerNS, svcNS)
-		c.resolveSubset(&out, rules, callerNS)
+		if out.Problem == "" {
+			c.resolveSubset(&out, rules, callerNS)
+		}
 		for _, u := range rules {
 			res.notes = append(res.notes, policyNotes(u, out.Subset)...)
 		}
@@ -154,6 +170,7 @@ func (c *compiler) resolve(r *routeSpec, callerNS string) resolution {
 		cum += uint32(out.Weight)
 		res.cum = append(res.cum, cum)
 		res.dests = append(res.dests, out)
+		res.problemAt = append(res.problemAt, problemAt)
 	}
 	if cum != 100 {
 		for i := range res.dests {

@@ -188,7 +188,7 @@ spec:
 	}{
 		{"shop", 200, false, 0},
 		{"partner", 200, false, 0},
-		{"other", 503, true, 1}, // the ServiceEntry is not exported to it
+		{"other", 503, true, 0}, // the ServiceEntry is not exported to it: no cluster
 	}
 	for _, tc := range tests {
 		t.Run(tc.caller, func(t *testing.T) {

@@ -166,6 +166,8 @@ type Route struct {
 	NotEvaluated []Finding
 	// MatchNames are the names of the route's match blocks ("" if unnamed).
 	MatchNames []string
+	// Policy is the route's timeout and retry policy (retry.go).
+	Policy Policy
 	// Fault is the route's fault injection (fault.go), nil without one.
 	Fault *Fault
 	// Mirrors are where copies of the route's requests go (mirror.go).

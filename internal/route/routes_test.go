@@ -96,6 +96,7 @@ spec:
 				RequestHeaders: &HeaderOps{Set: map[string]string{"x-canary": "true"}}},
 		},
 		MatchNames: []string{""},
+		Policy:     DefaultPolicy(),
 	}
 	if diff := cmp.Diff(want, res.Route, cmpopts.IgnoreUnexported(Route{})); diff != "" {
 		t.Errorf("route (-want +got):\n%s", diff)

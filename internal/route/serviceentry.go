@@ -79,6 +79,11 @@ func (idx *seIndex) of(host string) []*seUnit {
 	return out
 }
 
+// knowsHosts: the input holds Services or ServiceEntries, so a
+// destination host that is neither can be told apart from one the user
+// did not pass.
+func (t *Table) knowsHosts() bool { return len(t.services) > 0 || len(t.ses.all) > 0 }
+
 // serviceNamespace is the namespace of the service behind host as a
 // caller in callerNS sees it: a Kubernetes Service's namespace from its
 // FQDN, else that of the first ServiceEntry for host visible to the

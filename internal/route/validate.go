@@ -110,6 +110,7 @@ func validateHTTPRoute(h *networking.HTTPRoute, path string, inDelegate bool, re
 		}
 	}
 	validateWeights(h, path, reject)
+	ValidatePolicy(h, path, reject)
 	validateRewrite(h.GetRewrite(), path+".rewrite", reject)
 	validateFault(h.GetFault(), path+".fault", reject)
 	validateMirrors(h, path, reject)

@@ -1,0 +1,349 @@
+package embedded
+
+import (
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/graylane/graylane/internal/route"
+)
+
+// defaultPolicy is the policy of requests no route names one for (a
+// Service without a VirtualService): Istio's defaults. Read only.
+var defaultPolicy = route.DefaultPolicy()
+
+// exitWait is how long a try whose connection was cut waits to learn
+// whether the replica's process exited (then the request is sent again,
+// see send).
+const exitWait = 250 * time.Millisecond
+
+// maxRetryBody is how much of a request body is kept to send it again:
+// Envoy's per-connection buffer limit (1 MiB). A longer body is sent once.
+const maxRetryBody = 1 << 20
+
+// cluster names a destination as Istio names Envoy clusters
+// (outbound|PORT|SUBSET|HOST), for the retry counters.
+type cluster struct {
+	port         uint32
+	subset, host string
+}
+
+func (c cluster) String() string {
+	return "outbound|" + strconv.FormatUint(uint64(c.port), 10) + "|" + c.subset + "|" + c.host
+}
+
+// send forwards the request to a replica of the destination under the
+// route's timeout and retry policy, as Envoy's router does:
+//
+//   - each try goes to a ready replica, another one than those tried when
+//     there is one (the previous-hosts predicate); while no replica is
+//     ready, to one restarting after it exited (the runtime holds its
+//     socket, or connecting fails and is retried);
+//   - a try that fails (no connection, connection cut before the answer,
+//     perTryTimeout) or whose answer the policy retries is tried again
+//     after Envoy's jittered back-off, up to the policy's attempts, when
+//     the request can be sent again (no body, or one of at most 1 MiB,
+//     kept while it was sent);
+//   - beyond Istio's conditions, a request whose connection was cut
+//     because the replica's process exited is sent again when its method
+//     is idempotent (RFC 9110 9.2.2): the replica is gone, not failing;
+//   - the route timeout ends the request with 504 UT whenever it passes;
+//     tries exhausted end it with the last failure (503 UF or UC, 504 UT)
+//     or the last answer, flagged URX.
+//
+// A failure of the client (its body, or its going away) is not the
+// replica's: see clientFail.
+func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, uri string, rt *route.Route, dest *route.Destination, members *memberList, m *metric, lim *edgeLimits, cl cluster) {
+	pol := &defaultPolicy
+	if rt != nil {
+		pol = &rt.Policy
+	}
+	rp := pol.Retries
+	out := r.outbound(req, uri, rt, dest)
+	out.now, out.idle, out.timeout = m.start, lim.streamIdle, pol.Timeout
+	if rp != nil {
+		out.perTry = rp.PerTryTimeout
+		if out.body != nil {
+			out.replay = &replayBody{src: out.body}
+			out.body = out.replay
+		}
+	}
+	if out.timeout > 0 && out.body == nil {
+		// A request without a body is complete as it arrives.
+		start := m.start
+		if !m.routed.IsZero() {
+			start = m.routed
+		}
+		out.deadline = start.Add(out.timeout)
+	}
+	if ew != nil {
+		out.watch = ew.closeWatch()
+	}
+	var triedBuf [4]*pod
+	tried, retries := triedBuf[:0], 0
+	// retry waits before the next try; false: the route timeout passed
+	// meanwhile (the answer is given).
+	retry := func(p *pod) bool {
+		retries++
+		tried = append(tried, p)
+		r.metrics.retries.retry(cl)
+		if !r.backoff(rp, retries, out.deadline) {
+			m.flags = "UT"
+			r.fail(w, m, http.StatusGatewayTimeout, "upstream request timeout")
+			return false
+		}
+		return true
+	}
+	for {
+		p, spare := members.choose(tried, rp == nil || rp.OtherHosts)
+		if p == nil {
+			m.flags = "UH"
+			r.fail(w, m, http.StatusServiceUnavailable, "no healthy upstream")
+			return
+		}
+		m.pod = p
+		run := p.run.Load()
+		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, &out)
+		if err != nil {
+			var de *downstreamError
+			if errors.As(err, &de) {
+				r.clientFail(w, ew, m, de)
+				return
+			}
+			f, ok := r.tryFailure(w, m, err, &out, run, spare, rp != nil && retries < rp.Attempts)
+			if !ok {
+				return // answered: the route timeout or the stream idle timeout
+			}
+			again := rp != nil && (rp.RetriesFailure(f.kind) || f.exited && idempotent(req.Method))
+			if again && retries < rp.Attempts && out.rewind() {
+				if !retry(p) {
+					return
+				}
+				continue
+			}
+			if again && retries >= rp.Attempts {
+				r.metrics.retries.exhausted(cl)
+			}
+			r.failed(w, m, f, again && retries > 0 && retries >= rp.Attempts, retries > 0)
+			return
+		}
+		code := resp.StatusCode
+		if rp.RetriesAnswer(code, resp.Header) {
+			if retries < rp.Attempts && out.rewind() {
+				r.up.discard(resp, conn)
+				if !retry(p) {
+					return
+				}
+				continue
+			}
+			if retries >= rp.Attempts {
+				m.flags = "URX"
+				r.metrics.retries.exhausted(cl)
+			}
+		} else if retries > 0 {
+			r.metrics.retries.succeeded(cl)
+		}
+		complete := r.respond(w, resp, rt, dest)
+		if !complete && !out.deadline.IsZero() && !time.Now().Before(out.deadline) {
+			m.flags = "UT" // the answer was cut at the route timeout
+		}
+		r.up.release(conn, complete && !resp.Close && !run.ended())
+		m.record(r.metrics, code)
+		return
+	}
+}
+
+// failure is how a try failed.
+type failure struct {
+	kind   route.Failure
+	exited bool  // the connection was cut because the replica's process exited
+	err    error // what happened
+}
+
+// tryFailure classifies a try's error. The route timeout and the stream
+// idle timeout end the request: they are answered here, and ok is false.
+// A connection queued on the socket the runtime holds for a restarting
+// replica (spare) and cut is a connection failure: the replica's process
+// never took it. Whether a cut connection's replica exited is waited for
+// only when a retry could follow (canRetry).
+func (r *Runtime) tryFailure(w http.ResponseWriter, m *metric, err error, out *upRequest, run *podRun, spare, canRetry bool) (f failure, ok bool) {
+	now := time.Now()
+	var ce *connectError
+	switch {
+	case !out.deadline.IsZero() && !now.Before(out.deadline) && isTimeout(err):
+		m.flags = "UT"
+		r.fail(w, m, http.StatusGatewayTimeout, "upstream request timeout")
+		return f, false
+	case errors.As(err, &ce):
+		return failure{kind: route.ConnectFailure, err: ce.err}, true
+	case isTimeout(err) && !out.tryDeadline.IsZero() && !now.Before(out.tryDeadline):
+		return failure{kind: route.PerTryTimeout, err: err}, true
+	case isTimeout(err):
+		m.flags = flagSI
+		r.fail(w, m, http.StatusGatewayTimeout, "stream timeout: no answer from upstream")
+		return f, false
+	case spare:
+		return failure{kind: route.ConnectFailure, err: err}, true
+	}
+	return failure{kind: route.Reset, exited: canRetry && run.exitedWithin(exitWait), err: err}, true
+}
+
+// failed answers a request whose last try failed, as Envoy does: 503 UF
+// for no connection, 503 UC for a connection cut before the answer, 504
+// UT for a per-try timeout; URX when the tries were exhausted.
+func (r *Runtime) failed(w http.ResponseWriter, m *metric, f failure, exhausted, retried bool) {
+	status, flag, msg := http.StatusServiceUnavailable, "UC", "connection termination"
+	switch f.kind {
+	case route.ConnectFailure:
+		flag, msg = "UF", "connection failure"
+	case route.PerTryTimeout:
+		status, flag = http.StatusGatewayTimeout, "UT"
+	}
+	m.flags = flag
+	if exhausted {
+		m.flags += ",URX"
+	}
+	if f.kind == route.PerTryTimeout {
+		r.fail(w, m, status, "upstream request timeout")
+		return
+	}
+	reason := "reset reason: "
+	if retried {
+		reason = "retried and the latest reset reason: "
+	}
+	r.fail(w, m, status, "upstream connect error or disconnect/reset before headers. "+reason+msg+", transport failure reason: "+f.err.Error())
+}
+
+// backoff waits before retry n as Envoy does (a random time below
+// rp.BackoffBefore(n)); false when the route's deadline passes first.
+func (r *Runtime) backoff(rp *route.RetryPolicy, n int, deadline time.Time) bool {
+	d := time.Duration(rand.Int64N(int64(rp.BackoffBefore(n))))
+	if !deadline.IsZero() {
+		if left := time.Until(deadline); left <= d {
+			if left > 0 {
+				time.Sleep(left)
+			}
+			return false
+		}
+	}
+	if d > 0 {
+		time.Sleep(d)
+	}
+	return true
+}
+
+// idempotent methods (RFC 9110 9.2.2) may be sent again after a
+// connection was cut: the replica may or may not have acted on them.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// choose picks the replica for a try, round-robin: a ready one not in
+// tried (when otherHosts), else a ready one, else one restarting after it
+// exited (spare: nothing else can serve; see pod.restarting), else nil.
+func (m *memberList) choose(tried []*pod, otherHosts bool) (p *pod, spare bool) {
+	n := len(m.pods)
+	if n == 0 {
+		return nil, false
+	}
+	start := int(m.next.Add(1) % uint64(n))
+	var again, restarting *pod
+	for i := range n {
+		c := m.pods[(start+i)%n]
+		switch {
+		case c.ready.Load():
+			if !otherHosts || len(tried) == 0 || !slices.Contains(tried, c) {
+				return c, false
+			}
+			if again == nil {
+				again = c
+			}
+		case restarting == nil && c.restarting.Load():
+			restarting = c
+		}
+	}
+	if again != nil {
+		return again, false
+	}
+	return restarting, restarting != nil
+}
+
+// discard drops an answer that will be retried: a short body is read so
+// the connection can be used again, a longer one closes it.
+func (u *upstreams) discard(resp *http.Response, c *upConn) {
+	_, err := io.CopyN(io.Discard, resp.Body, 64<<10+1)
+	resp.Body.Close()
+	u.release(c, err == io.EOF && !resp.Close)
+}
+
+// replayBody is a request body read once from the client and kept, up to
+// maxRetryBody, so that a retry can send it again: a retry reads what was
+// kept, then what the client has not sent yet.
+type replayBody struct {
+	src  io.Reader
+	kept []byte
+	pos  int  // read position in kept
+	over bool // more than maxRetryBody was read: it cannot be sent again
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	if b.pos < len(b.kept) {
+		n := copy(p, b.kept[b.pos:])
+		b.pos += n
+		return n, nil
+	}
+	n, err := b.src.Read(p)
+	if n > 0 && !b.over {
+		if len(b.kept)+n > maxRetryBody {
+			b.over, b.kept, b.pos = true, nil, 0
+		} else {
+			b.kept = append(b.kept, p[:n]...)
+			b.pos = len(b.kept)
+		}
+	}
+	return n, err
+}
+
+// rewind starts the body again; false when it cannot be.
+func (b *replayBody) rewind() bool {
+	if b.over {
+		return false
+	}
+	b.pos = 0
+	return true
+}
+
+// retryCounters are Envoy's cluster retry statistics, with Istio's
+// cluster names: envoy_cluster_upstream_rq_retry (retries sent),
+// ..._retry_success (a retried request got an answer not retried again),
+// ..._retry_limit_exceeded (the attempts ran out).
+type retryCounters struct {
+	sent, success, limit *prometheus.CounterVec
+}
+
+func newRetryCounters(reg prometheus.Registerer) *retryCounters {
+	vec := func(name, help string) *prometheus.CounterVec {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"cluster_name"})
+		reg.MustRegister(v)
+		return v
+	}
+	return &retryCounters{
+		sent:    vec("envoy_cluster_upstream_rq_retry", "Retries the proxies sent (Envoy's cluster.upstream_rq_retry)."),
+		success: vec("envoy_cluster_upstream_rq_retry_success", "Retried requests whose answer was not retried again (Envoy's cluster.upstream_rq_retry_success)."),
+		limit:   vec("envoy_cluster_upstream_rq_retry_limit_exceeded", "Requests that would have been retried but had no attempts left (Envoy's cluster.upstream_rq_retry_limit_exceeded)."),
+	}
+}
+
+func (c *retryCounters) retry(cl cluster)     { c.sent.WithLabelValues(cl.String()).Inc() }
+func (c *retryCounters) succeeded(cl cluster) { c.success.WithLabelValues(cl.String()).Inc() }
+func (c *retryCounters) exhausted(cl cluster) { c.limit.WithLabelValues(cl.String()).Inc() }
