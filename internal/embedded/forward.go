@@ -137,11 +137,12 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	if res.Route != nil && res.Route.Fault != nil && r.injectFault(w, ew, req, res.Route.Fault, &m) {
 		return
 	}
+	target := res.UpstreamTarget(rr.Path)
 	if res.Route != nil && len(res.Route.Mirrors) > 0 {
-		r.mirror(cfg, req, res.UpstreamTarget(rr.Path), res.Route, c)
+		r.mirror(cfg, req, target, res.Route, c)
 	}
 	members := cfg.endpoints(host, subset, labels)
-	r.send(w, ew, req, res.UpstreamTarget(rr.Path), res.Route, dest, members, &m, lim, cluster{port: port, subset: subset, host: host})
+	r.send(w, ew, req, target, res.Route, dest, members, &m, lim, cluster{port: port, subset: subset, host: host})
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it

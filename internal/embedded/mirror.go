@@ -25,6 +25,10 @@ const mirrorTimeout = 30 * time.Second
 // cannot be read twice (not buffered) is not mirrored, and counted in
 // graylane_mirror_skipped_total.
 func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.Route, c *caller) {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
 	for i := range rt.Mirrors {
 		mp := &rt.Mirrors[i]
 		if mp.Problem != "" || !mp.Sample(rand.Uint32N(1_000_000)) || cfg.services[mp.Host] == nil {
@@ -34,10 +38,7 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.R
 		if p == nil {
 			continue // Envoy: no healthy upstream in the shadow cluster, no copy
 		}
-		out := upRequest{method: req.Method, uri: uri, host: route.ShadowHost(req.Host), header: req.Header.Clone()}
-		if out.host == "-shadow" {
-			out.host = route.ShadowHost(req.URL.Host)
-		}
+		out := upRequest{method: req.Method, uri: uri, host: route.ShadowHost(host), header: req.Header.Clone()}
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
 				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()

@@ -216,18 +216,19 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 		rep.RequestHeaders = *rt.RequestHeaders
 	}
 	rep.ResponseHeaders, rep.Redirect, rep.DirectResponse, rep.Rewrite = rt.ResponseHeaders, rt.Redirect, rt.DirectResponse, rt.Rewrite
-	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") && rt.Redirect == nil && rt.DirectResponse == nil {
+	if rt.Redirect != nil || rt.DirectResponse != nil {
+		return // answered by the proxy: no fault, mirror or upstream path
+	}
+	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") {
 		rep.UpstreamPath = res.UpstreamTarget(req.Path)
 	}
-	if rt.Redirect == nil && rt.DirectResponse == nil {
-		for _, m := range rt.Mirrors {
-			if m.Port == 0 {
-				m.Port = req.Port
-			}
-			rep.Mirrors = append(rep.Mirrors, m)
+	for _, m := range rt.Mirrors {
+		if m.Port == 0 {
+			m.Port = req.Port
 		}
+		rep.Mirrors = append(rep.Mirrors, m)
 	}
-	if f := rt.Fault; f != nil && rt.Redirect == nil && rt.DirectResponse == nil {
+	if f := rt.Fault; f != nil {
 		rep.Fault = f
 		if f.AbortStatus != 0 && f.AbortPercent >= 100 && rep.Status == http.StatusOK {
 			rep.Status = f.AbortStatus

@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"net"
 
 	networking "istio.io/api/networking/v1alpha3"
 )
@@ -101,15 +102,8 @@ func validateMirrors(h *networking.HTTPRoute, path string, reject func(string, s
 // ShadowHost is the Host of a mirrored request: Envoy appends "-shadow"
 // to the host, before the port.
 func ShadowHost(host string) string {
-	if i := len(host) - 1; i > 0 {
-		for j := i; j >= 0; j-- {
-			if host[j] == ':' {
-				return host[:j] + "-shadow" + host[j:]
-			}
-			if host[j] < '0' || host[j] > '9' {
-				break
-			}
-		}
+	if h, port, err := net.SplitHostPort(host); err == nil {
+		return h + "-shadow:" + port
 	}
 	return host + "-shadow"
 }
