@@ -40,26 +40,41 @@ func newEdgeProxy(t *testing.T, edge EdgeOptions, backend http.Handler) *edgePro
 	srv := &http.Server{Handler: backend}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
+	p := readyPod("b", "v1", ln.Addr().String())
+	rt, l := serveRouted(t, edge, "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n", p)
+	return &edgeProxy{rt: rt, l: l, addr: l.addr, backend: ln.Addr().String(), pod: p}
+}
+
+// readyPod is a ready replica "APP-0" of Deployment default/APP at addr.
+func readyPod(app, version, addr string) *pod {
+	p := &pod{spec: podSpec{name: app + "-0", workload: "Deployment default/" + app, namespace: "default", labels: map[string]string{"app": app, "version": version}}, addr: addr}
+	p.ready.Store(true)
+	return p
+}
+
+// serveRouted is a runtime under the given edge options whose routing is
+// compiled from manifest and whose replicas are pods, with a sidecar
+// listener of workload "t" in namespace default.
+func serveRouted(t *testing.T, edge EdgeOptions, manifestYAML string, pods ...*pod) (*Runtime, *listener) {
+	t.Helper()
 	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin, Edge: edge}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pod{spec: podSpec{name: "b-0", workload: "Deployment default/b", namespace: "default", labels: map[string]string{"app": "b", "version": "v1"}}, addr: ln.Addr().String()}
-	p.ready.Store(true)
-	set, err := manifest.LoadBytes("test.yaml", []byte("apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n"))
+	set, err := manifest.LoadBytes("test.yaml", []byte(manifestYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
 	in := inspect.RouteInput(set)
 	rt.swap(route.Compile(in), in.Services)
-	rt.cfg.Load().pods = []*pod{p}
+	rt.cfg.Load().pods = pods
 	l, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t", app: "t", version: "v0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.close)
 	t.Cleanup(rt.up.closeAll)
-	return &edgeProxy{rt: rt, l: l, addr: l.addr, backend: ln.Addr().String(), pod: p}
+	return rt, l
 }
 
 // exchange sends raw on a new connection (while reading, so that the

@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,10 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/graylane/graylane/internal/inspect"
-	"github.com/graylane/graylane/internal/manifest"
-	"github.com/graylane/graylane/internal/route"
 )
 
 const faultRoutes = `apiVersion: v1
@@ -64,25 +59,7 @@ func TestFaultInjection(t *testing.T) {
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
-	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pod{spec: podSpec{name: "b-0", workload: "Deployment default/b", namespace: "default", labels: map[string]string{"app": "b", "version": "v1"}}, addr: ln.Addr().String()}
-	p.ready.Store(true)
-	set, err := manifest.LoadBytes("test.yaml", []byte(faultRoutes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := inspect.RouteInput(set)
-	rt.swap(route.Compile(in), in.Services)
-	rt.cfg.Load().pods = []*pod{p}
-	l, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t", app: "t", version: "v0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.close)
-	t.Cleanup(rt.up.closeAll)
+	rt, l := serveRouted(t, EdgeOptions{}, faultRoutes, readyPod("b", "v1", ln.Addr().String()))
 
 	proxy, _ := url.Parse("http://" + l.addr)
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}

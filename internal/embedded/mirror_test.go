@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,10 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/graylane/graylane/internal/inspect"
-	"github.com/graylane/graylane/internal/manifest"
-	"github.com/graylane/graylane/internal/route"
 )
 
 // Istio's mirroring task in miniature: every request to b is also copied
@@ -40,15 +35,7 @@ func TestMirror(t *testing.T) {
 	}
 	mainSeen, mirrorSeen := make(chan seen, 10), make(chan seen, 10)
 	bAddr, mAddr := serve("b", mainSeen), serve("m", mirrorSeen)
-	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb := &pod{spec: podSpec{name: "b-0", workload: "Deployment default/b", namespace: "default", labels: map[string]string{"app": "b", "version": "v1"}}, addr: bAddr}
-	pm := &pod{spec: podSpec{name: "m-0", workload: "Deployment default/m", namespace: "default", labels: map[string]string{"app": "m", "version": "v2"}}, addr: mAddr}
-	pb.ready.Store(true)
-	pm.ready.Store(true)
-	set, err := manifest.LoadBytes("test.yaml", []byte(`apiVersion: v1
+	rt, l := serveRouted(t, EdgeOptions{}, `apiVersion: v1
 kind: Service
 metadata: {name: b}
 spec: {selector: {app: b}, ports: [{port: 80}]}
@@ -67,19 +54,7 @@ spec:
   - route: [{destination: {host: b}}]
     mirror: {host: m}
     headers: {request: {set: {x-route: main}}}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := inspect.RouteInput(set)
-	rt.swap(route.Compile(in), in.Services)
-	rt.cfg.Load().pods = []*pod{pb, pm}
-	l, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t", app: "t", version: "v0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.close)
-	t.Cleanup(rt.up.closeAll)
+`, readyPod("b", "v1", bAddr), readyPod("m", "v2", mAddr))
 	proxy, _ := url.Parse("http://" + l.addr)
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
 
