@@ -10,11 +10,9 @@ import (
 	"github.com/graylane/graylane/internal/route"
 )
 
-// Envoy's response flags of the fault filter.
-const (
-	flagDI = "DI" // the request was delayed by fault injection
-	flagFI = "FI" // the request was aborted by fault injection
-)
+// flagDI is Envoy's response flag of a request the fault filter delayed
+// (route.Injection.Flags gives the flags of an abort).
+const flagDI = "DI"
 
 // injectFault runs a route's fault injection as Envoy's fault filter does,
 // before the request is forwarded: the delay first (flag DI), then the
@@ -39,10 +37,7 @@ func (r *Runtime) injectFault(w http.ResponseWriter, ew edgeWriter, req *http.Re
 	if !in.Abort {
 		return false
 	}
-	if m.flags != "" {
-		m.flags += ","
-	}
-	m.flags += flagFI
+	m.flags = in.Flags()
 	h := w.Header()
 	if in.GRPCStatus != "" {
 		h.Set("Content-Type", "application/grpc")

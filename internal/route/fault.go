@@ -43,6 +43,20 @@ type Injection struct {
 	GRPCStatus string // the numeric grpc-status value, "" for HTTP aborts
 }
 
+// Flags are Envoy's response flags of the injection: "DI" delayed, "FI"
+// aborted, "DI,FI" both, "" neither.
+func (in Injection) Flags() string {
+	switch {
+	case in.Delay > 0 && in.Abort:
+		return "DI,FI"
+	case in.Delay > 0:
+		return "DI"
+	case in.Abort:
+		return "FI"
+	}
+	return ""
+}
+
 // Inject decides for one request from two independent draws, each
 // uniform in [0, 1000000) (Envoy draws per request and per fault).
 func (f *Fault) Inject(delayDraw, abortDraw uint32) Injection {

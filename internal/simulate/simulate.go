@@ -400,16 +400,10 @@ func subsetSuffix(s string) string {
 // aborted, with the hop's status set.
 func (r *runner) injectFault(h *Hop, f *route.Fault) bool {
 	in := f.Inject(r.rng.Uint32N(1_000_000), r.rng.Uint32N(1_000_000))
-	if in.Delay > 0 {
-		h.Fault = "DI"
-	}
+	h.Fault = in.Flags()
 	if !in.Abort {
 		return false
 	}
-	if h.Fault != "" {
-		h.Fault += ","
-	}
-	h.Fault += "FI"
 	h.Status, h.GRPCStatus, h.Problem = in.Status, in.GRPCStatus, "fault injection: "+f.String()
 	return true
 }
