@@ -44,7 +44,7 @@ func Logs(ctx context.Context, o LogsOptions, w io.Writer) error {
 		q.Set("follow", "true")
 	}
 	c := New(Admin(o.Admin))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/logs?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base()+"/v1/logs?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func Logs(ctx context.Context, o LogsOptions, w io.Writer) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("reach the runtime at %s (is `graylane up` running? set --admin or GRAYLANE_ADMIN): %w", c.base, err)
+		return fmt.Errorf("reach the runtime at %s (is `graylane up` running? set --admin or GRAYLANE_ADMIN): %w", c.Base(), err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -234,11 +234,11 @@ func note(stdout, notes io.Writer, output, msg string) {
 }
 
 func (c *Client) post(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(nil))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base()+path, bytes.NewReader(nil))
 	if err != nil {
 		return err
 	}
-	return c.do(req, v)
+	return c.Do(req, v)
 }
 
 func rolloutTable(w io.Writer, rs []embedded.RolloutStatus) error {

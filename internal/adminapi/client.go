@@ -1,7 +1,7 @@
-// Package localapi is the CLI's client for the admin API of a running
+// Package adminapi is the client for the admin API of a running
 // `graylane up` (the embedded runtime): apply manifests, list workloads,
 // services and routes.
-package localapi
+package adminapi
 
 import (
 	"bytes"
@@ -64,6 +64,12 @@ func (c *Client) Apply(ctx context.Context, name string, body []byte, v any) err
 	req.Header.Set("Content-Type", "application/yaml")
 	return c.do(req, v)
 }
+
+// Base is the admin API's base URL.
+func (c *Client) Base() string { return c.base }
+
+// Do sends req and decodes the JSON answer into v.
+func (c *Client) Do(req *http.Request, v any) error { return c.do(req, v) }
 
 func (c *Client) do(req *http.Request, v any) error {
 	resp, err := c.http.Do(req)
