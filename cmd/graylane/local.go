@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/localapi"
@@ -71,7 +72,7 @@ input (flags, manifests, objects the API server finds invalid).`,
 	f.BoolVar(&ko.ForceConflicts, "force-conflicts", false, "take over fields other field managers own instead of failing")
 	f.StringVar(&ko.DryRun, "dry-run", "none", "server: the API server validates and defaults, nothing is stored")
 	f.BoolVar(&local, "local", false, "apply to the embedded runtime (graylane up) instead of a cluster")
-	f.StringVar(&lo.Admin, "admin", "", "with --local: admin address HOST:PORT of graylane up (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
+	f.StringVar(&lo.Admin, "admin", "", "with --local: admin address HOST:PORT of graylane up (default $GRAYLANE_ADMIN or "+adminapi.DefaultAdmin+")")
 	addOutputFlag(c, &ko.Output)
 	return c
 }
@@ -84,7 +85,7 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 		Short: "List what a running `graylane up` runs",
 		Long: `Lists the workloads (one line per replica process), the Services with their
 endpoints, or the compiled routes (per gateway and for the mesh) of a running
-graylane up, reached at --admin, else $GRAYLANE_ADMIN, else ` + localapi.DefaultAdmin + `.
+graylane up, reached at --admin, else $GRAYLANE_ADMIN, else ` + adminapi.DefaultAdmin + `.
 
 Exit codes: 0 listed, 1 the runtime cannot be reached, 2 bad input (an unknown
 kind, no --local, an answer 4xx of the runtime).`,
@@ -112,5 +113,5 @@ func addLocalFlags(c *cobra.Command, local *bool, admin *string, onCluster strin
 		return checkAdmin(*admin)
 	}
 	c.Flags().BoolVar(local, "local", false, "talk to the embedded runtime (graylane up); required")
-	c.Flags().StringVar(admin, "admin", "", "admin address HOST:PORT of graylane up (default $GRAYLANE_ADMIN or "+localapi.DefaultAdmin+")")
+	c.Flags().StringVar(admin, "admin", "", "admin address HOST:PORT of graylane up (default $GRAYLANE_ADMIN or "+adminapi.DefaultAdmin+")")
 }

@@ -9,9 +9,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
-	"github.com/graylane/graylane/internal/localapi"
 )
 
 // Flag values are checked here, before a command starts anything, so that
@@ -120,7 +120,7 @@ func checkHTTPURL(flag, raw string) error {
 // --local command talks to (--admin, else $GRAYLANE_ADMIN): HOST:PORT or an
 // http:// URL.
 func checkAdmin(flag string) error {
-	addr := localapi.Admin(flag)
+	addr := adminapi.Admin(flag)
 	name := "--admin"
 	if flag == "" {
 		name = "$GRAYLANE_ADMIN"

@@ -16,11 +16,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
 )
 
-// adminHandler serves the admin API:
+// adminHandler serves the admin API (the types, a client and each
+// endpoint's documentation are in internal/adminapi):
 //
 //	GET  /readyz          200 when every workload is ready, else 503 and the list
 //	GET  /metrics         Istio standard metrics, Prometheus text format
@@ -74,7 +76,7 @@ func (r *Runtime) adminHandler() http.Handler {
 func (r *Runtime) serveApply(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(req.Body, 32<<20))
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.ErrorBody{Error: err.Error()})
 		return
 	}
 	name := req.URL.Query().Get("name")
@@ -83,12 +85,12 @@ func (r *Runtime) serveApply(w http.ResponseWriter, req *http.Request) {
 	}
 	set, err := manifest.LoadBytes(name, body)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.ErrorBody{Error: err.Error()})
 		return
 	}
 	res, err := r.Apply(set)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.ErrorBody{Error: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -102,15 +104,15 @@ func (r *Runtime) serveCommand(w http.ResponseWriter, req *http.Request, run fun
 	switch cmd {
 	case plan.Promote, plan.PromoteFull, plan.Abort, plan.Retry, plan.Pause, plan.Resume:
 	default:
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("unknown command %q: want promote, promote-full, abort, retry, pause or resume", cmd)})
+		writeJSON(w, http.StatusBadRequest, adminapi.ErrorBody{Error: fmt.Sprintf("unknown command %q: want promote, promote-full, abort, retry, pause or resume", cmd)})
 		return
 	}
 	msg, err := run(req.PathValue("ns"), req.PathValue("name"), cmd)
 	if err != nil {
-		writeJSON(w, errorStatus(err), map[string]any{"error": err.Error()})
+		writeJSON(w, errorStatus(err), adminapi.ErrorBody{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"accepted": string(cmd), "message": msg})
+	writeJSON(w, http.StatusOK, adminapi.CommandResult{Accepted: cmd, Message: msg})
 }
 
 // errorStatus is the HTTP status of a command's error: 404 for what does
@@ -131,15 +133,15 @@ func (r *Runtime) serveSetImage(w http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
 	container, image := q.Get("container"), q.Get("image")
 	if container == "" || image == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "want ?container=NAME&image=IMAGE"})
+		writeJSON(w, http.StatusBadRequest, adminapi.ErrorBody{Error: "want ?container=NAME&image=IMAGE"})
 		return
 	}
 	msg, err := r.SetImage(req.PathValue("ns"), req.PathValue("name"), container, image)
 	if err != nil {
-		writeJSON(w, errorStatus(err), map[string]any{"error": err.Error()})
+		writeJSON(w, errorStatus(err), adminapi.ErrorBody{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"image": image, "message": msg})
+	writeJSON(w, http.StatusOK, adminapi.SetImageResult{Image: image, Message: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -150,54 +152,28 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// PodStatus describes one replica.
-type PodStatus struct {
-	Name      string            `json:"name"`
-	Workload  string            `json:"workload"`
-	Namespace string            `json:"namespace"`
-	Labels    map[string]string `json:"labels"`
-	Address   string            `json:"address"`
-	Sidecar   string            `json:"sidecar"`
-	State     string            `json:"state"`
-	Ready     bool              `json:"ready"`
-	Restarts  int32             `json:"restarts"`
-	PID       int64             `json:"pid"`
-	// SharedProcess: the replica runs in the sample host, whose PID is
-	// every hosted replica's; end the replica alone with KillReplica.
-	SharedProcess bool   `json:"sharedProcess,omitempty"`
-	LastError     string `json:"lastError,omitempty"`
-	Log           string `json:"log"`
-}
-
 // Workloads lists every replica.
-func (r *Runtime) Workloads() []PodStatus {
-	var out []PodStatus
+func (r *Runtime) Workloads() []adminapi.PodStatus {
+	var out []adminapi.PodStatus
 	for _, p := range r.cfg.Load().pods {
 		out = append(out, r.podStatus(p))
 	}
 	return out
 }
 
-func (r *Runtime) podStatus(p *pod) PodStatus {
+func (r *Runtime) podStatus(p *pod) adminapi.PodStatus {
 	state, lastErr := p.status()
-	return PodStatus{Name: p.spec.name, Workload: p.spec.workload, Namespace: p.spec.namespace, Labels: p.spec.labels,
+	return adminapi.PodStatus{Name: p.spec.name, Workload: p.spec.workload, Namespace: p.spec.namespace, Labels: p.spec.labels,
 		Address: p.addr, Sidecar: p.sidecar.addr, State: state, Ready: p.ready.Load(), Restarts: p.restarts.Load(), PID: p.pid.Load(),
 		SharedProcess: r.hosted(p), LastError: lastErr, Log: r.podLog(p)}
 }
 
-// ServiceStatus describes a Service and the pods behind it.
-type ServiceStatus struct {
-	Host      string   `json:"host"`
-	Ports     []int32  `json:"ports"`
-	Endpoints []string `json:"endpoints"`
-}
-
 // Services lists the Services with their ready endpoints.
-func (r *Runtime) Services() []ServiceStatus {
+func (r *Runtime) Services() []adminapi.ServiceStatus {
 	cfg := r.cfg.Load()
-	var out []ServiceStatus
+	var out []adminapi.ServiceStatus
 	for host, svc := range cfg.services {
-		st := ServiceStatus{Host: host, Endpoints: []string{}}
+		st := adminapi.ServiceStatus{Host: host, Endpoints: []string{}}
 		for _, p := range svc.Spec.Ports {
 			st.Ports = append(st.Ports, p.Port)
 		}

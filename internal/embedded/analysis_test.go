@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/prometheus/promql"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/plan"
 )
 
@@ -75,14 +76,14 @@ func TestAnalysisGatesAStep(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, analysisManifest("v1", probe.URL))); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 1 })
+	waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 1 })
 
 	// A healthy probe lets the canary through.
 	healthy.Store(true)
 	if _, err := r.rt.Apply(mustLoadBytes(t, analysisManifest("v2", probe.URL))); err != nil {
 		t.Fatal(err)
 	}
-	done := waitRollout(t, r.rt, "promoted by the analysis", func(s RolloutStatus) bool {
+	done := waitRollout(t, r.rt, "promoted by the analysis", func(s adminapi.RolloutStatus) bool {
 		return s.Phase == plan.Healthy && s.Stable.Ready == 1 && s.StableHash != "" && s.CanaryHash == s.StableHash && s.Step == 2
 	})
 	if got, _ := lastHash.Load().(string); got != done.StableHash {
@@ -94,7 +95,7 @@ func TestAnalysisGatesAStep(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, analysisManifest("v3", probe.URL))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRollout(t, r.rt, "aborted by the analysis", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRollout(t, r.rt, "aborted by the analysis", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "health" assessed Failed`) || aborted.CanaryWeight != 0 {
 		t.Errorf("aborted: %+v", aborted)
 	}
@@ -107,11 +108,11 @@ func TestAnalysisMissingTemplate(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc)); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy })
+	waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy })
 	if _, err := r.rt.Apply(mustLoadBytes(t, strings.Replace(doc, "value: v1", "value: v2", 1))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRollout(t, r.rt, "aborted", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRollout(t, r.rt, "aborted", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, "AnalysisTemplate default/nope not found") {
 		t.Errorf("message %q", aborted.Message)
 	}
@@ -133,12 +134,12 @@ func TestPrometheusAnalysisAborts(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v1", "0"))); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	defer sendTraffic(r, "pay:8080")()
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.2"))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRolloutProgress(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRolloutProgress(t, r.rt, "aborted by the success rate", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "success-rate" assessed Failed`) {
 		t.Fatalf("message: %q", aborted.Message)
 	}
@@ -148,7 +149,7 @@ func TestPrometheusAnalysisAborts(t *testing.T) {
 	if aborted.CanaryWeight != 0 {
 		t.Errorf("canary weight %d after the abort", aborted.CanaryWeight)
 	}
-	waitRollout(t, r.rt, "canary scaled down", func(s RolloutStatus) bool { return s.Canary.Ready == 0 })
+	waitRollout(t, r.rt, "canary scaled down", func(s adminapi.RolloutStatus) bool { return s.Canary.Ready == 0 })
 	before := canaryRequests(t, r.rt)
 	got := count(t, 100, func() (int, string) { return r.get(t, true, "pay:8080") })
 	if got["200 pay(v1)"] != 100 {
@@ -161,7 +162,7 @@ func TestPrometheusAnalysisAborts(t *testing.T) {
 
 // failedSuccessRate returns the success rate of the last Failed measurement
 // of metric success-rate: the data the abort was decided on.
-func failedSuccessRate(t *testing.T, runs []AnalysisStatus) float64 {
+func failedSuccessRate(t *testing.T, runs []adminapi.AnalysisStatus) float64 {
 	t.Helper()
 	for _, a := range runs {
 		for _, m := range a.Metrics {
@@ -220,11 +221,11 @@ func TestUnreachablePrometheusAborts(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc)); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy })
+	waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy })
 	if _, err := r.rt.Apply(mustLoadBytes(t, strings.Replace(doc, "value: v1", "value: v2", 1))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRollout(t, r.rt, "aborted", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRollout(t, r.rt, "aborted", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	for _, want := range []string{`metric "health" assessed Error`, "3 consecutive errors exceed consecutiveErrorLimit 2", "127.0.0.1:1"} {
 		if !strings.Contains(aborted.Message, want) {
 			t.Errorf("message %q lacks %q", aborted.Message, want)

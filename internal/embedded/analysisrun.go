@@ -10,6 +10,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/analysis"
 	"github.com/graylane/graylane/internal/measure"
 	"github.com/graylane/graylane/internal/plan"
@@ -32,16 +33,6 @@ type analysisRunner struct {
 	stopped bool
 }
 
-// AnalysisStatus is a run as `graylane rollout get` shows it.
-type AnalysisStatus struct {
-	Kind    string                  `json:"kind"` // step or background
-	Step    int                     `json:"step,omitempty"`
-	Member  string                  `json:"member,omitempty"` // lanes: the member service judged
-	Phase   analysis.Phase          `json:"phase"`
-	Message string                  `json:"message,omitempty"`
-	Metrics []analysis.MetricStatus `json:"metrics,omitempty"`
-}
-
 func (a *analysisRunner) status() (plan.AnalysisPhase, string) {
 	if a == nil {
 		return plan.AnalysisNone, ""
@@ -54,10 +45,10 @@ func (a *analysisRunner) status() (plan.AnalysisPhase, string) {
 	return plan.AnalysisPhase(a.phase), a.msg
 }
 
-func (a *analysisRunner) report() AnalysisStatus {
+func (a *analysisRunner) report() adminapi.AnalysisStatus {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := AnalysisStatus{Kind: "step", Step: a.step, Phase: a.phase, Message: a.msg}
+	st := adminapi.AnalysisStatus{Kind: "step", Step: a.step, Phase: a.phase, Message: a.msg}
 	if a.step < 0 {
 		st.Kind, st.Step = "background", 0
 	}
@@ -200,8 +191,8 @@ func (a *analysisSet) current(step int, hash string) bool {
 }
 
 // reports is the status of every run.
-func (a *analysisSet) reports() []AnalysisStatus {
-	var out []AnalysisStatus
+func (a *analysisSet) reports() []adminapi.AnalysisStatus {
+	var out []adminapi.AnalysisStatus
 	if a != nil {
 		for i, run := range a.runs {
 			s := run.report()

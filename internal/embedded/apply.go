@@ -15,28 +15,20 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
 
-// ApplyResult says what an apply changed, like kubectl apply's output.
-type ApplyResult struct {
-	Created    []string `json:"created,omitempty"`
-	Configured []string `json:"configured,omitempty"`
-	Unchanged  []string `json:"unchanged,omitempty"`
-	Ignored    []string `json:"ignored,omitempty"`
-	Findings   []string `json:"findings,omitempty"`
-}
-
 // Apply adds or replaces objects and brings the running state in line:
 // new routing takes effect for new requests at once (atomic swap), changed
 // workloads are replaced, Gateways get listeners.
-func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
+func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := &ApplyResult{Ignored: set.IgnoredWarnings(manifest.DoingUp, nil)}
+	res := &adminapi.ApplyResult{Ignored: set.IgnoredWarnings(manifest.DoingUp, nil)}
 	for _, w := range res.Ignored {
 		r.log.Warn(w)
 	}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/graylane/graylane/api/v1alpha1"
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/judge"
 	"github.com/graylane/graylane/internal/plan"
 	"github.com/graylane/graylane/internal/render"
@@ -75,7 +76,7 @@ func TestConvertedVersionsRollBack(t *testing.T) {
 	v1 := []render.VersionChoice{{Version: "v1"}}
 
 	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v2"}}, FirstApply: true, Judge: true, Spec: v1alpha1.ReleaseSpec{Steps: steps("60s")}})
-	healthy := waitRollout(t, r.rt, "healthy at v1", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	healthy := waitRollout(t, r.rt, "healthy at v1", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	if len(healthy.Analysis) > 0 {
 		t.Errorf("first apply ran steps or analysis: %+v", healthy)
 	}
@@ -83,7 +84,7 @@ func TestConvertedVersionsRollBack(t *testing.T) {
 	defer sendTraffic(r, "pay:8080")()
 
 	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v2"}}, Judge: true, Spec: v1alpha1.ReleaseSpec{Steps: steps("60s")}})
-	aborted := waitRollout(t, r.rt, "aborted by the judge", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRollout(t, r.rt, "aborted by the judge", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "judge" assessed Failed`) || !strings.Contains(aborted.Message, "error rate: canary") {
 		t.Fatalf("message: %q", aborted.Message)
 	}
@@ -95,15 +96,15 @@ func TestConvertedVersionsRollBack(t *testing.T) {
 	}
 
 	apply(render.ConvertOptions{Stable: v1, Canary: []render.VersionChoice{{Version: "v3"}}, Judge: true, Spec: v1alpha1.ReleaseSpec{Steps: steps("8s")}})
-	var judged RolloutStatus
-	waitRollout(t, r.rt, "judged successful", func(s RolloutStatus) bool {
+	var judged adminapi.RolloutStatus
+	waitRollout(t, r.rt, "judged successful", func(s adminapi.RolloutStatus) bool {
 		judged = s
 		return s.CanaryHash != aborted.CanaryHash && judgeMeasured(s, judge.Successful)
 	})
 	if ev := judgeEvidence(t, judged, judge.Successful); ev.Canary.Requests < 100 || ev.Stable.Requests < 100 {
 		t.Errorf("evidence: %+v", ev)
 	}
-	promoted := waitRollout(t, r.rt, "promoted", func(s RolloutStatus) bool {
+	promoted := waitRollout(t, r.rt, "promoted", func(s adminapi.RolloutStatus) bool {
 		return s.Phase == plan.Healthy && s.CanaryHash == s.StableHash && s.StableHash != healthy.StableHash
 	})
 	if promoted.Aborted {
@@ -112,13 +113,13 @@ func TestConvertedVersionsRollBack(t *testing.T) {
 }
 
 // judgeMeasured reports whether the judge metric has a measurement of the phase.
-func judgeMeasured(s RolloutStatus, p judge.Phase) bool {
+func judgeMeasured(s adminapi.RolloutStatus, p judge.Phase) bool {
 	_, ok := judgeMeasurement(s, p)
 	return ok
 }
 
 // judgeEvidence decodes the judge's last measurement of the phase.
-func judgeEvidence(t *testing.T, s RolloutStatus, p judge.Phase) judge.Verdict {
+func judgeEvidence(t *testing.T, s adminapi.RolloutStatus, p judge.Phase) judge.Verdict {
 	t.Helper()
 	value, ok := judgeMeasurement(s, p)
 	if !ok {
@@ -131,7 +132,7 @@ func judgeEvidence(t *testing.T, s RolloutStatus, p judge.Phase) judge.Verdict {
 	return v
 }
 
-func judgeMeasurement(s RolloutStatus, p judge.Phase) (string, bool) {
+func judgeMeasurement(s adminapi.RolloutStatus, p judge.Phase) (string, bool) {
 	for _, a := range s.Analysis {
 		for _, m := range a.Metrics {
 			if m.Name != render.AnalysisJudge {

@@ -18,6 +18,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/analysis"
 	"github.com/graylane/graylane/internal/judge"
 	"github.com/graylane/graylane/internal/manifest"
@@ -91,14 +92,14 @@ func TestJudgeAbortsAndPromotes(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v1", "0.001", "v1"))); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	defer sendTraffic(r, "pay:8080")()
 	defer sendTraffic(r, "pay:8080")()
 
 	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v2", "0.05", "v1"))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRolloutProgress(t, r.rt, "aborted by the judge", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRolloutProgress(t, r.rt, "aborted by the judge", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "judge" assessed Failed`) || !strings.Contains(aborted.Message, "error rate: canary") {
 		t.Fatalf("message: %q", aborted.Message)
 	}
@@ -116,7 +117,7 @@ func TestJudgeAbortsAndPromotes(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, judgeRollout("v3", "0.001", "v1"))); err != nil {
 		t.Fatal(err)
 	}
-	judged := waitRolloutProgress(t, r.rt, "judged successful", func(s RolloutStatus) bool { return hasMeasurement(s, judge.Successful) })
+	judged := waitRolloutProgress(t, r.rt, "judged successful", func(s adminapi.RolloutStatus) bool { return hasMeasurement(s, judge.Successful) })
 	if judged.Phase != plan.Paused || judged.Aborted {
 		t.Fatalf("judged: %+v", judged)
 	}
@@ -128,7 +129,7 @@ func TestJudgeAbortsAndPromotes(t *testing.T) {
 	if _, err := r.rt.Command("default", "pay", plan.Promote); err != nil {
 		t.Fatal(err)
 	}
-	promoted := waitRollout(t, r.rt, "promoted", func(s RolloutStatus) bool {
+	promoted := waitRollout(t, r.rt, "promoted", func(s adminapi.RolloutStatus) bool {
 		return s.Phase == plan.Healthy && s.CanaryHash == s.StableHash && s.StableHash == judged.CanaryHash
 	})
 	if promoted.Aborted {
@@ -136,7 +137,7 @@ func TestJudgeAbortsAndPromotes(t *testing.T) {
 	}
 }
 
-func hasMeasurement(s RolloutStatus, p judge.Phase) bool {
+func hasMeasurement(s adminapi.RolloutStatus, p judge.Phase) bool {
 	for _, a := range s.Analysis {
 		for _, m := range a.Metrics {
 			for _, meas := range m.Measurements {
@@ -151,7 +152,7 @@ func hasMeasurement(s RolloutStatus, p judge.Phase) bool {
 
 // lastEvidence decodes the judge's evidence from the last measurement of
 // the given phase.
-func lastEvidence(t *testing.T, s RolloutStatus, p judge.Phase) judge.Verdict {
+func lastEvidence(t *testing.T, s adminapi.RolloutStatus, p judge.Phase) judge.Verdict {
 	t.Helper()
 	for _, a := range s.Analysis {
 		for _, m := range a.Metrics {

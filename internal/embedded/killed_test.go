@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graylane/graylane/internal/adminapi"
 )
 
 // killManifests is a Deployment "victim" of the given replicas and image,
@@ -141,7 +143,7 @@ func waitChange(t *testing.T, rt *Runtime, what string, cond func() bool) {
 }
 
 // victimPod is the first replica of the victim Deployment.
-func victimPod(t *testing.T, rt *Runtime) PodStatus {
+func victimPod(t *testing.T, rt *Runtime) adminapi.PodStatus {
 	t.Helper()
 	for _, p := range rt.Workloads() {
 		if p.Workload == "Deployment kill/victim" {
@@ -149,7 +151,7 @@ func victimPod(t *testing.T, rt *Runtime) PodStatus {
 		}
 	}
 	t.Fatal("no victim replica")
-	return PodStatus{}
+	return adminapi.PodStatus{}
 }
 
 // retriesSent is envoy_cluster_upstream_rq_retry of the victim's cluster.

@@ -15,6 +15,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
@@ -36,28 +37,6 @@ type laneRun struct {
 	// resume are the analyses in progress when the state was saved
 	// (state.go), taken by the first reconcile after a restart.
 	resume []*savedAnalysis
-}
-
-// LaneStatus is what `graylane lane get` shows.
-type LaneStatus struct {
-	Name      string           `json:"name"`
-	Namespace string           `json:"namespace"`
-	Phase     lane.Phase       `json:"phase"`
-	Weight    int32            `json:"weight"`
-	Plan      *LanePlanStatus  `json:"plan,omitempty"`
-	Members   []lane.Member    `json:"members"`
-	Analysis  []AnalysisStatus `json:"analysis,omitempty"`
-	Fallback  string           `json:"fallback"`
-	Modes     []string         `json:"propagation"`
-}
-
-// LanePlanStatus is the step machine's view of a lane with a plan.
-type LanePlanStatus struct {
-	Phase   plan.Phase `json:"phase"`
-	Message string     `json:"message,omitempty"`
-	Step    int        `json:"currentStepIndex"`
-	Steps   int        `json:"steps"`
-	Aborted bool       `json:"aborted"`
 }
 
 // compileLanes renders the Releases of objs, then compiles the lanes with
@@ -294,11 +273,11 @@ func (r *Runtime) laneCommand(lr *laneRun, cmd plan.Command, now time.Time) (str
 }
 
 // Lanes reports every lane.
-func (r *Runtime) Lanes() []LaneStatus {
+func (r *Runtime) Lanes() []adminapi.LaneStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	states := r.laneStates()
-	out := []LaneStatus{}
+	out := []adminapi.LaneStatus{}
 	for k, lr := range r.lanes {
 		st, ok := states[k]
 		if !ok {
@@ -307,10 +286,10 @@ func (r *Runtime) Lanes() []LaneStatus {
 				st.Weight = p.Weight
 			}
 		}
-		ls := LaneStatus{Name: lr.res.Name, Namespace: lr.res.Namespace, Phase: st.Phase, Weight: st.Weight,
+		ls := adminapi.LaneStatus{Name: lr.res.Name, Namespace: lr.res.Namespace, Phase: st.Phase, Weight: st.Weight,
 			Members: lr.res.Members, Fallback: string(lr.res.Spec.Fallback), Modes: lr.res.Spec.Propagation.Modes}
 		if p := lr.res.Spec.Plan; p != nil {
-			ls.Plan = &LanePlanStatus{Phase: lr.status.Phase, Message: lr.status.Message, Step: lr.status.StepIndex, Steps: len(p.Steps), Aborted: lr.status.Aborted}
+			ls.Plan = &adminapi.LanePlanStatus{Phase: lr.status.Phase, Message: lr.status.Message, Step: lr.status.StepIndex, Steps: len(p.Steps), Aborted: lr.status.Aborted}
 		}
 		ls.Analysis = append(lr.stepRun.reports(), lr.bgRun.reports()...)
 		out = append(out, ls)

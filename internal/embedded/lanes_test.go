@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/bucket"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/judge"
@@ -224,12 +225,12 @@ const planLane = grayLane + `  plan:
 
 // waitLane waits until the only lane satisfies ok; the deadline bounds a
 // hang, not a slow machine.
-func waitLane(t *testing.T, rt *Runtime, what string, ok func(LaneStatus) bool) LaneStatus {
+func waitLane(t *testing.T, rt *Runtime, what string, ok func(adminapi.LaneStatus) bool) adminapi.LaneStatus {
 	t.Helper()
 	return waitLaneFor(t, rt, 2*time.Minute, what, ok)
 }
 
-func waitLaneFor(t *testing.T, rt *Runtime, d time.Duration, what string, ok func(LaneStatus) bool) LaneStatus {
+func waitLaneFor(t *testing.T, rt *Runtime, d time.Duration, what string, ok func(adminapi.LaneStatus) bool) adminapi.LaneStatus {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -250,7 +251,7 @@ func TestLaneStickyWeights(t *testing.T) {
 	r := start(t, []string{laneShop(t, planLane)})
 	var before map[string]bool
 	for i, w := range []int32{10, 30, 50} {
-		waitLane(t, r.rt, fmt.Sprintf("at weight %d", w), func(s LaneStatus) bool { return s.Weight == w && s.Plan.Phase == plan.Paused })
+		waitLane(t, r.rt, fmt.Sprintf("at weight %d", w), func(s adminapi.LaneStatus) bool { return s.Weight == w && s.Plan.Phase == plan.Paused })
 		var mu sync.Mutex
 		seen := map[string]string{}
 		flips := 0
@@ -331,7 +332,7 @@ func TestLaneWideRollback(t *testing.T) {
 	dir := laneShopWith(t, failingLane, withErrors("0.1"))
 	r := start(t, []string{dir})
 	stop := gatewayLoad(r, "x-canary", "true")
-	aborted := waitLaneProgress(t, r.rt, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
+	aborted := waitLaneProgress(t, r.rt, "aborted", func(s adminapi.LaneStatus) bool { return s.Phase == lane.Aborted })
 	stop()
 	if aborted.Plan == nil || !strings.Contains(aborted.Plan.Message, `metric "success-rate" assessed Failed`) {
 		t.Errorf("aborted lane: %+v", aborted.Plan)
@@ -395,7 +396,7 @@ func TestLaneJudge(t *testing.T) {
 	t.Run("failing", func(t *testing.T) {
 		r := start(t, []string{laneShopWith(t, judgedLane, withErrors("0.05"))})
 		stop := gatewayLoad(r)
-		aborted := waitLaneProgress(t, r.rt, "aborted", func(s LaneStatus) bool { return s.Phase == lane.Aborted })
+		aborted := waitLaneProgress(t, r.rt, "aborted", func(s adminapi.LaneStatus) bool { return s.Phase == lane.Aborted })
 		stop()
 		if aborted.Plan == nil || !strings.Contains(aborted.Plan.Message, "judge") {
 			t.Errorf("aborted: %+v", aborted.Plan)
@@ -407,7 +408,7 @@ func TestLaneJudge(t *testing.T) {
 			if a.Phase != "Failed" {
 				continue
 			}
-			ev := lastEvidence(t, RolloutStatus{Analysis: []AnalysisStatus{a}}, judge.Failed)
+			ev := lastEvidence(t, adminapi.RolloutStatus{Analysis: []adminapi.AnalysisStatus{a}}, judge.Failed)
 			if ev.Canary.Requests < judge.DefaultMinRequests || ev.Stable.Requests < judge.DefaultMinRequests || ev.Canary.Errors == 0 {
 				t.Errorf("%s failed without the traffic that shows it: %+v", a.Member, ev)
 			}
@@ -423,7 +424,7 @@ func TestLaneJudge(t *testing.T) {
 	t.Run("identical", func(t *testing.T) {
 		r := start(t, []string{laneShop(t, judgedLane)})
 		stop := gatewayLoad(r)
-		judged := waitLaneProgress(t, r.rt, "judged successful for every member", func(s LaneStatus) bool {
+		judged := waitLaneProgress(t, r.rt, "judged successful for every member", func(s adminapi.LaneStatus) bool {
 			return len(s.Analysis) == 2 && allJudged(s.Analysis, judge.Successful)
 		})
 		stop()
@@ -431,7 +432,7 @@ func TestLaneJudge(t *testing.T) {
 			t.Fatalf("identical lane ended %s before the promote: %+v", judged.Phase, judged.Plan)
 		}
 		for _, a := range judged.Analysis {
-			ev := lastEvidence(t, RolloutStatus{Analysis: []AnalysisStatus{a}}, judge.Successful)
+			ev := lastEvidence(t, adminapi.RolloutStatus{Analysis: []adminapi.AnalysisStatus{a}}, judge.Successful)
 			if ev.Canary.Requests < judge.DefaultMinRequests || ev.Stable.Requests < judge.DefaultMinRequests {
 				t.Errorf("%s judged successful without the traffic the judge needs on both versions: %+v", a.Member, ev)
 			}
@@ -439,7 +440,7 @@ func TestLaneJudge(t *testing.T) {
 		if _, err := r.rt.LaneCommand("shop", "gray", plan.Promote); err != nil {
 			t.Fatal(err)
 		}
-		if promoted := waitLane(t, r.rt, "promoted", func(s LaneStatus) bool { return s.Phase != lane.Active }); promoted.Phase != lane.Promoted {
+		if promoted := waitLane(t, r.rt, "promoted", func(s adminapi.LaneStatus) bool { return s.Phase != lane.Active }); promoted.Phase != lane.Promoted {
 			t.Fatalf("identical lane ended %s: %+v", promoted.Phase, promoted.Plan)
 		}
 		if code, body := r.get(t, false, "shop.example"); code != 200 || body != lanePath {
@@ -449,9 +450,9 @@ func TestLaneJudge(t *testing.T) {
 }
 
 // allJudged reports whether every run has a measurement of phase p.
-func allJudged(runs []AnalysisStatus, p judge.Phase) bool {
+func allJudged(runs []adminapi.AnalysisStatus, p judge.Phase) bool {
 	for _, a := range runs {
-		if !hasMeasurement(RolloutStatus{Analysis: []AnalysisStatus{a}}, p) {
+		if !hasMeasurement(adminapi.RolloutStatus{Analysis: []adminapi.AnalysisStatus{a}}, p) {
 			return false
 		}
 	}
@@ -473,7 +474,7 @@ func userInLane(t *testing.T) string {
 // same objects `graylane render` writes for a cluster.
 func TestReleaseRunsLocally(t *testing.T) {
 	r := start(t, []string{"../../examples/kubernetes/seed001.yaml"})
-	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool {
+	waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool {
 		return s.Namespace == "shop" && s.Name == "order" && s.Phase == plan.Healthy && s.Stable.Ready == 4
 	})
 	if code, body := r.get(t, true, "order.shop:8080"); code != 200 || body != "sample(1.0)" {

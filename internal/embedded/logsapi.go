@@ -6,29 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/graylane/graylane/internal/adminapi"
 )
 
-// LogsRequest selects replica logs (GET /v1/logs).
-type LogsRequest struct {
-	// Workload is a Deployment or Rollout name ("deployment/NAME",
-	// "rollout/NAME" when both exist), or a pod name.
-	Workload string
-	// Namespace; "" finds the workload in any namespace (it must be in one).
-	Namespace string
-	// Replica is the index of one replica (in `graylane get workloads`
-	// order); < 0: every replica, lines prefixed with "[POD] " when there
-	// are several.
-	Replica int
-	// Tail is the number of last lines per replica; < 0: all.
-	Tail int
-	// Follow keeps streaming new lines until the replicas stop.
-	Follow bool
-}
-
-// LogsError is a LogsRequest that names nothing (Status 404) or is
+// LogsError is an adminapi.LogsRequest that names nothing (Status 404) or is
 // ambiguous or out of range (400).
 type LogsError struct {
 	Status int
@@ -38,7 +22,7 @@ type LogsError struct {
 func (e *LogsError) Error() string { return e.Msg }
 
 // logPods finds the replicas a request names.
-func (r *Runtime) logPods(req LogsRequest) ([]*pod, error) {
+func (r *Runtime) logPods(req adminapi.LogsRequest) ([]*pod, error) {
 	kind, name := "", req.Workload
 	if k, n, ok := strings.Cut(name, "/"); ok {
 		switch strings.ToLower(k) {
@@ -95,9 +79,9 @@ func (r *Runtime) logPods(req LogsRequest) ([]*pod, error) {
 	return pods, nil
 }
 
-// Logs writes the selected replicas' logs to w (see LogsRequest); flush is
+// Logs writes the selected replicas' logs to w (see adminapi.LogsRequest); flush is
 // called when no more lines are at hand for now.
-func (r *Runtime) Logs(ctx context.Context, req LogsRequest, w *bufio.Writer, flush func() error) error {
+func (r *Runtime) Logs(ctx context.Context, req adminapi.LogsRequest, w *bufio.Writer, flush func() error) error {
 	pods, err := r.logPods(req)
 	if err != nil {
 		return err
@@ -130,7 +114,7 @@ func (r *Runtime) Logs(ctx context.Context, req LogsRequest, w *bufio.Writer, fl
 	return out.flush()
 }
 
-func copyPodLog(ctx context.Context, p *pod, req LogsRequest, prefixed bool, out *prefixSink) error {
+func copyPodLog(ctx context.Context, p *pod, req adminapi.LogsRequest, prefixed bool, out *prefixSink) error {
 	if p.logs == nil {
 		return nil
 	}
@@ -183,27 +167,14 @@ func (p podSink) flush() error        { return p.s.flush() }
 // serveLogs is GET /v1/logs?workload=NAME&namespace=NS&replica=N&tail=N&follow=true:
 // text/plain lines; a bad request answers {error} with 400 or 404.
 func (r *Runtime) serveLogs(w http.ResponseWriter, req *http.Request) {
-	q := req.URL.Query()
-	lr := LogsRequest{Workload: q.Get("workload"), Namespace: q.Get("namespace"), Replica: -1, Tail: -1, Follow: q.Get("follow") == "true"}
-	var err error
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"replica", &lr.Replica}, {"tail", &lr.Tail}} {
-		if v := q.Get(f.name); v != "" {
-			if *f.dst, err = strconv.Atoi(v); err != nil || *f.dst < -1 {
-				writeJSON(w, http.StatusBadRequest, map[string]any{"error": fmt.Sprintf("%s=%q: want a number", f.name, v)})
-				return
-			}
-		}
-	}
-	if lr.Workload == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "want ?workload=NAME"})
+	lr, err := adminapi.ParseLogsQuery(req.URL.Query())
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, adminapi.ErrorBody{Error: err.Error()})
 		return
 	}
 	if _, err := r.logPods(lr); err != nil {
 		le := err.(*LogsError)
-		writeJSON(w, le.Status, map[string]any{"error": le.Msg})
+		writeJSON(w, le.Status, adminapi.ErrorBody{Error: le.Msg})
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

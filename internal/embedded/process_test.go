@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/adminapi"
 )
 
 // waitFor polls cond until it holds; it fails the test after three
@@ -57,8 +59,8 @@ spec: {selector: {app: %[1]s}, ports: [{port: 80}]}
 `, name, replicas, image, e.String())
 }
 
-func podsOf(rt *Runtime, workload string) []PodStatus {
-	var out []PodStatus
+func podsOf(rt *Runtime, workload string) []adminapi.PodStatus {
+	var out []adminapi.PodStatus
 	for _, p := range rt.Workloads() {
 		if p.Workload == workload {
 			out = append(out, p)
@@ -414,14 +416,14 @@ func startUp(t *testing.T, cmd *exec.Cmd) string {
 	return info.Admin
 }
 
-func adminPods(t *testing.T, admin string) []PodStatus {
+func adminPods(t *testing.T, admin string) []adminapi.PodStatus {
 	t.Helper()
 	resp, err := plain.Get(admin + "/v1/workloads")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var pods []PodStatus
+	var pods []adminapi.PodStatus
 	if err := json.NewDecoder(resp.Body).Decode(&pods); err != nil {
 		t.Fatal(err)
 	}

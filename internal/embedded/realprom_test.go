@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/plan"
 )
 
@@ -241,7 +242,7 @@ func TestRealPrometheusAnalysisAborts(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v1", "0"))); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	defer sendTraffic(r, "pay:8080")()
 
 	// The server scrapes the runtime: the stable's traffic is there, with
@@ -266,7 +267,7 @@ func TestRealPrometheusAnalysisAborts(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, doc("v2", "0.5"))); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRolloutProgress(t, r.rt, "aborted by the success rate", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRolloutProgress(t, r.rt, "aborted by the success rate", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !strings.Contains(aborted.Message, `metric "success-rate" assessed Failed`) || aborted.CanaryWeight != 0 {
 		t.Fatalf("aborted: message %q, canary weight %d", aborted.Message, aborted.CanaryWeight)
 	}
@@ -274,7 +275,7 @@ func TestRealPrometheusAnalysisAborts(t *testing.T) {
 		t.Errorf("the failed measurement's success rate is %v, want one below 0.95", rate)
 	}
 	t.Logf("aborted: %s", aborted.Message)
-	waitRollout(t, r.rt, "canary scaled down", func(s RolloutStatus) bool { return s.Canary.Ready == 0 })
+	waitRollout(t, r.rt, "canary scaled down", func(s adminapi.RolloutStatus) bool { return s.Canary.Ready == 0 })
 	got := count(t, 100, func() (int, string) { return r.get(t, true, "pay:8080") })
 	if got["200 pay(v1)"] != 100 {
 		t.Errorf("after the abort: %v", got)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/analysis"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
@@ -85,7 +86,7 @@ func (lt *liveTraffic) finish() (map[string]int, []string) {
 
 // waitRolloutFor waits until the only Rollout satisfies ok; the deadline
 // only bounds a failure.
-func waitRolloutFor(t *testing.T, rt *Runtime, what string, ok func(RolloutStatus) bool) RolloutStatus {
+func waitRolloutFor(t *testing.T, rt *Runtime, what string, ok func(adminapi.RolloutStatus) bool) adminapi.RolloutStatus {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
@@ -151,7 +152,7 @@ func TestReleaseCanaryLocally(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := start(t, []string{file})
-	waitRolloutFor(t, r.rt, "healthy", func(s RolloutStatus) bool {
+	waitRolloutFor(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool {
 		return s.Namespace == "shop" && s.Name == "order" && s.Phase == plan.Healthy && s.Stable.Ready == 2
 	})
 
@@ -183,11 +184,11 @@ func TestReleaseCanaryLocally(t *testing.T) {
 	if err != nil || !strings.Contains(msg, "(Release shop/shop spec.services[0])") {
 		t.Fatalf("set image: %q %v", msg, err)
 	}
-	paused := waitRolloutFor(t, r.rt, "paused at 20%", func(s RolloutStatus) bool {
+	paused := waitRolloutFor(t, r.rt, "paused at 20%", func(s adminapi.RolloutStatus) bool {
 		return s.Phase == plan.Paused && s.Step == 1 && s.CanaryWeight == 20 && s.Canary.Ready == 1
 	})
 	// The background analysis measures the canary's real traffic.
-	analysed := waitRolloutFor(t, r.rt, "analysed", func(s RolloutStatus) bool {
+	analysed := waitRolloutFor(t, r.rt, "analysed", func(s adminapi.RolloutStatus) bool {
 		return len(s.Analysis) == 1 && s.Analysis[0].Phase != analysis.Running
 	})
 	bg := analysed.Analysis[0]
@@ -207,7 +208,7 @@ func TestReleaseCanaryLocally(t *testing.T) {
 	if err != nil || msg != "rollout shop/order promoted: left the pause of step 1 (pause)" {
 		t.Fatalf("promote: %q %v", msg, err)
 	}
-	waitRolloutFor(t, r.rt, "promoted", func(s RolloutStatus) bool {
+	waitRolloutFor(t, r.rt, "promoted", func(s adminapi.RolloutStatus) bool {
 		return s.Phase == plan.Healthy && s.StableHash == paused.CanaryHash && s.Stable.Ready == 2
 	})
 	if got := versions(t, r, 50); got["200 order(2.0)"] != 50 {
@@ -286,7 +287,7 @@ func TestSlowCanaryGetsNoTrafficBeforeReady(t *testing.T) {
 	}
 	waitReady(t, r.rt)
 	r.gateway = r.rt.gatewayListener(80).addr
-	waitRolloutFor(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 4 })
+	waitRolloutFor(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 4 })
 	traffic := startLiveTraffic(r, "shop.example.com")
 	defer traffic.finish()
 
@@ -324,20 +325,20 @@ func TestSlowCanaryGetsNoTrafficBeforeReady(t *testing.T) {
 	} {
 		release(stage.released)
 		what := fmt.Sprintf("waiting with %d of %d canary replicas", stage.ready, stage.desired)
-		st := waitRolloutFor(t, r.rt, what, func(s RolloutStatus) bool {
+		st := waitRolloutFor(t, r.rt, what, func(s adminapi.RolloutStatus) bool {
 			return s.Canary.Ready == stage.ready && s.Canary.Desired == stage.desired && s.SetWeight == stage.set
 		})
 		// Traffic flows while the canary waits; the weight stays put.
 		traffic.waitSent(t, 100)
 		after := r.rt.Rollouts()[0]
-		for _, s := range []RolloutStatus{st, after} {
+		for _, s := range []adminapi.RolloutStatus{st, after} {
 			if s.CanaryWeight != stage.weight || int32(s.Step) != stage.stepIndex || !strings.Contains(s.Message, "waiting for canary replicas") {
 				t.Errorf("%s: weight %d step %d (%s), want weight %d at step %d", what, s.CanaryWeight, s.Step, s.Message, stage.weight, stage.stepIndex)
 			}
 		}
 	}
 	release(4)
-	waitRolloutFor(t, r.rt, "promoted", func(s RolloutStatus) bool {
+	waitRolloutFor(t, r.rt, "promoted", func(s adminapi.RolloutStatus) bool {
 		return s.Phase == plan.Healthy && s.Stable.Ready == 4 && s.CanaryHash == s.StableHash
 	})
 	traffic.waitSent(t, 50)
@@ -412,11 +413,11 @@ func TestCanaryServiceProbe(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, fmt.Sprintf(servicesProbe, "v1"))); err != nil {
 		t.Fatal(err)
 	}
-	waitRolloutFor(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	waitRolloutFor(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	if _, err := r.rt.Apply(mustLoadBytes(t, fmt.Sprintf(servicesProbe, "v2"))); err != nil {
 		t.Fatal(err)
 	}
-	st := waitRolloutFor(t, r.rt, "past the analysis", func(s RolloutStatus) bool { return s.Step == 2 || s.Phase == plan.Degraded })
+	st := waitRolloutFor(t, r.rt, "past the analysis", func(s adminapi.RolloutStatus) bool { return s.Step == 2 || s.Phase == plan.Degraded })
 	if st.Phase != plan.Paused {
 		t.Fatalf("analysis of the canary and stable Services: %s %s %+v", st.Phase, st.Message, st.Analysis)
 	}

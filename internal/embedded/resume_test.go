@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/graylane/graylane/internal/adminapi"
 )
 
 // resumeManifests: a Rollout with a pause until promoted, a one-hour
@@ -124,14 +126,14 @@ func (u *upProcess) kill(t *testing.T) {
 }
 
 // order is the Rollout's status as the admin API shows it.
-func (u *upProcess) order(t *testing.T) RolloutStatus {
+func (u *upProcess) order(t *testing.T) adminapi.RolloutStatus {
 	t.Helper()
 	resp, err := http.Get(u.admin + "/v1/rollouts")
 	if err != nil {
 		t.Fatalf("GET /v1/rollouts: %v; stderr:\n%s", err, u.stderr.tail(4000))
 	}
 	defer resp.Body.Close()
-	var all []RolloutStatus
+	var all []adminapi.RolloutStatus
 	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func (u *upProcess) order(t *testing.T) RolloutStatus {
 		}
 	}
 	t.Fatalf("no Rollout order in %+v", all)
-	return RolloutStatus{}
+	return adminapi.RolloutStatus{}
 }
 
 // post sends an admin command and fails the test unless it is accepted.
@@ -160,7 +162,7 @@ func (u *upProcess) post(t *testing.T, path string) {
 
 // await polls the Rollout until cond holds (a minute at most: a bound
 // for a broken runtime, not a speed expectation).
-func (u *upProcess) await(t *testing.T, what string, cond func(RolloutStatus) bool) RolloutStatus {
+func (u *upProcess) await(t *testing.T, what string, cond func(adminapi.RolloutStatus) bool) adminapi.RolloutStatus {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -190,9 +192,9 @@ func TestResumeAfterKill(t *testing.T) {
 	state := filepath.Join(dir, "state")
 
 	u := runUp(t, files, state)
-	u.await(t, "the first version stable", func(ro RolloutStatus) bool { return ro.Phase == "Healthy" && ro.Stable.Ready == 1 })
+	u.await(t, "the first version stable", func(ro adminapi.RolloutStatus) bool { return ro.Phase == "Healthy" && ro.Stable.Ready == 1 })
 	u.post(t, "/v1/rollouts/res/order/set-image?container=order&image=graylane/sample:2.0")
-	at1 := u.await(t, "paused at step 1", func(ro RolloutStatus) bool {
+	at1 := u.await(t, "paused at step 1", func(ro adminapi.RolloutStatus) bool {
 		return ro.Step == 1 && ro.Phase == "Paused" && ro.CanaryWeight == 20
 	})
 	u.kill(t)
@@ -202,9 +204,9 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Fatalf("after the first restart: step %d %s, stable %s canary %s; want step 1 Paused, stable %s canary %s",
 			ro.Step, ro.Phase, ro.StableHash, ro.CanaryHash, at1.StableHash, at1.CanaryHash)
 	}
-	u.await(t, "the canary back at 20%", func(ro RolloutStatus) bool { return ro.CanaryWeight == 20 })
+	u.await(t, "the canary back at 20%", func(ro adminapi.RolloutStatus) bool { return ro.CanaryWeight == 20 })
 	u.post(t, "/v1/rollouts/res/order/promote")
-	at3 := u.await(t, "the timed pause of step 3", func(ro RolloutStatus) bool { return ro.Step == 3 && ro.Phase == "Paused" })
+	at3 := u.await(t, "the timed pause of step 3", func(ro adminapi.RolloutStatus) bool { return ro.Step == 3 && ro.Phase == "Paused" })
 	u.kill(t)
 
 	u = runUp(t, files, state)
@@ -212,7 +214,7 @@ func TestResumeAfterKill(t *testing.T) {
 		t.Fatalf("after the second restart: step %d %s %q; want step 3 Paused %q (the same end)", ro.Step, ro.Phase, ro.Message, at3.Message)
 	}
 	u.post(t, "/v1/rollouts/res/order/promote")
-	u.await(t, "a measurement of the step 4 analysis", func(ro RolloutStatus) bool {
+	u.await(t, "a measurement of the step 4 analysis", func(ro adminapi.RolloutStatus) bool {
 		return ro.Step == 4 && len(ro.Analysis) == 1 && len(ro.Analysis[0].Metrics) == 1 && ro.Analysis[0].Metrics[0].Count >= 1
 	})
 	awaitSaved(t, state, u)
@@ -228,7 +230,7 @@ func TestResumeAfterKill(t *testing.T) {
 	if m.Count < 1 || len(m.Measurements) < 1 || !m.Measurements[0].At.Before(killed) {
 		t.Fatalf("after the third restart the analysis starts afresh: %+v", m)
 	}
-	done := u.await(t, "the release complete", func(ro RolloutStatus) bool { return ro.Phase == "Healthy" })
+	done := u.await(t, "the release complete", func(ro adminapi.RolloutStatus) bool { return ro.Phase == "Healthy" })
 	if done.StableHash != at1.CanaryHash {
 		t.Errorf("stable %s after the release, want the canary %s", done.StableHash, at1.CanaryHash)
 	}

@@ -12,6 +12,7 @@ import (
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/plan"
 )
 
@@ -55,33 +56,6 @@ type podGroup struct {
 // routing, so that no request routed just before the switch finds them
 // gone.
 const DefaultScaleDownDelay = 30 * time.Second
-
-// RolloutStatus is what `graylane rollout get` shows, in Argo's terms.
-type RolloutStatus struct {
-	Name          string           `json:"name"`
-	Namespace     string           `json:"namespace"`
-	Phase         plan.Phase       `json:"phase"`
-	Message       string           `json:"message,omitempty"`
-	Step          int              `json:"currentStepIndex"`
-	Steps         int              `json:"steps"`
-	CanaryWeight  int32            `json:"canaryWeight"`
-	SetWeight     int32            `json:"setWeight"`
-	StableHash    string           `json:"stableHash"`
-	CanaryHash    string           `json:"canaryHash"`
-	Stable        Replicas         `json:"stable"`
-	Canary        Replicas         `json:"canary"`
-	Aborted       bool             `json:"aborted"`
-	Paused        bool             `json:"paused"`
-	HeaderRoutes  []string         `json:"headerRoutes,omitempty"`
-	TrafficRouted bool             `json:"trafficRouting"`
-	Analysis      []AnalysisStatus `json:"analysis,omitempty"`
-}
-
-// Replicas counts desired and ready pods.
-type Replicas struct {
-	Desired int32 `json:"desired"`
-	Ready   int32 `json:"ready"`
-}
 
 // syncRollouts adds new Rollouts from the store and refreshes changed ones.
 // Called with r.mu held.
@@ -371,21 +345,21 @@ func (r *Runtime) recompileIf(changed bool) {
 }
 
 // Rollouts reports every Rollout.
-func (r *Runtime) Rollouts() []RolloutStatus {
+func (r *Runtime) Rollouts() []adminapi.RolloutStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := []RolloutStatus{}
+	out := []adminapi.RolloutStatus{}
 	for _, ro := range r.rollouts {
 		st := ro.status
-		rs := RolloutStatus{Name: ro.name, Namespace: ro.ns, Phase: st.Phase, Message: st.Message, Step: st.StepIndex,
+		rs := adminapi.RolloutStatus{Name: ro.name, Namespace: ro.ns, Phase: st.Phase, Message: st.Message, Step: st.StepIndex,
 			CanaryWeight: st.CanaryWeight, SetWeight: ro.desired.SetWeight, StableHash: st.StableHash, CanaryHash: st.CanaryHash, Aborted: st.Aborted,
 			Paused: st.Phase == plan.Paused, TrafficRouted: ro.obj.Spec.Strategy.Canary != nil && ro.obj.Spec.Strategy.Canary.TrafficRouting != nil,
-			Stable: Replicas{Desired: ro.desired.StableReplicas, Ready: ro.ready(st.StableHash)}}
+			Stable: adminapi.Replicas{Desired: ro.desired.StableReplicas, Ready: ro.ready(st.StableHash)}}
 		if c := ro.obj.Spec.Strategy.Canary; c != nil {
 			rs.Steps = len(c.Steps)
 		}
 		if st.CanaryHash != st.StableHash {
-			rs.Canary = Replicas{Desired: ro.desired.CanaryReplicas, Ready: ro.ready(st.CanaryHash)}
+			rs.Canary = adminapi.Replicas{Desired: ro.desired.CanaryReplicas, Ready: ro.ready(st.CanaryHash)}
 		}
 		for _, h := range ro.desired.HeaderRoutes {
 			rs.HeaderRoutes = append(rs.HeaderRoutes, h.Name)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/plan"
 )
 
@@ -74,7 +75,7 @@ spec:
 
 // waitRollout waits until the only Rollout satisfies ok; the deadline
 // bounds a hang, not a slow machine.
-func waitRollout(t *testing.T, rt *Runtime, what string, ok func(RolloutStatus) bool) RolloutStatus {
+func waitRollout(t *testing.T, rt *Runtime, what string, ok func(adminapi.RolloutStatus) bool) adminapi.RolloutStatus {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -106,7 +107,7 @@ func TestRolloutCanary(t *testing.T) {
 	}
 	waitReady(t, r.rt)
 	r.gateway = r.rt.gatewayListener(80).addr
-	first := waitRollout(t, r.rt, "healthy", func(s RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
+	first := waitRollout(t, r.rt, "healthy", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Healthy && s.Stable.Ready == 2 })
 	if got := versions(t, r, 50); got["200 order(v1)"] != 50 {
 		t.Fatalf("before the canary: %v", got)
 	}
@@ -115,7 +116,7 @@ func TestRolloutCanary(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, rolloutManifest("v2"))); err != nil {
 		t.Fatal(err)
 	}
-	paused := waitRollout(t, r.rt, "paused at step 2", func(s RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 })
+	paused := waitRollout(t, r.rt, "paused at step 2", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 })
 	if paused.StableHash != first.StableHash || paused.CanaryWeight != 25 || paused.Canary.Ready != 1 || len(paused.HeaderRoutes) != 1 {
 		t.Fatalf("paused status: %+v", paused)
 	}
@@ -136,7 +137,7 @@ func TestRolloutCanary(t *testing.T) {
 	if msg, err := r.rt.Command("default", "order", plan.Promote); err != nil || msg != "rollout default/order promoted: cleared the manual pause and left the pause of step 2 (pause)" {
 		t.Fatalf("promote: %q %v", msg, err)
 	}
-	done := waitRollout(t, r.rt, "promoted", func(s RolloutStatus) bool {
+	done := waitRollout(t, r.rt, "promoted", func(s adminapi.RolloutStatus) bool {
 		return s.Phase == plan.Healthy && s.StableHash == paused.CanaryHash && s.Stable.Ready == 2
 	})
 	if done.CanaryWeight != 0 || done.Canary.Desired != 0 {
@@ -150,23 +151,23 @@ func TestRolloutCanary(t *testing.T) {
 	if _, err := r.rt.Apply(mustLoadBytes(t, rolloutManifest("v3"))); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "paused on v3", func(s RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 })
+	waitRollout(t, r.rt, "paused on v3", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 })
 	if _, err := r.rt.Command("default", "order", plan.Abort); err != nil {
 		t.Fatal(err)
 	}
-	aborted := waitRollout(t, r.rt, "aborted", func(s RolloutStatus) bool { return s.Phase == plan.Degraded })
+	aborted := waitRollout(t, r.rt, "aborted", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Degraded })
 	if !aborted.Aborted || aborted.CanaryWeight != 0 || !strings.Contains(aborted.Message, "RolloutAborted") {
 		t.Errorf("aborted status: %+v", aborted)
 	}
 	if got := versions(t, r, 100); got["200 order(v2)"] != 100 {
 		t.Errorf("after abort: %v", got)
 	}
-	waitRollout(t, r.rt, "scaled down after abortScaleDownDelaySeconds", func(s RolloutStatus) bool { return s.Canary.Ready == 0 && s.Canary.Desired == 0 })
+	waitRollout(t, r.rt, "scaled down after abortScaleDownDelaySeconds", func(s adminapi.RolloutStatus) bool { return s.Canary.Ready == 0 && s.Canary.Desired == 0 })
 	if _, err := r.rt.Command("default", "order", plan.Abort); !errors.As(err, new(*RefusedError)) || err.Error() != "rollout default/order: nothing to abort: the update is aborted already" {
 		t.Errorf("abort twice: %v", err)
 	}
 	if _, err := r.rt.Command("default", "order", plan.Retry); err != nil {
 		t.Fatal(err)
 	}
-	waitRollout(t, r.rt, "paused again after retry", func(s RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 && !s.Aborted })
+	waitRollout(t, r.rt, "paused again after retry", func(s adminapi.RolloutStatus) bool { return s.Phase == plan.Paused && s.Step == 2 && !s.Aborted })
 }

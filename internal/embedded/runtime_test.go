@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
@@ -190,7 +191,7 @@ func TestKilledReplicaSampleModes(t *testing.T) {
 			}
 			waitReady(t, r.rt)
 			r.gateway = r.rt.gatewayListener(80).addr
-			var victim PodStatus
+			var victim adminapi.PodStatus
 			for _, p := range r.rt.Workloads() {
 				if p.Workload == "Deployment shop/order-v1" {
 					victim = p
@@ -375,13 +376,13 @@ func waitListening(t *testing.T, rt *Runtime) {
 	}
 }
 
-func podNamed(rt *Runtime, name string) PodStatus {
+func podNamed(rt *Runtime, name string) adminapi.PodStatus {
 	for _, p := range rt.Workloads() {
 		if p.Name == name {
 			return p
 		}
 	}
-	return PodStatus{}
+	return adminapi.PodStatus{}
 }
 
 // Routing changes applied during load take effect without failing any
@@ -539,7 +540,7 @@ func TestCleanStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pods []PodStatus
+	var pods []adminapi.PodStatus
 	_ = json.NewDecoder(resp.Body).Decode(&pods)
 	resp.Body.Close()
 	if len(pods) != 4 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/sample"
 )
@@ -47,7 +48,7 @@ var ErrReplicaNotRunning = errors.New("the replica is not running")
 // is closed there (its socket and connections, without answers to the
 // requests in flight), the other replicas of the host go on. Either way
 // the runtime sees the replica exit and restarts it, as after a crash.
-func (r *Runtime) KillReplica(namespace, name string) (PodStatus, error) {
+func (r *Runtime) KillReplica(namespace, name string) (adminapi.PodStatus, error) {
 	var p *pod
 	for _, q := range r.cfg.Load().pods {
 		if q.spec.namespace == namespace && q.spec.name == name {
@@ -55,7 +56,7 @@ func (r *Runtime) KillReplica(namespace, name string) (PodStatus, error) {
 		}
 	}
 	if p == nil {
-		return PodStatus{}, fmt.Errorf("replica %s/%s: %w", namespace, name, errNotFound)
+		return adminapi.PodStatus{}, fmt.Errorf("replica %s/%s: %w", namespace, name, errNotFound)
 	}
 	st := r.podStatus(p)
 	if r.hosted(p) {
@@ -86,11 +87,11 @@ func (r *Runtime) serveKill(w http.ResponseWriter, req *http.Request) {
 	st, err := r.KillReplica(req.PathValue("ns"), req.PathValue("name"))
 	switch {
 	case errors.Is(err, errNotFound):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusNotFound, adminapi.ErrorBody{Error: err.Error()})
 	case errors.Is(err, ErrReplicaNotRunning):
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusConflict, adminapi.ErrorBody{Error: err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		writeJSON(w, http.StatusInternalServerError, adminapi.ErrorBody{Error: err.Error()})
 	default:
 		writeJSON(w, http.StatusOK, st)
 	}

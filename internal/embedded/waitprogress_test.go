@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/graylane/graylane/internal/adminapi"
 )
 
 // Deadlines of the waits that follow progress. A release under analysis
@@ -49,9 +51,9 @@ func waitProgress[T any](t *testing.T, what string, get func() (T, bool)) T {
 
 // waitRolloutProgress waits until the only Rollout satisfies ok, for as
 // long as its status makes progress (waitProgress).
-func waitRolloutProgress(t *testing.T, rt *Runtime, what string, ok func(RolloutStatus) bool) RolloutStatus {
+func waitRolloutProgress(t *testing.T, rt *Runtime, what string, ok func(adminapi.RolloutStatus) bool) adminapi.RolloutStatus {
 	t.Helper()
-	rs := waitProgress(t, "rollout "+what, func() ([]RolloutStatus, bool) {
+	rs := waitProgress(t, "rollout "+what, func() ([]adminapi.RolloutStatus, bool) {
 		rs := rt.Rollouts()
 		return rs, len(rs) == 1 && ok(rs[0])
 	})
@@ -60,9 +62,9 @@ func waitRolloutProgress(t *testing.T, rt *Runtime, what string, ok func(Rollout
 
 // waitLaneProgress waits until the only lane satisfies ok, for as long as
 // its status makes progress (waitProgress).
-func waitLaneProgress(t *testing.T, rt *Runtime, what string, ok func(LaneStatus) bool) LaneStatus {
+func waitLaneProgress(t *testing.T, rt *Runtime, what string, ok func(adminapi.LaneStatus) bool) adminapi.LaneStatus {
 	t.Helper()
-	ls := waitProgress(t, "lane "+what, func() ([]LaneStatus, bool) {
+	ls := waitProgress(t, "lane "+what, func() ([]adminapi.LaneStatus, bool) {
 		ls := rt.Lanes()
 		return ls, len(ls) == 1 && ok(ls[0])
 	})

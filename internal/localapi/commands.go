@@ -11,10 +11,10 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
-	"github.com/graylane/graylane/internal/route"
 )
 
 // ApplyOptions are the options of `graylane apply --local`.
@@ -43,15 +43,15 @@ func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return &inspect.InputError{Err: err}
 	}
-	c := New(Admin(o.Admin))
-	total := &embedded.ApplyResult{}
+	c := adminapi.New(adminapi.Admin(o.Admin))
+	total := &adminapi.ApplyResult{}
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		if err != nil {
 			return &inspect.InputError{Err: err}
 		}
-		var res embedded.ApplyResult
-		if err := c.Apply(ctx, f, body, &res); err != nil {
+		res, err := c.Apply(ctx, f, body)
+		if err != nil {
 			return fmt.Errorf("apply %s: %w", f, err)
 		}
 		total.Created = append(total.Created, res.Created...)
@@ -88,11 +88,11 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 	if err := inspect.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	c := New(Admin(o.Admin))
+	c := adminapi.New(adminapi.Admin(o.Admin))
 	switch o.Kind {
 	case "workloads", "workload", "pods":
-		var ws []embedded.PodStatus
-		if err := c.Get(ctx, "/v1/workloads", &ws); err != nil {
+		ws, err := c.Workloads(ctx)
+		if err != nil {
 			return err
 		}
 		return inspect.Write(stdout, o.Output, ws, func(w io.Writer) error {
@@ -104,8 +104,8 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			return tw.Flush()
 		})
 	case "services", "service", "svc":
-		var ss []embedded.ServiceStatus
-		if err := c.Get(ctx, "/v1/services", &ss); err != nil {
+		ss, err := c.Services(ctx)
+		if err != nil {
 			return err
 		}
 		return inspect.Write(stdout, o.Output, ss, func(w io.Writer) error {
@@ -121,8 +121,8 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			return tw.Flush()
 		})
 	case "routes", "route":
-		var hs []route.HostSummary
-		if err := c.Get(ctx, "/v1/routes", &hs); err != nil {
+		hs, err := c.Routes(ctx)
+		if err != nil {
 			return err
 		}
 		return inspect.Write(stdout, o.Output, hs, func(w io.Writer) error {

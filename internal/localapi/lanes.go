@@ -11,7 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
-	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
 )
@@ -39,33 +39,33 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 	if err := inspect.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	c := New(Admin(o.Admin))
+	c := adminapi.New(adminapi.Admin(o.Admin))
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
 	switch o.Action {
 	case "list":
-		var ls []embedded.LaneStatus
-		if err := c.Get(ctx, "/v1/lanes", &ls); err != nil {
+		ls, err := c.Lanes(ctx)
+		if err != nil {
 			return err
 		}
 		return inspect.Write(stdout, o.Output, ls, func(w io.Writer) error { return laneTable(w, ls) })
 	case "get":
 	case "promote", "abort", "retry", "pause", "resume":
-		msg, err := c.command(ctx, "lanes", o.Namespace, o.Name, o.Action, o.Full)
+		res, err := c.LaneCommand(ctx, o.Namespace, o.Name, command(o.Action, o.Full))
 		if err != nil {
 			return err
 		}
-		note(stdout, o.Notes, o.Output, msg)
+		note(stdout, o.Notes, o.Output, res.Message)
 	default:
 		return &inspect.InputError{Err: fmt.Errorf("lane %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
 	}
-	st, err := c.lane(ctx, o.Namespace, o.Name)
+	st, err := getLane(ctx, c, o.Namespace, o.Name)
 	if err != nil {
 		return err
 	}
 	if o.Wait {
-		if st, err = c.waitLane(ctx, o); err != nil {
+		if st, err = waitLane(ctx, c, o); err != nil {
 			return err
 		}
 	}
@@ -82,21 +82,22 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 	return nil
 }
 
-func (c *Client) lane(ctx context.Context, ns, name string) (embedded.LaneStatus, error) {
-	return find(ctx, c, "/v1/lanes", "lane", ns, name, func(l embedded.LaneStatus) (string, string) { return l.Namespace, l.Name })
+// getLane gets the lane ns/name.
+func getLane(ctx context.Context, c *adminapi.Client, ns, name string) (adminapi.LaneStatus, error) {
+	return find(ctx, c.Lanes, "lane", ns, name, func(l adminapi.LaneStatus) (string, string) { return l.Namespace, l.Name })
 }
 
 // waitLane polls until the lane is Promoted or Aborted.
-func (c *Client) waitLane(ctx context.Context, o LaneOptions) (embedded.LaneStatus, error) {
+func waitLane(ctx context.Context, c *adminapi.Client, o LaneOptions) (adminapi.LaneStatus, error) {
 	return pollUntil(ctx, o.Timeout,
-		func(ctx context.Context) (embedded.LaneStatus, error) { return c.lane(ctx, o.Namespace, o.Name) },
-		func(st embedded.LaneStatus) bool { return st.Phase != lane.Active },
-		func(st embedded.LaneStatus, timeout time.Duration) error {
+		func(ctx context.Context) (adminapi.LaneStatus, error) { return getLane(ctx, c, o.Namespace, o.Name) },
+		func(st adminapi.LaneStatus) bool { return st.Phase != lane.Active },
+		func(st adminapi.LaneStatus, timeout time.Duration) error {
 			return fmt.Errorf("lane %s/%s still %s after %s", o.Namespace, o.Name, st.Phase, timeout)
 		})
 }
 
-func laneTable(w io.Writer, ls []embedded.LaneStatus) error {
+func laneTable(w io.Writer, ls []adminapi.LaneStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPHASE\tWEIGHT\tSTEP\tMEMBERS\tFALLBACK\tMESSAGE")
 	for _, l := range ls {
@@ -113,8 +114,8 @@ func laneTable(w io.Writer, ls []embedded.LaneStatus) error {
 	return tw.Flush()
 }
 
-func laneDetail(w io.Writer, l embedded.LaneStatus) error {
-	if err := laneTable(w, []embedded.LaneStatus{l}); err != nil {
+func laneDetail(w io.Writer, l adminapi.LaneStatus) error {
+	if err := laneTable(w, []adminapi.LaneStatus{l}); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "\npropagation: %s\n", strings.Join(l.Modes, ", "))

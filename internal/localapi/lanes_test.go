@@ -14,7 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
@@ -59,7 +59,7 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			var st embedded.LaneStatus
+			var st adminapi.LaneStatus
 			if err := json.Unmarshal([]byte(out), &st); err != nil {
 				t.Fatal(err)
 			}
@@ -96,7 +96,7 @@ spec:
 	// the reason, not an exit 0 that did nothing.
 	for _, action := range []string{"abort", "retry"} {
 		out, err := run(action, "text", false)
-		var api *APIError
+		var api *adminapi.APIError
 		if !errors.As(err, &api) || api.Status != http.StatusConflict ||
 			!strings.Contains(api.Message, "lane shop/gray: the lane is Promoted (every member's lane version serves all traffic): nothing to "+action) {
 			t.Errorf("%s on a Promoted lane: %v, want 409 saying why\n%s", action, err, out)
@@ -111,11 +111,11 @@ spec:
 // `graylane lane get` prints labels as k=v (as `get workloads` does), never
 // Go's map syntax.
 func TestLaneDetailText(t *testing.T) {
-	st := embedded.LaneStatus{Name: "gray", Namespace: "shop", Phase: lane.Active, Weight: 50, Fallback: "base",
+	st := adminapi.LaneStatus{Name: "gray", Namespace: "shop", Phase: lane.Active, Weight: 50, Fallback: "base",
 		Modes: []string{"header", "baggage"},
 		Members: []lane.Member{{Service: "order", LaneSubset: "graylane-gray", StableSubset: "stable",
 			LaneLabels: map[string]string{"version": "v2", "track": "lane"}, StableLabels: map[string]string{"version": "v1"}}},
-		Analysis: []embedded.AnalysisStatus{{Kind: "background", Member: "order", Phase: "Running"}},
+		Analysis: []adminapi.AnalysisStatus{{Kind: "background", Member: "order", Phase: "Running"}},
 	}
 	var out bytes.Buffer
 	if err := laneDetail(&out, st); err != nil {

@@ -1,19 +1,16 @@
 package localapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/plan"
 )
@@ -44,14 +41,14 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 	if err := inspect.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	c := New(Admin(o.Admin))
+	c := adminapi.New(adminapi.Admin(o.Admin))
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
 	switch o.Action {
 	case "list":
-		var rs []embedded.RolloutStatus
-		if err := c.Get(ctx, "/v1/rollouts", &rs); err != nil {
+		rs, err := c.Rollouts(ctx)
+		if err != nil {
 			return err
 		}
 		return inspect.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
@@ -61,28 +58,27 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		if !ok || container == "" || image == "" {
 			return &inspect.InputError{Err: fmt.Errorf("set image %q: want CONTAINER=IMAGE", o.Image)}
 		}
-		var res commandResult
-		path := "/v1/rollouts/" + o.Namespace + "/" + o.Name + "/set-image?container=" + url.QueryEscape(container) + "&image=" + url.QueryEscape(image)
-		if err := c.post(ctx, path, &res); err != nil {
+		res, err := c.SetImage(ctx, o.Namespace, o.Name, container, image)
+		if err != nil {
 			return err
 		}
 		note(stdout, o.Notes, o.Output, res.Message)
 	case "promote", "abort", "retry", "pause", "resume":
-		msg, err := c.command(ctx, "rollouts", o.Namespace, o.Name, o.Action, o.Full)
+		res, err := c.RolloutCommand(ctx, o.Namespace, o.Name, command(o.Action, o.Full))
 		if err != nil {
 			return err
 		}
-		note(stdout, o.Notes, o.Output, msg)
+		note(stdout, o.Notes, o.Output, res.Message)
 	default:
 		return &inspect.InputError{Err: fmt.Errorf("rollout %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
 	}
-	st, err := c.rollout(ctx, o.Namespace, o.Name)
+	st, err := rollout(ctx, c, o.Namespace, o.Name)
 	if err != nil {
 		return err
 	}
 	switch {
 	case o.Watch:
-		if st, err = c.watch(ctx, o, stdout); err != nil {
+		if st, err = watch(ctx, c, o, stdout); err != nil {
 			return err
 		}
 		if st.Phase == plan.Degraded {
@@ -90,11 +86,11 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		}
 		return nil
 	case o.Wait:
-		if st, err = c.wait(ctx, o); err != nil {
+		if st, err = wait(ctx, c, o); err != nil {
 			return err
 		}
 	}
-	if err := inspect.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []embedded.RolloutStatus{st}) }); err != nil {
+	if err := inspect.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []adminapi.RolloutStatus{st}) }); err != nil {
 		return err
 	}
 	if o.Wait && st.Phase == plan.Degraded {
@@ -103,15 +99,16 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 	return nil
 }
 
-func (c *Client) rollout(ctx context.Context, ns, name string) (embedded.RolloutStatus, error) {
-	return find(ctx, c, "/v1/rollouts", "rollout", ns, name, func(r embedded.RolloutStatus) (string, string) { return r.Namespace, r.Name })
+// rollout gets the Rollout ns/name.
+func rollout(ctx context.Context, c *adminapi.Client, ns, name string) (adminapi.RolloutStatus, error) {
+	return find(ctx, c.Rollouts, "rollout", ns, name, func(r adminapi.RolloutStatus) (string, string) { return r.Namespace, r.Name })
 }
 
-// find gets a list from the admin API and returns the item ns/name.
-func find[T any](ctx context.Context, c *Client, path, kind, ns, name string, key func(T) (string, string)) (T, error) {
-	var items []T
+// find gets a list from the admin API (list) and returns the item ns/name.
+func find[T any](ctx context.Context, list func(context.Context) ([]T, error), kind, ns, name string, key func(T) (string, string)) (T, error) {
 	var zero T
-	if err := c.Get(ctx, path, &items); err != nil {
+	items, err := list(ctx)
+	if err != nil {
 		return zero, err
 	}
 	for _, it := range items {
@@ -144,22 +141,22 @@ func pollUntil[T any](ctx context.Context, timeout time.Duration, get func(conte
 }
 
 // wait polls until the Rollout is Healthy or Degraded.
-func (c *Client) wait(ctx context.Context, o RolloutOptions) (embedded.RolloutStatus, error) {
+func wait(ctx context.Context, c *adminapi.Client, o RolloutOptions) (adminapi.RolloutStatus, error) {
 	return pollUntil(ctx, o.Timeout,
-		func(ctx context.Context) (embedded.RolloutStatus, error) { return c.rollout(ctx, o.Namespace, o.Name) },
-		func(st embedded.RolloutStatus) bool { return st.Phase == plan.Healthy || st.Phase == plan.Degraded },
-		func(st embedded.RolloutStatus, timeout time.Duration) error {
+		func(ctx context.Context) (adminapi.RolloutStatus, error) { return rollout(ctx, c, o.Namespace, o.Name) },
+		func(st adminapi.RolloutStatus) bool { return st.Phase == plan.Healthy || st.Phase == plan.Degraded },
+		func(st adminapi.RolloutStatus, timeout time.Duration) error {
 			return fmt.Errorf("rollout %s/%s still %s after %s: %s", o.Namespace, o.Name, st.Phase, timeout, st.Message)
 		})
 }
 
 // watch prints a line at every change of the Rollout until it is Healthy
 // or Degraded.
-func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embedded.RolloutStatus, error) {
+func watch(ctx context.Context, c *adminapi.Client, o RolloutOptions, w io.Writer) (adminapi.RolloutStatus, error) {
 	last := ""
 	tty := isTerminal(w)
 	for {
-		st, err := c.rollout(ctx, o.Namespace, o.Name)
+		st, err := rollout(ctx, c, o.Namespace, o.Name)
 		if err != nil {
 			return st, err
 		}
@@ -200,22 +197,15 @@ func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embe
 	}
 }
 
-// commandResult is the runtime's answer to a command: what it did.
-type commandResult struct {
-	Message string `json:"message"`
-}
-
-// command runs a plan command (promote, with full promote-full; abort,
-// retry, pause, resume) on /v1/COLLECTION/NS/NAME and returns what the
-// runtime says it did. A refusal (the command would change nothing) is an
-// *APIError with status 409 and the reason.
-func (c *Client) command(ctx context.Context, collection, ns, name, action string, full bool) (string, error) {
+// command is the plan command of a CLI action (promote, with full
+// promote-full; abort, retry, pause, resume). The runtime refuses a
+// command that would change nothing: an *adminapi.APIError with status
+// 409 and the reason.
+func command(action string, full bool) plan.Command {
 	if action == "promote" && full {
-		action = string(plan.PromoteFull)
+		return plan.PromoteFull
 	}
-	var res commandResult
-	err := c.post(ctx, "/v1/"+collection+"/"+ns+"/"+name+"/"+action, &res)
-	return res.Message, err
+	return plan.Command(action)
 }
 
 // note prints what a command did: on stdout above the status in text
@@ -233,15 +223,7 @@ func note(stdout, notes io.Writer, output, msg string) {
 	}
 }
 
-func (c *Client) post(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Base()+path, bytes.NewReader(nil))
-	if err != nil {
-		return err
-	}
-	return c.Do(req, v)
-}
-
-func rolloutTable(w io.Writer, rs []embedded.RolloutStatus) error {
+func rolloutTable(w io.Writer, rs []adminapi.RolloutStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tNAME\tPHASE\tSTEP\tWEIGHT\tSTABLE\tCANARY\tMESSAGE")
 	for _, r := range rs {

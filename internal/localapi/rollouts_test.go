@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/testbin"
 )
@@ -55,7 +56,7 @@ func TestSeed001PlanWithCLI(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// resume has nothing to do in a pause step: refused, saying what does.
-	var api *APIError
+	var api *adminapi.APIError
 	if _, err := run("resume", "", false); !errors.As(err, &api) || api.Status != http.StatusConflict ||
 		api.Message != "rollout default/order: nothing to resume: not paused by a user; it waits at step 1 (pause): promote leaves it" {
 		t.Errorf("resume in a pause step: %v", err)
@@ -121,7 +122,7 @@ func TestReleaseWithCLI(t *testing.T) {
 	if out, err := run("abort", "", false); err != nil || !strings.HasPrefix(out, "rollout shop/order aborted: all traffic goes back to the stable") {
 		t.Fatalf("abort: %v\n%s", err, out)
 	}
-	var api *APIError
+	var api *adminapi.APIError
 	if _, err := run("abort", "", false); !errors.As(err, &api) || api.Status != http.StatusConflict ||
 		api.Message != "rollout shop/order: nothing to abort: the update is aborted already" {
 		t.Errorf("abort twice: %v", err)
@@ -129,7 +130,7 @@ func TestReleaseWithCLI(t *testing.T) {
 	if _, err := run("set-image", "order=graylane/sample:2.0", false); err != nil {
 		t.Errorf("set image again: %v", err)
 	}
-	var nf *APIError
+	var nf *adminapi.APIError
 	if _, err := run("set-image", "nope=graylane/sample:3.0", false); !errors.As(err, &nf) || !strings.Contains(nf.Message, `Release shop/shop spec.services[0]: no container "nope": the service's container is "order"`) {
 		t.Errorf("unknown container: %v", err)
 	}

@@ -1,0 +1,134 @@
+package adminapi
+
+import (
+	"github.com/graylane/graylane/internal/analysis"
+	"github.com/graylane/graylane/internal/lane"
+	"github.com/graylane/graylane/internal/plan"
+)
+
+// PodStatus describes one replica (GET /v1/workloads, the answer of POST
+// /v1/workloads/{ns}/{name}/kill).
+type PodStatus struct {
+	Name      string            `json:"name"`
+	Workload  string            `json:"workload"` // "Deployment ns/name" or "Rollout ns/name"
+	Namespace string            `json:"namespace"`
+	Labels    map[string]string `json:"labels"`
+	Address   string            `json:"address"` // where the replica's process listens
+	Sidecar   string            `json:"sidecar"` // the replica's inbound sidecar
+	State     string            `json:"state"`
+	Ready     bool              `json:"ready"`
+	Restarts  int32             `json:"restarts"`
+	PID       int64             `json:"pid"`
+	// SharedProcess: the replica runs in the sample host, whose PID is
+	// every hosted replica's; end the replica alone with KillReplica.
+	SharedProcess bool   `json:"sharedProcess,omitempty"`
+	LastError     string `json:"lastError,omitempty"`
+	Log           string `json:"log"` // the replica's log file
+}
+
+// ServiceStatus describes a Service and its ready endpoints (GET
+// /v1/services).
+type ServiceStatus struct {
+	Host      string   `json:"host"`
+	Ports     []int32  `json:"ports"`
+	Endpoints []string `json:"endpoints"` // "POD=ADDRESS" of each ready replica
+}
+
+// ApplyResult says what an apply changed, like kubectl apply's output
+// (POST /apply).
+type ApplyResult struct {
+	Created    []string `json:"created,omitempty"`
+	Configured []string `json:"configured,omitempty"`
+	Unchanged  []string `json:"unchanged,omitempty"`
+	// Ignored has one located warning per document the runtime does not run.
+	Ignored  []string `json:"ignored,omitempty"`
+	Findings []string `json:"findings,omitempty"`
+}
+
+// RolloutStatus is a Rollout in Argo's terms (GET /v1/rollouts), what
+// `graylane rollout get` shows.
+type RolloutStatus struct {
+	Name          string           `json:"name"`
+	Namespace     string           `json:"namespace"`
+	Phase         plan.Phase       `json:"phase"`
+	Message       string           `json:"message,omitempty"`
+	Step          int              `json:"currentStepIndex"`
+	Steps         int              `json:"steps"`
+	CanaryWeight  int32            `json:"canaryWeight"`
+	SetWeight     int32            `json:"setWeight"`
+	StableHash    string           `json:"stableHash"`
+	CanaryHash    string           `json:"canaryHash"`
+	Stable        Replicas         `json:"stable"`
+	Canary        Replicas         `json:"canary"`
+	Aborted       bool             `json:"aborted"`
+	Paused        bool             `json:"paused"`
+	HeaderRoutes  []string         `json:"headerRoutes,omitempty"`
+	TrafficRouted bool             `json:"trafficRouting"`
+	Analysis      []AnalysisStatus `json:"analysis,omitempty"`
+}
+
+// Replicas counts desired and ready pods.
+type Replicas struct {
+	Desired int32 `json:"desired"`
+	Ready   int32 `json:"ready"`
+}
+
+// AnalysisStatus is one analysis run of a Rollout or a lane, with its
+// measurements (the judge's evidence).
+type AnalysisStatus struct {
+	Kind    string                  `json:"kind"` // step or background
+	Step    int                     `json:"step,omitempty"`
+	Member  string                  `json:"member,omitempty"` // lanes: the member service judged
+	Phase   analysis.Phase          `json:"phase"`
+	Message string                  `json:"message,omitempty"`
+	Metrics []analysis.MetricStatus `json:"metrics,omitempty"`
+}
+
+// LaneStatus is a lane (GET /v1/lanes), what `graylane lane get` shows.
+type LaneStatus struct {
+	Name      string           `json:"name"`
+	Namespace string           `json:"namespace"`
+	Phase     lane.Phase       `json:"phase"`
+	Weight    int32            `json:"weight"`
+	Plan      *LanePlanStatus  `json:"plan,omitempty"` // nil: the lane has no plan
+	Members   []lane.Member    `json:"members"`
+	Analysis  []AnalysisStatus `json:"analysis,omitempty"`
+	Fallback  string           `json:"fallback"`
+	Modes     []string         `json:"propagation"`
+}
+
+// LanePlanStatus is the step machine's view of a lane with a plan.
+type LanePlanStatus struct {
+	Phase   plan.Phase `json:"phase"`
+	Message string     `json:"message,omitempty"`
+	Step    int        `json:"currentStepIndex"`
+	Steps   int        `json:"steps"`
+	Aborted bool       `json:"aborted"`
+}
+
+// CommandResult is the answer to a command on a Rollout or a lane: the
+// command and what it did.
+type CommandResult struct {
+	Accepted plan.Command `json:"accepted"`
+	Message  string       `json:"message"`
+}
+
+// SetImageResult is the answer to a set-image: the image and what the
+// runtime did.
+type SetImageResult struct {
+	Image   string `json:"image"`
+	Message string `json:"message"`
+}
+
+// ErrorBody is the JSON body of every error answer of the JSON endpoints.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// Readiness is the answer of GET /readyz.
+type Readiness struct {
+	Ready bool
+	// NotReady are the lines of a 503 answer: one per replica that is not
+	// ready, with its state and last error.
+	NotReady []string
+}
