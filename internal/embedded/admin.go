@@ -19,6 +19,7 @@ import (
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
+	"github.com/graylane/graylane/internal/route"
 )
 
 // adminHandler serves the admin API (the types, a client and each
@@ -28,6 +29,7 @@ import (
 //	GET  /metrics         Istio standard metrics, Prometheus text format
 //	POST /apply           YAML/JSON manifests in the body, applied like kubectl apply
 //	GET  /v1/workloads    pods with state, port, sidecar, restarts
+//	POST /v1/workloads/{ns}/{name}/kill   ends a replica as SIGKILL would
 //	GET  /v1/logs?workload=NAME&namespace=NS&replica=N&tail=N&follow=true   replica logs (text)
 //	GET  /v1/services     Services with their endpoints
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
@@ -69,9 +71,13 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.cfg.Load().table.Hosts()) })
+	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Routes()) })
 	return mux
 }
+
+// Routes lists the virtual hosts of the routing in use, per source (the
+// mesh and each gateway).
+func (r *Runtime) Routes() []route.HostSummary { return r.cfg.Load().table.Hosts() }
 
 func (r *Runtime) serveApply(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(req.Body, 32<<20))
