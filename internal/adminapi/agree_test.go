@@ -59,13 +59,18 @@ spec:
       steps: [{setWeight: 50}, {pause: {}}]
 `
 
-// grayLane is a lane over examples/lanes/shop.yaml whose plan pauses at 20%.
+// deadGate is a gate where nothing listens.
+const deadGate = "http://127.0.0.1:9"
+
+// grayLane is a lane over examples/lanes/shop.yaml whose plan pauses at 20%,
+// with the whitelist of a gate that cannot be reached.
 const grayLane = `
 apiVersion: graylane.io/v1alpha1
 kind: Lane
 metadata: {name: gray, namespace: shop}
 spec:
   members: [{service: order, workload: order-v2}, {service: logistics, workload: logistics-v2}]
+  entry: {whitelist: {gate: "` + deadGate + `"}}
   plan:
     judge: false
     steps: [{setWeight: 20}, {pause: {}}, {setWeight: 60}]
@@ -207,6 +212,12 @@ func TestClientAgreesWithRuntime(t *testing.T) {
 	lanes := agree(t, "GET /v1/lanes", rt.Lanes, c.Lanes)
 	if len(lanes) != 1 || lanes[0].Phase != lane.Active || len(lanes[0].Members) != 2 {
 		t.Errorf("lanes: %+v", lanes)
+	}
+
+	// GET /v1/gates: the lane's gate, followed but never reached.
+	gates := agree(t, "GET /v1/gates", rt.Gates, c.Gates)
+	if len(gates) != 1 || gates[0].Gate != deadGate || gates[0].Loaded {
+		t.Errorf("gates: %+v", gates)
 	}
 
 	// GET /metrics after a request through the gateway.

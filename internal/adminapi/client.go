@@ -20,6 +20,7 @@
 //	POST /v1/rollouts/{ns}/{name}/set-image?container=C&image=I   Client.SetImage
 //	GET  /v1/lanes                                 Client.Lanes
 //	POST /v1/lanes/{ns}/{name}/{command}           Client.LaneCommand
+//	GET  /v1/gates                                 Client.Gates
 //
 // The runtime also serves the Prometheus query API (/api/v1/query,
 // /api/v1/query_range) and Go's pprof profiles (/debug/pprof/) in their
@@ -186,6 +187,13 @@ func (c *Client) Lanes(ctx context.Context) ([]LaneStatus, error) {
 // a lane's plan: 409 also for a lane without a plan or one Promoted.
 func (c *Client) LaneCommand(ctx context.Context, ns, name string, cmd plan.Command) (CommandResult, error) {
 	return c.command(ctx, "lanes", ns, name, cmd)
+}
+
+// Gates is GET /v1/gates: every gate that a lane's whitelist names, with
+// how current the runtime's copy of its whitelist is, sorted by URL.
+func (c *Client) Gates(ctx context.Context) ([]GateStatus, error) {
+	var out []GateStatus
+	return out, c.send(ctx, http.MethodGet, "/v1/gates", "", nil, &out)
 }
 
 func (c *Client) command(ctx context.Context, collection, ns, name string, cmd plan.Command) (CommandResult, error) {

@@ -1,6 +1,8 @@
 package adminapi
 
 import (
+	"time"
+
 	"github.com/graylane/graylane/internal/analysis"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/plan"
@@ -104,6 +106,24 @@ type LanePlanStatus struct {
 	Step    int        `json:"currentStepIndex"`
 	Steps   int        `json:"steps"`
 	Aborted bool       `json:"aborted"`
+}
+
+// GateStatus is a gate that a lane's spec.entry.whitelist.gate names, as
+// the runtime follows it (GET /v1/gates): lane entry reads the whitelist of
+// the gate's last snapshot, refreshed in the background.
+type GateStatus struct {
+	Gate    string `json:"gate"`    // the gate's URL
+	Loaded  bool   `json:"loaded"`  // a snapshot has arrived
+	Version int64  `json:"version"` // the gate's change counter at that snapshot
+	Entries int    `json:"entries"`
+	// Stale: the last refresh failed, lane entry uses the last-known
+	// whitelist (none before the first snapshot: it admits nobody).
+	Stale bool   `json:"stale"`
+	Error string `json:"error,omitempty"`
+	// Failures counts the refreshes that failed in a row.
+	Failures int `json:"failures"`
+	// Since is when the current state (fresh or stale) began.
+	Since time.Time `json:"since"`
 }
 
 // CommandResult is the answer to a command on a Rollout or a lane: the

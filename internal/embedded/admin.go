@@ -39,6 +39,7 @@ import (
 //	POST /v1/rollouts/{ns}/{name}/set-image?container=C&image=I
 //	GET  /v1/lanes        Lanes: phase, weight, members, plan, analysis
 //	POST /v1/lanes/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}  (as for rollouts)
+//	GET  /v1/gates        the gates lanes' whitelists name: how current each snapshot is
 //	GET  /debug/pprof/    Go profiles of the runtime process
 //	/api/v1/query, /api/v1/query_range   Prometheus query API over the metrics above
 func (r *Runtime) adminHandler() http.Handler {
@@ -67,12 +68,24 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("POST /v1/rollouts/{ns}/{name}/{command}", func(w http.ResponseWriter, req *http.Request) { r.serveCommand(w, req, r.Command) })
 	mux.HandleFunc("GET /v1/lanes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Lanes()) })
 	mux.HandleFunc("POST /v1/lanes/{ns}/{name}/{command}", func(w http.ResponseWriter, req *http.Request) { r.serveCommand(w, req, r.LaneCommand) })
+	mux.HandleFunc("GET /v1/gates", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Gates()) })
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Routes()) })
 	return mux
+}
+
+// Gates reports every gate that a lane's whitelist names, sorted by URL.
+func (r *Runtime) Gates() []adminapi.GateStatus {
+	out := []adminapi.GateStatus{}
+	for _, st := range r.gates.statuses() {
+		out = append(out, adminapi.GateStatus{Gate: st.Gate, Loaded: st.Loaded, Version: st.Version, Entries: st.Entries,
+			Stale: st.Stale, Error: st.Error, Failures: st.Failures, Since: st.Since})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Gate < out[j].Gate })
+	return out
 }
 
 // Routes lists the virtual hosts of the routing in use, per source (the
