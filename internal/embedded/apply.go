@@ -209,7 +209,7 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 // `graylane lint` shows), and a pod template it cannot start. ro is o's
 // Rollout, or a changed copy of it.
 func (r *Runtime) checkRollout(o *manifest.Object, ro *rolloutsv1alpha1.Rollout) error {
-	if errs := NotRun(o, ro); len(errs) > 0 {
+	if errs := manifest.NotRun(o, ro); len(errs) > 0 {
 		return errs
 	}
 	ref := "Rollout " + o.Namespace + "/" + ro.Name

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/adminapi"
-	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
 )
@@ -36,7 +35,7 @@ func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := embedded.CheckRollouts(set); err != nil {
+	if err := manifest.CheckRollouts(set); err != nil {
 		return &inspect.InputError{Err: err}
 	}
 	files, err := manifest.Files(o.Files...)
