@@ -1,3 +1,8 @@
+// Package localapi holds the CLI commands that act on a running `graylane
+// up` (`--local`): apply, get, logs, rollout and lane. It checks their
+// options, talks to the runtime through the admin API client
+// (internal/adminapi) and presents the answers as tables, text, JSON or
+// YAML.
 package localapi
 
 import (
