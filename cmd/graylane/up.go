@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/graylane/graylane/examples"
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/embedded"
 )
 
@@ -151,7 +152,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
 		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(),
 		SampleProcesses: o.sampleProcesses,
-		Serving: func(a embedded.Addresses) {
+		Serving: func(a adminapi.Addresses) {
 			readyShown = len(a.NotReady) == 0
 			printAddresses(out, o.output, a, false)
 		},
@@ -162,14 +163,14 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 	return rt.Run(cmd.Context(), func(gateway, admin, client string) {
 		// Machine-readable output says once more when everything is ready.
 		if !readyShown && (o.output == "json" || o.output == "yaml") {
-			printAddresses(out, o.output, embedded.Addresses{Gateway: gateway, Admin: admin, Client: client}, true)
+			printAddresses(out, o.output, adminapi.Addresses{Gateway: gateway, Admin: admin, Client: client}, true)
 		}
 	})
 }
 
 // printAddresses prints where graylane up serves: text lines, or one JSON
 // object (a YAML document) with ready and the workloads not ready yet.
-func printAddresses(w io.Writer, format string, a embedded.Addresses, again bool) {
+func printAddresses(w io.Writer, format string, a adminapi.Addresses, again bool) {
 	if format == "json" || format == "yaml" {
 		info := map[string]any{"admin": "http://" + a.Admin, "ready": len(a.NotReady) == 0}
 		if a.Gateway != "" {

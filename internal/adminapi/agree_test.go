@@ -196,6 +196,11 @@ func TestClientAgreesWithRuntime(t *testing.T) {
 	// GET /readyz: every replica is ready.
 	agree(t, "ready", func() adminapi.Readiness { return adminapi.Readiness{Ready: len(rt.NotReady()) == 0} }, c.Ready)
 
+	addrs := agree(t, "GET /v1/addresses", rt.Addresses, c.Addresses)
+	if addrs.Gateway != gateway || addrs.Admin != rt.Addr() {
+		t.Errorf("addresses %+v, want gateway %s and admin %s", addrs, gateway, rt.Addr())
+	}
+
 	// The lane waits at its pause, the Rollout is Healthy: the lists stay.
 	eventually(t, "lane paused at 20%", func() string {
 		for _, l := range rt.Lanes() {

@@ -8,6 +8,7 @@
 // The endpoints (see each Client method for its request and answer):
 //
 //	GET  /readyz                                   Client.Ready
+//	GET  /v1/addresses                             Client.Addresses
 //	GET  /metrics                                  Client.Metrics
 //	POST /apply?name=NAME                          Client.Apply
 //	GET  /v1/workloads                             Client.Workloads
@@ -102,6 +103,13 @@ func (c *Client) Ready(ctx context.Context) (Readiness, error) {
 		return rd, nil
 	}
 	return Readiness{}, &APIError{Status: status, Message: strings.TrimSpace(body)}
+}
+
+// Addresses is GET /v1/addresses: where the runtime serves (the gateway on
+// port 80, the admin API, the client proxy) and the workloads not ready yet.
+func (c *Client) Addresses(ctx context.Context) (Addresses, error) {
+	var out Addresses
+	return out, c.send(ctx, http.MethodGet, "/v1/addresses", "", nil, &out)
 }
 
 // Metrics is GET /metrics: the runtime's Istio standard metrics in the

@@ -126,6 +126,16 @@ type GateStatus struct {
 	Since time.Time `json:"since"`
 }
 
+// Addresses are where the runtime serves (GET /v1/addresses), as host:port.
+type Addresses struct {
+	Gateway string `json:"gateway,omitempty"` // Gateway servers on port 80; "" when no Gateway has one
+	Admin   string `json:"admin"`
+	Client  string `json:"clientProxy,omitempty"` // the client proxy; "" when off
+	// NotReady names the workloads ("Deployment ns/name") with replicas
+	// that are not ready yet.
+	NotReady []string `json:"notReady,omitempty"`
+}
+
 // CommandResult is the answer to a command on a Rollout or a lane: the
 // command and what it did.
 type CommandResult struct {

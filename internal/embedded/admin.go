@@ -27,6 +27,7 @@ import (
 //
 //	GET  /readyz          200 when every workload is ready, else 503 and the list
 //	GET  /metrics         Istio standard metrics, Prometheus text format
+//	GET  /v1/addresses    where the runtime serves, the workloads not ready yet
 //	POST /apply           YAML/JSON manifests in the body, applied like kubectl apply
 //	GET  /v1/workloads    pods with state, port, sidecar, restarts
 //	POST /v1/workloads/{ns}/{name}/kill   ends a replica as SIGKILL would
@@ -54,6 +55,14 @@ func (r *Runtime) adminHandler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.metrics.registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /apply", r.serveApply)
+	mux.HandleFunc("GET /v1/addresses", func(w http.ResponseWriter, req *http.Request) {
+		// The admin listener serves before the others are open.
+		select {
+		case <-r.started:
+			writeJSON(w, http.StatusOK, r.Addresses())
+		case <-req.Context().Done():
+		}
+	})
 	mux.HandleFunc("GET /v1/workloads", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Workloads()) })
 	mux.HandleFunc("GET /v1/logs", r.serveLogs)
 	mux.HandleFunc("POST /v1/workloads/{ns}/{name}/kill", r.serveKill)
@@ -75,6 +84,14 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /v1/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Routes()) })
 	return mux
+}
+
+// Addresses says where the runtime serves and which workloads are not
+// ready yet; valid once Started is closed.
+func (r *Runtime) Addresses() adminapi.Addresses {
+	a := r.addresses()
+	a.NotReady = notReadyWorkloads(r.Progress())
+	return a
 }
 
 // Gates reports every gate that a lane's whitelist names, sorted by URL.

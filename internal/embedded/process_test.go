@@ -235,9 +235,9 @@ func TestServingAndProgressLog(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "app.yaml"), deployment("good", 1, "go-http-sample")+"---\n"+deployment("crasher", 1, "crasher"))
 	var logBuf syncBuffer
-	serving := make(chan Addresses, 1)
+	serving := make(chan adminapi.Addresses, 1)
 	r := startServing(t, &logBuf, Options{Files: []string{dir}, Images: []string{"crasher=echo starting; echo boom >&2; exit 3"},
-		Serving: func(a Addresses) { serving <- a }})
+		Serving: func(a adminapi.Addresses) { serving <- a }})
 	a := <-serving
 	if a.Admin == "" || !cmp.Equal(a.NotReady, []string{"Deployment default/crasher", "Deployment default/good"}) {
 		t.Errorf("Serving(%+v), want the admin address and both workloads not ready", a)

@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
@@ -49,7 +50,7 @@ type Options struct {
 	LogMaxBytes int64
 	// Serving, when set, is called once the listeners serve after the
 	// first apply, whether or not every workload is ready yet.
-	Serving func(Addresses)
+	Serving func(adminapi.Addresses)
 	// Console, when set, shows the workloads' start-up on a terminal;
 	// otherwise it is logged.
 	Console *Console
@@ -129,16 +130,6 @@ type workload struct {
 // probeClient sends readiness probes; a probe's connection is not kept.
 var probeClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
-// Addresses are where the runtime serves.
-type Addresses struct {
-	Gateway string // Gateway servers on port 80; "" when no Gateway has one
-	Admin   string
-	Client  string // the client proxy; "" when off
-	// NotReady names the workloads ("Deployment ns/name") with replicas
-	// that are not ready yet.
-	NotReady []string
-}
-
 // New prepares a runtime. It checks the options and loads the manifests
 // (an error here is the user's input: see inspect.InputError).
 func New(opts Options, log *slog.Logger) (*Runtime, error) {
@@ -216,17 +207,15 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	}()
 	defer func() { <-progressDone }()
 	if r.opts.Serving != nil {
-		a := r.addresses()
-		a.NotReady = notReadyWorkloads(r.Progress())
-		r.opts.Serving(a)
+		r.opts.Serving(r.Addresses())
 	}
 	r.waitReady(ctx, ready)
 	<-ctx.Done()
 	return nil
 }
 
-func (r *Runtime) addresses() Addresses {
-	a := Addresses{Admin: r.admin.addr}
+func (r *Runtime) addresses() adminapi.Addresses {
+	a := adminapi.Addresses{Admin: r.admin.addr}
 	if l := r.gatewayListener(80); l != nil {
 		a.Gateway = l.addr
 	}
