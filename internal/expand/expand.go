@@ -1,8 +1,6 @@
-package inspect
+package expand
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -11,39 +9,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/render"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
 )
-
-// Load reads the manifests of a command; every load error is an
-// InputError. Each document of a kind the loader does not decode is
-// reported on warn with its file:line as not being what the command does
-// (doing, one of the manifest.Doing constants), with a "did you mean" for
-// near misses, unless reads says the command reads it itself (reads may be
-// nil). route, simulate, lint, render, convert and apply --local load
-// their files here; graylane up logs the same warnings from its runtime.
-func Load(paths []string, warn io.Writer, doing string, reads func(*manifest.Object) bool) (*manifest.Set, error) {
-	if len(paths) == 0 {
-		return nil, inputErrorf("no manifests: give -f FILE or -f DIR")
-	}
-	set, err := manifest.Load(paths...)
-	if err != nil {
-		return nil, &InputError{Err: err}
-	}
-	WarnIgnored(warn, set.IgnoredWarnings(doing, reads))
-	return set, nil
-}
-
-// WarnIgnored prints the warnings of manifest.Set.IgnoredWarnings, one a
-// line, as every command shows them.
-func WarnIgnored(w io.Writer, warnings []string) {
-	for _, s := range warnings {
-		fmt.Fprintf(w, "warning: %s\n", s)
-	}
-}
 
 // Expanded is a loaded set with Graylane's own kinds turned into what
 // they stand for.
@@ -63,7 +35,7 @@ func Expand(set *manifest.Set) (*Expanded, error) {
 	if len(set.Of("Release")) > 0 {
 		objs, err := render.Expand(set.Objects)
 		if err != nil {
-			return nil, &InputError{Err: err}
+			return nil, &cli.InputError{Err: err}
 		}
 		expanded := *set
 		expanded.Objects = objs
@@ -75,11 +47,11 @@ func Expand(set *manifest.Set) (*Expanded, error) {
 	in := lane.Input{Objects: set.Objects}
 	out, err := lane.Compile(in)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	entry, err := lane.NewEntry(&in, out.Lanes, nil)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	compiled := *set
 	compiled.Objects = out.Objects

@@ -3,4 +3,4 @@
 // simulate (many requests along a call graph). It loads manifests, builds
 // the request from command-line options, runs the functional core
 // (internal/route, internal/simulate) and writes text, JSON or YAML.
-package inspect
+package command
