@@ -119,7 +119,7 @@ func TestLaneLooseFallback(t *testing.T) {
 
 	// The simulator on the same compiled objects finds the same paths.
 	set := mustLoad(t, dir)
-	lanes, err := expand.Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestLaneLooseFallback(t *testing.T) {
 		Calls:     map[string][]string{"order": {"payment"}, "payment": {"logistics"}},
 		Propagate: []string{"x-graylane"}, Requests: 2000, Seed: 1,
 	}
-	lanes.SimulateOptions(&opts)
+	lanes.SimulateOptions(&opts, time.Now())
 	rep, err := simulate.Run(table, svcs, workloads, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -87,9 +87,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return &cli.InputError{Err: err}
 	}
-	ex, err := expand.Expand(set)
+	ex, err := expand.Manifests(set)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	set = ex.Set
 	cfg, ns, err := ClientConfig(o.Kubeconfig, o.Context)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -258,7 +259,7 @@ func TestLaneMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lanes, err := expand.Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +292,7 @@ func TestLaneMixed(t *testing.T) {
 				Calls:     map[string][]string{"order": {"payment"}, "payment": {"logistics"}},
 				Propagate: tc.propagate, Requests: 1000, Seed: 1,
 			}
-			lanes.SimulateOptions(&opts)
+			lanes.SimulateOptions(&opts, time.Now())
 			rep, err := simulate.Run(table, svcs, ws, opts)
 			if err != nil {
 				t.Fatal(err)

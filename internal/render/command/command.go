@@ -119,9 +119,9 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 	if hasLanes {
 		// A Lane's output is the objects it adds or changes: apply them
 		// beside (after) the input manifests.
-		ex, err := expand.Expand(set)
+		ex, err := expand.Manifests(set)
 		if err != nil {
-			return err
+			return &cli.InputError{Err: err}
 		}
 		for _, c := range ex.Output.Changed {
 			objs = append(objs, render.Object{APIVersion: c.APIVersion, Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, Value: c.Typed})

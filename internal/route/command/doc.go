@@ -1,6 +1,6 @@
-// Package inspect runs the offline commands that answer "where will this
-// request go?": route (one request through the routing rules) and
-// simulate (many requests along a call graph). It loads manifests, builds
-// the request from command-line options, runs the functional core
-// (internal/route, internal/simulate) and writes text, JSON or YAML.
+// Package command is the shell of `graylane route`: it parses the request
+// given on the command line (RequestOptions, also read by `graylane
+// simulate`), loads and expands the manifests, evaluates the request with
+// the functional core (internal/expand, internal/route, internal/lane) and
+// writes the report as text, JSON or YAML (internal/cli).
 package command

@@ -87,9 +87,9 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lanes, err := expand.Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	set = lanes.Set
 	var decision *lane.Decision

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/expand"
@@ -53,9 +54,9 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	lanes, err := expand.Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	set = lanes.Set
 	t := route.Compile(expand.RouteInput(set))
@@ -74,7 +75,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	opts := simulate.Options{
 		Entry: *req, Calls: calls, Propagate: o.Propagate, Requests: o.Requests, Seed: o.Seed, VersionLabel: o.VersionLabel,
 	}
-	lanes.SimulateOptions(&opts)
+	lanes.SimulateOptions(&opts, time.Now())
 	rep, err := simulate.Run(t, svcs, workloads, opts)
 	if err != nil {
 		return &cli.InputError{Err: fmt.Errorf("--calls: %w", err)}
