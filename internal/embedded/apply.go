@@ -16,7 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/internal/adminapi"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
@@ -38,7 +39,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 	next.apply(set.Objects)
 	lanes, err := r.compileLanes(next.list())
 	if err != nil {
-		return nil, &inspect.InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	desired, err := r.desiredWorkloads(lanes.Objects)
 	if err != nil {
@@ -85,7 +86,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 // routeInput is the routing compiler's input from the stored objects,
 // lanes compiled in.
 func (r *Runtime) routeInput() route.Input {
-	return inspect.RouteInput(&manifest.Set{Objects: r.compiled})
+	return expand.RouteInput(&manifest.Set{Objects: r.compiled})
 }
 
 // recompileLanes compiles the lanes again with their current states (a
@@ -199,7 +200,7 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 		out["Deployment "+o.Namespace+"/"+d.Name] = desiredWorkload{hash: hash + "/" + strconv.Itoa(len(specs)), specs: specs}
 	}
 	if len(errs) > 0 {
-		return nil, &inspect.InputError{Err: errors.Join(errs...)}
+		return nil, &cli.InputError{Err: errors.Join(errs...)}
 	}
 	return out, nil
 }

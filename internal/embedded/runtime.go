@@ -16,7 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/internal/adminapi"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/promstore"
@@ -36,7 +36,7 @@ type Options struct {
 	// GatewayAddr is where Gateway servers on port 80 listen, e.g.
 	// 127.0.0.1:8080 (port 0: any free port).
 	GatewayAddr string
-	// AdminAddr serves /readyz, /metrics, /apply and the inspect API.
+	// AdminAddr serves the admin API (internal/adminapi).
 	AdminAddr string
 	// ClientAddr is a sidecar for requests from outside the workloads (a
 	// "client pod" in namespace default with no labels): use it as an
@@ -131,11 +131,11 @@ type workload struct {
 var probeClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 
 // New prepares a runtime. It checks the options and loads the manifests
-// (an error here is the user's input: see inspect.InputError).
+// (an error here is the user's input: see cli.InputError).
 func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	images, err := NewImageMap(opts.Images, opts.ImageFiles...)
 	if err != nil {
-		return nil, &inspect.InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	sharedSamples, err := sampleMode(opts.SampleProcesses)
 	if err != nil {
@@ -193,7 +193,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	close(r.started)
 	set, err := manifest.Load(r.opts.Files...)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	if err := r.applyStart(set); err != nil {
 		return err

@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/adminapi"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/manifest"
 )
 
@@ -33,26 +33,26 @@ type ApplyOptions struct {
 // stderr about the documents it does not run, then sends each file to the
 // runtime.
 func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	set, err := inspect.Load(o.Files, stderr, manifest.DoingUp, nil)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingUp, nil)
 	if err != nil {
 		return err
 	}
 	if err := manifest.CheckRollouts(set); err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	files, err := manifest.Files(o.Files...)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	c := adminapi.New(adminapi.Admin(o.Admin))
 	total := &adminapi.ApplyResult{}
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		if err != nil {
-			return &inspect.InputError{Err: err}
+			return &cli.InputError{Err: err}
 		}
 		res, err := c.Apply(ctx, f, body)
 		if err != nil {
@@ -64,7 +64,7 @@ func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error 
 		total.Ignored = append(total.Ignored, res.Ignored...)
 		total.Findings = append(total.Findings, res.Findings...)
 	}
-	return inspect.Write(stdout, o.Output, total, func(w io.Writer) error {
+	return cli.Write(stdout, o.Output, total, func(w io.Writer) error {
 		for _, group := range []struct {
 			verb string
 			refs []string
@@ -89,7 +89,7 @@ type GetOptions struct {
 
 // Get lists what the runtime runs.
 func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	c := adminapi.New(adminapi.Admin(o.Admin))
@@ -99,7 +99,7 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, ws, func(w io.Writer) error {
+		return cli.Write(stdout, o.Output, ws, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "POD\tWORKLOAD\tREADY\tSTATE\tRESTARTS\tADDRESS\tSIDECAR\tLABELS")
 			for _, p := range ws {
@@ -112,7 +112,7 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, ss, func(w io.Writer) error {
+		return cli.Write(stdout, o.Output, ss, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "HOST\tPORTS\tENDPOINTS")
 			for _, s := range ss {
@@ -129,7 +129,7 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, hs, func(w io.Writer) error {
+		return cli.Write(stdout, o.Output, hs, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SOURCE\tHOST\tVIRTUALSERVICES\tROUTES")
 			for _, h := range hs {
@@ -138,5 +138,5 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			return tw.Flush()
 		})
 	}
-	return &inspect.InputError{Err: fmt.Errorf("get %q: want workloads, services or routes", o.Kind)}
+	return &cli.InputError{Err: fmt.Errorf("get %q: want workloads, services or routes", o.Kind)}
 }

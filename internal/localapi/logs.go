@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/graylane/graylane/internal/adminapi"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 )
 
 // LogsOptions are the options of `graylane logs WORKLOAD --local`.
@@ -24,14 +24,14 @@ type LogsOptions struct {
 // it streams until ctx ends or the replicas stop.
 func Logs(ctx context.Context, o LogsOptions, w io.Writer) error {
 	if o.Workload == "" {
-		return &inspect.InputError{Err: errors.New("give a workload: graylane logs WORKLOAD --local")}
+		return &cli.InputError{Err: errors.New("give a workload: graylane logs WORKLOAD --local")}
 	}
 	c := adminapi.New(adminapi.Admin(o.Admin))
 	body, err := c.Logs(ctx, adminapi.LogsRequest{Workload: o.Workload, Namespace: o.Namespace, Replica: o.Replica, Tail: o.Tail, Follow: o.Follow})
 	var api *adminapi.APIError
 	switch {
 	case errors.As(err, &api) && api.BadInput():
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	case err != nil && ctx.Err() != nil:
 		return nil
 	case err != nil:

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/adminapi"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/plan"
 )
 
@@ -38,7 +38,7 @@ var ErrDegraded = errors.New("rollout is Degraded")
 
 // Rollout lists, shows or commands Rollouts of a running runtime.
 func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	c := adminapi.New(adminapi.Admin(o.Admin))
@@ -51,12 +51,12 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
+		return cli.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
 	case "get":
 	case "set-image":
 		container, image, ok := strings.Cut(o.Image, "=")
 		if !ok || container == "" || image == "" {
-			return &inspect.InputError{Err: fmt.Errorf("set image %q: want CONTAINER=IMAGE", o.Image)}
+			return &cli.InputError{Err: fmt.Errorf("set image %q: want CONTAINER=IMAGE", o.Image)}
 		}
 		res, err := c.SetImage(ctx, o.Namespace, o.Name, container, image)
 		if err != nil {
@@ -70,7 +70,7 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		}
 		note(stdout, o.Notes, o.Output, res.Message)
 	default:
-		return &inspect.InputError{Err: fmt.Errorf("rollout %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
+		return &cli.InputError{Err: fmt.Errorf("rollout %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
 	}
 	st, err := rollout(ctx, c, o.Namespace, o.Name)
 	if err != nil {
@@ -90,7 +90,7 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 			return err
 		}
 	}
-	if err := inspect.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []adminapi.RolloutStatus{st}) }); err != nil {
+	if err := cli.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []adminapi.RolloutStatus{st}) }); err != nil {
 		return err
 	}
 	if o.Wait && st.Phase == plan.Degraded {
@@ -116,7 +116,7 @@ func find[T any](ctx context.Context, list func(context.Context) ([]T, error), k
 			return it, nil
 		}
 	}
-	return zero, &inspect.InputError{Err: fmt.Errorf("%s %s/%s not found", kind, ns, name)}
+	return zero, &cli.InputError{Err: fmt.Errorf("%s %s/%s not found", kind, ns, name)}
 }
 
 // pollUntil calls get every 200 ms until done says so or timeout (0: 30m)
@@ -174,7 +174,7 @@ func watch(ctx context.Context, c *adminapi.Client, o RolloutOptions, w io.Write
 		finished := st.Phase == plan.Healthy || st.Phase == plan.Degraded
 		switch {
 		case o.Output == "json" && line != last:
-			_ = inspect.Write(w, "json", st, nil)
+			_ = cli.Write(w, "json", st, nil)
 		case tty:
 			// On a terminal one status line is redrawn in place, with a
 			// progress bar of the canary weight.
