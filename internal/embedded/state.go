@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/release"
 )
@@ -150,7 +150,7 @@ func (s *savedState) objectSet(files *manifest.Set) (*manifest.Set, error) {
 		}
 		set, err := manifest.LoadBytes(name, b)
 		if err != nil {
-			return nil, &inspect.InputError{Err: fmt.Errorf("state: a saved object no longer loads (remove %s to start afresh): %w", stateFileName, err)}
+			return nil, &cli.InputError{Err: fmt.Errorf("state: a saved object no longer loads (remove %s to start afresh): %w", stateFileName, err)}
 		}
 		if len(set.Objects) != 1 {
 			continue // a kind this graylane does not keep
