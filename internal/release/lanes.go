@@ -1,30 +1,25 @@
-package embedded
+package release
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"net/http"
 	"slices"
-	"sort"
 	"time"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
-	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/lane"
-	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
-	"github.com/graylane/graylane/internal/render"
 )
 
-// laneRun is one Lane run by the embedded runtime: its resolved members
-// and, when it has a plan, the step machine that moves its weight and
-// judges its members together.
+// laneRun is one Lane the Controller runs: its resolved members and, when
+// it has a plan, the step machine that moves its weight and judges its
+// members together.
 type laneRun struct {
 	key     string
 	res     *lane.Resolved
@@ -36,29 +31,20 @@ type laneRun struct {
 	bgRun   *analysisSet
 	// resume are the analyses in progress when the state was saved
 	// (state.go), taken by the first reconcile after a restart.
-	resume []*savedAnalysis
+	resume []*SavedAnalysis
 }
 
-// compileLanes renders the Releases of objs, then compiles the lanes with
-// their current states. Called with r.mu held.
-func (r *Runtime) compileLanes(objs []*manifest.Object) (*lane.Output, error) {
-	objs, err := render.Expand(objs)
-	if err != nil {
-		return nil, err
-	}
-	return lane.Compile(lane.Input{Objects: objs, States: r.laneStates()})
-}
-
-func (r *Runtime) laneStates() map[string]lane.State {
+// LaneStates are the states of the lanes with a plan, by "ns/name" -
+// those restored and not created yet too (their routing is compiled
+// before they are created) - for lane.Compile and lane.NewEntry.
+func (c *Controller) LaneStates() map[string]lane.State {
 	out := map[string]lane.State{}
-	for k, lr := range r.lanes {
+	for k, lr := range c.lanes {
 		if lr.res.Spec.Plan != nil {
 			out[k] = laneState(lr.status)
 		}
 	}
-	if s := r.state.saved; s != nil {
-		// Lanes resumed after a restart: their routing is compiled before
-		// they are created.
+	if s := c.restored; s != nil {
 		for k, sl := range s.Lanes {
 			if _, ok := out[k]; !ok {
 				out[k] = laneState(sl.Status)
@@ -80,23 +66,23 @@ func laneState(st plan.Status) lane.State {
 	return lane.State{Phase: lane.Active, Weight: st.CanaryWeight}
 }
 
-// syncLanes starts, refreshes and drops lane runs after a compile. Called
-// with r.mu held.
-func (r *Runtime) syncLanes(out *lane.Output) {
+// SyncLanes starts, refreshes and drops lane runs after a compile: lanes
+// are the compiled lanes (lane.Output.Lanes).
+func (c *Controller) SyncLanes(lanes []*lane.Resolved) {
 	seen := map[string]bool{}
-	for _, res := range out.Lanes {
+	for _, res := range lanes {
 		key := res.Key()
 		seen[key] = true
-		lr := r.lanes[key]
+		lr := c.lanes[key]
 		if lr == nil {
 			// The lane version is the "canary" of a plan whose "stable" is
 			// the world without the lane.
 			lr = &laneRun{key: key, status: plan.Status{StableHash: "base"}}
-			if saved := r.state.takeLane(key); saved != nil {
+			if saved := c.takeLane(key); saved != nil {
 				lr.status, lr.resume = saved.Status, saved.Analysis
-				r.log.Info("lane resumed", "lane", key, "phase", lr.status.Phase, "step", lr.status.StepIndex)
+				c.log.Info("lane resumed", "lane", key, "phase", lr.status.Phase, "step", lr.status.StepIndex)
 			}
-			r.lanes[key] = lr
+			c.lanes[key] = lr
 		}
 		lr.res = res
 		lr.hash = specHash(res.Spec)
@@ -105,11 +91,11 @@ func (r *Runtime) syncLanes(out *lane.Output) {
 			lr.spec.Strategy.Canary.Steps, lr.spec.Strategy.Canary.Analysis = p.Steps, lane.DefaultAnalysis(p)
 		}
 	}
-	for k, lr := range r.lanes {
+	for k, lr := range c.lanes {
 		if !seen[k] {
 			lr.stepRun.stop()
 			lr.bgRun.stop()
-			delete(r.lanes, k)
+			delete(c.lanes, k)
 		}
 	}
 }
@@ -120,12 +106,17 @@ func specHash(s any) string {
 	return hex.EncodeToString(sum[:5])
 }
 
-// reconcileLanes advances every lane plan one observation; it reports
-// whether a lane's routing changed. Called with r.mu held.
-func (r *Runtime) reconcileLanes(now time.Time) bool {
+// ReconcileLanes advances every lane plan one observation; it reports
+// whether a lane's state changed (compile the lanes again). ctx bounds
+// the analysis runs it starts.
+func (c *Controller) ReconcileLanes(ctx context.Context) bool {
+	return c.reconcileLanes(ctx, c.clock.Now())
+}
+
+func (c *Controller) reconcileLanes(ctx context.Context, now time.Time) bool {
 	changed := false
-	for _, k := range slices.Sorted(maps.Keys(r.lanes)) {
-		if r.reconcileLane(r.lanes[k], now) {
+	for _, k := range slices.Sorted(maps.Keys(c.lanes)) {
+		if c.reconcileLane(ctx, c.lanes[k], now) {
 			changed = true
 		}
 	}
@@ -133,45 +124,33 @@ func (r *Runtime) reconcileLanes(now time.Time) bool {
 }
 
 // reconcileLane advances one lane plan one observation; it reports whether
-// the lane's routing changed. Called with r.mu held.
-func (r *Runtime) reconcileLane(lr *laneRun, now time.Time) bool {
+// the lane's state changed.
+func (c *Controller) reconcileLane(ctx context.Context, lr *laneRun, now time.Time) bool {
 	if lr.res.Spec.Plan == nil {
 		return false
 	}
-	in := plan.Input{Now: now, TemplateHash: lr.hash, CanaryAvailable: r.laneReady(lr)}
+	in := plan.Input{Now: now, TemplateHash: lr.hash}
+	if c.pods.LaneReady(lr.res) {
+		in.CanaryAvailable = 1
+	}
 	analysisInputs(&in, lr.status, lr.stepRun, lr.bgRun)
 	st, d := plan.Reconcile(&lr.spec, lr.status, in)
 	changed := laneState(st) != laneState(lr.status)
 	if st.Phase != lr.status.Phase || st.StepIndex != lr.status.StepIndex || st.Message != lr.status.Message || st.CanaryWeight != lr.status.CanaryWeight {
-		r.log.Info("lane", "lane", lr.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
+		c.log.Info("lane", "lane", lr.key, "phase", st.Phase, "step", st.StepIndex, "weight", st.CanaryWeight, "message", st.Message)
 	}
 	lr.status, lr.desired = st, d
 	syncRuns(d, st, &lr.stepRun, &lr.bgRun, func(spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
-		return r.startLaneAnalysis(lr, spec, step)
+		return c.startLaneAnalysis(ctx, lr, spec, step)
 	})
 	lr.resume = nil
 	return changed
 }
 
-// laneReady is 1 when every member has a ready lane pod, else 0 (the
-// plan's setWeight waits for it).
-func (r *Runtime) laneReady(lr *laneRun) int32 {
-	cfg := r.cfg.Load()
-	if cfg == nil {
-		return 0
-	}
-	for _, m := range lr.res.Members {
-		if cfg.endpoints(m.Host, m.LaneSubset, m.LaneLabels).pick(nil) == nil {
-			return 0
-		}
-	}
-	return 1
-}
-
 // startLaneAnalysis runs the analysis once per member, each with the
 // arguments service, namespace, lane, lane-version and stable-version
 // (the members' "version" labels) beside the ones the plan gives.
-func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
+func (c *Controller) startLaneAnalysis(ctx context.Context, lr *laneRun, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
 	la := &analysisSet{step: step, hash: lr.status.CanaryHash}
 	for _, m := range lr.res.Members {
 		args := map[string]string{"service": m.Service, "namespace": m.Namespace, "lane": lr.res.Name,
@@ -180,20 +159,20 @@ func (r *Runtime) startLaneAnalysis(lr *laneRun, spec *rolloutsv1alpha1.RolloutA
 			args[a.Name] = a.Value
 		}
 		la.members = append(la.members, m.Service)
-		specs, err := r.laneTemplates(lr.res.Namespace, &m, spec.Templates)
+		specs, err := c.laneTemplates(lr.res.Namespace, &m, spec.Templates)
 		saved := takeAnalysis(lr.resume, step, la.hash, len(la.runs))
-		la.runs = append(la.runs, r.startRun(lr.res.Namespace, la.hash, step, specs, err, args, saved))
+		la.runs = append(la.runs, c.startRun(ctx, lr.res.Namespace, la.hash, step, specs, err, args, saved))
 	}
 	return la
 }
 
 // laneTemplates resolves a lane analysis' templates: graylane-judge is the
 // built-in judge unless the namespace has its own template of that name.
-func (r *Runtime) laneTemplates(ns string, m *lane.Member, refs []rolloutsv1alpha1.AnalysisTemplateRef) ([]*rolloutsv1alpha1.AnalysisTemplateSpec, error) {
+func (c *Controller) laneTemplates(ns string, m *lane.Member, refs []rolloutsv1alpha1.AnalysisTemplateRef) ([]*rolloutsv1alpha1.AnalysisTemplateSpec, error) {
 	var specs []*rolloutsv1alpha1.AnalysisTemplateSpec
 	for _, ref := range refs {
 		if ref.TemplateName == lane.JudgeTemplateName && !ref.ClusterScope {
-			if own, err := r.analysisTemplates(ns, []rolloutsv1alpha1.AnalysisTemplateRef{ref}); err == nil {
+			if own, err := c.analysisTemplates(ns, []rolloutsv1alpha1.AnalysisTemplateRef{ref}); err == nil {
 				specs = append(specs, own...)
 				continue
 			}
@@ -203,7 +182,7 @@ func (r *Runtime) laneTemplates(ns string, m *lane.Member, refs []rolloutsv1alph
 			specs = append(specs, lane.JudgeTemplate())
 			continue
 		}
-		own, err := r.analysisTemplates(ns, []rolloutsv1alpha1.AnalysisTemplateRef{ref})
+		own, err := c.analysisTemplates(ns, []rolloutsv1alpha1.AnalysisTemplateRef{ref})
 		if err != nil {
 			return nil, err
 		}
@@ -215,38 +194,31 @@ func (r *Runtime) laneTemplates(ns string, m *lane.Member, refs []rolloutsv1alph
 // LaneCommand carries out a promote/abort/retry/pause/resume on a lane's
 // plan now and says what it did. A command that would change nothing - on
 // a Promoted lane, a lane without a plan, or one the plan refuses (see
-// plan.Apply) - is a *RefusedError saying why.
-func (r *Runtime) LaneCommand(ns, name string, cmd plan.Command) (string, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// plan.Apply) - is a *RefusedError saying why. changed: the lane's state
+// changed (compile the lanes again), even when it failed.
+func (c *Controller) LaneCommand(ctx context.Context, ns, name string, cmd plan.Command) (msg string, changed bool, err error) {
 	ref := "lane " + ns + "/" + name
-	lr := r.lanes[ns+"/"+name]
+	lr := c.lanes[ns+"/"+name]
 	switch {
 	case lr == nil:
-		return "", &NotFoundError{Object: ref}
+		return "", false, &NotFoundError{Object: ref}
 	case lr.res.Spec.Plan == nil:
-		return "", &RefusedError{Object: ref, Err: errors.New("the lane has no plan: change its spec.entry.percentage.weight instead")}
+		return "", false, &RefusedError{Object: ref, Err: errors.New("the lane has no plan: change its spec.entry.percentage.weight instead")}
 	}
-	now := time.Now()
+	now := c.clock.Now()
 	before := laneState(lr.status)
-	r.reconcileLane(lr, now)
-	msg, err := r.laneCommand(lr, cmd, now)
-	if laneState(lr.status) != before {
-		if err := r.recompileLanes(); err != nil {
-			r.log.Error("lane", "err", err)
-		}
-		r.recompile(r.routeInput())
-	}
-	r.saveState()
+	c.reconcileLane(ctx, lr, now)
+	msg, err = c.laneCommand(ctx, lr, cmd, now)
+	changed = laneState(lr.status) != before
 	if err != nil {
-		return "", &RefusedError{Object: ref, Err: err}
+		return "", changed, &RefusedError{Object: ref, Err: err}
 	}
-	r.log.Info("lane command", "lane", lr.key, "command", cmd, "result", msg)
-	return ref + " " + msg, nil
+	c.log.Info("lane command", "lane", lr.key, "command", cmd, "result", msg)
+	return ref + " " + msg, changed, nil
 }
 
 // laneCommand applies a command to an observed lane plan and runs it.
-func (r *Runtime) laneCommand(lr *laneRun, cmd plan.Command, now time.Time) (string, error) {
+func (c *Controller) laneCommand(ctx context.Context, lr *laneRun, cmd plan.Command, now time.Time) (string, error) {
 	if laneState(lr.status).Phase == lane.Promoted {
 		what := "nothing to " + string(cmd)
 		switch cmd {
@@ -262,7 +234,7 @@ func (r *Runtime) laneCommand(lr *laneRun, cmd plan.Command, now time.Time) (str
 		return "", err
 	}
 	lr.status = st
-	r.reconcileLane(lr, now)
+	c.reconcileLane(ctx, lr, now)
 	switch cmd {
 	case plan.Abort:
 		msg = "aborted: every member goes back to its stable version"
@@ -272,13 +244,24 @@ func (r *Runtime) laneCommand(lr *laneRun, cmd plan.Command, now time.Time) (str
 	return msg, nil
 }
 
-// Lanes reports every lane.
-func (r *Runtime) Lanes() []adminapi.LaneStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	states := r.laneStates()
-	out := []adminapi.LaneStatus{}
-	for k, lr := range r.lanes {
+// LaneView is a lane as the Controller runs it.
+type LaneView struct {
+	Key  string // "ns/name"
+	Lane *lane.Resolved
+	// State is the lane's state: its plan's (LaneStates), or active at its
+	// entry's percentage without a plan.
+	State lane.State
+	// Plan is the step machine of a lane with a plan (zero without).
+	Plan     plan.Status
+	Analysis []AnalysisReport
+}
+
+// Lanes are the lanes the Controller runs, by key.
+func (c *Controller) Lanes() []LaneView {
+	states := c.LaneStates()
+	out := make([]LaneView, 0, len(c.lanes))
+	for _, k := range slices.Sorted(maps.Keys(c.lanes)) {
+		lr := c.lanes[k]
 		st, ok := states[k]
 		if !ok {
 			st = lane.State{Phase: lane.Active}
@@ -286,26 +269,11 @@ func (r *Runtime) Lanes() []adminapi.LaneStatus {
 				st.Weight = p.Weight
 			}
 		}
-		ls := adminapi.LaneStatus{Name: lr.res.Name, Namespace: lr.res.Namespace, Phase: st.Phase, Weight: st.Weight,
-			Members: lr.res.Members, Fallback: string(lr.res.Spec.Fallback), Modes: lr.res.Spec.Propagation.Modes}
-		if p := lr.res.Spec.Plan; p != nil {
-			ls.Plan = &adminapi.LanePlanStatus{Phase: lr.status.Phase, Message: lr.status.Message, Step: lr.status.StepIndex, Steps: len(p.Steps), Aborted: lr.status.Aborted}
+		v := LaneView{Key: k, Lane: lr.res, State: st, Analysis: append(lr.stepRun.reports(), lr.bgRun.reports()...)}
+		if lr.res.Spec.Plan != nil {
+			v.Plan = lr.status
 		}
-		ls.Analysis = append(lr.stepRun.reports(), lr.bgRun.reports()...)
-		out = append(out, ls)
+		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
 	return out
-}
-
-// enterLane runs the lane entry on a request arriving at a gateway; a new
-// anonymous client's bucket cookie goes into the response header. Gate
-// whitelists come from the followers' in-memory snapshots (gates.go).
-func (r *Runtime) enterLane(cfg *config, h, resp http.Header) {
-	if cfg.entry.Empty() {
-		return
-	}
-	if d := cfg.entry.Apply(h, rand.Float64(), r.gateWhitelist, time.Now()); d.SetCookie != "" {
-		resp.Add("Set-Cookie", d.SetCookie)
-	}
 }
