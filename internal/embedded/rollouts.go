@@ -13,11 +13,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/internal/plan"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
 // PodTemplateHashLabel is the label Argo Rollouts puts on every pod and on
 // the DestinationRule subsets it manages.
-const PodTemplateHashLabel = "rollouts-pod-template-hash"
+const PodTemplateHashLabel = rollouttraffic.PodTemplateHashLabel
 
 // rollout is one Argo Rollout run by the embedded runtime: its step
 // machine status and its pods, grouped by pod template hash (the stable
