@@ -60,8 +60,14 @@ URL, headers, manifests).`,
 		},
 	}
 	addRequestFlags(c, &o.Files, &o.Request)
+	addRolloutStepFlag(c, &o.RolloutSteps)
 	addOutputFlag(c, &o.Output)
 	return c
+}
+
+// addRolloutStepFlag is --rollout-step of route and simulate.
+func addRolloutStepFlag(c *cobra.Command, v *[]string) {
+	c.Flags().StringArrayVar(v, "rollout-step", nil, "answer as the mesh is once Rollout [NAMESPACE/]NAME is at this status.currentStepIndex, e.g. order=2 (repeatable; the number of steps: fully promoted)")
 }
 
 func newSimulateCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -92,6 +98,7 @@ Exit codes: 0 the replay ran, whatever it found; 2 bad input (flags, URL,
 	f.IntVar(&o.Requests, "requests", 1000, "number of requests to replay")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed (same seed, same result)")
 	f.StringVar(&o.VersionLabel, "version-label", "version", "pod label that names a version")
+	addRolloutStepFlag(c, &o.RolloutSteps)
 	addOutputFlag(c, &o.Output)
 	return c
 }

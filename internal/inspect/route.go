@@ -15,6 +15,7 @@ import (
 
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -23,6 +24,8 @@ type RouteOptions struct {
 	Files   []string
 	Request RequestOptions
 	Output  string
+	// RolloutSteps are --rollout-step values (rollouttraffic.AtSteps).
+	RolloutSteps []string
 }
 
 // RouteReport is the result of `graylane route`; its JSON form is a
@@ -59,6 +62,8 @@ type RouteReport struct {
 	// Mirrors are where copies of the request go (fire and forget).
 	Mirrors  []route.Mirror `json:"mirrors,omitempty"`
 	Findings []string       `json:"findings"`
+	// RolloutSteps are the --rollout-step states applied.
+	RolloutSteps []rollouttraffic.Step `json:"rolloutSteps,omitempty"`
 }
 
 // RequestSummary echoes the evaluated request.
@@ -96,12 +101,18 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		d := lanes.Entry.Apply(req.Header, 1, nil, time.Now())
 		decision = &d
 	}
-	t := route.Compile(RouteInput(set))
+	in := RouteInput(set)
+	placed, err := atRolloutSteps(set, &in, o.RolloutSteps)
+	if err != nil {
+		return err
+	}
+	t := route.Compile(in)
 	note, err := resolveGateway(t, req, o.Request)
 	if err != nil {
 		return err
 	}
 	rep := Evaluate(t, req, explicit)
+	rep.RolloutSteps, rep.Findings = stepsOf(placed), append(stepNotes(placed), rep.Findings...)
 	if note != "" {
 		rep.Findings = append([]string{note}, rep.Findings...)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
 )
@@ -21,12 +22,16 @@ type SimulateOptions struct {
 	Seed         uint64
 	VersionLabel string
 	Output       string
+	// RolloutSteps are --rollout-step values (rollouttraffic.AtSteps).
+	RolloutSteps []string
 }
 
 // SimulateReport is the result of `graylane simulate`.
 type SimulateReport struct {
 	URL     string `json:"url"`
 	Gateway string `json:"gateway"`
+	// RolloutSteps are the --rollout-step states applied.
+	RolloutSteps []rollouttraffic.Step `json:"rolloutSteps,omitempty"`
 	simulate.Report
 }
 
@@ -55,8 +60,13 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 		return err
 	}
 	set = lanes.Set
-	t := route.Compile(RouteInput(set))
-	var notes []string
+	in := RouteInput(set)
+	placed, err := atRolloutSteps(set, &in, o.RolloutSteps)
+	if err != nil {
+		return err
+	}
+	t := route.Compile(in)
+	notes := stepNotes(placed)
 	note, err := resolveGateway(t, req, o.Request)
 	if err != nil {
 		return err
@@ -67,7 +77,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if note := gatewayPort(t, req, explicit); note != "" {
 		notes = append(notes, note)
 	}
-	svcs, workloads := Inventory(set)
+	svcs, workloads := stepInventory(set, in, placed, o.VersionLabel)
 	opts := simulate.Options{
 		Entry: *req, Calls: calls, Propagate: o.Propagate, Requests: o.Requests, Seed: o.Seed, VersionLabel: o.VersionLabel,
 	}
@@ -86,7 +96,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if gw == "" {
 		gw = route.MeshSource
 	}
-	out := &SimulateReport{URL: o.Request.URL, Gateway: gw, Report: *rep}
+	out := &SimulateReport{URL: o.Request.URL, Gateway: gw, RolloutSteps: stepsOf(placed), Report: *rep}
 	return Write(stdout, o.Output, out, out.text)
 }
 

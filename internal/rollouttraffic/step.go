@@ -3,6 +3,7 @@ package rollouttraffic
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 )
@@ -29,6 +30,19 @@ type Step struct {
 	// StableReplicas and CanaryReplicas are the pods of each.
 	StableReplicas int32 `json:"stableReplicas"`
 	CanaryReplicas int32 `json:"canaryReplicas"`
+}
+
+// String says where the Rollout stands, as one line.
+func (s Step) String() string {
+	if s.Promoted {
+		return fmt.Sprintf("rollout %s at step %d of %d (every step done): promoted, every subset and Service selects pod-template-hash %s", s.Rollout, s.Index, s.Steps, s.CanaryHash)
+	}
+	routes := "none"
+	if len(s.HeaderRoutes) > 0 {
+		routes = strings.Join(s.HeaderRoutes, ", ")
+	}
+	return fmt.Sprintf("rollout %s at step %d of %d: canary weight %d, header routes: %s, stable pod-template-hash %s (%d pods), canary %s (%d pods)",
+		s.Rollout, s.Index, s.Steps, s.CanaryWeight, routes, s.StableHash, s.StableReplicas, s.CanaryHash, s.CanaryReplicas)
 }
 
 // IndexError is a step index the Rollout does not have.

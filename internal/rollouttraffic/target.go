@@ -23,18 +23,18 @@ type Target struct {
 func ParseTarget(v string) (Target, error) {
 	ref, idx, ok := strings.Cut(v, "=")
 	if !ok || ref == "" || idx == "" {
-		return Target{}, fmt.Errorf("%q: want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2", v)
+		return Target{}, fmt.Errorf("--rollout-step %q: want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2", v)
 	}
 	t := Target{Name: ref, Value: v}
 	if ns, name, ok := strings.Cut(ref, "/"); ok {
 		if ns == "" || name == "" || strings.Contains(name, "/") {
-			return Target{}, fmt.Errorf("%q: want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2", v)
+			return Target{}, fmt.Errorf("--rollout-step %q: want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2", v)
 		}
 		t.Namespace, t.Name = ns, name
 	}
 	n, err := strconv.Atoi(idx)
 	if err != nil || n < 0 {
-		return Target{}, fmt.Errorf("%q: step index %q is not a number 0 or more (status.currentStepIndex)", v, idx)
+		return Target{}, fmt.Errorf("--rollout-step %q: step index %q is not a number 0 or more (status.currentStepIndex)", v, idx)
 	}
 	t.Index = n
 	return t, nil
@@ -77,7 +77,7 @@ func AtSteps(in *route.Input, rollouts []Rollout, values []string) ([]Placed, er
 			return nil, err
 		}
 		if prev, dup := seen[ro]; dup {
-			return nil, fmt.Errorf("%q: rollout %s/%s already set at a step by %q", v, ro.Namespace, ro.Object.Name, prev)
+			return nil, fmt.Errorf("--rollout-step %q: rollout %s/%s already set at a step by %q", v, ro.Namespace, ro.Object.Name, prev)
 		}
 		seen[ro] = v
 		stable := ro.Object.Status.StableRS
@@ -91,9 +91,9 @@ func AtSteps(in *route.Input, rollouts []Rollout, values []string) ([]Placed, er
 				where = ro.Locate("spec.strategy.canary.steps")
 			}
 			if where == "" {
-				return nil, fmt.Errorf("%q: rollout %s/%s: %w", v, ro.Namespace, ro.Object.Name, err)
+				return nil, fmt.Errorf("--rollout-step %q: rollout %s/%s: %w", v, ro.Namespace, ro.Object.Name, err)
 			}
-			return nil, fmt.Errorf("%s: spec.strategy.canary.steps: %q: %w", where, v, err)
+			return nil, fmt.Errorf("%s: spec.strategy.canary.steps: --rollout-step %q: %w", where, v, err)
 		}
 		step.Rollout = ro.Namespace + "/" + ro.Object.Name
 		Apply(in, ro.Object, ro.Namespace, st)
@@ -118,9 +118,9 @@ func find(rollouts []Rollout, t Target) (*Rollout, error) {
 	case len(found) == 1:
 		return found[0], nil
 	case len(found) > 1:
-		return nil, fmt.Errorf("%q: %d Rollouts are named %s: give NAMESPACE/%s", t.Value, len(found), t.Name, t.Name)
+		return nil, fmt.Errorf("--rollout-step %q: %d Rollouts are named %s: give NAMESPACE/%s", t.Value, len(found), t.Name, t.Name)
 	case len(names) == 0:
-		return nil, fmt.Errorf("%q: the manifests have no Rollout", t.Value)
+		return nil, fmt.Errorf("--rollout-step %q: the manifests have no Rollout", t.Value)
 	}
-	return nil, fmt.Errorf("%q: no Rollout %s in the manifests (Rollouts: %s)", t.Value, strings.TrimPrefix(t.Namespace+"/"+t.Name, "/"), strings.Join(names, ", "))
+	return nil, fmt.Errorf("--rollout-step %q: no Rollout %s in the manifests (Rollouts: %s)", t.Value, strings.TrimPrefix(t.Namespace+"/"+t.Name, "/"), strings.Join(names, ", "))
 }

@@ -15,12 +15,12 @@ func TestParseTarget(t *testing.T) {
 	}{
 		{in: "order=2", want: Target{Name: "order", Index: 2, Value: "order=2"}},
 		{in: "shop/order=0", want: Target{Namespace: "shop", Name: "order", Value: "shop/order=0"}},
-		{in: "order", wantErr: `"order": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
-		{in: "=1", wantErr: `"=1": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
-		{in: "/order=1", wantErr: `"/order=1": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
-		{in: "a/b/c=1", wantErr: `"a/b/c=1": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
-		{in: "order=-1", wantErr: `"order=-1": step index "-1" is not a number 0 or more (status.currentStepIndex)`},
-		{in: "order=two", wantErr: `"order=two": step index "two" is not a number 0 or more (status.currentStepIndex)`},
+		{in: "order", wantErr: `--rollout-step "order": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
+		{in: "=1", wantErr: `--rollout-step "=1": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
+		{in: "/order=1", wantErr: `--rollout-step "/order=1": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
+		{in: "a/b/c=1", wantErr: `--rollout-step "a/b/c=1": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
+		{in: "order=-1", wantErr: `--rollout-step "order=-1": step index "-1" is not a number 0 or more (status.currentStepIndex)`},
+		{in: "order=two", wantErr: `--rollout-step "order=two": step index "two" is not a number 0 or more (status.currentStepIndex)`},
 	}
 	for _, tc := range tests {
 		got, err := ParseTarget(tc.in)
@@ -55,14 +55,14 @@ spec:
 		values []string
 		want   string
 	}{
-		{[]string{hostRollout}, []string{"rollouts-demo=9"}, `test.yaml:18: spec.strategy.canary.steps: "rollouts-demo=9": step index 9 is out of range: the Rollout has 8 steps, so currentStepIndex is 0..8 (8: every step done)`},
-		{[]string{hostRollout}, []string{"payments=1"}, `"payments=1": no Rollout payments in the manifests (Rollouts: default/rollouts-demo)`},
-		{[]string{hostRollout}, []string{"shop/rollouts-demo=1"}, `"shop/rollouts-demo=1": no Rollout shop/rollouts-demo in the manifests (Rollouts: default/rollouts-demo)`},
-		{nil, []string{"order=1"}, `"order=1": the manifests have no Rollout`},
-		{[]string{hostRollout}, []string{"rollouts-demo=1", "default/rollouts-demo=2"}, `"default/rollouts-demo=2": rollout default/rollouts-demo already set at a step by "rollouts-demo=1"`},
-		{[]string{hostRollout, other}, []string{"rollouts-demo=1"}, `"rollouts-demo=1": 2 Rollouts are named rollouts-demo: give NAMESPACE/rollouts-demo`},
-		{[]string{hostRollout, other}, []string{"shop/rollouts-demo=0"}, `test.yaml:40: spec.strategy.canary.steps: "shop/rollouts-demo=0": the Rollout has no canary strategy: it has no steps`},
-		{[]string{hostRollout}, []string{"x"}, `"x": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
+		{[]string{hostRollout}, []string{"rollouts-demo=9"}, `test.yaml:18: spec.strategy.canary.steps: --rollout-step "rollouts-demo=9": step index 9 is out of range: the Rollout has 8 steps, so currentStepIndex is 0..8 (8: every step done)`},
+		{[]string{hostRollout}, []string{"payments=1"}, `--rollout-step "payments=1": no Rollout payments in the manifests (Rollouts: default/rollouts-demo)`},
+		{[]string{hostRollout}, []string{"shop/rollouts-demo=1"}, `--rollout-step "shop/rollouts-demo=1": no Rollout shop/rollouts-demo in the manifests (Rollouts: default/rollouts-demo)`},
+		{nil, []string{"order=1"}, `--rollout-step "order=1": the manifests have no Rollout`},
+		{[]string{hostRollout}, []string{"rollouts-demo=1", "default/rollouts-demo=2"}, `--rollout-step "default/rollouts-demo=2": rollout default/rollouts-demo already set at a step by "rollouts-demo=1"`},
+		{[]string{hostRollout, other}, []string{"rollouts-demo=1"}, `--rollout-step "rollouts-demo=1": 2 Rollouts are named rollouts-demo: give NAMESPACE/rollouts-demo`},
+		{[]string{hostRollout, other}, []string{"shop/rollouts-demo=0"}, `test.yaml:40: spec.strategy.canary.steps: --rollout-step "shop/rollouts-demo=0": the Rollout has no canary strategy: it has no steps`},
+		{[]string{hostRollout}, []string{"x"}, `--rollout-step "x": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
 	}
 	for _, tc := range tests {
 		var docs []string
