@@ -53,7 +53,8 @@ Without --gateway the request comes from a sidecar in the mesh.
 Exit codes: 0 the evaluation ran, whatever status it found; 2 bad input (flags,
 URL, headers, manifests).`,
 		Example: `  graylane route -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw
-  graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2 -o json`,
+  graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2 -o json
+  graylane route -f examples/seed001/ --url http://shop.example.com/ --gateway shop-gateway --rollout-step order=2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return inspect.Route(cmd.Context(), o, stdout, stderr)
@@ -85,7 +86,8 @@ failedFraction: paths with a hop that is not 2xx. See docs/simulate.md.
 
 Exit codes: 0 the replay ran, whatever it found; 2 bad input (flags, URL,
 --calls, a call graph with a cycle, manifests).`,
-		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'`,
+		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'
+  graylane simulate -f examples/seed001/ --url http://shop.example.com/ --gateway shop-gateway --calls '' --rollout-step order=2`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return inspect.Simulate(cmd.Context(), o, stdout, stderr)
