@@ -301,3 +301,27 @@ func startUpAddrs(t *testing.T, args ...string) (gateway, admin string) {
 	}
 	return "", ""
 }
+
+// TestRolloutStepBadInput: a bad --rollout-step is bad input (exit 2)
+// with a located error.
+func TestRolloutStepBadInput(t *testing.T) {
+	base := []string{"-f", "../../examples/seed001/", "--url", "http://shop.example.com/", "--gateway", "shop-gateway"}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"route", "--rollout-step", "order"}, `graylane: --rollout-step "order": want [NAMESPACE/]NAME=INDEX, e.g. shop/order=2`},
+		{[]string{"route", "--rollout-step", "payment=1"}, `graylane: --rollout-step "payment=1": no Rollout payment in the manifests (Rollouts: default/order)`},
+		{[]string{"route", "--rollout-step", "order=8"}, `graylane: ../../examples/seed001/order.yaml:106: spec.strategy.canary.steps: --rollout-step "order=8": step index 8 is out of range: the Rollout has 7 steps, so currentStepIndex is 0..7 (7: every step done)`},
+		{[]string{"simulate", "--calls", "", "--rollout-step", "order=-1"}, `graylane: --rollout-step "order=-1": step index "-1" is not a number 0 or more (status.currentStepIndex)`},
+		{[]string{"simulate", "--calls", "", "--rollout-step", "order=1", "--rollout-step", "default/order=2"}, `graylane: --rollout-step "default/order=2": rollout default/order already set at a step by "order=1"`},
+	}
+	for _, tc := range tests {
+		var stdout, stderr strings.Builder
+		args := append(append([]string{}, tc.args[0]), append(base, tc.args[1:]...)...)
+		code := run(context.Background(), args, &stdout, &stderr)
+		if code != 2 || strings.TrimSpace(stderr.String()) != tc.want || stdout.Len() != 0 {
+			t.Errorf("graylane %s: exit %d, want 2\n got %s\nwant %s", strings.Join(args, " "), code, strings.TrimSpace(stderr.String()), tc.want)
+		}
+	}
+}
