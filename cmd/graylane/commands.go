@@ -88,7 +88,7 @@ Exit codes: 0 the replay ran, whatever it found; 2 bad input (flags, URL,
 --calls, a call graph with a cycle, manifests).`,
 		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'
   graylane simulate -f examples/seed001/ --url http://shop.example.com/ --gateway shop-gateway --calls '' --rollout-step order=2`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return inspect.Simulate(cmd.Context(), o, stdout, stderr)
 		},

@@ -112,7 +112,9 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep := Evaluate(t, req, explicit)
-	rep.RolloutSteps, rep.Findings = stepsOf(placed), append(stepNotes(placed), rep.Findings...)
+	if len(placed) > 0 {
+		rep.RolloutSteps, rep.Findings = stepsOf(placed), append(stepNotes(placed), rep.Findings...)
+	}
 	if note != "" {
 		rep.Findings = append([]string{note}, rep.Findings...)
 	}
