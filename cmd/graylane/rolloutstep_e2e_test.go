@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
+	routecmd "github.com/graylane/graylane/internal/route/command"
 	"github.com/graylane/graylane/internal/sample"
+	simulatecmd "github.com/graylane/graylane/internal/simulate/command"
 )
 
 // TestMain lets this test binary stand in for graylane where `graylane up`
@@ -156,7 +157,7 @@ func TestRolloutStepAgreesWithUp(t *testing.T) {
 		t.Run(fmt.Sprint("step ", step), func(t *testing.T) {
 			flag := fmt.Sprintf("order=%d", step)
 			// route: the weights and subset labels Argo has set.
-			var rep inspect.RouteReport
+			var rep routecmd.RouteReport
 			if err := json.Unmarshal([]byte(cli("route", "-f", file, "--url", "http://shop.example.com/", "--gateway", "gw", "--rollout-step", flag, "-o", "json")), &rep); err != nil {
 				t.Fatal(err)
 			}
@@ -179,7 +180,7 @@ func TestRolloutStepAgreesWithUp(t *testing.T) {
 			}
 
 			// simulate: the share of requests each ReplicaSet gets.
-			var sim inspect.SimulateReport
+			var sim simulatecmd.SimulateReport
 			const simulated = 20000
 			if err := json.Unmarshal([]byte(cli("simulate", "-f", file, "--url", "http://shop.example.com/", "--gateway", "gw", "--calls", "",
 				"--requests", fmt.Sprint(simulated), "--rollout-step", flag, "-o", "json")), &sim); err != nil {
@@ -209,7 +210,7 @@ func TestRolloutStepAgreesWithUp(t *testing.T) {
 			}
 
 			// The header route: route's answer and real requests agree.
-			var hdr inspect.RouteReport
+			var hdr routecmd.RouteReport
 			if err := json.Unmarshal([]byte(cli("route", "-f", file, "--url", "http://shop.example.com/", "--gateway", "gw", "-H", "x-canary: true", "--rollout-step", flag, "-o", "json")), &hdr); err != nil {
 				t.Fatal(err)
 			}

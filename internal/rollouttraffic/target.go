@@ -54,6 +54,24 @@ type Placed struct {
 	Step    Step
 }
 
+// Steps are the steps of placed Rollouts.
+func Steps(placed []Placed) []Step {
+	var out []Step
+	for _, p := range placed {
+		out = append(out, p.Step)
+	}
+	return out
+}
+
+// Notes say where each placed Rollout stands, one line each.
+func Notes(placed []Placed) []string {
+	var out []string
+	for _, p := range placed {
+		out = append(out, p.Step.String())
+	}
+	return out
+}
+
 // StableStandIn is the stable's pod-template-hash when the manifests do
 // not say it (status.stableRS): the previous template, which they do not
 // hold.

@@ -1,4 +1,4 @@
-package inspect
+package command
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/rollouttraffic"
@@ -79,20 +81,20 @@ type RequestSummary struct {
 
 // Route evaluates one request against the manifests and writes the report.
 func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
-	if err := CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	req, explicit, err := buildRequest(o.Request)
+	req, explicit, err := BuildRequest(o.Request)
 	if err != nil {
 		return err
 	}
-	set, err := Load(o.Files, stderr, manifest.DoingRoute, nil)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingRoute, nil)
 	if err != nil {
 		return err
 	}
-	lanes, err := Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	set = lanes.Set
 	var decision *lane.Decision
@@ -101,32 +103,32 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		d := lanes.Entry.Apply(req.Header, 1, nil, time.Now())
 		decision = &d
 	}
-	in := RouteInput(set)
-	placed, err := atRolloutSteps(set, &in, o.RolloutSteps)
+	in := expand.RouteInput(set)
+	placed, err := expand.AtRolloutSteps(set, &in, o.RolloutSteps)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	t := route.Compile(in)
-	note, err := resolveGateway(t, req, o.Request)
+	note, err := ResolveGateway(t, req, o.Request)
 	if err != nil {
 		return err
 	}
 	rep := Evaluate(t, req, explicit)
 	if len(placed) > 0 {
-		rep.RolloutSteps, rep.Findings = stepsOf(placed), append(stepNotes(placed), rep.Findings...)
+		rep.RolloutSteps, rep.Findings = rollouttraffic.Steps(placed), append(rollouttraffic.Notes(placed), rep.Findings...)
 	}
 	if note != "" {
 		rep.Findings = append([]string{note}, rep.Findings...)
 	}
 	rep.Lane = decision
 	rep.Request.URL = o.Request.URL
-	return Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })
+	return cli.Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })
 }
 
 // Evaluate runs one request through a compiled table and reports it.
 func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteReport {
 	var findings []string
-	if note := gatewayPort(t, req, explicitPort); note != "" {
+	if note := GatewayPort(t, req, explicitPort); note != "" {
 		findings = append(findings, note)
 	}
 	if req.Port == 0 {
