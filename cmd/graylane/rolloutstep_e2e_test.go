@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/embedded"
 	routecmd "github.com/graylane/graylane/internal/route/command"
 	"github.com/graylane/graylane/internal/sample"
@@ -118,8 +119,8 @@ func TestRolloutStepAgreesWithUp(t *testing.T) {
 		}
 		return stdout.String()
 	}
-	status := func() embedded.RolloutStatus {
-		var rs embedded.RolloutStatus
+	status := func() adminapi.RolloutStatus {
+		var rs adminapi.RolloutStatus
 		if err := json.Unmarshal([]byte(cli("rollout", "get", "order", "--local", "--admin", admin, "-o", "json")), &rs); err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +128,7 @@ func TestRolloutStepAgreesWithUp(t *testing.T) {
 	}
 	// waitStep waits until the Rollout stands at step with every replica
 	// of the step ready; the deadline bounds a hang, not a slow machine.
-	waitStep := func(step int, ok func(embedded.RolloutStatus) bool) embedded.RolloutStatus {
+	waitStep := func(step int, ok func(adminapi.RolloutStatus) bool) adminapi.RolloutStatus {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Minute)
 		for {
@@ -141,16 +142,16 @@ func TestRolloutStepAgreesWithUp(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	first := waitStep(5, func(rs embedded.RolloutStatus) bool { return rs.Phase == "Healthy" })
+	first := waitStep(5, func(rs adminapi.RolloutStatus) bool { return rs.Phase == "Healthy" })
 	write("v2")
 	cli("apply", "-f", file, "--local", "--admin", admin)
 
 	for _, step := range []int{2, 4, 5} {
-		var rs embedded.RolloutStatus
+		var rs adminapi.RolloutStatus
 		if step < 5 {
-			rs = waitStep(step, func(rs embedded.RolloutStatus) bool { return rs.Phase == "Paused" })
+			rs = waitStep(step, func(rs adminapi.RolloutStatus) bool { return rs.Phase == "Paused" })
 		} else {
-			rs = waitStep(step, func(rs embedded.RolloutStatus) bool {
+			rs = waitStep(step, func(rs adminapi.RolloutStatus) bool {
 				return rs.Phase == "Healthy" && rs.StableHash != first.StableHash
 			})
 		}
