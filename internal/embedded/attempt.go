@@ -14,10 +14,6 @@ import (
 	"github.com/graylane/graylane/internal/route"
 )
 
-// defaultPolicy is the policy of requests no route names one for (a
-// Service without a VirtualService): Istio's defaults. Read only.
-var defaultPolicy = route.DefaultPolicy()
-
 // exitWait is how long a try whose connection was cut waits to learn
 // whether the replica's process exited (then the request is sent again,
 // see send).
@@ -59,13 +55,10 @@ func (c cluster) String() string {
 //
 // A failure of the client (its body, or its going away) is not the
 // replica's: see clientFail.
-func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, uri string, rt *route.Route, dest *route.Destination, members *memberList, m *metric, lim *edgeLimits, cl cluster) {
-	pol := &defaultPolicy
-	if rt != nil {
-		pol = &rt.Policy
-	}
+func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, hop *route.Hop, members *memberList, m *metric, lim *edgeLimits, cl cluster) {
+	pol := hop.Policy
 	rp := pol.Retries
-	out := r.outbound(req, uri, rt, dest)
+	out := r.outbound(req, hop)
 	out.now, out.idle, out.timeout = m.start, lim.streamIdle, pol.Timeout
 	if rp != nil {
 		out.perTry = rp.PerTryTimeout
@@ -149,7 +142,7 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 		} else if retries > 0 {
 			r.metrics.retries.succeeded(cl)
 		}
-		complete := r.respond(w, resp, rt, dest)
+		complete := r.respond(w, resp, hop)
 		if !complete && !out.deadline.IsZero() && !time.Now().Before(out.deadline) {
 			m.flags = "UT" // the answer was cut at the route timeout
 		}

@@ -24,13 +24,13 @@ const mirrorTimeout = 30 * time.Second
 // header is taken from the request as it came in. A request whose body
 // cannot be read twice (not buffered) is not mirrored, and counted in
 // graylane_mirror_skipped_total.
-func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.Route, c *caller) {
+func (r *Runtime) mirror(cfg *config, req *http.Request, hop *route.Hop, c *caller) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	for i := range rt.Mirrors {
-		mp := &rt.Mirrors[i]
+	for i := range hop.Mirrors {
+		mp := &hop.Mirrors[i]
 		if mp.Problem != "" || !mp.Sample(rand.Uint32N(1_000_000)) || cfg.services[mp.Host] == nil {
 			continue
 		}
@@ -38,7 +38,7 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.R
 		if p == nil {
 			continue // Envoy: no healthy upstream in the shadow cluster, no copy
 		}
-		out := upRequest{method: req.Method, uri: uri, host: route.ShadowHost(host), header: req.Header.Clone()}
+		out := upRequest{method: req.Method, uri: hop.Target, host: route.ShadowHost(host), header: req.Header.Clone()}
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
 				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()
@@ -55,7 +55,7 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.R
 			}
 		}
 		dropHopFields(out.header)
-		applyOps(out.header, rt.RequestHeaders)
+		hop.Route.RequestHeaders.Apply(out.header)
 		go r.sendMirror(p, &out, c, mp.Host)
 	}
 }

@@ -163,7 +163,7 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		findings = append(findings, fmt.Sprintf("VirtualService %s owns host %s but none of its routes match: Envoy answers 404 (no route is invented)",
 			strings.Join(res.VirtualHost.VirtualServices, ", "), res.Host))
 	case route.Matched:
-		rep.fillRoute(res, req)
+		rep.fillRoute(t, res, req)
 		if res.Route.Delegate != "" {
 			objects = append(objects, "VirtualService "+res.Route.Delegate)
 		}
@@ -194,7 +194,7 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 // NotEvaluated is the reason of a request on a TCP/TLS port (RouteReport).
 const NotEvaluated = "not evaluated"
 
-func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
+func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.Request) {
 	rt := res.Route
 	vs, idx, name := rt.VirtualService, rt.Index, rt.Name
 	rep.VirtualService, rep.RouteIndex, rep.RouteName, rep.Where = &vs, &idx, name, rt.Where
@@ -206,9 +206,16 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 		m := res.Match
 		rep.MatchIndex = &m
 	}
-	for _, d := range rt.Destinations {
-		if d.Port == 0 {
-			d.Port = req.Port
+	for i, d := range rt.Destinations {
+		// The hop to each destination: its port, and no cluster for it
+		// when the Service lacks that port.
+		h := t.HopTo(req, &res, i, route.Certain)
+		d.Port = h.Port
+		if h.Outcome == route.Unavailable && h.Flags == route.FlagNC {
+			d.Problem = h.Problem
+			if d.Weight > 0 && rep.Status == http.StatusOK {
+				rep.Status = h.Status
+			}
 		}
 		rep.Destinations = append(rep.Destinations, d)
 	}
@@ -223,15 +230,14 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 		rep.UpstreamPath = res.UpstreamTarget(req.Path)
 	}
 	for _, m := range rt.Mirrors {
-		if m.Port == 0 {
-			m.Port = req.Port
-		}
+		m.Port, _ = t.Upstream(req, &m.Destination)
 		rep.Mirrors = append(rep.Mirrors, m)
 	}
 	if f := rt.Fault; f != nil {
 		rep.Fault = f
-		if f.AbortStatus != 0 && f.AbortPercent >= 100 && rep.Status == http.StatusOK {
-			rep.Status = f.AbortStatus
+		// An abort of every request is the status.
+		if in := f.Inject(route.Certain.Uint32N(route.FaultDraws), route.Certain.Uint32N(route.FaultDraws)); in.Abort && rep.Status == http.StatusOK {
+			rep.Status = in.Status
 		}
 	}
 }
