@@ -59,6 +59,8 @@ type RouteReport struct {
 	// Mirrors are where copies of the request go (fire and forget).
 	Mirrors  []route.Mirror `json:"mirrors,omitempty"`
 	Findings []string       `json:"findings"`
+	// noCluster marks the destinations Envoy has no cluster for.
+	noCluster map[int]bool
 }
 
 // RequestSummary echoes the evaluated request.
@@ -163,7 +165,7 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		findings = append(findings, fmt.Sprintf("VirtualService %s owns host %s but none of its routes match: Envoy answers 404 (no route is invented)",
 			strings.Join(res.VirtualHost.VirtualServices, ", "), res.Host))
 	case route.Matched:
-		rep.fillRoute(t, res, req)
+		findings = append(findings, rep.fillRoute(t, res, req)...)
 		if res.Route.Delegate != "" {
 			objects = append(objects, "VirtualService "+res.Route.Delegate)
 		}
@@ -194,7 +196,9 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 // NotEvaluated is the reason of a request on a TCP/TLS port (RouteReport).
 const NotEvaluated = "not evaluated"
 
-func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.Request) {
+// fillRoute reports the matched route; it returns the findings of the
+// hops to its destinations (a destination without a cluster).
+func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.Request) (findings []string) {
 	rt := res.Route
 	vs, idx, name := rt.VirtualService, rt.Index, rt.Name
 	rep.VirtualService, rep.RouteIndex, rep.RouteName, rep.Where = &vs, &idx, name, rt.Where
@@ -213,6 +217,11 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 		d.Port = h.Port
 		if h.Outcome == route.Unavailable && h.Flags == route.FlagNC {
 			d.Problem = h.Problem
+			findings = append(findings, fmt.Sprintf("destination %d: %s", i, h.Problem))
+			if rep.noCluster == nil {
+				rep.noCluster = map[int]bool{}
+			}
+			rep.noCluster[i] = true
 			if d.Weight > 0 && rep.Status == http.StatusOK {
 				rep.Status = h.Status
 			}
@@ -224,7 +233,7 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 	}
 	rep.ResponseHeaders, rep.Redirect, rep.DirectResponse, rep.Rewrite = rt.ResponseHeaders, rt.Redirect, rt.DirectResponse, rt.Rewrite
 	if rt.Redirect != nil || rt.DirectResponse != nil {
-		return // answered by the proxy: no fault, mirror or upstream path
+		return findings // answered by the proxy: no fault, mirror or upstream path
 	}
 	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") {
 		rep.UpstreamPath = res.UpstreamTarget(req.Path)
@@ -240,6 +249,7 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 			rep.Status = in.Status
 		}
 	}
+	return findings
 }
 
 func (rep *RouteReport) text(w io.Writer) error {
@@ -316,7 +326,7 @@ func (rep *RouteReport) text(w io.Writer) error {
 		sum += int64(d.Weight)
 		shares = shares || d.Percent != 0
 	}
-	for _, d := range rep.Destinations {
+	for i, d := range rep.Destinations {
 		if shares {
 			fmt.Fprintf(&b, "  %s  %s:%d", percentText(d.Percent), d.Host, d.Port)
 		} else {
@@ -331,7 +341,10 @@ func (rep *RouteReport) text(w io.Writer) error {
 		case shares:
 			fmt.Fprintf(&b, "  (weight %d of %d)", d.Weight, sum)
 		}
-		if d.Problem != "" {
+		switch {
+		case rep.noCluster[i]:
+			b.WriteString("  (503: no cluster)")
+		case d.Problem != "":
 			b.WriteString("  (503: no healthy upstream)")
 		}
 		b.WriteString("\n")
