@@ -298,3 +298,36 @@ func sent(t *testing.T, client *http.Client, addr, host, path string, header htt
 	}
 	return seen
 }
+
+// A gateway listener routes with its Gateway server's port, not the port
+// the Host header names: a match on port 80 holds for a request to the
+// port-80 server's local listener sent with Host shop.example.com:18080.
+func TestGatewayListenerPort(t *testing.T) {
+	p := readyPod("b", "v1", hopReplica(t, "v1"))
+	const vs = `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop, namespace: default}
+spec:
+  hosts: [shop.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{port: 80}]
+    route: [{destination: {host: b, subset: v1}}]
+`
+	rt, _ := serveRouted(t, EdgeOptions{}, hopBase+vs, p)
+	rt.opts.GatewayAddr = "127.0.0.1:0"
+	set, err := manifest.LoadBytes("gw.yaml", []byte(hopBase+vs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.reconcileGateways(inspect.RouteInput(set).Gateways); err != nil {
+		t.Fatal(err)
+	}
+	l := rt.gatewayLs[80]
+	t.Cleanup(l.close)
+	got := sent(t, &http.Client{}, l.addr, "shop.example.com:18080", "/", nil)
+	if got.Status != http.StatusOK || got.Version != "v1" {
+		t.Errorf("got %d from version %q, want 200 from v1", got.Status, got.Version)
+	}
+}

@@ -171,7 +171,7 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		}
 	case route.HTTPSRedirect:
 		rep.Redirect, rep.Where = res.Route.Redirect, res.Route.Where
-		rep.Location = "https://" + req.Authority + req.Path
+		rep.Location = res.Route.Redirect.Location(req.Authority, req.Path)
 		for _, f := range res.Route.Findings {
 			findings = append(findings, f.String())
 		}
