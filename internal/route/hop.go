@@ -123,22 +123,19 @@ var defaultPolicy = DefaultPolicy()
 // allocate when the request is forwarded along a route whose path it
 // does not rewrite.
 func (t *Table) Hop(req *Request, res *Result, rnd Rand) Hop {
-	if res.Reason != Matched || res.Route.Redirect != nil || res.Route.DirectResponse != nil {
-		return t.HopTo(req, res, -1, rnd)
-	}
 	i := -1
-	if total := res.Route.TotalWeight(); total > 0 {
-		i = res.Route.Pick(rnd.Uint32N(total))
-	}
-	if i < 0 {
-		return Hop{Outcome: Unavailable, Status: http.StatusServiceUnavailable, Problem: "route has no destinations", Route: res.Route, Host: res.Host}
+	if rt := res.Route; res.Reason == Matched && rt.Redirect == nil && rt.DirectResponse == nil {
+		if total := rt.TotalWeight(); total > 0 {
+			i = rt.Pick(rnd.Uint32N(total))
+		}
 	}
 	return t.HopTo(req, res, i, rnd)
 }
 
 // HopTo is Hop with the destination chosen: index dest of the matched
-// route's destinations (ignored when the result has none to pick from).
-// The fault is drawn from rnd.
+// route's destinations (ignored when the request is not forwarded along
+// a route; out of range: 503, the route has no destinations). The fault
+// is drawn from rnd.
 func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 	h := Hop{Outcome: Forward, Status: http.StatusOK, Route: res.Route, Policy: &defaultPolicy, Target: req.fullPath(), Port: req.port()}
 	switch {

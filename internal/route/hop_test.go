@@ -335,3 +335,15 @@ func BenchmarkHop(b *testing.B) {
 		})
 	}
 }
+
+// A destination index out of range (a route with nothing to pick): 503.
+func TestHopToNoDestination(t *testing.T) {
+	tab := compileYAML(t, hopYAML)
+	r := req("GET", "http://shop.example.com/")
+	r.Port, r.Source = 80, Source{Gateway: "istio-system/gw", Namespace: "istio-system"}
+	res := tab.Evaluate(r)
+	h := tab.HopTo(r, &res, len(res.Route.Destinations), Certain)
+	if h.Outcome != Unavailable || h.Status != 503 || h.Problem != "route has no destinations" || h.Destination != nil {
+		t.Errorf("got %s %d %q (destination %v), want unavailable 503 \"route has no destinations\"", h.Outcome, h.Status, h.Problem, h.Destination)
+	}
+}
