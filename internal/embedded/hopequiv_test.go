@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
@@ -214,7 +214,7 @@ func TestHopEquivalence(t *testing.T) {
 		if err != nil {
 			t.Fatalf("config %d: %v\n%s", ci, err, vs)
 		}
-		in := inspect.RouteInput(set)
+		in := expand.RouteInput(set)
 		tab := route.Compile(in)
 		// The snapshot is published with its pods: the listeners'
 		// goroutines read it as soon as it is stored.
@@ -223,7 +223,7 @@ func TestHopEquivalence(t *testing.T) {
 			cfg.services[serviceKey(s.Object.Name, nsOr(s.Object.Namespace))] = s.Object
 		}
 		rt.cfg.Store(cfg)
-		svcs, workloads := inspect.Inventory(set)
+		svcs, workloads := expand.Inventory(set)
 		for _, rq := range requests {
 			name := fmt.Sprintf("config %d: %s%s %v", ci, rq.host, rq.path, rq.header)
 			entry := route.Request{Authority: rq.host, Path: rq.path, Method: http.MethodGet, Scheme: "http", Port: 80, Header: rq.header.Clone(), Source: rq.entry}
@@ -321,7 +321,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rt.reconcileGateways(inspect.RouteInput(set).Gateways); err != nil {
+	if err := rt.reconcileGateways(expand.RouteInput(set).Gateways); err != nil {
 		t.Fatal(err)
 	}
 	l := rt.gatewayLs[80]

@@ -204,7 +204,7 @@ func TestReplicasWeightTheChoice(t *testing.T) {
 	entry := route.Request{Authority: "pay.default.svc.cluster.local", Path: "/", Header: http.Header{}}
 	// The table knows the Services (not their VirtualServices): the hop
 	// answers 503 for hosts that are not one.
-	tab := route.Compile(route.Input{Services: inspect.RouteInput(set).Services})
+	tab := route.Compile(route.Input{Services: expand.RouteInput(set).Services})
 	rep, err := simulate.Run(tab, svcs, ws, simulate.Options{Entry: entry, Requests: 4000, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
