@@ -117,7 +117,7 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		return
 	}
 	if len(h.Mirrors) > 0 {
-		r.mirror(cfg, req, &h, c)
+		r.mirror(cfg, req, &rr, &h, c)
 	}
 	members := cfg.endpoints(h.Host, h.Subset, h.Labels)
 	r.send(w, ew, req, &h, members, &m, lim, cluster{port: h.Port, subset: h.Subset, host: h.Host})

@@ -23,15 +23,16 @@ const mirrorTimeout = 30 * time.Second
 // does not). Call it before the request itself is sent: the copy's
 // header is taken from the request as it came in. A request whose body
 // cannot be read twice (not buffered) is not mirrored, and counted in
-// graylane_mirror_skipped_total.
-func (r *Runtime) mirror(cfg *config, req *http.Request, hop *route.Hop, c *caller) {
+// graylane_mirror_skipped_total. A mirror Envoy has no cluster for (its
+// subset, or its port: route.Table.MirrorProblem) gets no copies.
+func (r *Runtime) mirror(cfg *config, req *http.Request, rr *route.Request, hop *route.Hop, c *caller) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
 	for i := range hop.Mirrors {
 		mp := &hop.Mirrors[i]
-		if mp.Problem != "" || !mp.Sample(rand.Uint32N(1_000_000)) || cfg.services[mp.Host] == nil {
+		if !mp.Sample(rand.Uint32N(1_000_000)) || cfg.table.MirrorProblem(rr, mp) != "" || cfg.services[mp.Host] == nil {
 			continue
 		}
 		p := cfg.endpoints(mp.Host, mp.Subset, mp.Labels).pick(nil)

@@ -235,6 +235,19 @@ func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem str
 		d.Host, port, why, ports, port, d.Subset, d.Host)
 }
 
+// MirrorProblem is why the proxy sends no copies of req to mirror m: the
+// mirror's own problem (a subset that does not exist), or no cluster for
+// its port (istiod picks a mirror's cluster as a destination's, see
+// Upstream; Envoy sends no copy to a cluster it does not have). "" when
+// copies go.
+func (t *Table) MirrorProblem(req *Request, m *Mirror) string {
+	if m.Problem != "" {
+		return m.Problem
+	}
+	_, problem := t.Upstream(req, &m.Destination)
+	return problem
+}
+
 // RewritesRequestHeaders reports whether the hop changes the request's
 // header fields (the route's or the destination's header operations).
 func (h *Hop) RewritesRequestHeaders() bool {

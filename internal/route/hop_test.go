@@ -347,3 +347,43 @@ func TestHopToNoDestination(t *testing.T) {
 		t.Errorf("got %s %d %q (destination %v), want unavailable 503 \"route has no destinations\"", h.Outcome, h.Status, h.Problem, h.Destination)
 	}
 }
+
+// A mirror gets no copies when Envoy has no cluster for it: a subset
+// that does not exist, or a multi-port Service without the listener's
+// port.
+func TestMirrorProblem(t *testing.T) {
+	tab := compileYAML(t, hopYAML+`---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: mirrors, namespace: default}
+spec:
+  hosts: [mirrored.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - route: [{destination: {host: web}}]
+    mirrors:
+    - destination: {host: web, subset: v1}
+    - destination: {host: web, subset: v9}
+    - destination: {host: multi}
+    - destination: {host: multi, port: {number: 9090}}
+`)
+	for _, tt := range []struct {
+		port uint32
+		want []bool // a problem, per mirror
+	}{
+		{80, []bool{false, true, true, false}},
+		{8080, []bool{false, true, false, false}},
+	} {
+		r := req("GET", "http://mirrored.example.com/")
+		r.Port, r.Source = tt.port, Source{Gateway: "istio-system/gw", Namespace: "istio-system"}
+		res := tab.Evaluate(r)
+		h := tab.Hop(r, &res, Certain)
+		var got []bool
+		for i := range h.Mirrors {
+			got = append(got, tab.MirrorProblem(r, &h.Mirrors[i]) != "")
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("port %d: mirror problems (-want +got):\n%s", tt.port, diff)
+		}
+	}
+}

@@ -242,6 +242,7 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 	}
 	for _, m := range rt.Mirrors {
 		m.Port, _ = t.Upstream(req, &m.Destination)
+		m.Problem = t.MirrorProblem(req, &m)
 		rep.Mirrors = append(rep.Mirrors, m)
 	}
 	if f := rt.Fault; f != nil {
