@@ -2,9 +2,6 @@ package embedded
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"sync"
@@ -13,6 +10,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graylane/graylane/internal/release"
 )
 
 // podSpec is what a replica runs.
@@ -69,11 +68,7 @@ type pod struct {
 
 // templateHash identifies a pod template, as the pod-template-hash label
 // does in Kubernetes.
-func templateHash(t *corev1.PodTemplateSpec) string {
-	b, _ := json.Marshal(t)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])[:10]
-}
+func templateHash(t *corev1.PodTemplateSpec) string { return release.TemplateHash(t) }
 
 // podSpecs expands a Deployment into one podSpec per replica, and returns
 // its pod template hash.
