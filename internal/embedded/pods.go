@@ -11,7 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/graylane/graylane/internal/release"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
 // podSpec is what a replica runs.
@@ -67,8 +67,8 @@ type pod struct {
 }
 
 // templateHash identifies a pod template, as the pod-template-hash label
-// does in Kubernetes.
-func templateHash(t *corev1.PodTemplateSpec) string { return release.TemplateHash(t) }
+// does in Kubernetes (rollouttraffic.TemplateHash).
+func templateHash(t *corev1.PodTemplateSpec) string { return rollouttraffic.TemplateHash(t) }
 
 // podSpecs expands a Deployment into one podSpec per replica, and returns
 // its pod template hash.

@@ -16,6 +16,7 @@ import (
 	"github.com/graylane/graylane/internal/plan"
 	"github.com/graylane/graylane/internal/release"
 	"github.com/graylane/graylane/internal/render"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
 // The releases - Rollouts, lane plans, their analyses - are run by
@@ -25,7 +26,7 @@ import (
 
 // PodTemplateHashLabel is the label Argo Rollouts puts on every pod and on
 // the DestinationRule subsets it manages.
-const PodTemplateHashLabel = "rollouts-pod-template-hash"
+const PodTemplateHashLabel = rollouttraffic.PodTemplateHashLabel
 
 // NotFoundError: a command names a Rollout or lane the runtime does not run.
 type NotFoundError = release.NotFoundError

@@ -2,9 +2,6 @@ package release
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/internal/plan"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
 // rollout is one Argo Rollout the Controller runs: its step machine
@@ -46,14 +44,6 @@ type rollout struct {
 // gone.
 const DefaultScaleDownDelay = 30 * time.Second
 
-// TemplateHash identifies a pod template, as the pod-template-hash label
-// does in Kubernetes.
-func TemplateHash(t *corev1.PodTemplateSpec) string {
-	b, _ := json.Marshal(t)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])[:10]
-}
-
 // RolloutObject is a Rollout and the namespace it is in.
 type RolloutObject struct {
 	Namespace string
@@ -81,7 +71,7 @@ func (c *Controller) SyncRollouts(objs []RolloutObject) {
 			}
 			c.rollouts[key] = st
 		}
-		st.obj, st.hash = ro, TemplateHash(&ro.Spec.Template)
+		st.obj, st.hash = ro, rollouttraffic.TemplateHash(&ro.Spec.Template)
 		st.templates[st.hash] = &ro.Spec.Template
 	}
 }
