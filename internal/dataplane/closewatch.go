@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"io"
@@ -21,7 +21,7 @@ import (
 
 // watchDelay is how long a request waits for its answer before its client
 // connection is watched.
-const watchDelay = 100 * time.Millisecond
+const WatchDelay = 100 * time.Millisecond
 
 type watchState uint8
 
@@ -32,7 +32,7 @@ const (
 	watchDone                // the watcher has ended
 )
 
-type closeWatch struct {
+type CloseWatch struct {
 	d        *downConn
 	mu       sync.Mutex
 	t        *time.Timer
@@ -45,19 +45,19 @@ type closeWatch struct {
 
 // arm starts the watch for a request whose upstream connection is up.
 // The client connection's reader must not be used until disarm.
-func (w *closeWatch) arm(up io.Closer) {
+func (w *CloseWatch) Arm(up io.Closer) {
 	w.mu.Lock()
 	w.state, w.up, w.stopping, w.gone = watchArmed, up, false, false
 	w.mu.Unlock()
 	if w.t == nil {
-		w.t = time.AfterFunc(watchDelay, w.fire)
+		w.t = time.AfterFunc(WatchDelay, w.fire)
 	} else {
-		w.t.Reset(watchDelay)
+		w.t.Reset(WatchDelay)
 	}
 }
 
 // fire starts watching, unless the answer came meanwhile.
-func (w *closeWatch) fire() {
+func (w *CloseWatch) fire() {
 	w.mu.Lock()
 	if w.state != watchArmed {
 		w.mu.Unlock()
@@ -77,7 +77,7 @@ func (w *closeWatch) fire() {
 	w.mu.Unlock()
 	_, err := br.Peek(1)
 	w.mu.Lock()
-	if err != nil && !w.stopping && !isTimeout(err) {
+	if err != nil && !w.stopping && !IsTimeout(err) {
 		w.gone = true
 		_ = w.up.Close()
 	}
@@ -89,7 +89,7 @@ func (w *closeWatch) fire() {
 // disarm ends the watch once the answer (or an error) came, and reports
 // whether the client went away meanwhile (the upstream connection is
 // closed then). Bytes the watcher read stay buffered for the loop.
-func (w *closeWatch) disarm() bool {
+func (w *CloseWatch) Disarm() bool {
 	w.mu.Lock()
 	state := w.state
 	switch state {

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -126,37 +126,37 @@ func (w *respWriter) finish() error {
 	return w.bw.Flush()
 }
 
-// abort marks the connection for closing after this answer: the handler
+// Abort marks the connection for closing after this answer: the handler
 // could not send the whole body it announced.
-func (w *respWriter) abort() { w.close = true }
+func (w *respWriter) Abort() { w.close = true }
 
 // The proxy's handler (forward) uses these beyond http.ResponseWriter;
 // see edgeWriter.
 
-func (w *respWriter) limits() *edgeLimits { return w.d.lim }
+func (w *respWriter) Limits() *Limits { return w.d.lim }
 
-func (w *respWriter) closeWatch() *closeWatch { return &w.d.watch }
+func (w *respWriter) CloseWatch() *CloseWatch { return &w.d.watch }
 
-func (w *respWriter) answering() bool { return w.wroteHeader }
+func (w *respWriter) Answering() bool { return w.wroteHeader }
 
 // hangup ends the connection without (more of) an answer.
-func (w *respWriter) hangup() { w.dead, w.close = true, true }
+func (w *respWriter) Hangup() { w.dead, w.close = true, true }
 
 // refuseAfter marks the connection for a lingering close after the
 // answer: part of the request was not read.
-func (w *respWriter) refuseAfter() { w.close, w.linger = true, true }
+func (w *respWriter) RefuseAfter() { w.close, w.linger = true, true }
 
 // errHungUp: the handler hung up on the client.
 var errHungUp = errors.New("connection hung up")
 
 // edgeWriter is what the proxy's handler uses of a connServer's answer
 // beyond http.ResponseWriter.
-type edgeWriter interface {
+type ResponseWriter interface {
 	http.ResponseWriter
-	limits() *edgeLimits
-	closeWatch() *closeWatch
-	answering() bool
-	abort()
-	hangup()
-	refuseAfter()
+	Limits() *Limits
+	CloseWatch() *CloseWatch
+	Answering() bool
+	Abort()
+	Hangup()
+	RefuseAfter()
 }

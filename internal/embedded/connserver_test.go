@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
@@ -306,7 +307,7 @@ func rawBackend(tb testing.TB) string {
 				defer c.Close()
 				br := bufio.NewReader(c)
 				for {
-					n, err := peekHead(br)
+					n, err := dataplane.PeekHead(br)
 					if err != nil || n == 0 {
 						return
 					}
@@ -342,7 +343,7 @@ func BenchmarkProxyHop(b *testing.B) {
 				if _, err := io.WriteString(c, tc.req); err != nil {
 					b.Fatal(err)
 				}
-				n, err := peekHead(br)
+				n, err := dataplane.PeekHead(br)
 				if err != nil || n == 0 {
 					b.Fatal(err)
 				}
@@ -371,7 +372,7 @@ func BenchmarkProxyNewConn(b *testing.B) {
 			b.Fatal(err)
 		}
 		br := bufio.NewReader(c)
-		if n, err := peekHead(br); err != nil || n == 0 {
+		if n, err := dataplane.PeekHead(br); err != nil || n == 0 {
 			b.Fatal(err)
 		}
 		c.Close()
