@@ -37,6 +37,9 @@ type reqReader struct {
 	body      clBody
 	chunked   chunkedBody
 	cl        [1]string // the fast path's Content-Length, for decideFraming
+	// origin is the fast path's origin-form target ("" after the slow
+	// path: the request's URL says).
+	origin string
 }
 
 func (r *reqReader) attach(d *downConn, br *bufio.Reader) { r.d, r.base, r.br = d, br, br }
@@ -46,7 +49,7 @@ func (r *reqReader) clear() {
 	r.req, r.head, r.raw, r.body, r.chunked = http.Request{}, requestHead{}, rawHead{}, clBody{}, chunkedBody{}
 	clear(r.header)
 	clear(r.vals)
-	r.d, r.base, r.br, r.cl[0] = nil, nil, nil, ""
+	r.d, r.base, r.br, r.cl[0], r.origin = nil, nil, nil, "", ""
 }
 
 // shrink goes back to the connection's own reader once the larger one
@@ -68,7 +71,7 @@ var (
 
 // next reads the next request; at least its first byte is buffered.
 func (r *reqReader) next() (*http.Request, *DownstreamError) {
-	r.scan, r.headStart = headScan{}, time.Time{}
+	r.scan, r.headStart, r.origin = headScan{}, time.Time{}, ""
 	b, _ := r.br.Peek(r.br.Buffered())
 	n, derr := r.scan.next(b, r.d.lim)
 	if n == 0 && derr == nil {
@@ -139,6 +142,7 @@ func (r *reqReader) fill() (*http.Request, *DownstreamError) {
 		return nil, refusal(f)
 	}
 	r.header, r.vals = headerOf(h.fields, r.header, r.vals)
+	r.origin = h.origin
 	r.req = http.Request{Method: h.method, URL: &h.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: r.header, Body: http.NoBody, Host: h.host, Close: h.close, RequestURI: h.target, RemoteAddr: r.d.remoteAddr}
 	if f.kind == bodyLength {

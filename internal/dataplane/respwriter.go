@@ -139,6 +139,15 @@ func (w *respWriter) CloseWatch() *CloseWatch { return &w.d.watch }
 
 func (w *respWriter) Answering() bool { return w.wroteHeader }
 
+// Target is the request's path and query as req.URL.RequestURI() gives
+// them; for a head the simple parser read, without allocating.
+func (w *respWriter) Target() string {
+	if o := w.d.st.rd.origin; o != "" {
+		return o
+	}
+	return w.req.URL.RequestURI()
+}
+
 // hangup ends the connection without (more of) an answer.
 func (w *respWriter) Hangup() { w.dead, w.close = true, true }
 
@@ -156,6 +165,7 @@ type ResponseWriter interface {
 	Limits() *Limits
 	CloseWatch() *CloseWatch
 	Answering() bool
+	Target() string
 	Abort()
 	Hangup()
 	RefuseAfter()

@@ -354,6 +354,39 @@ func BenchmarkProxyHop(b *testing.B) {
 	}
 }
 
+// BenchmarkProxyHopConns: as BenchmarkProxyHop, with 32 keep-alive
+// clients at once (wrk -c32 in bench/proxy.sh): the per-request cost
+// when connections share the proxy's goroutines and the network poller.
+func BenchmarkProxyHopConns(b *testing.B) {
+	addr := proxyToAddr(b, rawBackend(b))
+	const req = "GET /x?y=1 HTTP/1.1\r\nHost: b\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+	b.ReportAllocs()
+	b.SetParallelism(16) // 32 clients on 2 cores
+	cpu := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for pb.Next() {
+			if _, err := io.WriteString(c, req); err != nil {
+				b.Error(err)
+				return
+			}
+			n, err := dataplane.PeekHead(br)
+			if err != nil || n == 0 {
+				b.Error(err)
+				return
+			}
+			_, _ = br.Discard(n + 10)
+		}
+	})
+	reportCPU(b, cpu)
+}
+
 // BenchmarkProxyNewConn: as BenchmarkProxyHop, but every request comes on
 // a new client connection (the pod connection is pooled): the per
 // connection cost of a sidecar listener.

@@ -83,7 +83,7 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	if len(c.gateways) > 0 && cfg.entry != nil {
 		r.enterLane(cfg, req.Header, w.Header())
 	}
-	rr := route.Request{Authority: req.Host, Path: req.URL.RequestURI(), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
+	rr := route.Request{Authority: req.Host, Path: requestPath(ew, req), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
 	rr.Port = portOf(req.Host)
 	res := r.evaluate(cfg, &rr, c)
 	switch {
@@ -144,6 +144,16 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	}
 	members := cfg.endpoints(host, subset, labels)
 	r.send(w, ew, req, target, res.Route, dest, members, &m, lim, cluster{port: port, subset: subset, host: host})
+}
+
+// requestPath is the request's path and query as routes match them
+// (url.URL.RequestURI), read from the connection without allocating when
+// it can be.
+func requestPath(ew dataplane.ResponseWriter, req *http.Request) string {
+	if ew != nil {
+		return ew.Target()
+	}
+	return req.URL.RequestURI()
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
