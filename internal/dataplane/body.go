@@ -13,7 +13,7 @@ import (
 // bodyConn is the connection a body is read from: the readers call
 // extendRead before they wait for more bytes (the stream idle timeout
 // counts from the last bytes that came), and readError says what a failed
-// read means (a client's body: a downstreamError).
+// read means (a client's body: a DownstreamError).
 type bodyConn interface {
 	extendRead()
 	readError(err error) error

@@ -233,6 +233,8 @@ type downConn struct {
 	watch  CloseWatch
 }
 
+// downConns pools downConns across every Proxy of the process (a
+// sync.Pool: it holds nothing of a connection once released).
 var downConns = sync.Pool{New: func() any { return new(downConn) }}
 
 func (d *downConn) init(p *Proxy, c net.Conn, lim *Limits, parked *atomic.Int64) {

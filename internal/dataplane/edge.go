@@ -174,7 +174,7 @@ func badRequest(msg string) *DownstreamError {
 	return &DownstreamError{Status: http.StatusBadRequest, Flags: FlagDPE, Msg: msg}
 }
 
-// ErrDownstreamGone: the client closed its connection while the proxy
+// ErrDownstreamGone (read only): the client closed its connection while the proxy
 // waited for the destination's answer; the upstream request was
 // cancelled.
 var ErrDownstreamGone = &DownstreamError{Flags: FlagDC, Msg: "the client closed the connection before the answer"}

@@ -179,7 +179,7 @@ func TestReadRequestRefusals(t *testing.T) {
 			if de := (*DownstreamError)(nil); errors.As(err, &de) {
 				got = *de
 			} else if err != nil {
-				t.Fatalf("error %v, want a downstreamError", err)
+				t.Fatalf("error %v, want a DownstreamError", err)
 			}
 			want := DownstreamError{Status: tc.status, Msg: tc.msg}
 			if tc.status != 0 && tc.status != http.StatusRequestTimeout {
@@ -233,7 +233,7 @@ func TestChunkedBody(t *testing.T) {
 				if de := (*DownstreamError)(nil); errors.As(err, &de) {
 					got, status = de.Msg, de.Status
 				} else if err != nil {
-					t.Fatalf("error %v, want a downstreamError", err)
+					t.Fatalf("error %v, want a DownstreamError", err)
 				}
 				if got != tc.want || status != tc.status {
 					t.Errorf("got %q, %d; want %q, %d", got, status, tc.want, tc.status)
@@ -276,7 +276,7 @@ var framingSeeds = []string{
 }
 
 // FuzzRequestFraming: whatever the bytes, reading a request never
-// panics; a refusal is a downstreamError with a client error status;
+// panics; a refusal is a DownstreamError with a client error status;
 // and a request the proxy accepts, net/http (the framing most pods read
 // with) reads with the same body and leaves the same bytes for the next
 // request - no message is framed one way at the edge and another behind
@@ -307,7 +307,7 @@ func FuzzRequestFraming(f *testing.F) {
 		if err != nil {
 			var de *DownstreamError
 			if !errors.As(err, &de) {
-				t.Fatalf("%q: body error %v is not a downstreamError", raw, err)
+				t.Fatalf("%q: body error %v is not a DownstreamError", raw, err)
 			}
 			return
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 // reqReader reads the requests of one connection. The head is read under
-// the listener's edgeLimits (headScan), then parsed: simple heads (see
+// the listener's Limits (headScan), then parsed: simple heads (see
 // httphead.go) into objects reused from one request to the next; the
 // rest by scanRawHead for the framing and net/http for the other details,
 // from the head's bytes alone. Both paths decide the framing with

@@ -45,6 +45,9 @@ const upIdleSweep = 30 * time.Second
 // system call saved on every busy connection).
 const staleCheckAfter = 250 * time.Millisecond
 
+// UpstreamConn is a connection to a pod, with the last response read on
+// it; RoundTrip gives it out with that response, Release takes it back.
+// Its fields are the data plane's own.
 type UpstreamConn struct {
 	addr   string
 	c      net.Conn
@@ -253,7 +256,7 @@ func (c *UpstreamConn) readWithin(now time.Time) {
 	}
 }
 
-// extendRead and readError make upConn the bodyConn of its responses:
+// extendRead and readError make UpstreamConn the bodyConn of its responses:
 // the stream idle timeout counts from the last bytes of the answer.
 func (c *UpstreamConn) extendRead() { c.readWithin(time.Now()) }
 
@@ -362,7 +365,7 @@ func (c *UpstreamConn) readOne(method string) (*http.Response, error) {
 	return resp, err
 }
 
-// peekHead waits for a whole message head at the start of br and returns
+// PeekHead waits for a whole message head at the start of br and returns
 // its length without consuming it; 0 means the head does not fit in the
 // buffer or the stream ended inside it (the caller falls back to net/http,
 // which reports it).
@@ -411,8 +414,6 @@ func (u *upstreams) get(addr string) *UpstreamConn {
 	return c
 }
 
-// release returns a connection whose response was read to its end and
-// did not ask to close, or closes it.
 // dropIdle closes the idle connections to addr: its replica's run ended,
 // and a connection to it must not be used for the next run.
 func (u *upstreams) dropIdle(addr string) {
@@ -426,6 +427,8 @@ func (u *upstreams) dropIdle(addr string) {
 	}
 }
 
+// release returns a connection whose response was read to its end and
+// did not ask to close, or closes it.
 func (u *upstreams) release(c *UpstreamConn, reusable bool) {
 	if !reusable || c.br.Buffered() > 0 {
 		c.c.Close()

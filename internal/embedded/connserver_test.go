@@ -23,7 +23,7 @@ import (
 	"github.com/graylane/graylane/internal/route"
 )
 
-// proxyTo starts a runtime whose sidecar listener (a connServer) routes
+// proxyTo starts a runtime whose sidecar listener (a dataplane.Server) routes
 // host "b" to the given backend, and returns the listener address.
 func proxyTo(t *testing.T, backend http.Handler) string {
 	t.Helper()
