@@ -51,6 +51,7 @@ const staleCheckAfter = 250 * time.Millisecond
 type UpstreamConn struct {
 	addr   string
 	c      net.Conn
+	sock   *sockIO // c's raw reader-writer (nil: c is used)
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	gen    uint64    // the sweep generation it went idle in
@@ -144,8 +145,12 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *Request) (*
 	if err != nil {
 		return nil, nil, &ConnectError{Err: err}
 	}
-	rw := newSockIO(nc, req.Idle)
-	c := &UpstreamConn{addr: addr, c: nc, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10), header: http.Header{}}
+	sock := new(sockIO)
+	rw, raw := sock.reset(nc, req.Idle)
+	if !raw {
+		sock = nil
+	}
+	c := &UpstreamConn{addr: addr, c: nc, sock: sock, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10), header: http.Header{}}
 	resp, err := c.exchange(ctx, req)
 	if err != nil {
 		nc.Close()
@@ -188,25 +193,31 @@ func (c *UpstreamConn) exchange(ctx context.Context, req *Request) (*http.Respon
 	if err := writeRequest(c.bw, req); err != nil {
 		return nil, err
 	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, err
-	}
-	if req.Body != nil || req.Timeout > 0 || req.PerTry > 0 {
-		// Sending the body may have taken a while; the timeouts count
-		// from here.
-		sent := time.Now()
-		if req.Timeout > 0 && req.Deadline.IsZero() {
-			req.Deadline = sent.Add(req.Timeout)
+	if req.Body == nil && c.sock != nil {
+		// The request is all in the buffer: the timeouts and the watch
+		// start now, and its last write waits for the answer (see
+		// sockIO.writeAwait), which saves a read that would find nothing.
+		c.sent(req)
+		if req.Watch != nil {
+			req.Watch.Arm(c.c)
 		}
-		req.TryDeadline = time.Time{}
-		if req.PerTry > 0 {
-			req.TryDeadline = sent.Add(req.PerTry)
+		c.sock.expectAnswer()
+		err := c.bw.Flush()
+		c.sock.clearAnswer()
+		if err != nil {
+			if req.Watch != nil && req.Watch.Disarm() {
+				return nil, ErrDownstreamGone
+			}
+			return nil, err
 		}
-		c.until = earliest(req.Deadline, req.TryDeadline)
-		c.readWithin(sent)
-	}
-	if req.Watch != nil {
-		req.Watch.Arm(c.c)
+	} else {
+		if err := c.bw.Flush(); err != nil {
+			return nil, err
+		}
+		c.sent(req)
+		if req.Watch != nil {
+			req.Watch.Arm(c.c)
+		}
 	}
 	resp, err := c.readResponse(req.Method)
 	if req.Watch != nil && req.Watch.Disarm() {
@@ -225,6 +236,25 @@ func (c *UpstreamConn) exchange(ctx context.Context, req *Request) (*http.Respon
 		c.readAt = time.Unix(1, 0) // set anew by the next read
 	}
 	return resp, ctx.Err()
+}
+
+// sent starts the route's and the try's timeouts once the request is sent
+// (sending a body may have taken a while; Envoy counts both from the end
+// of the request).
+func (c *UpstreamConn) sent(req *Request) {
+	if req.Body == nil && req.Timeout <= 0 && req.PerTry <= 0 {
+		return
+	}
+	sent := time.Now()
+	if req.Timeout > 0 && req.Deadline.IsZero() {
+		req.Deadline = sent.Add(req.Timeout)
+	}
+	req.TryDeadline = time.Time{}
+	if req.PerTry > 0 {
+		req.TryDeadline = sent.Add(req.PerTry)
+	}
+	c.until = earliest(req.Deadline, req.TryDeadline)
+	c.readWithin(sent)
 }
 
 // earliest is the earlier of two deadlines, zero meaning none.
