@@ -112,8 +112,8 @@ func (s *Server) handle(c net.Conn) {
 		s.wg.Done()
 		s.p.mem.add(gaugeConns, -1)
 	}()
+	now := time.Now()
 	for {
-		now := time.Now()
 		if !d.awaitRequest(now) {
 			return
 		}
@@ -139,7 +139,20 @@ func (s *Server) handle(c net.Conn) {
 		}
 		w.reset(req)
 		s.h.ServeHTTP(w, req)
-		if err := w.finish(); err != nil {
+		// The next request is waited for from the end of this one; when
+		// nothing is left to read or decide, the answer's last write
+		// waits for it (sockIO.writeAwait), under the deadline
+		// awaitRequest then keeps.
+		now = time.Now()
+		await := d.parkable && (req.Body == nil || req.Body == http.NoBody) && req.ProtoAtLeast(1, 1) &&
+			!req.Close && !w.close && rd.br.Buffered() == 0
+		if await {
+			d.readWithin(now, d.idleWait())
+			d.sock.expectAnswer()
+		}
+		err := w.finish()
+		d.sock.clearAnswer()
+		if err != nil {
 			return
 		}
 		if w.linger {
@@ -274,11 +287,7 @@ func (d *downConn) awaitRequest(now time.Time) bool {
 	if rd.br.Buffered() > 0 {
 		return true // pipelined
 	}
-	idle := d.lim.idle
-	wait := idle
-	if d.parkable && (idle == 0 || idle > parkAfter) {
-		wait = parkAfter
-	}
+	idle, wait := d.lim.idle, d.idleWait()
 	d.readWithin(now, wait)
 	_, err := rd.br.Peek(1)
 	if err == nil {
@@ -303,6 +312,16 @@ func (d *downConn) awaitRequest(now time.Time) bool {
 	d.attach(d.p.getState())
 	_, err = d.st.rd.br.Peek(1)
 	return err == nil
+}
+
+// idleWait is how long a connection waits for its next request holding
+// its buffers: parkAfter when it can park, else the idle timeout.
+func (d *downConn) idleWait() time.Duration {
+	idle := d.lim.idle
+	if d.parkable && (idle == 0 || idle > parkAfter) {
+		return parkAfter
+	}
+	return idle
 }
 
 // readWithin moves the read deadline to now+dur (dur 0: none) when the
