@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -15,14 +16,14 @@ import (
 // filter abort"). The hop drew both (route.Table.Hop). It reports
 // whether the request is finished: aborted, or its client went away
 // during the delay (flags DI,DC).
-func (r *Runtime) injectFault(w http.ResponseWriter, ew edgeWriter, req *http.Request, hop *route.Hop, m *metric) bool {
+func (r *Runtime) injectFault(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, m *metric) bool {
 	in := hop.Fault
 	if in.Delay > 0 {
 		m.flags = route.FlagDI
 		if !waitDelay(ew, req, in.Delay) {
-			m.flags = route.FlagDI + "," + flagDC
+			m.flags = route.FlagDI + "," + dataplane.FlagDC
 			if ew != nil {
-				ew.hangup()
+				ew.Hangup()
 			}
 			m.record(r.metrics, 0)
 			return true
@@ -51,21 +52,21 @@ func (r *Runtime) injectFault(w http.ResponseWriter, ew edgeWriter, req *http.Re
 // waitDelay waits d and reports whether the client is still there. On the
 // edge the close watch notices the client going away while nothing reads
 // its connection; otherwise the request's context does.
-func waitDelay(ew edgeWriter, req *http.Request, d time.Duration) bool {
+func waitDelay(ew dataplane.ResponseWriter, req *http.Request, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	gone := &closeSignal{c: make(chan struct{})}
-	var watch *closeWatch
+	var watch *dataplane.CloseWatch
 	if ew != nil {
-		watch = ew.closeWatch()
-		watch.arm(gone)
+		watch = ew.CloseWatch()
+		watch.Arm(gone)
 	}
 	select {
 	case <-t.C:
 	case <-gone.c:
 	case <-req.Context().Done():
 	}
-	if watch != nil && watch.disarm() {
+	if watch != nil && watch.Disarm() {
 		return false
 	}
 	return req.Context().Err() == nil

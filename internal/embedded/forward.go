@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -29,11 +30,11 @@ type caller struct {
 }
 
 // listener is a sidecar, gateway or admin HTTP listener: the admin runs
-// net/http's server, the proxies a connServer.
+// net/http's server, the proxies a dataplane.Server.
 type listener struct {
 	addr   string
 	server *http.Server
-	fast   *connServer
+	fast   *dataplane.Server
 	ln     net.Listener
 	// caller is who the listener's requests come from; a gateway
 	// listener's set of Gateways changes on apply.
@@ -43,7 +44,7 @@ type listener struct {
 // serveCaller starts a proxy listener whose requests come from c, under
 // the runtime's edge limits.
 func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
-	lim, err := r.opts.Edge.limits()
+	lim, err := r.opts.Edge.Limits()
 	if err != nil {
 		return nil, err
 	}
@@ -55,12 +56,12 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 		}
 		r.forward(w, req, l.caller.Load())
 	})
-	hooks := serverHooks{
-		reject: func(status int, flags string, start time.Time) {
+	hooks := dataplane.Hooks{
+		Reject: func(status int, flags string, start time.Time) {
 			m := metric{caller: l.caller.Load(), start: start, flags: flags}
 			m.record(r.metrics, status)
 		},
-		overflow: func() { r.metrics.overflow(l.caller.Load()) },
+		Overflow: func() { r.metrics.overflow(l.caller.Load()) },
 	}
 	ln, err := listen(addr)
 	if err != nil {
@@ -68,7 +69,7 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 	}
 	l = &listener{addr: ln.Addr().String(), ln: ln}
 	l.caller.Store(c)
-	l.fast = newConnServer(ln, h, lim, hooks)
+	l.fast = r.up.Serve(ln, h, lim, hooks)
 	return l, nil
 }
 
@@ -77,16 +78,16 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 
 func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	m := metric{caller: c, start: time.Now()}
-	ew, _ := w.(edgeWriter)
-	lim := defaultEdgeLimits
+	ew, _ := w.(dataplane.ResponseWriter)
+	lim := dataplane.DefaultLimits()
 	if ew != nil {
-		lim = ew.limits()
+		lim = ew.Limits()
 	}
 	cfg := r.cfg.Load()
 	if len(c.gateways) > 0 && cfg.entry != nil {
 		r.enterLane(cfg, req.Header, w.Header())
 	}
-	rr := route.Request{Authority: req.Host, Path: req.URL.RequestURI(), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
+	rr := route.Request{Authority: req.Host, Path: requestPath(ew, req), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
 	rr.Port = portOf(req.Host)
 	if c.port != 0 {
 		rr.Port = c.port // a gateway listener: its Gateway server port
@@ -146,6 +147,16 @@ func (r *Runtime) unavailable(w http.ResponseWriter, m *metric, h *route.Hop) {
 	r.fail(w, m, h.Status, msg)
 }
 
+// requestPath is the request's path and query as routes match them
+// (url.URL.RequestURI), read from the connection without allocating when
+// it can be.
+func requestPath(ew dataplane.ResponseWriter, req *http.Request) string {
+	if ew != nil {
+		return ew.Target()
+	}
+	return req.URL.RequestURI()
+}
+
 // evaluate routes the request; a gateway listener tries each Gateway it
 // serves until one has a virtual host for the request.
 func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Result {
@@ -169,48 +180,48 @@ func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Resu
 // the connection closed after it; the request is counted with e's flags
 // and no destination - a client must not be able to lower a
 // destination's success rate. A client that left while the answer was
-// awaited (errDownstreamGone) is counted as Envoy does: code 0, DC, with
+// awaited (dataplane.ErrDownstreamGone) is counted as Envoy does: code 0, DC, with
 // the destination that was waited for.
-func (r *Runtime) clientFail(w http.ResponseWriter, ew edgeWriter, m *metric, e *downstreamError) {
-	if e != errDownstreamGone {
+func (r *Runtime) clientFail(w http.ResponseWriter, ew dataplane.ResponseWriter, m *metric, e *dataplane.DownstreamError) {
+	if e != dataplane.ErrDownstreamGone {
 		m.dest, m.pod = "", nil
 	}
-	m.flags = e.flags
+	m.flags = e.Flags
 	switch {
 	case ew == nil:
-		http.Error(w, e.msg, max(e.status, http.StatusBadRequest))
-	case e.status == 0 || ew.answering():
-		ew.hangup()
+		http.Error(w, e.Msg, max(e.Status, http.StatusBadRequest))
+	case e.Status == 0 || ew.Answering():
+		ew.Hangup()
 	default:
-		ew.refuseAfter()
+		ew.RefuseAfter()
 		w.Header().Set("Content-Type", "text/plain")
-		w.Header().Set("X-Graylane-Reason", e.msg)
-		w.WriteHeader(e.status)
-		_, _ = io.WriteString(w, e.msg+"\n")
+		w.Header().Set("X-Graylane-Reason", e.Msg)
+		w.WriteHeader(e.Status)
+		_, _ = io.WriteString(w, e.Msg+"\n")
 	}
-	m.record(r.metrics, e.status)
+	m.record(r.metrics, e.Status)
 }
 
 // outbound builds the request sent to a pod from the inbound one and the
 // hop: its upstream target, Host and request header operations. It reuses
 // the inbound request's header and body: the proxy owns that request, and
 // the header is changed once, before any retry.
-func (r *Runtime) outbound(req *http.Request, h *route.Hop) upRequest {
-	out := upRequest{method: req.Method, uri: h.Target, host: req.Host, header: req.Header}
+func (r *Runtime) outbound(req *http.Request, h *route.Hop) dataplane.Request {
+	out := dataplane.Request{Method: req.Method, URI: h.Target, Host: req.Host, Header: req.Header}
 	if req.Body != nil && req.Body != http.NoBody {
-		out.body, out.length = req.Body, req.ContentLength
-		if out.length == 0 {
-			out.length = -1 // a body of unknown length
+		out.Body, out.Length = req.Body, req.ContentLength
+		if out.Length == 0 {
+			out.Length = -1 // a body of unknown length
 		}
 	}
-	if out.host == "" {
-		out.host = req.URL.Host
+	if out.Host == "" {
+		out.Host = req.URL.Host
 	}
-	dropHopFields(out.header)
+	dropHopFields(out.Header)
 	if h.Authority != "" {
-		out.host = h.Authority
+		out.Host = h.Authority
 	}
-	h.ApplyRequestHeaders(out.header)
+	h.ApplyRequestHeaders(out.Header)
 	return out
 }
 
@@ -258,8 +269,8 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, hop *route
 		copyBufs.Put(buf)
 	}
 	resp.Body.Close()
-	if a, ok := w.(interface{ abort() }); ok && err != nil {
-		a.abort()
+	if a, ok := w.(interface{ Abort() }); ok && err != nil {
+		a.Abort()
 	}
 	return err == nil
 }

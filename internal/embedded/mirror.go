@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -39,7 +40,7 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, rr *route.Request, hop 
 		if p == nil {
 			continue // Envoy: no healthy upstream in the shadow cluster, no copy
 		}
-		out := upRequest{method: req.Method, uri: hop.Target, host: route.ShadowHost(host), header: req.Header.Clone()}
+		out := dataplane.Request{Method: req.Method, URI: hop.Target, Host: route.ShadowHost(host), Header: req.Header.Clone()}
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
 				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()
@@ -50,27 +51,27 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, rr *route.Request, hop 
 				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()
 				continue
 			}
-			out.body, out.length = body, req.ContentLength
-			if out.length == 0 {
-				out.length = -1
+			out.Body, out.Length = body, req.ContentLength
+			if out.Length == 0 {
+				out.Length = -1
 			}
 		}
-		dropHopFields(out.header)
-		hop.Route.RequestHeaders.Apply(out.header)
+		dropHopFields(out.Header)
+		hop.Route.RequestHeaders.Apply(out.Header)
 		go r.sendMirror(p, &out, c, mp.Host)
 	}
 }
 
-func (r *Runtime) sendMirror(p *pod, out *upRequest, c *caller, host string) {
+func (r *Runtime) sendMirror(p *pod, out *dataplane.Request, c *caller, host string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
 	defer cancel()
 	code, flags := 0, "UF"
-	resp, conn, err := r.up.roundTrip(ctx, p.addr, out)
+	resp, conn, err := r.up.RoundTrip(ctx, p.addr, out)
 	if err == nil {
 		code, flags = resp.StatusCode, ""
 		_, err = io.Copy(io.Discard, resp.Body)
-		r.up.release(conn, err == nil && !resp.Close)
+		r.up.Release(conn, err == nil && !resp.Close)
 	}
 	if flags == "" {
 		flags = "-"
