@@ -13,6 +13,7 @@ import (
 
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
 )
@@ -181,7 +182,7 @@ func TestHopEquivalence(t *testing.T) {
 	v2 := readyPod("b", "v2", hopReplica(t, "v2"))
 	v2.spec.name = "b-v2-0"
 	pods = append(pods, v2)
-	rt, gwl := serveRouted(t, EdgeOptions{}, hopBase, pods...)
+	rt, gwl := serveRouted(t, dataplane.EdgeOptions{}, hopBase, pods...)
 	gwl.caller.Store(&caller{gateways: []string{"istio-system/gw"}, port: 80, workload: "istio-ingressgateway"})
 	mesh, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t"})
 	if err != nil {
@@ -315,7 +316,7 @@ spec:
   - match: [{port: 80}]
     route: [{destination: {host: b, subset: v1}}]
 `
-	rt, _ := serveRouted(t, EdgeOptions{}, hopBase+vs, p)
+	rt, _ := serveRouted(t, dataplane.EdgeOptions{}, hopBase+vs, p)
 	rt.opts.GatewayAddr = "127.0.0.1:0"
 	set, err := manifest.LoadBytes("gw.yaml", []byte(hopBase+vs))
 	if err != nil {
