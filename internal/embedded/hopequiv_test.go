@@ -11,9 +11,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
-	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
 )
