@@ -29,9 +29,7 @@ func (a *authenticator) enabled() bool { return a.username != "" }
 
 // login checks the credentials and returns a new token.
 func (a *authenticator) login(username, password string) (string, bool) {
-	okUser := subtle.ConstantTimeCompare([]byte(username), []byte(a.username)) == 1
-	okPass := subtle.ConstantTimeCompare([]byte(password), []byte(a.password)) == 1
-	if !a.enabled() || !okUser || !okPass {
+	if !a.matches(username, password) {
 		return "", false
 	}
 	token := randomToken()
@@ -47,16 +45,23 @@ func (a *authenticator) login(username, password string) (string, bool) {
 	return token, true
 }
 
-// check answers "" when the token is valid (or auth is off), else the
-// message Nacos' JwtTokenManager / NacosSignatureAlgorithm gives:
-// "user not found!" without a token, "token invalid!" for an unknown one,
-// "token expired!" for an expired one.
-func (a *authenticator) check(token string) string {
+// userNotFound is AbstractAuthenticationManager's USER_NOT_FOUND_MESSAGE.
+const userNotFound = "User not found! Please check user exist or password is right!"
+
+// check answers "" when the caller is authenticated (or auth is off), else
+// the message Nacos gives, following NacosAuthPluginService.validateUser: a
+// token is checked when there is one ("token invalid!" for an unknown one,
+// "token expired!" for an expired one, as NacosSignatureAlgorithm says);
+// without a token the username and password parameters are.
+func (a *authenticator) check(token, username, password string) string {
 	if !a.enabled() {
 		return ""
 	}
 	if token == "" {
-		return "user not found!"
+		if !a.matches(username, password) {
+			return userNotFound
+		}
+		return ""
 	}
 	a.mu.Lock()
 	exp, ok := a.tokens[token]
@@ -70,7 +75,13 @@ func (a *authenticator) check(token string) string {
 	return ""
 }
 
-// httpToken reads the token as Nacos' JwtTokenManager.resolveToken does:
+func (a *authenticator) matches(username, password string) bool {
+	okUser := subtle.ConstantTimeCompare([]byte(username), []byte(a.username)) == 1
+	okPass := subtle.ConstantTimeCompare([]byte(password), []byte(a.password)) == 1
+	return a.enabled() && okUser && okPass
+}
+
+// httpToken reads the token as NacosAuthPluginService.resolveToken does:
 // the Authorization: Bearer header, else the accessToken parameter.
 func httpToken(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
@@ -82,8 +93,10 @@ func httpToken(r *http.Request) string {
 // handleLogin serves POST /nacos/v1/auth/login and /nacos/v1/auth/users/login
 // (the SDK's path), following UserController.login of the default auth
 // plugin: 200 {"accessToken","tokenTtl","globalAdmin","username"}, or 403
-// "user not found!" on bad credentials. With auth off, Nacos still answers
-// login; this server has no users then and answers 403 too.
+// with AbstractAuthenticationManager's "User not found! Please check user
+// exist or password is right!" on bad credentials (ConsoleExceptionHandler
+// answers AccessException 403). With auth off this server has no users and
+// answers 403 too.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if !parseForm(w, r) {
 		return
@@ -95,7 +108,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	token, ok := s.auth.login(username, password)
 	if !ok {
-		plainError(w, http.StatusForbidden, "user not found!")
+		plainError(w, http.StatusForbidden, userNotFound)
 		return
 	}
 	w.Header().Set("Authorization", "Bearer "+token)
@@ -107,14 +120,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// authorized wraps a handler with the token check of Nacos' AuthFilter:
-// 403 with the check's message when the token is missing or bad.
+// authorized wraps a handler with the identity check of Nacos' AuthFilter:
+// 403 with the check's message when the token (or, without one, the
+// username and password parameters) does not authenticate.
 func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !parseForm(w, r) {
 			return
 		}
-		if msg := s.auth.check(httpToken(r)); msg != "" {
+		if msg := s.auth.check(httpToken(r), r.Form.Get("username"), r.Form.Get("password")); msg != "" {
 			plainError(w, http.StatusForbidden, msg)
 			return
 		}

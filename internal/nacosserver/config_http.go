@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Limits of ParamUtils (config module): dataId up to 256 characters, group
@@ -24,13 +25,14 @@ const (
 	minLongPoll   = 10 * time.Second
 )
 
-// validName is ParamUtils.isValid: letters, digits and _ - . : only.
+// validName is ParamUtils.isValid on a non-blank value: letters, digits
+// (Character.isLetterOrDigit) and _ - . : only.
 func validName(s string) bool {
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:", r)) {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("_-.:", r) {
 			return false
 		}
 	}
@@ -114,11 +116,11 @@ func (s *Server) handlePublishConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	content := r.Form.Get("content")
 	if strings.TrimSpace(content) == "" {
-		causedError(w, http.StatusBadRequest, "content is blank")
+		causedError(w, http.StatusBadRequest, "content is blank : "+content)
 		return
 	}
 	if len(content) > s.opts.MaxContent {
-		causedError(w, http.StatusBadRequest, fmt.Sprintf("content is longer than %d bytes", s.opts.MaxContent))
+		causedError(w, http.StatusBadRequest, fmt.Sprintf("invalid content, over %d", s.opts.MaxContent))
 		return
 	}
 	if err := s.configs.publish(k, content, r.Form.Get("type"), r.Header.Get("casMd5")); err != nil {

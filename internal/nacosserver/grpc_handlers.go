@@ -94,8 +94,8 @@ func withRequestID(v any, id string) any {
 // ConnectionSetupRequest answers ErrorResponse 301 "Connection is
 // unregistered." (the SDK reconnects); a body that does not parse answers
 // ErrorResponse 502; with auth on, a missing or bad accessToken header
-// answers the handler's own response type with errorCode 403
-// (RemoteRequestAuthFilter).
+// (without one: username and password headers) answers the handler's own
+// response type with errorCode 403 (RemoteRequestAuthFilter).
 func (rs *rpcServer) Request(ctx context.Context, p *pb.Payload) (*pb.Payload, error) {
 	typ := p.GetMetadata().GetType()
 	c, _ := ctx.Value(connKey{}).(*rpcConn)
@@ -123,7 +123,8 @@ func (rs *rpcServer) Request(ctx context.Context, p *pb.Payload) (*pb.Payload, e
 		return payload("ErrorResponse", fail(codeBadGateway, err.Error())), nil
 	}
 	if !h.internal {
-		if msg := rs.s.auth.check(p.GetMetadata().GetHeaders()["accessToken"]); msg != "" {
+		hd := p.GetMetadata().GetHeaders()
+		if msg := rs.s.auth.check(hd["accessToken"], hd["username"], hd["password"]); msg != "" {
 			return payload(h.respType, withRequestID(fail(codeNoRight, msg), base.RequestID)), nil
 		}
 	}
@@ -394,10 +395,10 @@ func (rs *rpcServer) configPublish(_ *rpcConn, body []byte) (any, error) {
 		return nil, err
 	}
 	if strings.TrimSpace(req.Content) == "" {
-		return nil, fmt.Errorf("content is blank")
+		return nil, fmt.Errorf("content is blank : %s", req.Content)
 	}
 	if len(req.Content) > rs.s.opts.MaxContent {
-		return nil, fmt.Errorf("content is longer than %d bytes", rs.s.opts.MaxContent)
+		return nil, fmt.Errorf("invalid content, over %d", rs.s.opts.MaxContent)
 	}
 	if err := rs.s.configs.publish(k, req.Content, req.AdditionMap["type"], req.CasMd5); err != nil {
 		return fail(codeServerError, err.Error()), nil

@@ -127,12 +127,12 @@ func instanceParams(r *http.Request) (*instance, error) {
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	in, err := instanceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.naming.register(k, in)
@@ -144,12 +144,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	in, err := instanceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.naming.deregister(k, in.IP, in.Port, in.Cluster)
@@ -160,16 +160,16 @@ func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleUpdateInstance(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	in, err := instanceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := s.naming.update(k, in); err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	w.Write([]byte("ok")) //nolint:errcheck // the client went away
@@ -240,7 +240,7 @@ func serviceInfo(k serviceKey, clusters string, res queryResult, grouped bool) s
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	clusters := r.Form.Get("clusters")
@@ -252,12 +252,12 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGetInstance(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	in, err := instanceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	res := s.naming.query(k, in.Cluster, boolParam(r, "healthyOnly", false))
@@ -270,35 +270,39 @@ func (s *Server) handleGetInstance(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !res.found {
-		causedError(w, http.StatusBadRequest, fmt.Sprintf("no service %s found!", k.grouped()))
+	if len(res.hosts) == 0 {
+		plainError(w, http.StatusNotFound, fmt.Sprintf("no ips found for cluster %s in service %s", in.Cluster, k.grouped()))
 		return
 	}
-	causedError(w, http.StatusNotFound, "no matched ip found!")
+	plainError(w, http.StatusNotFound, "no matched ip found!")
 }
 
-// beatJSON is the client's beat parameter (the api's BeatInfo).
+// beatJSON is the client's beat parameter (the api's BeatInfo / RsInfo).
 type beatJSON struct {
-	IP          string `json:"ip"`
-	Port        int    `json:"port"`
-	Cluster     string `json:"cluster"`
-	ServiceName string `json:"serviceName"`
+	IP          string            `json:"ip"`
+	Port        int               `json:"port"`
+	Weight      float64           `json:"weight"`
+	Cluster     string            `json:"cluster"`
+	ServiceName string            `json:"serviceName"`
+	Metadata    map[string]string `json:"metadata"`
 }
 
-// handleBeat serves PUT /nacos/v1/ns/instance/beat (InstanceController.beat):
-// {"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}, or
-// code 20404 (NamingResponseCode.RESOURCE_NOT_FOUND) when the instance is
-// unknown, which makes clients register again.
+// handleBeat serves PUT /nacos/v1/ns/instance/beat (InstanceController.beat →
+// InstanceOperatorClientImpl.handleBeat):
+// {"clientBeatInterval":5000,"code":10200,"lightBeatEnabled":true}. An
+// unknown instance is registered again from the beat parameter when there
+// is one; without it the answer is code 20404
+// (NamingResponseCode.RESOURCE_NOT_FOUND), which makes clients register again.
 func (s *Server) handleBeat(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	var b beatJSON
 	if raw := r.Form.Get("beat"); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &b); err != nil {
-			causedError(w, http.StatusBadRequest, "Param 'beat' is illegal: "+err.Error())
+			plainError(w, http.StatusBadRequest, "Param 'beat' is illegal: "+err.Error())
 			return
 		}
 	}
@@ -317,7 +321,19 @@ func (s *Server) handleBeat(w http.ResponseWriter, r *http.Request) {
 	}
 	code := 10200
 	if !s.naming.beat(k, ip, port, cluster) {
-		code = 20404
+		if b.IP == "" {
+			code = 20404
+		} else {
+			weight := b.Weight
+			if weight <= 0 {
+				weight = 1
+			}
+			meta := b.Metadata
+			if meta == nil {
+				meta = map[string]string{}
+			}
+			s.naming.register(k, &instance{IP: ip, Port: port, Cluster: cluster, Weight: weight, Healthy: true, Enabled: true, Ephemeral: true, Metadata: meta})
+		}
 	}
 	writeJSON(w, map[string]any{"clientBeatInterval": beatInterval, "code": code, "lightBeatEnabled": true})
 }
@@ -347,21 +363,21 @@ func (s *Server) handleUpdateService(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serviceSettings(w http.ResponseWriter, r *http.Request, apply func(serviceKey, float64, map[string]string) error) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	threshold, err := thresholdParam(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	meta, err := parseMetadata(r.Form.Get("metadata"))
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := apply(k, threshold, meta); err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	w.Write([]byte("ok")) //nolint:errcheck // the client went away
@@ -371,11 +387,11 @@ func (s *Server) serviceSettings(w http.ResponseWriter, r *http.Request, apply f
 func (s *Server) handleDeleteService(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := s.naming.deleteService(k); err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	w.Write([]byte("ok")) //nolint:errcheck // the client went away
@@ -385,12 +401,12 @@ func (s *Server) handleDeleteService(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGetService(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
-		causedError(w, http.StatusBadRequest, err.Error())
+		plainError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	d, ok := s.naming.detail(k)
 	if !ok {
-		causedError(w, http.StatusBadRequest, fmt.Sprintf("service %s is not found!", k.grouped()))
+		plainError(w, http.StatusBadRequest, fmt.Sprintf("service %s is not found!", k.grouped()))
 		return
 	}
 	clusters := make([]map[string]any, 0, len(d.clusters))
@@ -410,7 +426,7 @@ func (s *Server) handleServiceList(w http.ResponseWriter, r *http.Request) {
 	pageNo, err1 := strconv.Atoi(r.Form.Get("pageNo"))
 	pageSize, err2 := strconv.Atoi(r.Form.Get("pageSize"))
 	if err1 != nil || err2 != nil || pageNo < 1 || pageSize < 1 {
-		causedError(w, http.StatusBadRequest, "Param 'pageNo' and 'pageSize' are required positive integers.")
+		plainError(w, http.StatusBadRequest, "Param 'pageNo' and 'pageSize' are required positive integers.")
 		return
 	}
 	ns := r.Form.Get("namespaceId")
