@@ -423,12 +423,21 @@ func (s *Server) handleGetService(w http.ResponseWriter, r *http.Request) {
 // handleServiceList serves GET /nacos/v1/ns/service/list
 // (ServiceController.list): pageNo and pageSize required, {"count","doms"}.
 func (s *Server) handleServiceList(w http.ResponseWriter, r *http.Request) {
-	pageNo, err1 := strconv.Atoi(r.Form.Get("pageNo"))
-	pageSize, err2 := strconv.Atoi(r.Form.Get("pageSize"))
-	if err1 != nil || err2 != nil || pageNo < 1 || pageSize < 1 {
-		plainError(w, http.StatusBadRequest, "Param 'pageNo' and 'pageSize' are required positive integers.")
-		return
+	var page [2]int
+	for i, name := range []string{"pageNo", "pageSize"} {
+		v := r.Form.Get(name)
+		if v == "" {
+			plainError(w, http.StatusBadRequest, "Param '"+name+"' is required.")
+			return
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			plainError(w, http.StatusBadRequest, fmt.Sprintf("Param '%s' is illegal, it should be a positive integer: %s", name, v))
+			return
+		}
+		page[i] = n
 	}
+	pageNo, pageSize := page[0], page[1]
 	ns := r.Form.Get("namespaceId")
 	if ns == "" {
 		ns = defaultNamespace
