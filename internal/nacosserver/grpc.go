@@ -182,7 +182,8 @@ func (rs *rpcServer) RequestBiStream(stream pb.BiRequestStream_RequestBiStreamSe
 // ejectIdle probes idle connections and ejects silent ones
 // (NacosRuntimeConnectionEjector.doEject, every 3 s).
 func (rs *rpcServer) ejectIdle(ctx context.Context) {
-	t := time.NewTicker(detectTimeout)
+	idleAfter, answerWithin := rs.s.opts.keepAlive, rs.s.opts.detectTimeout
+	t := time.NewTicker(answerWithin)
 	defer t.Stop()
 	for {
 		select {
@@ -194,7 +195,7 @@ func (rs *rpcServer) ejectIdle(ctx context.Context) {
 		rs.mu.Lock()
 		var idle []*rpcConn
 		for _, c := range rs.conns {
-			if c.registered.Load() && now-c.lastActive.Load() > keepAlive.Milliseconds() {
+			if c.registered.Load() && now-c.lastActive.Load() > idleAfter.Milliseconds() {
 				idle = append(idle, c)
 			}
 		}
@@ -204,7 +205,7 @@ func (rs *rpcServer) ejectIdle(ctx context.Context) {
 			case sent == 0:
 				c.probing.Store(now)
 				c.enqueue(rs.pushPayload("ClientDetectionRequest", map[string]any{"module": "internal"}))
-			case now-sent > detectTimeout.Milliseconds():
+			case now-sent > answerWithin.Milliseconds():
 				rs.s.log.Info("nacos grpc connection ejected: no answer to ClientDetectionRequest", "conn", c.id)
 				rs.drop(c)
 			}

@@ -48,6 +48,10 @@ type Options struct {
 	MaxContent int
 	// Logger receives connection and push events (default: discard).
 	Logger *slog.Logger
+
+	// keepAlive and detectTimeout override the connection ejector's times
+	// in tests (default keepAlive and detectTimeout).
+	keepAlive, detectTimeout time.Duration
 }
 
 // Server is a running registry and config center. Close stops it.
@@ -82,6 +86,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if opts.MaxContent <= 0 {
 		opts.MaxContent = DefaultMaxContent
+	}
+	if opts.keepAlive <= 0 {
+		opts.keepAlive = keepAlive
+	}
+	if opts.detectTimeout <= 0 {
+		opts.detectTimeout = detectTimeout
 	}
 	log := opts.Logger
 	if log == nil {
