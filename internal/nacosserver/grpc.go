@@ -69,14 +69,19 @@ func (c *rpcConn) enqueue(p *pb.Payload) bool {
 type rpcServer struct {
 	pb.UnimplementedRequestServer
 	pb.UnimplementedBiRequestStreamServer
-	s      *Server
-	pushID atomic.Int64
+	s        *Server
+	handlers map[string]handler
+	pushID   atomic.Int64
 
 	mu    sync.Mutex
 	conns map[string]*rpcConn
 }
 
-func newRPCServer(s *Server) *rpcServer { return &rpcServer{s: s, conns: map[string]*rpcConn{}} }
+func newRPCServer(s *Server) *rpcServer {
+	rs := &rpcServer{s: s, conns: map[string]*rpcConn{}}
+	rs.handlers = rs.handlerTable()
+	return rs
+}
 
 func (rs *rpcServer) register(g *grpc.Server) {
 	pb.RegisterRequestServer(g, rs)

@@ -27,7 +27,7 @@ type respBase struct {
 	ErrorCode  int     `json:"errorCode"`
 	Success    bool    `json:"success"`
 	Message    *string `json:"message"`
-	RequestID  string  `json:"requestId"`
+	RequestID  string  `json:"requestId,omitempty"` // set by payload
 }
 
 func ok() respBase { return respBase{ResultCode: 200, Success: true} }
@@ -49,7 +49,7 @@ type handler struct {
 	serve    func(c *rpcConn, body []byte) (any, error)
 }
 
-func (rs *rpcServer) handlers() map[string]handler {
+func (rs *rpcServer) handlerTable() map[string]handler {
 	return map[string]handler{
 		"HealthCheckRequest":       {respType: "HealthCheckResponse", internal: true, serve: func(*rpcConn, []byte) (any, error) { return ok(), nil }},
 		"InstanceRequest":          {respType: "InstanceResponse", serve: rs.instance},
@@ -64,28 +64,19 @@ func (rs *rpcServer) handlers() map[string]handler {
 	}
 }
 
-func payload(typ string, v any) *pb.Payload {
+// payload renders a response with the request's id (RequestHandler sets
+// it on every answer): it is spliced in front of the other fields.
+func payload(typ string, v any, requestID string) *pb.Payload {
 	b, err := json.Marshal(v)
 	if err != nil {
 		b, _ = json.Marshal(fail(codeServerError, err.Error()))
 		typ = "ErrorResponse"
 	}
+	if requestID != "" && len(b) > 2 && b[0] == '{' {
+		id, _ := json.Marshal(requestID)
+		b = append(append(append([]byte(`{"requestId":`), id...), ','), b[1:]...)
+	}
 	return &pb.Payload{Metadata: &pb.Metadata{Type: typ}, Body: &anypb.Any{Value: b}}
-}
-
-// withRequestID sets requestId on a response built from respBase or a
-// struct embedding it.
-func withRequestID(v any, id string) any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return v
-	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil {
-		return v
-	}
-	m["requestId"] = id
-	return m
 }
 
 // Request serves the unary Request service, following GrpcRequestAcceptor.request:
@@ -107,32 +98,32 @@ func (rs *rpcServer) Request(ctx context.Context, p *pb.Payload) (*pb.Payload, e
 		return payload("ServerCheckResponse", struct {
 			respBase
 			ConnectionID string `json:"connectionId"`
-		}{ok(), id}), nil
+		}{ok(), id}, ""), nil
 	}
-	h, found := rs.handlers()[typ]
+	h, found := rs.handlers[typ]
 	if !found {
-		return payload("ErrorResponse", fail(codeNoHandler, "RequestHandler Not Found")), nil
+		return payload("ErrorResponse", fail(codeNoHandler, "RequestHandler Not Found"), ""), nil
 	}
 	if c == nil || !c.registered.Load() {
-		return payload("ErrorResponse", fail(codeUnRegister, "Connection is unregistered.")), nil
+		return payload("ErrorResponse", fail(codeUnRegister, "Connection is unregistered."), ""), nil
 	}
 	c.touch()
 	body := p.GetBody().GetValue()
 	var base reqBase
 	if err := json.Unmarshal(body, &base); err != nil {
-		return payload("ErrorResponse", fail(codeBadGateway, err.Error())), nil
+		return payload("ErrorResponse", fail(codeBadGateway, err.Error()), ""), nil
 	}
 	if !h.internal {
 		hd := p.GetMetadata().GetHeaders()
 		if msg := rs.s.auth.check(hd["accessToken"], hd["username"], hd["password"]); msg != "" {
-			return payload(h.respType, withRequestID(fail(codeNoRight, msg), base.RequestID)), nil
+			return payload(h.respType, fail(codeNoRight, msg), base.RequestID), nil
 		}
 	}
 	resp, err := h.serve(c, body)
 	if err != nil {
 		resp = fail(codeInvalidParam, err.Error())
 	}
-	return payload(h.respType, withRequestID(resp, base.RequestID)), nil
+	return payload(h.respType, resp, base.RequestID), nil
 }
 
 // namingReq is the api's NamingRequest.
