@@ -271,6 +271,7 @@ func (s *Server) routes() http.Handler {
 		"GET /nacos/v1/ns/service":           s.handleGetService,
 		"GET /nacos/v1/ns/service/list":      s.handleServiceList,
 		"GET /nacos/v1/console/namespaces":   s.handleNamespaces,
+		"GET /nacos/v1/ns/operator/metrics":  s.handleMetrics,
 		"GET /nacos/v1/cs/configs":           s.handleGetConfig,
 		"POST /nacos/v1/cs/configs":          s.handlePublishConfig,
 		"DELETE /nacos/v1/cs/configs":        s.handleDeleteConfig,

@@ -280,3 +280,19 @@ func (rs *rpcServer) pushConfigChange(k configKey) {
 		}
 	}
 }
+
+// counts is the number of registered connections and of their subscriptions.
+func (rs *rpcServer) counts() (conns, subs int) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, c := range rs.conns {
+		if !c.registered.Load() {
+			continue
+		}
+		conns++
+		c.mu.Lock()
+		subs += len(c.subs)
+		c.mu.Unlock()
+	}
+	return conns, subs
+}

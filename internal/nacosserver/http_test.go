@@ -193,6 +193,10 @@ func TestNamingHTTP(t *testing.T) {
 	if code != 200 || body != `{"count":1,"doms":["payments"]}`+"\n" {
 		t.Errorf("service list: %d %s", code, body)
 	}
+	code, body = call(t, s, "GET", "/nacos/v1/ns/operator/metrics", nil, nil)
+	if code != 200 || !strings.HasPrefix(body, `{"clientCount":0,"connectionBasedClientCount":0,"instanceCount":2,"serviceCount":3,"status":"UP"`) {
+		t.Errorf("metrics: %d %s", code, body)
+	}
 	code, body = call(t, s, "GET", "/nacos/v1/console/namespaces", nil, nil)
 	if code != 200 || !strings.Contains(body, `"namespaceShowName":"dev"`) || !strings.Contains(body, `"namespaceShowName":"public"`) {
 		t.Errorf("namespaces: %d %s", code, body)

@@ -465,3 +465,14 @@ func (r *registry) replaceOwned(k serviceKey, owner string, ins []*instance) {
 	r.mu.Unlock()
 	r.push(k)
 }
+
+// counts is the number of services and instances of every namespace.
+func (r *registry) counts() (services, instances int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, svc := range r.services {
+		services++
+		instances += len(svc.instances)
+	}
+	return services, instances
+}

@@ -478,3 +478,15 @@ func (s *Server) handleNamespaces(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, map[string]any{"code": 200, "message": nil, "data": data})
 }
+
+// handleMetrics serves GET /nacos/v1/ns/operator/metrics
+// (OperatorController.metrics): {"status":"UP", counts}. The npm client's
+// getServerStatus reads status.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	services, instances := s.naming.counts()
+	conns, subs := s.rpc.counts()
+	writeJSON(w, map[string]any{
+		"status": "UP", "serviceCount": services, "instanceCount": instances,
+		"subscribeCount": subs, "clientCount": conns, "connectionBasedClientCount": conns,
+	})
+}
