@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	"github.com/graylane/graylane/internal/nacosserver"
 )
@@ -64,8 +65,8 @@ Exit codes: 0 after a clean stop, 1 failure (a port in use), 2 bad input
   graylane nacos serve --addr 127.0.0.1:8848 --username nacos --password nacos -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.output != "text" && o.output != "json" {
-				return &nacosBadInput{fmt.Errorf("--output %q: want text or json", o.output)}
+			if o.output != "text" && o.output != "json" && o.output != "yaml" {
+				return &nacosBadInput{fmt.Errorf("--output %q: want text, json or yaml", o.output)}
 			}
 			if err := checkListen("--addr", o.addr); err != nil {
 				return err
@@ -100,16 +101,21 @@ Exit codes: 0 after a clean stop, 1 failure (a port in use), 2 bad input
 	f.StringVar(&o.addr, "addr", nacosserver.DefaultAddr, "HTTP listen address HOST:PORT; gRPC listens on PORT+1000")
 	f.StringVar(&o.username, "username", "", "turn auth on with this user (default: env "+envNacosUsername+", else auth off)")
 	f.StringVar(&o.password, "password", "", "the user's password (default: env "+envNacosPassword+")")
-	f.StringVarP(&o.output, "output", "o", "text", "how to print the listening addresses once serving: text or json")
+	f.StringVarP(&o.output, "output", "o", "text", "how to print the listening addresses once serving: text, json or yaml")
 	return c
 }
 
 // printNacosListening prints where the server listens: text, or
-// {"listen": "http://ADDR", "grpc": "ADDR"} as JSON.
+// {"listen": "http://ADDR", "grpc": "ADDR"} as JSON or YAML.
 func printNacosListening(w io.Writer, format string, srv *nacosserver.Server) {
-	if format == "json" {
-		_ = json.NewEncoder(w).Encode(map[string]string{"listen": "http://" + srv.HTTPAddr(), "grpc": srv.GRPCAddr()})
-		return
+	info := map[string]string{"listen": "http://" + srv.HTTPAddr(), "grpc": srv.GRPCAddr()}
+	switch format {
+	case "json":
+		_ = json.NewEncoder(w).Encode(info)
+	case "yaml":
+		b, _ := yaml.Marshal(info) // a map of strings always marshals
+		_, _ = w.Write(b)
+	default:
+		fmt.Fprintf(w, "listening: http://%s (gRPC %s)\n", srv.HTTPAddr(), srv.GRPCAddr())
 	}
-	fmt.Fprintf(w, "listening: http://%s (gRPC %s)\n", srv.HTTPAddr(), srv.GRPCAddr())
 }
