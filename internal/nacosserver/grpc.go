@@ -53,6 +53,15 @@ func (c *rpcConn) touch() { c.lastActive.Store(time.Now().UnixMilli()); c.probin
 
 func (c *rpcConn) close() { c.doneOnce.Do(func() { close(c.done) }) }
 
+func (c *rpcConn) closed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // enqueue queues a push; a full queue drops it (the SDK also polls: its
 // service updater and config listen loop catch up).
 func (c *rpcConn) enqueue(p *pb.Payload) bool {
@@ -121,7 +130,10 @@ func (rs *rpcServer) HandleConn(ctx context.Context, st stats.ConnStats) {
 func (rs *rpcServer) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 func (rs *rpcServer) HandleRPC(context.Context, stats.RPCStats)                       {}
 
+// drop unregisters a connection: later requests on it answer 301 and its
+// instances go.
 func (rs *rpcServer) drop(c *rpcConn) {
+	c.registered.Store(false)
 	c.close()
 	rs.mu.Lock()
 	_, ok := rs.conns[c.id]
@@ -165,7 +177,9 @@ func (rs *rpcServer) RequestBiStream(stream pb.BiRequestStream_RequestBiStreamSe
 				c.mu.Lock()
 				c.labels = req.Labels
 				c.mu.Unlock()
-				c.registered.Store(true)
+				if !c.closed() {
+					c.registered.Store(true)
+				}
 				rs.s.log.Info("nacos grpc connection registered", "conn", c.id, "client", req.ClientVersion)
 			}
 		}

@@ -211,6 +211,7 @@ func (rs *rpcServer) instance(c *rpcConn, body []byte) (any, error) {
 	switch req.Type {
 	case "registerInstance":
 		rs.s.naming.register(k, in)
+		rs.dropIfClosed(c)
 	case "deregisterInstance":
 		rs.s.naming.deregister(k, in.IP, in.Port, in.Cluster)
 	default:
@@ -220,6 +221,15 @@ func (rs *rpcServer) instance(c *rpcConn, body []byte) (any, error) {
 		respBase
 		Type string `json:"type"`
 	}{ok(), req.Type}, nil
+}
+
+// dropIfClosed removes what a request registered on a connection that
+// closed while it ran (drop closes before it removes the owner's instances,
+// so either drop or this sees them).
+func (rs *rpcServer) dropIfClosed(c *rpcConn) {
+	if c.closed() {
+		rs.s.naming.dropOwner(c.id)
+	}
 }
 
 // batchInstance serves BatchInstanceRequest (BatchInstanceRequestHandler):
@@ -250,6 +260,7 @@ func (rs *rpcServer) batchInstance(c *rpcConn, body []byte) (any, error) {
 		ins = append(ins, in)
 	}
 	rs.s.naming.replaceOwned(k, c.id, ins)
+	rs.dropIfClosed(c)
 	return struct {
 		respBase
 		Type string `json:"type"`

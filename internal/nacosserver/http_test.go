@@ -180,6 +180,19 @@ func TestNamingHTTP(t *testing.T) {
 		t.Errorf("after deregister (-want +got):\n%s", diff)
 	}
 
+}
+
+// TestServicesHTTP creates, lists and deletes services over the v1 API and
+// reads the server's metrics and namespaces.
+func TestServicesHTTP(t *testing.T) {
+	s := startServer(t, Options{})
+	svc := url.Values{"serviceName": {"orders"}, "groupName": {"shop"}}
+	for _, ns := range []string{"public", "dev"} {
+		form := url.Values{"serviceName": {"shop@@orders"}, "ip": {"10.0.0.1"}, "port": {"80"}, "namespaceId": {ns}}
+		if code, body := call(t, s, "POST", "/nacos/v1/ns/instance", form, nil); code != 200 {
+			t.Fatalf("register: %d %s", code, body)
+		}
+	}
 	if code, body := call(t, s, "DELETE", "/nacos/v1/ns/service", svc, nil); code != 400 || !strings.Contains(body, "is not empty") {
 		t.Errorf("delete a service with instances: %d %s, want 400 not empty", code, body)
 	}
@@ -189,7 +202,7 @@ func TestNamingHTTP(t *testing.T) {
 	if code, body := call(t, s, "POST", "/nacos/v1/ns/service", url.Values{"serviceName": {"payments"}}, nil); code != 400 || !strings.Contains(body, "already exists") {
 		t.Errorf("create an existing service: %d %s", code, body)
 	}
-	code, body = call(t, s, "GET", "/nacos/v1/ns/service/list", url.Values{"pageNo": {"1"}, "pageSize": {"10"}}, nil)
+	code, body := call(t, s, "GET", "/nacos/v1/ns/service/list", url.Values{"pageNo": {"1"}, "pageSize": {"10"}}, nil)
 	if code != 200 || body != `{"count":1,"doms":["payments"]}`+"\n" {
 		t.Errorf("service list: %d %s", code, body)
 	}

@@ -97,33 +97,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	host, portText, err := net.SplitHostPort(opts.Addr)
+	httpLn, grpcLn, err := listen(opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("nacos address %q: %w", opts.Addr, err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port < 0 || port > 65535-GRPCPortOffset {
-		return nil, fmt.Errorf("nacos address %q: port must be 0..%d (gRPC listens on port + %d)", opts.Addr, 65535-GRPCPortOffset, GRPCPortOffset)
-	}
-	httpLn, err := net.Listen("tcp", opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen nacos http: %w", err)
-	}
-	grpcPort := 0
-	if port != 0 {
-		grpcPort = port + GRPCPortOffset
-	} else {
-		// A picked HTTP port: try its + 1000 so SDK clients that derive the
-		// gRPC port still connect; fall back to any free port.
-		grpcPort = httpLn.Addr().(*net.TCPAddr).Port + GRPCPortOffset
-	}
-	grpcLn, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort)))
-	if err != nil && port == 0 {
-		grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
-	}
-	if err != nil {
-		httpLn.Close()
-		return nil, fmt.Errorf("listen nacos grpc: %w", err)
+		return nil, err
 	}
 
 	ctx, stop := context.WithCancel(ctx)
@@ -164,6 +140,35 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}()
 	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "")
 	return s, nil
+}
+
+// listen opens the HTTP listener on addr and the gRPC one on its port +
+// GRPCPortOffset. With port 0 the HTTP port is picked, gRPC tries the
+// picked port + 1000 (so SDK clients that derive the gRPC port connect) and
+// falls back to any free port.
+func listen(addr string) (httpLn, grpcLn net.Listener, err error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nacos address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535-GRPCPortOffset {
+		return nil, nil, fmt.Errorf("nacos address %q: port must be 0..%d (gRPC listens on port + %d)", addr, 65535-GRPCPortOffset, GRPCPortOffset)
+	}
+	httpLn, err = net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen nacos http: %w", err)
+	}
+	grpcPort := httpLn.Addr().(*net.TCPAddr).Port + GRPCPortOffset
+	grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort)))
+	if err != nil && port == 0 {
+		grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	}
+	if err != nil {
+		httpLn.Close()
+		return nil, nil, fmt.Errorf("listen nacos grpc: %w", err)
+	}
+	return httpLn, grpcLn, nil
 }
 
 // HTTPAddr is the address the v1 HTTP API listens on.
