@@ -12,9 +12,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
+	routecmd "github.com/graylane/graylane/internal/route/command"
 	"github.com/graylane/graylane/internal/simulate"
 )
 
@@ -30,15 +31,15 @@ func load(t *testing.T, paths ...string) fixture {
 	if err != nil {
 		t.Fatalf("load %v: %v", paths, err)
 	}
-	svcs, ws := inspect.Inventory(set)
-	return fixture{table: route.Compile(inspect.RouteInput(set)), services: svcs, workloads: ws}
+	svcs, ws := expand.Inventory(set)
+	return fixture{table: route.Compile(expand.RouteInput(set)), services: svcs, workloads: ws}
 }
 
 // split is "subset:weight" of each destination, e.g. "v1:10 v2:90".
 func (f fixture) split(t *testing.T, gateway, url string, labels map[string]string, headers ...string) string {
 	t.Helper()
 	r := request(gateway, url, labels, headers...)
-	rep := inspect.Evaluate(f.table, r, true)
+	rep := routecmd.Evaluate(f.table, r, true)
 	var parts []string
 	for _, d := range rep.Destinations {
 		name := d.Subset
@@ -187,7 +188,7 @@ func TestSeed002(t *testing.T) {
 			if tc.cookie != "" {
 				r.Header.Set("Cookie", tc.cookie)
 			}
-			rep := inspect.Evaluate(f.table, r, true)
+			rep := routecmd.Evaluate(f.table, r, true)
 			got := rep.Destinations[0].Host + ":" + strconv.Itoa(int(rep.Destinations[0].Weight))
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
@@ -197,7 +198,7 @@ func TestSeed002(t *testing.T) {
 	p := load(t, "seed002", "seed002-percentage")
 	r := request("", "http://test-A:8080/", web)
 	r.Source.Namespace = "prod"
-	rep := inspect.Evaluate(p.table, r, true)
+	rep := routecmd.Evaluate(p.table, r, true)
 	if got := []int32{rep.Destinations[0].Weight, rep.Destinations[1].Weight}; !cmp.Equal(got, []int32{20, 80}) {
 		t.Errorf("weights %v, want [20 80]", got)
 	}

@@ -6,7 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
+	routecmd "github.com/graylane/graylane/internal/route/command"
+	simulatecmd "github.com/graylane/graylane/internal/simulate/command"
 	"github.com/graylane/graylane/internal/version"
 )
 
@@ -18,11 +20,11 @@ func newVersionCmd(stdout io.Writer) *cobra.Command {
 		Example: "  graylane version\n  graylane version -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(_ *cobra.Command, _ []string) error {
-			if err := inspect.CheckFormat(output); err != nil {
+			if err := cli.CheckFormat(output); err != nil {
 				return err
 			}
 			info := version.Get()
-			return inspect.Write(stdout, output, info, func(w io.Writer) error {
+			return cli.Write(stdout, output, info, func(w io.Writer) error {
 				_, err := fmt.Fprintf(w, "graylane %s (commit %s, %s, %s)\n", info.Version, orNone(info.Commit), info.GoVersion, info.Platform)
 				return err
 			})
@@ -40,7 +42,7 @@ func orNone(s string) string {
 }
 
 func newRouteCmd(stdout, stderr io.Writer) *cobra.Command {
-	var o inspect.RouteOptions
+	var o routecmd.RouteOptions
 	c := &cobra.Command{
 		Use:   "route -f PATH --url URL [flags]",
 		Short: "Show where one request goes under the VirtualServices and DestinationRules",
@@ -56,7 +58,7 @@ URL, headers, manifests).`,
   graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return inspect.Route(cmd.Context(), o, stdout, stderr)
+			return routecmd.Route(cmd.Context(), o, stdout, stderr)
 		},
 	}
 	addRequestFlags(c, &o.Files, &o.Request)
@@ -65,7 +67,7 @@ URL, headers, manifests).`,
 }
 
 func newSimulateCmd(stdout, stderr io.Writer) *cobra.Command {
-	var o inspect.SimulateOptions
+	var o simulatecmd.SimulateOptions
 	c := &cobra.Command{
 		Use:   "simulate -f PATH --url URL --calls 'a->b,b->c' [flags]",
 		Short: "Replay requests along a call graph and show the versions each one meets",
@@ -82,7 +84,7 @@ Exit codes: 0 the replay ran, whatever it found; 2 bad input (flags, URL,
 		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return inspect.Simulate(cmd.Context(), o, stdout, stderr)
+			return simulatecmd.Simulate(cmd.Context(), o, stdout, stderr)
 		},
 	}
 	addRequestFlags(c, &o.Files, &o.Request)

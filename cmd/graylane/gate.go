@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/gate"
 	"github.com/graylane/graylane/internal/gateclient"
-	"github.com/graylane/graylane/internal/inspect"
 )
 
 // newGateCmd is `graylane gate`: the whitelist and lane assignment service
@@ -71,7 +71,7 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
   graylane gate serve --listen :8470 --db mysql://gate:secret@db:3306/gate --open-read`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := inspect.CheckFormat(output); err != nil {
+			if err := cli.CheckFormat(output); err != nil {
 				return err
 			}
 			if err := checkListen("--listen", o.Listen); err != nil {
@@ -85,7 +85,7 @@ port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
 			err := gate.Serve(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
 			var ce *gate.ConfigError
 			if errors.As(err, &ce) {
-				return &inspect.InputError{Err: err}
+				return &cli.InputError{Err: err}
 			}
 			return err
 		},
@@ -133,7 +133,7 @@ func addGateClientFlags(c *cobra.Command, o *gateClientOptions) {
 
 // client checks the output format and --server and builds the API client.
 func (o *gateClientOptions) client() (*gateclient.Client, error) {
-	if err := inspect.CheckFormat(o.output); err != nil {
+	if err := cli.CheckFormat(o.output); err != nil {
 		return nil, err
 	}
 	if err := checkHTTPURL("--server", o.server); err != nil {
@@ -143,7 +143,7 @@ func (o *gateClientOptions) client() (*gateclient.Client, error) {
 	if tok == "" && o.tokenFile != "" {
 		b, err := os.ReadFile(o.tokenFile)
 		if err != nil {
-			return nil, &inspect.InputError{Err: fmt.Errorf("--token-file: %w", err)}
+			return nil, &cli.InputError{Err: fmt.Errorf("--token-file: %w", err)}
 		}
 		tok = string(trimSpace(b))
 	}
@@ -170,7 +170,7 @@ func gateRun[T any](ctx context.Context, stdout io.Writer, o *gateClientOptions,
 	if err != nil {
 		return err // a 4xx answer (*gateclient.StatusError) is bad input: exitCode
 	}
-	return inspect.Write(stdout, o.output, v, func(w io.Writer) error { return text(w, v) })
+	return cli.Write(stdout, o.output, v, func(w io.Writer) error { return text(w, v) })
 }
 
 func newGateWhitelistAddCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
@@ -186,7 +186,7 @@ func newGateWhitelistAddCmd(stdout io.Writer, o *gateClientOptions) *cobra.Comma
 			if expires != "" {
 				t, err := time.Parse(time.RFC3339, expires)
 				if err != nil {
-					return &inspect.InputError{Err: fmt.Errorf("--expires %q: want RFC 3339", expires)}
+					return &cli.InputError{Err: fmt.Errorf("--expires %q: want RFC 3339", expires)}
 				}
 				req.ExpiresAt = &t
 			}
@@ -252,7 +252,7 @@ func newGateWhitelistImportCmd(stdout io.Writer, o *gateClientOptions) *cobra.Co
 			if args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
-					return &inspect.InputError{Err: fmt.Errorf("open CSV: %w", err)}
+					return &cli.InputError{Err: fmt.Errorf("open CSV: %w", err)}
 				}
 				defer f.Close()
 				in = f
@@ -278,7 +278,7 @@ func newGateDecideCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if user == "" && tenant == "" {
-				return &inspect.InputError{Err: errors.New("give --user and/or --tenant")}
+				return &cli.InputError{Err: errors.New("give --user and/or --tenant")}
 			}
 			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (gateclient.Decision, error) {
 				return c.Decide(ctx, user, tenant)
@@ -299,7 +299,7 @@ func newGateLaneSetCmd(stdout io.Writer, o *gateClientOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			w, err := strconv.Atoi(args[1])
 			if err != nil {
-				return &inspect.InputError{Err: fmt.Errorf("weight %q: want an integer 0..100", args[1])}
+				return &cli.InputError{Err: fmt.Errorf("weight %q: want an integer 0..100", args[1])}
 			}
 			return gateRun(cmd.Context(), stdout, o, func(ctx context.Context, c *gateclient.Client) (gateclient.LaneInfo, error) {
 				return c.SetLane(ctx, args[0], w)

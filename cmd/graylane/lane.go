@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graylane/graylane/api/v1alpha1"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/localapi"
 )
@@ -107,22 +107,22 @@ Exit codes: 0 printed, 2 bad input (lane name, key file, --ttl, --output).`,
   curl -H "x-graylane: $(graylane lane sign gray --key-file lane.key)" http://127.0.0.1:8080/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, a []string) error {
-			if err := inspect.CheckFormat(output); err != nil {
+			if err := cli.CheckFormat(output); err != nil {
 				return err
 			}
 			if msgs := v1alpha1.ValidateLaneName(a[0]); len(msgs) > 0 {
-				return &inspect.InputError{Err: fmt.Errorf("lane name %q: %s", a[0], strings.Join(msgs, "; "))}
+				return &cli.InputError{Err: fmt.Errorf("lane name %q: %s", a[0], strings.Join(msgs, "; "))}
 			}
 			key, err := readLaneKey(keyFile)
 			if err != nil {
 				return err
 			}
 			if ttl <= 0 {
-				return &inspect.InputError{Err: fmt.Errorf("--ttl %s: want a positive duration", ttl)}
+				return &cli.InputError{Err: fmt.Errorf("--ttl %s: want a positive duration", ttl)}
 			}
 			exp := time.Now().Add(ttl).Truncate(time.Second)
 			out := signedHeader{Header: header, Value: lane.Sign(key, a[0], exp), Expires: exp.UTC()}
-			return inspect.Write(stdout, output, out, func(w io.Writer) error {
+			return cli.Write(stdout, output, out, func(w io.Writer) error {
 				_, err := fmt.Fprintln(w, out.Value)
 				return err
 			})
@@ -140,15 +140,15 @@ Exit codes: 0 printed, 2 bad input (lane name, key file, --ttl, --output).`,
 // whitespace removed.
 func readLaneKey(path string) ([]byte, error) {
 	if path == "" {
-		return nil, &inspect.InputError{Err: fmt.Errorf("--key-file is required")}
+		return nil, &cli.InputError{Err: fmt.Errorf("--key-file is required")}
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &inspect.InputError{Err: fmt.Errorf("lane key: %w", err)}
+		return nil, &cli.InputError{Err: fmt.Errorf("lane key: %w", err)}
 	}
 	key := []byte(strings.TrimSpace(string(b)))
 	if len(key) < 16 {
-		return nil, &inspect.InputError{Err: fmt.Errorf("lane key %s: want at least 16 bytes, got %d", path, len(key))}
+		return nil, &cli.InputError{Err: fmt.Errorf("lane key %s: want at least 16 bytes, got %d", path, len(key))}
 	}
 	return key, nil
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/localapi"
 )
@@ -45,13 +45,13 @@ input (flags, manifests, objects the API server finds invalid).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !local {
 				if cmd.Flags().Changed("admin") {
-					return &inspect.InputError{Err: errors.New("--admin needs --local")}
+					return &cli.InputError{Err: errors.New("--admin needs --local")}
 				}
 				return kubeapply.Run(cmd.Context(), ko, stdout, cmd.ErrOrStderr())
 			}
 			for _, name := range clusterApplyFlags {
 				if cmd.Flags().Changed(name) {
-					return &inspect.InputError{Err: fmt.Errorf("--%s is for a cluster; it cannot be used with --local", name)}
+					return &cli.InputError{Err: fmt.Errorf("--%s is for a cluster; it cannot be used with --local", name)}
 				}
 			}
 			if err := checkAdmin(lo.Admin); err != nil {
@@ -107,7 +107,7 @@ kind, no --local, an answer 4xx of the runtime).`,
 func addLocalFlags(c *cobra.Command, local *bool, admin *string, onCluster string) {
 	c.PreRunE = func(*cobra.Command, []string) error {
 		if !*local {
-			return &inspect.InputError{Err: fmt.Errorf("%s works on a running graylane up only: add --local; %s", c.CommandPath(), onCluster)}
+			return &cli.InputError{Err: fmt.Errorf("%s works on a running graylane up only: add --local; %s", c.CommandPath(), onCluster)}
 		}
 		return checkAdmin(*admin)
 	}

@@ -17,7 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
+	routecmd "github.com/graylane/graylane/internal/route/command"
 )
 
 func main() {
@@ -60,7 +61,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &inspect.InputError{Err: err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.InputError{Err: err} })
 	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr),
 		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr), newApplyCmd(stdout), newGetCmd(stdout), newGateCmd(stdout, stderr), newRolloutCmd(stdout), newLaneCmd(stdout),
 		newRenderCmd(stdout, stderr), newConvertCmd(stdout, stderr), newLintCmd(stdout, stderr))
@@ -82,7 +83,7 @@ func addOutputFlag(c *cobra.Command, p *string) {
 	c.Flags().StringVarP(p, "output", "o", "text", "output format: text, json or yaml")
 }
 
-func addRequestFlags(c *cobra.Command, files *[]string, o *inspect.RequestOptions) {
+func addRequestFlags(c *cobra.Command, files *[]string, o *routecmd.RequestOptions) {
 	f := c.Flags()
 	f.StringArrayVarP(files, "filename", "f", nil, "manifest file or folder (YAML or JSON, repeatable)")
 	f.StringVar(&o.URL, "url", "", "request URL, http://HOST[:PORT]/PATH?QUERY (required)")
@@ -94,14 +95,14 @@ func addRequestFlags(c *cobra.Command, files *[]string, o *inspect.RequestOption
 }
 
 func writeAny(w io.Writer, format string, v any) error {
-	return inspect.Write(w, format, v, func(io.Writer) error { return nil })
+	return cli.Write(w, format, v, func(io.Writer) error { return nil })
 }
 
 // printListening prints a server's address once it serves: text, or
 // {"listen": "http://ADDR"} as JSON or YAML.
 func printListening(w io.Writer, format, addr string) {
 	info := map[string]string{"listen": "http://" + addr}
-	_ = inspect.Write(w, format, info, func(w io.Writer) error {
+	_ = cli.Write(w, format, info, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "listening: http://%s\n", addr)
 		return err
 	})

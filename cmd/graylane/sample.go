@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/sample"
 )
 
@@ -38,7 +38,7 @@ in use), 2 bad input (an invalid flag or environment value).`,
 					flags[s.Flag] = values[i]
 				}
 			}
-			if err := inspect.CheckFormat(output); err != nil {
+			if err := cli.CheckFormat(output); err != nil {
 				return err
 			}
 			o, err := sample.Load(os.LookupEnv, flags)

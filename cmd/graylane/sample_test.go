@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 )
 
 func TestSampleCmdInvalid(t *testing.T) {
@@ -39,9 +39,9 @@ func TestSampleCmdInvalid(t *testing.T) {
 			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
-			var in *inspect.InputError
+			var in *cli.InputError
 			if !errors.As(err, &in) {
-				t.Errorf("error %T is not an *inspect.InputError (exit code 2)", err)
+				t.Errorf("error %T is not an *cli.InputError (exit code 2)", err)
 			}
 		})
 	}

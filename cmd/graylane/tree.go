@@ -7,18 +7,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 )
 
 // exitCode is the one mapping from a command's error to the exit code
-// docs/cli.md documents: 0 success, 2 bad input (an *inspect.InputError,
+// docs/cli.md documents: 0 success, 2 bad input (an *cli.InputError,
 // or an answer of the runtime or the gate that says the request was bad:
 // a 4xx), 1 everything else.
 func exitCode(err error) int {
 	if err == nil {
 		return 0
 	}
-	var in *inspect.InputError
+	var in *cli.InputError
 	if errors.As(err, &in) {
 		return 2
 	}
@@ -37,7 +37,7 @@ values, an answer 4xx of the runtime or the gate).`
 // finishTree makes every command of the tree report bad input the same
 // way: cobra's own help and completion commands are added now (not at
 // Execute) so they are part of the tree; argument checks return
-// *inspect.InputError; a command that only groups others is runnable, so
+// *cli.InputError; a command that only groups others is runnable, so
 // an unknown subcommand is an error (exit 2) and no subcommand prints the
 // help (exit 0).
 func finishTree(root *cobra.Command) {
@@ -80,7 +80,7 @@ func inputArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 			if !strings.Contains(err.Error(), c.CommandPath()) {
 				err = fmt.Errorf("%s: %w", c.CommandPath(), err)
 			}
-			return &inspect.InputError{Err: err}
+			return &cli.InputError{Err: err}
 		}
 		return nil
 	}
@@ -96,7 +96,7 @@ func unknownSubcommand(c *cobra.Command, args []string) error {
 	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
 		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
 	}
-	return &inspect.InputError{Err: fmt.Errorf("%s; see %s --help", msg, c.CommandPath())}
+	return &cli.InputError{Err: fmt.Errorf("%s; see %s --help", msg, c.CommandPath())}
 }
 
 // helpCmd is `graylane help COMMAND...`: cobra's, except that an unknown
@@ -114,7 +114,7 @@ func helpCmd(root *cobra.Command) *cobra.Command {
 				err = fmt.Errorf("unknown command %q for %q", rest[0], cmd.CommandPath())
 			}
 			if err != nil {
-				return &inspect.InputError{Err: fmt.Errorf("help: %w", err)}
+				return &cli.InputError{Err: fmt.Errorf("help: %w", err)}
 			}
 			cmd.SetOut(c.OutOrStdout())
 			return cmd.Help()

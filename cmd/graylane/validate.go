@@ -9,8 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/localapi"
 )
 
@@ -20,7 +20,7 @@ import (
 
 // validate checks the flags of `graylane up`.
 func (o *upOptions) validate() error {
-	if err := inspect.CheckFormat(o.output); err != nil {
+	if err := cli.CheckFormat(o.output); err != nil {
 		return err
 	}
 	if err := checkPort("--gateway-port", o.gatewayPort); err != nil {
@@ -42,7 +42,7 @@ func (o *upOptions) validate() error {
 	switch o.sampleProcesses {
 	case embedded.SamplesShared, embedded.SamplesPerReplica:
 	default:
-		return &inspect.InputError{Err: fmt.Errorf("--sample-processes %q: want %s or %s", o.sampleProcesses, embedded.SamplesShared, embedded.SamplesPerReplica)}
+		return &cli.InputError{Err: fmt.Errorf("--sample-processes %q: want %s or %s", o.sampleProcesses, embedded.SamplesShared, embedded.SamplesPerReplica)}
 	}
 	return o.edge.validate()
 }
@@ -68,7 +68,7 @@ func (f upEdgeFlags) validate() error {
 			if c.least < 0 {
 				noLimit = ", or -1 for no limit"
 			}
-			return &inspect.InputError{Err: fmt.Errorf("%s %d: want 1..%d%s", c.flag, c.v, c.most, noLimit)}
+			return &cli.InputError{Err: fmt.Errorf("%s %d: want 1..%d%s", c.flag, c.v, c.most, noLimit)}
 		}
 	}
 	return nil
@@ -77,7 +77,7 @@ func (f upEdgeFlags) validate() error {
 // checkPort accepts 0 (any free port) to 65535.
 func checkPort(flag string, port int) error {
 	if port < 0 || port > 65535 {
-		return &inspect.InputError{Err: fmt.Errorf("%s %d: want a port 0..65535 (0: any free port)", flag, port)}
+		return &cli.InputError{Err: fmt.Errorf("%s %d: want a port 0..65535 (0: any free port)", flag, port)}
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func checkPort(flag string, port int) error {
 // interface), an IP address or a host name; PORT 0..65535.
 func checkListen(flag, addr string) error {
 	bad := func(why string) error {
-		return &inspect.InputError{Err: fmt.Errorf("%s %q: %s; want HOST:PORT, e.g. 127.0.0.1:8080 (:8080 listens on every interface)", flag, addr, why)}
+		return &cli.InputError{Err: fmt.Errorf("%s %q: %s; want HOST:PORT, e.g. 127.0.0.1:8080 (:8080 listens on every interface)", flag, addr, why)}
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -106,11 +106,11 @@ func checkListen(flag, addr string) error {
 func checkHTTPURL(flag, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return &inspect.InputError{Err: fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:8470", flag, raw)}
+		return &cli.InputError{Err: fmt.Errorf("%s %q: want an http:// or https:// URL, e.g. http://127.0.0.1:8470", flag, raw)}
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return &inspect.InputError{Err: fmt.Errorf("%s %q: port %s is not 1..65535", flag, raw, p)}
+			return &cli.InputError{Err: fmt.Errorf("%s %q: port %s is not 1..65535", flag, raw, p)}
 		}
 	}
 	return nil
@@ -132,7 +132,7 @@ func checkAdmin(flag string) error {
 		return err
 	}
 	if host, port, _ := net.SplitHostPort(addr); host == "" || port == "0" {
-		return &inspect.InputError{Err: fmt.Errorf("%s %q: want the HOST:PORT that graylane up printed as admin, e.g. 127.0.0.1:15000", name, addr)}
+		return &cli.InputError{Err: fmt.Errorf("%s %q: want the HOST:PORT that graylane up printed as admin, e.g. 127.0.0.1:15000", name, addr)}
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
@@ -46,7 +47,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 	next.apply(set.Objects)
 	lanes, err := r.compileLanes(next.list())
 	if err != nil {
-		return nil, &inspect.InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	desired, err := r.desiredWorkloads(lanes.Objects)
 	if err != nil {
@@ -93,7 +94,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 // routeInput is the routing compiler's input from the stored objects,
 // lanes compiled in.
 func (r *Runtime) routeInput() route.Input {
-	return inspect.RouteInput(&manifest.Set{Objects: r.compiled})
+	return expand.RouteInput(&manifest.Set{Objects: r.compiled})
 }
 
 // recompileLanes compiles the lanes again with their current states (a
@@ -207,7 +208,7 @@ func (r *Runtime) desiredWorkloads(objs []*manifest.Object) (map[string]desiredW
 		out["Deployment "+o.Namespace+"/"+d.Name] = desiredWorkload{hash: hash + "/" + strconv.Itoa(len(specs)), specs: specs}
 	}
 	if len(errs) > 0 {
-		return nil, &inspect.InputError{Err: errors.Join(errs...)}
+		return nil, &cli.InputError{Err: errors.Join(errs...)}
 	}
 	return out, nil
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -49,7 +49,7 @@ func proxyToAddr(tb testing.TB, addr string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	in := inspect.RouteInput(set)
+	in := expand.RouteInput(set)
 	rt.swap(route.Compile(in), in.Services)
 	rt.cfg.Load().pods = []*pod{p}
 	l, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t"})

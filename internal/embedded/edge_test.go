@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -65,7 +65,7 @@ func serveRouted(t *testing.T, edge EdgeOptions, manifestYAML string, pods ...*p
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := inspect.RouteInput(set)
+	in := expand.RouteInput(set)
 	rt.swap(route.Compile(in), in.Services)
 	rt.cfg.Load().pods = pods
 	l, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t", app: "t", version: "v0"})

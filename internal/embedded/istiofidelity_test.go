@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -66,7 +66,7 @@ spec:
   exportTo: ["."]
   http: [{directResponse: {status: 418}}]
 `)
-	in := inspect.RouteInput(set)
+	in := expand.RouteInput(set)
 	rt.swap(route.Compile(in), in.Services)
 	rt.cfg.Load().pods = []*pod{p}
 	gateway := &caller{gateways: []string{"istio-system/edge"}, workload: "gw"}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/bucket"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/judge"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/plan"
@@ -119,18 +119,18 @@ func TestLaneLooseFallback(t *testing.T) {
 
 	// The simulator on the same compiled objects finds the same paths.
 	set := mustLoad(t, dir)
-	lanes, err := inspect.Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, workloads := inspect.Inventory(lanes.Set)
-	table := route.Compile(inspect.RouteInput(lanes.Set))
+	svcs, workloads := expand.Inventory(lanes.Set)
+	table := route.Compile(expand.RouteInput(lanes.Set))
 	opts := simulate.Options{
 		Entry:     route.Request{Authority: "shop.example", Path: "/", Method: "GET", Port: 80, Source: route.Source{Gateway: "shop/shop-gateway"}},
 		Calls:     map[string][]string{"order": {"payment"}, "payment": {"logistics"}},
 		Propagate: []string{"x-graylane"}, Requests: 2000, Seed: 1,
 	}
-	lanes.SimulateOptions(&opts)
+	lanes.SimulateOptions(&opts, time.Now())
 	rep, err := simulate.Run(table, svcs, workloads, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 )
 
 // lockedBuffer is a log sink the test reads while the runtime writes.
@@ -96,7 +96,7 @@ spec:
       - setWeight: 50
 `)
 	_, err = rt.Apply(set)
-	var ie *inspect.InputError
+	var ie *cli.InputError
 	if !errors.As(err, &ie) {
 		t.Fatalf("Apply: %v, want an input error", err)
 	}

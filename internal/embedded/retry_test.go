@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -65,7 +65,7 @@ func newPolicyProxy(t *testing.T, manifests string, backends ...backend) *policy
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := inspect.RouteInput(set)
+	in := expand.RouteInput(set)
 	table := route.Compile(in)
 	for _, f := range table.Findings {
 		if f.Severity == route.Error {

@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -52,7 +52,7 @@ spec:
     route: [{destination: {host: b}}]
   - route: [{destination: {host: b}}]
 `)
-	in := inspect.RouteInput(set)
+	in := expand.RouteInput(set)
 	rt.swap(route.Compile(in), in.Services)
 	rt.cfg.Load().pods = []*pod{p}
 	for _, tt := range []struct{ target, wantTarget, wantHost string }{

@@ -15,7 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/promstore"
@@ -140,11 +140,11 @@ type Addresses struct {
 }
 
 // New prepares a runtime. It checks the options and loads the manifests
-// (an error here is the user's input: see inspect.InputError).
+// (an error here is the user's input: see cli.InputError).
 func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	images, err := NewImageMap(opts.Images, opts.ImageFiles...)
 	if err != nil {
-		return nil, &inspect.InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	sharedSamples, err := sampleMode(opts.SampleProcesses)
 	if err != nil {
@@ -202,7 +202,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	close(r.started)
 	set, err := manifest.Load(r.opts.Files...)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	if err := r.applyStart(set); err != nil {
 		return err

@@ -20,7 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/testbin"
@@ -329,7 +330,7 @@ func TestInputErrors(t *testing.T) {
 			if err == nil {
 				err = rt.Run(context.Background(), nil)
 			}
-			var ie *inspect.InputError
+			var ie *cli.InputError
 			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &ie) != tc.input {
 				t.Errorf("err = %v (input error %v), want one containing %q (input error %v)", err, errors.As(err, &ie), tc.want, tc.input)
 			}
@@ -584,7 +585,7 @@ func TestForwardedHeaders(t *testing.T) {
 	p := &pod{spec: podSpec{name: "b-0", namespace: "default", labels: map[string]string{"app": "b"}}, addr: ln.Addr().String()}
 	p.ready.Store(true)
 	set := mustLoadBytes(t, "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n")
-	rt.swap(route.Compile(inspect.RouteInput(set)), inspect.RouteInput(set).Services)
+	rt.swap(route.Compile(expand.RouteInput(set)), expand.RouteInput(set).Services)
 	rt.cfg.Load().pods = []*pod{p}
 	req := httptest.NewRequest(http.MethodGet, "http://b/x", nil)
 	req.Header = http.Header{"X-Keep": {"1"}, "Connection": {"keep-alive"}, "Te": {"trailers"}}

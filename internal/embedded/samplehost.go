@@ -8,7 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/sample"
 )
 
@@ -33,7 +33,7 @@ func sampleMode(mode string) (shared bool, err error) {
 	case SamplesPerReplica:
 		return false, nil
 	}
-	return false, &inspect.InputError{Err: fmt.Errorf("--sample-processes %q: want %s or %s", mode, SamplesShared, SamplesPerReplica)}
+	return false, &cli.InputError{Err: fmt.Errorf("--sample-processes %q: want %s or %s", mode, SamplesShared, SamplesPerReplica)}
 }
 
 // hosted reports whether p runs in the sample host.

@@ -13,7 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/plan"
 )
@@ -177,7 +177,7 @@ func (s *savedState) objectSet(files *manifest.Set) (*manifest.Set, error) {
 		}
 		set, err := manifest.LoadBytes(name, b)
 		if err != nil {
-			return nil, &inspect.InputError{Err: fmt.Errorf("state: a saved object no longer loads (remove %s to start afresh): %w", stateFileName, err)}
+			return nil, &cli.InputError{Err: fmt.Errorf("state: a saved object no longer loads (remove %s to start afresh): %w", stateFileName, err)}
 		}
 		if len(set.Objects) != 1 {
 			continue // a kind this graylane does not keep

@@ -22,7 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/kubetest"
 )
@@ -146,7 +146,7 @@ metadata:
 rulez: []
 `)
 	_, err = apply(t, env, kubeapply.Options{Files: []string{bad}, Namespace: "untyped"})
-	var in *inspect.InputError
+	var in *cli.InputError
 	if want := bad + ":5: rulez: Role untyped/bad: field not declared in schema"; !errors.As(err, &in) || err.Error() != want {
 		t.Errorf("error %v: want an InputError %q", err, want)
 	}
@@ -188,7 +188,7 @@ func testGraylaneKinds(t *testing.T, env *kubetest.Env) {
 func testWaitTimeout(t *testing.T, env *kubetest.Env) {
 	createNamespace(t, env, "wait")
 	rep, err := apply(t, env, kubeapply.Options{Files: []string{seed001}, Namespace: "wait", Wait: true, Timeout: time.Second, PollInterval: 100 * time.Millisecond})
-	var in *inspect.InputError
+	var in *cli.InputError
 	if !errors.Is(err, context.DeadlineExceeded) || errors.As(err, &in) {
 		t.Fatalf("error %v: want a deadline failure", err)
 	}
@@ -307,7 +307,7 @@ spec:
     port: 70000
 `)
 	rep, err := apply(t, env, kubeapply.Options{Files: []string{p}, Namespace: "default"})
-	var in *inspect.InputError
+	var in *cli.InputError
 	if !errors.As(err, &in) {
 		t.Fatalf("error %v: want an InputError (exit 2)", err)
 	}
@@ -335,7 +335,7 @@ func testConflict(t *testing.T, env *kubetest.Env) {
 	}
 	o := kubeapply.Options{Files: []string{seed001}, Namespace: "conflict"}
 	rep, err := apply(t, env, o)
-	var in *inspect.InputError
+	var in *cli.InputError
 	var rej *kubeapply.RejectedError
 	if err == nil || errors.As(err, &in) || !errors.As(err, &rej) || !rej.Conflict {
 		t.Fatalf("error %v: want a conflict, not an InputError", err)
@@ -467,7 +467,7 @@ users:
 `)
 	var stdout, stderr bytes.Buffer
 	err = kubeapply.Run(context.Background(), kubeapply.Options{Files: []string{seed001}, Kubeconfig: kc}, &stdout, &stderr)
-	var in *inspect.InputError
+	var in *cli.InputError
 	if err == nil || errors.As(err, &in) || !strings.HasPrefix(err.Error(), "reach the cluster at https://"+addr+": ") {
 		t.Errorf("error %v: want a failure to reach the cluster, not an InputError", err)
 	}

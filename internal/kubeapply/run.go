@@ -13,7 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 )
 
@@ -53,22 +54,22 @@ type Report struct {
 const DefaultTimeout = 30 * time.Minute
 
 func (o Options) check() error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	if len(o.Files) == 0 {
-		return &inspect.InputError{Err: errors.New("no manifests: give -f FILE or -f DIR")}
+		return &cli.InputError{Err: errors.New("no manifests: give -f FILE or -f DIR")}
 	}
 	switch o.DryRun {
 	case "", "none", "server":
 	default:
-		return &inspect.InputError{Err: fmt.Errorf("--dry-run %q: want none or server (a client dry run cannot show what the cluster would do)", o.DryRun)}
+		return &cli.InputError{Err: fmt.Errorf("--dry-run %q: want none or server (a client dry run cannot show what the cluster would do)", o.DryRun)}
 	}
 	if o.DryRun == "server" && o.Wait {
-		return &inspect.InputError{Err: errors.New("--wait cannot wait for a dry run")}
+		return &cli.InputError{Err: errors.New("--wait cannot wait for a dry run")}
 	}
 	if o.Timeout < 0 {
-		return &inspect.InputError{Err: fmt.Errorf("--timeout %v: must not be negative", o.Timeout)}
+		return &cli.InputError{Err: fmt.Errorf("--timeout %v: must not be negative", o.Timeout)}
 	}
 	return nil
 }
@@ -77,23 +78,23 @@ func (o Options) check() error {
 // optionally waits for the Rollouts, and prints a Report on stdout. Status
 // changes during the wait go to stderr when it is a terminal. Bad flags,
 // manifests or kubeconfig, and objects the API server finds invalid, are
-// *inspect.InputError; a Degraded Rollout wraps ErrDegraded.
+// *cli.InputError; a Degraded Rollout wraps ErrDegraded.
 func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err := o.check(); err != nil {
 		return err
 	}
 	set, err := manifest.Load(o.Files...)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
-	ex, err := inspect.Expand(set)
+	ex, err := expand.Manifests(set)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	set = ex.Set
 	cfg, ns, err := ClientConfig(o.Kubeconfig, o.Context)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	if o.Namespace != "" {
 		ns = o.Namespace
@@ -116,7 +117,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	case err != nil && lookup.unserved:
 		return err // the cluster lacks CRDs: not a problem of the manifests
 	case err != nil:
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	for _, s := range skipped {
 		hint := ""
@@ -179,7 +180,7 @@ func classify(err error) error {
 			return err
 		}
 	}
-	return &inspect.InputError{Err: err}
+	return &cli.InputError{Err: err}
 }
 
 // discovery answers Namespaced from the cluster's discovery and remembers
@@ -211,7 +212,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func writeReport(w io.Writer, format string, rep Report) error {
-	return inspect.Write(w, format, rep, func(w io.Writer) error {
+	return cli.Write(w, format, rep, func(w io.Writer) error {
 		suffix := ""
 		if rep.DryRun {
 			suffix = " (server dry run)"

@@ -23,7 +23,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/render"
 	"github.com/graylane/graylane/internal/route"
@@ -209,7 +209,7 @@ func (l *linter) add(check string, sev route.Severity, o *manifest.Object, path,
 // DestinationRule defines, negative or all-zero weights, VirtualServices
 // istiod would reject, conflicts.
 func (l *linter) routing() {
-	l.table = route.Compile(inspect.RouteInput(l.set))
+	l.table = route.Compile(expand.RouteInput(l.set))
 	for _, f := range l.table.Findings {
 		if f.Severity == route.Info {
 			continue

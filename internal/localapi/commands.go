@@ -11,8 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -29,26 +29,26 @@ type ApplyOptions struct {
 // stderr about the documents it does not run, then sends each file to the
 // runtime.
 func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	set, err := inspect.Load(o.Files, stderr, manifest.DoingUp, nil)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingUp, nil)
 	if err != nil {
 		return err
 	}
 	if err := embedded.CheckRollouts(set); err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	files, err := manifest.Files(o.Files...)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	c := New(Admin(o.Admin))
 	total := &embedded.ApplyResult{}
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		if err != nil {
-			return &inspect.InputError{Err: err}
+			return &cli.InputError{Err: err}
 		}
 		var res embedded.ApplyResult
 		if err := c.Apply(ctx, f, body, &res); err != nil {
@@ -60,7 +60,7 @@ func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error 
 		total.Ignored = append(total.Ignored, res.Ignored...)
 		total.Findings = append(total.Findings, res.Findings...)
 	}
-	return inspect.Write(stdout, o.Output, total, func(w io.Writer) error {
+	return cli.Write(stdout, o.Output, total, func(w io.Writer) error {
 		for _, group := range []struct {
 			verb string
 			refs []string
@@ -85,7 +85,7 @@ type GetOptions struct {
 
 // Get lists what the runtime runs.
 func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	c := New(Admin(o.Admin))
@@ -95,7 +95,7 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 		if err := c.Get(ctx, "/v1/workloads", &ws); err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, ws, func(w io.Writer) error {
+		return cli.Write(stdout, o.Output, ws, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "POD\tWORKLOAD\tREADY\tSTATE\tRESTARTS\tADDRESS\tSIDECAR\tLABELS")
 			for _, p := range ws {
@@ -108,7 +108,7 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 		if err := c.Get(ctx, "/v1/services", &ss); err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, ss, func(w io.Writer) error {
+		return cli.Write(stdout, o.Output, ss, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "HOST\tPORTS\tENDPOINTS")
 			for _, s := range ss {
@@ -125,7 +125,7 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 		if err := c.Get(ctx, "/v1/routes", &hs); err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, hs, func(w io.Writer) error {
+		return cli.Write(stdout, o.Output, hs, func(w io.Writer) error {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SOURCE\tHOST\tVIRTUALSERVICES\tROUTES")
 			for _, h := range hs {
@@ -134,5 +134,5 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			return tw.Flush()
 		})
 	}
-	return &inspect.InputError{Err: fmt.Errorf("get %q: want workloads, services or routes", o.Kind)}
+	return &cli.InputError{Err: fmt.Errorf("get %q: want workloads, services or routes", o.Kind)}
 }

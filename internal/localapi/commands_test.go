@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
 )
 
@@ -107,7 +107,7 @@ Gateway istio-system/app-gw created
 func TestErrors(t *testing.T) {
 	admin := startRuntime(t, "/bin/false", nil)
 	ctx := context.Background()
-	var ie *inspect.InputError
+	var ie *cli.InputError
 	err := Apply(ctx, ApplyOptions{Files: []string{"../../examples/seed004-broken"}, Admin: admin}, io.Discard, io.Discard)
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "routing.yaml:115") {
 		t.Errorf("broken manifest: %v", err)

@@ -11,8 +11,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
 )
 
@@ -36,7 +36,7 @@ var ErrLaneAborted = errors.New("lane is Aborted")
 
 // Lane lists, shows or commands the lanes of a running runtime.
 func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	c := New(Admin(o.Admin))
@@ -49,7 +49,7 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 		if err := c.Get(ctx, "/v1/lanes", &ls); err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, ls, func(w io.Writer) error { return laneTable(w, ls) })
+		return cli.Write(stdout, o.Output, ls, func(w io.Writer) error { return laneTable(w, ls) })
 	case "get":
 	case "promote", "abort", "retry", "pause", "resume":
 		msg, err := c.command(ctx, "lanes", o.Namespace, o.Name, o.Action, o.Full)
@@ -58,7 +58,7 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 		}
 		note(stdout, o.Notes, o.Output, msg)
 	default:
-		return &inspect.InputError{Err: fmt.Errorf("lane %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
+		return &cli.InputError{Err: fmt.Errorf("lane %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
 	}
 	st, err := c.lane(ctx, o.Namespace, o.Name)
 	if err != nil {
@@ -69,7 +69,7 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 			return err
 		}
 	}
-	if err := inspect.Write(stdout, o.Output, st, func(w io.Writer) error { return laneDetail(w, st) }); err != nil {
+	if err := cli.Write(stdout, o.Output, st, func(w io.Writer) error { return laneDetail(w, st) }); err != nil {
 		return err
 	}
 	if o.Wait && st.Phase == lane.Aborted {

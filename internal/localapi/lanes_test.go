@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 )
@@ -102,7 +102,7 @@ spec:
 			t.Errorf("%s on a Promoted lane: %v, want 409 saying why\n%s", action, err, out)
 		}
 	}
-	var in *inspect.InputError
+	var in *cli.InputError
 	if err := Lane(context.Background(), LaneOptions{Action: "get", Name: "blue", Namespace: "shop", Admin: admin}, io.Discard); !errors.As(err, &in) {
 		t.Errorf("unknown lane: %v, want an input error", err)
 	}

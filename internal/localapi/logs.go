@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 )
 
 // LogsOptions are the options of `graylane logs WORKLOAD --local`.
@@ -28,7 +28,7 @@ type LogsOptions struct {
 // it streams until ctx ends or the replicas stop.
 func Logs(ctx context.Context, o LogsOptions, w io.Writer) error {
 	if o.Workload == "" {
-		return &inspect.InputError{Err: errors.New("give a workload: graylane logs WORKLOAD --local")}
+		return &cli.InputError{Err: errors.New("give a workload: graylane logs WORKLOAD --local")}
 	}
 	q := url.Values{"workload": {o.Workload}}
 	if o.Namespace != "" {
@@ -66,7 +66,7 @@ func Logs(ctx context.Context, o LogsOptions, w io.Writer) error {
 		}
 		err := &APIError{Status: resp.StatusCode, Message: msg}
 		if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-			return &inspect.InputError{Err: err}
+			return &cli.InputError{Err: err}
 		}
 		return err
 	}

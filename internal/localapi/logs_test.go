@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/manifest"
 )
 
@@ -116,7 +116,7 @@ func TestLogsWithCLI(t *testing.T) {
 	}
 
 	err = Logs(context.Background(), LogsOptions{Workload: "nope", Replica: -1, Tail: -1, Admin: admin}, &out)
-	var in *inspect.InputError
+	var in *cli.InputError
 	if !errors.As(err, &in) || !strings.Contains(err.Error(), `no workload or pod named "nope"`) {
 		t.Errorf("unknown workload: %v, want an input error", err)
 	}

@@ -13,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
-	"github.com/graylane/graylane/internal/inspect"
 	"github.com/graylane/graylane/internal/plan"
 )
 
@@ -41,7 +41,7 @@ var ErrDegraded = errors.New("rollout is Degraded")
 
 // Rollout lists, shows or commands Rollouts of a running runtime.
 func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	c := New(Admin(o.Admin))
@@ -54,12 +54,12 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		if err := c.Get(ctx, "/v1/rollouts", &rs); err != nil {
 			return err
 		}
-		return inspect.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
+		return cli.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
 	case "get":
 	case "set-image":
 		container, image, ok := strings.Cut(o.Image, "=")
 		if !ok || container == "" || image == "" {
-			return &inspect.InputError{Err: fmt.Errorf("set image %q: want CONTAINER=IMAGE", o.Image)}
+			return &cli.InputError{Err: fmt.Errorf("set image %q: want CONTAINER=IMAGE", o.Image)}
 		}
 		var res commandResult
 		path := "/v1/rollouts/" + o.Namespace + "/" + o.Name + "/set-image?container=" + url.QueryEscape(container) + "&image=" + url.QueryEscape(image)
@@ -74,7 +74,7 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		}
 		note(stdout, o.Notes, o.Output, msg)
 	default:
-		return &inspect.InputError{Err: fmt.Errorf("rollout %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
+		return &cli.InputError{Err: fmt.Errorf("rollout %q: want list, get, promote, abort, retry, pause or resume", o.Action)}
 	}
 	st, err := c.rollout(ctx, o.Namespace, o.Name)
 	if err != nil {
@@ -94,7 +94,7 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 			return err
 		}
 	}
-	if err := inspect.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []embedded.RolloutStatus{st}) }); err != nil {
+	if err := cli.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []embedded.RolloutStatus{st}) }); err != nil {
 		return err
 	}
 	if o.Wait && st.Phase == plan.Degraded {
@@ -119,7 +119,7 @@ func find[T any](ctx context.Context, c *Client, path, kind, ns, name string, ke
 			return it, nil
 		}
 	}
-	return zero, &inspect.InputError{Err: fmt.Errorf("%s %s/%s not found", kind, ns, name)}
+	return zero, &cli.InputError{Err: fmt.Errorf("%s %s/%s not found", kind, ns, name)}
 }
 
 // pollUntil calls get every 200 ms until done says so or timeout (0: 30m)
@@ -177,7 +177,7 @@ func (c *Client) watch(ctx context.Context, o RolloutOptions, w io.Writer) (embe
 		finished := st.Phase == plan.Healthy || st.Phase == plan.Degraded
 		switch {
 		case o.Output == "json" && line != last:
-			_ = inspect.Write(w, "json", st, nil)
+			_ = cli.Write(w, "json", st, nil)
 		case tty:
 			// On a terminal one status line is redrawn in place, with a
 			// progress bar of the canary weight.

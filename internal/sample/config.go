@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 )
 
 // DefaultPropagateHeaders is the default of propagate_headers: the headers an
@@ -116,7 +116,7 @@ func DefaultOptions() Options {
 // Flag to the value given on the command line; only flags the user set belong
 // in it. An environment variable set to "" counts as unset, except
 // upstream_url and propagate_headers where it means "none". Invalid values are
-// an *inspect.InputError naming the variable or flag.
+// an *cli.InputError naming the variable or flag.
 func Load(lookupEnv func(string) (string, bool), flags map[string]string) (Options, error) {
 	o := DefaultOptions()
 	// Run by `graylane up`, the default version is the image tag, so a
@@ -136,14 +136,14 @@ func Load(lookupEnv func(string) (string, bool), flags map[string]string) (Optio
 			continue
 		}
 		if err := s.set(&o, val); err != nil {
-			return Options{}, &inspect.InputError{Err: fmt.Errorf("invalid %s %q: %w", src, val, err)}
+			return Options{}, &cli.InputError{Err: fmt.Errorf("invalid %s %q: %w", src, val, err)}
 		}
 	}
 	o.PodName, _ = lookupEnv("POD_NAME")
 	o.PodUID, _ = lookupEnv("POD_UID")
 	inherited, err := inheritedSocket(lookupEnv, os.Getpid())
 	if err != nil {
-		return Options{}, &inspect.InputError{Err: err}
+		return Options{}, &cli.InputError{Err: err}
 	}
 	o.Inherited = inherited
 	return o, nil
@@ -171,7 +171,7 @@ func inheritedSocket(lookupEnv func(string) (string, bool), pid int) (bool, erro
 	return true, nil
 }
 
-// Validate checks options built by hand; errors are *inspect.InputError naming
+// Validate checks options built by hand; errors are *cli.InputError naming
 // the environment variable of the bad field.
 func (o Options) Validate() error {
 	var errs []error
@@ -193,7 +193,7 @@ func (o Options) Validate() error {
 		add("propagate_headers", strconv.Quote(p), checkHeaderPattern(p))
 	}
 	if len(errs) > 0 {
-		return &inspect.InputError{Err: errors.Join(errs...)}
+		return &cli.InputError{Err: errors.Join(errs...)}
 	}
 	return nil
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 )
 
 func envFunc(env map[string]string) func(string) (string, bool) {
@@ -84,9 +84,9 @@ func TestLoadErrors(t *testing.T) {
 			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
-			var in *inspect.InputError
+			var in *cli.InputError
 			if !errors.As(err, &in) {
-				t.Errorf("error %T is not an *inspect.InputError", err)
+				t.Errorf("error %T is not an *cli.InputError", err)
 			}
 		})
 	}
@@ -113,9 +113,9 @@ func TestValidate(t *testing.T) {
 			got := ""
 			if err != nil {
 				got = err.Error()
-				var in *inspect.InputError
+				var in *cli.InputError
 				if !errors.As(err, &in) {
-					t.Errorf("error %T is not an *inspect.InputError", err)
+					t.Errorf("error %T is not an *cli.InputError", err)
 				}
 			}
 			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {

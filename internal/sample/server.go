@@ -19,7 +19,7 @@ const shutdownTimeout = 5 * time.Second
 
 // Run listens on o.Host:o.Port, or takes the inherited socket (fd 3) when
 // o.Inherited, and serves until ctx ends (see [Serve]). Invalid options are
-// an *inspect.InputError; a listen failure is a plain error.
+// an *cli.InputError; a listen failure is a plain error.
 func Run(ctx context.Context, o Options, logger *slog.Logger) error {
 	if err := o.Validate(); err != nil {
 		return err

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
@@ -69,8 +69,8 @@ func TestFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, ws := inspect.Inventory(set)
-	tab := route.Compile(inspect.RouteInput(set))
+	svcs, ws := expand.Inventory(set)
+	tab := route.Compile(expand.RouteInput(set))
 	for _, tt := range []struct {
 		user   string
 		want   map[string]float64

@@ -5,10 +5,11 @@ import (
 	"net/http"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
@@ -132,12 +133,12 @@ func run(t *testing.T, calls string, propagate []string, headers ...string) *sim
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, ws := inspect.Inventory(set)
+	svcs, ws := expand.Inventory(set)
 	entry := route.Request{Authority: "web", Path: "/", Header: http.Header{}, Source: route.Source{Namespace: "default"}}
 	for i := 0; i+1 < len(headers); i += 2 {
 		entry.Header.Set(headers[i], headers[i+1])
 	}
-	rep, err := simulate.Run(route.Compile(inspect.RouteInput(set)), svcs, ws, simulate.Options{Entry: entry, Calls: c, Propagate: propagate, Requests: 400, Seed: 3})
+	rep, err := simulate.Run(route.Compile(expand.RouteInput(set)), svcs, ws, simulate.Options{Entry: entry, Calls: c, Propagate: propagate, Requests: 400, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestReplicasWeightTheChoice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, ws := inspect.Inventory(set)
+	svcs, ws := expand.Inventory(set)
 	// Without a VirtualService for this host the Service picks among all
 	// pods: pay-v1 has 3 replicas, pay-v2 has 1.
 	entry := route.Request{Authority: "pay.default.svc.cluster.local", Path: "/", Header: http.Header{}}
@@ -258,12 +259,12 @@ func TestLaneMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lanes, err := inspect.Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, ws := inspect.Inventory(lanes.Set)
-	table := route.Compile(inspect.RouteInput(lanes.Set))
+	svcs, ws := expand.Inventory(lanes.Set)
+	table := route.Compile(expand.RouteInput(lanes.Set))
 	type path struct {
 		Path, Lane string
 		Mixed      bool
@@ -291,7 +292,7 @@ func TestLaneMixed(t *testing.T) {
 				Calls:     map[string][]string{"order": {"payment"}, "payment": {"logistics"}},
 				Propagate: tc.propagate, Requests: 1000, Seed: 1,
 			}
-			lanes.SimulateOptions(&opts)
+			lanes.SimulateOptions(&opts, time.Now())
 			rep, err := simulate.Run(table, svcs, ws, opts)
 			if err != nil {
 				t.Fatal(err)

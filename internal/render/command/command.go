@@ -13,7 +13,8 @@ import (
 	"strings"
 
 	"github.com/graylane/graylane/api/v1alpha1"
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lint"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/render"
@@ -84,27 +85,27 @@ func (e *FindingsError) Error() string {
 
 func checkLayout(l string) error {
 	if l != "" && l != v1alpha1.LayoutSubsets && l != v1alpha1.LayoutServices {
-		return &inspect.InputError{Err: fmt.Errorf("--layout %q: want subsets or services", l)}
+		return &cli.InputError{Err: fmt.Errorf("--layout %q: want subsets or services", l)}
 	}
 	return nil
 }
 
 // Render renders every Release of the input.
 func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	if err := checkLayout(o.Layout); err != nil {
 		return err
 	}
-	set, err := inspect.Load(o.Files, stderr, manifest.DoingRender, nil)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingRender, nil)
 	if err != nil {
 		return err
 	}
 	rels := render.Releases(set)
 	hasLanes := len(set.Of("Lane")) > 0
 	if len(rels) == 0 && !hasLanes {
-		return &inspect.InputError{Err: errors.New("no Release or Lane (apiVersion: graylane.io/v1alpha1) in the input; for Deployments use graylane convert")}
+		return &cli.InputError{Err: errors.New("no Release or Lane (apiVersion: graylane.io/v1alpha1) in the input; for Deployments use graylane convert")}
 	}
 	for _, r := range rels {
 		if o.Layout != "" {
@@ -113,14 +114,14 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 	}
 	objs, err := render.Render(rels...)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	if hasLanes {
 		// A Lane's output is the objects it adds or changes: apply them
 		// beside (after) the input manifests.
-		ex, err := inspect.Expand(set)
+		ex, err := expand.Manifests(set)
 		if err != nil {
-			return err
+			return &cli.InputError{Err: err}
 		}
 		for _, c := range ex.Output.Changed {
 			objs = append(objs, render.Object{APIVersion: c.APIVersion, Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, Value: c.Typed})
@@ -131,7 +132,7 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 
 // Convert converts the Deployments of the input (with their Services).
 func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	if err := checkLayout(o.Layout); err != nil {
@@ -141,16 +142,16 @@ func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	set, err := inspect.Load(o.Files, stderr, manifest.DoingConvert, nil)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingConvert, nil)
 	if err != nil {
 		return err
 	}
 	if len(set.Of("Deployment")) == 0 {
-		return &inspect.InputError{Err: errors.New("no Deployment (apiVersion: apps/v1) in the input")}
+		return &cli.InputError{Err: errors.New("no Deployment (apiVersion: apps/v1) in the input")}
 	}
 	conv, err := render.Convert(set, opts)
 	if err != nil {
-		return &inspect.InputError{Err: err}
+		return &cli.InputError{Err: err}
 	}
 	if err := convertNotes(stderr, conv, opts); err != nil {
 		return err
@@ -162,7 +163,7 @@ func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) erro
 func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions, error) {
 	opts := render.ConvertOptions{Name: o.Name, WorkloadRef: o.WorkloadRef, NoAnalysis: o.NoAnalysis, Judge: o.Judge, Prometheus: o.Prometheus, FirstApply: o.FirstApply}
 	if o.NoAnalysis && o.Prometheus != "" {
-		return opts, &inspect.InputError{Err: errors.New("--prometheus: there is no analysis with --no-analysis")}
+		return opts, &cli.InputError{Err: errors.New("--prometheus: there is no analysis with --no-analysis")}
 	}
 	for _, f := range []struct {
 		flag string
@@ -172,19 +173,19 @@ func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions,
 		for _, v := range f.in {
 			c, err := parseVersionChoice(v)
 			if err != nil {
-				return opts, &inspect.InputError{Err: fmt.Errorf("%s %q: %w", f.flag, v, err)}
+				return opts, &cli.InputError{Err: fmt.Errorf("%s %q: %w", f.flag, v, err)}
 			}
 			*f.out = append(*f.out, c)
 		}
 	}
 	if o.Release != "" {
-		set, err := inspect.Load([]string{o.Release}, stderr, manifest.DoingConvert, nil)
+		set, err := cli.Load([]string{o.Release}, stderr, manifest.DoingConvert, nil)
 		if err != nil {
 			return opts, err
 		}
 		rs := set.Of("Release")
 		if len(rs) != 1 {
-			return opts, &inspect.InputError{Err: fmt.Errorf("--release %s: want exactly one Release, found %d", o.Release, len(rs))}
+			return opts, &cli.InputError{Err: fmt.Errorf("--release %s: want exactly one Release, found %d", o.Release, len(rs))}
 		}
 		r := rs[0].Typed.(*v1alpha1.Release)
 		opts.Spec = r.DeepCopy().Spec
@@ -206,7 +207,7 @@ func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions,
 	if o.Steps != "" {
 		steps, err := ParseSteps(o.Steps)
 		if err != nil {
-			return opts, &inspect.InputError{Err: fmt.Errorf("--steps: %w", err)}
+			return opts, &cli.InputError{Err: fmt.Errorf("--steps: %w", err)}
 		}
 		s.Steps = steps
 	}
@@ -254,10 +255,10 @@ func ParseSteps(s string) ([]v1alpha1.Step, error) {
 // FindingsError (exit code 1); information (the Rollout features `graylane
 // up` does not run) is printed but fails only with o.Local.
 func Lint(_ context.Context, o LintOptions, stdout, stderr io.Writer) error {
-	if err := inspect.CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	set, err := inspect.Load(o.Files, stderr, manifest.DoingLint, lint.Reads)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingLint, lint.Reads)
 	if err != nil {
 		return err
 	}
@@ -274,7 +275,7 @@ func Lint(_ context.Context, o LintOptions, stdout, stderr io.Writer) error {
 	if report.Findings == nil {
 		report.Findings = []lint.Finding{}
 	}
-	err = inspect.Write(stdout, o.Output, report, func(w io.Writer) error {
+	err = cli.Write(stdout, o.Output, report, func(w io.Writer) error {
 		for _, f := range fs {
 			if _, err := fmt.Fprintf(w, "%s: %s\n", f.Severity, f); err != nil {
 				return err

@@ -10,7 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/graylane/graylane/internal/inspect"
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/render"
 )
 
@@ -20,7 +20,7 @@ import (
 func write(objs []render.Object, converted []render.ConvertedService, o WriteOptions, stdout io.Writer) error {
 	if o.OutputDir == "" {
 		if o.Kustomization {
-			return &inspect.InputError{Err: fmt.Errorf("--kustomization needs --output-dir")}
+			return &cli.InputError{Err: fmt.Errorf("--kustomization needs --output-dir")}
 		}
 		return writeStream(objs, o.Output, stdout)
 	}
@@ -35,7 +35,7 @@ func write(objs []render.Object, converted []render.ConvertedService, o WriteOpt
 	for i, f := range files {
 		names[i] = filepath.Join(o.OutputDir, f.Name)
 	}
-	return inspect.Write(stdout, o.Output, struct {
+	return cli.Write(stdout, o.Output, struct {
 		Files    []string                  `json:"files"`
 		Services []render.ConvertedService `json:"services,omitempty"`
 	}{names, converted}, func(w io.Writer) error {
@@ -50,7 +50,7 @@ func write(objs []render.Object, converted []render.ConvertedService, o WriteOpt
 
 // writeStream prints multi-document YAML (text, yaml) or a v1 List (json).
 func writeStream(objs []render.Object, format string, w io.Writer) error {
-	if format != inspect.FormatJSON {
+	if format != cli.FormatJSON {
 		data, err := render.EncodeAll(objs)
 		if err != nil {
 			return err

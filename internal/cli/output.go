@@ -1,4 +1,4 @@
-package inspect
+package cli
 
 import (
 	"encoding/json"
@@ -16,7 +16,8 @@ type InputError struct{ Err error }
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
 
-func inputErrorf(format string, args ...any) error {
+// InputErrorf is an InputError of a formatted message.
+func InputErrorf(format string, args ...any) error {
 	return &InputError{Err: fmt.Errorf(format, args...)}
 }
 
@@ -33,7 +34,7 @@ func CheckFormat(f string) error {
 	case FormatText, FormatJSON, FormatYAML, "":
 		return nil
 	}
-	return inputErrorf("--output %q: want text, json or yaml", f)
+	return InputErrorf("--output %q: want text, json or yaml", f)
 }
 
 // Write renders v in the format; text uses the given function.

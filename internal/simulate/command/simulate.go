@@ -1,20 +1,24 @@
-package inspect
+package command
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
+	routecmd "github.com/graylane/graylane/internal/route/command"
 	"github.com/graylane/graylane/internal/simulate"
 )
 
 // SimulateOptions are the options of `graylane simulate`.
 type SimulateOptions struct {
 	Files        []string
-	Request      RequestOptions
+	Request      routecmd.RequestOptions
 	Calls        string
 	Propagate    []string
 	Requests     int
@@ -32,49 +36,49 @@ type SimulateReport struct {
 
 // Simulate replays requests along the call graph and writes the report.
 func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) error {
-	if err := CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
 	if o.Requests < 1 || o.Requests > 10_000_000 {
-		return inputErrorf("--requests %d: want 1..10000000", o.Requests)
+		return cli.InputErrorf("--requests %d: want 1..10000000", o.Requests)
 	}
 	calls, err := simulate.ParseCalls(o.Calls)
 	if err != nil {
-		return inputErrorf("--calls: %v", err)
+		return cli.InputErrorf("--calls: %v", err)
 	}
-	req, explicit, err := buildRequest(o.Request)
+	req, explicit, err := routecmd.BuildRequest(o.Request)
 	if err != nil {
 		return err
 	}
-	set, err := Load(o.Files, stderr, manifest.DoingSimulate, nil)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingSimulate, nil)
 	if err != nil {
 		return err
 	}
-	lanes, err := Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	set = lanes.Set
-	t := route.Compile(RouteInput(set))
+	t := route.Compile(expand.RouteInput(set))
 	var notes []string
-	note, err := resolveGateway(t, req, o.Request)
+	note, err := routecmd.ResolveGateway(t, req, o.Request)
 	if err != nil {
 		return err
 	}
 	if note != "" {
 		notes = append(notes, note)
 	}
-	if note := gatewayPort(t, req, explicit); note != "" {
+	if note := routecmd.GatewayPort(t, req, explicit); note != "" {
 		notes = append(notes, note)
 	}
-	svcs, workloads := Inventory(set)
+	svcs, workloads := expand.Inventory(set)
 	opts := simulate.Options{
 		Entry: *req, Calls: calls, Propagate: o.Propagate, Requests: o.Requests, Seed: o.Seed, VersionLabel: o.VersionLabel,
 	}
-	lanes.SimulateOptions(&opts)
+	lanes.SimulateOptions(&opts, time.Now())
 	rep, err := simulate.Run(t, svcs, workloads, opts)
 	if err != nil {
-		return &InputError{Err: fmt.Errorf("--calls: %w", err)}
+		return &cli.InputError{Err: fmt.Errorf("--calls: %w", err)}
 	}
 	for _, f := range t.Findings {
 		if f.Severity >= route.Warning {
@@ -87,7 +91,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 		gw = route.MeshSource
 	}
 	out := &SimulateReport{URL: o.Request.URL, Gateway: gw, Report: *rep}
-	return Write(stdout, o.Output, out, out.text)
+	return cli.Write(stdout, o.Output, out, out.text)
 }
 
 func (r *SimulateReport) text(w io.Writer) error {

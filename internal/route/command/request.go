@@ -1,4 +1,4 @@
-package inspect
+package command
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -23,21 +24,21 @@ type RequestOptions struct {
 	SourceNamespace string
 }
 
-// buildRequest parses the options into a route.Request. explicitPort
+// BuildRequest parses the options into a route.Request. explicitPort
 // tells whether the URL named a port.
-func buildRequest(o RequestOptions) (*route.Request, bool, error) {
+func BuildRequest(o RequestOptions) (*route.Request, bool, error) {
 	if o.URL == "" {
-		return nil, false, inputErrorf("--url is required")
+		return nil, false, cli.InputErrorf("--url is required")
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil {
-		return nil, false, inputErrorf("--url %q: %v", o.URL, err)
+		return nil, false, cli.InputErrorf("--url %q: %v", o.URL, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, false, inputErrorf("--url %q: want an http:// or https:// URL", o.URL)
+		return nil, false, cli.InputErrorf("--url %q: want an http:// or https:// URL", o.URL)
 	}
 	if u.Host == "" {
-		return nil, false, inputErrorf("--url %q: no host", o.URL)
+		return nil, false, cli.InputErrorf("--url %q: no host", o.URL)
 	}
 	r := &route.Request{Authority: u.Host, Path: u.RequestURI(), Method: strings.ToUpper(o.Method), Scheme: u.Scheme, Header: http.Header{}}
 	if r.Method == "" {
@@ -47,7 +48,7 @@ func buildRequest(o RequestOptions) (*route.Request, bool, error) {
 	if explicit {
 		p, err := strconv.ParseUint(u.Port(), 10, 16)
 		if err != nil || p == 0 {
-			return nil, false, inputErrorf("--url %q: bad port %q", o.URL, u.Port())
+			return nil, false, cli.InputErrorf("--url %q: bad port %q", o.URL, u.Port())
 		}
 		r.Port = uint32(p)
 	}
@@ -55,7 +56,7 @@ func buildRequest(o RequestOptions) (*route.Request, bool, error) {
 		k, v, ok := strings.Cut(h, ":")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, false, inputErrorf("-H %q: want 'Name: value'", h)
+			return nil, false, cli.InputErrorf("-H %q: want 'Name: value'", h)
 		}
 		if strings.EqualFold(k, "host") {
 			r.Authority = strings.TrimSpace(v)
@@ -66,9 +67,9 @@ func buildRequest(o RequestOptions) (*route.Request, bool, error) {
 	if o.Gateway != "" && o.Gateway != route.MeshSource {
 		ns, name, ok := strings.Cut(o.Gateway, "/")
 		if ok && (ns == "" || name == "" || strings.Contains(name, "/")) {
-			return nil, false, inputErrorf("--gateway %q: want NAMESPACE/NAME or NAME", o.Gateway)
+			return nil, false, cli.InputErrorf("--gateway %q: want NAMESPACE/NAME or NAME", o.Gateway)
 		}
-		// A bare NAME is completed by resolveGateway once the manifests
+		// A bare NAME is completed by ResolveGateway once the manifests
 		// are loaded.
 		r.Source.Gateway = o.Gateway
 	}
@@ -87,13 +88,13 @@ func buildRequest(o RequestOptions) (*route.Request, bool, error) {
 	return r, explicit, nil
 }
 
-// resolveGateway completes a --gateway given as a bare NAME: the Gateway
+// ResolveGateway completes a --gateway given as a bare NAME: the Gateway
 // of that name among the manifests, else the one the VirtualServices
 // that name it mean (Istio reads a bare gateway name in the
 // VirtualService's namespace). Several namespaces are an input error that
 // lists them. The source namespace follows the gateway's unless given.
 // It returns a finding that says what NAME was taken to be.
-func resolveGateway(t *route.Table, r *route.Request, o RequestOptions) (string, error) {
+func ResolveGateway(t *route.Table, r *route.Request, o RequestOptions) (string, error) {
 	name := r.Source.Gateway
 	if name == "" || name == route.MeshSource || strings.Contains(name, "/") {
 		return "", nil
@@ -101,11 +102,11 @@ func resolveGateway(t *route.Table, r *route.Request, o RequestOptions) (string,
 	nss, loaded := t.GatewayNamespaces(name)
 	switch {
 	case len(nss) == 0:
-		return "", inputErrorf("--gateway %q: no Gateway of that name is among the manifests and no VirtualService names one: give NAMESPACE/NAME", name)
+		return "", cli.InputErrorf("--gateway %q: no Gateway of that name is among the manifests and no VirtualService names one: give NAMESPACE/NAME", name)
 	case len(nss) > 1 && loaded:
-		return "", inputErrorf("--gateway %q: Gateways of that name are in namespaces %s: give NAMESPACE/NAME", name, strings.Join(nss, ", "))
+		return "", cli.InputErrorf("--gateway %q: Gateways of that name are in namespaces %s: give NAMESPACE/NAME", name, strings.Join(nss, ", "))
 	case len(nss) > 1:
-		return "", inputErrorf("--gateway %q: no Gateway of that name is among the manifests, and VirtualServices of namespaces %s name one (each means its own namespace's): give NAMESPACE/NAME", name, strings.Join(nss, ", "))
+		return "", cli.InputErrorf("--gateway %q: no Gateway of that name is among the manifests, and VirtualServices of namespaces %s name one (each means its own namespace's): give NAMESPACE/NAME", name, strings.Join(nss, ", "))
 	}
 	r.Source.Gateway = nss[0] + "/" + name
 	if o.SourceNamespace == "" {
@@ -126,16 +127,16 @@ func parseLabels(s string) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok || strings.TrimSpace(k) == "" {
-			return nil, inputErrorf("--source-labels %q: want k=v,k=v", s)
+			return nil, cli.InputErrorf("--source-labels %q: want k=v,k=v", s)
 		}
 		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
 	return out, nil
 }
 
-// gatewayPort fixes the port of a gateway request: the URL's port may be
+// GatewayPort fixes the port of a gateway request: the URL's port may be
 // a load balancer's or a NodePort, while routing sees the server port.
-func gatewayPort(t *route.Table, r *route.Request, explicit bool) string {
+func GatewayPort(t *route.Table, r *route.Request, explicit bool) string {
 	if r.Source.Gateway == "" {
 		return ""
 	}

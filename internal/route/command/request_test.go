@@ -1,4 +1,4 @@
-package inspect
+package command
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -33,7 +35,7 @@ func TestBuildRequest(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, explicit, err := buildRequest(tc.in)
+			got, explicit, err := BuildRequest(tc.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,8 +59,8 @@ func TestBuildRequestErrors(t *testing.T) {
 		{URL: "http://x/", Gateway: "a/b/c"},
 		{URL: "http://x/", SourceLabels: "=v"},
 	} {
-		_, _, err := buildRequest(in)
-		var ie *InputError
+		_, _, err := BuildRequest(in)
+		var ie *cli.InputError
 		if !errors.As(err, &ie) {
 			t.Errorf("%+v: err = %v, want an InputError", in, err)
 		}
@@ -107,14 +109,14 @@ spec:
 				t.Fatal(err)
 			}
 			o := RequestOptions{URL: "http://shop.example.com/", Gateway: tc.flag, SourceNamespace: tc.sourceNS}
-			r, _, err := buildRequest(o)
+			r, _, err := BuildRequest(o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = resolveGateway(route.Compile(RouteInput(set)), r, o)
+			_, err = ResolveGateway(route.Compile(expand.RouteInput(set)), r, o)
 			got := r.Source.Gateway + " " + r.Source.Namespace
 			if err != nil {
-				var ie *InputError
+				var ie *cli.InputError
 				if !errors.As(err, &ie) {
 					t.Errorf("%v is not an InputError", err)
 				}

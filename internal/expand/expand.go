@@ -1,8 +1,6 @@
-package inspect
+package expand
 
 import (
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -18,36 +16,9 @@ import (
 	"github.com/graylane/graylane/internal/simulate"
 )
 
-// Load reads the manifests of a command; every load error is an
-// InputError. Each document of a kind the loader does not decode is
-// reported on warn with its file:line as not being what the command does
-// (doing, one of the manifest.Doing constants), with a "did you mean" for
-// near misses, unless reads says the command reads it itself (reads may be
-// nil). route, simulate, lint, render, convert and apply --local load
-// their files here; graylane up logs the same warnings from its runtime.
-func Load(paths []string, warn io.Writer, doing string, reads func(*manifest.Object) bool) (*manifest.Set, error) {
-	if len(paths) == 0 {
-		return nil, inputErrorf("no manifests: give -f FILE or -f DIR")
-	}
-	set, err := manifest.Load(paths...)
-	if err != nil {
-		return nil, &InputError{Err: err}
-	}
-	WarnIgnored(warn, set.IgnoredWarnings(doing, reads))
-	return set, nil
-}
-
-// WarnIgnored prints the warnings of manifest.Set.IgnoredWarnings, one a
-// line, as every command shows them.
-func WarnIgnored(w io.Writer, warnings []string) {
-	for _, s := range warnings {
-		fmt.Fprintf(w, "warning: %s\n", s)
-	}
-}
-
-// Expanded is a loaded set with Graylane's own kinds turned into what
-// they stand for.
-type Expanded struct {
+// Result is a loaded set with Graylane's own kinds turned into what they
+// stand for.
+type Result struct {
 	// Set has each Release's rendered objects in its place and the lanes'
 	// routing in place of the Lane objects.
 	Set *manifest.Set
@@ -56,42 +27,46 @@ type Expanded struct {
 	Entry  *lane.Entry
 }
 
-// Expand renders the Releases of a loaded set into their objects, then
+// Manifests renders the Releases of a loaded set into their objects, then
 // compiles its Lanes at their entry weights: the set every command and
-// `graylane apply` act on. Errors are located InputErrors.
-func Expand(set *manifest.Set) (*Expanded, error) {
+// `graylane apply` act on. set is not changed. The errors are the
+// renderer's and the lane compiler's, located at the objects' file:line;
+// they are all problems of the input.
+func Manifests(set *manifest.Set) (*Result, error) {
 	if len(set.Of("Release")) > 0 {
 		objs, err := render.Expand(set.Objects)
 		if err != nil {
-			return nil, &InputError{Err: err}
+			return nil, err
 		}
 		expanded := *set
 		expanded.Objects = objs
 		set = &expanded
 	}
 	if len(set.Of("Lane")) == 0 {
-		return &Expanded{Set: set}, nil
+		return &Result{Set: set}, nil
 	}
 	in := lane.Input{Objects: set.Objects}
 	out, err := lane.Compile(in)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, err
 	}
 	entry, err := lane.NewEntry(&in, out.Lanes, nil)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, err
 	}
 	compiled := *set
 	compiled.Objects = out.Objects
-	return &Expanded{Set: &compiled, Output: out, Entry: entry}, nil
+	return &Result{Set: &compiled, Output: out, Entry: entry}, nil
 }
 
-// SimulateOptions sets the replay's lane entry and lane checks.
-func (l *Expanded) SimulateOptions(o *simulate.Options) {
+// SimulateOptions sets the replay's lane entry and lane checks; now is
+// the instant at which lane entry checks the expiry of signed lane
+// headers. It leaves o alone when the set has no Lane.
+func (l *Result) SimulateOptions(o *simulate.Options, now time.Time) {
 	if l.Output == nil {
 		return
 	}
-	o.Edge = func(h http.Header, rnd float64) { l.Entry.Apply(h, rnd, nil, time.Now()) }
+	o.Edge = func(h http.Header, rnd float64) { l.Entry.Apply(h, rnd, nil, now) }
 	o.Lane = l.Output.LaneOf
 	o.CheckLane = func(name string, h *simulate.Hop) string {
 		return l.Output.Check(name, h.Service, h.Namespace, h.Subset, h.Status)

@@ -1,4 +1,4 @@
-package inspect
+package command
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
@@ -74,20 +76,20 @@ type RequestSummary struct {
 
 // Route evaluates one request against the manifests and writes the report.
 func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
-	if err := CheckFormat(o.Output); err != nil {
+	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	req, explicit, err := buildRequest(o.Request)
+	req, explicit, err := BuildRequest(o.Request)
 	if err != nil {
 		return err
 	}
-	set, err := Load(o.Files, stderr, manifest.DoingRoute, nil)
+	set, err := cli.Load(o.Files, stderr, manifest.DoingRoute, nil)
 	if err != nil {
 		return err
 	}
-	lanes, err := Expand(set)
+	lanes, err := expand.Manifests(set)
 	if err != nil {
-		return err
+		return &cli.InputError{Err: err}
 	}
 	set = lanes.Set
 	var decision *lane.Decision
@@ -96,8 +98,8 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		d := lanes.Entry.Apply(req.Header, 1, nil, time.Now())
 		decision = &d
 	}
-	t := route.Compile(RouteInput(set))
-	note, err := resolveGateway(t, req, o.Request)
+	t := route.Compile(expand.RouteInput(set))
+	note, err := ResolveGateway(t, req, o.Request)
 	if err != nil {
 		return err
 	}
@@ -107,13 +109,13 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 	}
 	rep.Lane = decision
 	rep.Request.URL = o.Request.URL
-	return Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })
+	return cli.Write(stdout, o.Output, rep, func(w io.Writer) error { return rep.text(w) })
 }
 
 // Evaluate runs one request through a compiled table and reports it.
 func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteReport {
 	var findings []string
-	if note := gatewayPort(t, req, explicitPort); note != "" {
+	if note := GatewayPort(t, req, explicitPort); note != "" {
 		findings = append(findings, note)
 	}
 	if req.Port == 0 {
