@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,8 +9,8 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/nacosserver"
 )
 
@@ -40,13 +39,6 @@ type nacosServeOptions struct {
 	addr, username, password, output string
 }
 
-// nacosBadInput is a flag value `nacos serve` refuses (exit 2).
-type nacosBadInput struct{ err error }
-
-func (e *nacosBadInput) Error() string  { return e.err.Error() }
-func (e *nacosBadInput) Unwrap() error  { return e.err }
-func (e *nacosBadInput) BadInput() bool { return true }
-
 func newNacosServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o nacosServeOptions
 	c := &cobra.Command{
@@ -65,15 +57,15 @@ Exit codes: 0 after a clean stop, 1 failure (a port in use), 2 bad input
   graylane nacos serve --addr 127.0.0.1:8848 --username nacos --password nacos -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.output != "text" && o.output != "json" && o.output != "yaml" {
-				return &nacosBadInput{fmt.Errorf("--output %q: want text, json or yaml", o.output)}
+			if err := cli.CheckFormat(o.output); err != nil {
+				return err
 			}
 			if err := checkListen("--addr", o.addr); err != nil {
 				return err
 			}
 			if _, port, _ := net.SplitHostPort(o.addr); port != "" {
 				if p, _ := strconv.Atoi(port); p > 65535-nacosserver.GRPCPortOffset {
-					return &nacosBadInput{fmt.Errorf("--addr %q: port %d leaves no room for gRPC on port + %d; want at most %d", o.addr, p, nacosserver.GRPCPortOffset, 65535-nacosserver.GRPCPortOffset)}
+					return cli.InputErrorf("--addr %q: port %d leaves no room for gRPC on port + %d; want at most %d", o.addr, p, nacosserver.GRPCPortOffset, 65535-nacosserver.GRPCPortOffset)
 				}
 			}
 			if o.username == "" {
@@ -83,7 +75,7 @@ Exit codes: 0 after a clean stop, 1 failure (a port in use), 2 bad input
 				o.password = os.Getenv(envNacosPassword)
 			}
 			if o.username != "" && o.password == "" {
-				return &nacosBadInput{fmt.Errorf("--username %q needs --password (or %s)", o.username, envNacosPassword)}
+				return cli.InputErrorf("--username %q needs --password (or %s)", o.username, envNacosPassword)
 			}
 			srv, err := nacosserver.Start(cmd.Context(), nacosserver.Options{
 				Addr: o.addr, Username: o.username, Password: o.password,
@@ -109,13 +101,8 @@ Exit codes: 0 after a clean stop, 1 failure (a port in use), 2 bad input
 // {"listen": "http://ADDR", "grpc": "ADDR"} as JSON or YAML.
 func printNacosListening(w io.Writer, format string, srv *nacosserver.Server) {
 	info := map[string]string{"listen": "http://" + srv.HTTPAddr(), "grpc": srv.GRPCAddr()}
-	switch format {
-	case "json":
-		_ = json.NewEncoder(w).Encode(info)
-	case "yaml":
-		b, _ := yaml.Marshal(info) // a map of strings always marshals
-		_, _ = w.Write(b)
-	default:
-		fmt.Fprintf(w, "listening: http://%s (gRPC %s)\n", srv.HTTPAddr(), srv.GRPCAddr())
-	}
+	_ = cli.Write(w, format, info, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "listening: http://%s (gRPC %s)\n", srv.HTTPAddr(), srv.GRPCAddr())
+		return err
+	})
 }
