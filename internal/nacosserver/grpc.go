@@ -27,9 +27,9 @@ const (
 
 type connKey struct{}
 
-// rpcConn is one client connection (the HTTP/2 transport that carries the
-// unary Request calls and the BiRequestStream), named as Nacos'
-// ConnectionIdGenerator does: "<millis>_<ip>_<port>".
+// rpcConn is one client connection: the HTTP/2 transport that carries the
+// unary Request calls and the BiRequestStream (one per SDK client, as in
+// Nacos' GrpcConnection).
 type rpcConn struct {
 	id       string
 	clientIP string
@@ -97,8 +97,8 @@ func (rs *rpcServer) register(g *grpc.Server) {
 	pb.RegisterBiRequestStreamServer(g, rs)
 }
 
-// TagConn names the connection (GrpcServer's transport filter sets
-// CONTEXT_KEY_CONN_ID the same way).
+// TagConn names the connection as Nacos' AddressTransportFilter does for
+// CONTEXT_KEY_CONN_ID: "<millis>_<remote ip>_<remote port>".
 func (rs *rpcServer) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
 	ip, port := "", 0
 	if a, ok := info.RemoteAddr.(*net.TCPAddr); ok {

@@ -49,6 +49,9 @@ type handler struct {
 	serve    func(c *rpcConn, body []byte) (any, error)
 }
 
+// handlerTable maps request types to handlers, as Nacos' RequestHandlerRegistry
+// does; HealthCheckRequest answers as HealthCheckRequestHandler (an empty
+// success), the others as the methods below say.
 func (rs *rpcServer) handlerTable() map[string]handler {
 	return map[string]handler{
 		"HealthCheckRequest":       {respType: "HealthCheckResponse", internal: true, serve: func(*rpcConn, []byte) (any, error) { return ok(), nil }},
