@@ -55,6 +55,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/signed
 	$(GO) test -run '^$$' -fuzz '^FuzzObserve$$' -fuzztime $(FUZZTIME) ./internal/judge
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDoc$$' -fuzztime $(FUZZTIME) ./docs
+	$(GO) test -run '^$$' -fuzz '^FuzzParseListening$$' -fuzztime $(FUZZTIME) ./internal/nacosserver
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMetadata$$' -fuzztime $(FUZZTIME) ./internal/nacosserver
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/
