@@ -55,15 +55,22 @@ Without --gateway the request comes from a sidecar in the mesh.
 Exit codes: 0 the evaluation ran, whatever status it found; 2 bad input (flags,
 URL, headers, manifests).`,
 		Example: `  graylane route -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw
-  graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2 -o json`,
+  graylane route -f examples/seed004/ --url http://appb:8000/ --source-labels app=appa,version=v2 -o json
+  graylane route -f examples/seed001/ --url http://shop.example.com/ --gateway shop-gateway --rollout-step order=2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return routecmd.Route(cmd.Context(), o, stdout, stderr)
 		},
 	}
 	addRequestFlags(c, &o.Files, &o.Request)
+	addRolloutStepFlag(c, &o.RolloutSteps)
 	addOutputFlag(c, &o.Output)
 	return c
+}
+
+// addRolloutStepFlag is --rollout-step of route and simulate.
+func addRolloutStepFlag(c *cobra.Command, v *[]string) {
+	c.Flags().StringArrayVar(v, "rollout-step", nil, "answer as the mesh is once Rollout [NAMESPACE/]NAME is at this status.currentStepIndex, e.g. order=2 (repeatable; the number of steps: fully promoted)")
 }
 
 func newSimulateCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -81,8 +88,9 @@ failedFraction: paths with a hop that is not 2xx. See docs/simulate.md.
 
 Exit codes: 0 the replay ran, whatever it found; 2 bad input (flags, URL,
 --calls, a call graph with a cycle, manifests).`,
-		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'`,
-		Args:    cobra.NoArgs,
+		Example: `  graylane simulate -f examples/seed004/ --url http://192.168.1.106/ --gateway istio-system/app-gw --calls 'appa->appb'
+  graylane simulate -f examples/seed001/ --url http://shop.example.com/ --gateway shop-gateway --calls '' --rollout-step order=2`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return simulatecmd.Simulate(cmd.Context(), o, stdout, stderr)
 		},
@@ -94,6 +102,7 @@ Exit codes: 0 the replay ran, whatever it found; 2 bad input (flags, URL,
 	f.IntVar(&o.Requests, "requests", 1000, "number of requests to replay")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed (same seed, same result)")
 	f.StringVar(&o.VersionLabel, "version-label", "version", "pod label that names a version")
+	addRolloutStepFlag(c, &o.RolloutSteps)
 	addOutputFlag(c, &o.Output)
 	return c
 }

@@ -54,12 +54,12 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 		return nil, err
 	}
 	res.Created, res.Configured, res.Unchanged = r.store.apply(set.Objects)
-	r.syncLanes(lanes)
+	r.release.SyncLanes(lanes.Lanes)
 	// The lane plans' analyses find their templates among the new objects.
 	if err := r.useLanes(lanes); err != nil {
 		return nil, err
 	}
-	if r.reconcileLanes(time.Now()) {
+	if r.release.ReconcileLanes(r.ctx) {
 		// A plan moved on: compile again with the new states.
 		if lanes, err = r.compileLanes(r.store.list()); err != nil {
 			return nil, err
@@ -76,7 +76,7 @@ func (r *Runtime) Apply(set *manifest.Set) (*ApplyResult, error) {
 		return nil, err
 	}
 	r.syncRollouts()
-	if _, err := r.reconcileRollouts(time.Now()); err != nil {
+	if _, err := r.release.ReconcileRollouts(r.ctx); err != nil {
 		return nil, err
 	}
 	for _, f := range r.recompile(in) {
@@ -111,7 +111,7 @@ func (r *Runtime) recompileLanes() error {
 // rebuilds the edge entry for the lanes' current states, following the
 // whitelists of the gates its lanes name (gates.go).
 func (r *Runtime) useLanes(out *lane.Output) error {
-	entry, err := lane.NewEntry(&lane.Input{States: r.laneStates()}, out.Lanes, r.opts.LaneKey)
+	entry, err := lane.NewEntry(&lane.Input{States: r.release.LaneStates()}, out.Lanes, r.opts.LaneKey)
 	if err != nil {
 		return err
 	}
@@ -125,13 +125,8 @@ func (r *Runtime) useLanes(out *lane.Output) error {
 // traffic routing makes (to copies), and publishes the result. Called with
 // r.mu held.
 func (r *Runtime) recompile(in route.Input) []route.Finding {
-	keys := make([]string, 0, len(r.rollouts))
-	for k := range r.rollouts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		applyTraffic(&in, r.rollouts[k])
+	for _, ro := range r.release.Rollouts() {
+		applyTraffic(&in, rolloutOf(ro))
 	}
 	table := route.Compile(in)
 	r.swap(table, in.Services)
@@ -152,22 +147,7 @@ func (r *Runtime) swap(table *route.Table, svcs []route.Service) {
 	for _, k := range keys {
 		cfg.pods = append(cfg.pods, r.workloads[k].pods...)
 	}
-	keys = keys[:0]
-	for k := range r.rollouts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		ro := r.rollouts[k]
-		hashes := make([]string, 0, len(ro.groups))
-		for h := range ro.groups {
-			hashes = append(hashes, h)
-		}
-		sort.Strings(hashes)
-		for _, h := range hashes {
-			cfg.pods = append(cfg.pods, ro.groups[h].pods...)
-		}
-	}
+	cfg.pods = append(cfg.pods, r.rolloutPodList()...)
 	r.cfg.Store(cfg)
 	r.changed()
 }

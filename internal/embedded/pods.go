@@ -2,9 +2,6 @@ package embedded
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"sync"
@@ -13,6 +10,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
 // podSpec is what a replica runs.
@@ -68,12 +67,8 @@ type pod struct {
 }
 
 // templateHash identifies a pod template, as the pod-template-hash label
-// does in Kubernetes.
-func templateHash(t *corev1.PodTemplateSpec) string {
-	b, _ := json.Marshal(t)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])[:10]
-}
+// does in Kubernetes (rollouttraffic.TemplateHash).
+func templateHash(t *corev1.PodTemplateSpec) string { return rollouttraffic.TemplateHash(t) }
 
 // podSpecs expands a Deployment into one podSpec per replica, and returns
 // its pod template hash.

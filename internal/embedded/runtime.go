@@ -19,6 +19,7 @@ import (
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/promstore"
+	"github.com/graylane/graylane/internal/release"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -87,8 +88,10 @@ type Runtime struct {
 	mu        sync.Mutex // guards store, workloads, gatewayLs
 	store     *store
 	workloads map[string]*workload // by "Deployment ns/name"
-	rollouts  map[string]*rollout  // by "Rollout ns/name"
-	lanes     map[string]*laneRun  // by "ns/name"
+	// release runs the Rollouts and lane plans (releases.go);
+	// rolloutPods are the Rollouts' pods, by "Rollout ns/name".
+	release     *release.Controller
+	rolloutPods map[string]*rolloutPods
 	// compiled is the stored objects with the lanes compiled in: what
 	// workloads and routing are built from.
 	compiled  []*manifest.Object
@@ -157,7 +160,8 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 		}
 	}
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
-		workloads: map[string]*workload{}, rollouts: map[string]*rollout{}, lanes: map[string]*laneRun{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{}), events: make(chan struct{})}
+		workloads: map[string]*workload{}, rolloutPods: map[string]*rolloutPods{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{}), events: make(chan struct{})}
+	r.release = newReleases(r)
 	r.progress = &progress{r: r, log: log, console: opts.Console}
 	if sharedSamples {
 		r.samples = newSampleHost(r)
@@ -260,11 +264,7 @@ func (r *Runtime) cleanup() {
 	for _, w := range r.workloads {
 		pods = append(pods, w.pods...)
 	}
-	for _, ro := range r.rollouts {
-		for _, g := range ro.groups {
-			pods = append(pods, g.pods...)
-		}
-	}
+	pods = append(pods, r.rolloutPodList()...)
 	ls := []*listener{r.admin, r.client}
 	for _, l := range r.gatewayLs {
 		ls = append(ls, l)

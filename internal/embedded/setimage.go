@@ -3,13 +3,13 @@ package embedded
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/release"
 )
 
 // SetImage changes a container image of a Rollout's pod template, like
@@ -22,7 +22,7 @@ func (r *Runtime) SetImage(ns, name, container, image string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ref := "rollout " + ns + "/" + name
-	if r.rollouts["Rollout "+ns+"/"+name] == nil {
+	if !r.release.HasRollout(release.Ref{Namespace: ns, Name: name}) {
 		return "", &NotFoundError{Object: ref}
 	}
 	next, where, old, err := r.imageSource(ns, name, container, image)
@@ -56,11 +56,12 @@ func (r *Runtime) SetImage(ns, name, container, image string) (string, error) {
 		return "", err
 	}
 	r.syncRollouts()
-	if _, err := r.reconcileRollout(r.rollouts["Rollout "+ns+"/"+name], time.Now()); err != nil {
+	if _, err := r.release.ReconcileRollout(r.ctx, release.Ref{Namespace: ns, Name: name}); err != nil {
 		return "", err
 	}
 	r.recompile(r.routeInput())
-	st := r.rollouts["Rollout "+ns+"/"+name].status
+	view, _ := r.release.Rollout(release.Ref{Namespace: ns, Name: name})
+	st := view.Status
 	what := "the canary " + st.CanaryHash + " starts"
 	if st.CanaryHash == st.StableHash {
 		what = "back to the stable " + st.StableHash

@@ -11,11 +11,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/manifest"
-	"github.com/graylane/graylane/internal/plan"
+	"github.com/graylane/graylane/internal/release"
 )
 
 // With --state-dir, the runtime keeps in <state-dir>/state.json what a
@@ -40,10 +38,12 @@ type savedState struct {
 	Version int `json:"version"`
 	// Files is the digest of the manifest files (-f) as last applied: when
 	// they changed while the runtime was stopped, they are applied again.
-	Files    string                   `json:"files,omitempty"`
-	Objects  []savedObject            `json:"objects"`
-	Rollouts map[string]*savedRollout `json:"rollouts,omitempty"` // by "Rollout ns/name"
-	Lanes    map[string]*savedLane    `json:"lanes,omitempty"`    // by "ns/name"
+	Files   string        `json:"files,omitempty"`
+	Objects []savedObject `json:"objects"`
+	// Rollouts and Lanes are the release controller's state
+	// (release.State).
+	Rollouts map[string]*release.SavedRollout `json:"rollouts,omitempty"` // by "Rollout ns/name"
+	Lanes    map[string]*release.SavedLane    `json:"lanes,omitempty"`    // by "ns/name"
 }
 
 // savedObject is an applied object and where it came from.
@@ -53,37 +53,10 @@ type savedObject struct {
 	Object map[string]any `json:"object"`
 }
 
-// savedRollout is a Rollout's step machine and the pod templates of its
-// stable and canary.
-type savedRollout struct {
-	Status        plan.Status                        `json:"status"`
-	CanaryService string                             `json:"canaryService,omitempty"`
-	Templates     map[string]*corev1.PodTemplateSpec `json:"templates,omitempty"`
-	Analysis      []*savedAnalysis                   `json:"analysis,omitempty"`
-}
-
-// savedLane is a lane plan's step machine.
-type savedLane struct {
-	Status   plan.Status      `json:"status"`
-	Analysis []*savedAnalysis `json:"analysis,omitempty"`
-}
-
-// savedAnalysis is an analysis set in progress: which step and canary it
-// judges, and each run (analysis.Run as JSON; null: a run that did not
-// start, started again on restore).
-type savedAnalysis struct {
-	Step    int               `json:"step"` // -1: background
-	Hash    string            `json:"hash"`
-	Members []string          `json:"members"`
-	Runs    []json.RawMessage `json:"runs"`
-}
-
-// stateKeeper writes the state file and holds what the last run left
-// until the first apply has restored it.
+// stateKeeper writes the state file.
 type stateKeeper struct {
-	path    string      // "" when no state is kept (a temporary state folder)
-	saved   *savedState // from the last run; its entries are taken as they are restored
-	mu      sync.Mutex  // guards files
+	path    string     // "" when no state is kept (a temporary state folder)
+	mu      sync.Mutex // guards files
 	files   string
 	objGen  int // the store generation objects was made from
 	objects []savedObject
@@ -137,7 +110,7 @@ func (r *Runtime) applyStart(files *manifest.Set) error {
 		return err
 	}
 	r.mu.Lock()
-	r.state.saved = saved
+	r.release.Restore(release.State{Rollouts: saved.Rollouts, Lanes: saved.Lanes})
 	r.mu.Unlock()
 	if _, err := r.Apply(objs); err != nil {
 		return err
@@ -150,7 +123,7 @@ func (r *Runtime) applyStart(files *manifest.Set) error {
 	}
 	r.filesApplied(files)
 	r.mu.Lock()
-	r.state.saved = nil // what was not restored by now belongs to objects that are gone
+	r.release.EndRestore() // what was not restored by now belongs to objects that are gone
 	r.mu.Unlock()
 	r.saveStateLocked()
 	r.log.Info("state: resumed", "file", r.state.path, "objects", len(saved.Objects), "rollouts", len(saved.Rollouts), "lanes", len(saved.Lanes))
@@ -235,30 +208,10 @@ func (r *Runtime) saveState() {
 			k.objects = append(k.objects, savedObject{File: o.Pos.File, Line: o.Pos.Line, Object: o.Raw})
 		}
 	}
+	rs := r.release.State()
 	k.mu.Lock()
-	s := savedState{Version: stateVersion, Files: k.files, Objects: k.objects, Rollouts: map[string]*savedRollout{}, Lanes: map[string]*savedLane{}}
+	s := savedState{Version: stateVersion, Files: k.files, Objects: k.objects, Rollouts: rs.Rollouts, Lanes: rs.Lanes}
 	k.mu.Unlock()
-	for key, ro := range r.rollouts {
-		s.Rollouts[key] = ro.saved()
-	}
-	for key, lr := range r.lanes {
-		if lr.res.Spec.Plan != nil {
-			s.Lanes[key] = &savedLane{Status: lr.status, Analysis: savedSets(lr.stepRun, lr.bgRun)}
-		}
-	}
-	if k.saved != nil {
-		// Not restored yet (the first apply is under way): kept as they were.
-		for key, sr := range k.saved.Rollouts {
-			if s.Rollouts[key] == nil {
-				s.Rollouts[key] = sr
-			}
-		}
-		for key, sl := range k.saved.Lanes {
-			if s.Lanes[key] == nil {
-				s.Lanes[key] = sl
-			}
-		}
-	}
 	b, err := json.Marshal(&s)
 	if err != nil {
 		r.log.Error("state: encode", "err", err)
@@ -292,72 +245,4 @@ func writeFileAtomic(path string, b []byte) error {
 		os.Remove(tmp.Name())
 	}
 	return err
-}
-
-// saved is the Rollout's state to keep.
-func (ro *rollout) saved() *savedRollout {
-	s := &savedRollout{Status: ro.status, CanaryService: ro.canarySvc, Templates: map[string]*corev1.PodTemplateSpec{},
-		Analysis: savedSets(ro.stepRun, ro.bgRun)}
-	for _, h := range []string{ro.status.StableHash, ro.status.CanaryHash} {
-		if t := ro.templates[h]; t != nil {
-			s.Templates[h] = t
-		}
-	}
-	return s
-}
-
-// savedSets are the analysis sets in progress (a stopped set is shown,
-// not resumed).
-func savedSets(sets ...*analysisSet) []*savedAnalysis {
-	var out []*savedAnalysis
-	for _, a := range sets {
-		if a == nil || len(a.runs) > 0 && a.runs[0].isStopped() {
-			continue
-		}
-		sa := &savedAnalysis{Step: a.step, Hash: a.hash, Members: a.members}
-		for _, run := range a.runs {
-			sa.Runs = append(sa.Runs, run.savedRun())
-		}
-		out = append(out, sa)
-	}
-	return out
-}
-
-// takeRollout returns the saved state of a Rollout being created, when
-// it can be restored (its stable's and canary's templates are known),
-// and forgets it.
-func (k *stateKeeper) takeRollout(key string, log func(msg string, args ...any)) *savedRollout {
-	if k.saved == nil || k.saved.Rollouts[key] == nil {
-		return nil
-	}
-	s := k.saved.Rollouts[key]
-	delete(k.saved.Rollouts, key)
-	for _, h := range []string{s.Status.StableHash, s.Status.CanaryHash} {
-		if h != "" && s.Templates[h] == nil {
-			log("state: cannot resume the Rollout (the pod template of a saved hash is missing); it starts afresh", "rollout", key, "hash", h)
-			return nil
-		}
-	}
-	return s
-}
-
-// takeLane returns the saved state of a lane being created, and forgets it.
-func (k *stateKeeper) takeLane(key string) *savedLane {
-	if k.saved == nil || k.saved.Lanes[key] == nil {
-		return nil
-	}
-	s := k.saved.Lanes[key]
-	delete(k.saved.Lanes, key)
-	return s
-}
-
-// takeAnalysis returns the saved run of member i of the analysis for
-// step and hash, if one was saved (nil: start afresh).
-func takeAnalysis(saved []*savedAnalysis, step int, hash string, i int) json.RawMessage {
-	for _, sa := range saved {
-		if sa.Step == step && sa.Hash == hash && i < len(sa.Runs) {
-			return sa.Runs[i]
-		}
-	}
-	return nil
 }

@@ -1,7 +1,9 @@
 package expand
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
@@ -12,6 +14,7 @@ import (
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/render"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/simulate"
 )
@@ -119,6 +122,77 @@ func Inventory(set *manifest.Set) ([]simulate.Service, []simulate.Workload) {
 		}
 	}
 	return svcs, ws
+}
+
+// AtRolloutSteps sets the Rollouts that --rollout-step values name at
+// their steps in the routing input (rollouttraffic.AtSteps). Its errors
+// are problems of the input.
+func AtRolloutSteps(set *manifest.Set, in *route.Input, values []string) ([]rollouttraffic.Placed, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	var ros []rollouttraffic.Rollout
+	for _, o := range set.Objects {
+		if ro, ok := o.Typed.(*rolloutsv1alpha1.Rollout); ok {
+			ros = append(ros, rollouttraffic.Rollout{Namespace: o.Namespace, Object: ro, Locate: locator(o)})
+		}
+	}
+	return rollouttraffic.AtSteps(in, ros, values)
+}
+
+// StepInventory is Inventory with the Rollouts placed at a step split into
+// their stable and canary ReplicaSets ("NAME-HASH", with the
+// pod-template-hash label and the step's replicas) and the Services'
+// selectors as the routing input has them. The manifests hold the new
+// template only: the stable's pods get its labels without versionLabel
+// unless the Rollout's status.stableRS names the stable.
+func StepInventory(set *manifest.Set, in route.Input, placed []rollouttraffic.Placed, versionLabel string) ([]simulate.Service, []simulate.Workload) {
+	svcs, ws := Inventory(set)
+	if len(placed) == 0 {
+		return svcs, ws
+	}
+	for i, s := range svcs {
+		for _, rs := range in.Services {
+			if rs.Object.Name == s.Name && nsOr(rs.Object.Namespace) == s.Namespace {
+				svcs[i].Selector = rs.Object.Spec.Selector
+			}
+		}
+	}
+	for _, p := range placed {
+		ro, st := p.Rollout, p.Step
+		i := slices.IndexFunc(ws, func(w simulate.Workload) bool {
+			return w.Kind == "Rollout" && w.Name == ro.Object.Name && w.Namespace == ro.Namespace
+		})
+		if i < 0 {
+			continue
+		}
+		rs := func(hash string, n int32, dropVersion bool) simulate.Workload {
+			labels := maps.Clone(ws[i].Labels)
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			if dropVersion {
+				delete(labels, versionLabel)
+			}
+			labels[rollouttraffic.PodTemplateHashLabel] = hash
+			return simulate.Workload{Kind: "ReplicaSet", Name: ro.Object.Name + "-" + hash, Namespace: ro.Namespace, Labels: labels, Replicas: n}
+		}
+		group := []simulate.Workload{rs(st.CanaryHash, st.CanaryReplicas, false)}
+		if st.Promoted {
+			group[0].Replicas = st.StableReplicas
+		} else {
+			group = append([]simulate.Workload{rs(st.StableHash, st.StableReplicas, st.StableHash == rollouttraffic.StableStandIn)}, group...)
+		}
+		ws = slices.Replace(ws, i, i+1, group...)
+	}
+	return svcs, ws
+}
+
+func nsOr(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
 }
 
 func replicas(p *int32) int32 {

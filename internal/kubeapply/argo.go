@@ -12,18 +12,18 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
-// PodTemplateHashLabel is the label the Argo Rollouts controller adds to the
-// canary and stable subsets of a DestinationRule.
-const PodTemplateHashLabel = "rollouts-pod-template-hash"
-
 // argoOwned is what the Argo Rollouts controller writes in the Istio objects
-// that the Rollouts of an apply name in trafficRouting.istio: the weights of
-// the named HTTP routes of each VirtualService, and the pod-template-hash
-// label of the canary and stable subsets of the DestinationRule.
+// that the Rollouts of an apply name in trafficRouting.istio
+// (rollouttraffic.OwnedBy): the weights of the managed HTTP routes of each
+// VirtualService, the pod-template-hash label of the canary and stable
+// subsets of the DestinationRule, and the selectors of the canary and
+// stable Services.
 type argoOwned struct {
-	routes  map[types.NamespacedName][]string // VirtualService -> route names (empty: all)
+	routes  map[types.NamespacedName][]string // VirtualService -> route names (empty: Argo's default route)
 	subsets map[types.NamespacedName][]string // DestinationRule -> subset names
 	// services are the canary and stable Services, whose selector the
 	// controller pins to a pod-template-hash.
@@ -35,44 +35,24 @@ func argoFields(items []Item) argoOwned {
 	owned := argoOwned{routes: map[types.NamespacedName][]string{}, subsets: map[types.NamespacedName][]string{}, services: map[types.NamespacedName]bool{}}
 	for _, it := range items {
 		ro, ok := it.Object.(*rolloutsv1alpha1.Rollout)
-		if !ok || ro.Spec.Strategy.Canary == nil {
+		if !ok {
 			continue
 		}
-		for _, name := range []string{ro.Spec.Strategy.Canary.StableService, ro.Spec.Strategy.Canary.CanaryService} {
-			if name != "" {
-				owned.services[types.NamespacedName{Namespace: ro.Namespace, Name: name}] = true
-			}
-		}
-		if ro.Spec.Strategy.Canary.TrafficRouting == nil {
+		o := rollouttraffic.OwnedBy(ro, ro.Namespace)
+		if o == nil {
 			continue
 		}
-		istio := ro.Spec.Strategy.Canary.TrafficRouting.Istio
-		if istio == nil {
-			continue
+		for _, svc := range o.Services {
+			owned.services[svc] = true
 		}
-		vss := istio.VirtualServices
-		if istio.VirtualService != nil {
-			vss = append(vss, *istio.VirtualService)
+		for _, vs := range o.VirtualServices {
+			owned.routes[vs.NamespacedName] = append(owned.routes[vs.NamespacedName], vs.Routes...)
 		}
-		for _, vs := range vss {
-			key := istioRef(vs.Name, ro.Namespace)
-			owned.routes[key] = append(owned.routes[key], vs.Routes...)
-		}
-		if dr := istio.DestinationRule; dr != nil {
-			key := istioRef(dr.Name, ro.Namespace)
-			owned.subsets[key] = append(owned.subsets[key], dr.CanarySubsetName, dr.StableSubsetName)
+		if o.DestinationRule != nil {
+			owned.subsets[*o.DestinationRule] = append(owned.subsets[*o.DestinationRule], o.Subsets...)
 		}
 	}
 	return owned
-}
-
-// istioRef reads a name as Argo Rollouts does: "name" in the Rollout's
-// namespace, or "name.namespace".
-func istioRef(name, namespace string) types.NamespacedName {
-	if n, ns, ok := strings.Cut(name, "."); ok {
-		return types.NamespacedName{Namespace: ns, Name: n}
-	}
-	return types.NamespacedName{Namespace: namespace, Name: name}
 }
 
 // keepLive copies into desired the values the Argo Rollouts controller
@@ -96,11 +76,11 @@ func (a argoOwned) keepLive(desired, live Object) bool {
 		if !a.services[key] {
 			return false
 		}
-		if h, ok := live.(*corev1.Service).Spec.Selector[PodTemplateHashLabel]; ok {
+		if h, ok := live.(*corev1.Service).Spec.Selector[rollouttraffic.PodTemplateHashLabel]; ok {
 			if d.Spec.Selector == nil {
 				d.Spec.Selector = map[string]string{}
 			}
-			d.Spec.Selector[PodTemplateHashLabel] = h
+			d.Spec.Selector[rollouttraffic.PodTemplateHashLabel] = h
 		}
 		return true
 	}
@@ -151,13 +131,12 @@ func (a argoOwned) onlyControllerConflicts(obj Object, err error) bool {
 	return len(causes) > 0
 }
 
-// keepWeights sets the weight of each destination of the named HTTP routes
-// (all when names is empty) to the live weight of the same destination.
+// keepWeights sets the weight of each destination of the HTTP routes
+// whose weights Argo sets (rollouttraffic.WeightRoutes of names) to the
+// live weight of the same destination in the live route of the same name.
 func keepWeights(desired, live *networkingv1.VirtualService, names []string) {
-	for _, route := range desired.Spec.Http {
-		if len(names) > 0 && !slices.Contains(names, route.Name) {
-			continue
-		}
+	for _, i := range rollouttraffic.WeightRoutes(desired.Spec.Http, names, nil) {
+		route := desired.Spec.Http[i]
 		for _, lr := range live.Spec.Http {
 			if lr.Name != route.Name {
 				continue
@@ -185,17 +164,17 @@ func keepHashes(desired, live *networkingv1.DestinationRule, names []string) {
 			continue
 		}
 		for _, ls := range live.Spec.Subsets {
-			hash, ok := ls.Labels[PodTemplateHashLabel]
+			hash, ok := ls.Labels[rollouttraffic.PodTemplateHashLabel]
 			if ls.Name != s.Name || !ok {
 				continue
 			}
-			if _, set := s.Labels[PodTemplateHashLabel]; set {
+			if _, set := s.Labels[rollouttraffic.PodTemplateHashLabel]; set {
 				continue
 			}
 			if s.Labels == nil {
 				s.Labels = map[string]string{}
 			}
-			s.Labels[PodTemplateHashLabel] = hash
+			s.Labels[rollouttraffic.PodTemplateHashLabel] = hash
 		}
 	}
 }

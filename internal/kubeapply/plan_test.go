@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
 // everything namespaced except Namespace and ClusterAnalysisTemplate
@@ -134,8 +135,8 @@ func TestKeepArgoFields(t *testing.T) {
 	liveVS.Spec.Http[1].Route[0].Weight = 90
 	liveVS.Spec.Http[1].Route[1].Weight = 10
 	liveDR := dr.DeepCopy()
-	liveDR.Spec.Subsets[0].Labels = map[string]string{"app": "order", PodTemplateHashLabel: "aaa"}
-	liveDR.Spec.Subsets[1].Labels = map[string]string{"app": "order", PodTemplateHashLabel: "bbb"}
+	liveDR.Spec.Subsets[0].Labels = map[string]string{"app": "order", rollouttraffic.PodTemplateHashLabel: "aaa"}
+	liveDR.Spec.Subsets[1].Labels = map[string]string{"app": "order", rollouttraffic.PodTemplateHashLabel: "bbb"}
 
 	owned.keepLive(vs, liveVS)
 	owned.keepLive(dr, liveDR)
@@ -146,7 +147,7 @@ func TestKeepArgoFields(t *testing.T) {
 		}
 	}
 	for _, s := range dr.Spec.Subsets {
-		got = append(got, s.Name+" hash="+s.Labels[PodTemplateHashLabel])
+		got = append(got, s.Name+" hash="+s.Labels[rollouttraffic.PodTemplateHashLabel])
 	}
 	want := []string{"canary-header/canary=0", "primary/stable=90", "primary/canary=10", "stable hash=aaa", "canary hash=bbb"}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -197,9 +198,9 @@ spec:
 			continue
 		}
 		live := svc.DeepCopy()
-		live.Spec.Selector[PodTemplateHashLabel] = "abc"
+		live.Spec.Selector[rollouttraffic.PodTemplateHashLabel] = "abc"
 		owned.keepLive(svc, live)
-		got = append(got, svc.Name+" hash="+svc.Spec.Selector[PodTemplateHashLabel])
+		got = append(got, svc.Name+" hash="+svc.Spec.Selector[rollouttraffic.PodTemplateHashLabel])
 	}
 	if diff := cmp.Diff([]string{"pay-stable hash=abc", "other hash="}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

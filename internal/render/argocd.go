@@ -1,12 +1,11 @@
 package render
 
 import (
-	"slices"
-
 	rollouts "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/graylane/graylane/api/v1alpha1"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 )
 
 // Application mirrors the fields Graylane writes of Argo CD's
@@ -82,45 +81,39 @@ type ResourceIgnoreDifferences struct {
 //   - stable/canary Services (host-level routing): the controller adds
 //     rollouts-pod-template-hash to spec.selector and the same annotation.
 const (
-	hashLabel         = rollouts.DefaultRolloutUniqueLabelKey
+	hashLabel         = rollouttraffic.PodTemplateHashLabel
 	managedAnnotation = "/metadata/annotations/argo-rollouts.argoproj.io~1managed-by-rollouts"
 )
 
 // IgnoreDifferences returns the ignoreDifferences entries that keep Argo CD
-// from undoing what Argo Rollouts changes for this Rollout (nil when it has
-// no canary traffic routing). ns is the Rollout's namespace.
+// from undoing what Argo Rollouts changes for this Rollout
+// (rollouttraffic.OwnedBy; nil when it has no canary traffic routing). ns
+// is the Rollout's namespace.
 func IgnoreDifferences(ro *rollouts.Rollout, ns string) []ResourceIgnoreDifferences {
 	c := ro.Spec.Strategy.Canary
 	if c == nil || c.TrafficRouting == nil {
 		return nil
 	}
+	owned := rollouttraffic.OwnedBy(ro, ns)
 	var out []ResourceIgnoreDifferences
-	if is := c.TrafficRouting.Istio; is != nil {
-		vss := slices.Clone(is.VirtualServices)
-		if is.VirtualService != nil {
-			vss = append([]rollouts.IstioVirtualService{*is.VirtualService}, vss...)
-		}
-		for _, vs := range vss {
-			out = append(out, ResourceIgnoreDifferences{
-				Group: "networking.istio.io", Kind: "VirtualService", Name: vs.Name, Namespace: ns,
-				JQPathExpressions: vsPaths(vs, c.TrafficRouting.ManagedRoutes),
-			})
-		}
-		if dr := is.DestinationRule; dr != nil {
-			out = append(out, ResourceIgnoreDifferences{
-				Group: "networking.istio.io", Kind: "DestinationRule", Name: dr.Name, Namespace: ns,
-				JSONPointers:      []string{managedAnnotation},
-				JQPathExpressions: []string{`.spec.subsets[].labels["` + hashLabel + `"]`},
-			})
-		}
+	for _, vs := range owned.VirtualServices {
+		out = append(out, ResourceIgnoreDifferences{
+			Group: "networking.istio.io", Kind: "VirtualService", Name: vs.Name, Namespace: vs.Namespace,
+			JQPathExpressions: vsPaths(vs.Spec, c.TrafficRouting.ManagedRoutes),
+		})
 	}
-	for _, svc := range []string{c.StableService, c.CanaryService} {
-		if svc != "" {
-			out = append(out, ResourceIgnoreDifferences{
-				Kind: "Service", Name: svc, Namespace: ns,
-				JSONPointers: []string{managedAnnotation, "/spec/selector/" + hashLabel},
-			})
-		}
+	if dr := owned.DestinationRule; dr != nil {
+		out = append(out, ResourceIgnoreDifferences{
+			Group: "networking.istio.io", Kind: "DestinationRule", Name: dr.Name, Namespace: dr.Namespace,
+			JSONPointers:      []string{managedAnnotation},
+			JQPathExpressions: []string{`.spec.subsets[].labels["` + hashLabel + `"]`},
+		})
+	}
+	for _, svc := range owned.Services {
+		out = append(out, ResourceIgnoreDifferences{
+			Kind: "Service", Name: svc.Name, Namespace: svc.Namespace,
+			JSONPointers: []string{managedAnnotation, "/spec/selector/" + hashLabel},
+		})
 	}
 	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -25,6 +26,8 @@ type RouteOptions struct {
 	Files   []string
 	Request RequestOptions
 	Output  string
+	// RolloutSteps are --rollout-step values (rollouttraffic.AtSteps).
+	RolloutSteps []string
 }
 
 // RouteReport is the result of `graylane route`; its JSON form is a
@@ -61,6 +64,8 @@ type RouteReport struct {
 	// Mirrors are where copies of the request go (fire and forget).
 	Mirrors  []route.Mirror `json:"mirrors,omitempty"`
 	Findings []string       `json:"findings"`
+	// RolloutSteps are the --rollout-step states applied.
+	RolloutSteps []rollouttraffic.Step `json:"rolloutSteps,omitempty"`
 }
 
 // RequestSummary echoes the evaluated request.
@@ -98,12 +103,20 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		d := lanes.Entry.Apply(req.Header, 1, nil, time.Now())
 		decision = &d
 	}
-	t := route.Compile(expand.RouteInput(set))
+	in := expand.RouteInput(set)
+	placed, err := expand.AtRolloutSteps(set, &in, o.RolloutSteps)
+	if err != nil {
+		return &cli.InputError{Err: err}
+	}
+	t := route.Compile(in)
 	note, err := ResolveGateway(t, req, o.Request)
 	if err != nil {
 		return err
 	}
 	rep := Evaluate(t, req, explicit)
+	if len(placed) > 0 {
+		rep.RolloutSteps, rep.Findings = rollouttraffic.Steps(placed), append(rollouttraffic.Notes(placed), rep.Findings...)
+	}
 	if note != "" {
 		rep.Findings = append([]string{note}, rep.Findings...)
 	}

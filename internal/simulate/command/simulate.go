@@ -10,6 +10,7 @@ import (
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/rollouttraffic"
 	"github.com/graylane/graylane/internal/route"
 	routecmd "github.com/graylane/graylane/internal/route/command"
 	"github.com/graylane/graylane/internal/simulate"
@@ -25,12 +26,16 @@ type SimulateOptions struct {
 	Seed         uint64
 	VersionLabel string
 	Output       string
+	// RolloutSteps are --rollout-step values (rollouttraffic.AtSteps).
+	RolloutSteps []string
 }
 
 // SimulateReport is the result of `graylane simulate`.
 type SimulateReport struct {
 	URL     string `json:"url"`
 	Gateway string `json:"gateway"`
+	// RolloutSteps are the --rollout-step states applied.
+	RolloutSteps []rollouttraffic.Step `json:"rolloutSteps,omitempty"`
 	simulate.Report
 }
 
@@ -59,8 +64,13 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 		return &cli.InputError{Err: err}
 	}
 	set = lanes.Set
-	t := route.Compile(expand.RouteInput(set))
-	var notes []string
+	in := expand.RouteInput(set)
+	placed, err := expand.AtRolloutSteps(set, &in, o.RolloutSteps)
+	if err != nil {
+		return &cli.InputError{Err: err}
+	}
+	t := route.Compile(in)
+	notes := rollouttraffic.Notes(placed)
 	note, err := routecmd.ResolveGateway(t, req, o.Request)
 	if err != nil {
 		return err
@@ -71,7 +81,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if note := routecmd.GatewayPort(t, req, explicit); note != "" {
 		notes = append(notes, note)
 	}
-	svcs, workloads := expand.Inventory(set)
+	svcs, workloads := expand.StepInventory(set, in, placed, o.VersionLabel)
 	opts := simulate.Options{
 		Entry: *req, Calls: calls, Propagate: o.Propagate, Requests: o.Requests, Seed: o.Seed, VersionLabel: o.VersionLabel,
 	}
@@ -90,7 +100,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if gw == "" {
 		gw = route.MeshSource
 	}
-	out := &SimulateReport{URL: o.Request.URL, Gateway: gw, Report: *rep}
+	out := &SimulateReport{URL: o.Request.URL, Gateway: gw, RolloutSteps: rollouttraffic.Steps(placed), Report: *rep}
 	return cli.Write(stdout, o.Output, out, out.text)
 }
 

@@ -1,4 +1,4 @@
-package embedded
+package release
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package embedded
+package release
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
 	"github.com/graylane/graylane/internal/analysis"
-	"github.com/graylane/graylane/internal/measure"
 	"github.com/graylane/graylane/internal/plan"
 )
 
@@ -32,8 +31,8 @@ type analysisRunner struct {
 	stopped bool
 }
 
-// AnalysisStatus is a run as `graylane rollout get` shows it.
-type AnalysisStatus struct {
+// AnalysisReport is a run as `graylane rollout get` shows it.
+type AnalysisReport struct {
 	Kind    string                  `json:"kind"` // step or background
 	Step    int                     `json:"step,omitempty"`
 	Member  string                  `json:"member,omitempty"` // lanes: the member service judged
@@ -54,10 +53,10 @@ func (a *analysisRunner) status() (plan.AnalysisPhase, string) {
 	return plan.AnalysisPhase(a.phase), a.msg
 }
 
-func (a *analysisRunner) report() AnalysisStatus {
+func (a *analysisRunner) report() AnalysisReport {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	st := AnalysisStatus{Kind: "step", Step: a.step, Phase: a.phase, Message: a.msg}
+	st := AnalysisReport{Kind: "step", Step: a.step, Phase: a.phase, Message: a.msg}
 	if a.step < 0 {
 		st.Kind, st.Step = "background", 0
 	}
@@ -110,7 +109,7 @@ func (a *analysisRunner) savedRun() json.RawMessage {
 
 // resumeRun continues run from its saved copy, when there is one that
 // fits the templates (otherwise the run starts afresh, said in the log).
-func (r *Runtime) resumeRun(run *analysis.Run, saved json.RawMessage, hash string, step int) {
+func (c *Controller) resumeRun(run *analysis.Run, saved json.RawMessage, hash string, step int) {
 	if len(saved) == 0 || string(saved) == "null" {
 		return
 	}
@@ -120,10 +119,10 @@ func (r *Runtime) resumeRun(run *analysis.Run, saved json.RawMessage, hash strin
 		err = run.Resume(&s)
 	}
 	if err != nil {
-		r.log.Warn("state: the saved analysis run cannot be resumed; it starts afresh", "canary", hash, "step", step, "err", err)
+		c.log.Warn("state: the saved analysis run cannot be resumed; it starts afresh", "canary", hash, "step", step, "err", err)
 		return
 	}
-	r.log.Info("analysis resumed", "canary", hash, "step", step, "phase", run.Phase)
+	c.log.Info("analysis resumed", "canary", hash, "step", step, "phase", run.Phase)
 }
 
 func (a *analysisRunner) isStopped() bool {
@@ -200,8 +199,8 @@ func (a *analysisSet) current(step int, hash string) bool {
 }
 
 // reports is the status of every run.
-func (a *analysisSet) reports() []AnalysisStatus {
-	var out []AnalysisStatus
+func (a *analysisSet) reports() []AnalysisReport {
+	var out []AnalysisReport
 	if a != nil {
 		for i, run := range a.runs {
 			s := run.report()
@@ -214,26 +213,26 @@ func (a *analysisSet) reports() []AnalysisStatus {
 
 // startAnalysis resolves the templates and arguments of a Rollout analysis
 // and starts measuring.
-func (r *Runtime) startAnalysis(ro *rollout, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
-	specs, err := r.analysisTemplates(ro.ns, spec.Templates)
+func (c *Controller) startAnalysis(ctx context.Context, ro *rollout, spec *rolloutsv1alpha1.RolloutAnalysis, step int) *analysisSet {
+	specs, err := c.analysisTemplates(ro.ref.Namespace, spec.Templates)
 	saved := takeAnalysis(ro.resume, step, ro.status.CanaryHash, 0)
-	run := r.startRun(ro.ns, ro.status.CanaryHash, step, specs, err, rolloutArgs(ro, spec.Args), saved)
+	run := c.startRun(ctx, ro.ref.Namespace, ro.status.CanaryHash, step, specs, err, rolloutArgs(ro, spec.Args), saved)
 	return &analysisSet{step: step, hash: ro.status.CanaryHash, members: []string{""}, runs: []*analysisRunner{run}}
 }
 
-// startRun starts measuring one AnalysisRun in the background. A template
-// that could not be resolved (err) fails the run at once, saying why. A
-// run saved before a restart (saved, see state.go) continues with its
-// measurements.
-func (r *Runtime) startRun(ns, hash string, step int, specs []*rolloutsv1alpha1.AnalysisTemplateSpec, err error, args map[string]string, saved json.RawMessage) *analysisRunner {
-	ctx, cancel := context.WithCancel(r.ctx)
+// startRun starts measuring one AnalysisRun in the background, until ctx
+// ends or the run is stopped. A template that could not be resolved (err)
+// fails the run at once, saying why. A run saved before a restart (saved,
+// see state.go) continues with its measurements.
+func (c *Controller) startRun(ctx context.Context, ns, hash string, step int, specs []*rolloutsv1alpha1.AnalysisTemplateSpec, err error, args map[string]string, saved json.RawMessage) *analysisRunner {
+	ctx, cancel := context.WithCancel(ctx)
 	a := &analysisRunner{step: step, canary: hash, ns: ns, cancel: cancel, phase: analysis.Running}
 	if err == nil {
 		var run *analysis.Run
-		if run, err = analysis.New(specs, args, time.Now()); err == nil {
-			r.resumeRun(run, saved, hash, step)
+		if run, err = analysis.New(specs, args, c.clock.Now()); err == nil {
+			c.resumeRun(run, saved, hash, step)
 			a.run, a.phase, a.msg = run, run.Phase, run.Message
-			go r.measureLoop(ctx, a)
+			go c.measureLoop(ctx, a)
 			return a
 		}
 	}
@@ -242,26 +241,11 @@ func (r *Runtime) startRun(ns, hash string, step int, specs []*rolloutsv1alpha1.
 	return a
 }
 
-// analysisTemplates finds the templates an analysis names among the
-// objects the runtime runs: the applied ones with Releases rendered (a
-// Release's AnalysisTemplates are found like applied ones). Called with
-// r.mu held.
-func (r *Runtime) analysisTemplates(ns string, refs []rolloutsv1alpha1.AnalysisTemplateRef) ([]*rolloutsv1alpha1.AnalysisTemplateSpec, error) {
+// analysisTemplates finds the templates an analysis names (Objects).
+func (c *Controller) analysisTemplates(ns string, refs []rolloutsv1alpha1.AnalysisTemplateRef) ([]*rolloutsv1alpha1.AnalysisTemplateSpec, error) {
 	var out []*rolloutsv1alpha1.AnalysisTemplateSpec
 	for _, ref := range refs {
-		var found *rolloutsv1alpha1.AnalysisTemplateSpec
-		for _, o := range r.compiled {
-			switch t := o.Typed.(type) {
-			case *rolloutsv1alpha1.AnalysisTemplate:
-				if !ref.ClusterScope && t.Name == ref.TemplateName && o.Namespace == ns {
-					found = &t.Spec
-				}
-			case *rolloutsv1alpha1.ClusterAnalysisTemplate:
-				if ref.ClusterScope && t.Name == ref.TemplateName {
-					found = &t.Spec
-				}
-			}
-		}
+		found := c.objects.AnalysisTemplate(ns, ref)
 		if found == nil {
 			kind := "AnalysisTemplate " + ns + "/"
 			if ref.ClusterScope {
@@ -289,9 +273,9 @@ func rolloutArgs(ro *rollout, args []rolloutsv1alpha1.AnalysisRunArgument) map[s
 		case a.ValueFrom != nil && a.ValueFrom.FieldRef != nil:
 			switch a.ValueFrom.FieldRef.FieldPath {
 			case "metadata.name":
-				out[a.Name] = ro.name
+				out[a.Name] = ro.ref.Name
 			case "metadata.namespace":
-				out[a.Name] = ro.ns
+				out[a.Name] = ro.ref.Namespace
 			default:
 				if v, ok := rolloutField(ro.obj, a.ValueFrom.FieldRef.FieldPath); ok {
 					out[a.Name] = v
@@ -305,23 +289,16 @@ func rolloutArgs(ro *rollout, args []rolloutsv1alpha1.AnalysisRunArgument) map[s
 }
 
 // measureLoop takes measurements when they are due until the run is
-// decided. Prometheus addresses that name an in-cluster Prometheus this
-// runtime does not run are sent to its own first (localizeMetrics); web
-// and Prometheus URLs that name a Service of the runtime reach its pods.
-func (r *Runtime) measureLoop(ctx context.Context, a *analysisRunner) {
-	// The run was started under r.mu by a reconcile that publishes its
-	// routing before it lets go (a canaryService switched to the canary):
-	// measure what it published. (An empty critical section: a barrier.)
-	r.mu.Lock()
-	r.mu.Unlock()
-	client := r.analysisClient(a.ns)
-	defer client.CloseIdleConnections()
+// decided, with the measurer Metrics gives the run.
+func (c *Controller) measureLoop(ctx context.Context, a *analysisRunner) {
 	// Only this goroutine reads the run's metrics: they are its own copies.
-	r.localizeMetrics(ctx, a.ns, a.run.Metrics)
-	m := &measure.Measurer{PrometheusAddress: r.prometheusAddress(), Client: client}
+	m, done := c.metrics.Measurer(ctx, a.ns, a.run.Metrics)
+	if done != nil {
+		defer done()
+	}
 	for {
 		a.mu.Lock()
-		due, wake := a.run.Due(time.Now())
+		due, wake := a.run.Due(c.clock.Now())
 		a.mu.Unlock()
 		for _, i := range due {
 			v, err := m.Measure(ctx, &a.run.Metrics[i])
@@ -329,57 +306,38 @@ func (r *Runtime) measureLoop(ctx context.Context, a *analysisRunner) {
 				return
 			}
 			a.mu.Lock()
-			a.run.Record(i, time.Now(), v, err)
+			a.run.Record(i, c.clock.Now(), v, err)
 			a.phase, a.msg = a.run.Phase, a.run.Message
 			a.mu.Unlock()
 		}
 		if len(due) > 0 {
 			// Kept at once: a restart resumes with these measurements.
-			r.saveStateLocked()
+			c.events.Measured()
 		}
 		a.mu.Lock()
 		decided := a.run.Phase != analysis.Running
 		a.mu.Unlock()
 		if decided {
-			r.wakeRollouts()
+			c.events.Decided()
 			return
 		}
 		if len(due) > 0 {
 			continue
 		}
-		wait := time.Until(wake)
+		wait := wake.Sub(c.clock.Now())
 		if wake.IsZero() || wait < 0 {
 			wait = 100 * time.Millisecond
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-c.clock.After(wait):
 		}
 	}
 }
 
-// prometheusAddress is where prometheus metrics without an address are
-// queried: the runtime's own admin address (its embedded Prometheus API).
-func (r *Runtime) prometheusAddress() string {
-	if r.opts.Prometheus != "" {
-		return r.opts.Prometheus
-	}
-	if r.admin == nil || r.prom == nil {
-		return ""
-	}
-	return "http://" + r.admin.addr
-}
-
-func (r *Runtime) wakeRollouts() {
-	select {
-	case r.rolloutWake <- struct{}{}:
-	default:
-	}
-}
-
 // syncRuns starts, keeps or stops the step and background analyses a step
-// machine asks for (after Reconcile, with r.mu held); start begins one.
+// machine asks for (after Reconcile); start begins one.
 func syncRuns(d plan.Desired, st plan.Status, stepRun, bgRun **analysisSet, start func(*rolloutsv1alpha1.RolloutAnalysis, int) *analysisSet) {
 	if d.StepAnalysis == nil {
 		*stepRun = (*stepRun).keep()
