@@ -12,11 +12,13 @@ test: deps fmt-check vet unit
 # Then the Kubernetes test control plane (etcd, kube-apiserver,
 # kube-controller-manager, Argo Rollouts controller, kwok) built from the Go
 # module proxy into .cache/kube/bin, when missing or stale (~10-20 min cold),
-# and controller-gen into .cache/tools/bin (a few minutes cold).
+# and controller-gen into .cache/tools/bin (a few minutes cold). Then the
+# npm nacos client into .cache/npm/nacos (internal/nacosserver's TestNPMClient).
 deps:
 	@bash hack/install-deps.sh
 	@bash hack/build-kube-tools.sh
 	@bash hack/build-tools.sh
+	@bash hack/install-npm-tools.sh
 
 # DeepCopy methods and CRDs (config/crd/bases) from the markers of
 # api/v1alpha1; a test fails when the committed ones are stale.
@@ -46,13 +48,15 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDuration$$' -fuzztime $(FUZZTIME) ./internal/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzRegexMatcher$$' -fuzztime $(FUZZTIME) ./internal/route
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./internal/route
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHead$$' -fuzztime $(FUZZTIME) ./internal/embedded
-	$(GO) test -run '^$$' -fuzz '^FuzzParseResponseHead$$' -fuzztime $(FUZZTIME) ./internal/embedded
-	$(GO) test -run '^$$' -fuzz '^FuzzRequestFraming$$' -fuzztime $(FUZZTIME) ./internal/embedded
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequestHead$$' -fuzztime $(FUZZTIME) ./internal/dataplane
+	$(GO) test -run '^$$' -fuzz '^FuzzParseResponseHead$$' -fuzztime $(FUZZTIME) ./internal/dataplane
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestFraming$$' -fuzztime $(FUZZTIME) ./internal/dataplane
 	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) ./internal/lane
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/signed
 	$(GO) test -run '^$$' -fuzz '^FuzzObserve$$' -fuzztime $(FUZZTIME) ./internal/judge
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDoc$$' -fuzztime $(FUZZTIME) ./docs
+	$(GO) test -run '^$$' -fuzz '^FuzzParseListening$$' -fuzztime $(FUZZTIME) ./internal/nacosserver
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMetadata$$' -fuzztime $(FUZZTIME) ./internal/nacosserver
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/

@@ -29,9 +29,11 @@
 #   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs), PROFILE=1
 #   (a CPU profile of the runtime over each Graylane closed loop, from the
 #   admin's /debug/pprof, into bench/results/; the profiler's own cost is in
-#   that run's numbers).
-# Installs what is missing: wrk, nginx, curl (apt-get), vegeta v12.12.0 and
-# graylane (go build) into <repo>/.cache/bin. All traffic goes to 127.0.0.1.
+#   that run's numbers), GRAYLANE=/path/to/graylane (measure that binary,
+#   e.g. a build of main, instead of building this checkout).
+# Installs what is missing: wrk, nginx, curl (apt-get); vegeta v12.12.0 and
+# graylane (go build) go into the run's temp folder (vegeta copied from
+# <repo>/.cache/bin when it is there). All traffic goes to 127.0.0.1.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -103,7 +105,9 @@ if ((${#missing[@]})); then
 		$SUDO nginx -s stop || true
 	fi
 fi
-build_tools
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/graylane-proxy-bench.XXXXXX")
+chmod 755 "$TMP"
+build_tools_in "$TMP/bin"
 
 # machine_busy: percent of all CPUs busy over one second (anything running).
 machine_busy() {
@@ -125,8 +129,6 @@ if ((BUSY_BEFORE > 10)); then
 	log "warning: the machine is ${BUSY_BEFORE}% busy before the run (other processes); expect noisy numbers"
 fi
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/graylane-proxy-bench.XXXXXX")
-chmod 755 "$TMP"
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------- helpers
@@ -323,7 +325,7 @@ closed() {
 	c1=$(cpu_ticks $pids) b1=$(cpu_ticks $backend) n1=$(date +%s%N)
 	if [[ -n $prof ]]; then
 		wait $!
-		log "$t: CPU profile in ${prof#"$ROOT"/} (go tool pprof -top .cache/bin/graylane ${prof#"$ROOT"/})"
+		log "$t: CPU profile in ${prof#"$ROOT"/} (go tool pprof -top ${prof#"$ROOT"/})"
 	fi
 	reqs=$(awk '/ requests in / {print $1}' "$TMP/wrk-$t.txt")
 	rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk-$t.txt")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the servers the tests start themselves, from Debian packages, only
 # when missing: MariaDB and PostgreSQL (the gate's store tests) and Prometheus
-# (the real-Prometheus analysis test). One `apt-get update` at most (none when
+# (the real-Prometheus analysis test), node and npm (the npm nacos client
+# test). One `apt-get update` at most (none when
 # APT_UPDATED is set, as .ci/run does after its own). The packages' services are
 # not started: the tests run their own servers on loopback in temporary folders.
 # Without root: says what is missing and exits 0 (those tests skip), or 1 in CI.
@@ -26,8 +27,11 @@ if ! have initdb || ! have postgres; then
 	missing+=(postgresql)
 fi
 have prometheus || missing+=(prometheus)
+# node and npm run the npm nacos client (hack/install-npm-tools.sh).
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
 if [ "${#missing[@]}" -eq 0 ]; then
-	echo "hack/install-deps.sh: MariaDB, PostgreSQL and Prometheus present"
+	echo "hack/install-deps.sh: MariaDB, PostgreSQL, Prometheus and node present"
 	exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -73,6 +73,8 @@ var badInput = map[string][]struct {
 	"graylane lane resume":           {{[]string{"lane", "resume", "gray", "--local", "--admin", "not-an-addr"}, "missing port"}},
 	"graylane lane retry":            {{[]string{"lane", "retry", "gray", "--local", "--timeout", "soon"}, "invalid argument"}},
 	"graylane lane sign":             {{[]string{"lane", "sign", "GRAY", "--key-file", "nope.key"}, `lane name "GRAY": a lowercase RFC 1123 label`}, {[]string{"lane", "sign", "base", "--key-file", "nope.key"}, `"base" means "no lane"`}, {[]string{"lane", "sign", "gray"}, "--key-file is required"}},
+	"graylane nacos":                 {{[]string{"nacos", "nosuch"}, `unknown command "nosuch" for "graylane nacos"`}},
+	"graylane nacos serve":           {{[]string{"nacos", "serve", "--addr", "127.0.0.1:99999"}, `--addr "127.0.0.1:99999": port "99999"`}, {[]string{"nacos", "serve", "--addr", "127.0.0.1:65000"}, "leaves no room for gRPC"}, {[]string{"nacos", "serve", "-o", "xml"}, `--output "xml": want text, json or yaml`}, {[]string{"nacos", "serve", "--username", "nacos"}, "needs --password"}},
 	"graylane lint":                  {{[]string{"lint", "-f", "../../examples/nope.yaml"}, "no such file"}},
 	"graylane logs":                  {{[]string{"logs", "order"}, "add --local"}, {[]string{"logs", "--local"}, "accepts 1 arg(s), received 0"}},
 	"graylane render":                {{[]string{"render", "-f", "../../examples/nope.yaml"}, "no such file"}},

@@ -42,6 +42,8 @@ func TestGolden(t *testing.T) {
 		{"route-fault-abort", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-abort.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason"}, 0},
 		{"route-fault-delay-json", []string{"route", "-f", bookinfo + "virtual-service-ratings-test-delay.yaml", "-f", bookinfo + "destination-rule-all.yaml", "--url", "http://ratings:9080/", "-H", "end-user: jason", "-o", "json"}, 0},
 		{"route-mirror", []string{"route", "-f", mirroring + "snip_creating_a_default_routing_policy_1.yaml", "-f", mirroring + "snip_mirroring_traffic_to_v2_1.yaml", "--url", "http://httpbin:8000/headers"}, 0},
+		{"route-multiport-no-cluster", []string{"route", "-f", "testdata/route-multiport.yaml", "--url", "http://shop.example.com/", "--gateway", "istio-system/gw"}, 0},
+		{"route-multiport-listener-port", []string{"route", "-f", "testdata/route-multiport.yaml", "--url", "http://shop.example.com:8080/", "--gateway", "istio-system/gw"}, 0},
 		{"error-broken-manifest", []string{"route", "-f", ex + "seed004-broken", "--url", "http://appb:8000/"}, 2},
 		{"error-missing-url", []string{"route", "-f", ex + "seed004"}, 2},
 		{"error-bad-flag", []string{"route", "--nope"}, 2},

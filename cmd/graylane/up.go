@@ -16,6 +16,7 @@ import (
 
 	"github.com/graylane/graylane/examples"
 	"github.com/graylane/graylane/internal/adminapi"
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/embedded"
 )
 
@@ -36,7 +37,7 @@ type upOptions struct {
 }
 
 // upEdgeFlags are the limits and timeouts of the proxy listeners
-// (embedded.EdgeOptions), in the units of the flags.
+// (dataplane.EdgeOptions), in the units of the flags.
 type upEdgeFlags struct {
 	maxHeadersKB, maxHeadersCount, maxLineKB, maxFieldKB int
 	maxBodyMB                                            int64
@@ -44,8 +45,8 @@ type upEdgeFlags struct {
 	maxConns                                             int
 }
 
-func (f upEdgeFlags) options() embedded.EdgeOptions {
-	return embedded.EdgeOptions{
+func (f upEdgeFlags) options() dataplane.EdgeOptions {
+	return dataplane.EdgeOptions{
 		MaxRequestHeadersBytes: f.maxHeadersKB << 10, MaxHeadersCount: f.maxHeadersCount,
 		MaxRequestLineBytes: f.maxLineKB << 10, MaxHeaderFieldBytes: f.maxFieldKB << 10,
 		MaxRequestBodyBytes: f.maxBodyMB << 20, RequestHeadersTimeout: f.headersTimeout,
@@ -100,15 +101,15 @@ gate runs with --open-read).`,
 	f.StringVar(&o.stateDir, "state-dir", "", "folder for the replicas' logs, logs/NAMESPACE/POD.log (default: a temporary folder removed on exit)")
 	f.StringVar(&o.prometheus, "prometheus", "", "Prometheus URL for analysis metrics without an address (default: the embedded one on --admin)")
 	f.StringVar(&o.laneKeyFile, "lane-key-file", "", "key that signed lane headers from outside are verified with (see graylane lane sign); without it every lane header from outside is removed")
-	f.IntVar(&o.edge.maxHeadersKB, "max-request-headers-kb", embedded.DefaultMaxRequestHeadersBytes>>10, "gateway and sidecars: largest request head in KiB (request line and header fields; over it: 431)")
-	f.IntVar(&o.edge.maxHeadersCount, "max-headers-count", embedded.DefaultMaxHeadersCount, "gateway and sidecars: most header fields in a request (over it: 431)")
-	f.IntVar(&o.edge.maxLineKB, "max-request-line-kb", embedded.DefaultMaxRequestLineBytes>>10, "gateway and sidecars: longest request line in KiB (over it: 414)")
-	f.IntVar(&o.edge.maxFieldKB, "max-header-field-kb", embedded.DefaultMaxHeaderFieldBytes>>10, "gateway and sidecars: longest header field line in KiB (over it: 431)")
-	f.Int64Var(&o.edge.maxBodyMB, "max-request-body-mb", embedded.DefaultMaxRequestBodyBytes>>20, "gateway and sidecars: largest request body in MiB (over it: 413; -1: no limit)")
-	f.DurationVar(&o.edge.headersTimeout, "request-headers-timeout", embedded.DefaultRequestHeadersTimeout, "gateway and sidecars: time for a request head to arrive once started (then: 408; negative: none)")
-	f.DurationVar(&o.edge.streamIdle, "stream-idle-timeout", embedded.DefaultStreamIdleTimeout, "gateway and sidecars: time a request may go without bytes moving (body: 408, upstream answer: 504; negative: none)")
-	f.DurationVar(&o.edge.idle, "idle-timeout", embedded.DefaultIdleTimeout, "gateway and sidecars: a kept-alive connection with no request is closed after this (negative: never)")
-	f.IntVar(&o.edge.maxConns, "max-connections", embedded.DefaultMaxConnections, "gateway and sidecars: most connections a listener serves at once (more are closed; -1: no limit)")
+	f.IntVar(&o.edge.maxHeadersKB, "max-request-headers-kb", dataplane.DefaultMaxRequestHeadersBytes>>10, "gateway and sidecars: largest request head in KiB (request line and header fields; over it: 431)")
+	f.IntVar(&o.edge.maxHeadersCount, "max-headers-count", dataplane.DefaultMaxHeadersCount, "gateway and sidecars: most header fields in a request (over it: 431)")
+	f.IntVar(&o.edge.maxLineKB, "max-request-line-kb", dataplane.DefaultMaxRequestLineBytes>>10, "gateway and sidecars: longest request line in KiB (over it: 414)")
+	f.IntVar(&o.edge.maxFieldKB, "max-header-field-kb", dataplane.DefaultMaxHeaderFieldBytes>>10, "gateway and sidecars: longest header field line in KiB (over it: 431)")
+	f.Int64Var(&o.edge.maxBodyMB, "max-request-body-mb", dataplane.DefaultMaxRequestBodyBytes>>20, "gateway and sidecars: largest request body in MiB (over it: 413; -1: no limit)")
+	f.DurationVar(&o.edge.headersTimeout, "request-headers-timeout", dataplane.DefaultRequestHeadersTimeout, "gateway and sidecars: time for a request head to arrive once started (then: 408; negative: none)")
+	f.DurationVar(&o.edge.streamIdle, "stream-idle-timeout", dataplane.DefaultStreamIdleTimeout, "gateway and sidecars: time a request may go without bytes moving (body: 408, upstream answer: 504; negative: none)")
+	f.DurationVar(&o.edge.idle, "idle-timeout", dataplane.DefaultIdleTimeout, "gateway and sidecars: a kept-alive connection with no request is closed after this (negative: never)")
+	f.IntVar(&o.edge.maxConns, "max-connections", dataplane.DefaultMaxConnections, "gateway and sidecars: most connections a listener serves at once (more are closed; -1: no limit)")
 	f.StringVar(&o.sampleProcesses, "sample-processes", embedded.SamplesShared, "how built-in sample replicas run: shared (one sample host process serves them all, on Linux) or per-replica (a graylane sample process each)")
 	addOutputFlag(c, &o.output)
 	return c

@@ -280,7 +280,7 @@ func (r *Runtime) reconcileGateways(gws []route.Gateway) error {
 	}
 	for port, names := range byPort {
 		sort.Strings(names)
-		c := &caller{gateways: names, workload: "istio-ingressgateway", app: "istio-ingressgateway", version: "unknown"}
+		c := &caller{gateways: names, port: port, workload: "istio-ingressgateway", app: "istio-ingressgateway", version: "unknown"}
 		if l := r.gatewayLs[port]; l != nil {
 			l.caller.Store(c)
 			continue

@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"errors"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -11,21 +10,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 )
-
-// defaultPolicy is the policy of requests no route names one for (a
-// Service without a VirtualService): Istio's defaults. Read only.
-var defaultPolicy = route.DefaultPolicy()
 
 // exitWait is how long a try whose connection was cut waits to learn
 // whether the replica's process exited (then the request is sent again,
 // see send).
 const exitWait = 250 * time.Millisecond
-
-// maxRetryBody is how much of a request body is kept to send it again:
-// Envoy's per-connection buffer limit (1 MiB). A longer body is sent once.
-const maxRetryBody = 1 << 20
 
 // cluster names a destination as Istio names Envoy clusters
 // (outbound|PORT|SUBSET|HOST), for the retry counters.
@@ -59,31 +51,25 @@ func (c cluster) String() string {
 //
 // A failure of the client (its body, or its going away) is not the
 // replica's: see clientFail.
-func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, uri string, rt *route.Route, dest *route.Destination, members *memberList, m *metric, lim *edgeLimits, cl cluster) {
-	pol := &defaultPolicy
-	if rt != nil {
-		pol = &rt.Policy
-	}
+func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, members *memberList, m *metric, lim *dataplane.Limits, cl cluster) {
+	pol := hop.Policy
 	rp := pol.Retries
-	out := r.outbound(req, uri, rt, dest)
-	out.now, out.idle, out.timeout = m.start, lim.streamIdle, pol.Timeout
+	out := r.outbound(req, hop)
+	out.Now, out.Idle, out.Timeout = m.start, lim.StreamIdle(), pol.Timeout
 	if rp != nil {
-		out.perTry = rp.PerTryTimeout
-		if out.body != nil {
-			out.replay = &replayBody{src: out.body}
-			out.body = out.replay
-		}
+		out.PerTry = rp.PerTryTimeout
+		out.KeepBody()
 	}
-	if out.timeout > 0 && out.body == nil {
+	if out.Timeout > 0 && out.Body == nil {
 		// A request without a body is complete as it arrives.
 		start := m.start
 		if !m.routed.IsZero() {
 			start = m.routed
 		}
-		out.deadline = start.Add(out.timeout)
+		out.Deadline = start.Add(out.Timeout)
 	}
 	if ew != nil {
-		out.watch = ew.closeWatch()
+		out.Watch = ew.CloseWatch()
 	}
 	var triedBuf [4]*pod
 	tried, retries := triedBuf[:0], 0
@@ -93,7 +79,7 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 		retries++
 		tried = append(tried, p)
 		r.metrics.retries.retry(cl)
-		if !r.backoff(rp, retries, out.deadline) {
+		if !r.backoff(rp, retries, out.Deadline) {
 			m.flags = "UT"
 			r.fail(w, m, http.StatusGatewayTimeout, "upstream request timeout")
 			return false
@@ -109,9 +95,9 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 		}
 		m.pod = p
 		run := p.run.Load()
-		resp, conn, err := r.up.roundTrip(req.Context(), p.addr, &out)
+		resp, conn, err := r.up.RoundTrip(req.Context(), p.addr, &out)
 		if err != nil {
-			var de *downstreamError
+			var de *dataplane.DownstreamError
 			if errors.As(err, &de) {
 				r.clientFail(w, ew, m, de)
 				return
@@ -121,7 +107,7 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 				return // answered: the route timeout or the stream idle timeout
 			}
 			again := rp != nil && (rp.RetriesFailure(f.kind) || f.exited && idempotent(req.Method))
-			if again && retries < rp.Attempts && out.rewind() {
+			if again && retries < rp.Attempts && out.Rewind() {
 				if !retry(p) {
 					return
 				}
@@ -135,8 +121,8 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 		}
 		code := resp.StatusCode
 		if rp.RetriesAnswer(code, resp.Header) {
-			if retries < rp.Attempts && out.rewind() {
-				r.up.discard(resp, conn)
+			if retries < rp.Attempts && out.Rewind() {
+				r.up.Discard(resp, conn)
 				if !retry(p) {
 					return
 				}
@@ -149,11 +135,11 @@ func (r *Runtime) send(w http.ResponseWriter, ew edgeWriter, req *http.Request, 
 		} else if retries > 0 {
 			r.metrics.retries.succeeded(cl)
 		}
-		complete := r.respond(w, resp, rt, dest)
-		if !complete && !out.deadline.IsZero() && !time.Now().Before(out.deadline) {
+		complete := r.respond(w, resp, hop)
+		if !complete && !out.Deadline.IsZero() && !time.Now().Before(out.Deadline) {
 			m.flags = "UT" // the answer was cut at the route timeout
 		}
-		r.up.release(conn, complete && !resp.Close && !run.ended())
+		r.up.Release(conn, complete && !resp.Close && !run.ended())
 		m.record(r.metrics, code)
 		return
 	}
@@ -172,20 +158,20 @@ type failure struct {
 // replica (spare) and cut is a connection failure: the replica's process
 // never took it. Whether a cut connection's replica exited is waited for
 // only when a retry could follow (canRetry).
-func (r *Runtime) tryFailure(w http.ResponseWriter, m *metric, err error, out *upRequest, run *podRun, spare, canRetry bool) (f failure, ok bool) {
+func (r *Runtime) tryFailure(w http.ResponseWriter, m *metric, err error, out *dataplane.Request, run *podRun, spare, canRetry bool) (f failure, ok bool) {
 	now := time.Now()
-	var ce *connectError
+	var ce *dataplane.ConnectError
 	switch {
-	case !out.deadline.IsZero() && !now.Before(out.deadline) && isTimeout(err):
+	case !out.Deadline.IsZero() && !now.Before(out.Deadline) && dataplane.IsTimeout(err):
 		m.flags = "UT"
 		r.fail(w, m, http.StatusGatewayTimeout, "upstream request timeout")
 		return f, false
 	case errors.As(err, &ce):
-		return failure{kind: route.ConnectFailure, err: ce.err}, true
-	case isTimeout(err) && !out.tryDeadline.IsZero() && !now.Before(out.tryDeadline):
+		return failure{kind: route.ConnectFailure, err: ce.Err}, true
+	case dataplane.IsTimeout(err) && !out.TryDeadline.IsZero() && !now.Before(out.TryDeadline):
 		return failure{kind: route.PerTryTimeout, err: err}, true
-	case isTimeout(err):
-		m.flags = flagSI
+	case dataplane.IsTimeout(err):
+		m.flags = dataplane.FlagSI
 		r.fail(w, m, http.StatusGatewayTimeout, "stream timeout: no answer from upstream")
 		return f, false
 	case spare:
@@ -276,51 +262,6 @@ func (m *memberList) choose(tried []*pod, otherHosts bool) (p *pod, spare bool) 
 		return again, false
 	}
 	return restarting, restarting != nil
-}
-
-// discard drops an answer that will be retried: a short body is read so
-// the connection can be used again, a longer one closes it.
-func (u *upstreams) discard(resp *http.Response, c *upConn) {
-	_, err := io.CopyN(io.Discard, resp.Body, 64<<10+1)
-	resp.Body.Close()
-	u.release(c, err == io.EOF && !resp.Close)
-}
-
-// replayBody is a request body read once from the client and kept, up to
-// maxRetryBody, so that a retry can send it again: a retry reads what was
-// kept, then what the client has not sent yet.
-type replayBody struct {
-	src  io.Reader
-	kept []byte
-	pos  int  // read position in kept
-	over bool // more than maxRetryBody was read: it cannot be sent again
-}
-
-func (b *replayBody) Read(p []byte) (int, error) {
-	if b.pos < len(b.kept) {
-		n := copy(p, b.kept[b.pos:])
-		b.pos += n
-		return n, nil
-	}
-	n, err := b.src.Read(p)
-	if n > 0 && !b.over {
-		if len(b.kept)+n > maxRetryBody {
-			b.over, b.kept, b.pos = true, nil, 0
-		} else {
-			b.kept = append(b.kept, p[:n]...)
-			b.pos = len(b.kept)
-		}
-	}
-	return n, err
-}
-
-// rewind starts the body again; false when it cannot be.
-func (b *replayBody) rewind() bool {
-	if b.over {
-		return false
-	}
-	b.pos = 0
-	return true
 }
 
 // retryCounters are Envoy's cluster retry statistics, with Istio's

@@ -17,12 +17,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
 
-// proxyTo starts a runtime whose sidecar listener (a connServer) routes
+// proxyTo starts a runtime whose sidecar listener (a dataplane.Server) routes
 // host "b" to the given backend, and returns the listener address.
 func proxyTo(t *testing.T, backend http.Handler) string {
 	t.Helper()
@@ -306,7 +307,7 @@ func rawBackend(tb testing.TB) string {
 				defer c.Close()
 				br := bufio.NewReader(c)
 				for {
-					n, err := peekHead(br)
+					n, err := dataplane.PeekHead(br)
 					if err != nil || n == 0 {
 						return
 					}
@@ -342,7 +343,7 @@ func BenchmarkProxyHop(b *testing.B) {
 				if _, err := io.WriteString(c, tc.req); err != nil {
 					b.Fatal(err)
 				}
-				n, err := peekHead(br)
+				n, err := dataplane.PeekHead(br)
 				if err != nil || n == 0 {
 					b.Fatal(err)
 				}
@@ -351,6 +352,39 @@ func BenchmarkProxyHop(b *testing.B) {
 			reportCPU(b, cpu)
 		})
 	}
+}
+
+// BenchmarkProxyHopConns: as BenchmarkProxyHop, with 32 keep-alive
+// clients at once (wrk -c32 in bench/proxy.sh): the per-request cost
+// when connections share the proxy's goroutines and the network poller.
+func BenchmarkProxyHopConns(b *testing.B) {
+	addr := proxyToAddr(b, rawBackend(b))
+	const req = "GET /x?y=1 HTTP/1.1\r\nHost: b\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+	b.ReportAllocs()
+	b.SetParallelism(16) // 32 clients on 2 cores
+	cpu := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for pb.Next() {
+			if _, err := io.WriteString(c, req); err != nil {
+				b.Error(err)
+				return
+			}
+			n, err := dataplane.PeekHead(br)
+			if err != nil || n == 0 {
+				b.Error(err)
+				return
+			}
+			_, _ = br.Discard(n + 10)
+		}
+	})
+	reportCPU(b, cpu)
 }
 
 // BenchmarkProxyNewConn: as BenchmarkProxyHop, but every request comes on
@@ -371,7 +405,7 @@ func BenchmarkProxyNewConn(b *testing.B) {
 			b.Fatal(err)
 		}
 		br := bufio.NewReader(c)
-		if n, err := peekHead(br); err != nil || n == 0 {
+		if n, err := dataplane.PeekHead(br); err != nil || n == 0 {
 			b.Fatal(err)
 		}
 		c.Close()

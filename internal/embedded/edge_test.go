@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
@@ -31,7 +32,7 @@ type edgeProxy struct {
 	pod     *pod
 }
 
-func newEdgeProxy(t *testing.T, edge EdgeOptions, backend http.Handler) *edgeProxy {
+func newEdgeProxy(t *testing.T, edge dataplane.EdgeOptions, backend http.Handler) *edgeProxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,7 +56,7 @@ func readyPod(app, version, addr string) *pod {
 // serveRouted is a runtime under the given edge options whose routing is
 // compiled from manifest and whose replicas are pods, with a sidecar
 // listener of workload "t" in namespace default.
-func serveRouted(t *testing.T, edge EdgeOptions, manifestYAML string, pods ...*pod) (*Runtime, *listener) {
+func serveRouted(t *testing.T, edge dataplane.EdgeOptions, manifestYAML string, pods ...*pod) (*Runtime, *listener) {
 	t.Helper()
 	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin, Edge: edge}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -73,7 +74,7 @@ func serveRouted(t *testing.T, edge EdgeOptions, manifestYAML string, pods ...*p
 		t.Fatal(err)
 	}
 	t.Cleanup(l.close)
-	t.Cleanup(rt.up.closeAll)
+	t.Cleanup(rt.up.CloseIdle)
 	return rt, l
 }
 
@@ -177,7 +178,7 @@ func (rec *recorder) got() []string {
 // smuggled one.
 func TestEdgeSmuggling(t *testing.T) {
 	rec := &recorder{}
-	e := newEdgeProxy(t, EdgeOptions{}, rec)
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, rec)
 	tests := []struct{ name, raw string }{
 		{"CL.TE", "POST /a HTTP/1.1\r\nHost: b\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: b\r\n\r\n"},
 		{"TE.CL", "POST /a HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n"},
@@ -205,7 +206,7 @@ func TestEdgeSmuggling(t *testing.T) {
 // the client's error: 400 and the connection closed, counted as DPE with
 // no destination - never as a 503 UF against the pod.
 func TestEdgeChunkErrors(t *testing.T) {
-	e := newEdgeProxy(t, EdgeOptions{}, &recorder{})
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, &recorder{})
 	head := "POST /a HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n"
 	bodies := []struct{ name, body string }{
 		{"zz", "zz\r\nhello\r\n0\r\n\r\n"},
@@ -241,7 +242,7 @@ func TestEdgeChunkErrors(t *testing.T) {
 // progress is not waited for - and counted.
 func TestEdgeHeadLimits(t *testing.T) {
 	rec := &recorder{}
-	e := newEdgeProxy(t, EdgeOptions{}, rec)
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, rec)
 	tests := []struct{ name, raw, want string }{
 		{"1 MB header value", "GET / HTTP/1.1\r\nHost: b\r\nX-Big: " + strings.Repeat("v", 1<<20) + "\r\n\r\n", "431"},
 		{"10,000 header fields", "GET / HTTP/1.1\r\nHost: b\r\n" + strings.Repeat("X-F: v\r\n", 10000) + "\r\n", "431"},
@@ -282,7 +283,7 @@ func TestEdgeTimeouts(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
 	})
-	e := newEdgeProxy(t, EdgeOptions{StreamIdleTimeout: 200 * time.Millisecond, RequestHeadersTimeout: 200 * time.Millisecond}, backend)
+	e := newEdgeProxy(t, dataplane.EdgeOptions{StreamIdleTimeout: 200 * time.Millisecond, RequestHeadersTimeout: 200 * time.Millisecond}, backend)
 	tests := []struct{ name, raw, want string }{
 		{"body stops", "POST /a HTTP/1.1\r\nHost: b\r\nContent-Length: 1000000\r\n\r\n0123456789", "408"},
 		{"chunked body stops", "POST /a HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123", "408"},
@@ -318,14 +319,14 @@ func TestEdgeTimeouts(t *testing.T) {
 	if diff := cmp.Diff(want, e.series(t)); diff != "" {
 		t.Errorf("series (-want +got):\n%s", diff)
 	}
-	waitFor(t, "every connection closed", func() bool { return e.l.fast.liveConns() == 0 })
+	waitFor(t, "every connection closed", func() bool { return e.l.fast.LiveConns() == 0 })
 }
 
 // TestEdgeSilentClients (issue #15 item 3): many clients that announce a
 // large body, send a little and go silent are all closed by the stream
 // idle timeout; none is kept.
 func TestEdgeSilentClients(t *testing.T) {
-	e := newEdgeProxy(t, EdgeOptions{StreamIdleTimeout: 200 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e := newEdgeProxy(t, dataplane.EdgeOptions{StreamIdleTimeout: 200 * time.Millisecond}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 	}))
 	const n = 50
@@ -347,13 +348,13 @@ func TestEdgeSilentClients(t *testing.T) {
 			t.Errorf("answers %q, want 408", got)
 		}
 	}
-	waitFor(t, "every connection closed", func() bool { return e.l.fast.liveConns() == 0 })
+	waitFor(t, "every connection closed", func() bool { return e.l.fast.LiveConns() == 0 })
 }
 
 // TestEdgeMaxConnections: one connection over the limit is closed at
 // once, and counted.
 func TestEdgeMaxConnections(t *testing.T) {
-	e := newEdgeProxy(t, EdgeOptions{MaxConnections: 2}, &recorder{})
+	e := newEdgeProxy(t, dataplane.EdgeOptions{MaxConnections: 2}, &recorder{})
 	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", e.addr)
@@ -363,7 +364,7 @@ func TestEdgeMaxConnections(t *testing.T) {
 		defer c.Close()
 		held = append(held, c)
 	}
-	waitFor(t, "two connections served", func() bool { return e.l.fast.liveConns() == 2 })
+	waitFor(t, "two connections served", func() bool { return e.l.fast.LiveConns() == 2 })
 	if got, _ := e.exchange(t, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n"); got != "" {
 		t.Errorf("a third connection got %q, want it closed", got)
 	}
@@ -383,7 +384,7 @@ func TestEdgeMaxConnections(t *testing.T) {
 		t.Errorf("overflow (-want +got):\n%s", diff)
 	}
 	held[0].Close()
-	waitFor(t, "a connection closed", func() bool { return e.l.fast.liveConns() == 1 })
+	waitFor(t, "a connection closed", func() bool { return e.l.fast.LiveConns() == 1 })
 	if got, _ := e.exchange(t, "GET /a HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"); got != "200" {
 		t.Errorf("below the limit again: %q", got)
 	}
@@ -392,7 +393,7 @@ func TestEdgeMaxConnections(t *testing.T) {
 // TestEdgeHostAndVersion (issue #15 item 6).
 func TestEdgeHostAndVersion(t *testing.T) {
 	rec := &recorder{}
-	e := newEdgeProxy(t, EdgeOptions{}, rec)
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, rec)
 	tests := []struct{ name, raw, want string }{
 		{"HTTP/1.1 without Host", "GET /a HTTP/1.1\r\n\r\n", "400"},
 		{"HTTP/1.1 with an empty Host (no authority: RFC 9112 3.2)", "GET /a HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n", "503"},
@@ -415,7 +416,7 @@ func TestEdgeHostAndVersion(t *testing.T) {
 // are not Services make one series, PassthroughCluster, however many
 // hosts clients name.
 func TestEdgePassthroughSeries(t *testing.T) {
-	e := newEdgeProxy(t, EdgeOptions{}, &recorder{})
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, &recorder{})
 	var raw strings.Builder
 	for i := range 200 {
 		fmt.Fprintf(&raw, "GET http://host-%d.example/ HTTP/1.1\r\nHost: host-%d.example\r\n\r\n", i, i)
@@ -496,7 +497,7 @@ func TestMetricsForgetPod(t *testing.T) {
 // (the pod sees it), not pooled, and the proxy lets go of the client's.
 func TestEdgeCancelAbandoned(t *testing.T) {
 	received, cancelled := make(chan struct{}, 10), make(chan struct{}, 10)
-	e := newEdgeProxy(t, EdgeOptions{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		received <- struct{}{}
 		<-r.Context().Done() // net/http: the proxy closed the connection
 		cancelled <- struct{}{}
@@ -520,11 +521,8 @@ func TestEdgeCancelAbandoned(t *testing.T) {
 			t.Fatal("the pod's request was not cancelled")
 		}
 	}
-	waitFor(t, "every client connection let go", func() bool { return e.l.fast.liveConns() == 0 })
-	e.rt.up.mu.Lock()
-	idle := len(e.rt.up.idle[e.backend])
-	e.rt.up.mu.Unlock()
-	if idle != 0 {
+	waitFor(t, "every client connection let go", func() bool { return e.l.fast.LiveConns() == 0 })
+	if idle := e.rt.up.IdleConns(e.backend); idle != 0 {
 		t.Errorf("%d cancelled upstream connections pooled", idle)
 	}
 	want := []string{"destination t 0 DC b b = 5", "source t 0 DC b b = 5"}
@@ -536,9 +534,9 @@ func TestEdgeCancelAbandoned(t *testing.T) {
 // TestEdgeSlowAnswers: a client that waits gets a slow answer, and a
 // request it pipelined behind a slow one is served after it.
 func TestEdgeSlowAnswers(t *testing.T) {
-	e := newEdgeProxy(t, EdgeOptions{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			time.Sleep(3 * watchDelay) // a slow pod; the watcher starts meanwhile
+			time.Sleep(3 * dataplane.WatchDelay) // a slow pod; the watcher starts meanwhile
 		}
 		_, _ = io.WriteString(w, r.URL.Path)
 	}))
@@ -584,7 +582,7 @@ func TestEdgeSlowAnswers(t *testing.T) {
 // its buffers back and waits with none; its next request is served as
 // usual.
 func TestEdgeParking(t *testing.T) {
-	e := newEdgeProxy(t, EdgeOptions{}, &recorder{})
+	e := newEdgeProxy(t, dataplane.EdgeOptions{}, &recorder{})
 	c, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -607,111 +605,12 @@ func TestEdgeParking(t *testing.T) {
 		}
 	}
 	get("/1")
-	waitFor(t, "the connection parked", func() bool { return e.l.fast.parked.Load() == 1 })
+	waitFor(t, "the connection parked", func() bool { return e.l.fast.Parked() == 1 })
 	get("/2")
-	if n := e.l.fast.parked.Load(); n != 0 {
+	if n := e.l.fast.Parked(); n != 0 {
 		t.Errorf("%d parked while serving", n)
 	}
-	waitFor(t, "the connection parked again", func() bool { return e.l.fast.parked.Load() == 1 })
+	waitFor(t, "the connection parked again", func() bool { return e.l.fast.Parked() == 1 })
 	c.Close()
-	waitFor(t, "the parked connection closed", func() bool { return e.l.fast.liveConns() == 0 && e.l.fast.parked.Load() == 0 })
-}
-
-// TestEdgeOptions: the defaults, and bad values refused.
-func TestEdgeOptions(t *testing.T) {
-	lim, err := EdgeOptions{}.limits()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &edgeLimits{maxHead: 60 << 10, maxFields: 100, maxLine: 16 << 10, maxField: 16 << 10, maxBody: 1 << 30,
-		headersTimeout: 30 * time.Second, streamIdle: 5 * time.Minute, idle: 90 * time.Second, maxConns: 10000}
-	if diff := cmp.Diff(want, lim, cmp.AllowUnexported(edgeLimits{})); diff != "" {
-		t.Errorf("defaults (-want +got):\n%s", diff)
-	}
-	lim, err = EdgeOptions{MaxRequestBodyBytes: -1, StreamIdleTimeout: -1, RequestHeadersTimeout: -1, IdleTimeout: -1, MaxConnections: -1}.limits()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = &edgeLimits{maxHead: 60 << 10, maxFields: 100, maxLine: 16 << 10, maxField: 16 << 10, maxBody: -1}
-	if diff := cmp.Diff(want, lim, cmp.AllowUnexported(edgeLimits{})); diff != "" {
-		t.Errorf("all off (-want +got):\n%s", diff)
-	}
-	_, err = EdgeOptions{MaxRequestHeadersBytes: -1, MaxHeadersCount: -5, MaxRequestLineBytes: 9 << 20}.limits()
-	wantErr := "edge options: MaxRequestHeadersBytes -1: must be between 1 and 8388608\n" +
-		"MaxHeadersCount -5: must be between 1 and 1048576\n" +
-		"MaxRequestLineBytes 9437184: must be between 1 and 8388608"
-	if err == nil || err.Error() != wantErr {
-		t.Errorf("error %v, want %q", err, wantErr)
-	}
-}
-
-// TestUpstreamSweep: idle upstream connections are closed after a full
-// sweep period, and the sweeper stops when none are left.
-func TestUpstreamSweep(t *testing.T) {
-	u := newUpstreams()
-	a, b := net.Pipe()
-	defer b.Close()
-	c := &upConn{addr: "x", c: a, br: bufio.NewReader(a)}
-	u.release(c, true)
-	u.mu.Lock()
-	scheduled := u.swept
-	u.mu.Unlock()
-	if !scheduled {
-		t.Fatal("no sweep scheduled")
-	}
-	u.sweep() // went idle in this period: kept
-	if got := u.get("x"); got != c {
-		t.Fatalf("kept connection: %v", got)
-	}
-	u.release(c, true)
-	u.sweep()
-	u.sweep() // idle for a whole period: closed
-	if got := u.get("x"); got != nil {
-		t.Errorf("stale connection still pooled")
-	}
-	if _, err := a.Write([]byte("x")); err == nil {
-		t.Errorf("stale connection not closed")
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.swept || u.nidle != 0 {
-		t.Errorf("sweeper still scheduled (%v) or connections counted (%d)", u.swept, u.nidle)
-	}
-}
-
-// TestMemRelief: memory is given back once connections (or states in
-// use) have fallen by releaseCount from their peak, to half of it at
-// most; then the peak starts over.
-func TestMemRelief(t *testing.T) {
-	released := make(chan struct{}, 10)
-	m := &memRelief{release: func() { released <- struct{}{} }}
-	for range 3000 {
-		m.add(gaugeConns, 1)
-	}
-	for range 1499 {
-		m.add(gaugeConns, -1)
-		m.add(gaugeStates, 1)
-	}
-	select {
-	case <-released:
-		t.Fatal("released before half the peak")
-	default:
-	}
-	m.add(gaugeConns, -1) // 1500 left of 3000
-	<-released
-	waitFor(t, "the release to end", func() bool {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		return !m.releasing
-	})
-	m.mu.Lock()
-	peak := m.peak
-	m.mu.Unlock()
-	if peak != [2]int{1500, 1499} {
-		t.Errorf("peaks after the release %v, want the levels then", peak)
-	}
-	for range 1000 {
-		m.add(gaugeStates, -1)
-	}
-	<-released // 499 of 1499 states
+	waitFor(t, "the parked connection closed", func() bool { return e.l.fast.LiveConns() == 0 && e.l.fast.Parked() == 0 })
 }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/graylane/graylane/internal/dataplane"
 )
 
 const faultRoutes = `apiVersion: v1
@@ -59,7 +61,7 @@ func TestFaultInjection(t *testing.T) {
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
-	rt, l := serveRouted(t, EdgeOptions{}, faultRoutes, readyPod("b", "v1", ln.Addr().String()))
+	rt, l := serveRouted(t, dataplane.EdgeOptions{}, faultRoutes, readyPod("b", "v1", ln.Addr().String()))
 
 	proxy, _ := url.Parse("http://" + l.addr)
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}

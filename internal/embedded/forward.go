@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -19,17 +20,21 @@ import (
 type caller struct {
 	source   route.Source
 	gateways []string // for a gateway listener: the Gateway objects to try
-	workload string   // for metrics: source_workload
+	// port is a gateway listener's Gateway server port (0: the port of
+	// the request's Host, as a sidecar's listener is the Service port
+	// called).
+	port     uint32
+	workload string // for metrics: source_workload
 	app      string
 	version  string
 }
 
 // listener is a sidecar, gateway or admin HTTP listener: the admin runs
-// net/http's server, the proxies a connServer.
+// net/http's server, the proxies a dataplane.Server.
 type listener struct {
 	addr   string
 	server *http.Server
-	fast   *connServer
+	fast   *dataplane.Server
 	ln     net.Listener
 	// caller is who the listener's requests come from; a gateway
 	// listener's set of Gateways changes on apply.
@@ -39,7 +44,7 @@ type listener struct {
 // serveCaller starts a proxy listener whose requests come from c, under
 // the runtime's edge limits.
 func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
-	lim, err := r.opts.Edge.limits()
+	lim, err := r.opts.Edge.Limits()
 	if err != nil {
 		return nil, err
 	}
@@ -51,12 +56,12 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 		}
 		r.forward(w, req, l.caller.Load())
 	})
-	hooks := serverHooks{
-		reject: func(status int, flags string, start time.Time) {
+	hooks := dataplane.Hooks{
+		Reject: func(status int, flags string, start time.Time) {
 			m := metric{caller: l.caller.Load(), start: start, flags: flags}
 			m.record(r.metrics, status)
 		},
-		overflow: func() { r.metrics.overflow(l.caller.Load()) },
+		Overflow: func() { r.metrics.overflow(l.caller.Load()) },
 	}
 	ln, err := listen(addr)
 	if err != nil {
@@ -64,7 +69,7 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 	}
 	l = &listener{addr: ln.Addr().String(), ln: ln}
 	l.caller.Store(c)
-	l.fast = newConnServer(ln, h, lim, hooks)
+	l.fast = r.up.Serve(ln, h, lim, hooks)
 	return l, nil
 }
 
@@ -73,76 +78,83 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 
 func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	m := metric{caller: c, start: time.Now()}
-	ew, _ := w.(edgeWriter)
-	lim := defaultEdgeLimits
+	ew, _ := w.(dataplane.ResponseWriter)
+	lim := dataplane.DefaultLimits()
 	if ew != nil {
-		lim = ew.limits()
+		lim = ew.Limits()
 	}
 	cfg := r.cfg.Load()
 	if len(c.gateways) > 0 && cfg.entry != nil {
 		r.enterLane(cfg, req.Header, w.Header())
 	}
-	rr := route.Request{Authority: req.Host, Path: req.URL.RequestURI(), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
+	rr := route.Request{Authority: req.Host, Path: requestPath(ew, req), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
 	rr.Port = portOf(req.Host)
+	if c.port != 0 {
+		rr.Port = c.port // a gateway listener: its Gateway server port
+	}
 	res := r.evaluate(cfg, &rr, c)
+	h := cfg.table.Hop(&rr, &res, runtimeRand{})
+	switch h.Outcome {
+	case route.NotRouted:
+		m.flags = h.Flags
+		r.fail(w, &m, h.Status, "no route for "+req.Host+req.URL.Path)
+		return
+	case route.Redirected:
+		w.Header().Set("Location", res.Route.Redirect.Location(req.Host, rr.Path))
+		w.WriteHeader(h.Status)
+		m.record(r.metrics, h.Status)
+		return
+	case route.Responded:
+		w.WriteHeader(h.Status)
+		_, _ = io.WriteString(w, res.Route.DirectResponse.Body)
+		m.record(r.metrics, h.Status)
+		return
+	case route.Unavailable:
+		r.unavailable(w, &m, &h)
+		return
+	}
+	m.dest = h.Host
+	if (h.Fault.Delay > 0 || h.Outcome == route.Aborted) && r.injectFault(w, ew, req, &h, &m) {
+		return
+	}
+	if len(h.Mirrors) > 0 {
+		r.mirror(cfg, req, &rr, &h, c)
+	}
+	members := cfg.endpoints(h.Host, h.Subset, h.Labels)
+	r.send(w, ew, req, &h, members, &m, lim, cluster{port: h.Port, subset: h.Subset, host: h.Host})
+}
+
+// runtimeRand draws a hop's per-request numbers from math/rand/v2's
+// runtime source.
+type runtimeRand struct{}
+
+func (runtimeRand) Uint32N(n uint32) uint32 { return rand.Uint32N(n) }
+
+// unavailable answers a request whose destination cannot be served
+// (route.Unavailable) with 503.
+func (r *Runtime) unavailable(w http.ResponseWriter, m *metric, h *route.Hop) {
+	m.dest, m.flags = h.Host, h.Flags
+	msg := "no healthy upstream: " + h.Problem
 	switch {
-	case res.Reason == route.NoVirtualHost || res.Reason == route.NoRoute:
-		m.flags = "NR"
-		r.fail(w, &m, http.StatusNotFound, "no route for "+req.Host+req.URL.Path)
-		return
-	case res.Route != nil && res.Route.Redirect != nil:
-		r.redirect(w, req, res.Route.Redirect)
-		m.record(r.metrics, res.Route.Redirect.Code)
-		return
-	case res.Route != nil && res.Route.DirectResponse != nil:
-		d := res.Route.DirectResponse
-		w.WriteHeader(d.Status)
-		_, _ = io.WriteString(w, d.Body)
-		m.record(r.metrics, d.Status)
-		return
-	}
-	host, subset, labels := "", "", map[string]string(nil)
-	var dest *route.Destination
-	port := rr.Port
-	if res.Reason == route.Passthrough {
-		host = cfg.table.PassthroughHost(&rr)
-	} else {
-		i := -1
-		if total := res.Route.TotalWeight(); total > 0 {
-			i = res.Route.Pick(rand.Uint32N(total))
-		}
-		if i < 0 {
-			r.fail(w, &m, http.StatusServiceUnavailable, "route has no destinations")
-			return
-		}
-		dest = &res.Route.Destinations[i]
-		host, subset, labels = dest.Host, dest.Subset, dest.Labels
-		if dest.Port != 0 {
-			port = dest.Port
-		}
-		if dest.Problem != "" {
-			m.dest, m.flags = host, "NR"
-			r.fail(w, &m, http.StatusServiceUnavailable, "no healthy upstream: "+dest.Problem)
-			return
-		}
-	}
-	if cfg.services[host] == nil {
+	case h.NotService:
 		// As Istio labels what is not a known service, not by the host
 		// the client named: clients cannot make series at will.
-		m.dest, m.flags = passthroughCluster, "NR"
-		r.fail(w, &m, http.StatusServiceUnavailable, "no healthy upstream: "+host+" is not a Service of this runtime")
-		return
+		m.dest = passthroughCluster
+		msg = "no healthy upstream: " + h.Host + " is not a Service of this runtime"
+	case h.Destination == nil:
+		m.dest, msg = "", h.Problem // the route has no destinations
 	}
-	m.dest = host
-	if res.Route != nil && res.Route.Fault != nil && r.injectFault(w, ew, req, res.Route.Fault, &m) {
-		return
+	r.fail(w, m, h.Status, msg)
+}
+
+// requestPath is the request's path and query as routes match them
+// (url.URL.RequestURI), read from the connection without allocating when
+// it can be.
+func requestPath(ew dataplane.ResponseWriter, req *http.Request) string {
+	if ew != nil {
+		return ew.Target()
 	}
-	target := res.UpstreamTarget(rr.Path)
-	if res.Route != nil && len(res.Route.Mirrors) > 0 {
-		r.mirror(cfg, req, target, res.Route, c)
-	}
-	members := cfg.endpoints(host, subset, labels)
-	r.send(w, ew, req, target, res.Route, dest, members, &m, lim, cluster{port: port, subset: subset, host: host})
+	return req.URL.RequestURI()
 }
 
 // evaluate routes the request; a gateway listener tries each Gateway it
@@ -168,54 +180,48 @@ func (r *Runtime) evaluate(cfg *config, rr *route.Request, c *caller) route.Resu
 // the connection closed after it; the request is counted with e's flags
 // and no destination - a client must not be able to lower a
 // destination's success rate. A client that left while the answer was
-// awaited (errDownstreamGone) is counted as Envoy does: code 0, DC, with
+// awaited (dataplane.ErrDownstreamGone) is counted as Envoy does: code 0, DC, with
 // the destination that was waited for.
-func (r *Runtime) clientFail(w http.ResponseWriter, ew edgeWriter, m *metric, e *downstreamError) {
-	if e != errDownstreamGone {
+func (r *Runtime) clientFail(w http.ResponseWriter, ew dataplane.ResponseWriter, m *metric, e *dataplane.DownstreamError) {
+	if e != dataplane.ErrDownstreamGone {
 		m.dest, m.pod = "", nil
 	}
-	m.flags = e.flags
+	m.flags = e.Flags
 	switch {
 	case ew == nil:
-		http.Error(w, e.msg, max(e.status, http.StatusBadRequest))
-	case e.status == 0 || ew.answering():
-		ew.hangup()
+		http.Error(w, e.Msg, max(e.Status, http.StatusBadRequest))
+	case e.Status == 0 || ew.Answering():
+		ew.Hangup()
 	default:
-		ew.refuseAfter()
+		ew.RefuseAfter()
 		w.Header().Set("Content-Type", "text/plain")
-		w.Header().Set("X-Graylane-Reason", e.msg)
-		w.WriteHeader(e.status)
-		_, _ = io.WriteString(w, e.msg+"\n")
+		w.Header().Set("X-Graylane-Reason", e.Msg)
+		w.WriteHeader(e.Status)
+		_, _ = io.WriteString(w, e.Msg+"\n")
 	}
-	m.record(r.metrics, e.status)
+	m.record(r.metrics, e.Status)
 }
 
-// outbound builds the request sent to a pod from the inbound one and its
-// origin-form target uri. It reuses the inbound request's header and body:
-// the proxy owns that request, and the header is changed once, before any
-// retry.
-func (r *Runtime) outbound(req *http.Request, uri string, rt *route.Route, dest *route.Destination) upRequest {
-	out := upRequest{method: req.Method, uri: uri, host: req.Host, header: req.Header}
+// outbound builds the request sent to a pod from the inbound one and the
+// hop: its upstream target, Host and request header operations. It reuses
+// the inbound request's header and body: the proxy owns that request, and
+// the header is changed once, before any retry.
+func (r *Runtime) outbound(req *http.Request, h *route.Hop) dataplane.Request {
+	out := dataplane.Request{Method: req.Method, URI: h.Target, Host: req.Host, Header: req.Header}
 	if req.Body != nil && req.Body != http.NoBody {
-		out.body, out.length = req.Body, req.ContentLength
-		if out.length == 0 {
-			out.length = -1 // a body of unknown length
+		out.Body, out.Length = req.Body, req.ContentLength
+		if out.Length == 0 {
+			out.Length = -1 // a body of unknown length
 		}
 	}
-	if out.host == "" {
-		out.host = req.URL.Host
+	if out.Host == "" {
+		out.Host = req.URL.Host
 	}
-	dropHopFields(out.header)
-	if rt != nil {
-		// the path is rewritten by the caller (Result.UpstreamTarget)
-		if rw := rt.Rewrite; rw != nil && rw.Authority != "" {
-			out.host = rw.Authority
-		}
-		applyOps(out.header, rt.RequestHeaders)
+	dropHopFields(out.Header)
+	if h.Authority != "" {
+		out.Host = h.Authority
 	}
-	if dest != nil {
-		applyOps(out.header, dest.RequestHeaders)
-	}
+	h.ApplyRequestHeaders(out.Header)
 	return out
 }
 
@@ -242,7 +248,7 @@ func dropHopFields(h http.Header) {
 // respond copies the pod's answer; it reports whether the body was read to
 // its end (so the connection can be reused). When it was not, the client's
 // connection is closed too: its answer is cut short.
-func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.Route, dest *route.Destination) bool {
+func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, hop *route.Hop) bool {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		if k == "Set-Cookie" && len(h[k]) > 0 {
@@ -252,12 +258,7 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.
 		h[k] = vs
 	}
 	dropHopFields(h)
-	if rt != nil {
-		applyOps(h, rt.ResponseHeaders)
-	}
-	if dest != nil {
-		applyOps(h, dest.ResponseHeaders)
-	}
+	hop.ApplyResponseHeaders(h)
 	w.WriteHeader(resp.StatusCode)
 	var err error
 	if wt, ok := resp.Body.(io.WriterTo); ok {
@@ -268,51 +269,13 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, rt *route.
 		copyBufs.Put(buf)
 	}
 	resp.Body.Close()
-	if a, ok := w.(interface{ abort() }); ok && err != nil {
-		a.abort()
+	if a, ok := w.(interface{ Abort() }); ok && err != nil {
+		a.Abort()
 	}
 	return err == nil
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func applyOps(h http.Header, ops *route.HeaderOps) {
-	if ops == nil {
-		return
-	}
-	for _, k := range ops.Remove {
-		h.Del(k)
-	}
-	for k, v := range ops.Set {
-		h.Set(k, v)
-	}
-	for k, v := range ops.Add {
-		h.Add(k, v)
-	}
-}
-
-func (r *Runtime) redirect(w http.ResponseWriter, req *http.Request, rd *route.Redirect) {
-	u := *req.URL
-	u.Scheme, u.Host = "http", req.Host
-	if rd.Scheme != "" {
-		u.Scheme = rd.Scheme
-	}
-	if rd.Authority != "" {
-		u.Host = rd.Authority
-	}
-	if rd.Port != 0 {
-		host, _, err := net.SplitHostPort(u.Host)
-		if err != nil {
-			host = u.Host
-		}
-		u.Host = net.JoinHostPort(host, strconv.Itoa(int(rd.Port)))
-	}
-	if rd.URI != "" {
-		u.Path, u.RawPath = rd.URI, ""
-	}
-	w.Header().Set("Location", u.String())
-	w.WriteHeader(rd.Code)
-}
 
 // fail answers like Envoy does for a local failure: a short text body.
 func (r *Runtime) fail(w http.ResponseWriter, m *metric, status int, msg string) {

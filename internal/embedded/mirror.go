@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -23,22 +24,23 @@ const mirrorTimeout = 30 * time.Second
 // does not). Call it before the request itself is sent: the copy's
 // header is taken from the request as it came in. A request whose body
 // cannot be read twice (not buffered) is not mirrored, and counted in
-// graylane_mirror_skipped_total.
-func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.Route, c *caller) {
+// graylane_mirror_skipped_total. A mirror Envoy has no cluster for (its
+// subset, or its port: route.Table.MirrorProblem) gets no copies.
+func (r *Runtime) mirror(cfg *config, req *http.Request, rr *route.Request, hop *route.Hop, c *caller) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	for i := range rt.Mirrors {
-		mp := &rt.Mirrors[i]
-		if mp.Problem != "" || !mp.Sample(rand.Uint32N(1_000_000)) || cfg.services[mp.Host] == nil {
+	for i := range hop.Mirrors {
+		mp := &hop.Mirrors[i]
+		if !mp.Sample(rand.Uint32N(1_000_000)) || cfg.table.MirrorProblem(rr, mp) != "" || cfg.services[mp.Host] == nil {
 			continue
 		}
 		p := cfg.endpoints(mp.Host, mp.Subset, mp.Labels).pick(nil)
 		if p == nil {
 			continue // Envoy: no healthy upstream in the shadow cluster, no copy
 		}
-		out := upRequest{method: req.Method, uri: uri, host: route.ShadowHost(host), header: req.Header.Clone()}
+		out := dataplane.Request{Method: req.Method, URI: hop.Target, Host: route.ShadowHost(host), Header: req.Header.Clone()}
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
 				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()
@@ -49,27 +51,27 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, uri string, rt *route.R
 				r.metrics.mirrorSkipped.WithLabelValues(c.workload).Inc()
 				continue
 			}
-			out.body, out.length = body, req.ContentLength
-			if out.length == 0 {
-				out.length = -1
+			out.Body, out.Length = body, req.ContentLength
+			if out.Length == 0 {
+				out.Length = -1
 			}
 		}
-		dropHopFields(out.header)
-		applyOps(out.header, rt.RequestHeaders)
+		dropHopFields(out.Header)
+		hop.Route.RequestHeaders.Apply(out.Header)
 		go r.sendMirror(p, &out, c, mp.Host)
 	}
 }
 
-func (r *Runtime) sendMirror(p *pod, out *upRequest, c *caller, host string) {
+func (r *Runtime) sendMirror(p *pod, out *dataplane.Request, c *caller, host string) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), mirrorTimeout)
 	defer cancel()
 	code, flags := 0, "UF"
-	resp, conn, err := r.up.roundTrip(ctx, p.addr, out)
+	resp, conn, err := r.up.RoundTrip(ctx, p.addr, out)
 	if err == nil {
 		code, flags = resp.StatusCode, ""
 		_, err = io.Copy(io.Discard, resp.Body)
-		r.up.release(conn, err == nil && !resp.Close)
+		r.up.Release(conn, err == nil && !resp.Close)
 	}
 	if flags == "" {
 		flags = "-"

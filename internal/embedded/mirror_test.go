@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/dataplane"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -35,7 +37,7 @@ func TestMirror(t *testing.T) {
 	}
 	mainSeen, mirrorSeen := make(chan seen, 10), make(chan seen, 10)
 	bAddr, mAddr := serve("b", mainSeen), serve("m", mirrorSeen)
-	rt, l := serveRouted(t, EdgeOptions{}, `apiVersion: v1
+	rt, l := serveRouted(t, dataplane.EdgeOptions{}, `apiVersion: v1
 kind: Service
 metadata: {name: b}
 spec: {selector: {app: b}, ports: [{port: 80}]}

@@ -285,7 +285,7 @@ func (r *Runtime) runExited(p *pod, run *podRun) {
 		}
 		p.restarting.Store(quick)
 		close(run.exited)
-		r.up.dropIdle(p.addr)
+		r.up.DropIdle(p.addr)
 		r.changed()
 	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
@@ -79,7 +80,7 @@ func newPolicyProxy(t *testing.T, manifests string, backends ...backend) *policy
 		t.Fatal(err)
 	}
 	t.Cleanup(l.close)
-	t.Cleanup(rt.up.closeAll)
+	t.Cleanup(rt.up.CloseIdle)
 	return &policyProxy{rt: rt, addr: l.addr}
 }
 
@@ -182,7 +183,7 @@ func (s *script) got() []string {
 // Envoy's retry counters.
 func TestRetryPolicies(t *testing.T) {
 	const cl = "outbound|80||b.default.svc.cluster.local"
-	big := strings.Repeat("x", maxRetryBody+1)
+	big := strings.Repeat("x", dataplane.MaxReplayBody+1)
 	tests := []struct {
 		name       string
 		vs         string // the route's fields; "" is no VirtualService

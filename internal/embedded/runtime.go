@@ -17,6 +17,7 @@ import (
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/promstore"
@@ -67,8 +68,8 @@ type Options struct {
 	LaneKey []byte
 	// GateToken is sent to gates that lane whitelists name.
 	GateToken string
-	// Edge bounds the proxy listeners (edge.go). [edge: issue #15]
-	Edge EdgeOptions
+	// Edge bounds the proxy listeners (dataplane.EdgeOptions). [edge: issue #15]
+	Edge dataplane.EdgeOptions
 	// SampleProcesses is how the built-in sample's replicas run:
 	// SamplesShared ("" too: all in one sample host process, on Linux) or
 	// SamplesPerReplica (a process each).
@@ -84,7 +85,7 @@ type Runtime struct {
 	stateDir  string
 	tempState bool
 	metrics   *metrics
-	up        *upstreams
+	up        *dataplane.Proxy
 
 	mu        sync.Mutex // guards store, workloads, gatewayLs
 	store     *store
@@ -157,7 +158,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	if sharedSamples {
 		r.samples = newSampleHost(r)
 	}
-	r.up = newUpstreams()
+	r.up = &dataplane.Proxy{}
 	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil
 }
@@ -277,7 +278,7 @@ func (r *Runtime) cleanup() {
 			l.close()
 		}
 	}
-	r.up.closeAll()
+	r.up.CloseIdle()
 	if r.tempState {
 		_ = os.RemoveAll(r.stateDir)
 	}
@@ -312,7 +313,7 @@ func serve(addr string, h http.Handler) (*listener, error) {
 
 func (l *listener) close() {
 	if l.fast != nil {
-		l.fast.close()
+		l.fast.Close()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

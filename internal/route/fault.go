@@ -48,17 +48,28 @@ type Injection struct {
 func (in Injection) Flags() string {
 	switch {
 	case in.Delay > 0 && in.Abort:
-		return "DI,FI"
+		return FlagDI + "," + FlagFI
 	case in.Delay > 0:
-		return "DI"
+		return FlagDI
 	case in.Abort:
-		return "FI"
+		return FlagFI
 	}
 	return ""
 }
 
+// Envoy's response flags of the fault filter.
+const (
+	// FlagDI: the request was delayed.
+	FlagDI = "DI"
+	// FlagFI: the request was aborted.
+	FlagFI = "FI"
+)
+
+// FaultDraws is the range of Inject's draws: parts per million.
+const FaultDraws = 1_000_000
+
 // Inject decides for one request from two independent draws, each
-// uniform in [0, 1000000) (Envoy draws per request and per fault).
+// uniform in [0, FaultDraws) (Envoy draws per request and per fault).
 func (f *Fault) Inject(delayDraw, abortDraw uint32) Injection {
 	var in Injection
 	if f == nil {

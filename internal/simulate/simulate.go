@@ -81,6 +81,10 @@ type Hop struct {
 	// status is 200).
 	GRPCStatus string `json:"grpcStatus,omitempty"`
 	Calls      []*Hop `json:"calls,omitempty"`
+	// Decision is what the proxy did at this hop (route.Table.Hop): the
+	// upstream target after rewrite, the header operations, the retry
+	// policy. It is for Go callers, not part of the JSON report.
+	Decision *route.Hop `json:"-"`
 }
 
 // PathStat is one distinct full path and how often it occurred.
@@ -120,7 +124,10 @@ var ErrCycle = errors.New("call graph has a cycle")
 
 const maxDepth = 32
 
-// Run replays opts.Requests requests.
+// Run replays opts.Requests requests. services and workloads are those
+// of the manifests t was compiled from: each hop is t's decision
+// (route.Table.Hop), which answers 503 for a host that is not one of t's
+// Services.
 func Run(t *route.Table, services []Service, workloads []Workload, opts Options) (*Report, error) {
 	if err := checkCalls(opts.Calls); err != nil {
 		return nil, err
@@ -212,54 +219,46 @@ type runner struct {
 }
 
 // hop routes one request and follows the calls of the workload it reaches.
+// What the proxy does with the request is route.Table.Hop's decision,
+// drawn from the replay's seeded source.
 func (r *runner) hop(req *route.Request, depth int) *Hop {
 	res := r.t.Evaluate(req)
 	for _, f := range r.t.NotEvaluated(req, res) {
 		r.notes[f.String()] = true
 	}
-	host := ""
-	h := &Hop{Status: res.Status}
-	var sent http.Header = req.Header
-	var subsetLabels map[string]string
-	switch {
-	case res.Reason == route.Passthrough:
-		host = r.t.PassthroughHost(req)
-	case res.Route == nil:
-		h.Service = shortName(res.Host)
-		h.Problem = res.Reason.String()
+	hp := r.t.Hop(req, &res, r.rng)
+	h := &Hop{Status: hp.Status, Subset: hp.Subset, Fault: hp.Fault.Flags(), Decision: &hp}
+	for _, m := range hp.Mirrors {
+		r.notes[fmt.Sprintf("%s mirrors %v%% of its requests to %s (copies are not part of the paths)", hp.Route.VirtualService, m.Percent, shortName(m.Host)+subsetSuffix(m.Subset))] = true
+	}
+	switch hp.Outcome {
+	case route.NotRouted:
+		h.Service, h.Problem = shortName(res.Host), res.Reason.String()
 		return h
-	case res.Route.Redirect != nil || res.Route.DirectResponse != nil:
+	case route.Redirected, route.Responded:
 		h.Service = shortName(res.Host)
 		_, h.Namespace, _ = route.ServiceOf(res.Host)
 		return h
-	default:
-		i := -1
-		if total := res.Route.TotalWeight(); total > 0 {
-			i = res.Route.Pick(r.rng.Uint32N(total))
+	case route.Unavailable:
+		h.Service, h.Problem = shortName(hp.Host), hp.Problem
+		if hp.NotService {
+			h.Problem = fmt.Sprintf("no Service for host %s among the inputs: Envoy answers 503", hp.Host)
+			r.notes[h.Problem] = true
 		}
-		if i < 0 {
-			h.Service, h.Status, h.Problem = shortName(res.Host), 503, "route has no destinations"
-			return h
-		}
-		d := &res.Route.Destinations[i]
-		host, h.Subset, h.Status = d.Host, d.Subset, 200
-		if d.Problem != "" {
-			h.Service, h.Status, h.Problem = shortName(host), 503, d.Problem
-			return h
-		}
-		for _, m := range res.Route.Mirrors {
-			r.notes[fmt.Sprintf("%s mirrors %v%% of its requests to %s (copies are not part of the paths)", res.Route.VirtualService, m.Percent, shortName(m.Host)+subsetSuffix(m.Subset))] = true
-		}
-		if f := res.Route.Fault; f != nil && r.injectFault(h, f) {
-			h.Service = shortName(host)
-			_, h.Namespace, _ = route.ServiceOf(host)
-			return h
-		}
-		sent = applyHeaders(req.Header, res.Route.RequestHeaders, d.RequestHeaders)
-		subsetLabels = d.Labels
+		return h
+	case route.Aborted:
+		h.Service = shortName(hp.Host)
+		_, h.Namespace, _ = route.ServiceOf(hp.Host)
+		h.GRPCStatus, h.Problem = hp.Fault.GRPCStatus, "fault injection: "+hp.Route.Fault.String()
+		return h
 	}
-	w, svc, problem := r.pickWorkload(host, subsetLabels)
-	h.Service = shortName(host)
+	sent := req.Header
+	if hp.RewritesRequestHeaders() {
+		sent = req.Header.Clone()
+		hp.ApplyRequestHeaders(sent)
+	}
+	w, svc, problem := r.pickWorkload(hp.Host, hp.Labels)
+	h.Service = shortName(hp.Host)
 	if problem != "" {
 		h.Status, h.Problem = 503, problem
 		return h
@@ -352,31 +351,6 @@ func (r *runner) propagate(h http.Header) http.Header {
 	return out
 }
 
-// applyHeaders returns the headers the workload receives after the route's
-// and the destination's request header operations.
-func applyHeaders(in http.Header, ops ...*route.HeaderOps) http.Header {
-	out := in
-	cloned := false
-	for _, op := range ops {
-		if op == nil {
-			continue
-		}
-		if !cloned {
-			out, cloned = in.Clone(), true
-		}
-		for _, k := range op.Remove {
-			out.Del(k)
-		}
-		for k, v := range op.Set {
-			out.Set(k, v)
-		}
-		for k, v := range op.Add {
-			out.Add(k, v)
-		}
-	}
-	return out
-}
-
 func describeLabels(selector, subset map[string]string) string {
 	return "{" + labels.Merge(selector, subset).String() + "}"
 }
@@ -393,19 +367,6 @@ func subsetSuffix(s string) string {
 		return ""
 	}
 	return " subset " + s
-}
-
-// injectFault draws the route's fault injection for one request as the
-// proxy does (fault.go in route); it reports whether the request was
-// aborted, with the hop's status set.
-func (r *runner) injectFault(h *Hop, f *route.Fault) bool {
-	in := f.Inject(r.rng.Uint32N(1_000_000), r.rng.Uint32N(1_000_000))
-	h.Fault = in.Flags()
-	if !in.Abort {
-		return false
-	}
-	h.Status, h.GRPCStatus, h.Problem = in.Status, in.GRPCStatus, "fault injection: "+f.String()
-	return true
 }
 
 // render draws a path: "a:v1 -> b:v1", fan-out as "a:v1 -> (b:v1, c:v1)".

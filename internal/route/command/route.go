@@ -66,6 +66,8 @@ type RouteReport struct {
 	Findings []string       `json:"findings"`
 	// RolloutSteps are the --rollout-step states applied.
 	RolloutSteps []rollouttraffic.Step `json:"rolloutSteps,omitempty"`
+	// noCluster marks the destinations Envoy has no cluster for.
+	noCluster map[int]bool
 }
 
 // RequestSummary echoes the evaluated request.
@@ -178,13 +180,13 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 		findings = append(findings, fmt.Sprintf("VirtualService %s owns host %s but none of its routes match: Envoy answers 404 (no route is invented)",
 			strings.Join(res.VirtualHost.VirtualServices, ", "), res.Host))
 	case route.Matched:
-		rep.fillRoute(res, req)
+		findings = append(findings, rep.fillRoute(t, res, req)...)
 		if res.Route.Delegate != "" {
 			objects = append(objects, "VirtualService "+res.Route.Delegate)
 		}
 	case route.HTTPSRedirect:
 		rep.Redirect, rep.Where = res.Route.Redirect, res.Route.Where
-		rep.Location = "https://" + req.Authority + req.Path
+		rep.Location = res.Route.Redirect.Location(req.Authority, req.Path)
 		for _, f := range res.Route.Findings {
 			findings = append(findings, f.String())
 		}
@@ -209,7 +211,9 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 // NotEvaluated is the reason of a request on a TCP/TLS port (RouteReport).
 const NotEvaluated = "not evaluated"
 
-func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
+// fillRoute reports the matched route; it returns the findings of the
+// hops to its destinations (a destination without a cluster).
+func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.Request) (findings []string) {
 	rt := res.Route
 	vs, idx, name := rt.VirtualService, rt.Index, rt.Name
 	rep.VirtualService, rep.RouteIndex, rep.RouteName, rep.Where = &vs, &idx, name, rt.Where
@@ -221,9 +225,21 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 		m := res.Match
 		rep.MatchIndex = &m
 	}
-	for _, d := range rt.Destinations {
-		if d.Port == 0 {
-			d.Port = req.Port
+	for i, d := range rt.Destinations {
+		// The hop to each destination: its port, and no cluster for it
+		// when the Service lacks that port.
+		h := t.HopTo(req, &res, i, route.Certain)
+		d.Port = h.Port
+		if h.Outcome == route.Unavailable && h.Flags == route.FlagNC {
+			d.Problem = h.Problem
+			findings = append(findings, fmt.Sprintf("destination %d: %s", i, h.Problem))
+			if rep.noCluster == nil {
+				rep.noCluster = map[int]bool{}
+			}
+			rep.noCluster[i] = true
+			if d.Weight > 0 && rep.Status == http.StatusOK {
+				rep.Status = h.Status
+			}
 		}
 		rep.Destinations = append(rep.Destinations, d)
 	}
@@ -232,23 +248,24 @@ func (rep *RouteReport) fillRoute(res route.Result, req *route.Request) {
 	}
 	rep.ResponseHeaders, rep.Redirect, rep.DirectResponse, rep.Rewrite = rt.ResponseHeaders, rt.Redirect, rt.DirectResponse, rt.Rewrite
 	if rt.Redirect != nil || rt.DirectResponse != nil {
-		return // answered by the proxy: no fault, mirror or upstream path
+		return findings // answered by the proxy: no fault, mirror or upstream path
 	}
 	if rw := rt.Rewrite; rw != nil && (rw.URI != "" || rw.URIRegexMatch != "") {
 		rep.UpstreamPath = res.UpstreamTarget(req.Path)
 	}
 	for _, m := range rt.Mirrors {
-		if m.Port == 0 {
-			m.Port = req.Port
-		}
+		m.Port, _ = t.Upstream(req, &m.Destination)
+		m.Problem = t.MirrorProblem(req, &m)
 		rep.Mirrors = append(rep.Mirrors, m)
 	}
 	if f := rt.Fault; f != nil {
 		rep.Fault = f
-		if f.AbortStatus != 0 && f.AbortPercent >= 100 && rep.Status == http.StatusOK {
-			rep.Status = f.AbortStatus
+		// An abort of every request is the status.
+		if in := f.Inject(route.Certain.Uint32N(route.FaultDraws), route.Certain.Uint32N(route.FaultDraws)); in.Abort && rep.Status == http.StatusOK {
+			rep.Status = in.Status
 		}
 	}
+	return findings
 }
 
 func (rep *RouteReport) text(w io.Writer) error {
@@ -325,7 +342,7 @@ func (rep *RouteReport) text(w io.Writer) error {
 		sum += int64(d.Weight)
 		shares = shares || d.Percent != 0
 	}
-	for _, d := range rep.Destinations {
+	for i, d := range rep.Destinations {
 		if shares {
 			fmt.Fprintf(&b, "  %s  %s:%d", percentText(d.Percent), d.Host, d.Port)
 		} else {
@@ -340,7 +357,10 @@ func (rep *RouteReport) text(w io.Writer) error {
 		case shares:
 			fmt.Fprintf(&b, "  (weight %d of %d)", d.Weight, sum)
 		}
-		if d.Problem != "" {
+		switch {
+		case rep.noCluster[i]:
+			b.WriteString("  (503: no cluster)")
+		case d.Problem != "":
 			b.WriteString("  (503: no healthy upstream)")
 		}
 		b.WriteString("\n")

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 )
 
 // reqReader reads the requests of one connection. The head is read under
-// the listener's edgeLimits (headScan), then parsed: simple heads (see
+// the listener's Limits (headScan), then parsed: simple heads (see
 // httphead.go) into objects reused from one request to the next; the
 // rest by scanRawHead for the framing and net/http for the other details,
 // from the head's bytes alone. Both paths decide the framing with
@@ -37,6 +37,9 @@ type reqReader struct {
 	body      clBody
 	chunked   chunkedBody
 	cl        [1]string // the fast path's Content-Length, for decideFraming
+	// origin is the fast path's origin-form target ("" after the slow
+	// path: the request's URL says).
+	origin string
 }
 
 func (r *reqReader) attach(d *downConn, br *bufio.Reader) { r.d, r.base, r.br = d, br, br }
@@ -46,7 +49,7 @@ func (r *reqReader) clear() {
 	r.req, r.head, r.raw, r.body, r.chunked = http.Request{}, requestHead{}, rawHead{}, clBody{}, chunkedBody{}
 	clear(r.header)
 	clear(r.vals)
-	r.d, r.base, r.br, r.cl[0] = nil, nil, nil, ""
+	r.d, r.base, r.br, r.cl[0], r.origin = nil, nil, nil, "", ""
 }
 
 // shrink goes back to the connection's own reader once the larger one
@@ -59,16 +62,16 @@ func (r *reqReader) shrink() {
 
 // The answers to heads over a limit.
 var (
-	errRequestLineTooLong = &downstreamError{status: http.StatusRequestURITooLong, flags: flagDPE, msg: "request line too long"}
-	errFieldTooLarge      = &downstreamError{status: http.StatusRequestHeaderFieldsTooLarge, flags: flagDPE, msg: "header field too large"}
-	errHeadTooLarge       = &downstreamError{status: http.StatusRequestHeaderFieldsTooLarge, flags: flagDPE, msg: "request headers too large"}
-	errTooManyFields      = &downstreamError{status: http.StatusRequestHeaderFieldsTooLarge, flags: flagDPE, msg: "too many header fields"}
-	errHeadTimeout        = &downstreamError{status: http.StatusRequestTimeout, msg: "request header timeout"}
+	errRequestLineTooLong = &DownstreamError{Status: http.StatusRequestURITooLong, Flags: FlagDPE, Msg: "request line too long"}
+	errFieldTooLarge      = &DownstreamError{Status: http.StatusRequestHeaderFieldsTooLarge, Flags: FlagDPE, Msg: "header field too large"}
+	errHeadTooLarge       = &DownstreamError{Status: http.StatusRequestHeaderFieldsTooLarge, Flags: FlagDPE, Msg: "request headers too large"}
+	errTooManyFields      = &DownstreamError{Status: http.StatusRequestHeaderFieldsTooLarge, Flags: FlagDPE, Msg: "too many header fields"}
+	errHeadTimeout        = &DownstreamError{Status: http.StatusRequestTimeout, Msg: "request header timeout"}
 )
 
 // next reads the next request; at least its first byte is buffered.
-func (r *reqReader) next() (*http.Request, *downstreamError) {
-	r.scan, r.headStart = headScan{}, time.Time{}
+func (r *reqReader) next() (*http.Request, *DownstreamError) {
+	r.scan, r.headStart, r.origin = headScan{}, time.Time{}, ""
 	b, _ := r.br.Peek(r.br.Buffered())
 	n, derr := r.scan.next(b, r.d.lim)
 	if n == 0 && derr == nil {
@@ -88,7 +91,7 @@ func (r *reqReader) next() (*http.Request, *downstreamError) {
 
 // readHead waits for the rest of a head that has started, under the
 // headers timeout, and returns its length once it is buffered whole.
-func (r *reqReader) readHead() (int, *downstreamError) {
+func (r *reqReader) readHead() (int, *DownstreamError) {
 	r.headStart = time.Now()
 	var t time.Time
 	if dur := r.d.lim.headDeadline(); dur > 0 {
@@ -105,7 +108,7 @@ func (r *reqReader) readHead() (int, *downstreamError) {
 			continue
 		}
 		if _, err := r.br.Peek(len(b) + 1); err != nil {
-			if isTimeout(err) {
+			if IsTimeout(err) {
 				return 0, errHeadTimeout
 			}
 			return 0, errHeadAbandoned
@@ -127,7 +130,7 @@ func (r *reqReader) grow(b []byte) {
 }
 
 // fill builds the request from a head the simple parser took.
-func (r *reqReader) fill() (*http.Request, *downstreamError) {
+func (r *reqReader) fill() (*http.Request, *DownstreamError) {
 	h := &r.head
 	in := framingInput{method: h.method, minor: 1, hosts: h.hosts, authority: h.url.Host != "", maxBody: r.d.lim.maxBody}
 	if h.contentLength >= 0 {
@@ -139,6 +142,7 @@ func (r *reqReader) fill() (*http.Request, *downstreamError) {
 		return nil, refusal(f)
 	}
 	r.header, r.vals = headerOf(h.fields, r.header, r.vals)
+	r.origin = h.origin
 	r.req = http.Request{Method: h.method, URL: &h.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: r.header, Body: http.NoBody, Host: h.host, Close: h.close, RequestURI: h.target, RemoteAddr: r.d.remoteAddr}
 	if f.kind == bodyLength {
@@ -149,7 +153,7 @@ func (r *reqReader) fill() (*http.Request, *downstreamError) {
 }
 
 // slow builds the request from any other head.
-func (r *reqReader) slow(s string) (*http.Request, *downstreamError) {
+func (r *reqReader) slow(s string) (*http.Request, *DownstreamError) {
 	if derr := scanRawHead(s, &r.raw); derr != nil {
 		return nil, derr
 	}
@@ -221,8 +225,8 @@ func headerOf(fields []headField, h http.Header, vals []string) (http.Header, []
 	return h, vals
 }
 
-func refusal(f framing) *downstreamError {
-	return &downstreamError{status: f.status, flags: flagDPE, msg: f.reason}
+func refusal(f framing) *DownstreamError {
+	return &DownstreamError{Status: f.status, Flags: FlagDPE, Msg: f.reason}
 }
 
 // headScan finds the end of a request head while it arrives, checking the
@@ -240,7 +244,7 @@ type headScan struct {
 // next scans on in b (the head's bytes from its start, more of them than
 // last time) and returns the head's length once it is whole, 0 while it
 // is not, or the refusal of a head over a limit.
-func (s *headScan) next(b []byte, lim *edgeLimits) (int, *downstreamError) {
+func (s *headScan) next(b []byte, lim *Limits) (int, *DownstreamError) {
 	for {
 		j := bytes.IndexByte(b[s.off:], '\n')
 		if j < 0 {
@@ -280,7 +284,7 @@ func (s *headScan) next(b []byte, lim *edgeLimits) (int, *downstreamError) {
 }
 
 // lineLimit checks the current line's length n.
-func (s *headScan) lineLimit(n int, lim *edgeLimits) *downstreamError {
+func (s *headScan) lineLimit(n int, lim *Limits) *DownstreamError {
 	switch {
 	case s.lines == 0 && n > lim.maxLine:
 		return errRequestLineTooLong

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func defaultLimits(tb testing.TB) *edgeLimits {
+func defaultLimits(tb testing.TB) *Limits {
 	tb.Helper()
-	lim, err := EdgeOptions{}.limits()
+	lim, err := EdgeOptions{}.Limits()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func defaultLimits(tb testing.TB) *edgeLimits {
 
 // pipeReader returns a reqReader that reads raw as a connection's loop
 // does, from one end of a pipe whose other end sends raw and closes.
-func pipeReader(tb testing.TB, raw string, lim *edgeLimits) *reqReader {
+func pipeReader(tb testing.TB, raw string, lim *Limits) *reqReader {
 	a, b := net.Pipe()
 	go func() {
 		_, _ = io.WriteString(b, raw)
@@ -144,7 +144,7 @@ func TestReadRequestRefusals(t *testing.T) {
 	tiny.maxHead = 80
 	tests := []struct {
 		name   string
-		lim    *edgeLimits
+		lim    *Limits
 		raw    string
 		status int
 		msg    string
@@ -175,17 +175,17 @@ func TestReadRequestRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rd := pipeReader(t, tc.raw, tc.lim)
 			_, err := readNext(rd)
-			var got downstreamError
-			if de := (*downstreamError)(nil); errors.As(err, &de) {
+			var got DownstreamError
+			if de := (*DownstreamError)(nil); errors.As(err, &de) {
 				got = *de
 			} else if err != nil {
-				t.Fatalf("error %v, want a downstreamError", err)
+				t.Fatalf("error %v, want a DownstreamError", err)
 			}
-			want := downstreamError{status: tc.status, msg: tc.msg}
+			want := DownstreamError{Status: tc.status, Msg: tc.msg}
 			if tc.status != 0 && tc.status != http.StatusRequestTimeout {
-				want.flags = flagDPE
+				want.Flags = FlagDPE
 			}
-			if diff := cmp.Diff(want, got, cmp.AllowUnexported(downstreamError{})); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(DownstreamError{})); diff != "" {
 				t.Errorf("refusal (-want +got):\n%s", diff)
 			}
 		})
@@ -230,10 +230,10 @@ func TestChunkedBody(t *testing.T) {
 					_, err = req.Body.(io.WriterTo).WriteTo(&buf)
 				}
 				got, status := buf.String(), 0
-				if de := (*downstreamError)(nil); errors.As(err, &de) {
-					got, status = de.msg, de.status
+				if de := (*DownstreamError)(nil); errors.As(err, &de) {
+					got, status = de.Msg, de.Status
 				} else if err != nil {
-					t.Fatalf("error %v, want a downstreamError", err)
+					t.Fatalf("error %v, want a DownstreamError", err)
 				}
 				if got != tc.want || status != tc.status {
 					t.Errorf("got %q, %d; want %q, %d", got, status, tc.want, tc.status)
@@ -254,8 +254,8 @@ func TestChunkedBodyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = io.ReadAll(req.Body)
-	var de *downstreamError
-	if !errors.As(err, &de) || de.status != http.StatusRequestEntityTooLarge {
+	var de *DownstreamError
+	if !errors.As(err, &de) || de.Status != http.StatusRequestEntityTooLarge {
 		t.Errorf("error %v, want a 413", err)
 	}
 }
@@ -276,7 +276,7 @@ var framingSeeds = []string{
 }
 
 // FuzzRequestFraming: whatever the bytes, reading a request never
-// panics; a refusal is a downstreamError with a client error status;
+// panics; a refusal is a DownstreamError with a client error status;
 // and a request the proxy accepts, net/http (the framing most pods read
 // with) reads with the same body and leaves the same bytes for the next
 // request - no message is framed one way at the edge and another behind
@@ -285,7 +285,7 @@ func FuzzRequestFraming(f *testing.F) {
 	for _, s := range framingSeeds {
 		f.Add(s)
 	}
-	lim, err := EdgeOptions{}.limits()
+	lim, err := EdgeOptions{}.Limits()
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -293,10 +293,10 @@ func FuzzRequestFraming(f *testing.F) {
 		rd := pipeReader(t, raw, lim)
 		req, err := readNext(rd)
 		if err != nil {
-			var de *downstreamError
+			var de *DownstreamError
 			if errors.As(err, &de) {
-				if de != errHeadAbandoned && (de.status < 400 || de.status > 501 || de.flags != flagDPE) {
-					t.Fatalf("%q: refused with %d %q %q", raw, de.status, de.flags, de.msg)
+				if de != errHeadAbandoned && (de.Status < 400 || de.Status > 501 || de.Flags != FlagDPE) {
+					t.Fatalf("%q: refused with %d %q %q", raw, de.Status, de.Flags, de.Msg)
 				}
 			} else if err != io.EOF {
 				t.Fatalf("%q: error %v", raw, err)
@@ -305,9 +305,9 @@ func FuzzRequestFraming(f *testing.F) {
 		}
 		body, err := io.ReadAll(req.Body)
 		if err != nil {
-			var de *downstreamError
+			var de *DownstreamError
 			if !errors.As(err, &de) {
-				t.Fatalf("%q: body error %v is not a downstreamError", raw, err)
+				t.Fatalf("%q: body error %v is not a DownstreamError", raw, err)
 			}
 			return
 		}
@@ -336,15 +336,15 @@ func TestFramingSeeds(t *testing.T) {
 		rd := pipeReader(t, raw, defaultLimits(t))
 		got := "ok"
 		req, err := readNext(rd)
-		var de *downstreamError
+		var de *DownstreamError
 		switch {
 		case errors.As(err, &de):
-			got = strconv.Itoa(de.status)
+			got = strconv.Itoa(de.Status)
 		case err != nil:
 			t.Fatalf("%q: %v", raw, err)
 		default:
 			if _, err := io.ReadAll(req.Body); errors.As(err, &de) {
-				got = "body " + strconv.Itoa(de.status)
+				got = "body " + strconv.Itoa(de.Status)
 			}
 		}
 		if got != want[i] {

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 // bodyConn is the connection a body is read from: the readers call
 // extendRead before they wait for more bytes (the stream idle timeout
 // counts from the last bytes that came), and readError says what a failed
-// read means (a client's body: a downstreamError).
+// read means (a client's body: a DownstreamError).
 type bodyConn interface {
 	extendRead()
 	readError(err error) error
@@ -89,7 +89,7 @@ func (b *clBody) Close() error { return nil }
 type chunkedBody struct {
 	br    *bufio.Reader
 	conn  bodyConn
-	lim   *edgeLimits
+	lim   *Limits
 	state chunkState
 	left  int64 // data bytes left in the current chunk
 	total int64 // data bytes so far
@@ -215,7 +215,7 @@ func (b *chunkedBody) advance() error {
 			}
 			b.total += n
 			if b.lim.maxBody >= 0 && b.total > b.lim.maxBody {
-				return b.fail(&downstreamError{status: http.StatusRequestEntityTooLarge, flags: flagDPE, msg: "request body larger than the limit"})
+				return b.fail(&DownstreamError{Status: http.StatusRequestEntityTooLarge, Flags: FlagDPE, Msg: "request body larger than the limit"})
 			}
 			b.left, b.state = n, chunkData
 		case chunkTrailers:
@@ -234,7 +234,7 @@ func (b *chunkedBody) advance() error {
 
 // trailer checks one line of the trailer section; the empty line ends
 // the body.
-func (b *chunkedBody) trailer(line []byte) *downstreamError {
+func (b *chunkedBody) trailer(line []byte) *DownstreamError {
 	if !bytes.HasSuffix(line, []byte("\r\n")) {
 		return badRequest("trailer line not ended by CRLF")
 	}
@@ -246,7 +246,7 @@ func (b *chunkedBody) trailer(line []byte) *downstreamError {
 	b.lines++
 	b.tsize += len(line) + 2
 	if b.lines > b.lim.maxFields || b.tsize > b.lim.maxHead {
-		return &downstreamError{status: http.StatusRequestHeaderFieldsTooLarge, flags: flagDPE, msg: "trailer section too large"}
+		return &DownstreamError{Status: http.StatusRequestHeaderFieldsTooLarge, Flags: FlagDPE, Msg: "trailer section too large"}
 	}
 	name, value, ok := bytes.Cut(line, []byte(":"))
 	if !ok || !simpleToken(string(name)) || !httpguts.ValidHeaderFieldValue(string(value)) {

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"io"
@@ -8,20 +8,24 @@ import (
 
 // A connection's goroutine has no background reader (it would cost
 // context switches on every request), so while it waits for a pod's
-// answer nothing notices the client going away. A closeWatch does, at
-// almost no cost for quick answers: arming it resets a timer; only a
-// request still waiting after watchDelay gets a watcher, which reads
+// answer nothing notices the client going away. A CloseWatch does, at
+// almost no cost for quick answers: arming it notes the time (a timer is
+// started only when none is pending); only a request still waiting after
+// WatchDelay gets a watcher, which reads
 // the client connection (the loop does not, until the answer is in). If
 // the client closes it (EOF, reset), the watcher closes the upstream
 // connection, which cancels the upstream request as Envoy does: the pod's
 // connection is not kept or pooled, and the proxy's goroutine is free.
 //
 // The timer is not stopped when the answer comes: disarming only marks
-// the watch idle, and a late firing finds it so and does nothing.
+// the watch idle, and a late firing finds it so and does nothing. Nor is
+// it reset per request (a timer update on every request): a firing that
+// finds a request armed less than WatchDelay ago sets the timer for the
+// rest of that request's delay.
 
-// watchDelay is how long a request waits for its answer before its client
+// WatchDelay is how long a request waits for its answer before its client
 // connection is watched.
-const watchDelay = 100 * time.Millisecond
+const WatchDelay = 100 * time.Millisecond
 
 type watchState uint8
 
@@ -32,10 +36,16 @@ const (
 	watchDone                // the watcher has ended
 )
 
-type closeWatch struct {
+// CloseWatch watches a client connection for the client going away while
+// its request waits for an answer (see above); every connection of a
+// Server has one (ResponseWriter.CloseWatch). Only the connection's
+// handler arms and disarms it, one request at a time.
+type CloseWatch struct {
 	d        *downConn
 	mu       sync.Mutex
 	t        *time.Timer
+	pending  bool      // t is set to fire
+	armedAt  time.Time // when the request armed the watch
 	state    watchState
 	stopping bool      // disarm woke the watcher
 	gone     bool      // the client went away
@@ -43,26 +53,41 @@ type closeWatch struct {
 	done     chan struct{}
 }
 
-// arm starts the watch for a request whose upstream connection is up.
-// The client connection's reader must not be used until disarm.
-func (w *closeWatch) arm(up io.Closer) {
+// Arm starts the watch for a request whose upstream connection is up
+// (closed if the client goes away). The client connection's reader must
+// not be used until Disarm. Cost: a clock read and an uncontended mutex;
+// a timer is started only when none is pending.
+func (w *CloseWatch) Arm(up io.Closer) {
 	w.mu.Lock()
 	w.state, w.up, w.stopping, w.gone = watchArmed, up, false, false
-	w.mu.Unlock()
-	if w.t == nil {
-		w.t = time.AfterFunc(watchDelay, w.fire)
-	} else {
-		w.t.Reset(watchDelay)
+	w.armedAt = time.Now()
+	if !w.pending {
+		w.pending = true
+		if w.t == nil {
+			w.t = time.AfterFunc(WatchDelay, w.fire)
+		} else {
+			w.t.Reset(WatchDelay)
+		}
 	}
+	w.mu.Unlock()
 }
 
-// fire starts watching, unless the answer came meanwhile.
-func (w *closeWatch) fire() {
+// fire starts watching, unless the answer came meanwhile or the request
+// armed the watch less than WatchDelay ago (then it fires again when the
+// delay has passed).
+func (w *CloseWatch) fire() {
 	w.mu.Lock()
 	if w.state != watchArmed {
+		w.pending = false
 		w.mu.Unlock()
 		return
 	}
+	if left := WatchDelay - time.Since(w.armedAt); left > 0 {
+		w.t.Reset(left)
+		w.mu.Unlock()
+		return
+	}
+	w.pending = false
 	br := w.d.st.rd.br
 	if br.Buffered() > 0 {
 		// The client sent more (a pipelined request) already: it is
@@ -77,7 +102,7 @@ func (w *closeWatch) fire() {
 	w.mu.Unlock()
 	_, err := br.Peek(1)
 	w.mu.Lock()
-	if err != nil && !w.stopping && !isTimeout(err) {
+	if err != nil && !w.stopping && !IsTimeout(err) {
 		w.gone = true
 		_ = w.up.Close()
 	}
@@ -86,10 +111,10 @@ func (w *closeWatch) fire() {
 	close(done)
 }
 
-// disarm ends the watch once the answer (or an error) came, and reports
+// Disarm ends the watch once the answer (or an error) came, and reports
 // whether the client went away meanwhile (the upstream connection is
 // closed then). Bytes the watcher read stay buffered for the loop.
-func (w *closeWatch) disarm() bool {
+func (w *CloseWatch) Disarm() bool {
 	w.mu.Lock()
 	state := w.state
 	switch state {

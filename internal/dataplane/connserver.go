@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -13,19 +13,20 @@ import (
 	"time"
 )
 
-// connServer serves the proxy listeners (sidecars, gateways): HTTP/1.1
+// Server serves one proxy listener (a sidecar, a gateway): HTTP/1.1
 // with one goroutine per connection that reads a request, runs the
 // handler and writes the answer, in turn. Unlike net/http's server it has
 // no per-connection background reader and no per-request goroutines or
 // contexts, which is most of a proxy hop's cost. Requests are parsed by
-// the connection's reqReader (reqreader.go) under the listener's
-// edgeLimits; what breaks them is answered here (400, 408, 413, 414, 431,
-// 501) and counted through hooks.reject.
-type connServer struct {
+// the connection's reqReader (reqreader.go) under the listener's Limits;
+// what breaks them is answered here (400, 408, 413, 414, 431, 501) and
+// counted through Hooks.Reject. A Server is made by Proxy.Serve.
+type Server struct {
+	p     *Proxy
 	ln    net.Listener
 	h     http.Handler
-	lim   *edgeLimits
-	hooks serverHooks
+	lim   *Limits
+	hooks Hooks
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 	done  bool
@@ -34,14 +35,20 @@ type connServer struct {
 	parked atomic.Int64
 }
 
-// serverHooks report what the server does on its own, for metrics.
-type serverHooks struct {
-	// reject counts a request the server refused itself (status 0: the
-	// client went away with no answer), from when it started.
-	reject func(status int, flags string, start time.Time)
-	// overflow counts a connection closed at once: the listener already
-	// serves lim.maxConns.
-	overflow func()
+// Hooks report what a Server does on its own, for metrics. A nil hook is
+// not called. Each must be cheap: it runs on the serving path.
+type Hooks struct {
+	// Reject counts a request the server refused itself (status 0: the
+	// client went away with no answer) with Envoy's response flags, from
+	// start, when its head started to arrive. Called on the connection's
+	// goroutine, at most once per connection (the connection is closed
+	// after it), before the refusal is written: it must not block.
+	Reject func(status int, flags string, start time.Time)
+	// Overflow counts a connection closed at once because the listener
+	// already serves Limits' MaxConnections. Called on the accept
+	// goroutine, once per refused connection: it must not block, or
+	// accepting stops while it runs.
+	Overflow func()
 }
 
 // maxDrain is how much of a request body the handler did not read is read
@@ -53,13 +60,7 @@ const maxDrain = 1 << 20
 // with none (see downConn.awaitRequest).
 const parkAfter = 2 * time.Second
 
-func newConnServer(ln net.Listener, h http.Handler, lim *edgeLimits, hooks serverHooks) *connServer {
-	s := &connServer{ln: ln, h: h, lim: lim, hooks: hooks, conns: map[net.Conn]struct{}{}}
-	go s.serve()
-	return s
-}
-
-func (s *connServer) serve() {
+func (s *Server) serve() {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
@@ -78,8 +79,8 @@ func (s *connServer) serve() {
 		if s.lim.maxConns > 0 && len(s.conns) >= s.lim.maxConns {
 			s.mu.Unlock()
 			c.Close() // as Envoy does at its connection limit
-			if s.hooks.overflow != nil {
-				s.hooks.overflow()
+			if s.hooks.Overflow != nil {
+				s.hooks.Overflow()
 			}
 			continue
 		}
@@ -90,17 +91,17 @@ func (s *connServer) serve() {
 	}
 }
 
-// liveConns is how many connections the server holds (tests).
-func (s *connServer) liveConns() int {
+// LiveConns is how many connections the server holds.
+func (s *Server) LiveConns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
 
-func (s *connServer) handle(c net.Conn) {
-	connMemory.add(gaugeConns, 1)
+func (s *Server) handle(c net.Conn) {
+	s.p.mem.add(gaugeConns, 1)
 	d := downConns.Get().(*downConn)
-	d.init(c, s.lim, &s.parked)
+	d.init(s.p, c, s.lim, &s.parked)
 	defer func() {
 		d.release()
 		downConns.Put(d)
@@ -109,10 +110,10 @@ func (s *connServer) handle(c net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 		s.wg.Done()
-		connMemory.add(gaugeConns, -1)
+		s.p.mem.add(gaugeConns, -1)
 	}()
+	now := time.Now()
 	for {
-		now := time.Now()
 		if !d.awaitRequest(now) {
 			return
 		}
@@ -138,7 +139,20 @@ func (s *connServer) handle(c net.Conn) {
 		}
 		w.reset(req)
 		s.h.ServeHTTP(w, req)
-		if err := w.finish(); err != nil {
+		// The next request is waited for from the end of this one; when
+		// nothing is left to read or decide, the answer's last write
+		// waits for it (sockIO.writeAwait), under the deadline
+		// awaitRequest then keeps.
+		now = time.Now()
+		await := d.parkable && (req.Body == nil || req.Body == http.NoBody) && req.ProtoAtLeast(1, 1) &&
+			!req.Close && !w.close && rd.br.Buffered() == 0
+		if await {
+			d.readWithin(now, d.idleWait())
+			d.sock.expectAnswer()
+		}
+		err := w.finish()
+		d.sock.clearAnswer()
+		if err != nil {
 			return
 		}
 		if w.linger {
@@ -163,18 +177,18 @@ func (s *connServer) handle(c net.Conn) {
 // refuse answers a request the server could not read (when the client
 // can still be answered), counts it, and the connection is then closed.
 // start is when its head started to arrive (zero: now).
-func (s *connServer) refuse(d *downConn, e *downstreamError, start time.Time) {
+func (s *Server) refuse(d *downConn, e *DownstreamError, start time.Time) {
 	if e == errHeadAbandoned {
 		return // the client left in the middle of a head: nobody to answer, nothing served
 	}
 	if start.IsZero() {
 		start = time.Now()
 	}
-	if s.hooks.reject != nil {
-		s.hooks.reject(e.status, e.flags, start)
+	if s.hooks.Reject != nil {
+		s.hooks.Reject(e.Status, e.Flags, start)
 	}
-	if e.status != 0 {
-		writeLocalReply(d.st.bw, e.status, e.msg)
+	if e.Status != 0 {
+		writeLocalReply(d.st.bw, e.Status, e.Msg)
 		if d.st.bw.Flush() == nil {
 			d.linger()
 		}
@@ -201,7 +215,7 @@ func (d *downConn) linger() {
 
 // errHeadAbandoned: the client closed its connection in the middle of a
 // request head.
-var errHeadAbandoned = &downstreamError{flags: flagDC, msg: "the client closed the connection in the middle of a request head"}
+var errHeadAbandoned = &DownstreamError{Flags: FlagDC, Msg: "the client closed the connection in the middle of a request head"}
 
 // writeLocalReply writes a short plain-text answer of the proxy itself
 // that closes the connection.
@@ -220,35 +234,38 @@ type downConn struct {
 	sock       sockIO
 	rw         io.ReadWriter
 	parkable   bool // the socket can be waited on without a buffer
-	lim        *edgeLimits
+	lim        *Limits
 	remoteAddr string
 	parked     *atomic.Int64
+	p          *Proxy
 	st         *connState // nil while parked
 	// readAt is the read deadline in force (zero: none). It is moved
 	// lazily: setting it costs a timer update, and a second more of
 	// idling is harmless.
 	readAt time.Time
-	watch  closeWatch
+	watch  CloseWatch
 }
 
+// downConns pools downConns across every Proxy of the process (a
+// sync.Pool: it holds nothing of a connection once released).
 var downConns = sync.Pool{New: func() any { return new(downConn) }}
 
-func (d *downConn) init(c net.Conn, lim *edgeLimits, parked *atomic.Int64) {
-	d.c, d.lim, d.parked, d.readAt = c, lim, parked, time.Time{}
+func (d *downConn) init(p *Proxy, c net.Conn, lim *Limits, parked *atomic.Int64) {
+	d.p, d.c, d.lim, d.parked, d.readAt = p, c, lim, parked, time.Time{}
 	d.rw, d.parkable = d.sock.reset(c, lim.streamIdle)
 	d.remoteAddr = c.RemoteAddr().String()
 	d.watch.d = d
-	d.attach(connStates.get())
+	d.attach(d.p.getState())
 }
 
 // release gives back the connection's state and drops its references.
 func (d *downConn) release() {
 	if d.st != nil {
-		connStates.put(d.st)
+		d.p.putState(d.st)
 		d.st = nil
 	}
 	d.sock.reset(nil, 0)
-	d.c, d.rw, d.lim, d.remoteAddr, d.parked = nil, nil, nil, "", nil
+	d.p, d.c, d.rw, d.lim, d.remoteAddr, d.parked = nil, nil, nil, nil, "", nil
 }
 
 // attach readies a connState for this connection.
@@ -270,20 +287,16 @@ func (d *downConn) awaitRequest(now time.Time) bool {
 	if rd.br.Buffered() > 0 {
 		return true // pipelined
 	}
-	idle := d.lim.idle
-	wait := idle
-	if d.parkable && (idle == 0 || idle > parkAfter) {
-		wait = parkAfter
-	}
+	idle, wait := d.lim.idle, d.idleWait()
 	d.readWithin(now, wait)
 	_, err := rd.br.Peek(1)
 	if err == nil {
 		return true
 	}
-	if !isTimeout(err) || wait == idle {
+	if !IsTimeout(err) || wait == idle {
 		return false
 	}
-	connStates.put(d.st)
+	d.p.putState(d.st)
 	d.st = nil
 	d.parked.Add(1)
 	var end time.Time
@@ -296,9 +309,19 @@ func (d *downConn) awaitRequest(now time.Time) bool {
 	if err != nil {
 		return false
 	}
-	d.attach(connStates.get())
+	d.attach(d.p.getState())
 	_, err = d.st.rd.br.Peek(1)
 	return err == nil
+}
+
+// idleWait is how long a connection waits for its next request holding
+// its buffers: parkAfter when it can park, else the idle timeout.
+func (d *downConn) idleWait() time.Duration {
+	idle := d.lim.idle
+	if d.parkable && (idle == 0 || idle > parkAfter) {
+		return parkAfter
+	}
+	return idle
 }
 
 // readWithin moves the read deadline to now+dur (dur 0: none) when the
@@ -337,21 +360,21 @@ func (d *downConn) extendRead() {
 
 // readError says what a failed read of a request body means.
 func (d *downConn) readError(err error) error {
-	var de *downstreamError
+	var de *DownstreamError
 	switch {
 	case errors.As(err, &de):
 		return de
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return &downstreamError{status: http.StatusBadRequest, flags: flagDPE, msg: "the request body ended early", err: err}
-	case isTimeout(err):
-		return &downstreamError{status: http.StatusRequestTimeout, flags: flagSI, msg: "stream timeout: the client stopped sending the request body", err: err}
+		return &DownstreamError{Status: http.StatusBadRequest, Flags: FlagDPE, Msg: "the request body ended early", err: err}
+	case IsTimeout(err):
+		return &DownstreamError{Status: http.StatusRequestTimeout, Flags: FlagSI, Msg: "stream timeout: the client stopped sending the request body", err: err}
 	}
-	return &downstreamError{flags: flagDC, msg: "the client connection failed", err: err}
+	return &DownstreamError{Flags: FlagDC, Msg: "the client connection failed", err: err}
 }
 
 // connState is what a connection's loop reuses from one request to the
 // next: buffers, the request reader and the response writer. It is pooled
-// across connections (connStates), so a new connection allocates none of
+// across connections (Proxy.states), so a new connection allocates none of
 // it (32 KiB of buffers among it).
 type connState struct {
 	br *bufio.Reader
@@ -376,14 +399,18 @@ func (st *connState) clear() {
 	st.w.req, st.w.d = nil, nil
 }
 
-func isTimeout(err error) bool {
+func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// close stops accepting, closes every connection and waits for their
+// Parked is how many of its connections wait for a request without
+// holding buffers (see parkAfter).
+func (s *Server) Parked() int64 { return s.parked.Load() }
+
+// Close stops accepting, closes every connection and waits for their
 // goroutines.
-func (s *connServer) close() {
+func (s *Server) Close() {
 	s.mu.Lock()
 	s.done = true
 	s.ln.Close()

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bytes"
@@ -37,6 +37,9 @@ type requestHead struct {
 	headCommon
 	method string
 	target string // the request target as sent
+	// origin is the target's path and query as url.URL.RequestURI
+	// gives them (a substring of target: no allocation).
+	origin string
 	host   string // the Host field ("" for absolute-form, where the URL wins)
 	hosts  int    // Host fields (0 or 1)
 	url    url.URL
@@ -86,6 +89,15 @@ func parseRequestHead(s string, h *requestHead) bool {
 	h.method, h.target, h.host = method, target, ""
 	if !parseTarget(target, &h.url) {
 		return false
+	}
+	// parseTarget took only characters net/url keeps as they are, so the
+	// origin form is the target without its scheme and authority.
+	h.origin = target
+	if h.url.Host != "" {
+		h.origin = target[len("http://")+len(h.url.Host):]
+		if h.origin == "" {
+			h.origin = "/"
+		}
 	}
 	hosts := 0
 	ok = parseFields(rest, &h.headCommon, func(f headField) bool {

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"runtime/debug"
@@ -27,16 +27,26 @@ const maxFreeStates = 128
 // from their peak before memory is given back (about 32 MiB).
 const releaseCount = 1000
 
-var connStates = &statePool{}
-
-// statePool is a bounded free list of connStates.
+// statePool is a bounded free list of connStates; the zero value is an
+// empty list.
 type statePool struct {
 	mu   sync.Mutex
 	free []*connState
 }
 
+// getState takes a connState for a connection that has a request to serve.
+func (p *Proxy) getState() *connState {
+	p.mem.add(gaugeStates, 1)
+	return p.states.get()
+}
+
+// putState gives a connState back.
+func (p *Proxy) putState(st *connState) {
+	p.states.put(st)
+	p.mem.add(gaugeStates, -1)
+}
+
 func (p *statePool) get() *connState {
-	connMemory.add(gaugeStates, 1)
 	p.mu.Lock()
 	if n := len(p.free); n > 0 {
 		st := p.free[n-1]
@@ -56,10 +66,7 @@ func (p *statePool) put(st *connState) {
 		p.free = append(p.free, st)
 	}
 	p.mu.Unlock()
-	connMemory.add(gaugeStates, -1)
 }
-
-var connMemory = &memRelief{release: debug.FreeOSMemory}
 
 // The gauges memRelief follows.
 const (
@@ -67,13 +74,14 @@ const (
 	gaugeStates
 )
 
-// memRelief follows the proxies' connections and connStates in use, and
-// gives memory back after a burst.
+// memRelief follows a Proxy's connections and connStates in use, and
+// gives memory back after a burst. The zero value counts from zero and
+// releases with debug.FreeOSMemory.
 type memRelief struct {
 	mu        sync.Mutex
 	n, peak   [2]int
 	releasing bool
-	release   func()
+	release   func() // nil: debug.FreeOSMemory
 }
 
 func (m *memRelief) add(gauge, delta int) {
@@ -85,8 +93,12 @@ func (m *memRelief) add(gauge, delta int) {
 	m.releasing = m.releasing || start
 	m.mu.Unlock()
 	if start {
+		release := m.release
+		if release == nil {
+			release = debug.FreeOSMemory
+		}
 		go func() {
-			m.release()
+			release()
 			m.mu.Lock()
 			m.peak, m.releasing = m.n, false
 			m.mu.Unlock()

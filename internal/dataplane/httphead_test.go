@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -182,6 +182,22 @@ func checkRequestAgrees(t *testing.T, raw string) {
 	if diff := cmp.Diff(summarize(want), summarize(got)); diff != "" {
 		t.Errorf("%q: fast path and net/http differ (-net/http +fast):\n%s", raw, diff)
 	}
+	w := &respWriter{d: &downConn{st: &connState{rd: &reqReader{}}}, req: got}
+	w.d.st.rd.origin = fastOrigin(t, raw)
+	if got, want := w.Target(), want.URL.RequestURI(); got != want {
+		t.Errorf("%q: target %q, net/http's request URI %q", raw, got, want)
+	}
+}
+
+// fastOrigin is the origin-form target the simple parser gives raw.
+func fastOrigin(t *testing.T, raw string) string {
+	t.Helper()
+	var h requestHead
+	n := headEnd([]byte(raw))
+	if n < 0 || !parseRequestHead(raw[:n], &h) {
+		t.Fatalf("%q: the simple parser does not take it", raw)
+	}
+	return h.origin
 }
 
 // checkResponseAgrees: when the response parser takes raw, net/http reads
@@ -226,6 +242,8 @@ var requestSeeds = []string{
 	"GET / HTTP/1.1\r\nHost: b\r\n\r\n",
 	"GET /a/b?x=1&y=%20 HTTP/1.1\r\nHost: svc:8080\r\nUser-Agent: t\r\nCookie: tenantGray=1\r\n\r\n",
 	"GET http://sample.bench:8080/p HTTP/1.1\r\nHost: other\r\n\r\n",
+	"GET http://b:80 HTTP/1.1\r\n\r\n",
+	"GET http://b/x?q=1&r HTTP/1.1\r\nHost: b\r\n\r\n",
 	"POST /p HTTP/1.1\r\nhost: b\r\ncontent-length: 5\r\nx-a:  1 \r\nX-A:\t2\r\nconnection: Keep-Alive, Close\r\n\r\nhello",
 	"GET /p? HTTP/1.1\r\nHost: b\r\nPragma: no-cache\r\n\r\n",
 	"GET / HTTP/1.1\nHost: b\n\n",

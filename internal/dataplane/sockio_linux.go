@@ -1,6 +1,6 @@
 //go:build linux
 
-package embedded
+package dataplane
 
 import (
 	"io"
@@ -34,9 +34,15 @@ type sockIO struct {
 	errno     syscall.Errno
 	writeIdle time.Duration
 	waited    bool // a write set the write deadline
-	readFn    func(fd uintptr) bool
-	writeFn   func(fd uintptr) bool
-	peekFn    func(fd uintptr) bool
+	// awaitAnswer makes the next Write wait, once all of it is written,
+	// until the socket has something to read (see writeAwait); wrote
+	// says that writeAwaitFn wrote it all.
+	awaitAnswer bool
+	wrote       bool
+	readFn      func(fd uintptr) bool
+	writeFn     func(fd uintptr) bool
+	peekFn      func(fd uintptr) bool
+	awaitFn     func(fd uintptr) bool
 }
 
 // newSockIO returns c's reader-writer: a sockIO for a TCP connection, c
@@ -50,7 +56,7 @@ func newSockIO(c net.Conn, writeIdle time.Duration) io.ReadWriter {
 // reader-writer: s for a TCP connection, c itself for anything else. It
 // reports whether s is used, and so waitReadable works.
 func (s *sockIO) reset(c net.Conn, writeIdle time.Duration) (io.ReadWriter, bool) {
-	s.c, s.rc, s.buf, s.writeIdle, s.waited = nil, nil, nil, writeIdle, false
+	s.c, s.rc, s.buf, s.writeIdle, s.waited, s.awaitAnswer = nil, nil, nil, writeIdle, false, false
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c, false
@@ -61,7 +67,7 @@ func (s *sockIO) reset(c net.Conn, writeIdle time.Duration) (io.ReadWriter, bool
 	}
 	s.c, s.rc = c, rc
 	if s.readFn == nil {
-		s.readFn, s.writeFn, s.peekFn = s.read, s.write, s.peek
+		s.readFn, s.writeFn, s.peekFn, s.awaitFn = s.read, s.write, s.peek, s.writeThenAwait
 	}
 	return s, true
 }
@@ -131,6 +137,15 @@ func (s *sockIO) Read(p []byte) (int, error) {
 }
 
 func (s *sockIO) Write(p []byte) (int, error) {
+	if s.awaitAnswer {
+		s.awaitAnswer = false
+		n, err := s.writeAwait(p)
+		if err != nil || n == len(p) {
+			return n, err
+		}
+		m, err := s.Write(p[n:])
+		return n + m, err
+	}
 	n, err := s.do("write", s.rc.Write, s.writeFn, p)
 	if s.waited {
 		s.waited = false
@@ -138,6 +153,63 @@ func (s *sockIO) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// writeAwait writes a request whose answer is read next, and waits until
+// the answer starts to arrive: the write and the wait run in one
+// rc.Read, whose readiness reset comes before the write, so the answer's
+// arrival cannot be missed; and the read that follows finds bytes at
+// once. Reading first, as rc.Read does, would cost a system call that
+// fails with EAGAIN on every request (the answer cannot be there yet).
+// When the socket has no room for all of p, it returns what it wrote
+// (the caller writes the rest the ordinary way) without waiting. The
+// wait's own outcome (the read deadline, a close) is not reported: the
+// read that follows reports it.
+func (s *sockIO) writeAwait(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s.buf, s.n, s.errno, s.wrote = p, 0, 0, false
+	err := s.rc.Read(s.awaitFn)
+	n, errno, wrote := s.n, s.errno, s.wrote
+	s.buf, s.wrote = nil, false
+	switch {
+	case errno != 0:
+		return n, s.opError("write", errno)
+	case wrote:
+		return n, nil
+	}
+	return n, err // nothing waited for: rc.Read failed before or while writing
+}
+
+// writeThenAwait is writeAwait's raw call: the first call writes (true,
+// ending the call, when the socket is full or fails), the next one comes
+// once the socket is readable.
+func (s *sockIO) writeThenAwait(fd uintptr) bool {
+	if s.wrote {
+		return true
+	}
+	for s.n < len(s.buf) {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.buf[s.n])), uintptr(len(s.buf)-s.n))
+		switch e {
+		case 0:
+			s.n += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return true
+		default:
+			s.errno = e
+			return true
+		}
+	}
+	s.wrote = true
+	return false
+}
+
+// expectAnswer makes the next Write a writeAwait (until then, or
+// clearAnswer).
+func (s *sockIO) expectAnswer() { s.awaitAnswer = true }
+
+func (s *sockIO) clearAnswer() { s.awaitAnswer = false }
 
 // do runs the raw call fn on p through the RawConn's wait (rc.Read or
 // rc.Write) and returns what it moved and the error net.Conn would.

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package embedded
+package dataplane
 
 import (
 	"errors"
@@ -24,6 +24,12 @@ func (s *sockIO) reset(c net.Conn, _ time.Duration) (io.ReadWriter, bool) {
 	}
 	return c, false
 }
+
+// expectAnswer and clearAnswer do nothing: writes do not wait for the
+// answer here.
+func (s *sockIO) expectAnswer() {}
+
+func (s *sockIO) clearAnswer() {}
 
 func (s *sockIO) waitReadable() error {
 	return errors.New("waiting without a buffer is not supported on this system")

@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"net/http"
@@ -206,7 +206,7 @@ type rawHead struct {
 // colon or with white space before it - and collects the Host,
 // Content-Length and Transfer-Encoding values. Other checks of names,
 // values and the target are net/http's.
-func scanRawHead(head string, h *rawHead) *downstreamError {
+func scanRawHead(head string, h *rawHead) *DownstreamError {
 	*h = rawHead{contentLength: h.contentLength[:0], transferEnc: h.transferEnc[:0]}
 	line, rest := nextLine(head)
 	method, rest1, ok1 := strings.Cut(line, " ")

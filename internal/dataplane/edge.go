@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"errors"
@@ -64,18 +64,18 @@ const (
 	maxHeadLimit = 8 << 20
 )
 
-// edgeLimits are EdgeOptions with the defaults applied: for the
+// Limits are EdgeOptions with the defaults applied: for the
 // durations, body size and connection count 0 means no bound.
-type edgeLimits struct {
+type Limits struct {
 	maxHead, maxFields, maxLine, maxField int
 	maxBody                               int64 // <0: none
 	headersTimeout, streamIdle, idle      time.Duration
 	maxConns                              int
 }
 
-// limits checks o and applies the defaults.
-func (o EdgeOptions) limits() (*edgeLimits, error) {
-	l := &edgeLimits{}
+// Limits checks o and applies the defaults.
+func (o EdgeOptions) Limits() (*Limits, error) {
+	l := &Limits{}
 	var errs []error
 	size := func(name string, v, def, most int) int {
 		switch {
@@ -122,12 +122,18 @@ func (o EdgeOptions) limits() (*edgeLimits, error) {
 	return l, nil
 }
 
-// defaultEdgeLimits are the limits of the zero EdgeOptions.
-var defaultEdgeLimits, _ = EdgeOptions{}.limits()
+// defaultEdgeLimits are the limits of the zero EdgeOptions. Read only.
+var defaultEdgeLimits, _ = EdgeOptions{}.Limits()
+
+// DefaultLimits are the limits of the zero EdgeOptions. Read only.
+func DefaultLimits() *Limits { return defaultEdgeLimits }
+
+// StreamIdle is the stream idle timeout (0: none).
+func (l *Limits) StreamIdle() time.Duration { return l.streamIdle }
 
 // headDeadline is how long the rest of a head may take once it started:
 // the headers timeout, else the stream idle timeout, else none (0).
-func (l *edgeLimits) headDeadline() time.Duration {
+func (l *Limits) headDeadline() time.Duration {
 	if l.headersTimeout > 0 {
 		return l.headersTimeout
 	}
@@ -136,39 +142,39 @@ func (l *edgeLimits) headDeadline() time.Duration {
 
 // Response flags, as Envoy and Istio's metrics spell them.
 const (
-	flagDPE = "DPE" // downstream protocol error: the request was malformed or over a limit
-	flagSI  = "SI"  // stream idle timeout
-	flagDC  = "DC"  // downstream connection termination
+	FlagDPE = "DPE" // downstream protocol error: the request was malformed or over a limit
+	FlagSI  = "SI"  // stream idle timeout
+	FlagDC  = "DC"  // downstream connection termination
 )
 
-// downstreamError is a failure of the client, not of the destination:
+// DownstreamError is a failure of the client, not of the destination:
 // its request could not be read (malformed, over a limit), it went away,
 // or it stopped sending. The body readers return it, so that the proxy
 // can tell it from an upstream failure: it answers status when the
 // answer has not started (0: the client is gone, no answer), closes both
 // connections and counts the request with flags and no destination.
-type downstreamError struct {
-	status int
-	flags  string
-	msg    string // for the answer's body and X-Graylane-Reason
+type DownstreamError struct {
+	Status int    // the answer's status; 0: none (the client is gone)
+	Flags  string // Envoy's response flags (FlagDPE, FlagSI, FlagDC)
+	Msg    string // for the answer's body and X-Graylane-Reason
 	err    error  // the underlying error, if any
 }
 
-func (e *downstreamError) Error() string {
+func (e *DownstreamError) Error() string {
 	if e.err != nil {
-		return "downstream: " + e.msg + ": " + e.err.Error()
+		return "downstream: " + e.Msg + ": " + e.err.Error()
 	}
-	return "downstream: " + e.msg
+	return "downstream: " + e.Msg
 }
 
-func (e *downstreamError) Unwrap() error { return e.err }
+func (e *DownstreamError) Unwrap() error { return e.err }
 
-// badRequest is a downstreamError answered 400 (DPE).
-func badRequest(msg string) *downstreamError {
-	return &downstreamError{status: http.StatusBadRequest, flags: flagDPE, msg: msg}
+// badRequest is a DownstreamError answered 400 (DPE).
+func badRequest(msg string) *DownstreamError {
+	return &DownstreamError{Status: http.StatusBadRequest, Flags: FlagDPE, Msg: msg}
 }
 
-// errDownstreamGone: the client closed its connection while the proxy
+// ErrDownstreamGone (read only): the client closed its connection while the proxy
 // waited for the destination's answer; the upstream request was
 // cancelled.
-var errDownstreamGone = &downstreamError{flags: flagDC, msg: "the client closed the connection before the answer"}
+var ErrDownstreamGone = &DownstreamError{Flags: FlagDC, Msg: "the client closed the connection before the answer"}

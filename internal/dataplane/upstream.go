@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// upstreams is the sidecars' HTTP/1.1 client to the pods: a keep-alive
+// upstreams is the proxy's HTTP/1.1 client to the pods: a keep-alive
 // pool per pod address, with the request written and the response read
 // on the calling goroutine. net/http's Transport hands every request to
 // two connection goroutines; a proxy that streams one response per
@@ -24,19 +24,17 @@ import (
 // response heads are parsed (httphead.go) into objects the connection
 // reuses; other responses are read by http.ReadResponse.
 //
-// The pool is bounded: at most maxIdle idle connections per address, and
+// The pool is bounded: at most maxIdlePerAddr idle connections per address, and
 // a connection idle for a sweep period or more (upIdleSweep: 30 to 60
 // s) is closed by the sweeper, which runs only while the pool has idle
 // connections. A pod that is gone leaves nothing behind for long.
 type upstreams struct {
 	mu      sync.Mutex
-	idle    map[string][]*upConn
+	idle    map[string][]*UpstreamConn
 	nidle   int    // idle connections, all addresses
 	gen     uint64 // sweep generation
 	sweeper *time.Timer
 	swept   bool // the sweeper is scheduled
-	maxIdle int
-	dialer  net.Dialer
 }
 
 // upIdleSweep is the period of the idle connection sweeper.
@@ -47,9 +45,13 @@ const upIdleSweep = 30 * time.Second
 // system call saved on every busy connection).
 const staleCheckAfter = 250 * time.Millisecond
 
-type upConn struct {
+// UpstreamConn is a connection to a pod, with the last response read on
+// it; RoundTrip gives it out with that response, Release takes it back.
+// Its fields are the data plane's own.
+type UpstreamConn struct {
 	addr   string
 	c      net.Conn
+	sock   *sockIO // c's raw reader-writer (nil: c is used)
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	gen    uint64    // the sweep generation it went idle in
@@ -68,44 +70,57 @@ type upConn struct {
 	body   clBody
 }
 
-// upRequest is what is sent to a pod.
-type upRequest struct {
-	method string
-	uri    string // origin-form request target
-	host   string
-	header http.Header // Host, Content-Length and Transfer-Encoding are not read
-	body   io.Reader   // nil: no body
-	length int64       // of body; -1: unknown, sent chunked
-	// replay, when set, is body kept for sending again (see replayBody);
+// Request is what is sent to a pod. The zero value is not a request:
+// Method, URI and Host must be set. The proxy owns Header and Body for
+// the request's life (they may be the inbound request's).
+type Request struct {
+	Method string
+	URI    string      // origin-form request target
+	Host   string      // the Host field sent
+	Header http.Header // Host, Content-Length and Transfer-Encoding are not read
+	Body   io.Reader   // nil: no body
+	Length int64       // of Body; -1: unknown, sent chunked; 0 with a Body: none sent
+	// replay, when set, is Body kept for sending again (see KeepBody);
 	// a request with a body and no replay cannot be sent again.
 	replay *replayBody
-	// now is about when the request started (zero: read the clock);
-	// idle is the stream idle timeout (0: none).
-	now  time.Time
-	idle time.Duration
-	// timeout is the route timeout and perTry the try timeout (0: none).
+	// Now is about when the request started (zero: read the clock);
+	// Idle is the stream idle timeout (0: none).
+	Now  time.Time
+	Idle time.Duration
+	// Timeout is the route timeout and PerTry the try timeout (0: none).
 	// The route's deadline is set once the request has been sent whole
 	// the first time, a try's each time (Envoy counts both from the end
 	// of the request); a try's applies until the answer's head, the
 	// route's until the end of the answer.
-	timeout, perTry time.Duration
-	deadline        time.Time // the route's
-	tryDeadline     time.Time
-	// watch, when set, watches the client's connection while the answer
+	Timeout, PerTry time.Duration
+	// Deadline is the route's deadline: set by the caller when the
+	// request is complete as it arrives (no body), else by the first
+	// try once the request is sent. TryDeadline is the last try's
+	// (zero: none); both are read after a failed try to tell the
+	// timeouts apart.
+	Deadline    time.Time
+	TryDeadline time.Time
+	// Watch, when set, watches the client's connection while the answer
 	// is waited for: if the client goes away, the request is cancelled
-	// and roundTrip fails with errDownstreamGone.
-	watch *closeWatch
+	// and RoundTrip fails with ErrDownstreamGone.
+	Watch *CloseWatch
 }
 
-func newUpstreams() *upstreams {
-	return &upstreams{idle: map[string][]*upConn{}, maxIdle: 256, dialer: net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}}
-}
+// maxIdlePerAddr bounds the idle connections kept per pod address.
+const maxIdlePerAddr = 256
+
+// How pods are connected to: the connect timeout and the TCP keep-alive
+// period of upstream connections.
+const (
+	dialTimeout   = 2 * time.Second
+	dialKeepAlive = 30 * time.Second
+)
 
 // roundTrip sends req to addr. The returned response and connection
 // belong together: read the body, then hand the connection back with
 // release, after which the response must not be used. A connection that
-// cannot be made is a *connectError.
-func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) (*http.Response, *upConn, error) {
+// cannot be made is a *ConnectError.
+func (u *upstreams) roundTrip(ctx context.Context, addr string, req *Request) (*http.Response, *UpstreamConn, error) {
 	for {
 		c := u.get(addr)
 		if c == nil {
@@ -125,18 +140,17 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) 
 		}
 		return resp, c, nil
 	}
-	d := &u.dialer
-	if !req.deadline.IsZero() {
-		dd := *d
-		dd.Deadline = req.deadline
-		d = &dd
-	}
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: dialKeepAlive, Deadline: req.Deadline}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, &connectError{err: err}
+		return nil, nil, &ConnectError{Err: err}
 	}
-	rw := newSockIO(nc, req.idle)
-	c := &upConn{addr: addr, c: nc, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10), header: http.Header{}}
+	sock := new(sockIO)
+	rw, raw := sock.reset(nc, req.Idle)
+	if !raw {
+		sock = nil
+	}
+	c := &UpstreamConn{addr: addr, c: nc, sock: sock, br: bufio.NewReaderSize(rw, 16<<10), bw: bufio.NewWriterSize(rw, 8<<10), header: http.Header{}}
 	resp, err := c.exchange(ctx, req)
 	if err != nil {
 		nc.Close()
@@ -145,32 +159,32 @@ func (u *upstreams) roundTrip(ctx context.Context, addr string, req *upRequest) 
 	return resp, c, nil
 }
 
-// connectError: no connection to the replica could be made.
-type connectError struct{ err error }
+// ConnectError: no connection to the replica could be made.
+type ConnectError struct{ Err error }
 
-func (e *connectError) Error() string { return "connect: " + e.err.Error() }
+func (e *ConnectError) Error() string { return "connect: " + e.Err.Error() }
 
-func (e *connectError) Unwrap() error { return e.err }
+func (e *ConnectError) Unwrap() error { return e.Err }
 
-// rewind readies the request to be sent again: true without a body, or
-// with a replayable one.
-func (req *upRequest) rewind() bool {
-	return req.body == nil || req.replay != nil && req.replay.rewind()
+// Rewind readies the request to be sent again: true without a body, or
+// with one kept by KeepBody and not over MaxReplayBody.
+func (req *Request) Rewind() bool {
+	return req.Body == nil || req.replay != nil && req.replay.rewind()
 }
 
 // exchange writes the request and reads the response head; the context
 // aborts both by expiring the connection's deadline, the client going
-// away (req.watch) by closing the connection.
-func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, error) {
+// away (req.Watch) by closing the connection.
+func (c *UpstreamConn) exchange(ctx context.Context, req *Request) (*http.Response, error) {
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { _ = c.c.SetDeadline(time.Unix(1, 0)) })
 		defer stop()
 	}
-	now := req.now
+	now := req.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
-	c.idle = req.idle
+	c.idle = req.Idle
 	if !c.until.IsZero() {
 		// The last request's deadline: not this one's.
 		c.until, c.readAt = time.Time{}, time.Unix(1, 0)
@@ -179,29 +193,35 @@ func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, 
 	if err := writeRequest(c.bw, req); err != nil {
 		return nil, err
 	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, err
-	}
-	if req.body != nil || req.timeout > 0 || req.perTry > 0 {
-		// Sending the body may have taken a while; the timeouts count
-		// from here.
-		sent := time.Now()
-		if req.timeout > 0 && req.deadline.IsZero() {
-			req.deadline = sent.Add(req.timeout)
+	if req.Body == nil && c.sock != nil {
+		// The request is all in the buffer: the timeouts and the watch
+		// start now, and its last write waits for the answer (see
+		// sockIO.writeAwait), which saves a read that would find nothing.
+		c.sent(req)
+		if req.Watch != nil {
+			req.Watch.Arm(c.c)
 		}
-		req.tryDeadline = time.Time{}
-		if req.perTry > 0 {
-			req.tryDeadline = sent.Add(req.perTry)
+		c.sock.expectAnswer()
+		err := c.bw.Flush()
+		c.sock.clearAnswer()
+		if err != nil {
+			if req.Watch != nil && req.Watch.Disarm() {
+				return nil, ErrDownstreamGone
+			}
+			return nil, err
 		}
-		c.until = earliest(req.deadline, req.tryDeadline)
-		c.readWithin(sent)
+	} else {
+		if err := c.bw.Flush(); err != nil {
+			return nil, err
+		}
+		c.sent(req)
+		if req.Watch != nil {
+			req.Watch.Arm(c.c)
+		}
 	}
-	if req.watch != nil {
-		req.watch.arm(c.c)
-	}
-	resp, err := c.readResponse(req.method)
-	if req.watch != nil && req.watch.disarm() {
-		return nil, errDownstreamGone
+	resp, err := c.readResponse(req.Method)
+	if req.Watch != nil && req.Watch.Disarm() {
+		return nil, ErrDownstreamGone
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -211,11 +231,30 @@ func (c *upConn) exchange(ctx context.Context, req *upRequest) (*http.Response, 
 	}
 	// The try's timeout ends with the answer's head; the route's bounds
 	// the body too.
-	if !c.until.Equal(req.deadline) {
-		c.until = req.deadline
+	if !c.until.Equal(req.Deadline) {
+		c.until = req.Deadline
 		c.readAt = time.Unix(1, 0) // set anew by the next read
 	}
 	return resp, ctx.Err()
+}
+
+// sent starts the route's and the try's timeouts once the request is sent
+// (sending a body may have taken a while; Envoy counts both from the end
+// of the request).
+func (c *UpstreamConn) sent(req *Request) {
+	if req.Body == nil && req.Timeout <= 0 && req.PerTry <= 0 {
+		return
+	}
+	sent := time.Now()
+	if req.Timeout > 0 && req.Deadline.IsZero() {
+		req.Deadline = sent.Add(req.Timeout)
+	}
+	req.TryDeadline = time.Time{}
+	if req.PerTry > 0 {
+		req.TryDeadline = sent.Add(req.PerTry)
+	}
+	c.until = earliest(req.Deadline, req.TryDeadline)
+	c.readWithin(sent)
 }
 
 // earliest is the earlier of two deadlines, zero meaning none.
@@ -229,7 +268,7 @@ func earliest(a, b time.Time) time.Time {
 // readWithin moves the read deadline to now+idle when the one in force
 // is earlier by more than a second (or to none without a timeout), never
 // past until.
-func (c *upConn) readWithin(now time.Time) {
+func (c *UpstreamConn) readWithin(now time.Time) {
 	var t time.Time
 	if c.idle > 0 {
 		t = now.Add(c.idle)
@@ -247,17 +286,17 @@ func (c *upConn) readWithin(now time.Time) {
 	}
 }
 
-// extendRead and readError make upConn the bodyConn of its responses:
+// extendRead and readError make UpstreamConn the bodyConn of its responses:
 // the stream idle timeout counts from the last bytes of the answer.
-func (c *upConn) extendRead() { c.readWithin(time.Now()) }
+func (c *UpstreamConn) extendRead() { c.readWithin(time.Now()) }
 
-func (c *upConn) readError(err error) error { return err }
+func (c *UpstreamConn) readError(err error) error { return err }
 
 // idleBody is a response body read by net/http whose reads keep the
 // stream idle deadline ahead.
 type idleBody struct {
 	io.ReadCloser
-	c *upConn
+	c *UpstreamConn
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
@@ -267,22 +306,22 @@ func (b *idleBody) Read(p []byte) (int, error) {
 
 // writeRequest writes req as HTTP/1.1: the request line, Host, the header
 // fields and the body, with its length or chunked.
-func writeRequest(bw *bufio.Writer, req *upRequest) error {
-	if !httpguts.ValidHostHeader(req.host) {
-		return errors.New("invalid Host " + strconv.Quote(req.host))
+func writeRequest(bw *bufio.Writer, req *Request) error {
+	if !httpguts.ValidHostHeader(req.Host) {
+		return errors.New("invalid Host " + strconv.Quote(req.Host))
 	}
-	_, _ = bw.WriteString(req.method)
+	_, _ = bw.WriteString(req.Method)
 	_ = bw.WriteByte(' ')
-	_, _ = bw.WriteString(req.uri)
+	_, _ = bw.WriteString(req.URI)
 	_, _ = bw.WriteString(" HTTP/1.1\r\nHost: ")
-	_, _ = bw.WriteString(req.host)
+	_, _ = bw.WriteString(req.Host)
 	_, _ = bw.WriteString("\r\n")
-	writeFields(bw, req.header, framingField)
+	writeFields(bw, req.Header, framingField)
 	switch {
-	case req.length < 0:
+	case req.Length < 0:
 		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n\r\n")
 		cw := httputil.NewChunkedWriter(bw)
-		if _, err := io.Copy(cw, req.body); err != nil {
+		if _, err := io.Copy(cw, req.Body); err != nil {
 			return err
 		}
 		if err := cw.Close(); err != nil {
@@ -290,24 +329,24 @@ func writeRequest(bw *bufio.Writer, req *upRequest) error {
 		}
 		_, err := bw.WriteString("\r\n")
 		return err
-	case req.length > 0 || req.method != http.MethodGet && req.method != http.MethodHead:
+	case req.Length > 0 || req.Method != http.MethodGet && req.Method != http.MethodHead:
 		// net/http's rule: a zero length is sent except for GET and HEAD.
 		var num [20]byte
 		_, _ = bw.WriteString("Content-Length: ")
-		_, _ = bw.Write(strconv.AppendInt(num[:0], req.length, 10))
+		_, _ = bw.Write(strconv.AppendInt(num[:0], req.Length, 10))
 		_, _ = bw.WriteString("\r\n")
 	}
 	_, err := bw.WriteString("\r\n")
-	if err != nil || req.length == 0 {
+	if err != nil || req.Length == 0 {
 		return err
 	}
 	var n int64
-	if b, ok := req.body.(*clBody); ok && b.n == req.length {
+	if b, ok := req.Body.(*clBody); ok && b.n == req.Length {
 		n, err = b.WriteTo(bw)
 	} else {
-		n, err = io.Copy(bw, io.LimitReader(req.body, req.length))
+		n, err = io.Copy(bw, io.LimitReader(req.Body, req.Length))
 	}
-	if err == nil && n < req.length {
+	if err == nil && n < req.Length {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
@@ -324,7 +363,7 @@ func framingField(name string) bool {
 
 // readResponse reads the next final response head (informational 1xx
 // answers other than 101 are skipped, as net/http's Transport does).
-func (c *upConn) readResponse(method string) (*http.Response, error) {
+func (c *UpstreamConn) readResponse(method string) (*http.Response, error) {
 	for range 10 {
 		resp, err := c.readOne(method)
 		if err != nil || resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols || resp.StatusCode < 100 {
@@ -334,8 +373,8 @@ func (c *upConn) readResponse(method string) (*http.Response, error) {
 	return nil, errors.New("too many 1xx informational responses")
 }
 
-func (c *upConn) readOne(method string) (*http.Response, error) {
-	n, err := peekHead(c.br)
+func (c *UpstreamConn) readOne(method string) (*http.Response, error) {
+	n, err := PeekHead(c.br)
 	if err != nil {
 		return nil, err
 	}
@@ -356,11 +395,11 @@ func (c *upConn) readOne(method string) (*http.Response, error) {
 	return resp, err
 }
 
-// peekHead waits for a whole message head at the start of br and returns
+// PeekHead waits for a whole message head at the start of br and returns
 // its length without consuming it; 0 means the head does not fit in the
 // buffer or the stream ended inside it (the caller falls back to net/http,
 // which reports it).
-func peekHead(br *bufio.Reader) (int, error) {
+func PeekHead(br *bufio.Reader) (int, error) {
 	if _, err := br.Peek(1); err != nil {
 		return 0, err
 	}
@@ -379,7 +418,7 @@ func peekHead(br *bufio.Reader) (int, error) {
 }
 
 // fill builds the response from the parsed head.
-func (c *upConn) fill(noBody bool) *http.Response {
+func (c *UpstreamConn) fill(noBody bool) *http.Response {
 	h := &c.head
 	c.header, c.vals = headerOf(h.fields, c.header, c.vals)
 	c.resp = http.Response{Status: h.status, StatusCode: h.code, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -391,7 +430,7 @@ func (c *upConn) fill(noBody bool) *http.Response {
 	return &c.resp
 }
 
-func (u *upstreams) get(addr string) *upConn {
+func (u *upstreams) get(addr string) *UpstreamConn {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	list := u.idle[addr]
@@ -405,8 +444,6 @@ func (u *upstreams) get(addr string) *upConn {
 	return c
 }
 
-// release returns a connection whose response was read to its end and
-// did not ask to close, or closes it.
 // dropIdle closes the idle connections to addr: its replica's run ended,
 // and a connection to it must not be used for the next run.
 func (u *upstreams) dropIdle(addr string) {
@@ -420,13 +457,18 @@ func (u *upstreams) dropIdle(addr string) {
 	}
 }
 
-func (u *upstreams) release(c *upConn, reusable bool) {
+// release returns a connection whose response was read to its end and
+// did not ask to close, or closes it.
+func (u *upstreams) release(c *UpstreamConn, reusable bool) {
 	if !reusable || c.br.Buffered() > 0 {
 		c.c.Close()
 		return
 	}
 	u.mu.Lock()
-	if len(u.idle[c.addr]) < u.maxIdle {
+	if len(u.idle[c.addr]) < maxIdlePerAddr {
+		if u.idle == nil {
+			u.idle = map[string][]*UpstreamConn{}
+		}
 		c.gen, c.idleAt = u.gen, time.Now()
 		u.idle[c.addr] = append(u.idle[c.addr], c)
 		u.nidle++
@@ -449,7 +491,7 @@ func (u *upstreams) release(c *upConn, reusable bool) {
 // sweep closes the connections that have been idle since before the last
 // sweep, and runs again while any are left.
 func (u *upstreams) sweep() {
-	var stale []*upConn
+	var stale []*UpstreamConn
 	u.mu.Lock()
 	for addr, list := range u.idle {
 		// Idle connections are appended, so the oldest come first.

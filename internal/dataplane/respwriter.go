@@ -1,4 +1,4 @@
-package embedded
+package dataplane
 
 import (
 	"bufio"
@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// respWriter is the http.ResponseWriter of a connServer request: the head
+// respWriter is the http.ResponseWriter of a Server request: the head
 // is written when the status is known, the body with its Content-Length
 // when the handler set one, chunked otherwise.
 type respWriter struct {
@@ -126,37 +126,61 @@ func (w *respWriter) finish() error {
 	return w.bw.Flush()
 }
 
-// abort marks the connection for closing after this answer: the handler
+// Abort marks the connection for closing after this answer: the handler
 // could not send the whole body it announced.
-func (w *respWriter) abort() { w.close = true }
+func (w *respWriter) Abort() { w.close = true }
 
 // The proxy's handler (forward) uses these beyond http.ResponseWriter;
-// see edgeWriter.
+// see ResponseWriter.
 
-func (w *respWriter) limits() *edgeLimits { return w.d.lim }
+func (w *respWriter) Limits() *Limits { return w.d.lim }
 
-func (w *respWriter) closeWatch() *closeWatch { return &w.d.watch }
+func (w *respWriter) CloseWatch() *CloseWatch { return &w.d.watch }
 
-func (w *respWriter) answering() bool { return w.wroteHeader }
+func (w *respWriter) Answering() bool { return w.wroteHeader }
+
+// Target is the request's path and query as req.URL.RequestURI() gives
+// them; for a head the simple parser read, without allocating.
+func (w *respWriter) Target() string {
+	if o := w.d.st.rd.origin; o != "" {
+		return o
+	}
+	return w.req.URL.RequestURI()
+}
 
 // hangup ends the connection without (more of) an answer.
-func (w *respWriter) hangup() { w.dead, w.close = true, true }
+func (w *respWriter) Hangup() { w.dead, w.close = true, true }
 
 // refuseAfter marks the connection for a lingering close after the
 // answer: part of the request was not read.
-func (w *respWriter) refuseAfter() { w.close, w.linger = true, true }
+func (w *respWriter) RefuseAfter() { w.close, w.linger = true, true }
 
 // errHungUp: the handler hung up on the client.
 var errHungUp = errors.New("connection hung up")
 
-// edgeWriter is what the proxy's handler uses of a connServer's answer
-// beyond http.ResponseWriter.
-type edgeWriter interface {
+// ResponseWriter is what the proxy's handler uses of a Server's answer
+// beyond http.ResponseWriter: the http.ResponseWriter a Server hands its
+// handler is one. Every method is a field read or write on the
+// connection's own state: cheap, never blocking, for the handler's
+// goroutine only.
+type ResponseWriter interface {
 	http.ResponseWriter
-	limits() *edgeLimits
-	closeWatch() *closeWatch
-	answering() bool
-	abort()
-	hangup()
-	refuseAfter()
+	// Limits are the listener's limits.
+	Limits() *Limits
+	// CloseWatch is the connection's watch for the client going away
+	// (see Request.Watch).
+	CloseWatch() *CloseWatch
+	// Answering reports whether the answer's head was written.
+	Answering() bool
+	// Target is the request's path and query as req.URL.RequestURI()
+	// gives them, without allocating for a head the simple parser read.
+	Target() string
+	// Abort closes the connection after this answer: the handler could
+	// not send the whole body it announced.
+	Abort()
+	// Hangup ends the connection without (more of) an answer.
+	Hangup()
+	// RefuseAfter closes the connection after the answer with a
+	// lingering close: part of the request was not read.
+	RefuseAfter()
 }

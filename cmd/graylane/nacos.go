@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/nacosserver"
+)
+
+// Environment variables `nacos serve` reads credentials from when the flags
+// are not given.
+const (
+	envNacosUsername = "GRAYLANE_NACOS_USERNAME"
+	envNacosPassword = "GRAYLANE_NACOS_PASSWORD"
+)
+
+func newNacosCmd(stdout, stderr io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "nacos",
+		Short: "Nacos: a local Nacos-compatible registry and config center",
+		Long: `Nacos support (docs/nacos.md). "graylane nacos serve" runs a Nacos-compatible
+service registry and configuration center in memory, for apps built on the
+official Nacos clients.`,
+		Example: "  graylane nacos serve\n  graylane nacos serve --addr 127.0.0.1:8848 --username nacos --password nacos",
+	}
+	c.AddCommand(newNacosServeCmd(stdout, stderr))
+	return c
+}
+
+// nacosServeOptions are the flags of `nacos serve`.
+type nacosServeOptions struct {
+	addr, username, password, output string
+}
+
+func newNacosServeCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o nacosServeOptions
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a Nacos-compatible registry and config center from memory",
+		Long: `Serves the Nacos v1 HTTP Open API (naming, config, long-polling listeners,
+login) on --addr and the Nacos 2.x gRPC protocol on its port + 1000, as a
+Nacos server does, from memory: a restart forgets every instance and
+configuration. With --username (or ` + envNacosUsername + `) every call
+but login needs the access token login returns; the password comes from
+--password or ` + envNacosPassword + `.
+
+Exit codes: 0 after a clean stop, 1 failure (a port in use), 2 bad input
+(flags).`,
+		Example: `  graylane nacos serve
+  graylane nacos serve --addr 127.0.0.1:8848 --username nacos --password nacos -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cli.CheckFormat(o.output); err != nil {
+				return err
+			}
+			if err := checkListen("--addr", o.addr); err != nil {
+				return err
+			}
+			if _, port, _ := net.SplitHostPort(o.addr); port != "" {
+				if p, _ := strconv.Atoi(port); p > 65535-nacosserver.GRPCPortOffset {
+					return cli.InputErrorf("--addr %q: port %d leaves no room for gRPC on port + %d; want at most %d", o.addr, p, nacosserver.GRPCPortOffset, 65535-nacosserver.GRPCPortOffset)
+				}
+			}
+			if o.username == "" {
+				o.username = os.Getenv(envNacosUsername)
+			}
+			if o.password == "" {
+				o.password = os.Getenv(envNacosPassword)
+			}
+			if o.username != "" && o.password == "" {
+				return cli.InputErrorf("--username %q needs --password (or %s)", o.username, envNacosPassword)
+			}
+			srv, err := nacosserver.Start(cmd.Context(), nacosserver.Options{
+				Addr: o.addr, Username: o.username, Password: o.password,
+				Logger: slog.New(slog.NewTextHandler(stderr, nil)),
+			})
+			if err != nil {
+				return err
+			}
+			printNacosListening(stdout, o.output, srv)
+			<-cmd.Context().Done()
+			return srv.Close()
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.addr, "addr", nacosserver.DefaultAddr, "HTTP listen address HOST:PORT; gRPC listens on PORT+1000")
+	f.StringVar(&o.username, "username", "", "turn auth on with this user (default: env "+envNacosUsername+", else auth off)")
+	f.StringVar(&o.password, "password", "", "the user's password (default: env "+envNacosPassword+")")
+	f.StringVarP(&o.output, "output", "o", "text", "how to print the listening addresses once serving: text, json or yaml")
+	return c
+}
+
+// printNacosListening prints where the server listens: text, or
+// {"listen": "http://ADDR", "grpc": "ADDR"} as JSON or YAML.
+func printNacosListening(w io.Writer, format string, srv *nacosserver.Server) {
+	info := map[string]string{"listen": "http://" + srv.HTTPAddr(), "grpc": srv.GRPCAddr()}
+	_ = cli.Write(w, format, info, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "listening: http://%s (gRPC %s)\n", srv.HTTPAddr(), srv.GRPCAddr())
+		return err
+	})
+}

@@ -1,0 +1,202 @@
+package nacosserver
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// GRPCPortOffset is what Nacos 2.x adds to the HTTP port for its client
+// gRPC port (Constants.SDK_GRPC_PORT_DEFAULT_OFFSET; the SDK's
+// constant.RpcPortOffset).
+const GRPCPortOffset = 1000
+
+// Defaults of Options.
+const (
+	DefaultAddr        = "127.0.0.1:8848"
+	DefaultTokenTTL    = 18000 * time.Second // nacos.core.auth.plugin.nacos.token.expire.seconds
+	DefaultBeatCheck   = 5 * time.Second     // ClientBeatCheckTaskV2 period
+	DefaultMaxContent  = 10 * 1024 * 1024    // nacos.config.max-content default (10 MiB)
+	defaultPushBacklog = 256
+)
+
+// Options configures a Server. The zero value serves on DefaultAddr without
+// authentication.
+type Options struct {
+	// Addr is the HTTP listen address (host:port, port 0 picks a free one).
+	// gRPC listens on the same host at port + GRPCPortOffset; with port 0
+	// the gRPC port is picked separately (see Server.GRPCAddr).
+	Addr string
+	// Username and Password turn authentication on when Username is set:
+	// every call but login then needs the accessToken login returned.
+	Username, Password string
+	// TokenTTL is how long an access token lives (default DefaultTokenTTL).
+	TokenTTL time.Duration
+	// BeatCheckInterval is how often instances registered over HTTP are
+	// checked for missed beats (default DefaultBeatCheck).
+	BeatCheckInterval time.Duration
+	// MaxContent bounds a configuration's content in bytes (default DefaultMaxContent).
+	MaxContent int
+	// Logger receives connection and push events (default: discard).
+	Logger *slog.Logger
+
+	// keepAlive and detectTimeout override the connection ejector's times
+	// in tests (default keepAlive and detectTimeout).
+	keepAlive, detectTimeout time.Duration
+}
+
+// Server is a running registry and config center. Close stops it.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	naming   *registry
+	configs  *configStore
+	auth     *authenticator
+	httpSrv  *http.Server
+	httpLn   net.Listener
+	grpcSrv  *grpc.Server
+	grpcLn   net.Listener
+	rpc      *rpcServer
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	closeErr error
+	once     sync.Once
+}
+
+// Start listens on opts.Addr (HTTP) and its port + 1000 (gRPC) and serves
+// until Close or until ctx ends.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = DefaultTokenTTL
+	}
+	if opts.BeatCheckInterval <= 0 {
+		opts.BeatCheckInterval = DefaultBeatCheck
+	}
+	if opts.MaxContent <= 0 {
+		opts.MaxContent = DefaultMaxContent
+	}
+	if opts.keepAlive <= 0 {
+		opts.keepAlive = keepAlive
+	}
+	if opts.detectTimeout <= 0 {
+		opts.detectTimeout = detectTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	httpLn, grpcLn, err := listen(opts.Addr)
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, stop := context.WithCancel(ctx)
+	s := &Server{opts: opts, log: log, httpLn: httpLn, grpcLn: grpcLn, stop: stop}
+	s.auth = newAuthenticator(opts.Username, opts.Password, opts.TokenTTL)
+	s.rpc = newRPCServer(s)
+	s.naming = newRegistry(s.rpc.pushService)
+	s.configs = newConfigStore(s.rpc.pushConfigChange)
+	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.grpcSrv = grpc.NewServer(grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))
+	s.rpc.register(s.grpcSrv)
+
+	s.wg.Add(5)
+	go func() {
+		defer s.wg.Done()
+		s.rpc.ejectIdle(ctx)
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("nacos http server", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		if err := s.grpcSrv.Serve(grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Error("nacos grpc server", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.naming.checkBeats(ctx, opts.BeatCheckInterval)
+	}()
+	go func() {
+		defer s.wg.Done()
+		<-ctx.Done()
+		s.shutdown()
+	}()
+	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "")
+	return s, nil
+}
+
+// listen opens the HTTP listener on addr and the gRPC one on its port +
+// GRPCPortOffset. With port 0 the HTTP port is picked, gRPC tries the
+// picked port + 1000 (so SDK clients that derive the gRPC port connect) and
+// falls back to any free port.
+func listen(addr string) (httpLn, grpcLn net.Listener, err error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nacos address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535-GRPCPortOffset {
+		return nil, nil, fmt.Errorf("nacos address %q: port must be 0..%d (gRPC listens on port + %d)", addr, 65535-GRPCPortOffset, GRPCPortOffset)
+	}
+	httpLn, err = net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen nacos http: %w", err)
+	}
+	grpcPort := httpLn.Addr().(*net.TCPAddr).Port + GRPCPortOffset
+	grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort)))
+	if err != nil && port == 0 {
+		grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	}
+	if err != nil {
+		httpLn.Close()
+		return nil, nil, fmt.Errorf("listen nacos grpc: %w", err)
+	}
+	return httpLn, grpcLn, nil
+}
+
+// HTTPAddr is the address the v1 HTTP API listens on.
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+// GRPCAddr is the address the 2.x gRPC protocol listens on.
+func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
+
+// Close stops both listeners, ends open long polls and gRPC streams, and
+// waits for the server's goroutines.
+func (s *Server) Close() error {
+	s.stop()
+	s.wg.Wait()
+	return s.closeErr
+}
+
+func (s *Server) shutdown() {
+	s.once.Do(func() {
+		s.configs.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.httpSrv.Shutdown(ctx); err != nil {
+			s.closeErr = fmt.Errorf("stop nacos http server: %w", err)
+			s.httpSrv.Close()
+		}
+		s.grpcSrv.Stop()
+	})
+}
+
+// randomToken is 52 random base32 characters (crypto/rand.Text twice).
+func randomToken() string { return rand.Text() + rand.Text() }
