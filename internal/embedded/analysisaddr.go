@@ -13,7 +13,7 @@ import (
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 
-	"github.com/graylane/graylane/internal/measure"
+	"github.com/graylane/graylane/internal/judge"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -45,7 +45,7 @@ func (r *Runtime) localizeMetrics(ctx context.Context, ns string, metrics []roll
 		if p.Prometheus != nil && p.Prometheus.Address != "" {
 			p.Prometheus.Address = local(p.Prometheus.Address)
 		}
-		raw, ok := p.Plugin[measure.JudgePlugin]
+		raw, ok := p.Plugin[judge.PluginName]
 		if !ok {
 			continue
 		}
@@ -61,7 +61,7 @@ func (r *Runtime) localizeMetrics(ctx context.Context, ns string, metrics []roll
 				continue
 			}
 			p.Plugin = maps.Clone(p.Plugin)
-			p.Plugin[measure.JudgePlugin] = b
+			p.Plugin[judge.PluginName] = b
 		}
 	}
 }

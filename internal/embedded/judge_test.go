@@ -281,7 +281,7 @@ func startLoad(r *running, rps int) *load {
 func judgeOnce(b *testing.B, rt *Runtime, canary string, limit time.Duration) (time.Duration, judge.Verdict) {
 	b.Helper()
 	cfg := fmt.Sprintf(`{"canary":"destination_service_name=\"pay\",destination_version=\"%s\"","stable":"destination_service_name=\"pay\",destination_version=\"v1\""}`, canary)
-	metric := &rolloutsv1alpha1.Metric{Name: "judge", Provider: rolloutsv1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{measure.JudgePlugin: json.RawMessage(cfg)}}}
+	metric := &rolloutsv1alpha1.Metric{Name: "judge", Provider: rolloutsv1alpha1.MetricProvider{Plugin: map[string]json.RawMessage{judge.PluginName: json.RawMessage(cfg)}}}
 	m := &measure.Measurer{PrometheusAddress: rt.prometheusAddress()}
 	start := time.Now()
 	var last judge.Verdict

@@ -18,7 +18,8 @@ import (
 func TestImports(t *testing.T) {
 	root, module := moduleRoot(t)
 	shells := []string{"cmd/graylane", "internal/cli", "internal/embedded", "internal/gate", "internal/gateclient",
-		"internal/kubeapply", "internal/localapi", "internal/render/command", "internal/route/command", "internal/simulate/command"}
+		"internal/kubeapply", "internal/localapi", "internal/render/command", "internal/route/command", "internal/simulate/command",
+		"internal/adminapi", "internal/dataplane", "internal/measure", "internal/promstore", "internal/nacosserver", "internal/sample"}
 	core := []string{"internal/expand", "internal/lane", "internal/render", "internal/route", "internal/simulate"}
 	tests := []struct {
 		pkg         string
@@ -26,6 +27,11 @@ func TestImports(t *testing.T) {
 	}{
 		{"internal/expand", shells},
 		{"internal/lint", shells},
+		{"internal/render", shells},
+		{"internal/route", shells},
+		{"internal/simulate", shells},
+		{"internal/rollouttraffic", shells},
+		{"internal/plan", shells},
 		{"internal/cli", core},
 		{"internal/sample", core},
 	}

@@ -23,31 +23,6 @@ import (
 	"github.com/graylane/graylane/internal/judge"
 )
 
-// JudgePlugin is the name of Graylane's judge under an AnalysisTemplate
-// metric's provider.plugin.
-const JudgePlugin = "graylane.io/judge"
-
-// DefaultErrorCodes are the response codes the judge counts as errors.
-const DefaultErrorCodes = "5.."
-
-// JudgeConfig is the configuration of the graylane.io/judge plugin: where
-// the Istio metrics are, which series are the canary and which the stable,
-// and how to judge (judge.Config's fields, at the same level).
-type JudgeConfig struct {
-	// Address of the Prometheus to query; empty: the embedded one.
-	Address string `json:"address,omitempty"`
-	// Canary and Stable select each side's series of istio_requests_total
-	// and istio_request_duration_milliseconds_bucket, as PromQL label
-	// matchers: `destination_service_name="order",destination_version="v2"`.
-	// reporter="destination" is added unless they name a reporter.
-	Canary string `json:"canary"`
-	Stable string `json:"stable"`
-	// ErrorCodes is a regular expression (full match) on response_code for
-	// the requests that count as errors. Default "5..".
-	ErrorCodes string `json:"errorCodes,omitempty"`
-	judge.Config
-}
-
 // judgeRun is the judge of one metric of one analysis run, and what it
 // has read from Prometheus so far.
 type judgeRun struct {
@@ -69,33 +44,33 @@ type counter struct {
 }
 
 // parseJudgeConfig decodes and checks the plugin's configuration.
-func parseJudgeConfig(raw json.RawMessage) (JudgeConfig, error) {
-	var c JudgeConfig
+func parseJudgeConfig(raw json.RawMessage) (judge.PluginConfig, error) {
+	var c judge.PluginConfig
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%s: %w", JudgePlugin, err)
+		return c, fmt.Errorf("%s: %w", judge.PluginName, err)
 	}
 	c.Config = c.Config.WithDefaults()
 	if c.ErrorCodes == "" {
-		c.ErrorCodes = DefaultErrorCodes
+		c.ErrorCodes = judge.DefaultErrorCodes
 	}
 	if err := c.Config.Validate(); err != nil {
-		return c, fmt.Errorf("%s: %w", JudgePlugin, err)
+		return c, fmt.Errorf("%s: %w", judge.PluginName, err)
 	}
 	if _, err := regexp.Compile(c.ErrorCodes); err != nil {
-		return c, fmt.Errorf("%s: errorCodes: %w", JudgePlugin, err)
+		return c, fmt.Errorf("%s: errorCodes: %w", judge.PluginName, err)
 	}
 	for _, s := range []struct{ name, sel string }{{"canary", c.Canary}, {"stable", c.Stable}} {
 		if strings.TrimSpace(s.sel) == "" {
-			return c, fmt.Errorf("%s: %s: a PromQL label selector is required, e.g. destination_service_name=\"order\",destination_version=\"v2\"", JudgePlugin, s.name)
+			return c, fmt.Errorf("%s: %s: a PromQL label selector is required, e.g. destination_service_name=\"order\",destination_version=\"v2\"", judge.PluginName, s.name)
 		}
 		if _, err := parser.ParseMetricSelector("{" + s.sel + "}"); err != nil {
-			return c, fmt.Errorf("%s: %s: %q is not a list of PromQL label matchers: %w", JudgePlugin, s.name, s.sel, err)
+			return c, fmt.Errorf("%s: %s: %q is not a list of PromQL label matchers: %w", judge.PluginName, s.name, s.sel, err)
 		}
 	}
 	if c.Canary == c.Stable {
-		return c, fmt.Errorf("%s: canary and stable select the same series (%s)", JudgePlugin, c.Canary)
+		return c, fmt.Errorf("%s: canary and stable select the same series (%s)", judge.PluginName, c.Canary)
 	}
 	return c, nil
 }
@@ -103,10 +78,10 @@ func parseJudgeConfig(raw json.RawMessage) (JudgeConfig, error) {
 // plugin answers a metric whose provider is a plugin. Only Graylane's
 // judge is run; its state lives in the Measurer, one per analysis run.
 func (m *Measurer) plugin(ctx context.Context, metric *rolloutsv1alpha1.Metric) (any, error) {
-	raw, ok := metric.Provider.Plugin[JudgePlugin]
+	raw, ok := metric.Provider.Plugin[judge.PluginName]
 	if !ok {
 		names := slices.Sorted(maps.Keys(metric.Provider.Plugin))
-		return nil, fmt.Errorf("metric %s: plugin %s: %w (it runs %s)", metric.Name, strings.Join(names, ", "), ErrUnsupported, JudgePlugin)
+		return nil, fmt.Errorf("metric %s: plugin %s: %w (it runs %s)", metric.Name, strings.Join(names, ", "), ErrUnsupported, judge.PluginName)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -123,11 +98,11 @@ func (m *Measurer) plugin(ctx context.Context, metric *rolloutsv1alpha1.Metric) 
 	}
 	v, err := jr.measure(ctx, m.client(), time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("metric %s: %s: %w", metric.Name, JudgePlugin, err)
+		return nil, fmt.Errorf("metric %s: %s: %w", metric.Name, judge.PluginName, err)
 	}
 	evidence, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("metric %s: %s: encode the evidence: %w", metric.Name, JudgePlugin, err)
+		return nil, fmt.Errorf("metric %s: %s: encode the evidence: %w", metric.Name, judge.PluginName, err)
 	}
 	return analysis.Assessed{Phase: analysis.Phase(v.Phase), Value: string(evidence), Message: v.Reason}, nil
 }
@@ -142,7 +117,7 @@ func (m *Measurer) newJudgeRun(raw json.RawMessage) (*judgeRun, error) {
 		addr = m.PrometheusAddress
 	}
 	if addr == "" {
-		return nil, fmt.Errorf("%s: no address and no embedded Prometheus", JudgePlugin)
+		return nil, fmt.Errorf("%s: no address and no embedded Prometheus", judge.PluginName)
 	}
 	jr := &judgeRun{addr: addr, errors: regexp.MustCompile("^(?:" + c.ErrorCodes + ")$"), series: map[string]*counter{}}
 	for i, sel := range []string{c.Canary, c.Stable} {

@@ -20,7 +20,7 @@ import (
 
 func judgeMetric(config string) *rolloutsv1alpha1.Metric {
 	return &rolloutsv1alpha1.Metric{Name: "judge", Provider: rolloutsv1alpha1.MetricProvider{
-		Plugin: map[string]json.RawMessage{JudgePlugin: json.RawMessage(config)},
+		Plugin: map[string]json.RawMessage{judge.PluginName: json.RawMessage(config)},
 	}}
 }
 

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/graylane/graylane/api/v1alpha1"
-	"github.com/graylane/graylane/internal/measure"
+	"github.com/graylane/graylane/internal/judge"
 )
 
 // Arguments of the AnalysisTemplates. Each Rollout passes service (and
@@ -115,7 +115,7 @@ func analysisTemplates(release, ns string, a *v1alpha1.Analysis) []Object {
 func judgeTemplate(release, ns string, a *v1alpha1.Analysis) Object {
 	sel := `destination_service="{{args.` + ArgService + `}}",destination_version%s"{{args.` + ArgCanaryVersion + `}}"`
 	// A struct of strings always marshals.
-	cfg, _ := json.Marshal(measure.JudgeConfig{Address: a.Prometheus, Canary: fmt.Sprintf(sel, "="), Stable: fmt.Sprintf(sel, "!=")})
+	cfg, _ := json.Marshal(judge.PluginConfig{Address: a.Prometheus, Canary: fmt.Sprintf(sel, "="), Stable: fmt.Sprintf(sel, "!=")})
 	t := &rollouts.AnalysisTemplate{
 		TypeMeta:   metav1.TypeMeta{APIVersion: rolloutsAPIVersion, Kind: "AnalysisTemplate"},
 		ObjectMeta: objectMeta(TemplateName(release, AnalysisJudge), ns, map[string]string{ManagedBy: "graylane"}),
@@ -124,7 +124,7 @@ func judgeTemplate(release, ns string, a *v1alpha1.Analysis) Object {
 			Metrics: []rollouts.Metric{{
 				Name:     AnalysisJudge,
 				Interval: "1s",
-				Provider: rollouts.MetricProvider{Plugin: map[string]json.RawMessage{measure.JudgePlugin: cfg}},
+				Provider: rollouts.MetricProvider{Plugin: map[string]json.RawMessage{judge.PluginName: cfg}},
 			}},
 		},
 	}

@@ -8,7 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/graylane/graylane/internal/measure"
+	"github.com/graylane/graylane/internal/judge"
 	"github.com/graylane/graylane/internal/render"
 )
 
@@ -36,7 +36,7 @@ func parseVersionChoice(s string) (render.VersionChoice, error) {
 // judge needs on a cluster, and which input routing the output replaces.
 func convertNotes(w io.Writer, conv *render.Conversion, o render.ConvertOptions) error {
 	var notes, rollouts, deployments []string
-	judge := ""
+	judgeTemplate := ""
 	for _, cs := range conv.Services {
 		if cs.Canary == nil {
 			continue
@@ -62,7 +62,7 @@ func convertNotes(w io.Writer, conv *render.Conversion, o render.ConvertOptions)
 		}
 		for _, a := range cs.Analysis {
 			if strings.HasSuffix(a, "-"+render.AnalysisJudge) {
-				judge = a
+				judgeTemplate = a
 			}
 		}
 	}
@@ -75,8 +75,8 @@ func convertNotes(w io.Writer, conv *render.Conversion, o render.ConvertOptions)
 		notes = append(notes, fmt.Sprintf("a new Rollout takes its first pod template as stable at once, without steps or analysis: where Rollouts %s do not exist yet, apply the output of --first-apply first (docs/kubernetes.md, \"One Deployment per version\")",
 			strings.Join(rollouts, ", ")))
 	}
-	if judge != "" {
-		notes = append(notes, fmt.Sprintf("AnalysisTemplate %s runs the judge, metric plugin %s: graylane up runs it; Argo Rollouts on a cluster needs the plugin registered, or each measurement errors and the canary is aborted (convert without --judge then)", judge, measure.JudgePlugin))
+	if judgeTemplate != "" {
+		notes = append(notes, fmt.Sprintf("AnalysisTemplate %s runs the judge, metric plugin %s: graylane up runs it; Argo Rollouts on a cluster needs the plugin registered, or each measurement errors and the canary is aborted (convert without --judge then)", judgeTemplate, judge.PluginName))
 	}
 	if len(conv.Superseded) > 0 {
 		notes = append(notes, "the generated DestinationRules and VirtualServices replace the input's routing of the converted services, which is not in the output (delete it when you apply; for gateway traffic give spec.gateways and spec.hosts with --release): "+strings.Join(conv.Superseded, ", "))
