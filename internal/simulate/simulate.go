@@ -289,17 +289,9 @@ func (r *runner) pickWorkload(host string, subset map[string]string) (*Workload,
 		r.notes[msg] = true
 		return nil, nil, msg
 	}
-	var cands []*Workload
-	total := 0
-	for i := range r.workloads {
-		w := &r.workloads[i]
-		if w.Namespace == svc.Namespace && len(svc.Selector) > 0 && route.LabelsMatch(w.Labels, svc.Selector) && route.LabelsMatch(w.Labels, subset) && w.Replicas > 0 {
-			cands = append(cands, w)
-			total += int(w.Replicas)
-		}
-	}
+	cands, total := backends(svc, r.workloads, subset)
 	if len(cands) == 0 {
-		msg := fmt.Sprintf("no workload behind Service %s/%s matches %s: Envoy answers 503 no healthy upstream", svc.Namespace, svc.Name, describeLabels(svc.Selector, subset))
+		msg := noPods(svc, subset)
 		r.notes[msg] = true
 		return nil, svc, msg
 	}
@@ -311,6 +303,42 @@ func (r *runner) pickWorkload(host string, subset map[string]string) (*Workload,
 		x -= int(w.Replicas)
 	}
 	return cands[len(cands)-1], svc, ""
+}
+
+// backends are the workloads with replicas behind svc that carry the
+// subset's labels, and their replicas in all.
+func backends(svc *Service, workloads []Workload, subset map[string]string) (cands []*Workload, total int) {
+	for i := range workloads {
+		w := &workloads[i]
+		if w.Namespace == svc.Namespace && len(svc.Selector) > 0 && route.LabelsMatch(w.Labels, svc.Selector) && route.LabelsMatch(w.Labels, subset) && w.Replicas > 0 {
+			cands = append(cands, w)
+			total += int(w.Replicas)
+		}
+	}
+	return cands, total
+}
+
+func noPods(svc *Service, subset map[string]string) string {
+	return fmt.Sprintf("no workload behind Service %s/%s matches %s: Envoy answers 503 no healthy upstream", svc.Namespace, svc.Name, describeLabels(svc.Selector, subset))
+}
+
+// NoPods says why no pod serves a destination (host as a FQDN, the
+// subset's labels), as a replay would find it: "" when a workload with
+// replicas behind the host's Service carries the labels, or when the host
+// is not one of services (a ServiceEntry or an unknown host: the hop
+// answers for those).
+func NoPods(services []Service, workloads []Workload, host string, subset map[string]string) string {
+	for i := range services {
+		s := &services[i]
+		if strings.ToLower(s.Name)+"."+s.Namespace+"."+route.ClusterDomain != host {
+			continue
+		}
+		if cands, _ := backends(s, workloads, subset); len(cands) == 0 {
+			return noPods(s, subset)
+		}
+		return ""
+	}
+	return ""
 }
 
 func (r *runner) callees(svc *Service) []string {

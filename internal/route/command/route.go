@@ -19,6 +19,7 @@ import (
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/rollouttraffic"
 	"github.com/graylane/graylane/internal/route"
+	"github.com/graylane/graylane/internal/simulate"
 )
 
 // RouteOptions are the options of `graylane route`.
@@ -116,6 +117,8 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep := Evaluate(t, req, explicit)
+	svcs, workloads := expand.StepInventory(set, in, placed, "")
+	rep.markNoPods(svcs, workloads)
 	if len(placed) > 0 {
 		rep.RolloutSteps, rep.Findings = rollouttraffic.Steps(placed), append(rollouttraffic.Notes(placed), rep.Findings...)
 	}
@@ -206,6 +209,33 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 	}
 	rep.Findings = append([]string{}, findings...)
 	return rep
+}
+
+// markNoPods marks the destinations no loaded pod can serve, as
+// simulate and graylane up find them: the workloads behind the host's
+// Service are loaded, but none with replicas carries the subset's labels
+// (Istio: 503 no healthy upstream). A Service with no loaded workload
+// behind it at all (a StatefulSet, or manifests given in part) is not
+// judged.
+func (rep *RouteReport) markNoPods(svcs []simulate.Service, workloads []simulate.Workload) {
+	for i := range rep.Destinations {
+		d := &rep.Destinations[i]
+		if d.Problem != "" || rep.noCluster[i] {
+			continue
+		}
+		if simulate.NoPods(svcs, workloads, d.Host, nil) != "" {
+			continue // nothing behind the Service is loaded: not known here
+		}
+		p := simulate.NoPods(svcs, workloads, d.Host, d.Labels)
+		if p == "" {
+			continue
+		}
+		d.Problem = p
+		rep.Findings = append(rep.Findings, fmt.Sprintf("destination %d: %s", i, p))
+		if d.Weight > 0 && rep.Status == http.StatusOK {
+			rep.Status = http.StatusServiceUnavailable
+		}
+	}
 }
 
 // NotEvaluated is the reason of a request on a TCP/TLS port (RouteReport).
