@@ -60,13 +60,8 @@ Exit codes: 0 after a clean stop, 1 failure (a port in use), 2 bad input
 			if err := cli.CheckFormat(o.output); err != nil {
 				return err
 			}
-			if err := checkListen("--addr", o.addr); err != nil {
+			if err := checkNacosAddr("--addr", o.addr); err != nil {
 				return err
-			}
-			if _, port, _ := net.SplitHostPort(o.addr); port != "" {
-				if p, _ := strconv.Atoi(port); p > 65535-nacosserver.GRPCPortOffset {
-					return cli.InputErrorf("--addr %q: port %d leaves no room for gRPC on port + %d; want at most %d", o.addr, p, nacosserver.GRPCPortOffset, 65535-nacosserver.GRPCPortOffset)
-				}
 			}
 			if o.username == "" {
 				o.username = os.Getenv(envNacosUsername)
@@ -105,4 +100,18 @@ func printNacosListening(w io.Writer, format string, srv *nacosserver.Server) {
 		_, err := fmt.Fprintf(w, "listening: http://%s (gRPC %s)\n", srv.HTTPAddr(), srv.GRPCAddr())
 		return err
 	})
+}
+
+// checkNacosAddr checks a Nacos listen address: host:port with room for
+// gRPC on the port + nacosserver.GRPCPortOffset.
+func checkNacosAddr(flag, addr string) error {
+	if err := checkListen(flag, addr); err != nil {
+		return err
+	}
+	if _, port, _ := net.SplitHostPort(addr); port != "" {
+		if p, _ := strconv.Atoi(port); p > 65535-nacosserver.GRPCPortOffset {
+			return cli.InputErrorf("%s %q: port %d leaves no room for gRPC on port + %d; want at most %d", flag, addr, p, nacosserver.GRPCPortOffset, 65535-nacosserver.GRPCPortOffset)
+		}
+	}
+	return nil
 }

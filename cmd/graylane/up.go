@@ -18,6 +18,7 @@ import (
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/nacosserver"
 )
 
 type upOptions struct {
@@ -34,6 +35,7 @@ type upOptions struct {
 	edge        upEdgeFlags
 	// sampleProcesses: how built-in sample replicas run (embedded.Samples*).
 	sampleProcesses string
+	nacos           string
 }
 
 // upEdgeFlags are the limits and timeouts of the proxy listeners
@@ -111,6 +113,8 @@ gate runs with --open-read).`,
 	f.DurationVar(&o.edge.idle, "idle-timeout", dataplane.DefaultIdleTimeout, "gateway and sidecars: a kept-alive connection with no request is closed after this (negative: never)")
 	f.IntVar(&o.edge.maxConns, "max-connections", dataplane.DefaultMaxConnections, "gateway and sidecars: most connections a listener serves at once (more are closed; -1: no limit)")
 	f.StringVar(&o.sampleProcesses, "sample-processes", embedded.SamplesShared, "how built-in sample replicas run: shared (one sample host process serves them all, on Linux) or per-replica (a graylane sample process each)")
+	f.StringVar(&o.nacos, "nacos", "", "serve a local Nacos registry and config center at this address, gRPC on the port + 1000 (--nacos alone: "+nacosserver.DefaultAddr+"; see docs/nacos.md)")
+	f.Lookup("nacos").NoOptDefVal = nacosserver.DefaultAddr
 	addOutputFlag(c, &o.output)
 	return c
 }
@@ -152,7 +156,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 		Files: files, Images: o.images, ImageFiles: o.imageFiles, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
 		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(),
-		SampleProcesses: o.sampleProcesses,
+		SampleProcesses: o.sampleProcesses, Nacos: o.nacos,
 		Serving: func(a adminapi.Addresses) {
 			readyShown = len(a.NotReady) == 0
 			printAddresses(out, o.output, a, false)
@@ -180,6 +184,9 @@ func printAddresses(w io.Writer, format string, a adminapi.Addresses, again bool
 		if a.Client != "" {
 			info["clientProxy"] = "http://" + a.Client
 		}
+		if a.Nacos != "" {
+			info["nacos"], info["nacosGrpc"] = "http://"+a.Nacos, a.NacosGRPC
+		}
 		if len(a.NotReady) > 0 {
 			info["notReady"] = a.NotReady
 		}
@@ -196,6 +203,9 @@ func printAddresses(w io.Writer, format string, a adminapi.Addresses, again bool
 	fmt.Fprintf(&b, "admin: http://%s\n", a.Admin)
 	if a.Client != "" {
 		fmt.Fprintf(&b, "client proxy: http://%s (HTTP proxy for calls by service name)\n", a.Client)
+	}
+	if a.Nacos != "" {
+		fmt.Fprintf(&b, "nacos: http://%s (gRPC %s)\n", a.Nacos, a.NacosGRPC)
 	}
 	if len(a.NotReady) > 0 {
 		fmt.Fprintf(&b, "not ready yet: %s\n", strings.Join(a.NotReady, ", "))

@@ -34,6 +34,11 @@ func (o *upOptions) validate() error {
 			return err
 		}
 	}
+	if o.nacos != "" {
+		if err := checkNacosAddr("--nacos", o.nacos); err != nil {
+			return err
+		}
+	}
 	if o.prometheus != "" {
 		if err := checkHTTPURL("--prometheus", o.prometheus); err != nil {
 			return err

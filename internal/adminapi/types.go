@@ -131,6 +131,10 @@ type Addresses struct {
 	Gateway string `json:"gateway,omitempty"` // Gateway servers on port 80; "" when no Gateway has one
 	Admin   string `json:"admin"`
 	Client  string `json:"clientProxy,omitempty"` // the client proxy; "" when off
+	// Nacos and NacosGRPC are the local Nacos server's HTTP and gRPC
+	// addresses (graylane up --nacos); "" when off.
+	Nacos     string `json:"nacos,omitempty"`
+	NacosGRPC string `json:"nacosGrpc,omitempty"`
 	// NotReady names the workloads ("Deployment ns/name") with replicas
 	// that are not ready yet.
 	NotReady []string `json:"notReady,omitempty"`

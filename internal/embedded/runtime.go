@@ -20,6 +20,7 @@ import (
 	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/nacosserver"
 	"github.com/graylane/graylane/internal/promstore"
 	"github.com/graylane/graylane/internal/release"
 	"github.com/graylane/graylane/internal/route"
@@ -70,6 +71,10 @@ type Options struct {
 	GateToken string
 	// Edge bounds the proxy listeners (dataplane.EdgeOptions). [edge: issue #15]
 	Edge dataplane.EdgeOptions
+	// Nacos, when set, is where a Nacos-compatible registry and config
+	// center (internal/nacosserver) serves its HTTP Open API, with gRPC
+	// on the port + 1000 as Nacos does (port 0: free ports); empty: off.
+	Nacos string
 	// SampleProcesses is how the built-in sample's replicas run:
 	// SamplesShared ("" too: all in one sample host process, on Linux) or
 	// SamplesPerReplica (a process each).
@@ -123,6 +128,8 @@ type Runtime struct {
 	// samples serves the built-in sample's replicas in one process; nil:
 	// a process per replica (see Options.SampleProcesses).
 	samples *sampleHost
+	// nacos is the local Nacos server (Options.Nacos); nil: off.
+	nacos *nacosserver.Server
 }
 
 // workload is a Deployment's running replicas.
@@ -192,6 +199,15 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 		}
 	}()
 	defer func() { stopProm(); <-promDone }()
+	// Before the listeners: the admin API reads r.nacos.
+	if r.opts.Nacos != "" {
+		srv, err := nacosserver.Start(ctx, nacosserver.Options{Addr: r.opts.Nacos, Logger: r.log.With("component", "nacos")})
+		if err != nil {
+			return fmt.Errorf("nacos: %w", err)
+		}
+		defer func() { _ = srv.Close() }()
+		r.nacos = srv
+	}
 	if err := r.listen(); err != nil {
 		return err
 	}
@@ -226,6 +242,9 @@ func (r *Runtime) addresses() adminapi.Addresses {
 	}
 	if r.client != nil {
 		a.Client = r.client.addr
+	}
+	if r.nacos != nil {
+		a.Nacos, a.NacosGRPC = r.nacos.HTTPAddr(), r.nacos.GRPCAddr()
 	}
 	return a
 }
