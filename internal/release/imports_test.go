@@ -16,7 +16,7 @@ import (
 // its files opens a connection or a listener itself.
 func TestImports(t *testing.T) {
 	const module = "github.com/graylane/graylane/"
-	shells := []string{"internal/embedded", "internal/localapi", "internal/gate", "internal/gateclient", "internal/kubeapply",
+	shells := []string{"internal/embedded", "internal/localapi", "internal/adminapi", "internal/dataplane", "internal/nacosserver", "internal/gate", "internal/gateclient", "internal/kubeapply",
 		"internal/cli", "internal/measure", "internal/promstore", "internal/sample", "cmd/graylane"}
 	links := map[string]bool{}
 	var walk func(dir string)
