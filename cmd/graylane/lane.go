@@ -67,7 +67,11 @@ func laneAction(stdout io.Writer, use, short string) *cobra.Command {
 		return localapi.Lane(cmd.Context(), o, stdout)
 	})
 	f := c.Flags()
-	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Lane")
+	if action == "list" {
+		f.StringVarP(&o.Namespace, "namespace", "n", "", "only the Lanes of this namespace (default: every namespace)")
+	} else {
+		f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Lane")
+	}
 	if action == "promote" {
 		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis: promote all members now")
 	}

@@ -111,7 +111,11 @@ func rolloutAction(stdout io.Writer, use, short string) *cobra.Command {
 		return localapi.Rollout(cmd.Context(), o, stdout)
 	})
 	f := c.Flags()
-	f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Rollout")
+	if action == "list" {
+		f.StringVarP(&o.Namespace, "namespace", "n", "", "only the Rollouts of this namespace (default: every namespace)")
+	} else {
+		f.StringVarP(&o.Namespace, "namespace", "n", "default", "namespace of the Rollout")
+	}
 	if action == "promote" {
 		f.BoolVar(&o.Full, "full", false, "skip every remaining step and analysis")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,6 +41,7 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 		return err
 	}
 	c := adminapi.New(adminapi.Admin(o.Admin))
+	only := o.Namespace // list: this namespace only; "": every namespace
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
@@ -48,6 +50,9 @@ func Lane(ctx context.Context, o LaneOptions, stdout io.Writer) error {
 		ls, err := c.Lanes(ctx)
 		if err != nil {
 			return err
+		}
+		if only != "" {
+			ls = slices.DeleteFunc(ls, func(x adminapi.LaneStatus) bool { return x.Namespace != only })
 		}
 		return cli.Write(stdout, o.Output, ls, func(w io.Writer) error { return laneTable(w, ls) })
 	case "get":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,6 +43,7 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		return err
 	}
 	c := adminapi.New(adminapi.Admin(o.Admin))
+	only := o.Namespace // list: this namespace only; "": every namespace
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
@@ -50,6 +52,9 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 		rs, err := c.Rollouts(ctx)
 		if err != nil {
 			return err
+		}
+		if only != "" {
+			rs = slices.DeleteFunc(rs, func(x adminapi.RolloutStatus) bool { return x.Namespace != only })
 		}
 		return cli.Write(stdout, o.Output, rs, func(w io.Writer) error { return rolloutTable(w, rs) })
 	case "get":

@@ -3,7 +3,9 @@ package localapi
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"github.com/google/go-cmp/cmp"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,6 +39,27 @@ func TestSeed001PlanWithCLI(t *testing.T) {
 	}
 	if out, err := run("get", "", true); err != nil || !strings.Contains(out, "Healthy") {
 		t.Fatalf("first deploy: %v\n%s", err, out)
+	}
+	// list: every namespace, or with -n only that one.
+	for _, tc := range []struct {
+		ns   string
+		want []string
+	}{{"", []string{"default/order"}}, {"default", []string{"default/order"}}, {"shop", nil}} {
+		var out bytes.Buffer
+		if err := Rollout(context.Background(), RolloutOptions{Action: "list", Namespace: tc.ns, Admin: admin, Output: "json"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		var rs []adminapi.RolloutStatus
+		if err := json.Unmarshal(out.Bytes(), &rs); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rs {
+			got = append(got, r.Namespace+"/"+r.Name)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("list -n %q (-want +got):\n%s", tc.ns, diff)
+		}
 	}
 	if _, err := run("set-image", "order=graylane/sample:2.0", false); err != nil {
 		t.Fatal(err)
