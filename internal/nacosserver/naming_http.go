@@ -123,16 +123,24 @@ func instanceParams(r *http.Request) (*instance, error) {
 	}, nil
 }
 
+// instanceRequest reads the service and the instance a request names;
+// on bad input it answers 400 and reports false.
+func instanceRequest(w http.ResponseWriter, r *http.Request) (serviceKey, *instance, bool) {
+	k, err := serviceParams(r)
+	if err == nil {
+		var in *instance
+		if in, err = instanceParams(r); err == nil {
+			return k, in, true
+		}
+	}
+	plainError(w, http.StatusBadRequest, err.Error())
+	return k, nil, false
+}
+
 // handleRegister serves POST /nacos/v1/ns/instance (InstanceController.register): "ok".
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	k, err := serviceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	in, err := instanceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
+	k, in, ok := instanceRequest(w, r)
+	if !ok {
 		return
 	}
 	s.naming.register(k, in)
@@ -142,14 +150,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 // handleDeregister serves DELETE /nacos/v1/ns/instance
 // (InstanceController.deregister): "ok", also when the instance is gone.
 func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
-	k, err := serviceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	in, err := instanceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
+	k, in, ok := instanceRequest(w, r)
+	if !ok {
 		return
 	}
 	s.naming.deregister(k, in.IP, in.Port, in.Cluster)
@@ -158,14 +160,8 @@ func (s *Server) handleDeregister(w http.ResponseWriter, r *http.Request) {
 
 // handleUpdateInstance serves PUT /nacos/v1/ns/instance (InstanceController.update).
 func (s *Server) handleUpdateInstance(w http.ResponseWriter, r *http.Request) {
-	k, err := serviceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	in, err := instanceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
+	k, in, ok := instanceRequest(w, r)
+	if !ok {
 		return
 	}
 	if err := s.naming.update(k, in); err != nil {
@@ -250,14 +246,8 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 
 // handleGetInstance serves GET /nacos/v1/ns/instance (InstanceController.detail).
 func (s *Server) handleGetInstance(w http.ResponseWriter, r *http.Request) {
-	k, err := serviceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	in, err := instanceParams(r)
-	if err != nil {
-		plainError(w, http.StatusBadRequest, err.Error())
+	k, in, ok := instanceRequest(w, r)
+	if !ok {
 		return
 	}
 	res := s.naming.query(k, in.Cluster, boolParam(r, "healthyOnly", false))
