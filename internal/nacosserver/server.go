@@ -70,6 +70,11 @@ type Server struct {
 	wg       sync.WaitGroup
 	closeErr error
 	once     sync.Once
+	// fresh are the HTTP connections with no request yet (http.StateNew):
+	// http.Server.Shutdown waits 5 s for those, a client's spare dial
+	// among them, so shutdown closes them itself.
+	freshMu sync.Mutex
+	fresh   map[net.Conn]struct{}
 }
 
 // Start listens on opts.Addr (HTTP) and its port + 1000 (gRPC) and serves
@@ -108,7 +113,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.rpc = newRPCServer(s)
 	s.naming = newRegistry(s.rpc.pushService)
 	s.configs = newConfigStore(s.rpc.pushConfigChange)
-	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackFresh}
 	s.grpcSrv = grpc.NewServer(grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))
 	s.rpc.register(s.grpcSrv)
 
@@ -190,12 +195,51 @@ func (s *Server) shutdown() {
 		s.configs.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if err := s.httpSrv.Shutdown(ctx); err != nil {
+		done := make(chan struct{})
+		go s.closeFresh(done)
+		err := s.httpSrv.Shutdown(ctx)
+		close(done)
+		if err != nil {
 			s.closeErr = fmt.Errorf("stop nacos http server: %w", err)
 			s.httpSrv.Close()
 		}
 		s.grpcSrv.Stop()
 	})
+}
+
+// trackFresh is the HTTP server's ConnState hook: it keeps the
+// connections that have not sent a request yet.
+func (s *Server) trackFresh(c net.Conn, st http.ConnState) {
+	s.freshMu.Lock()
+	defer s.freshMu.Unlock()
+	if st == http.StateNew {
+		if s.fresh == nil {
+			s.fresh = map[net.Conn]struct{}{}
+		}
+		s.fresh[c] = struct{}{}
+		return
+	}
+	delete(s.fresh, c)
+}
+
+// closeFresh closes the connections without a request while Shutdown
+// waits (one accepted just before the listener closed included), until
+// done: every long poll has ended, so these are all that could hold it.
+func (s *Server) closeFresh(done <-chan struct{}) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.freshMu.Lock()
+		for c := range s.fresh {
+			_ = c.Close()
+		}
+		s.freshMu.Unlock()
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // randomToken is 52 random base32 characters (crypto/rand.Text twice).
