@@ -88,9 +88,9 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		r.enterLane(cfg, req.Header, w.Header())
 	}
 	rr := route.Request{Authority: req.Host, Path: requestPath(ew, req), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
-	rr.Port = portOf(req.Host)
-	if c.port != 0 {
-		rr.Port = c.port // a gateway listener: its Gateway server port
+	rr.Port = c.port // a gateway listener: its Gateway server port
+	if rr.Port == 0 {
+		rr.Port = portOf(req.Host)
 	}
 	res := r.evaluate(cfg, &rr, c)
 	h := cfg.table.Hop(&rr, &res, runtimeRand{})
