@@ -142,7 +142,7 @@ func Run(t *route.Table, services []Service, workloads []Workload, opts Options)
 		services: map[string]*Service{}, workloads: workloads, notes: map[string]bool{}}
 	for i := range services {
 		s := &services[i]
-		r.services[strings.ToLower(s.Name)+"."+s.Namespace+"."+route.ClusterDomain] = s
+		r.services[s.host()] = s
 	}
 	counts := map[string]*PathStat{}
 	var order []string
@@ -305,6 +305,11 @@ func (r *runner) pickWorkload(host string, subset map[string]string) (*Workload,
 	return cands[len(cands)-1], svc, ""
 }
 
+// host is the Service's name as a FQDN, as routing results name it.
+func (s *Service) host() string {
+	return strings.ToLower(s.Name) + "." + s.Namespace + "." + route.ClusterDomain
+}
+
 // backends are the workloads with replicas behind svc that carry the
 // subset's labels, and their replicas in all.
 func backends(svc *Service, workloads []Workload, subset map[string]string) (cands []*Workload, total int) {
@@ -330,7 +335,7 @@ func noPods(svc *Service, subset map[string]string) string {
 func NoPods(services []Service, workloads []Workload, host string, subset map[string]string) string {
 	for i := range services {
 		s := &services[i]
-		if strings.ToLower(s.Name)+"."+s.Namespace+"."+route.ClusterDomain != host {
+		if s.host() != host {
 			continue
 		}
 		if cands, _ := backends(s, workloads, subset); len(cands) == 0 {
