@@ -61,5 +61,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/
 
+# graylane, and the gate server graylane-gate (a binary of its own: the SQL
+# drivers stay out of graylane, docs/gate.md).
 build:
-	$(GO) build -o bin/graylane ./cmd/graylane
+	$(GO) build -o bin/ ./cmd/graylane ./cmd/graylane-gate
