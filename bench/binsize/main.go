@@ -204,6 +204,9 @@ func packageOf(name string) string {
 	for _, p := range []string{"type:", "go:itab.", "go:string.", "go:info.", "go:cuinfo.", "go.shape."} {
 		name = strings.TrimPrefix(name, p)
 	}
+	for _, p := range []string{".eq.", ".hash.", ".namedata.", ".gcmask."} { // type:.eq.PKG.T, the generated equality
+		name = strings.TrimPrefix(name, p)
+	}
 	name = strings.TrimLeft(name, "*[]")
 	if strings.HasPrefix(name, "go:") || name == "" {
 		return "(linker)"
@@ -229,7 +232,7 @@ func packageOf(name string) string {
 
 // moduleOf returns the module that holds package p (the longest module
 // path that is p or a prefix of it at a slash), "std" for the standard
-// library.
+// library (no dot in the first path element).
 func moduleOf(p string, mods []string) string {
 	best := ""
 	for _, m := range mods {
@@ -242,6 +245,9 @@ func moduleOf(p string, mods []string) string {
 	}
 	if p == "(linker)" {
 		return p
+	}
+	if first, _, _ := strings.Cut(p, "/"); strings.Contains(first, ".") {
+		return "(no module in the build info)"
 	}
 	return "std"
 }
