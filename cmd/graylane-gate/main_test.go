@@ -92,6 +92,23 @@ func TestBadCommandLine(t *testing.T) {
 	}
 }
 
+// TestGateLinksNoManifests: graylane-gate reads no manifests, so it links
+// neither the loader nor the Kubernetes, Istio and Argo types (about 25 MB
+// of the binary when internal/cli still held the loader).
+func TestGateLinksNoManifests(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, no := range []string{"github.com/graylane/graylane/internal/manifest", "k8s.io/api/", "istio.io/", "github.com/argoproj/"} {
+			if dep == no || strings.HasPrefix(dep, no) {
+				t.Errorf("cmd/graylane-gate links %s", dep)
+			}
+		}
+	}
+}
+
 // TestNoSQLDriverInGraylane: the SQL drivers are graylane-gate's alone;
 // the graylane binary links none of them (issue #15: about 12 MB).
 func TestNoSQLDriverInGraylane(t *testing.T) {
