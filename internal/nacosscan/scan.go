@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/graylane/graylane/internal/springprops"
 )
 
 // systemNamespaces hold the cluster's own Services, which are never
@@ -156,6 +158,8 @@ type candidate struct {
 	port  ServicePort
 	addrs []string
 	rank  int
+	// workloads are "NAMESPACE/WORKLOAD" of the pods of addrs.
+	workloads map[string]bool
 }
 
 // scanService finds what is wrong with one Nacos service.
@@ -175,7 +179,7 @@ func (ix *index) scanService(n *NacosService) []Finding {
 				ix.registered[p] = true
 				for _, svc := range ix.services[p] {
 					if sp, ok := ix.portFor(svc, p, in.Port); ok {
-						ix.add(cands, svc, sp, addr, n.Name)
+						ix.add(cands, svc, sp, addr, n.Name, p)
 						matched = true
 					}
 				}
@@ -190,7 +194,7 @@ func (ix *index) scanService(n *NacosService) []Finding {
 			svc := &ix.s.Services[i]
 			if ix.nameRank(svc, n.Name) < 2 {
 				if sp, ok := ix.portFor(svc, nil, in.Port); ok {
-					ix.add(cands, svc, sp, addr, n.Name)
+					ix.add(cands, svc, sp, addr, n.Name, nil)
 				}
 			}
 		}
@@ -205,11 +209,14 @@ func (ix *index) scanService(n *NacosService) []Finding {
 	return ix.bypass(n, best)
 }
 
-func (ix *index) add(cands map[*Service]*candidate, svc *Service, sp ServicePort, addr, name string) {
+func (ix *index) add(cands map[*Service]*candidate, svc *Service, sp ServicePort, addr, name string, pod *Pod) {
 	c := cands[svc]
 	if c == nil {
-		c = &candidate{svc: svc, port: sp, rank: ix.nameRank(svc, name)}
+		c = &candidate{svc: svc, port: sp, rank: ix.nameRank(svc, name), workloads: map[string]bool{}}
 		cands[svc] = c
+	}
+	if pod != nil && pod.Workload != "" {
+		c.workloads[pod.Namespace+"/"+pod.Workload] = true
 	}
 	if !slices.Contains(c.addrs, addr) {
 		c.addrs = append(c.addrs, addr)
@@ -234,18 +241,32 @@ func (ix *index) nameRank(svc *Service, name string) int {
 // one finding per caller the metrics or subscribers name, else one for
 // any Nacos client.
 func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
-	callers := ix.callers(n, c.addrs)
+	callers := ix.callers(n, c)
 	host := c.svc.host()
 	url := "http://" + host + ":" + strconv.Itoa(int(c.port.Port))
 	where := c.svc.where()
 	if c.port.Where != "" {
 		where = c.port.Where
 	}
+	fixed := ix.fixed(n.Name, url)
 	base := Finding{Kind: KindBypass, NacosNamespace: n.Namespace, NacosGroup: n.Group, NacosService: n.Name,
 		Service: c.svc.ref(), Host: host, Port: c.port.Port, Addresses: c.addrs, Where: where,
 		Hint: fmt.Sprintf("point the client at %s: %s (graylane nacos fix writes it)", url, FeignURLKey(n.Name))}
 	what := fmt.Sprintf("%s (Nacos %s) at pod addresses %s, not through Service %s: VirtualService routing, canary weights and lanes do not apply",
 		n.Name, n.ref(), strings.Join(c.addrs, ", "), c.svc.ref())
+	if fixed {
+		// Only the metrics prove a caller still goes around the Service.
+		for caller := range callers {
+			if callers[caller] == 0 {
+				delete(callers, caller)
+			}
+		}
+		if len(callers) == 0 {
+			return nil
+		}
+		base.Hint = fmt.Sprintf("%s points %s at %s already: make the caller import it (spring.config.import: optional:nacos:%s)",
+			ix.s.SharedName, FeignURLKey(n.Name), url, ix.s.SharedName)
+	}
 	if len(callers) == 0 {
 		f := base
 		f.Message = "any Nacos client of " + n.Name + " calls " + what
@@ -264,13 +285,28 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 	return out
 }
 
-// callers are the workloads that call addrs directly, with their
-// request counts: PassthroughCluster edges whose destination is one of
-// addrs (HOST:PORT, or HOST alone for any port), and n's subscribers.
-func (ix *index) callers(n *NacosService, addrs []string) map[string]float64 {
+// fixed says whether the shared configuration points the clients of
+// the Nacos service name at url already.
+func (ix *index) fixed(name, url string) bool {
+	if ix.s.Shared == nil {
+		return false
+	}
+	v, ok := springprops.Lookup(ix.s.Shared, nil, FeignURLKey(name))
+	return ok && strings.TrimSuffix(v, "/") == url
+}
+
+// callers are the workloads that call c's addresses directly, with
+// their request counts: PassthroughCluster edges whose destination is one
+// of the addresses (HOST:PORT, or HOST alone for any port) or, when the
+// proxy recorded no host, whose destination workload is one of their
+// pods'; and n's subscribers.
+func (ix *index) callers(n *NacosService, c *candidate) map[string]float64 {
 	out := map[string]float64{}
 	for _, e := range ix.s.Edges {
-		if e.SourceWorkload == "" || e.SourceWorkload == "unknown" || !hits(e.Destination, addrs) {
+		if e.SourceWorkload == "" || e.SourceWorkload == "unknown" {
+			continue
+		}
+		if !hits(e.Destination, c.addrs) && !c.workloads[e.DestinationNamespace+"/"+e.DestinationWorkload] {
 			continue
 		}
 		out[e.SourceNamespace+"/"+e.SourceWorkload] += e.Requests

@@ -83,13 +83,43 @@ func TestScan(t *testing.T) {
 				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6", Requests: 1},
 				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6:9999", Requests: 100}, // another port
 				{SourceWorkload: "unknown", SourceNamespace: "unknown", Destination: "10.0.0.5:8082", Requests: 5},
+				// No host recorded, but the peer's workload (Istio's peer metadata).
+				{SourceWorkload: "batch-v1", SourceNamespace: "ops", Destination: "unknown", DestinationWorkload: "order-service", DestinationNamespace: "shop", Requests: 2},
+				{SourceWorkload: "batch-v1", SourceNamespace: "ops", Destination: "unknown", DestinationWorkload: "web-v1", DestinationNamespace: "shop", Requests: 7},
 			}
 		},
 		want: []brief{
 			{Kind: KindBypass, Caller: "192.168.9.10", Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Where: "Service shop/order-service"},
 			{Kind: KindBypass, Caller: "batch", Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Where: "Service shop/order-service"},
+			{Kind: KindBypass, Caller: "ops/batch-v1", Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Requests: 2, Where: "Service shop/order-service"},
 			{Kind: KindBypass, Caller: "ops/cron", Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Requests: 1, Where: "Service shop/order-service"},
 			{Kind: KindBypass, Caller: "shop/web-v1", Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Requests: 15, Where: "Service shop/order-service"},
+			{Kind: KindBypass, Nacos: "payment", Service: "shop/payment", Host: "payment.shop.svc.cluster.local", Port: 80, Addresses: []string{"10.0.0.8:9000"}, Where: "Service shop/payment"},
+			{Kind: KindBypass, Caller: "ops/batch-v1", Nacos: "web", Service: "shop/web", Host: "web.shop.svc.cluster.local", Port: 80, Addresses: []string{"10.0.0.7:8080"}, Requests: 7, Where: "Service shop/web"},
+		},
+	}, {
+		name: "the shared configuration points order-service at its Service: reported only where the metrics show a caller going around it",
+		edit: func(s *Snapshot) {
+			s.Nacos = []NacosService{order, web}
+			s.Shared = map[string]string{
+				"spring.cloud.openfeign.client.config.order-service.url": "http://order-service.shop.svc.cluster.local:8082",
+				"spring.cloud.openfeign.client.config.web.url":           "http://web.shop.svc.cluster.local:80/",
+			}
+			s.SharedName = "graylane-mesh.yaml"
+			s.Edges = []Edge{{SourceWorkload: "legacy", SourceNamespace: "shop", Destination: "10.0.0.5:8082", Requests: 4}}
+		},
+		want: []brief{
+			{Kind: KindBypass, Caller: "shop/legacy", Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Requests: 4, Where: "Service shop/order-service"},
+			{Kind: KindMissing, Service: "shop/payment", Host: "payment.shop.svc.cluster.local", Where: "Service shop/payment"},
+		},
+	}, {
+		name: "a shared URL to another host does not count",
+		edit: func(s *Snapshot) {
+			s.Nacos = []NacosService{order, web, payment}
+			s.Shared = map[string]string{"spring.cloud.openfeign.client.config.web.url": "http://web.other.svc.cluster.local:80"}
+		},
+		want: []brief{
+			{Kind: KindBypass, Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Where: "Service shop/order-service"},
 			{Kind: KindBypass, Nacos: "payment", Service: "shop/payment", Host: "payment.shop.svc.cluster.local", Port: 80, Addresses: []string{"10.0.0.8:9000"}, Where: "Service shop/payment"},
 			{Kind: KindBypass, Nacos: "web", Service: "shop/web", Host: "web.shop.svc.cluster.local", Port: 80, Addresses: []string{"10.0.0.7:8080"}, Where: "Service shop/web"},
 		},

@@ -39,6 +39,12 @@ type Snapshot struct {
 	// templates of the workloads (without IP).
 	Pods  []Pod
 	Edges []Edge
+	// Shared are the properties of the shared Spring configuration fix
+	// publishes (flattened, springprops.Parse), SharedName its data id.
+	// A bypass the configuration already points at the Service is not
+	// reported, unless the metrics still show a caller going around it.
+	Shared     map[string]string
+	SharedName string
 }
 
 // NacosService is one service of a Nacos namespace and group.

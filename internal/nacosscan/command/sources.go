@@ -1,0 +1,289 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/graylane/graylane/internal/adminapi"
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/expand"
+	"github.com/graylane/graylane/internal/kubeapply"
+	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/nacosclient"
+	"github.com/graylane/graylane/internal/nacosscan"
+	"github.com/graylane/graylane/internal/route"
+)
+
+// doing is what the commands do with the manifests they read, for the
+// warnings about documents they do not read.
+const doing = "read by graylane nacos scan"
+
+// naming is what the scan reads of Nacos (a *nacosclient.Client).
+type naming interface {
+	Services(ctx context.Context, group string) ([]string, error)
+	Instances(ctx context.Context, service, group string) ([]nacosclient.Instance, error)
+	Namespace() string
+}
+
+// readNacos lists the services of the groups and their instances.
+func readNacos(ctx context.Context, c naming, groups []string) ([]nacosscan.NacosService, error) {
+	ns := c.Namespace()
+	if ns == "" {
+		ns = "public"
+	}
+	var out []nacosscan.NacosService
+	for _, g := range groups {
+		names, err := c.Services(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			insts, err := c.Instances(ctx, name, g)
+			if err != nil {
+				return nil, err
+			}
+			s := nacosscan.NacosService{Namespace: ns, Group: g, Name: name}
+			for _, in := range insts {
+				if in.Enabled {
+					s.Instances = append(s.Instances, nacosscan.Instance{IP: in.IP, Port: in.Port})
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// readManifests loads files and folders, renders Releases, and returns
+// the Services and the pod templates of the Deployments and Rollouts,
+// located. Load errors are input errors.
+func readManifests(files []string, warn func(string)) ([]nacosscan.Service, []nacosscan.Pod, error) {
+	var w strings.Builder
+	set, err := cli.Load(files, &w, doing, nil)
+	for _, line := range strings.Split(strings.TrimSpace(w.String()), "\n") {
+		if line != "" {
+			warn(strings.TrimPrefix(line, "warning: "))
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := expand.Manifests(set)
+	if err != nil {
+		return nil, nil, &cli.InputError{Err: err}
+	}
+	var svcs []nacosscan.Service
+	var pods []nacosscan.Pod
+	for _, o := range res.Set.Objects {
+		switch t := o.Typed.(type) {
+		case *corev1.Service:
+			svcs = append(svcs, serviceOf(t, o.Namespace, func(path string) string { return o.PathPos(path).String() }))
+		case *appsv1.Deployment:
+			pods = append(pods, templatePod(o, &t.Spec.Template))
+		case *rolloutsv1alpha1.Rollout:
+			pods = append(pods, templatePod(o, &t.Spec.Template))
+		}
+	}
+	return svcs, pods, nil
+}
+
+// templatePod is a workload's pod template as a pod without IP.
+func templatePod(o *manifest.Object, tpl *corev1.PodTemplateSpec) nacosscan.Pod {
+	return nacosscan.Pod{Namespace: o.Namespace, Name: o.Name, Workload: o.Name, Labels: tpl.Labels,
+		ContainerPorts: namedPorts(&tpl.Spec), NacosClient: nacosscan.LooksLikeNacosClient(&tpl.Spec),
+		Where: o.PathPos("spec.template").String()}
+}
+
+// serviceOf turns a Service into the scan's; locate gives the file:line
+// of a field path ("" when the Service did not come from a file).
+func serviceOf(s *corev1.Service, ns string, locate func(string) string) nacosscan.Service {
+	out := nacosscan.Service{Namespace: ns, Name: s.Name, Selector: s.Spec.Selector, Where: locate("")}
+	for i, p := range s.Spec.Ports {
+		sp := nacosscan.ServicePort{Name: p.Name, Port: p.Port, Where: locate(fmt.Sprintf("spec.ports[%d]", i))}
+		switch {
+		case p.TargetPort.Type == intstr.String:
+			sp.TargetPortName = p.TargetPort.StrVal
+		default:
+			sp.TargetPort = p.TargetPort.IntVal // 0: the same as port
+		}
+		out.Ports = append(out.Ports, sp)
+	}
+	return out
+}
+
+func namedPorts(spec *corev1.PodSpec) map[string]int32 {
+	out := map[string]int32{}
+	for _, c := range spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name != "" {
+				out[p.Name] = p.ContainerPort
+			}
+		}
+	}
+	return out
+}
+
+// readCluster lists the Services and the pods with an IP of every
+// namespace of the kubeconfig's cluster.
+func readCluster(ctx context.Context, kubeconfig, kubeContext string) ([]nacosscan.Service, []nacosscan.Pod, error) {
+	cfg, _, err := kubeapply.ClientConfig(kubeconfig, kubeContext)
+	if err != nil {
+		return nil, nil, &cli.InputError{Err: err}
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, &cli.InputError{Err: fmt.Errorf("kubernetes client: %w", err)}
+	}
+	sl, err := cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list services: %w", err)
+	}
+	pl, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list pods: %w", err)
+	}
+	var svcs []nacosscan.Service
+	for i := range sl.Items {
+		s := &sl.Items[i]
+		svcs = append(svcs, serviceOf(s, s.Namespace, func(string) string { return "" }))
+	}
+	var pods []nacosscan.Pod
+	for i := range pl.Items {
+		p := &pl.Items[i]
+		if p.Status.PodIP == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		pods = append(pods, nacosscan.Pod{Namespace: p.Namespace, Name: p.Name, Workload: workloadOf(p), Labels: p.Labels,
+			IP: p.Status.PodIP, ContainerPorts: namedPorts(&p.Spec), NacosClient: nacosscan.LooksLikeNacosClient(&p.Spec)})
+	}
+	return svcs, pods, nil
+}
+
+// workloadOf names a pod's workload from its owner: a ReplicaSet's name
+// less the pod-template-hash suffix the Deployment controller (label
+// pod-template-hash) or the Argo Rollouts controller (label
+// rollouts-pod-template-hash) gave it; any other owner by its name; else
+// the pod's name.
+func workloadOf(p *corev1.Pod) string {
+	for _, o := range p.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		if o.Kind == "ReplicaSet" {
+			for _, l := range []string{"rollouts-pod-template-hash", "pod-template-hash"} {
+				if h := p.Labels[l]; h != "" {
+					if name, ok := strings.CutSuffix(o.Name, "-"+h); ok {
+						return name
+					}
+				}
+			}
+		}
+		return o.Name
+	}
+	return p.Name
+}
+
+// runtime is what the scan reads of a running `graylane up` (a
+// *adminapi.Client).
+type runtime interface {
+	Workloads(ctx context.Context) ([]adminapi.PodStatus, error)
+	Services(ctx context.Context) ([]adminapi.ServiceStatus, error)
+}
+
+// readLocal lists the replicas and Services of a running `graylane up`:
+// each replica is a pod at its process address (127.0.0.1:PORT), each
+// Service has its ready endpoints as pods and the host the runtime's
+// proxies route.
+func readLocal(ctx context.Context, rt runtime) ([]nacosscan.Service, []nacosscan.Pod, error) {
+	ws, err := rt.Workloads(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	ss, err := rt.Services(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var pods []nacosscan.Pod
+	for _, w := range ws {
+		host, port, err := net.SplitHostPort(w.Address)
+		if err != nil {
+			continue // not started yet
+		}
+		p, _ := strconv.Atoi(port)
+		_, name, _ := strings.Cut(w.Workload, "/") // "Deployment ns/name"
+		pods = append(pods, nacosscan.Pod{Namespace: w.Namespace, Name: w.Name, Workload: name, Labels: w.Labels,
+			IP: host, Port: p, Sidecar: w.Sidecar})
+	}
+	var svcs []nacosscan.Service
+	for _, s := range ss {
+		name, ns, ok := route.ServiceOf(s.Host)
+		if !ok {
+			continue
+		}
+		svc := nacosscan.Service{Namespace: ns, Name: name, Host: s.Host, Pods: []string{}}
+		for _, e := range s.Endpoints {
+			pod, _, _ := strings.Cut(e, "=")
+			svc.Pods = append(svc.Pods, pod)
+		}
+		for _, p := range s.Ports {
+			svc.Ports = append(svc.Ports, nacosscan.ServicePort{Port: p})
+		}
+		svcs = append(svcs, svc)
+	}
+	return svcs, pods, nil
+}
+
+// passthroughQuery sums Istio's requests to PassthroughCluster by caller
+// and destination (istio_requests_total's standard labels: Istio
+// "Standard Metrics"; destination_service is the request's host for
+// passthrough traffic, istio/proxy extensions/common/context.cc).
+const passthroughQuery = `sum by (source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace) ` +
+	`(istio_requests_total{destination_service_name="PassthroughCluster"})`
+
+// readEdges runs passthroughQuery as an instant query on the Prometheus
+// at addr.
+func readEdges(ctx context.Context, addr string) ([]nacosscan.Edge, error) {
+	c, err := promapi.NewClient(promapi.Config{Address: addr})
+	if err != nil {
+		return nil, &cli.InputError{Err: fmt.Errorf("--prometheus %q: %w", addr, err)}
+	}
+	v, _, _, err := promv1.NewAPI(c).Query(ctx, passthroughQuery, time.Now())
+	if err != nil {
+		var pe *promv1.Error
+		if errors.As(err, &pe) && pe.Type == promv1.ErrBadData {
+			return nil, &cli.InputError{Err: fmt.Errorf("prometheus at %s: %w", addr, err)}
+		}
+		return nil, fmt.Errorf("prometheus at %s: %w", addr, err)
+	}
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("prometheus at %s: answered a %s, want a vector", addr, v.Type())
+	}
+	var out []nacosscan.Edge
+	for _, s := range vec {
+		out = append(out, nacosscan.Edge{
+			SourceWorkload: string(s.Metric["source_workload"]), SourceNamespace: string(s.Metric["source_workload_namespace"]),
+			Destination:         string(s.Metric["destination_service"]),
+			DestinationWorkload: string(s.Metric["destination_workload"]), DestinationNamespace: string(s.Metric["destination_workload_namespace"]),
+			Requests: float64(s.Value),
+		})
+	}
+	return out, nil
+}
