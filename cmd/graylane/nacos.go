@@ -31,6 +31,7 @@ official Nacos clients.`,
 		Example: "  graylane nacos serve\n  graylane nacos serve --addr 127.0.0.1:8848 --username nacos --password nacos",
 	}
 	c.AddCommand(newNacosServeCmd(stdout, stderr))
+	c.AddCommand(newNacosScanCmd(stdout, stderr), newNacosFixCmd(stdout, stderr))
 	return c
 }
 
