@@ -71,7 +71,15 @@ func (o *Options) check() error {
 			return cli.InputErrorf("--prometheus %q: want an http:// or https:// URL", o.Prometheus)
 		}
 	}
-	for _, g := range o.Groups {
+	if o.Nacos.Server != "" {
+		// The URL alone: without a username New does not call the server.
+		probe := o.Nacos
+		probe.Username = ""
+		if _, err := nacosclient.New(context.Background(), probe); err != nil {
+			return cli.InputErrorf("--server: %w", err)
+		}
+	}
+		for _, g := range o.Groups {
 		if g == "" {
 			return cli.InputErrorf("--group: empty group name")
 		}
