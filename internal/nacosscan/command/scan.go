@@ -79,7 +79,7 @@ func (o *Options) check() error {
 			return cli.InputErrorf("--server: %w", err)
 		}
 	}
-		for _, g := range o.Groups {
+	for _, g := range o.Groups {
 		if g == "" {
 			return cli.InputErrorf("--group: empty group name")
 		}
