@@ -1,6 +1,7 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -285,5 +286,9 @@ func readEdges(ctx context.Context, addr string) ([]nacosscan.Edge, error) {
 			Requests: float64(s.Value),
 		})
 	}
+	slices.SortFunc(out, func(a, b nacosscan.Edge) int {
+		return cmp.Or(cmp.Compare(a.SourceWorkload, b.SourceWorkload), cmp.Compare(a.SourceNamespace, b.SourceNamespace),
+			cmp.Compare(a.Destination, b.Destination), cmp.Compare(a.DestinationNamespace+"/"+a.DestinationWorkload, b.DestinationNamespace+"/"+b.DestinationWorkload))
+	})
 	return out, nil
 }

@@ -1,0 +1,168 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/graylane/graylane/internal/kubetest"
+	"github.com/graylane/graylane/internal/nacosclient"
+	"github.com/graylane/graylane/internal/nacosscan"
+	"github.com/graylane/graylane/internal/promstore"
+)
+
+// startPrometheus serves the embedded Prometheus (internal/promstore)
+// with Istio's istio_requests_total series: web-v1 called the order pods
+// by IP (PassthroughCluster), and one call through a Service.
+func startPrometheus(t *testing.T) string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "istio_requests_total", Help: "Istio standard metric."},
+		[]string{"reporter", "source_workload", "source_workload_namespace", "destination_service", "destination_service_name",
+			"destination_workload", "destination_workload_namespace", "response_code"})
+	reg.MustRegister(requests)
+	requests.WithLabelValues("source", "web-v1", "shop", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200").Add(40)
+	requests.WithLabelValues("source", "web-v1", "shop", "10.1.0.6:8082", "PassthroughCluster", "unknown", "unknown", "200").Add(2)
+	requests.WithLabelValues("source", "cron", "ops", "unknown", "PassthroughCluster", "order-service", "shop", "200").Add(1)
+	requests.WithLabelValues("source", "web-v1", "shop", "stock.shop.svc.cluster.local", "stock", "stock", "shop", "200").Add(9)
+	store, err := promstore.New(reg, promstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.ScrapeOnce(context.Background(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(store.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestReadEdges: the PassthroughCluster query against the embedded
+// Prometheus.
+func TestReadEdges(t *testing.T) {
+	got, err := readEdges(context.Background(), startPrometheus(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []nacosscan.Edge{
+		{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "unknown", DestinationWorkload: "order-service", DestinationNamespace: "shop", Requests: 1},
+		{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.1.0.5:8082", DestinationWorkload: "unknown", DestinationNamespace: "unknown", Requests: 40},
+		{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.1.0.6:8082", DestinationWorkload: "unknown", DestinationNamespace: "unknown", Requests: 2},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("edges (-want +got):\n%s", diff)
+	}
+}
+
+// TestScanManifestsPrometheus: with --prometheus the bypass names its
+// caller and how many requests went around the Service.
+func TestScanManifestsPrometheus(t *testing.T) {
+	srv := startNacos(t)
+	o := options(srv)
+	o.Prometheus = startPrometheus(t)
+	o.Output = "json"
+	var out bytes.Buffer
+	_ = Scan(context.Background(), o, &out, &out)
+	var report struct{ Findings []nacosscan.Finding }
+	if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var got []string
+	for _, f := range report.Findings {
+		if f.Kind == nacosscan.KindBypass {
+			got = append(got, f.Caller+" -> "+f.NacosService+" "+ftoa(f.Requests))
+		}
+	}
+	// Without pod IPs (manifests) the cron edge, which names only the
+	// destination workload, cannot be placed.
+	want := []string{"shop/web-v1 -> order-service 42", " -> web 0"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("bypass callers (-want +got):\n%s", diff)
+	}
+}
+
+func ftoa(f float64) string { b, _ := json.Marshal(f); return string(b) }
+
+// TestScanCluster: the Kubernetes side from a real kube-apiserver:
+// Services and pods (pod IPs set through the status subresource), the
+// workload from the pods' ReplicaSet, callers from Prometheus.
+func TestScanCluster(t *testing.T) {
+	env := kubetest.Start(t)
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Name: "order-service", Namespace: "shop"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "order-service"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 8082, TargetPort: intstr.FromString("http")}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "order-service-canary", Namespace: "shop"}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "order-service", "rollouts-pod-template-hash": "7c9f"},
+			Ports:    []corev1.ServicePort{{Port: 8082, TargetPort: intstr.FromInt32(8082)}}}},
+	} {
+		if _, err := cs.CoreV1().Services("shop").Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, ip := range []string{"10.1.0.5", "10.1.0.6"} {
+		p := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "order-service-7c9f-" + string(rune('a'+i)), Namespace: "shop",
+				Labels: map[string]string{"app": "order-service", "rollouts-pod-template-hash": "7c9f"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "order-service-7c9f",
+					UID: types.UID("0d1c5e1e-5ad6-4bb0-9d2c-3b8f3e0c0b0" + string(rune('1'+i))), Controller: ptr.To(true)}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x",
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8082}},
+				Env:   []corev1.EnvVar{{Name: "SPRING_CLOUD_NACOS_DISCOVERY_SERVER_ADDR", Value: "nacos:8848"}}}}},
+		}
+		created, err := cs.CoreV1().Pods("shop").Create(ctx, p, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}}
+		if _, err := cs.CoreV1().Pods("shop").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	srv := startNacos(t)
+	o := Options{Nacos: nacosclient.Options{Server: "http://" + srv.HTTPAddr()}, Kubeconfig: env.Kubeconfig,
+		Prometheus: startPrometheus(t), Output: "json"}
+	var out bytes.Buffer
+	_ = Scan(ctx, o, &out, &out)
+	var report struct{ Findings []nacosscan.Finding }
+	if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var got []string
+	for _, f := range report.Findings {
+		got = append(got, f.Kind+" "+f.Caller+" "+f.NacosService+" "+f.Service+" "+f.Host+":"+ftoa(float64(f.Port))+" "+ftoa(f.Requests))
+	}
+	want := []string{
+		// cron named no address, only the peer workload (the ReplicaSet's
+		// name less the rollouts-pod-template-hash).
+		"bypass ops/cron order-service shop/order-service order-service.shop.svc.cluster.local:8082 1",
+		"bypass shop/web-v1 order-service shop/order-service order-service.shop.svc.cluster.local:8082 42",
+		// web and legacy-db have no pods in this cluster.
+		"nacos-only  legacy-db  :0 0",
+		"nacos-only  web  :0 0",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
