@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/nacosserver"
 )
 
@@ -76,5 +79,68 @@ func TestNacosScanFixExitCodes(t *testing.T) {
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"nacos", "scan", "-f", dir + "/shop.yaml"}, &out, &out); code != 1 || !strings.Contains(out.String(), "nacos at") {
 		t.Errorf("scan with Nacos gone: exit %d, want 1:\n%s", code, out.String())
+	}
+}
+
+// TestNacosScanLocal: scan --local against a real `graylane up --nacos`:
+// an instance registered at a replica's address (as a Spring Cloud client
+// in the runtime registers itself) is a bypass of its Service, and fix
+// points the clients at the host the runtime's proxies route.
+func TestNacosScanLocal(t *testing.T) {
+	t.Setenv("GRAYLANE_ADMIN", "")
+	t.Setenv("GRAYLANE_NACOS_SERVER", "")
+	admin := startUp(t, "-f", "../../examples/seed004/v1.yaml", "--nacos=127.0.0.1:0")
+	rt := adminapi.New(admin)
+	ctx := context.Background()
+	addrs, err := rt.Addresses(ctx)
+	if err != nil || addrs.Nacos == "" {
+		t.Fatalf("addresses %+v: %v", addrs, err)
+	}
+	// A Service's pods are its ready replicas: wait for them.
+	deadline := time.Now().Add(2 * time.Minute)
+	for rd, err := rt.Ready(ctx); !rd.Ready; rd, err = rt.Ready(ctx) {
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("graylane up not ready: %+v %v", rd, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pods, err := rt.Workloads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every replica registers itself under its app label, as a Spring
+	// Cloud client in the runtime does.
+	var appa string
+	for _, p := range pods {
+		host, port, err := net.SplitHostPort(p.Address)
+		if err != nil {
+			t.Fatalf("%s's address %q: %v", p.Name, p.Address, err)
+		}
+		if p.Labels["app"] == "appa" {
+			appa = p.Address
+		}
+		resp, err := http.PostForm("http://"+addrs.Nacos+"/nacos/v1/ns/instance",
+			url.Values{"serviceName": {p.Labels["app"]}, "ip": {host}, "port": {port}, "ephemeral": {"false"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+
+	var out bytes.Buffer
+	code := run(ctx, []string{"nacos", "scan", "--local", "--admin", admin}, &out, &out)
+	want := "Service default/appa: bypass: any Nacos client of appa calls appa (Nacos public/DEFAULT_GROUP/appa) at pod addresses " + appa
+	if code != 1 || !strings.Contains(out.String(), want) {
+		t.Errorf("scan --local: exit %d, want 1 with %q:\n%s", code, want, out.String())
+	}
+	out.Reset()
+	code = run(ctx, []string{"nacos", "fix", "--local", "--admin", admin}, &out, &out)
+	if want := "+ spring.cloud.openfeign.client.config.appa.url: http://appa.default.svc.cluster.local:8000"; code != 0 || !strings.Contains(out.String(), want) {
+		t.Errorf("fix --local: exit %d, want 0 with %q:\n%s", code, want, out.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"nacos", "scan", "--local", "--admin", admin}, &out, &out); code != 0 {
+		t.Errorf("scan --local after fix: exit %d, want 0:\n%s", code, out.String())
 	}
 }

@@ -230,6 +230,8 @@ func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
 	var b strings.Builder
 	where := fmt.Sprintf("%s (group %s, namespace %s)", res.DataID, res.Group, res.Namespace)
 	switch {
+	case res.Unchanged && res.MD5 == "":
+		fmt.Fprintf(&b, "%s: nothing to set, not created\n", where)
 	case res.Unchanged:
 		fmt.Fprintf(&b, "%s: unchanged (md5 %s)\n", where, res.MD5)
 	case res.DryRun:
@@ -244,7 +246,7 @@ func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
 			fmt.Fprintf(&b, "  + %s: %s\n", k, res.Changes[k])
 		}
 	}
-	if len(res.Changes) > 0 || res.Unchanged && len(res.Changes) == 0 && res.MD5 != "" {
+	if len(res.Changes) > 0 || res.MD5 != "" {
 		fmt.Fprintf(&b, "apps read it with: spring.config.import: optional:nacos:%s?group=%s&refreshEnabled=true\n", res.DataID, res.Group)
 	}
 	for _, c := range res.Conflicts {
