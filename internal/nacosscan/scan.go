@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -200,6 +201,9 @@ func (ix *index) scanService(n *NacosService) []Finding {
 		}
 	}
 	if len(cands) == 0 {
+		if len(podOnly) == 0 && ix.entered(n.Instances) {
+			return nil
+		}
 		return []Finding{nacosOnly(n, all, podOnly)}
 	}
 	best := slices.SortedFunc(maps.Values(cands), func(a, b *candidate) int {
@@ -221,6 +225,30 @@ func (ix *index) add(cands map[*Service]*candidate, svc *Service, sp ServicePort
 	if !slices.Contains(c.addrs, addr) {
 		c.addrs = append(c.addrs, addr)
 	}
+}
+
+// entered says whether ServiceEntries cover the IP of every instance.
+func (ix *index) entered(insts []Instance) bool {
+	for _, in := range insts {
+		ip, err := netip.ParseAddr(in.IP)
+		if err != nil {
+			return false
+		}
+		covered := false
+		for _, se := range ix.s.ServiceEntries {
+			for _, a := range se.Addresses {
+				if p, err := netip.ParsePrefix(a); err == nil && p.Contains(ip) {
+					covered = true
+				} else if a2, err := netip.ParseAddr(a); err == nil && a2 == ip {
+					covered = true
+				}
+			}
+		}
+		if !covered {
+			return false
+		}
+	}
+	return true
 }
 
 // nameRank is how well svc's name fits a Nacos service name: 0 the same

@@ -139,6 +139,22 @@ func TestScan(t *testing.T) {
 			{Kind: KindMissing, Service: "shop/web", Host: "web.shop.svc.cluster.local", Where: "Service shop/web"},
 		},
 	}, {
+		name: "nacos-only: not reported when ServiceEntries cover every instance IP (by address or CIDR)",
+		edit: func(s *Snapshot) {
+			s.Nacos = []NacosService{
+				nacosSvc("legacy-db", nil, Instance{"192.168.1.9", 3306}, Instance{"192.168.2.1", 3306}),
+				nacosSvc("partly", nil, Instance{"192.168.1.9", 80}, Instance{"172.16.0.1", 80}),
+				order, web, payment,
+			}
+			s.ServiceEntries = []ServiceEntry{{Namespace: "shop", Name: "db", Addresses: []string{"192.168.1.9", "192.168.2.0/24"}}}
+		},
+		want: []brief{
+			{Kind: KindBypass, Nacos: "order-service", Service: "shop/order-service", Host: orderHost, Port: 8082, Addresses: orderAddrs, Where: "Service shop/order-service"},
+			{Kind: KindBypass, Nacos: "payment", Service: "shop/payment", Host: "payment.shop.svc.cluster.local", Port: 80, Addresses: []string{"10.0.0.8:9000"}, Where: "Service shop/payment"},
+			{Kind: KindBypass, Nacos: "web", Service: "shop/web", Host: "web.shop.svc.cluster.local", Port: 80, Addresses: []string{"10.0.0.7:8080"}, Where: "Service shop/web"},
+			{Kind: KindNacosOnly, Nacos: "partly", Addresses: []string{"192.168.1.9:80", "172.16.0.1:80"}, External: true, Where: "nacos public/DEFAULT_GROUP/partly"},
+		},
+	}, {
 		name: "missing: with Nacos clients known, only their Services are checked",
 		edit: func(s *Snapshot) {
 			s.Pods[2].NacosClient = false // web

@@ -39,6 +39,10 @@ type Snapshot struct {
 	// templates of the workloads (without IP).
 	Pods  []Pod
 	Edges []Edge
+	// ServiceEntries make addresses outside the cluster known to the
+	// mesh: a Nacos service whose instances they all cover is not
+	// reported as nacos-only.
+	ServiceEntries []ServiceEntry
 	// Shared are the properties of the shared Spring configuration fix
 	// publishes (flattened, springprops.Parse), SharedName its data id.
 	// A bypass the configuration already points at the Service is not
@@ -119,6 +123,14 @@ type Pod struct {
 	// (LooksLikeNacosClient).
 	NacosClient bool
 	Where       string
+}
+
+// ServiceEntry is an Istio ServiceEntry by the addresses it covers.
+type ServiceEntry struct {
+	Namespace, Name string
+	// Addresses are its spec.addresses and its endpoints' addresses (IPs
+	// or CIDRs).
+	Addresses []string
 }
 
 // Edge is a series of Istio's istio_requests_total with

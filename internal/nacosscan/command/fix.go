@@ -258,9 +258,9 @@ func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
 	switch {
 	case len(res.ServiceEntries) == 0:
 	case res.ServiceEntriesFile != "":
-		fmt.Fprintf(&b, "%d ServiceEntries written to %s\n", len(res.ServiceEntries), res.ServiceEntriesFile)
+		fmt.Fprintf(&b, "ServiceEntries (%d) written to %s\n", len(res.ServiceEntries), res.ServiceEntriesFile)
 	default:
-		fmt.Fprintf(&b, "%d ServiceEntries for Nacos services outside the cluster (apply with kubectl apply -f):\n---\n%s", len(res.ServiceEntries), seYAML)
+		fmt.Fprintf(&b, "ServiceEntries (%d) for the Nacos services outside the cluster (kubectl apply -f them):\n---\n%s", len(res.ServiceEntries), seYAML)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -107,10 +107,11 @@ func read(ctx context.Context, o *Options, warn func(string)) (*source, error) {
 		return nil, err
 	}
 	var src source
+	var k *kube
 	var err error
 	switch {
 	case len(o.Files) > 0:
-		src.snap.Services, src.snap.Pods, err = readManifests(o.Files, warn)
+		k, err = readManifests(o.Files, warn)
 	case o.Local:
 		rt := adminapi.New(adminapi.Admin(o.Admin))
 		if o.Nacos.Server == "" {
@@ -122,13 +123,14 @@ func read(ctx context.Context, o *Options, warn func(string)) (*source, error) {
 				o.Nacos.Server = "http://" + addrs.Nacos
 			}
 		}
-		src.snap.Services, src.snap.Pods, err = readLocal(ctx, rt)
+		k, err = readLocal(ctx, rt)
 	default:
-		src.snap.Services, src.snap.Pods, err = readCluster(ctx, o.Kubeconfig, o.Context)
+		k, err = readCluster(ctx, o.Kubeconfig, o.Context)
 	}
 	if err != nil {
 		return nil, err
 	}
+	src.snap.Services, src.snap.Pods, src.snap.ServiceEntries = k.services, k.pods, k.entries
 	if src.nacos, err = newNacos(ctx, o.Nacos); err != nil {
 		return nil, err
 	}

@@ -15,8 +15,11 @@ import (
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
@@ -72,10 +75,17 @@ func readNacos(ctx context.Context, c naming, groups []string) ([]nacosscan.Naco
 	return out, nil
 }
 
+// kube is the Kubernetes side of a snapshot.
+type kube struct {
+	services []nacosscan.Service
+	pods     []nacosscan.Pod
+	entries  []nacosscan.ServiceEntry
+}
+
 // readManifests loads files and folders, renders Releases, and returns
-// the Services and the pod templates of the Deployments and Rollouts,
-// located. Load errors are input errors.
-func readManifests(files []string, warn func(string)) ([]nacosscan.Service, []nacosscan.Pod, error) {
+// the Services, the pod templates of the Deployments and Rollouts,
+// located, and the ServiceEntries. Load errors are input errors.
+func readManifests(files []string, warn func(string)) (*kube, error) {
 	var w strings.Builder
 	set, err := cli.Load(files, &w, doing, nil)
 	for _, line := range strings.Split(strings.TrimSpace(w.String()), "\n") {
@@ -84,25 +94,37 @@ func readManifests(files []string, warn func(string)) ([]nacosscan.Service, []na
 		}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	res, err := expand.Manifests(set)
 	if err != nil {
-		return nil, nil, &cli.InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
-	var svcs []nacosscan.Service
-	var pods []nacosscan.Pod
+	var k kube
 	for _, o := range res.Set.Objects {
 		switch t := o.Typed.(type) {
 		case *corev1.Service:
-			svcs = append(svcs, serviceOf(t, o.Namespace, func(path string) string { return o.PathPos(path).String() }))
+			k.services = append(k.services, serviceOf(t, o.Namespace, func(path string) string { return o.PathPos(path).String() }))
 		case *appsv1.Deployment:
-			pods = append(pods, templatePod(o, &t.Spec.Template))
+			k.pods = append(k.pods, templatePod(o, &t.Spec.Template))
 		case *rolloutsv1alpha1.Rollout:
-			pods = append(pods, templatePod(o, &t.Spec.Template))
+			k.pods = append(k.pods, templatePod(o, &t.Spec.Template))
+		case *networkingv1.ServiceEntry:
+			k.entries = append(k.entries, entryOf(t, o.Namespace))
 		}
 	}
-	return svcs, pods, nil
+	return &k, nil
+}
+
+// entryOf is a ServiceEntry by the addresses it covers.
+func entryOf(se *networkingv1.ServiceEntry, ns string) nacosscan.ServiceEntry {
+	out := nacosscan.ServiceEntry{Namespace: ns, Name: se.Name, Addresses: slices.Clone(se.Spec.Addresses)}
+	for _, e := range se.Spec.Endpoints {
+		if e != nil && e.Address != "" {
+			out.Addresses = append(out.Addresses, e.Address)
+		}
+	}
+	return out
 }
 
 // templatePod is a workload's pod template as a pod without IP.
@@ -141,40 +163,53 @@ func namedPorts(spec *corev1.PodSpec) map[string]int32 {
 	return out
 }
 
-// readCluster lists the Services and the pods with an IP of every
-// namespace of the kubeconfig's cluster.
-func readCluster(ctx context.Context, kubeconfig, kubeContext string) ([]nacosscan.Service, []nacosscan.Pod, error) {
+// readCluster lists the Services, the pods with an IP and the Istio
+// ServiceEntries of every namespace of the kubeconfig's cluster (a
+// cluster without Istio's CRDs has no ServiceEntries).
+func readCluster(ctx context.Context, kubeconfig, kubeContext string) (*kube, error) {
 	cfg, _, err := kubeapply.ClientConfig(kubeconfig, kubeContext)
 	if err != nil {
-		return nil, nil, &cli.InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, &cli.InputError{Err: fmt.Errorf("kubernetes client: %w", err)}
+		return nil, &cli.InputError{Err: fmt.Errorf("kubernetes client: %w", err)}
+	}
+	ic, err := istioclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, &cli.InputError{Err: fmt.Errorf("istio client: %w", err)}
 	}
 	sl, err := cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list services: %w", err)
+		return nil, fmt.Errorf("list services: %w", err)
 	}
 	pl, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list pods: %w", err)
+		return nil, fmt.Errorf("list pods: %w", err)
 	}
-	var svcs []nacosscan.Service
+	var k kube
+	el, err := ic.NetworkingV1().ServiceEntries("").List(ctx, metav1.ListOptions{})
+	switch {
+	case err == nil:
+		for _, se := range el.Items {
+			k.entries = append(k.entries, entryOf(se, se.Namespace))
+		}
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("list serviceentries: %w", err)
+	}
 	for i := range sl.Items {
 		s := &sl.Items[i]
-		svcs = append(svcs, serviceOf(s, s.Namespace, func(string) string { return "" }))
+		k.services = append(k.services, serviceOf(s, s.Namespace, func(string) string { return "" }))
 	}
-	var pods []nacosscan.Pod
 	for i := range pl.Items {
 		p := &pl.Items[i]
 		if p.Status.PodIP == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
-		pods = append(pods, nacosscan.Pod{Namespace: p.Namespace, Name: p.Name, Workload: workloadOf(p), Labels: p.Labels,
+		k.pods = append(k.pods, nacosscan.Pod{Namespace: p.Namespace, Name: p.Name, Workload: workloadOf(p), Labels: p.Labels,
 			IP: p.Status.PodIP, ContainerPorts: namedPorts(&p.Spec), NacosClient: nacosscan.LooksLikeNacosClient(&p.Spec)})
 	}
-	return svcs, pods, nil
+	return &k, nil
 }
 
 // workloadOf names a pod's workload from its owner: a ReplicaSet's name
@@ -212,14 +247,14 @@ type runtime interface {
 // each replica is a pod at its process address (127.0.0.1:PORT), each
 // Service has its ready endpoints as pods and the host the runtime's
 // proxies route.
-func readLocal(ctx context.Context, rt runtime) ([]nacosscan.Service, []nacosscan.Pod, error) {
+func readLocal(ctx context.Context, rt runtime) (*kube, error) {
 	ws, err := rt.Workloads(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ss, err := rt.Services(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	var pods []nacosscan.Pod
 	for _, w := range ws {
@@ -248,7 +283,7 @@ func readLocal(ctx context.Context, rt runtime) ([]nacosscan.Service, []nacossca
 		}
 		svcs = append(svcs, svc)
 	}
-	return svcs, pods, nil
+	return &kube{services: svcs, pods: pods}, nil
 }
 
 // passthroughQuery sums Istio's requests to PassthroughCluster by caller

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	networkingv1api "istio.io/api/networking/v1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -140,6 +142,15 @@ func TestScanCluster(t *testing.T) {
 		}
 	}
 
+	se := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Name: "legacy-db", Namespace: "shop"}}
+	se.Spec.Hosts = []string{"legacy-db.nacos"}
+	se.Spec.Ports = []*networkingv1api.ServicePort{{Number: 3306, Name: "tcp", Protocol: "TCP"}}
+	se.Spec.Resolution = networkingv1api.ServiceEntry_STATIC
+	se.Spec.Endpoints = []*networkingv1api.WorkloadEntry{{Address: "192.168.1.9"}}
+	if err := env.Client.Create(ctx, se); err != nil {
+		t.Fatal(err)
+	}
+
 	srv := startNacos(t)
 	o := Options{Nacos: nacosclient.Options{Server: "http://" + srv.HTTPAddr()}, Kubeconfig: env.Kubeconfig,
 		Prometheus: startPrometheus(t), Output: "json"}
@@ -158,8 +169,7 @@ func TestScanCluster(t *testing.T) {
 		// name less the rollouts-pod-template-hash).
 		"bypass ops/cron order-service shop/order-service order-service.shop.svc.cluster.local:8082 1",
 		"bypass shop/web-v1 order-service shop/order-service order-service.shop.svc.cluster.local:8082 42",
-		// web and legacy-db have no pods in this cluster.
-		"nacos-only  legacy-db  :0 0",
+		// web has no pods in this cluster; legacy-db has a ServiceEntry.
 		"nacos-only  web  :0 0",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
