@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
@@ -25,6 +26,8 @@ const (
 	// casAttempts is how often fix reads, merges and publishes again
 	// when the configuration changed in between.
 	casAttempts = 5
+	// casBackoff times the attempt number is the wait before the next.
+	casBackoff = 250 * time.Millisecond
 )
 
 // FixOptions are the inputs of fix.
@@ -97,6 +100,7 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer src.close()
 	fs := nacosscan.Scan(src.snap)
 	props, conflicts := nacosscan.Properties(fs)
 	res := &FixResult{DataID: o.DataID, Group: o.ConfigGroup, DryRun: o.DryRun, Conflicts: conflicts,
@@ -106,7 +110,7 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 			res.NotFixed = append(res.NotFixed, f)
 		}
 	}
-	if err := publish(ctx, src.nacos, &o, props, res); err != nil {
+	if err := publish(ctx, src.nacos, src.shared, &o, props, res); err != nil {
 		return err
 	}
 	seYAML, err := encodeEntries(res.ServiceEntries)
@@ -132,14 +136,15 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// publish merges props into the configuration and stores it with
+// publish merges props into the configuration (first as scan read it,
+// shared, nil when it did not exist) and stores it with
 // compare-and-swap on the md5 it read; when another writer changed it in
 // between, it reads again and merges again, so a concurrent edit is
-// kept, up to casAttempts times. A configuration that does not exist yet
+// kept, up to casAttempts times, waiting a little longer each time. A configuration that does not exist yet
 // is created with the new content's own md5 as the expected one: Nacos
 // creates a missing configuration whatever casMd5 says, and refuses the
 // write when another writer created it first with other content.
-func publish(ctx context.Context, store configStore, o *FixOptions, props map[string]string, res *FixResult) error {
+func publish(ctx context.Context, store configStore, shared *nacosclient.Config, o *FixOptions, props map[string]string, res *FixResult) error {
 	res.Namespace = store.Namespace()
 	if res.Namespace == "" {
 		res.Namespace = "public"
@@ -150,7 +155,13 @@ func publish(ctx context.Context, store configStore, o *FixOptions, props map[st
 		set[k] = &v
 	}
 	for attempt := 1; ; attempt++ {
-		cur, err := store.GetConfig(ctx, o.DataID, o.ConfigGroup)
+		cur, err := nacosclient.Config{}, error(nacosclient.ErrNotFound)
+		switch {
+		case attempt > 1:
+			cur, err = store.GetConfig(ctx, o.DataID, o.ConfigGroup)
+		case shared != nil:
+			cur, err = *shared, nil
+		}
 		exists := err == nil
 		if err != nil && !errors.Is(err, nacosclient.ErrNotFound) {
 			return err
@@ -182,6 +193,14 @@ func publish(ctx context.Context, store configStore, o *FixOptions, props map[st
 		}
 		if !errors.Is(err, nacosclient.ErrConflict) || attempt >= casAttempts {
 			return err
+		}
+		// Let the other writer finish, and stay under the official
+		// client's limit of 5 reads of one configuration a second
+		// (nacos-sdk-go clients/config_client/limiter.go).
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * casBackoff):
 		}
 	}
 }

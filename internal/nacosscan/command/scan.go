@@ -72,12 +72,15 @@ func (o *Options) check() error {
 		}
 	}
 	if o.Nacos.Server != "" {
-		// The URL alone: without a username New does not call the server.
+		// The URL alone: over HTTP without a username New does not call
+		// the server.
 		probe := o.Nacos
-		probe.Username = ""
-		if _, err := nacosclient.New(context.Background(), probe); err != nil {
+		probe.Username, probe.Protocol = "", nacosclient.ProtocolHTTP
+		c, err := nacosclient.New(context.Background(), probe)
+		if err != nil {
 			return cli.InputErrorf("--server: %w", err)
 		}
+		_ = c.Close()
 	}
 	for _, g := range o.Groups {
 		if g == "" {
@@ -98,11 +101,31 @@ func (o *Options) groups() []string {
 type source struct {
 	snap  nacosscan.Snapshot
 	nacos *nacosclient.Client
+	// shared is the shared configuration as read (nil: it does not
+	// exist).
+	shared *nacosclient.Config
+}
+
+// close releases the Nacos client.
+func (s *source) close() {
+	if s != nil && s.nacos != nil {
+		_ = s.nacos.Close()
+	}
 }
 
 // read gathers the snapshot: the Kubernetes side first (input errors of
-// manifests before any network call), then Nacos, then Prometheus.
+// manifests before any network call), then Nacos, then Prometheus. The
+// caller closes the source.
 func read(ctx context.Context, o *Options, warn func(string)) (*source, error) {
+	src, err := readAll(ctx, o, warn)
+	if err != nil {
+		src.close()
+		return nil, err
+	}
+	return src, nil
+}
+
+func readAll(ctx context.Context, o *Options, warn func(string)) (*source, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -135,14 +158,14 @@ func read(ctx context.Context, o *Options, warn func(string)) (*source, error) {
 		return nil, err
 	}
 	if src.snap.Nacos, err = readNacos(ctx, src.nacos, o.groups()); err != nil {
-		return nil, err
+		return &src, err
 	}
-	if err := readShared(ctx, src.nacos, o, &src.snap, warn); err != nil {
-		return nil, err
+	if err := readShared(ctx, o, &src, warn); err != nil {
+		return &src, err
 	}
 	if o.Prometheus != "" {
 		if src.snap.Edges, err = readEdges(ctx, o.Prometheus); err != nil {
-			return nil, err
+			return &src, err
 		}
 	}
 	return &src, nil
@@ -151,14 +174,16 @@ func read(ctx context.Context, o *Options, warn func(string)) (*source, error) {
 // readShared reads the shared configuration into the snapshot; a
 // configuration that does not exist is none, one that does not parse is
 // warned about and left out.
-func readShared(ctx context.Context, c *nacosclient.Client, o *Options, snap *nacosscan.Snapshot, warn func(string)) error {
-	cfg, err := c.GetConfig(ctx, o.DataID, o.ConfigGroup)
+func readShared(ctx context.Context, o *Options, src *source, warn func(string)) error {
+	cfg, err := src.nacos.GetConfig(ctx, o.DataID, o.ConfigGroup)
 	if errors.Is(err, nacosclient.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	src.shared = &cfg
+	snap := &src.snap
 	props, err := springprops.Parse([]byte(cfg.Content), springprops.FormatOf(o.DataID))
 	if err != nil {
 		warn(fmt.Sprintf("%s (group %s) in Nacos: %v; not read", o.DataID, o.ConfigGroup, err))
@@ -200,6 +225,7 @@ func Scan(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer src.close()
 	fs := nacosscan.Scan(src.snap)
 	report := struct {
 		Findings []nacosscan.Finding `json:"findings"`
