@@ -35,7 +35,7 @@ type Options struct {
 	Admin               string
 	Kubeconfig, Context string
 	// Prometheus, when set, is the URL of a Prometheus whose Istio
-	// metrics name the callers.
+	// metrics name the callers (with Local: default the runtime's).
 	Prometheus string
 	// DataID and ConfigGroup name the shared Spring configuration fix
 	// publishes (defaults DefaultDataID, DEFAULT_GROUP); its format is
@@ -137,14 +137,16 @@ func readAll(ctx context.Context, o *Options, warn func(string)) (*source, error
 		k, err = readManifests(o.Files, warn)
 	case o.Local:
 		rt := adminapi.New(adminapi.Admin(o.Admin))
-		if o.Nacos.Server == "" {
-			addrs, aerr := rt.Addresses(ctx)
-			if aerr != nil {
-				return nil, aerr
-			}
-			if addrs.Nacos != "" {
-				o.Nacos.Server = "http://" + addrs.Nacos
-			}
+		addrs, aerr := rt.Addresses(ctx)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if o.Nacos.Server == "" && addrs.Nacos != "" {
+			o.Nacos.Server = "http://" + addrs.Nacos
+		}
+		if o.Prometheus == "" {
+			// The runtime's embedded Prometheus, at its admin address.
+			o.Prometheus = rt.Base()
 		}
 		k, err = readLocal(ctx, rt)
 	default:
