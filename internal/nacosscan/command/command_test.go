@@ -157,3 +157,35 @@ func TestScanInputErrors(t *testing.T) {
 		t.Errorf("Scan with Nacos gone = %v, want a failure to reach it", err)
 	}
 }
+
+// TestScanRelease: a Graylane Release (seed 000's order-service) is
+// rendered first; its Service fronts the Nacos instances, located at the
+// Release.
+func TestScanRelease(t *testing.T) {
+	srv := startNacos(t)
+	o := options(srv)
+	o.Files = []string{"../../../examples/kubernetes/seed000.yaml"}
+	var out bytes.Buffer
+	err := Scan(context.Background(), o, &out, &out)
+	var fe *FindingsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("Scan = %v:\n%s", err, out.String())
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		where, rest, _ := strings.Cut(line, ": ")
+		kind, _, _ := strings.Cut(rest, ":")
+		got = append(got, where+" "+kind)
+	}
+	want := []string{
+		"../../../examples/kubernetes/seed000.yaml:4 bypass",
+		"nacos public/DEFAULT_GROUP/legacy-db nacos-only",
+		"nacos public/DEFAULT_GROUP/web nacos-only",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s\n%s", diff, out.String())
+	}
+	if !strings.Contains(out.String(), "point the client at http://order-service.shop.svc.cluster.local:8082") {
+		t.Errorf("the hint does not name the Release's Service:\n%s", out.String())
+	}
+}
