@@ -24,6 +24,7 @@ func addNacosScanFlags(c *cobra.Command, o *nacoscmd.Options) {
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "the Kubernetes side from a cluster: kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.Context, "context", "", "kubeconfig context (default: its current context)")
 	f.StringVar(&o.Prometheus, "prometheus", "", "Prometheus URL whose Istio metrics name the callers (PassthroughCluster requests; with --local default the runtime's)")
+	f.DurationVar(&o.Window, "window", nacoscmd.DefaultWindow, "with --prometheus: the callers of the requests of this last while")
 	f.StringVar(&o.DataID, "data-id", nacoscmd.DefaultDataID, "data id of the shared Spring configuration (.yaml, .yml or .properties)")
 	f.StringVar(&o.ConfigGroup, "config-group", nacosclient.DefaultGroup, "group of the shared Spring configuration")
 	addOutputFlag(c, &o.Output)

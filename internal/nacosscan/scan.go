@@ -306,7 +306,7 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 		f.Caller, f.Requests = caller, callers[caller]
 		f.Message = caller + " calls " + what
 		if f.Requests > 0 {
-			f.Message += fmt.Sprintf(" (%g PassthroughCluster requests)", f.Requests)
+			f.Message += fmt.Sprintf(" (%g PassthroughCluster requests in the metrics window)", f.Requests)
 		}
 		out = append(out, f)
 	}

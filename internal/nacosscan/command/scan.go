@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
@@ -35,8 +36,10 @@ type Options struct {
 	Admin               string
 	Kubeconfig, Context string
 	// Prometheus, when set, is the URL of a Prometheus whose Istio
-	// metrics name the callers (with Local: default the runtime's).
+	// metrics name the callers (with Local: default the runtime's), from
+	// the requests of the last Window (default DefaultWindow).
 	Prometheus string
+	Window     time.Duration
 	// DataID and ConfigGroup name the shared Spring configuration fix
 	// publishes (defaults DefaultDataID, DEFAULT_GROUP); its format is
 	// the data id's extension (.yaml, .yml, .properties).
@@ -44,8 +47,13 @@ type Options struct {
 	Output              string
 }
 
-// DefaultDataID is the data id of the shared configuration.
-const DefaultDataID = "graylane-mesh.yaml"
+// Defaults of Options.
+const (
+	// DefaultDataID is the data id of the shared configuration.
+	DefaultDataID = "graylane-mesh.yaml"
+	// DefaultWindow is how far back the metrics are read.
+	DefaultWindow = 10 * time.Minute
+)
 
 // check validates the options before anything is read.
 func (o *Options) check() error {
@@ -54,6 +62,12 @@ func (o *Options) check() error {
 	}
 	if o.DataID == "" {
 		o.DataID = DefaultDataID
+	}
+	if o.Window == 0 {
+		o.Window = DefaultWindow
+	}
+	if o.Window < time.Second {
+		return cli.InputErrorf("--window %s: want at least 1s", o.Window)
 	}
 	if o.ConfigGroup == "" {
 		o.ConfigGroup = nacosclient.DefaultGroup
@@ -166,7 +180,7 @@ func readAll(ctx context.Context, o *Options, warn func(string)) (*source, error
 		return &src, err
 	}
 	if o.Prometheus != "" {
-		if src.snap.Edges, err = readEdges(ctx, o.Prometheus); err != nil {
+		if src.snap.Edges, err = readEdges(ctx, o.Prometheus, o.Window); err != nil {
 			return &src, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"math"
 	"fmt"
 	"net"
 	"slices"
@@ -286,21 +287,25 @@ func readLocal(ctx context.Context, rt runtime) (*kube, error) {
 	return &kube{services: svcs, pods: pods}, nil
 }
 
-// passthroughQuery sums Istio's requests to PassthroughCluster by caller
-// and destination (istio_requests_total's standard labels: Istio
-// "Standard Metrics"; destination_service is the request's host for
-// passthrough traffic, istio/proxy extensions/common/context.cc).
-const passthroughQuery = `sum by (source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace) ` +
-	`(istio_requests_total{destination_service_name="PassthroughCluster"})`
+// passthroughQuery sums Istio's requests to PassthroughCluster over the
+// last window by caller and destination (istio_requests_total's standard
+// labels: Istio "Standard Metrics"; destination_service is the request's
+// host for passthrough traffic, istio/proxy extensions/common/context.cc).
+func passthroughQuery(window time.Duration) string {
+	return `sum by (source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace) ` +
+		`(increase(istio_requests_total{destination_service_name="PassthroughCluster"}[` + model.Duration(window).String() + `]))`
+}
 
 // readEdges runs passthroughQuery as an instant query on the Prometheus
-// at addr.
-func readEdges(ctx context.Context, addr string) ([]nacosscan.Edge, error) {
+// at addr: the callers that called pod addresses in the last window, with
+// their request counts (rounded: increase extrapolates); callers with
+// none in the window are left out.
+func readEdges(ctx context.Context, addr string, window time.Duration) ([]nacosscan.Edge, error) {
 	c, err := promapi.NewClient(promapi.Config{Address: addr})
 	if err != nil {
 		return nil, &cli.InputError{Err: fmt.Errorf("--prometheus %q: %w", addr, err)}
 	}
-	v, _, _, err := promv1.NewAPI(c).Query(ctx, passthroughQuery, time.Now())
+	v, _, _, err := promv1.NewAPI(c).Query(ctx, passthroughQuery(window), time.Now())
 	if err != nil {
 		var pe *promv1.Error
 		if errors.As(err, &pe) && pe.Type == promv1.ErrBadData {
@@ -314,11 +319,15 @@ func readEdges(ctx context.Context, addr string) ([]nacosscan.Edge, error) {
 	}
 	var out []nacosscan.Edge
 	for _, s := range vec {
+		n := math.Round(float64(s.Value))
+		if !(n > 0) {
+			continue
+		}
 		out = append(out, nacosscan.Edge{
 			SourceWorkload: string(s.Metric["source_workload"]), SourceNamespace: string(s.Metric["source_workload_namespace"]),
 			Destination:         string(s.Metric["destination_service"]),
 			DestinationWorkload: string(s.Metric["destination_workload"]), DestinationNamespace: string(s.Metric["destination_workload_namespace"]),
-			Requests: float64(s.Value),
+			Requests: n,
 		})
 	}
 	slices.SortFunc(out, func(a, b nacosscan.Edge) int {

@@ -26,8 +26,10 @@ import (
 )
 
 // startPrometheus serves the embedded Prometheus (internal/promstore)
-// with Istio's istio_requests_total series: web-v1 called the order pods
-// by IP (PassthroughCluster), and one call through a Service.
+// with Istio's istio_requests_total series, scraped a minute ago and now:
+// in that minute web-v1 called the order pods by IP (PassthroughCluster),
+// cron called an order pod the proxy named only by workload, and web-v1
+// called stock through its Service; old-batch's calls are older.
 func startPrometheus(t *testing.T) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -35,16 +37,33 @@ func startPrometheus(t *testing.T) string {
 		[]string{"reporter", "source_workload", "source_workload_namespace", "destination_service", "destination_service_name",
 			"destination_workload", "destination_workload_namespace", "response_code"})
 	reg.MustRegister(requests)
-	requests.WithLabelValues("source", "web-v1", "shop", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200").Add(40)
-	requests.WithLabelValues("source", "web-v1", "shop", "10.1.0.6:8082", "PassthroughCluster", "unknown", "unknown", "200").Add(2)
-	requests.WithLabelValues("source", "cron", "ops", "unknown", "PassthroughCluster", "order-service", "shop", "200").Add(1)
-	requests.WithLabelValues("source", "web-v1", "shop", "stock.shop.svc.cluster.local", "stock", "stock", "shop", "200").Add(9)
+	series := []struct {
+		labels []string
+		before float64
+		now    float64
+	}{
+		{[]string{"source", "web-v1", "shop", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200"}, 0, 40},
+		{[]string{"source", "web-v1", "shop", "10.1.0.6:8082", "PassthroughCluster", "unknown", "unknown", "200"}, 0, 2},
+		{[]string{"source", "cron", "ops", "unknown", "PassthroughCluster", "order-service", "shop", "200"}, 0, 1},
+		{[]string{"source", "web-v1", "shop", "stock.shop.svc.cluster.local", "stock", "stock", "shop", "200"}, 0, 9},
+		{[]string{"source", "old-batch", "ops", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200"}, 7, 7},
+	}
+	for _, s := range series {
+		requests.WithLabelValues(s.labels...).Add(s.before)
+	}
 	store, err := promstore.New(reg, promstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if err := store.ScrapeOnce(context.Background(), time.Now()); err != nil {
+	now := time.Now()
+	if err := store.ScrapeOnce(context.Background(), now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range series {
+		requests.WithLabelValues(s.labels...).Add(s.now - s.before)
+	}
+	if err := store.ScrapeOnce(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(store.Handler())
@@ -55,7 +74,8 @@ func startPrometheus(t *testing.T) string {
 // TestReadEdges: the PassthroughCluster query against the embedded
 // Prometheus.
 func TestReadEdges(t *testing.T) {
-	got, err := readEdges(context.Background(), startPrometheus(t))
+	prom := startPrometheus(t)
+	got, err := readEdges(context.Background(), prom, DefaultWindow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +86,10 @@ func TestReadEdges(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("edges (-want +got):\n%s", diff)
+	}
+	// A window that holds one scrape has no increase.
+	if got, err := readEdges(context.Background(), prom, 30*time.Second); err != nil || len(got) != 0 {
+		t.Errorf("edges of the last 30s = %v, %v; want none", got, err)
 	}
 }
 
