@@ -170,7 +170,7 @@ func namedPorts(spec *corev1.PodSpec) map[string]int32 {
 func readCluster(ctx context.Context, kubeconfig, kubeContext string) (*kube, error) {
 	cfg, _, err := kubeapply.ClientConfig(kubeconfig, kubeContext)
 	if err != nil {
-		return nil, &cli.InputError{Err: err}
+		return nil, cli.InputErrorf("%w (the Kubernetes side: give -f FILE|DIR, --local, or a kubeconfig)", err)
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
