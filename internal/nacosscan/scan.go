@@ -61,13 +61,20 @@ type index struct {
 	// instance is.
 	registered map[*Pod]bool
 	names      map[string]bool
+	// edgesByHost and edgesByWorkload index the edges of known callers
+	// by destination host (IP) and by "NAMESPACE/WORKLOAD" of the
+	// destination.
+	edgesByHost, edgesByWorkload map[string][]int
 }
 
 func newIndex(s *Snapshot) *index {
 	ix := &index{s: s, byIP: map[string][]*Pod{}, services: map[*Pod][]*Service{}, podsOf: map[*Service][]*Pod{},
-		registered: map[*Pod]bool{}, names: map[string]bool{}}
+		registered: map[*Pod]bool{}, names: map[string]bool{},
+		edgesByHost: map[string][]int{}, edgesByWorkload: map[string][]int{}}
+	byNS := map[string][]*Pod{}
 	for i := range s.Pods {
 		p := &s.Pods[i]
+		byNS[p.Namespace] = append(byNS[p.Namespace], p)
 		if p.IP != "" {
 			ix.haveIPs = true
 			ix.byIP[p.IP] = append(ix.byIP[p.IP], p)
@@ -75,12 +82,24 @@ func newIndex(s *Snapshot) *index {
 	}
 	for i := range s.Services {
 		svc := &s.Services[i]
-		for j := range s.Pods {
-			if p := &s.Pods[j]; selects(svc, p) {
+		for _, p := range byNS[svc.Namespace] {
+			if selects(svc, p) {
 				ix.services[p] = append(ix.services[p], svc)
 				ix.podsOf[svc] = append(ix.podsOf[svc], p)
 			}
 		}
+	}
+	for i, e := range s.Edges {
+		if e.SourceWorkload == "" || e.SourceWorkload == "unknown" {
+			continue
+		}
+		host := e.Destination
+		if h, _, err := net.SplitHostPort(e.Destination); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		ix.edgesByHost[host] = append(ix.edgesByHost[host], i)
+		ix.edgesByWorkload[e.DestinationNamespace+"/"+e.DestinationWorkload] = append(ix.edgesByWorkload[e.DestinationNamespace+"/"+e.DestinationWorkload], i)
 	}
 	return ix
 }
@@ -330,14 +349,26 @@ func (ix *index) fixed(name, url string) bool {
 // pods'; and n's subscribers.
 func (ix *index) callers(n *NacosService, c *candidate) map[string]float64 {
 	out := map[string]float64{}
-	for _, e := range ix.s.Edges {
-		if e.SourceWorkload == "" || e.SourceWorkload == "unknown" {
-			continue
+	seen := map[int]bool{}
+	count := func(i int) {
+		if !seen[i] {
+			seen[i] = true
+			e := &ix.s.Edges[i]
+			out[e.SourceNamespace+"/"+e.SourceWorkload] += e.Requests
 		}
-		if !hits(e.Destination, c.addrs) && !c.workloads[e.DestinationNamespace+"/"+e.DestinationWorkload] {
-			continue
+	}
+	for _, a := range c.addrs {
+		ip, _, _ := net.SplitHostPort(a)
+		for _, i := range ix.edgesByHost[ip] {
+			if hits(ix.s.Edges[i].Destination, c.addrs) {
+				count(i)
+			}
 		}
-		out[e.SourceNamespace+"/"+e.SourceWorkload] += e.Requests
+	}
+	for w := range c.workloads {
+		for _, i := range ix.edgesByWorkload[w] {
+			count(i)
+		}
 	}
 	for _, sub := range n.Subscribers {
 		switch w := ix.workloadAt(sub.IP); {
