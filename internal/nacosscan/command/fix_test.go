@@ -209,3 +209,58 @@ func TestFixCreates(t *testing.T) {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 }
+
+// TestFixBracketNames: a Nacos service name that needs brackets as a
+// Spring map key is written to a .properties configuration, and left
+// out (listed as not fixed) of a YAML one.
+func TestFixBracketNames(t *testing.T) {
+	srv := startNacos(t)
+	register(t, srv, "Order.Svc", "10.1.0.5", 8082)
+	nc := nacosClient(t, srv)
+	pay := t.TempDir() + "/pay.yaml"
+	if err := os.WriteFile(pay, []byte(`apiVersion: v1
+kind: Service
+metadata: {name: pay, namespace: shop}
+spec:
+  selector: {app: Order.Svc}
+  ports: [{port: 80, targetPort: 8082}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: pay, namespace: shop}
+spec:
+  selector: {matchLabels: {app: Order.Svc}}
+  template:
+    metadata: {labels: {app: Order.Svc}}
+    spec: {containers: [{name: app, image: x}]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := FixOptions{Options: options(srv)}
+	o.Files = append(o.Files, pay)
+	o.Nacos.Protocol = nacosclient.ProtocolHTTP
+	res, _ := fix(t, o)
+	var notFixed []string
+	for _, f := range res.NotFixed {
+		notFixed = append(notFixed, f.Kind+" "+f.NacosService+f.Service)
+	}
+	if diff := cmp.Diff([]string{"bypass Order.Svcshop/pay", "missing-from-nacos shop/stock"}, notFixed); diff != "" {
+		t.Errorf("yaml: not fixed (-want +got):\n%s", diff)
+	}
+	if _, ok := res.Changes["spring.cloud.openfeign.client.config.[Order.Svc].url"]; ok {
+		t.Errorf("yaml: the bracket name was written: %v", res.Changes)
+	}
+
+	o.DataID = "mesh.properties"
+	res, _ = fix(t, o)
+	if got := res.Changes["spring.cloud.openfeign.client.config.[Order.Svc].url"]; got != "http://pay.shop.svc.cluster.local:80" {
+		t.Errorf("properties: changes %v", res.Changes)
+	}
+	cfg, err := nc.GetConfig(context.Background(), "mesh.properties", "")
+	if err != nil || !strings.Contains(cfg.Content, "spring.cloud.openfeign.client.config.[Order.Svc].url=http://pay.shop.svc.cluster.local:80\n") {
+		t.Errorf("stored %v:\n%s", err, cfg.Content)
+	}
+	if res, _ = fix(t, o); !res.Unchanged {
+		t.Errorf("second fix of mesh.properties: %+v", res)
+	}
+}
