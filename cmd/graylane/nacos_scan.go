@@ -52,7 +52,8 @@ carry their file:line), --local (a running graylane up), or a cluster
 (--kubeconfig/--context, else the kubeconfig as kubectl finds it).
 Nacos is read at --server (namespace --namespace, groups --group,
 credentials --username/--password, or the GRAYLANE_NACOS_* environment).
---prometheus adds the callers Istio's metrics show calling pod addresses
+--prometheus (with --local: the runtime's own) adds the callers Istio's
+metrics show calling pod addresses in the last --window
 (istio_requests_total with destination_service_name="PassthroughCluster").`
 
 func newNacosScanCmd(stdout, stderr io.Writer) *cobra.Command {
