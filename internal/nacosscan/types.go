@@ -58,7 +58,8 @@ type NacosService struct {
 	Name      string `json:"name"`
 	Instances []Instance
 	// Subscribers are the clients subscribed to the service, when the
-	// source knows them.
+	// source knows them (internal/nacosclient reads none yet: Nacos
+	// serves them at GET /nacos/v1/ns/service/subscribers).
 	Subscribers []Subscriber
 }
 
@@ -96,10 +97,7 @@ type ServicePort struct {
 	// TargetPortName is empty too).
 	TargetPort     int32
 	TargetPortName string
-	// Unmapped: the source does not say which pod port the Service port
-	// reaches (the local runtime: every replica listens on its own port).
-	Unmapped bool
-	Where    string
+	Where          string
 }
 
 // Pod is a running pod or a workload's pod template.
