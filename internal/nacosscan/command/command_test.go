@@ -189,3 +189,44 @@ func TestScanRelease(t *testing.T) {
 		t.Errorf("the hint does not name the Release's Service:\n%s", out.String())
 	}
 }
+
+// TestScanGroups: every --group is read; a service of another group is
+// reported with its group.
+func TestScanGroups(t *testing.T) {
+	srv := startNacos(t)
+	form := url.Values{"serviceName": {"stock"}, "groupName": {"WAREHOUSE"}, "ip": {"10.1.0.9"}, "port": {"80"}, "ephemeral": {"false"}}
+	resp, err := http.PostForm("http://"+srv.HTTPAddr()+"/nacos/v1/ns/instance", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, tc := range []struct {
+		groups []string
+		want   []string
+	}{
+		{nil, []string{"DEFAULT_GROUP/order-service bypass", "DEFAULT_GROUP/web bypass", "DEFAULT_GROUP/legacy-db nacos-only", " missing-from-nacos"}},
+		// Missing from the groups read: order-service and web are in another.
+		{[]string{"WAREHOUSE"}, []string{"WAREHOUSE/stock bypass", " missing-from-nacos", " missing-from-nacos"}},
+		{[]string{"DEFAULT_GROUP", "WAREHOUSE"}, []string{"DEFAULT_GROUP/order-service bypass", "DEFAULT_GROUP/web bypass", "WAREHOUSE/stock bypass", "DEFAULT_GROUP/legacy-db nacos-only"}},
+	} {
+		o := options(srv)
+		o.Groups, o.Output = tc.groups, "json"
+		var out bytes.Buffer
+		_ = Scan(context.Background(), o, &out, &out)
+		var report struct{ Findings []nacosscan.Finding }
+		if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		var got []string
+		for _, f := range report.Findings {
+			g := f.NacosGroup + "/" + f.NacosService
+			if f.Kind == nacosscan.KindMissing {
+				g = ""
+			}
+			got = append(got, g+" "+f.Kind)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("groups %v (-want +got):\n%s", tc.groups, diff)
+		}
+	}
+}
