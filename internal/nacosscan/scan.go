@@ -30,6 +30,12 @@ var systemNamespaces = map[string]bool{"kube-system": true, "kube-public": true,
 // Service when the Nacos service name is the Service's name or the app
 // label of a pod template the Service selects, and a port of the Service
 // targets the instance port.
+//
+// Of the Services in front of a Nacos service's instances, the one the
+// fix points callers at is the one named like the Nacos service, else
+// one whose pods' app label is its name; then the one in front of the
+// most instances (not a Rollout's canary or stable Service); then the
+// one with the fewest selector labels; then by namespace and name.
 func Scan(s Snapshot) []Finding {
 	ix := newIndex(&s)
 	var out []Finding
@@ -226,7 +232,7 @@ func (ix *index) scanService(n *NacosService) []Finding {
 		return []Finding{nacosOnly(n, all, podOnly)}
 	}
 	best := slices.SortedFunc(maps.Values(cands), func(a, b *candidate) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(len(a.svc.Selector), len(b.svc.Selector)),
+		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(len(b.addrs), len(a.addrs)), cmp.Compare(len(a.svc.Selector), len(b.svc.Selector)),
 			cmp.Compare(a.svc.Namespace, b.svc.Namespace), cmp.Compare(a.svc.Name, b.svc.Name))
 	})[0]
 	return ix.bypass(n, best)

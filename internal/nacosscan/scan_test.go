@@ -263,6 +263,31 @@ func TestScanLocal(t *testing.T) {
 	}
 }
 
+// TestScanLocalRollout: seed 000's shape in the local runtime: Nacos
+// names order-service, the Services are gray-order-service and a canary
+// and a stable Service (endpoints of one version each; the canary's name
+// sorts first); the main Service, in front of every instance, wins.
+func TestScanLocalRollout(t *testing.T) {
+	labels := map[string]string{"app": "order-service"}
+	s := Snapshot{
+		Services: []Service{
+			{Namespace: "shop", Name: "canary", Host: "canary.shop.svc.cluster.local", Pods: []string{"v2-0"}, Ports: []ServicePort{{Port: 8082}}},
+			{Namespace: "shop", Name: "gray-order-service-stable", Host: "gray-order-service-stable.shop.svc.cluster.local", Pods: []string{"v1-0"}, Ports: []ServicePort{{Port: 8082}}},
+			{Namespace: "shop", Name: "gray-order-service", Host: "gray-order-service.shop.svc.cluster.local", Pods: []string{"v1-0", "v2-0"}, Ports: []ServicePort{{Port: 8082}}},
+		},
+		Pods: []Pod{
+			{Namespace: "shop", Name: "v1-0", Workload: "gray-order-service", IP: "127.0.0.1", Port: 40001, Labels: labels},
+			{Namespace: "shop", Name: "v2-0", Workload: "gray-order-service", IP: "127.0.0.1", Port: 40002, Labels: labels},
+		},
+		Nacos: []NacosService{nacosSvc("order-service", nil, Instance{"127.0.0.1", 40001}, Instance{"127.0.0.1", 40002})},
+	}
+	want := []brief{{Kind: KindBypass, Nacos: "order-service", Service: "shop/gray-order-service", Host: "gray-order-service.shop.svc.cluster.local", Port: 8082,
+		Addresses: []string{"127.0.0.1:40001", "127.0.0.1:40002"}, Where: "Service shop/gray-order-service"}}
+	if diff := cmp.Diff(want, briefs(Scan(s))); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
 func TestLooksLikeNacosClient(t *testing.T) {
 	tests := []struct {
 		spec corev1.PodSpec
