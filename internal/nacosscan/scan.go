@@ -6,12 +6,14 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/graylane/graylane/internal/route"
 	"github.com/graylane/graylane/internal/springprops"
 )
 
@@ -301,7 +303,7 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 	if c.port.Where != "" {
 		where = c.port.Where
 	}
-	fixed := ix.fixed(n.Name, url)
+	fixed := ix.fixed(n.Name, c)
 	base := Finding{Kind: KindBypass, NacosNamespace: n.Namespace, NacosGroup: n.Group, NacosService: n.Name,
 		Service: c.svc.ref(), Host: host, Port: c.port.Port, Addresses: c.addrs, Where: where,
 		Hint: fmt.Sprintf("point the client at %s: %s (graylane nacos fix writes it)", url, FeignURLKey(n.Name))}
@@ -339,13 +341,25 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 }
 
 // fixed says whether the shared configuration points the clients of
-// the Nacos service name at url already.
-func (ix *index) fixed(name, url string) bool {
+// the Nacos service name at c's Service already: an http URL with the
+// Service's port and a host that names it (NAME, NAME.NAMESPACE,
+// NAME.NAMESPACE.svc, the FQDN, or the host the mesh routes), as seed
+// 000 writes it by hand (http://gray-order-service:8082).
+func (ix *index) fixed(name string, c *candidate) bool {
 	if ix.s.Shared == nil {
 		return false
 	}
 	v, ok := springprops.Lookup(ix.s.Shared, nil, FeignURLKey(name))
-	return ok && strings.TrimSuffix(v, "/") == url
+	if !ok {
+		return false
+	}
+	u, err := neturl.Parse(strings.TrimSpace(v))
+	if err != nil || u.Scheme != "http" || u.Port() != strconv.Itoa(int(c.port.Port)) || strings.Trim(u.Path, "/") != "" {
+		return false
+	}
+	svc := c.svc
+	host := strings.ToLower(u.Hostname())
+	return slices.Contains([]string{svc.Name, svc.Name + "." + svc.Namespace, svc.Name + "." + svc.Namespace + ".svc", route.ResolveHost(svc.Name, svc.Namespace), svc.host()}, host)
 }
 
 // callers are the workloads that call c's addresses directly, with

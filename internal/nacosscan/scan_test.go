@@ -113,6 +113,19 @@ func TestScan(t *testing.T) {
 			{Kind: KindMissing, Service: "shop/payment", Host: "payment.shop.svc.cluster.local", Where: "Service shop/payment"},
 		},
 	}, {
+		name: "the seed's short form http://NAME:PORT counts as pointing at the Service",
+		edit: func(s *Snapshot) {
+			s.Nacos = []NacosService{order, web, payment}
+			s.Shared = map[string]string{
+				"spring.cloud.openfeign.client.config.order-service.url": "http://order-service:8082",
+				"spring.cloud.openfeign.client.config.web.url":           "http://web.shop:80",
+				"spring.cloud.openfeign.client.config.payment.url":       "http://payment.shop.svc:8080", // another port
+			}
+		},
+		want: []brief{
+			{Kind: KindBypass, Nacos: "payment", Service: "shop/payment", Host: "payment.shop.svc.cluster.local", Port: 80, Addresses: []string{"10.0.0.8:9000"}, Where: "Service shop/payment"},
+		},
+	}, {
 		name: "a shared URL to another host does not count",
 		edit: func(s *Snapshot) {
 			s.Nacos = []NacosService{order, web, payment}
