@@ -213,9 +213,7 @@ func publish(ctx context.Context, store configStore, shared *nacosclient.Config,
 		if !errors.Is(err, nacosclient.ErrConflict) || attempt >= casAttempts {
 			return err
 		}
-		// Let the other writer finish, and stay under the official
-		// client's limit of 5 reads of one configuration a second
-		// (nacos-sdk-go clients/config_client/limiter.go).
+		// Let the other writer finish.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

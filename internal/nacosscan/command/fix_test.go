@@ -18,7 +18,7 @@ import (
 
 func nacosClient(t *testing.T, srv *nacosserver.Server) *nacosclient.Client {
 	t.Helper()
-	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: "http://" + srv.HTTPAddr(), Protocol: nacosclient.ProtocolHTTP})
+	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: "http://" + srv.HTTPAddr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +63,6 @@ func TestFix(t *testing.T) {
 	}
 	entries := t.TempDir() + "/entries.yaml"
 	o := FixOptions{Options: options(srv), ServiceEntries: entries, ServiceEntryNamespace: "shop"}
-	// Over HTTP: the official gRPC client allows 5 reads of one
-	// configuration a second per process, and this test reads it more
-	// often (the other tests use gRPC when the server got port + 1000).
-	o.Nacos.Protocol = nacosclient.ProtocolHTTP
 
 	dry := o
 	dry.DryRun = true
@@ -126,7 +122,6 @@ func TestFix(t *testing.T) {
 	// only the Service missing from Nacos is left.
 	out.Reset()
 	so := options(srv)
-	so.Nacos.Protocol = nacosclient.ProtocolHTTP
 	so.Files = append(so.Files, entries)
 	var fe *FindingsError
 	if err := Scan(ctx, so, &out, &out); !errors.As(err, &fe) || fe.N != 1 || !strings.Contains(out.String(), "missing-from-nacos: Service shop/stock") {
@@ -148,7 +143,6 @@ func TestFixConcurrentEdit(t *testing.T) {
 	const edit = "# team settings\nfeature.x=2\nfeature.y=on\n"
 	o := FixOptions{Options: options(srv)}
 	o.DataID = dataID
-	o.Nacos.Protocol = nacosclient.ProtocolHTTP // reads more than 5 times a second (see TestFix)
 	var edits []int
 	o.beforePublish = func(attempt int) {
 		edits = append(edits, attempt)
@@ -238,7 +232,6 @@ spec:
 	}
 	o := FixOptions{Options: options(srv)}
 	o.Files = append(o.Files, pay)
-	o.Nacos.Protocol = nacosclient.ProtocolHTTP
 	res, _ := fix(t, o)
 	var notFixed []string
 	for _, f := range res.NotFixed {
