@@ -290,16 +290,21 @@ func readLocal(ctx context.Context, rt runtime) (*kube, error) {
 // passthroughQuery sums Istio's requests to PassthroughCluster over the
 // last window by caller and destination (istio_requests_total's standard
 // labels: Istio "Standard Metrics"; destination_service is the request's
-// host for passthrough traffic, istio/proxy extensions/common/context.cc).
+// host for passthrough traffic, istio/proxy extensions/common/context.cc):
+// a series' value now less its value a window ago, or, for a series that
+// did not exist then, all of it. (increase() would miss the requests a
+// new series starts with, and a runtime that just started has only new
+// series.)
 func passthroughQuery(window time.Duration) string {
+	const sel = `istio_requests_total{destination_service_name="PassthroughCluster"}`
 	return `sum by (source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace) ` +
-		`(increase(istio_requests_total{destination_service_name="PassthroughCluster"}[` + model.Duration(window).String() + `]))`
+		`((` + sel + ` - ` + sel + ` offset ` + model.Duration(window).String() + `) or ` + sel + `)`
 }
 
 // readEdges runs passthroughQuery as an instant query on the Prometheus
 // at addr: the callers that called pod addresses in the last window, with
-// their request counts (rounded: increase extrapolates); callers with
-// none in the window are left out.
+// their request counts; callers with none in the window (or whose counter
+// was reset) are left out.
 func readEdges(ctx context.Context, addr string, window time.Duration) ([]nacosscan.Edge, error) {
 	c, err := promapi.NewClient(promapi.Config{Address: addr})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,10 +27,11 @@ import (
 )
 
 // startPrometheus serves the embedded Prometheus (internal/promstore)
-// with Istio's istio_requests_total series, scraped a minute ago and now:
-// in that minute web-v1 called the order pods by IP (PassthroughCluster),
-// cron called an order pod the proxy named only by workload, and web-v1
-// called stock through its Service; old-batch's calls are older.
+// with Istio's istio_requests_total series, scraped 12 minutes ago, a
+// minute ago and now. Since a minute ago web-v1 called the order pods by
+// IP (PassthroughCluster), cron called an order pod the proxy named only
+// by workload, and web-v1 called stock through its Service; the calls of
+// mid-batch are between 12 minutes and a minute old, old-batch's older.
 func startPrometheus(t *testing.T) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -37,19 +39,17 @@ func startPrometheus(t *testing.T) string {
 		[]string{"reporter", "source_workload", "source_workload_namespace", "destination_service", "destination_service_name",
 			"destination_workload", "destination_workload_namespace", "response_code"})
 	reg.MustRegister(requests)
+	// The series and their values at each scrape (-1: not there yet).
 	series := []struct {
 		labels []string
-		before float64
-		now    float64
+		values [3]float64
 	}{
-		{[]string{"source", "web-v1", "shop", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200"}, 0, 40},
-		{[]string{"source", "web-v1", "shop", "10.1.0.6:8082", "PassthroughCluster", "unknown", "unknown", "200"}, 0, 2},
-		{[]string{"source", "cron", "ops", "unknown", "PassthroughCluster", "order-service", "shop", "200"}, 0, 1},
-		{[]string{"source", "web-v1", "shop", "stock.shop.svc.cluster.local", "stock", "stock", "shop", "200"}, 0, 9},
-		{[]string{"source", "old-batch", "ops", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200"}, 7, 7},
-	}
-	for _, s := range series {
-		requests.WithLabelValues(s.labels...).Add(s.before)
+		{[]string{"source", "old-batch", "ops", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200"}, [3]float64{7, 7, 7}},
+		{[]string{"source", "mid-batch", "ops", "10.1.0.6:8082", "PassthroughCluster", "unknown", "unknown", "200"}, [3]float64{-1, 5, 5}},
+		{[]string{"source", "web-v1", "shop", "10.1.0.5:8082", "PassthroughCluster", "unknown", "unknown", "200"}, [3]float64{-1, 10, 50}},
+		{[]string{"source", "web-v1", "shop", "10.1.0.6:8082", "PassthroughCluster", "unknown", "unknown", "200"}, [3]float64{-1, -1, 2}},
+		{[]string{"source", "cron", "ops", "unknown", "PassthroughCluster", "order-service", "shop", "200"}, [3]float64{-1, -1, 1}},
+		{[]string{"source", "web-v1", "shop", "stock.shop.svc.cluster.local", "stock", "stock", "shop", "200"}, [3]float64{-1, -1, 9}},
 	}
 	store, err := promstore.New(reg, promstore.Options{})
 	if err != nil {
@@ -57,14 +57,19 @@ func startPrometheus(t *testing.T) string {
 	}
 	t.Cleanup(func() { store.Close() })
 	now := time.Now()
-	if err := store.ScrapeOnce(context.Background(), now.Add(-time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range series {
-		requests.WithLabelValues(s.labels...).Add(s.now - s.before)
-	}
-	if err := store.ScrapeOnce(context.Background(), now); err != nil {
-		t.Fatal(err)
+	for i, at := range []time.Time{now.Add(-12 * time.Minute), now.Add(-time.Minute), now} {
+		for _, s := range series {
+			if v := s.values[i]; v >= 0 {
+				prev := 0.0
+				if i > 0 && s.values[i-1] > 0 {
+					prev = s.values[i-1]
+				}
+				requests.WithLabelValues(s.labels...).Add(v - prev)
+			}
+		}
+		if err := store.ScrapeOnce(context.Background(), at); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv := httptest.NewServer(store.Handler())
 	t.Cleanup(srv.Close)
@@ -81,15 +86,23 @@ func TestReadEdges(t *testing.T) {
 	}
 	want := []nacosscan.Edge{
 		{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "unknown", DestinationWorkload: "order-service", DestinationNamespace: "shop", Requests: 1},
-		{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.1.0.5:8082", DestinationWorkload: "unknown", DestinationNamespace: "unknown", Requests: 40},
+		{SourceWorkload: "mid-batch", SourceNamespace: "ops", Destination: "10.1.0.6:8082", DestinationWorkload: "unknown", DestinationNamespace: "unknown", Requests: 5},
+		{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.1.0.5:8082", DestinationWorkload: "unknown", DestinationNamespace: "unknown", Requests: 50},
 		{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.1.0.6:8082", DestinationWorkload: "unknown", DestinationNamespace: "unknown", Requests: 2},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("edges (-want +got):\n%s", diff)
 	}
-	// A window that holds one scrape has no increase.
-	if got, err := readEdges(context.Background(), prom, 30*time.Second); err != nil || len(got) != 0 {
-		t.Errorf("edges of the last 30s = %v, %v; want none", got, err)
+	// In the last 30 s: web-v1's 40 new calls to 10.1.0.5, and the
+	// series born since.
+	got, err = readEdges(context.Background(), prom, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = slices.Delete(want, 1, 2)
+	want[1].Requests = 40
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("edges of the last 30s (-want +got):\n%s", diff)
 	}
 }
 
@@ -114,7 +127,7 @@ func TestScanManifestsPrometheus(t *testing.T) {
 	}
 	// Without pod IPs (manifests) the cron edge, which names only the
 	// destination workload, cannot be placed.
-	want := []string{"shop/web-v1 -> order-service 42", " -> web 0"}
+	want := []string{"ops/mid-batch -> order-service 5", "shop/web-v1 -> order-service 52", " -> web 0"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("bypass callers (-want +got):\n%s", diff)
 	}
@@ -192,7 +205,8 @@ func TestScanCluster(t *testing.T) {
 		// cron named no address, only the peer workload (the ReplicaSet's
 		// name less the rollouts-pod-template-hash).
 		"bypass ops/cron order-service shop/order-service order-service.shop.svc.cluster.local:8082 1",
-		"bypass shop/web-v1 order-service shop/order-service order-service.shop.svc.cluster.local:8082 42",
+		"bypass ops/mid-batch order-service shop/order-service order-service.shop.svc.cluster.local:8082 5",
+		"bypass shop/web-v1 order-service shop/order-service order-service.shop.svc.cluster.local:8082 52",
 		// web has no pods in this cluster; legacy-db has a ServiceEntry.
 		"nacos-only  web  :0 0",
 	}
