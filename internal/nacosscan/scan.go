@@ -319,7 +319,8 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 		if len(callers) == 0 {
 			return nil
 		}
-		base.Hint = fmt.Sprintf("%s points %s at %s already: make the caller import it (spring.config.import: optional:nacos:%s)",
+		base.Hint = fmt.Sprintf("%s points %s at %s already: make the caller import it (spring.config.import: optional:nacos:%s); "+
+			"if it does and has picked it up, these calls are older than the fix: scan again once the metrics window has passed",
 			ix.s.SharedName, FeignURLKey(n.Name), url, ix.s.SharedName)
 	}
 	if len(callers) == 0 {
