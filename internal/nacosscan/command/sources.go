@@ -17,13 +17,14 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
@@ -166,44 +167,43 @@ func namedPorts(spec *corev1.PodSpec) map[string]int32 {
 
 // readCluster lists the Services, the pods with an IP and the Istio
 // ServiceEntries of every namespace of the kubeconfig's cluster (a
-// cluster without Istio's CRDs has no ServiceEntries).
+// cluster without Istio's CRDs has no ServiceEntries). The lists come
+// through client-go's dynamic client and are decoded into the typed
+// objects, as internal/kubeapply does: client-go's typed clientset links
+// every API group, some 20 MB of binary.
 func readCluster(ctx context.Context, kubeconfig, kubeContext string) (*kube, error) {
 	cfg, _, err := kubeapply.ClientConfig(kubeconfig, kubeContext)
 	if err != nil {
 		return nil, cli.InputErrorf("%w (the Kubernetes side: give -f FILE|DIR, --local, or a kubeconfig)", err)
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, &cli.InputError{Err: fmt.Errorf("kubernetes client: %w", err)}
 	}
-	ic, err := istioclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, &cli.InputError{Err: fmt.Errorf("istio client: %w", err)}
+	var svcs []corev1.Service
+	if err := list(ctx, dyn, corev1.SchemeGroupVersion.WithResource("services"), &svcs); err != nil {
+		return nil, err
 	}
-	sl, err := cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list services: %w", err)
-	}
-	pl, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list pods: %w", err)
+	var pods []corev1.Pod
+	if err := list(ctx, dyn, corev1.SchemeGroupVersion.WithResource("pods"), &pods); err != nil {
+		return nil, err
 	}
 	var k kube
-	el, err := ic.NetworkingV1().ServiceEntries("").List(ctx, metav1.ListOptions{})
-	switch {
+	var entries []networkingv1.ServiceEntry
+	switch err := list(ctx, dyn, networkingv1.SchemeGroupVersion.WithResource("serviceentries"), &entries); {
 	case err == nil:
-		for _, se := range el.Items {
-			k.entries = append(k.entries, entryOf(se, se.Namespace))
+		for i := range entries {
+			k.entries = append(k.entries, entryOf(&entries[i], entries[i].Namespace))
 		}
 	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("list serviceentries: %w", err)
+		return nil, err
 	}
-	for i := range sl.Items {
-		s := &sl.Items[i]
+	for i := range svcs {
+		s := &svcs[i]
 		k.services = append(k.services, serviceOf(s, s.Namespace, func(string) string { return "" }))
 	}
-	for i := range pl.Items {
-		p := &pl.Items[i]
+	for i := range pods {
+		p := &pods[i]
 		if p.Status.PodIP == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
@@ -211,6 +211,22 @@ func readCluster(ctx context.Context, kubeconfig, kubeContext string) (*kube, er
 			IP: p.Status.PodIP, ContainerPorts: namedPorts(&p.Spec), NacosClient: nacosscan.LooksLikeNacosClient(&p.Spec)})
 	}
 	return &k, nil
+}
+
+// list lists a resource of every namespace into out, decoded into its Go
+// type.
+func list[T any](ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, out *[]T) error {
+	ul, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", gvr.Resource, err)
+	}
+	*out = make([]T, len(ul.Items))
+	for i := range ul.Items {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(ul.Items[i].Object, &(*out)[i]); err != nil {
+			return fmt.Errorf("list %s: %s/%s: %w", gvr.Resource, ul.Items[i].GetNamespace(), ul.Items[i].GetName(), err)
+		}
+	}
+	return nil
 }
 
 // workloadOf names a pod's workload from its owner: a ReplicaSet's name
@@ -237,9 +253,9 @@ func workloadOf(p *corev1.Pod) string {
 	return p.Name
 }
 
-// runtime is what the scan reads of a running `graylane up` (a
+// localRuntime is what the scan reads of a running `graylane up` (a
 // *adminapi.Client).
-type runtime interface {
+type localRuntime interface {
 	Workloads(ctx context.Context) ([]adminapi.PodStatus, error)
 	Services(ctx context.Context) ([]adminapi.ServiceStatus, error)
 }
@@ -248,7 +264,7 @@ type runtime interface {
 // each replica is a pod at its process address (127.0.0.1:PORT), each
 // Service has its ready endpoints as pods and the host the runtime's
 // proxies route.
-func readLocal(ctx context.Context, rt runtime) (*kube, error) {
+func readLocal(ctx context.Context, rt localRuntime) (*kube, error) {
 	ws, err := rt.Workloads(ctx)
 	if err != nil {
 		return nil, err
