@@ -28,6 +28,7 @@ import (
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/cli/load"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/manifest"
@@ -89,7 +90,7 @@ type kube struct {
 // located, and the ServiceEntries. Load errors are input errors.
 func readManifests(files []string, warn func(string)) (*kube, error) {
 	var w strings.Builder
-	set, err := cli.Load(files, &w, doing, nil)
+	set, err := load.Load(files, &w, doing, nil)
 	for _, line := range strings.Split(strings.TrimSpace(w.String()), "\n") {
 		if line != "" {
 			warn(strings.TrimPrefix(line, "warning: "))
