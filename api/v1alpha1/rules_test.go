@@ -76,6 +76,7 @@ const (
 	labelValues  = "the values of a map have no length limit in the schema: a pattern on each exceeds the API server's CEL cost budget (their length is checked)"
 	defaulted    = "the names are given by Default (http, http-PORT), which the API server does not run"
 	relaxedNames = "the environment variable of a property is Spring's relaxed binding of its name (springprops.EnvName), which the schema does not compute: it checks the characters of the names only"
+	containers   = "the pod template's containers list has no size limit in the schema: a rule that searches it for the container exceeds the API server's CEL cost budget"
 	envValues    = "the values of a map have no length limit in the schema: a search in each exceeds the API server's CEL cost budget"
 )
 
@@ -393,7 +394,7 @@ var rules = []rule{
 	{name: "canaryConfig unknown template container", release: svc(func(s *v1alpha1.ReleaseService) {
 		s.Image, s.Template = "", &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}}}
 		s.CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"a": "b"}, Container: "order"}
-	}), goField: "spec.services[0].canaryConfig.container", apiField: "spec.services[0].canaryConfig.container"},
+	}), goField: "spec.services[0].canaryConfig.container", goOnly: containers},
 	{name: "canaryConfig nacos without dataId", release: canary(func(c *v1alpha1.CanaryConfig) { c.Nacos.DataID = "" }),
 		goField: "spec.services[0].canaryConfig.nacos.dataId", apiField: "spec.services[0].canaryConfig.nacos.dataId"},
 	{name: "canaryConfig nacos dataId without format", release: canary(func(c *v1alpha1.CanaryConfig) { c.Nacos.DataID = "order.json" }),
