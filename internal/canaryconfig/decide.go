@@ -30,6 +30,12 @@ import (
 	"github.com/graylane/graylane/internal/springprops"
 )
 
+// PublishedAnnotation is the annotation a cluster shell (graylane apply
+// --wait) sets on a Rollout once it published the canary configuration of
+// its stable template: the template's pod-template-hash. A later run sees
+// it and does not publish again (an edit made in Nacos since is kept).
+const PublishedAnnotation = "graylane.io/canary-config-published"
+
 // Observation is what is known of a Rollout's progress, in Argo Rollouts'
 // terms.
 type Observation struct {

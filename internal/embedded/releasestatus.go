@@ -42,6 +42,7 @@ func (r *Runtime) Rollouts() []adminapi.RolloutStatus {
 			rs.HeaderRoutes = append(rs.HeaderRoutes, h.Name)
 		}
 		rs.Analysis = analysisStatuses(ro.Analysis)
+		rs.CanaryConfig = r.canaryStatus(ro)
 		out = append(out, rs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
