@@ -158,3 +158,20 @@ func TestReleaseWithCLI(t *testing.T) {
 		t.Errorf("unknown container: %v", err)
 	}
 }
+
+// `rollout get` says what became of a Rollout's canary-only properties.
+func TestCanaryConfigLine(t *testing.T) {
+	var b bytes.Buffer
+	st := &adminapi.CanaryConfigStatus{Properties: []string{"a.b", "c"}, DataID: "order.yaml", Group: "DEFAULT_GROUP",
+		State: "NotPublished", Message: "the rollout was aborted: nacos order.yaml (group DEFAULT_GROUP) not published"}
+	if err := canaryConfigLine(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := canaryConfigLine(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "canary config: NotPublished - the rollout was aborted: nacos order.yaml (group DEFAULT_GROUP) not published (a.b, c)\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
