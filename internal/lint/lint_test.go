@@ -136,7 +136,11 @@ func TestLint(t *testing.T) {
 		{"clean", base, nil},
 		{"subset missing from the DestinationRule",
 			strings.Replace(base, "{name: canary, labels: {app: order}}", "{name: canary-x, labels: {app: order}}", 1),
-			[]string{"routing in.yaml:25", "routing in.yaml:29", "rollout-ref in.yaml:44"}},
+			// in.yaml:15: Argo Rollouts would also drop canary-x.
+			[]string{"rollout-ref in.yaml:15", "routing in.yaml:25", "routing in.yaml:29", "rollout-ref in.yaml:44"}},
+		{"extra subset in a Rollout's DestinationRule",
+			strings.Replace(base, "{name: canary, labels: {app: order}}", "{name: canary, labels: {app: order}}\n  - {name: legacy, labels: {app: order, version: v0}}", 1),
+			[]string{"rollout-ref in.yaml:16"}},
 		{"rollout route name missing",
 			strings.Replace(base, "routes: [primary]", "routes: [main]", 1),
 			[]string{"rollout-ref in.yaml:43"}},
