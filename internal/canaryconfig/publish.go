@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/nacosclient"
@@ -82,7 +83,8 @@ func (r Result) String() string {
 // keeping everything else of it (springprops.Set in the format of the data
 // id's extension), with compare-and-swap on the md5 it read: when somebody
 // else changed the configuration in between, it reads it again and merges
-// again, so their edit is kept, at most MaxAttempts times. A configuration
+// again, so their edit is kept, at most MaxAttempts times (waiting
+// RetryDelay, then twice as long, ... between rounds). A configuration
 // that does not exist is created (compare-and-swap on the md5 of the empty
 // content, so that one created concurrently is read and merged, not
 // overwritten). When every property already has its value nothing is
@@ -103,6 +105,11 @@ func Publish(ctx context.Context, store ConfigStore, c *v1alpha1.CanaryConfig) (
 		set[k] = &v
 	}
 	for res.Attempts < MaxAttempts {
+		if res.Attempts > 0 {
+			if err := backOff(ctx, res.Attempts); err != nil {
+				return res, err
+			}
+		}
 		res.Attempts++
 		cur, err := store.GetConfig(ctx, n.DataID, n.Group)
 		exists := err == nil
@@ -135,4 +142,22 @@ func Publish(ctx context.Context, store ConfigStore, c *v1alpha1.CanaryConfig) (
 		return res, nil
 	}
 	return res, fmt.Errorf("nacos %s (group %s): %d attempts: %w", n.DataID, n.Group, res.Attempts, ErrKeepsChanging)
+}
+
+// RetryDelay is the wait before the second attempt of Publish; the n-th
+// waits n times as long. Reads of one data id are rate-limited by the
+// official Go client (nacos-sdk-go v2.3.2
+// clients/config_client/limiter.go: 5 per second per data id, process-wide),
+// so the rounds of a contended publish are spread out.
+const RetryDelay = 200 * time.Millisecond
+
+func backOff(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(attempt) * RetryDelay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
