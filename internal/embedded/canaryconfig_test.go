@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strings"
@@ -219,5 +220,54 @@ func TestCanaryConfigPublishedOnceAcrossRestart(t *testing.T) {
 	}
 	if got := nacosContent(t, nc); got != edited {
 		t.Errorf("Nacos after the restart: %q, want the edit %q kept", got, edited)
+	}
+}
+
+// Without any Nacos the promoted Rollout's status says there is nowhere
+// to publish; with a Nacos that is down the publish fails and is tried
+// again until it is up. (A Release applied for the first time is
+// promoted at once: Argo Rollouts makes its first template the stable.)
+func TestCanaryConfigNoNacosThenRetry(t *testing.T) {
+	r := startWith(t, nil, nil)
+	if _, err := r.rt.Apply(mustLoadBytes(t, orderRelease("1.0", "0.2"))); err != nil {
+		t.Fatal(err)
+	}
+	st := waitRolloutFor(t, r.rt, "decided", func(s adminapi.RolloutStatus) bool {
+		return s.CanaryConfig != nil && s.CanaryConfig.State != "Pending"
+	})
+	if st.CanaryConfig.State != "NoNacos" || !strings.Contains(st.CanaryConfig.Message, "--nacos-server") {
+		t.Errorf("without Nacos: %+v", st.CanaryConfig)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r = startWith(t, func(o *Options) { o.CanaryNacos = nacosclient.Options{Server: addr} }, nil)
+	if _, err := r.rt.Apply(mustLoadBytes(t, orderRelease("1.0", "0.2"))); err != nil {
+		t.Fatal(err)
+	}
+	st = waitRolloutFor(t, r.rt, "failed", func(s adminapi.RolloutStatus) bool {
+		return s.CanaryConfig != nil && s.CanaryConfig.State != "Pending"
+	})
+	if st.CanaryConfig.State != "Failed" {
+		t.Fatalf("with Nacos down: %+v", st.CanaryConfig)
+	}
+	srv, err := nacosserver.Start(context.Background(), nacosserver.Options{Addr: addr})
+	if err != nil {
+		t.Skipf("cannot serve Nacos on %s again (its port or port + 1000 was taken meanwhile): %v", addr, err)
+	}
+	defer srv.Close()
+	waitRolloutFor(t, r.rt, "published once Nacos is up", func(s adminapi.RolloutStatus) bool {
+		return s.CanaryConfig != nil && s.CanaryConfig.State == "Published"
+	})
+	nc, err := nacosclient.New(context.Background(), nacosclient.Options{Server: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := nacosContent(t, nc), "feature:\n  discount-rate: \"0.2\"\n"; got != want {
+		t.Errorf("published %q, want %q", got, want)
 	}
 }
