@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/graylane/graylane/internal/adminapi"
@@ -57,6 +58,9 @@ type canaryConfigs struct {
 	server   string
 	records  map[string]*canaryRecord // by "Rollout ns/name"
 	inflight map[string]bool
+	// publishing counts the publishes under way: the runtime's cleanup
+	// waits for them (they end with its context).
+	publishing sync.WaitGroup
 }
 
 // setupCanaryConfigs chooses the Nacos publishes go to: Options.CanaryNacos
@@ -123,8 +127,10 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 					r.recordCanary(key, &canaryRecord{Hash: d.Hash, State: canaryNoNacos, Message: msg, At: now})
 					r.log.Warn("canary configuration not published", "rollout", key, "reason", msg)
 				}
+			case ctx.Err() != nil: // stopping
 			default:
 				r.canary.inflight[key] = true
+				r.canary.publishing.Add(1)
 				go r.publishCanary(ctx, key, v.Ref, d)
 			}
 		}
@@ -134,6 +140,7 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 // publishCanary publishes a fully promoted Rollout's canary configuration
 // (without r.mu: it waits on Nacos) and records the outcome.
 func (r *Runtime) publishCanary(ctx context.Context, key string, ref release.Ref, d canaryconfig.Decision) {
+	defer r.canary.publishing.Done()
 	rec := &canaryRecord{Hash: d.Hash}
 	res, err := r.publishTo(ctx, d)
 	if err != nil {

@@ -279,6 +279,7 @@ func (r *Runtime) prepareStateDir() error {
 
 // cleanup stops every process and listener, and waits for them.
 func (r *Runtime) cleanup() {
+	r.canary.publishing.Wait()
 	r.mu.Lock()
 	var pods []*pod
 	for _, w := range r.workloads {
