@@ -67,11 +67,14 @@ func publishCanaryConfigs(ctx context.Context, c Client, keys []types.Namespaced
 		}
 		phase, _ := Phase(&ro)
 		d, err := canaryconfig.Decide(&ro, canaryconfig.Observe(&ro, phase))
-		if d.Config == nil || d.Config.Nacos == nil {
+		if err == nil && (d.Config == nil || d.Config.Nacos == nil) {
 			continue
 		}
-		n := d.Config.Nacos
-		res := CanaryConfigResult{Namespace: key.Namespace, Name: key.Name, DataID: n.DataID, Group: n.Group, NacosNamespace: n.Namespace}
+		res := CanaryConfigResult{Namespace: key.Namespace, Name: key.Name}
+		if d.Config != nil && d.Config.Nacos != nil {
+			n := d.Config.Nacos
+			res.DataID, res.Group, res.NacosNamespace = n.DataID, n.Group, n.Namespace
+		}
 		switch {
 		case err != nil:
 			res.State, res.Message = CanaryFailed, err.Error()
