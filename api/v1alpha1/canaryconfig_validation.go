@@ -55,7 +55,9 @@ func (c *CanaryConfig) Env() []corev1.EnvVar {
 
 // Validate checks a defaulted canaryConfig against the containers of the
 // pod template it goes on (their names and the environment variables
-// each already sets).
+// each already sets). containers nil: the template is not known here (a
+// Lane member's workload), so the container and its variables are checked
+// when the lane is compiled (CheckContainer).
 func (c *CanaryConfig) Validate(p *field.Path, containers []corev1.Container) field.ErrorList {
 	var errs field.ErrorList
 	pp := p.Child("properties")
@@ -63,18 +65,8 @@ func (c *CanaryConfig) Validate(p *field.Path, containers []corev1.Container) fi
 		errs = append(errs, field.Required(pp, "at least one Spring property"))
 	}
 	errs = append(errs, tooMany(len(c.Properties), MaxCanaryProperties, pp)...)
-	var set map[string]bool
-	if i := slices.IndexFunc(containers, func(ct corev1.Container) bool { return ct.Name == c.Container }); i >= 0 {
-		set = map[string]bool{}
-		for _, e := range containers[i].Env {
-			set[e.Name] = true
-		}
-	} else {
-		names := make([]string, len(containers))
-		for i := range containers {
-			names[i] = containers[i].Name
-		}
-		errs = append(errs, field.NotSupported(p.Child("container"), c.Container, names))
+	if containers != nil {
+		errs = append(errs, c.CheckContainer(p, containers)...)
 	}
 	byEnv := map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(c.Properties)) {
@@ -84,11 +76,8 @@ func (c *CanaryConfig) Validate(p *field.Path, containers []corev1.Container) fi
 			continue
 		}
 		env := springprops.EnvName(k)
-		switch {
-		case byEnv[env] != "":
+		if byEnv[env] != "" {
 			errs = append(errs, field.Duplicate(kp, k+" maps to environment variable "+env+", as "+byEnv[env]+" does"))
-		case set[env]:
-			errs = append(errs, field.Invalid(kp, k, "its environment variable "+env+" is already set by container "+c.Container+"; set the value once, here or there"))
 		}
 		byEnv[env] = k
 		if v := c.Properties[k]; strings.Contains(v, "$(") || strings.Contains(v, "$$") {
@@ -96,27 +85,61 @@ func (c *CanaryConfig) Validate(p *field.Path, containers []corev1.Container) fi
 		}
 	}
 	if n := c.Nacos; n != nil {
-		np := p.Child("nacos")
-		switch {
-		case n.DataID == "":
-			errs = append(errs, field.Required(np.Child("dataId"), "the data id the properties are published to"))
-		case !nacosName.MatchString(n.DataID) || springprops.FormatOf(n.DataID) == "":
-			errs = append(errs, field.Invalid(np.Child("dataId"), n.DataID, "want a Nacos data id (letters, digits, '-', '_', '.', ':') ending in .yaml, .yml or .properties (its format)"))
+		errs = append(errs, n.validate(p.Child("nacos"))...)
+	}
+	return errs
+}
+
+// CheckContainer checks that the container c names (the first of
+// containers when it names none) is one of containers and sets none of
+// the properties' variables itself.
+func (c *CanaryConfig) CheckContainer(p *field.Path, containers []corev1.Container) field.ErrorList {
+	name := c.Container
+	if name == "" && len(containers) > 0 {
+		name = containers[0].Name
+	}
+	i := slices.IndexFunc(containers, func(ct corev1.Container) bool { return ct.Name == name })
+	if i < 0 {
+		names := make([]string, len(containers))
+		for i := range containers {
+			names[i] = containers[i].Name
 		}
-		for _, f := range []struct {
-			name, v string
-			max     int
-		}{{"dataId", n.DataID, 255}, {"group", n.Group, 128}, {"namespace", n.Namespace, 128}} {
-			if len(f.v) > f.max {
-				errs = append(errs, field.TooLong(np.Child(f.name), f.v, f.max))
-			}
+		return field.ErrorList{field.NotSupported(p.Child("container"), name, names)}
+	}
+	set := map[string]bool{}
+	for _, e := range containers[i].Env {
+		set[e.Name] = true
+	}
+	var errs field.ErrorList
+	for _, k := range slices.Sorted(maps.Keys(c.Properties)) {
+		if env := springprops.EnvName(k); set[env] {
+			errs = append(errs, field.Invalid(p.Child("properties").Key(k), k, "its environment variable "+env+" is already set by container "+name+"; set the value once, here or there"))
 		}
-		if !nacosName.MatchString(n.Group) {
-			errs = append(errs, field.Invalid(np.Child("group"), n.Group, "want a Nacos group: letters, digits, '-', '_', '.', ':'"))
+	}
+	return errs
+}
+
+func (n *NacosConfigRef) validate(np *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	switch {
+	case n.DataID == "":
+		errs = append(errs, field.Required(np.Child("dataId"), "the data id the properties are published to"))
+	case !nacosName.MatchString(n.DataID) || springprops.FormatOf(n.DataID) == "":
+		errs = append(errs, field.Invalid(np.Child("dataId"), n.DataID, "want a Nacos data id (letters, digits, '-', '_', '.', ':') ending in .yaml, .yml or .properties (its format)"))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"dataId", n.DataID, 255}, {"group", n.Group, 128}, {"namespace", n.Namespace, 128}} {
+		if len(f.v) > f.max {
+			errs = append(errs, field.TooLong(np.Child(f.name), f.v, f.max))
 		}
-		if !nacosName.MatchString(n.Namespace) {
-			errs = append(errs, field.Invalid(np.Child("namespace"), n.Namespace, "want a Nacos namespace id: letters, digits, '-', '_', '.', ':'"))
-		}
+	}
+	if !nacosName.MatchString(n.Group) {
+		errs = append(errs, field.Invalid(np.Child("group"), n.Group, "want a Nacos group: letters, digits, '-', '_', '.', ':'"))
+	}
+	if !nacosName.MatchString(n.Namespace) {
+		errs = append(errs, field.Invalid(np.Child("namespace"), n.Namespace, "want a Nacos namespace id: letters, digits, '-', '_', '.', ':'"))
 	}
 	return errs
 }

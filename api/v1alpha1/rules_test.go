@@ -117,6 +117,16 @@ var rules = []rule{
 		goField: "spec.members[0].workload", apiField: "spec.members[0].workload"},
 	{name: "stable without workload or labels", lane: func(l *v1alpha1.Lane) { l.Spec.Members[0].Stable = &v1alpha1.VersionRef{} },
 		goField: "spec.members[0].stable", apiField: "spec.members[0].stable"},
+	{name: "lane canaryConfig without workload", lane: func(l *v1alpha1.Lane) {
+		l.Spec.Members[0] = v1alpha1.LaneMember{Service: "order", Labels: map[string]string{"version": "v2"},
+			CanaryConfig: &v1alpha1.CanaryConfig{Properties: map[string]string{"a": "b"}}}
+	}, goField: "spec.members[0].canaryConfig", apiField: "spec.members[0].canaryConfig"},
+	{name: "lane canaryConfig property name", lane: func(l *v1alpha1.Lane) {
+		l.Spec.Members[0].CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"a b": "c"}}
+	}, goField: "spec.members[0].canaryConfig.properties[a b]", apiField: "spec.members[0].canaryConfig.properties"},
+	{name: "lane canaryConfig nacos dataId", lane: func(l *v1alpha1.Lane) {
+		l.Spec.Members[0].CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"a": "c"}, Nacos: &v1alpha1.NacosConfigRef{DataID: "order"}}
+	}, goField: "spec.members[0].canaryConfig.nacos.dataId", apiField: "spec.members[0].canaryConfig.nacos.dataId"},
 	{name: "fallback", lane: func(l *v1alpha1.Lane) { l.Spec.Fallback = "loose" }, goField: "spec.fallback", apiField: "spec.fallback"},
 	{name: "header name", lane: func(l *v1alpha1.Lane) { l.Spec.Entry.Headers[0].Name = "x canary" },
 		goField: "spec.entry.headers[0].name", apiField: "spec.entry.headers[0].name"},
