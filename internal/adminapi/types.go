@@ -75,6 +75,8 @@ type RolloutStatus struct {
 // CanaryConfigStatus is what happened to a Rollout's canary-only
 // properties (docs/nacos.md, "Canary configuration").
 type CanaryConfigStatus struct {
+	// Service is the lane member (lanes only).
+	Service string `json:"service,omitempty"`
 	// Properties are the Spring property names.
 	Properties []string `json:"properties"`
 	// DataID, Group and Namespace name the Nacos configuration they are
@@ -117,6 +119,9 @@ type LaneStatus struct {
 	Analysis  []AnalysisStatus `json:"analysis,omitempty"`
 	Fallback  string           `json:"fallback"`
 	Modes     []string         `json:"propagation"`
+	// CanaryConfig is each member's canary configuration (a member's
+	// canaryConfig) and whether it was published.
+	CanaryConfig []CanaryConfigStatus `json:"canaryConfig,omitempty"`
 }
 
 // LanePlanStatus is the step machine's view of a lane with a plan.

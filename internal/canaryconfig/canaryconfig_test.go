@@ -248,3 +248,25 @@ func TestPublishKeepsConcurrentEdit(t *testing.T) {
 		t.Errorf("content %q, want the last edit only", got)
 	}
 }
+
+func TestDecideLane(t *testing.T) {
+	envOnly := orderConfig()
+	envOnly.Nacos = nil
+	tests := []struct {
+		name              string
+		c                 *v1alpha1.CanaryConfig
+		promoted, aborted bool
+		want              canaryconfig.Action
+	}{
+		{"promoted", orderConfig(), true, false, canaryconfig.ActionPublish},
+		{"running", orderConfig(), false, false, canaryconfig.ActionWait},
+		{"aborted", orderConfig(), false, true, canaryconfig.ActionDiscard},
+		{"env only", envOnly, true, false, canaryconfig.ActionNone},
+		{"none", nil, true, false, canaryconfig.ActionNone},
+	}
+	for _, tc := range tests {
+		if d := canaryconfig.DecideLane(tc.c, tc.promoted, tc.aborted, "h"); d.Action != tc.want {
+			t.Errorf("%s: %s (%s), want %s", tc.name, d.Action, d.Reason, tc.want)
+		}
+	}
+}

@@ -167,3 +167,25 @@ func target(c *v1alpha1.CanaryConfig) string {
 	}
 	return s + ")"
 }
+
+// DecideLane says what to do with the canaryConfig of a Lane member: a
+// lane version is a workload of its own, so its properties are published
+// when the lane's plan is Promoted (every member's lane version serves
+// everyone) and not when it is aborted. hash identifies the lane's run
+// (a changed Lane starts its plan again).
+func DecideLane(c *v1alpha1.CanaryConfig, promoted, aborted bool, hash string) Decision {
+	d := Decision{Config: c, Hash: hash}
+	switch {
+	case c == nil:
+		d.Action, d.Reason = ActionNone, "no canary configuration"
+	case c.Nacos == nil:
+		d.Action, d.Reason = ActionNone, "canaryConfig has no nacos target: the properties stay environment variables"
+	case aborted:
+		d.Action, d.Reason = ActionDiscard, "the lane was aborted: "+target(c)+" not published"
+	case promoted:
+		d.Action, d.Reason = ActionPublish, "the lane is promoted: publish to "+target(c)
+	default:
+		d.Action, d.Reason = ActionWait, "the lane is not promoted yet"
+	}
+	return d
+}

@@ -2,13 +2,18 @@ package embedded
 
 import (
 	"context"
+	"encoding/json"
+	"hash/fnv"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/canaryconfig"
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/release"
 	"github.com/graylane/graylane/internal/rollouttraffic"
 )
@@ -92,21 +97,62 @@ func (r *Runtime) restoreCanaryConfigs(saved map[string]*canaryRecord) {
 	}
 }
 
-// reconcileCanaryConfigs decides, for every Rollout with a canary
-// configuration, whether to publish it now, and starts the publishes.
-// Called with r.mu held.
-func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
-	now := time.Now()
+// canaryItem is one canary configuration and what to do with it now: a
+// Rollout's ("Rollout ns/name") or a lane member's ("Lane ns/name
+// member SERVICE").
+type canaryItem struct {
+	key string
+	d   canaryconfig.Decision
+}
+
+// canaryItems decides for every Rollout with a canary configuration, and
+// every member with one of a lane with a plan. Called with r.mu held.
+func (r *Runtime) canaryItems() []canaryItem {
+	var out []canaryItem
 	for _, v := range r.release.Rollouts() {
 		key := v.Key()
-		if r.canary.inflight[key] {
-			continue
-		}
 		obs := canaryconfig.Observation{Phase: string(v.Status.Phase), StableHash: v.Status.StableHash,
 			CurrentHash: rollouttraffic.TemplateHash(&v.Object.Spec.Template), Aborted: v.Status.Aborted}
 		d, err := canaryconfig.Decide(v.Object, obs)
 		if err != nil {
 			r.noteOnce(key+" canary config "+obs.CurrentHash, "%s: canary configuration: %v", key, err)
+			continue
+		}
+		out = append(out, canaryItem{key, d})
+	}
+	for _, l := range r.release.Lanes() {
+		if l.Lane.Spec.Plan == nil {
+			continue
+		}
+		hash := laneRunHash(l.Lane.Spec)
+		for _, m := range l.Lane.Spec.Members {
+			if m.CanaryConfig != nil {
+				d := canaryconfig.DecideLane(m.CanaryConfig, l.State.Phase == lane.Promoted, l.State.Phase == lane.Aborted, hash)
+				out = append(out, canaryItem{laneCanaryKey(l.Key, m.Service), d})
+			}
+		}
+	}
+	return out
+}
+
+func laneCanaryKey(lane, service string) string { return "Lane " + lane + " member " + service }
+
+// laneRunHash identifies a lane's plan run: a changed Lane starts its plan
+// again, and publishes again when promoted again.
+func laneRunHash(spec *v1alpha1.LaneSpec) string {
+	b, _ := json.Marshal(spec) // plain data: it cannot fail
+	h := fnv.New64a()
+	h.Write(b)
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// reconcileCanaryConfigs decides, for every canary configuration, whether
+// to publish it now, and starts the publishes. Called with r.mu held.
+func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
+	now := time.Now()
+	for _, it := range r.canaryItems() {
+		key, d := it.key, it.d
+		if r.canary.inflight[key] {
 			continue
 		}
 		rec := r.canary.records[key]
@@ -115,7 +161,7 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 		case canaryconfig.ActionDiscard:
 			if !same || rec.State != canaryNotPublished {
 				r.recordCanary(key, &canaryRecord{Hash: d.Hash, State: canaryNotPublished, Message: d.Reason, At: now})
-				r.log.Warn("canary configuration not published", "rollout", key, "reason", d.Reason)
+				r.log.Warn("canary configuration not published", "object", key, "reason", d.Reason)
 			}
 		case canaryconfig.ActionPublish:
 			switch {
@@ -125,13 +171,13 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 				if !same || rec.State != canaryNoNacos {
 					msg := "fully promoted, but there is no Nacos to publish to: run graylane up with --nacos or --nacos-server URL"
 					r.recordCanary(key, &canaryRecord{Hash: d.Hash, State: canaryNoNacos, Message: msg, At: now})
-					r.log.Warn("canary configuration not published", "rollout", key, "reason", msg)
+					r.log.Warn("canary configuration not published", "object", key, "reason", msg)
 				}
 			case ctx.Err() != nil: // stopping
 			default:
 				r.canary.inflight[key] = true
 				r.canary.publishing.Add(1)
-				go r.publishCanary(ctx, key, v.Ref, d)
+				go r.publishCanary(ctx, key, d)
 			}
 		}
 	}
@@ -139,24 +185,22 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 
 // publishCanary publishes a fully promoted Rollout's canary configuration
 // (without r.mu: it waits on Nacos) and records the outcome.
-func (r *Runtime) publishCanary(ctx context.Context, key string, ref release.Ref, d canaryconfig.Decision) {
+func (r *Runtime) publishCanary(ctx context.Context, key string, d canaryconfig.Decision) {
 	defer r.canary.publishing.Done()
 	rec := &canaryRecord{Hash: d.Hash}
 	res, err := r.publishTo(ctx, d)
 	if err != nil {
 		rec.State, rec.Message = canaryFailed, err.Error()
-		r.log.Error("canary configuration: publish failed", "rollout", key, "nacos", r.canary.server, "err", err)
+		r.log.Error("canary configuration: publish failed", "object", key, "nacos", r.canary.server, "err", err)
 	} else {
 		rec.State, rec.Message = canaryPublished, res.String()
-		r.log.Info("canary configuration published", "rollout", key, "nacos", r.canary.server, "result", res.String())
+		r.log.Info("canary configuration published", "object", key, "nacos", r.canary.server, "result", res.String())
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rec.At = time.Now()
 	delete(r.canary.inflight, key)
-	if r.release.HasRollout(ref) {
-		r.recordCanary(key, rec)
-	}
+	r.recordCanary(key, rec)
 	r.saveState()
 }
 
@@ -190,4 +234,29 @@ func (r *Runtime) canaryStatus(v release.RolloutView) *adminapi.CanaryConfigStat
 		st.State, st.Message = rec.State, rec.Message
 	}
 	return st
+}
+
+// laneCanaryStatus is what a lane's status shows of its members' canary
+// configuration. Called with r.mu held.
+func (r *Runtime) laneCanaryStatus(l release.LaneView) []adminapi.CanaryConfigStatus {
+	var out []adminapi.CanaryConfigStatus
+	hash := laneRunHash(l.Lane.Spec)
+	for _, m := range l.Lane.Spec.Members {
+		c := m.CanaryConfig
+		if c == nil {
+			continue
+		}
+		st := adminapi.CanaryConfigStatus{Service: m.Service, Properties: slices.Sorted(maps.Keys(c.Properties)), State: canaryPending,
+			Message: "environment variables of the lane version; published once the lane is promoted"}
+		if n := c.Nacos; n != nil {
+			st.DataID, st.Group, st.Namespace = n.DataID, n.Group, n.Namespace
+		} else {
+			st.Message = "environment variables of the lane version only (no nacos target)"
+		}
+		if rec := r.canary.records[laneCanaryKey(l.Key, m.Service)]; rec != nil && rec.Hash == hash {
+			st.State, st.Message = rec.State, rec.Message
+		}
+		out = append(out, st)
+	}
+	return out
 }

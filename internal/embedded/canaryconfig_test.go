@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/adminapi"
+	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/nacosclient"
 	"github.com/graylane/graylane/internal/nacosserver"
 	"github.com/graylane/graylane/internal/plan"
@@ -269,5 +271,114 @@ func TestCanaryConfigNoNacosThenRetry(t *testing.T) {
 	}
 	if got, want := nacosContent(t, nc), "feature:\n  discount-rate: \"0.2\"\n"; got != want {
 		t.Errorf("published %q, want %q", got, want)
+	}
+}
+
+// canaryLane is lane gray with a plan that waits at 50% and order's
+// canaryConfig publishing feature.discount-rate = rate.
+func canaryLane(rate string) string {
+	return `apiVersion: graylane.io/v1alpha1
+kind: Lane
+metadata: {name: gray, namespace: shop}
+spec:
+  members:
+  - service: order
+    workload: order-v2
+    canaryConfig:
+      properties: {feature.discount-rate: "` + rate + `"}
+      nacos: {dataId: order.yaml}
+  - {service: logistics, workload: logistics-v2}
+  plan:
+    judge: false
+    steps:
+    - setWeight: 50
+    - pause: {}
+`
+}
+
+// workloadEnv is the variable name of the process of every pod of the
+// Deployments shop/order-v1 and shop/order-v2, by Deployment.
+func workloadEnv(t *testing.T, rt *Runtime, name string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, p := range rt.Workloads() {
+		if p.Workload != "Deployment shop/order-v1" && p.Workload != "Deployment shop/order-v2" {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.PID))
+		if err != nil {
+			t.Fatalf("pod %s: %v", p.Name, err)
+		}
+		v := "(unset)"
+		for _, kv := range bytes.Split(b, []byte{0}) {
+			if k, val, ok := strings.Cut(string(kv), "="); ok && k == name {
+				v = val
+			}
+		}
+		out[p.Workload] = v
+	}
+	return out
+}
+
+// A lane member's canaryConfig under graylane up --nacos: only the lane
+// version's processes have the variable; promoting the lane publishes it
+// into Nacos; a changed lane that is aborted publishes nothing.
+func TestLaneCanaryConfigLocally(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads the pods' environment from /proc")
+	}
+	dir := laneShop(t, canaryLane("0.2"))
+	r := startWith(t, func(o *Options) { o.Nacos, o.SampleProcesses = "127.0.0.1:0", SamplesPerReplica }, []string{dir})
+	ctx := context.Background()
+	nc, err := nacosclient.New(ctx, nacosclient.Options{Server: r.rt.Addresses().Nacos})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := waitLane(t, r.rt, "paused at 50%", func(s adminapi.LaneStatus) bool {
+		return s.Plan != nil && s.Plan.Phase == plan.Paused && s.Weight == 50
+	})
+	if len(paused.CanaryConfig) != 1 || paused.CanaryConfig[0].Service != "order" || paused.CanaryConfig[0].State != "Pending" {
+		t.Errorf("canary config while paused: %+v", paused.CanaryConfig)
+	}
+	want := map[string]string{"Deployment shop/order-v1": "(unset)", "Deployment shop/order-v2": "0.2"}
+	if d := cmp.Diff(want, workloadEnv(t, r.rt, "FEATURE_DISCOUNTRATE")); d != "" {
+		t.Errorf("FEATURE_DISCOUNTRATE by workload (-want +got):\n%s", d)
+	}
+	if _, err := nc.GetConfig(ctx, "order.yaml", ""); !errors.Is(err, nacosclient.ErrNotFound) {
+		t.Errorf("Nacos during the lane's plan: %v, want nothing published", err)
+	}
+
+	if _, err := r.rt.LaneCommand("shop", "gray", plan.PromoteFull); err != nil {
+		t.Fatal(err)
+	}
+	done := waitLane(t, r.rt, "published", func(s adminapi.LaneStatus) bool {
+		return len(s.CanaryConfig) == 1 && s.CanaryConfig[0].State != "Pending"
+	})
+	if done.CanaryConfig[0].State != "Published" || done.Phase != lane.Promoted {
+		t.Fatalf("after promoting the lane: %s, %+v", done.Phase, done.CanaryConfig)
+	}
+	published := "feature:\n  discount-rate: \"0.2\"\n"
+	if got := nacosContent(t, nc); got != published {
+		t.Errorf("Nacos after the promotion: %q, want %q", got, published)
+	}
+
+	// The lane changed: its plan starts again; aborted, it publishes nothing.
+	if _, err := r.rt.Apply(mustLoadBytes(t, canaryLane("0.5"))); err != nil {
+		t.Fatal(err)
+	}
+	waitLane(t, r.rt, "paused again", func(s adminapi.LaneStatus) bool {
+		return s.Plan != nil && s.Plan.Phase == plan.Paused && len(s.CanaryConfig) == 1 && s.CanaryConfig[0].State == "Pending"
+	})
+	if _, err := r.rt.LaneCommand("shop", "gray", plan.Abort); err != nil {
+		t.Fatal(err)
+	}
+	aborted := waitLane(t, r.rt, "not published", func(s adminapi.LaneStatus) bool {
+		return len(s.CanaryConfig) == 1 && s.CanaryConfig[0].State != "Pending"
+	})
+	if aborted.CanaryConfig[0].State != "NotPublished" || aborted.Phase != lane.Aborted {
+		t.Fatalf("after aborting the lane: %s, %+v", aborted.Phase, aborted.CanaryConfig)
+	}
+	if got := nacosContent(t, nc); got != published {
+		t.Errorf("Nacos after the abort: %q, want %q", got, published)
 	}
 }

@@ -62,6 +62,7 @@ func (r *Runtime) Lanes() []adminapi.LaneStatus {
 			ls.Plan = &adminapi.LanePlanStatus{Phase: l.Plan.Phase, Message: l.Plan.Message, Step: l.Plan.StepIndex, Steps: len(p.Steps), Aborted: l.Plan.Aborted}
 		}
 		ls.Analysis = analysisStatuses(l.Analysis)
+		ls.CanaryConfig = r.laneCanaryStatus(l)
 		out = append(out, ls)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
