@@ -8,7 +8,9 @@
 // aborted Rollout publishes nothing.
 //
 // Decide is the pure part: from a Rollout and what is observed of it, what
-// to do now. Publish is the I/O: it merges the properties into the
+// to do now (DecideLane: the same for a Lane member's canaryConfig, whose
+// lane version is a workload of its own, published when the lane's plan
+// is promoted). Publish is the I/O: it merges the properties into the
 // configuration (springprops.Set in the data id's format) with
 // compare-and-swap, reading again and retrying when somebody else changed
 // it in between, and changes nothing when they are already there. It goes
