@@ -174,4 +174,14 @@ func TestCanaryConfigLine(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
+
+	// lane get: one line per member with a canary configuration.
+	b.Reset()
+	st.Service, st.State, st.Message = "order", "Published", "published to nacos order.yaml (group DEFAULT_GROUP), created (md5 x)"
+	if err := laneDetail(&b, adminapi.LaneStatus{Namespace: "shop", Name: "gray", CanaryConfig: []adminapi.CanaryConfigStatus{*st}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "order canary config: Published - published to nacos order.yaml (group DEFAULT_GROUP), created (md5 x) (a.b, c)\n"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("lane detail %q does not end with %q", b.String(), want)
+	}
 }
