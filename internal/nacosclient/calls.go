@@ -28,7 +28,7 @@ type Config struct {
 func (c *Client) GetConfig(ctx context.Context, dataID, group string) (Config, error) {
 	group = c.groupOr(group)
 	if c.grpc != nil {
-		return c.grpc.getConfig(c, dataID, group)
+		return c.grpc.getConfig(ctx, c, dataID, group)
 	}
 	q := url.Values{"dataId": {dataID}, "group": {group}}
 	if c.namespace != "" {
@@ -60,7 +60,7 @@ func (c *Client) GetConfig(ctx context.Context, dataID, group string) (Config, e
 func (c *Client) PublishConfig(ctx context.Context, dataID, group, content, typ, casMD5 string) error {
 	group = c.groupOr(group)
 	if c.grpc != nil {
-		return c.grpc.publishConfig(dataID, group, content, typ, casMD5)
+		return c.grpc.publishConfig(ctx, dataID, group, content, typ, casMD5)
 	}
 	form := url.Values{"dataId": {dataID}, "group": {group}, "content": {content}}
 	if typ != "" {
@@ -106,7 +106,7 @@ type Instance struct {
 func (c *Client) Services(ctx context.Context, group string) ([]string, error) {
 	group = c.groupOr(group)
 	if c.grpc != nil {
-		return c.grpc.services(c, group)
+		return c.grpc.services(ctx, group)
 	}
 	const pageSize = 500
 	var out []string
@@ -142,7 +142,7 @@ func (c *Client) Services(ctx context.Context, group string) ([]string, error) {
 func (c *Client) Instances(ctx context.Context, service, group string) ([]Instance, error) {
 	group = c.groupOr(group)
 	if c.grpc != nil {
-		return c.grpc.instances(service, group)
+		return c.grpc.instances(ctx, service, group)
 	}
 	q := url.Values{"serviceName": {service}, "groupName": {group}, "healthyOnly": {"false"}}
 	if c.namespace != "" {

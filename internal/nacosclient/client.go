@@ -1,9 +1,9 @@
 // Package nacosclient is Graylane's client of a Nacos server: configuration
 // (read, publish with compare-and-swap), services and their instances, and
 // namespaces, with login (POST /nacos/v1/auth/login) when a username is
-// given. It speaks the Nacos 2.x/3.x gRPC protocol through the official Go
-// client (github.com/nacos-group/nacos-sdk-go/v2) when the server's gRPC
-// port answers, and the v1 HTTP Open API
+// given. It speaks the Nacos 2.x/3.x gRPC protocol, on the message
+// definitions of the official Go client (github.com/nacos-group/nacos-sdk-go/v2
+// api/grpc), when the server's gRPC port answers, and the v1 HTTP Open API
 // (nacos.io/docs/latest/guide/user/open-api/) otherwise (Nacos 1.x) or
 // when asked. `graylane nacos scan` and `fix`, and the publishing of canary
 // configuration after a promotion, use it; tests run both protocols
@@ -142,7 +142,7 @@ func (c *Client) Protocol() string {
 	return ProtocolHTTP
 }
 
-// Close releases the gRPC connections and the official client's files.
+// Close releases the gRPC connection.
 func (c *Client) Close() error {
 	if c.grpc != nil {
 		c.grpc.close()

@@ -63,10 +63,7 @@ func testConfig(t *testing.T, protocol string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := nacosclient.Config{DataID: "a.yaml", Group: "DEFAULT_GROUP", Content: "x: 1\n", MD5: nacosclient.MD5("x: 1\n")}
-	if protocol == nacosclient.ProtocolHTTP {
-		want.Type = "yaml" // the SDK does not pass the type on
-	}
+	want := nacosclient.Config{DataID: "a.yaml", Group: "DEFAULT_GROUP", Content: "x: 1\n", MD5: nacosclient.MD5("x: 1\n"), Type: "yaml"}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("GetConfig (-want +got):\n%s", d)
 	}
