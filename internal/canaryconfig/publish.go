@@ -145,10 +145,11 @@ func Publish(ctx context.Context, store ConfigStore, c *v1alpha1.CanaryConfig) (
 }
 
 // RetryDelay is the wait before the second attempt of Publish; the n-th
-// waits n times as long. Reads of one data id are rate-limited by the
-// official Go client (nacos-sdk-go v2.3.2
-// clients/config_client/limiter.go: 5 per second per data id, process-wide),
-// so the rounds of a contended publish are spread out.
+// waits n times as long, so that the rounds of a contended publish are
+// spread out: a burst of edits by somebody else can settle, and the reads
+// of one data id stay under the rate Nacos' own clients allow themselves
+// (nacos-sdk-go v2.3.2 clients/config_client/limiter.go: 5 per second per
+// data id).
 const RetryDelay = 200 * time.Millisecond
 
 func backOff(ctx context.Context, attempt int) error {
