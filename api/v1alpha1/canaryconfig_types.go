@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// CanaryConfig is canary-only Spring Boot configuration of one service - a
-// Release service's, or a Lane member's (see LaneMember.CanaryConfig) -
-// (seed 000 §3.3, "configuration isolation during the canary"): while the
+// CanaryConfig is canary-only Spring Boot configuration of one service, a
+// Release service's or a Lane member's (see LaneMember.CanaryConfig; seed
+// 000 §3.3, "configuration isolation during the canary"): while the
 // release runs, the properties are environment variables of the new
 // version's pod template only - Spring Boot's relaxed binding lets an
 // environment variable override the YAML and Nacos configuration - so the
