@@ -118,6 +118,9 @@ func (r *Runtime) canaryItems() []canaryItem {
 			r.noteOnce(key+" canary config "+obs.CurrentHash, "%s: canary configuration: %v", key, err)
 			continue
 		}
+		if cs := v.Object.Spec.Template.Spec.Containers; d.Config != nil && len(cs) > 1 && d.Config.Container != cs[0].Name {
+			r.noteOnce(key+" canary config container", "%s: the canary configuration's variables are on container %q, which graylane up does not run (it runs the first container, %q)", key, d.Config.Container, cs[0].Name)
+		}
 		out = append(out, canaryItem{key, d})
 	}
 	for _, l := range r.release.Lanes() {
