@@ -3,6 +3,7 @@ package canaryconfig_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -269,4 +270,42 @@ func TestDecideLane(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s", tc.name, d.Action, d.Reason, tc.want)
 		}
 	}
+}
+
+// BenchmarkPublish publishes to a real local Nacos server: changed (a new
+// value every time: read, merge, compare-and-swap write) and unchanged (a
+// read only).
+func BenchmarkPublish(b *testing.B) {
+	srv, err := nacosserver.Start(context.Background(), nacosserver.Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	store, err := canaryconfig.NacosConnect(nacosclient.Options{Server: srv.HTTPAddr()})(context.Background(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := strings.Repeat("# a comment line of the shared configuration\nsome.key=some value\n", 50)
+	if err := store.PublishConfig(context.Background(), "order.properties", "DEFAULT_GROUP", base, "properties", ""); err != nil {
+		b.Fatal(err)
+	}
+	cc := &v1alpha1.CanaryConfig{Properties: map[string]string{"feature.discount-rate": "0.2"},
+		Nacos: &v1alpha1.NacosConfigRef{DataID: "order.properties", Group: "DEFAULT_GROUP"}}
+	n := 0 // the sub-benchmark runs several times: a value never used before
+	b.Run("changed", func(b *testing.B) {
+		for range b.N {
+			n++
+			cc.Properties["feature.discount-rate"] = strconv.Itoa(n)
+			if res, err := canaryconfig.Publish(context.Background(), store, cc); err != nil || !res.Changed {
+				b.Fatalf("%+v %v", res, err)
+			}
+		}
+	})
+	b.Run("unchanged", func(b *testing.B) {
+		for range b.N {
+			if res, err := canaryconfig.Publish(context.Background(), store, cc); err != nil || res.Changed {
+				b.Fatalf("%+v %v", res, err)
+			}
+		}
+	})
 }
