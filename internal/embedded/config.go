@@ -22,7 +22,7 @@ type config struct {
 	// objects ("ns/name") it serves.
 	gateways map[string][]string
 	// entry decides lane entry at gateways (nil: no lanes).
-	entry   *lane.Entry
+	entry *lane.Entry
 	// byAddr finds a replica by its address (127.0.0.1:PORT), for calls
 	// made to a pod's address instead of a Service (passthrough).
 	byAddr  map[string]*pod
