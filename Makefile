@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDoc$$' -fuzztime $(FUZZTIME) ./docs
 	$(GO) test -run '^$$' -fuzz '^FuzzParseListening$$' -fuzztime $(FUZZTIME) ./internal/nacosserver
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMetadata$$' -fuzztime $(FUZZTIME) ./internal/nacosserver
+	$(GO) test -run '^$$' -fuzz '^FuzzProperties$$' -fuzztime $(FUZZTIME) ./internal/springprops
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/

@@ -36,10 +36,16 @@ type portSet struct {
 // keep-alive needs would cost four system calls on every new connection.
 var listenConfig = net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: false}, KeepAlive: -1}
 
-// listen opens a TCP listener on host:port. Port 0 picks a free port that
-// is not a replica's.
+// listen opens a TCP listener on a free port of host that is not a
+// replica's, picked in the kernel's ephemeral range.
 func (s *portSet) listen(host string) (*net.TCPListener, error) {
 	lo, hi := s.ephemeralRange()
+	return s.listenIn(host, lo, hi)
+}
+
+// listenIn opens a TCP listener on a free port of host in lo..hi that is
+// not a replica's; when that range is crowded, on a port the kernel picks.
+func (s *portSet) listenIn(host string, lo, hi int) (*net.TCPListener, error) {
 	var lastErr error
 	for i := 0; i < 64; i++ {
 		port := lo + rand.IntN(hi-lo+1)
@@ -82,9 +88,15 @@ func (s *portSet) listen(host string) (*net.TCPListener, error) {
 }
 
 // reserve opens a listener on a free loopback port and marks the port as a
-// replica's until release.
+// replica's until release. The port is below the kernel's ephemeral range
+// when there is room: while an external command restarts, its port is free
+// for a moment, and a port of the ephemeral range could then become the
+// source port of any outgoing connection on the machine (the runtime's own
+// proxies make many), so that the command's bind would fail with "address
+// already in use".
 func (s *portSet) reserve() (*net.TCPListener, error) {
-	ln, err := s.listen("127.0.0.1")
+	lo, hi := s.replicaRange()
+	ln, err := s.listenIn("127.0.0.1", lo, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +121,17 @@ func (s *portSet) release(port int) {
 	s.mu.Lock()
 	delete(s.taken, port)
 	s.mu.Unlock()
+}
+
+// replicaRange is where replica ports are picked: the 16,384 ports below
+// the ephemeral range (from 1024 up), or the ephemeral range itself when
+// fewer than 4,096 ports lie below it.
+func (s *portSet) replicaRange() (int, int) {
+	lo, hi := s.ephemeralRange()
+	if lo-1024 < 4096 {
+		return lo, hi
+	}
+	return max(1024, lo-16384), lo - 1
 }
 
 // ephemeralRange is where random picks are made: Linux's

@@ -69,3 +69,34 @@ func TestPortSetConcurrentReserve(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Replica ports lie below the kernel's ephemeral range, so that no
+// outgoing connection's source port can take one while its external
+// command restarts (TestKilledOnlyReplica once failed with "bind: address
+// already in use" that way); other listeners still pick in the ephemeral
+// range.
+func TestReplicaPortsOutsideEphemeralRange(t *testing.T) {
+	s := &portSet{taken: map[int]bool{}}
+	lo, hi := s.ephemeralRange()
+	if lo-1024 < 4096 {
+		t.Skipf("ephemeral range %d-%d leaves no room below it", lo, hi)
+	}
+	for i := 0; i < 16; i++ {
+		ln, err := s.reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if port := ln.Addr().(*net.TCPAddr).Port; port >= lo || port < 1024 {
+			t.Errorf("replica port %d, want one in 1024..%d (below the ephemeral range %d-%d)", port, lo-1, lo, hi)
+		}
+		other, err := s.listen("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		if port := other.Addr().(*net.TCPAddr).Port; port < lo || port > hi {
+			t.Errorf("listener port %d, want one in the ephemeral range %d-%d", port, lo, hi)
+		}
+	}
+}

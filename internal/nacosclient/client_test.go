@@ -1,0 +1,165 @@
+package nacosclient_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/nacosclient"
+	"github.com/graylane/graylane/internal/nacosserver"
+)
+
+// start runs a real local Nacos server (internal/nacosserver) on loopback.
+func start(t *testing.T, user, pw string) *nacosserver.Server {
+	t.Helper()
+	srv, err := nacosserver.Start(context.Background(), nacosserver.Options{Addr: "127.0.0.1:0", Username: user, Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func newClient(t *testing.T, o nacosclient.Options) *nacosclient.Client {
+	t.Helper()
+	c, err := nacosclient.New(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestConfig(t *testing.T) {
+	ctx := context.Background()
+	srv := start(t, "", "")
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev"})
+
+	if _, err := c.GetConfig(ctx, "a.yaml", ""); !errors.Is(err, nacosclient.ErrNotFound) {
+		t.Fatalf("GetConfig of a missing config: %v, want ErrNotFound", err)
+	}
+	if err := c.PublishConfig(ctx, "a.yaml", "", "x: 1\n", "yaml", ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetConfig(ctx, "a.yaml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := nacosclient.Config{DataID: "a.yaml", Group: "DEFAULT_GROUP", Content: "x: 1\n", MD5: nacosclient.MD5("x: 1\n"), Type: "yaml"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("GetConfig (-want +got):\n%s", d)
+	}
+
+	// Compare-and-swap: the md5 read publishes; a stale one conflicts and
+	// writes nothing.
+	if err := c.PublishConfig(ctx, "a.yaml", "", "x: 2\n", "yaml", got.MD5); err != nil {
+		t.Fatalf("CAS publish with the current md5: %v", err)
+	}
+	if err := c.PublishConfig(ctx, "a.yaml", "", "x: 3\n", "yaml", got.MD5); !errors.Is(err, nacosclient.ErrConflict) {
+		t.Fatalf("CAS publish with a stale md5: %v, want ErrConflict", err)
+	}
+	if now, _ := c.GetConfig(ctx, "a.yaml", ""); now.Content != "x: 2\n" {
+		t.Errorf("after a failed CAS the content is %q, want x: 2", now.Content)
+	}
+
+	// The namespace separates: public has no a.yaml.
+	pub := newClient(t, nacosclient.Options{Server: "http://" + srv.HTTPAddr() + "/nacos/", Namespace: "public"})
+	if _, err := pub.GetConfig(ctx, "a.yaml", ""); !errors.Is(err, nacosclient.ErrNotFound) {
+		t.Errorf("a.yaml of namespace dev read from public: %v", err)
+	}
+	ns, err := pub.Namespaces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"public", "dev"}, ns); d != "" {
+		t.Errorf("Namespaces (-want +got):\n%s", d)
+	}
+}
+
+func register(t *testing.T, srv *nacosserver.Server, q url.Values) {
+	t.Helper()
+	resp, err := http.Post("http://"+srv.HTTPAddr()+"/nacos/v1/ns/instance?"+q.Encode(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("register %v: HTTP %d", q, resp.StatusCode)
+	}
+}
+
+func TestNaming(t *testing.T) {
+	ctx := context.Background()
+	srv := start(t, "", "")
+	for _, q := range []url.Values{
+		{"serviceName": {"orders"}, "ip": {"10.0.0.2"}, "port": {"8080"}, "metadata": {`{"version":"v2"}`}, "ephemeral": {"false"}},
+		{"serviceName": {"orders"}, "ip": {"10.0.0.1"}, "port": {"8080"}, "ephemeral": {"false"}, "healthy": {"false"}},
+		{"serviceName": {"pay"}, "ip": {"10.0.0.3"}, "port": {"80"}, "ephemeral": {"false"}},
+		{"serviceName": {"other"}, "groupName": {"G"}, "ip": {"10.0.0.4"}, "port": {"80"}, "ephemeral": {"false"}},
+	} {
+		register(t, srv, q)
+	}
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr()})
+	svcs, err := c.Services(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"orders", "pay"}, svcs); d != "" {
+		t.Errorf("Services (-want +got):\n%s", d)
+	}
+	if svcs, _ := c.Services(ctx, "G"); !cmp.Equal(svcs, []string{"other"}) {
+		t.Errorf("Services(G) = %v", svcs)
+	}
+	got, err := c.Instances(ctx, "orders", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []nacosclient.Instance{
+		{Service: "orders", Group: "DEFAULT_GROUP", Cluster: "DEFAULT", IP: "10.0.0.1", Port: 8080, Weight: 1, Healthy: false, Enabled: true, Metadata: map[string]string{}},
+		{Service: "orders", Group: "DEFAULT_GROUP", Cluster: "DEFAULT", IP: "10.0.0.2", Port: 8080, Weight: 1, Healthy: true, Enabled: true, Metadata: map[string]string{"version": "v2"}},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("Instances (-want +got):\n%s", d)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	ctx := context.Background()
+	srv := start(t, "nacos", "secret")
+	if _, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "wrong"}); !errors.Is(err, nacosclient.ErrAuth) {
+		t.Fatalf("New with a wrong password: %v, want ErrAuth", err)
+	}
+	anon := newClient(t, nacosclient.Options{Server: srv.HTTPAddr()})
+	if err := anon.PublishConfig(ctx, "a", "", "x", "", ""); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("publish without login: %v, want HTTP 403", err)
+	}
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "secret"})
+	if err := c.PublishConfig(ctx, "a", "", "x", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetConfig(ctx, "a", ""); err != nil || got.Content != "x" {
+		t.Fatalf("GetConfig = %+v, %v", got, err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	env := map[string]string{"GRAYLANE_NACOS_SERVER": "nacos:8848", "GRAYLANE_NACOS_GROUP": "G", "GRAYLANE_NACOS_USERNAME": "u"}
+	got := nacosclient.OptionsFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if d := cmp.Diff(nacosclient.Options{Server: "nacos:8848", Group: "G", Username: "u"}, got); d != "" {
+		t.Errorf("OptionsFromEnv (-want +got):\n%s", d)
+	}
+	for _, bad := range []string{"ftp://x", "http://", "::"} {
+		if _, err := nacosclient.New(context.Background(), nacosclient.Options{Server: bad}); err == nil {
+			t.Errorf("New(%q) accepted", bad)
+		}
+	}
+	// An unreachable server is an error naming it, not a hang.
+	c := newClient(t, nacosclient.Options{Server: "127.0.0.1:1"})
+	if _, err := c.GetConfig(context.Background(), "a", ""); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("GetConfig from nothing: %v", err)
+	}
+}
