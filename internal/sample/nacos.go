@@ -18,8 +18,8 @@ import (
 // [Load] fills it from the environment, with Spring Boot's variable names.
 type NacosOptions struct {
 	// Server is the Nacos server, host:port
-	// (SPRING_CLOUD_NACOS_DISCOVERY_SERVER_ADDR). Its gRPC port is this
-	// port + 1000, as Nacos 2.x clients assume.
+	// (SPRING_CLOUD_NACOS_DISCOVERY_SERVER_ADDR), reached over its v1 HTTP
+	// API (which Nacos 1.x and 2.x serve).
 	Server string
 	// Namespace is the namespace id the app registers in
 	// (SPRING_CLOUD_NACOS_DISCOVERY_NAMESPACE; "": public).
@@ -158,8 +158,8 @@ func checkServerAddr(s string) error {
 	if err != nil || host == "" {
 		return errors.New("must be host:port")
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535-1000 {
-		return errors.New("the port must be 1..64535 (gRPC listens on the port + 1000)")
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return errors.New("the port must be 1..65535")
 	}
 	return nil
 }

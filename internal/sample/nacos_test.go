@@ -24,32 +24,23 @@ import (
 // a speed target (CI is a loaded 2-core machine under -race).
 const waitLimit = 2 * time.Minute
 
-// startNacos serves the project's Nacos server on loopback, its gRPC port
-// the HTTP port + 1000 as the official client assumes.
+// startNacos serves the project's Nacos server on loopback.
 func startNacos(t *testing.T) (*nacosserver.Server, *nacosclient.Client) {
 	t.Helper()
-	for range 20 {
-		s, err := nacosserver.Start(context.Background(), nacosserver.Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if port(t, s.GRPCAddr()) != port(t, s.HTTPAddr())+nacosserver.GRPCPortOffset {
-			_ = s.Close() // gRPC fell back to another port: try again
-			continue
-		}
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("nacos Close: %v", err)
-			}
-		})
-		c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: "http://" + s.HTTPAddr()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, c
+	s, err := nacosserver.Start(context.Background(), nacosserver.Options{Addr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free HTTP port with a free port + 1000")
-	return nil, nil
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("nacos Close: %v", err)
+		}
+	})
+	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: "http://" + s.HTTPAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c
 }
 
 func port(t *testing.T, addr string) int {
