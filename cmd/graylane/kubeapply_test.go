@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -205,4 +207,88 @@ func send(ctx context.Context, t *testing.T, env *kubetest.Env, a argoctl.Action
 	if res.Nudges > 0 || res.Resent > 0 {
 		t.Logf("%s: the controller missed it; %d nudges, %d resends", a, res.Nudges, res.Resent)
 	}
+}
+
+// TestApplyLaneOnRollout: a lane member whose DestinationRule a Rollout
+// manages, under the real Argo Rollouts controller. Argo rewrites the
+// managed rule with only its stable and canary subsets (the "legacy"
+// subset goes: what Graylane's runtime and lint now expect), and the
+// lane's subset, in its companion DestinationRule, is still there after
+// Argo has updated the pod-template hash twice.
+func TestApplyLaneOnRollout(t *testing.T) {
+	env := kubetest.Start(t)
+	ctrl := kubetest.StartControllers(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // bounds a hang, not speed
+	defer cancel()
+	data, err := os.ReadFile("testdata/kubeapply-lane-rollout.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "nodeName: "+ctrl.Node) {
+		t.Fatalf("testdata/kubeapply-lane-rollout.yaml must bind its pods to %s", ctrl.Node)
+	}
+	file := filepath.Join(t.TempDir(), "shop.yaml")
+	apply := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		if code := run(ctx, []string{"apply", "-f", file, "--kubeconfig", env.Kubeconfig}, &stdout, &stderr); code != 0 {
+			t.Fatalf("apply: exit %d\n%s%s", code, stdout.String(), stderr.String())
+		}
+	}
+	// managedSubsets waits until Argo has labelled the managed rule's
+	// canary subset with a hash other than notHash, and returns the rule's
+	// subset names and that hash.
+	managedSubsets := func(notHash string) ([]string, string) {
+		t.Helper()
+		var dr networkingv1.DestinationRule
+		var names []string
+		var hash string
+		err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "default", Name: "order"}, &dr); err != nil {
+				return false, err
+			}
+			names, hash = nil, ""
+			for _, s := range dr.Spec.Subsets {
+				names = append(names, s.Name)
+				if s.Name == "canary" {
+					hash = s.Labels[rolloutsv1alpha1.DefaultRolloutUniqueLabelKey]
+				}
+			}
+			return hash != "" && hash != notHash && !slices.Contains(names, "legacy"), nil
+		})
+		if err != nil {
+			t.Fatalf("Argo never updated DestinationRule default/order past hash %q (subsets %v): %v", notHash, names, err)
+		}
+		return names, hash
+	}
+	laneSubset := func() {
+		t.Helper()
+		var dr networkingv1.DestinationRule
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: "default", Name: "graylane-lanes-order"}, &dr); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range dr.Spec.Subsets {
+			got = append(got, fmt.Sprintf("%s %v", s.Name, s.Labels))
+		}
+		if want := []string{"graylane-gray map[version:v2]"}; !cmp.Equal(got, want) || dr.Spec.Host != "order" {
+			t.Errorf("companion DestinationRule: host %q, subsets %v; want order, %v", dr.Spec.Host, got, want)
+		}
+	}
+
+	apply(string(data))
+	names, first := managedSubsets("")
+	if !cmp.Equal(names, []string{"stable", "canary"}) {
+		t.Errorf("managed DestinationRule subsets %v, want stable and canary only", names)
+	}
+	laneSubset()
+
+	apply(strings.Replace(string(data), "image: graylane/sample:1.0", "image: graylane/sample:1.1", 1))
+	if _, second := managedSubsets(first); second == first {
+		t.Fatalf("the canary hash did not change")
+	}
+	laneSubset()
 }

@@ -19,7 +19,7 @@ import (
 func (r *Runtime) injectFault(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, m *metric) bool {
 	in := hop.Fault
 	if in.Delay > 0 {
-		m.flags = route.FlagDI
+		m.flags, m.delayed = route.FlagDI, true
 		if !waitDelay(ew, req, in.Delay) {
 			m.flags = route.FlagDI + "," + dataplane.FlagDC
 			if ew != nil {

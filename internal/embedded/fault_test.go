@@ -144,3 +144,83 @@ func TestFaultInjection(t *testing.T) {
 		t.Errorf("the request whose client left during the delay reached the pod")
 	}
 }
+
+const delayTimeoutRoutes = `apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {selector: {app: b}, ports: [{port: 80}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: b}
+spec:
+  hosts: [b]
+  http:
+  - match: [{uri: {prefix: /fast}}]
+    fault: {delay: {fixedDelay: 0.3s, percentage: {value: 100}}}
+    timeout: 0.1s
+    route: [{destination: {host: b}}]
+  - match: [{uri: {prefix: /hang}}]
+    fault: {delay: {fixedDelay: 0.01s, percentage: {value: 100}}}
+    timeout: 0.1s
+    route: [{destination: {host: b}}]
+`
+
+// A fault delay longer than the route's timeout: Envoy's fault filter
+// delays the request before the router filter, and the route timeout
+// (route.v3.RouteAction.timeout) starts in the router, so a pod that
+// answers at once answers 200 after the delay (DI), while a pod that
+// never answers gets 504 "upstream request timeout" (UT,DI: Envoy writes
+// flags in its enum order) once the
+// timeout has run after the delay.
+func TestFaultDelayThenTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hang := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/hang") {
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		_, _ = io.WriteString(w, "pod")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { close(hang); srv.Close() })
+	rt, l := serveRouted(t, dataplane.EdgeOptions{}, delayTimeoutRoutes, readyPod("b", "v1", ln.Addr().String()))
+
+	proxy, _ := url.Parse("http://" + l.addr)
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+	for _, tt := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/fast", 200, "pod"},
+		{"/hang", 504, "upstream request timeout"},
+	} {
+		resp, err := client.Get("http://b" + tt.path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", tt.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.code || strings.TrimSpace(string(b)) != tt.body {
+			t.Errorf("%s: %d %q, want %d %q", tt.path, resp.StatusCode, b, tt.code, tt.body)
+		}
+	}
+	var got []string
+	for _, s := range requestSeries(t, rt.metrics) {
+		if strings.HasPrefix(s, "source ") {
+			got = append(got, s)
+		}
+	}
+	want := []string{"source t 200 DI b b = 1", "source t 504 UT,DI b b = 1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("source series:\n got %q\nwant %q", got, want)
+	}
+}

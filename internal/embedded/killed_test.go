@@ -62,6 +62,11 @@ type loadGen struct {
 }
 
 func startKillLoad(r *running, workers int) *loadGen {
+	return startHostLoad(r, workers, "killed.example.com")
+}
+
+// startHostLoad is startKillLoad for requests with another Host.
+func startHostLoad(r *running, workers int, host string) *loadGen {
 	l := &loadGen{codes: map[string]int{}, tick: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range workers {
 		l.wg.Add(1)
@@ -75,7 +80,7 @@ func startKillLoad(r *running, workers int) *loadGen {
 				default:
 				}
 				req, _ := http.NewRequest(http.MethodGet, "http://"+r.gateway+"/", nil)
-				req.Host = "killed.example.com"
+				req.Host = host
 				key := ""
 				resp, err := client.Do(req)
 				if err != nil {

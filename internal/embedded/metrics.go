@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,6 +100,36 @@ type metric struct {
 	// injection's delay (zero: at start): the route timeout counts from
 	// it, as Envoy's router timer starts after the fault filter.
 	routed time.Time
+	// delayed: a fault delay was injected (DI stays among the flags
+	// whatever happens after it).
+	delayed bool
+}
+
+// envoyFlagOrder is the order Envoy writes response flags in
+// (StreamInfo::ResponseFlagUtils, the order of the ResponseFlag enum).
+var envoyFlagOrder = []string{"LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR", "UDO"}
+
+// withFlag adds a response flag to a comma-separated list, in Envoy's order.
+func withFlag(flags, flag string) string {
+	if flags == "" || flags == "-" {
+		return flag
+	}
+	have := strings.Split(flags, ",")
+	if slices.Contains(have, flag) {
+		return flags
+	}
+	have = append(have, flag)
+	slices.SortStableFunc(have, func(a, b string) int {
+		return flagRank(a) - flagRank(b)
+	})
+	return strings.Join(have, ",")
+}
+
+func flagRank(f string) int {
+	if i := slices.Index(envoyFlagOrder, f); i >= 0 {
+		return i
+	}
+	return len(envoyFlagOrder)
 }
 
 // observeShadow counts a mirrored request (destination reporter only).
@@ -116,6 +147,9 @@ func (ms *metrics) observeShadow(k seriesKey, d time.Duration) {
 // as the two sidecars of a real mesh both do.
 func (m *metric) record(ms *metrics, code int) {
 	flags, p := m.flags, m.pod
+	if m.delayed {
+		flags = withFlag(flags, route.FlagDI)
+	}
 	if flags == "" {
 		flags = "-"
 	}

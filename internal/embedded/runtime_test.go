@@ -201,24 +201,10 @@ func TestKilledReplicaSampleModes(t *testing.T) {
 			if got, want := victim.SharedProcess, mode == SamplesShared; got != want {
 				t.Errorf("%s: sharedProcess = %v, want %v", victim.Name, got, want)
 			}
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			failures := map[string]int{}
-			for w := 0; w < 4; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < 150; i++ {
-						code, body, err := r.try(false, "shop.example.com")
-						if code != 200 || err != nil {
-							mu.Lock()
-							failures[fmt.Sprintf("%d %s %v", code, body, err)]++
-							mu.Unlock()
-						}
-					}
-				}()
-			}
-			time.Sleep(200 * time.Millisecond)
+			// Load before, while and after the replica is down: the kill
+			// lands once requests flow, never after they ended.
+			l := startHostLoad(r, 4, "shop.example.com")
+			l.await(t, 40)
 			if mode == SamplesShared {
 				resp, err := plain.Post("http://"+r.rt.Addr()+"/v1/workloads/shop/"+victim.Name+"/kill", "", nil)
 				if err != nil {
@@ -231,14 +217,16 @@ func TestKilledReplicaSampleModes(t *testing.T) {
 			} else if err := syscall.Kill(int(victim.PID), syscall.SIGKILL); err != nil {
 				t.Fatalf("kill %s (pid %d): %v", victim.Name, victim.PID, err)
 			}
-			wg.Wait()
-			if len(failures) > 0 {
-				t.Errorf("requests failed after a replica was killed: %v", failures)
-			}
 			waitFor(t, "the killed replica restarted and ready", func() bool {
 				p := podNamed(r.rt, victim.Name)
 				return p.Restarts >= 1 && p.Ready
 			})
+			l.await(t, 40)
+			for k, n := range l.finish() {
+				if k != "200" {
+					t.Errorf("%d requests answered %q after a replica was killed", n, k)
+				}
+			}
 			for _, p := range r.rt.Workloads() {
 				if p.Name != victim.Name && p.Restarts != 0 {
 					t.Errorf("%s restarted %d times; only %s was killed", p.Name, p.Restarts, victim.Name)

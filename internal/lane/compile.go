@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -176,6 +177,10 @@ func (c *compiler) destinationRules() {
 	for _, host := range order {
 		members := hosts[host]
 		old, dr := c.findDR(host)
+		if dr != nil && c.rolloutFor(old) != nil {
+			c.companionDR(old, dr, members, owners[host])
+			continue
+		}
 		if dr == nil {
 			m := members[0]
 			dr = &networkingv1.DestinationRule{
@@ -187,9 +192,9 @@ func (c *compiler) destinationRules() {
 			dr = dr.DeepCopy()
 		}
 		for _, m := range members {
-			m.StableSubset = ensureSubset(&dr.Spec, "stable", m.StableLabels)
+			m.StableSubset = ensureSubset(&dr.Spec, "stable", m.StableLabels, nil)
 			lane := laneOf(c.lanes, m)
-			m.LaneSubset = ensureSubset(&dr.Spec, "graylane-"+lane.Name, m.LaneLabels)
+			m.LaneSubset = ensureSubset(&dr.Spec, "graylane-"+lane.Name, m.LaneLabels, nil)
 		}
 		if old == nil {
 			c.add(generated(owners[host], "networking.istio.io/v1", "DestinationRule", dr.Name, dr.Namespace, dr))
@@ -210,14 +215,107 @@ func laneOf(lanes []*Resolved, m *Member) *Resolved {
 	return nil
 }
 
+// companionPrefix names the DestinationRule that holds the lane subsets of
+// a host whose DestinationRule a Rollout manages.
+const companionPrefix = "graylane-lanes-"
+
+// companionDR puts the lane subsets of a host whose DestinationRule a
+// Rollout manages into a DestinationRule of their own, for the same host
+// and visibility: istiod merges the subsets of the DestinationRules of one
+// host in one namespace (PushContext.mergeDestinationRule), and Argo never
+// touches the companion. The managed rule's stable and canary subsets are
+// reused when their labels are the ones a member needs.
+func (c *compiler) companionDR(old *manifest.Object, managed *networkingv1.DestinationRule, members []*Member, owner *Resolved) {
+	name := companionPrefix + managed.Name
+	var existing *manifest.Object
+	comp := &networkingv1.DestinationRule{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "DestinationRule"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: old.Namespace},
+	}
+	for _, o := range c.objects {
+		if dr, ok := o.Typed.(*networkingv1.DestinationRule); ok && o.Namespace == old.Namespace && o.Name == name {
+			existing, comp = o, dr.DeepCopy()
+		}
+	}
+	comp.Spec.Host = managed.Spec.GetHost()
+	comp.Spec.ExportTo = slices.Clone(managed.Spec.GetExportTo())
+	ro := c.rolloutFor(old)
+	var kept []*networking.Subset // the subsets Argo keeps
+	taken := map[string]bool{}
+	for _, s := range managed.Spec.GetSubsets() {
+		taken[s.GetName()] = true
+		if s.GetName() == ro.StableSubsetName || s.GetName() == ro.CanarySubsetName {
+			kept = append(kept, s)
+		}
+	}
+	subset := func(want string, labels map[string]string) string {
+		for _, s := range kept {
+			if maps.Equal(s.GetLabels(), labels) {
+				return s.GetName()
+			}
+		}
+		return ensureSubset(&comp.Spec, want, labels, taken)
+	}
+	for _, m := range members {
+		// The Rollout's stable subset is the member's stable version when
+		// it selects within it (Argo narrows it to the stable ReplicaSet).
+		m.StableSubset = ""
+		for _, s := range kept {
+			if s.GetName() == ro.StableSubsetName && containsLabels(s.GetLabels(), m.StableLabels) {
+				m.StableSubset = s.GetName()
+			}
+		}
+		if m.StableSubset == "" {
+			m.StableSubset = subset("stable", m.StableLabels)
+		}
+		m.LaneSubset = subset("graylane-"+laneOf(c.lanes, m).Name, m.LaneLabels)
+	}
+	if existing != nil {
+		c.replace(existing, copyOf(existing, comp))
+		return
+	}
+	c.add(generated(owner, "networking.istio.io/v1", "DestinationRule", comp.Name, comp.Namespace, comp))
+}
+
+// containsLabels: every label of want is in have with the same value.
+func containsLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// rolloutFor is the trafficRouting.istio.destinationRule of the Rollout
+// that manages the DestinationRule o, nil when none does. Argo Rollouts
+// rewrites such a rule with only its stable and canary subsets whenever it
+// updates the pod-template hash (argo-rollouts v1.8.3
+// rollout/trafficrouting/istio UpdateHash: "Ignore any extraneous
+// subsets"), so lane subsets cannot live there.
+func (c *compiler) rolloutFor(o *manifest.Object) *rolloutsv1alpha1.IstioDestinationRule {
+	for _, x := range c.objects {
+		ro, ok := x.Typed.(*rolloutsv1alpha1.Rollout)
+		if !ok || x.Namespace != o.Namespace || ro.Spec.Strategy.Canary == nil {
+			continue
+		}
+		if tr := ro.Spec.Strategy.Canary.TrafficRouting; tr != nil && tr.Istio != nil &&
+			tr.Istio.DestinationRule != nil && tr.Istio.DestinationRule.Name == o.Name {
+			return tr.Istio.DestinationRule
+		}
+	}
+	return nil
+}
+
 // findDR returns the DestinationRule for a host: in the Service's own
-// namespace first, as the route engine prefers.
+// namespace first, as the route engine prefers. A lane companion
+// (companionDR) is not one: it is found through the rule it accompanies.
 func (c *compiler) findDR(host string) (*manifest.Object, *networkingv1.DestinationRule) {
 	_, svcNS, _ := route.ServiceOf(host)
 	var found *manifest.Object
 	for _, o := range c.objects {
 		dr, ok := o.Typed.(*networkingv1.DestinationRule)
-		if !ok || route.ResolveHost(dr.Spec.GetHost(), o.Namespace) != host {
+		if !ok || route.ResolveHost(dr.Spec.GetHost(), o.Namespace) != host || strings.HasPrefix(o.Name, companionPrefix) {
 			continue
 		}
 		if found == nil || (o.Namespace == svcNS && found.Namespace != svcNS) {
@@ -231,9 +329,13 @@ func (c *compiler) findDR(host string) (*manifest.Object, *networkingv1.Destinat
 }
 
 // ensureSubset returns the name of the subset with exactly these labels,
-// adding one (named want, or want with a suffix when taken) if none has.
-func ensureSubset(dr *networking.DestinationRule, want string, labels map[string]string) string {
-	taken := map[string]bool{}
+// adding one (named want, or want with a suffix when taken here or in
+// taken) if none has.
+func ensureSubset(dr *networking.DestinationRule, want string, labels map[string]string, taken map[string]bool) string {
+	taken = maps.Clone(taken)
+	if taken == nil {
+		taken = map[string]bool{}
+	}
 	for _, s := range dr.Subsets {
 		if maps.Equal(s.Labels, labels) {
 			return s.Name

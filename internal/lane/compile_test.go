@@ -310,3 +310,94 @@ func labelsOf(m map[string]string) string {
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }
+
+// rolloutShop is a service whose DestinationRule a Rollout manages, with a
+// lane version beside the Rollout.
+const rolloutShop = `apiVersion: v1
+kind: Service
+metadata: {name: order, namespace: shop}
+spec:
+  selector: {app: order}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: order, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: order, version: v1}}
+  template:
+    metadata: {labels: {app: order, version: v1}}
+    spec: {containers: [{name: order, image: graylane/sample:1.0}]}
+  strategy:
+    canary:
+      trafficRouting:
+        istio:
+          virtualService: {name: order, routes: [primary]}
+          destinationRule: {name: order, canarySubsetName: canary, stableSubsetName: stable}
+      steps: [{setWeight: 20}, {pause: {}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: order, namespace: shop}
+spec:
+  host: order
+  exportTo: [".", "edge"]
+  subsets:
+  - {name: stable, labels: {app: order, version: v1}}
+  - {name: canary, labels: {app: order, version: v1}}
+  - {name: graylane-gray, labels: {app: order, version: v0}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: order, namespace: shop}
+spec:
+  hosts: [order]
+  http:
+  - name: primary
+    route:
+    - {destination: {host: order, subset: stable}, weight: 100}
+    - {destination: {host: order, subset: canary}, weight: 0}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: order-v2, namespace: shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: order, version: v2}}
+  template:
+    metadata: {labels: {app: order, version: v2}}
+    spec: {containers: [{name: order, image: graylane/sample:1.0}]}
+---
+apiVersion: graylane.io/v1alpha1
+kind: Lane
+metadata: {name: gray, namespace: shop}
+spec:
+  members:
+  - {service: order, workload: order-v2}
+  entry:
+    headers: [{name: x-canary, exact: "true"}]
+`
+
+// TestCompileRolloutManagedDR: Argo Rollouts keeps only the stable and
+// canary subsets of the DestinationRule it manages, so a lane's subsets
+// go to a companion DestinationRule for the same host and exportTo, the
+// managed rule is left as it is, and no subset name of the two collides
+// (the managed rule's graylane-gray is taken, so the lane gets
+// graylane-gray-2).
+func TestCompileRolloutManagedDR(t *testing.T) {
+	set, err := manifest.LoadBytes("rollout.yaml", []byte(rolloutShop))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := lane.Compile(lane.Input{Objects: set.Objects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Changed {
+		if o.Kind == "DestinationRule" && o.Name == "order" {
+			t.Errorf("the Rollout's DestinationRule was changed: %+v", o.Typed)
+		}
+	}
+	golden(t, "rollout", encode(t, out))
+}

@@ -66,7 +66,10 @@ func (l *linter) concretePointers(need render.ResourceIgnoreDifferences) []strin
 		}
 		for i, h := range vo.Typed.(*networkingv1.VirtualService).Spec.GetHttp() {
 			for _, jq := range need.JQPathExpressions {
-				if strings.Contains(jq, `"`+h.GetName()+`"`) || (i == 0 && strings.HasPrefix(jq, ".spec.http[0]")) {
+				if jq == render.UnnamedRouteWeights && h.GetName() != "" {
+					continue
+				}
+				if jq == render.UnnamedRouteWeights || strings.Contains(jq, `"`+h.GetName()+`"`) || (i == 0 && strings.HasPrefix(jq, ".spec.http[0]")) {
 					for j := range h.GetRoute() {
 						out = append(out, fmt.Sprintf("/spec/http/%d/route/%d/weight", i, j))
 					}

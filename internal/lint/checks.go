@@ -153,6 +153,15 @@ func (l *linter) destinationRule(o *manifest.Object, dr *rollouts.IstioDestinati
 				"add the subset to the DestinationRule (labels: the pods' app label; Argo Rollouts adds the pod-template hash)")
 		}
 	}
+	// UpdateHash (argo-rollouts rollout/trafficrouting/istio/istio.go)
+	// writes the rule back with only these two subsets.
+	for i, s := range d.Typed.(*networkingv1.DestinationRule).Spec.GetSubsets() {
+		if n := s.GetName(); n != dr.StableSubsetName && n != dr.CanarySubsetName {
+			l.add(CheckRolloutRef, route.Warning, d, fmt.Sprintf("spec.subsets[%d]", i),
+				fmt.Sprintf("subset %q: Rollout %s/%s manages this DestinationRule, and Argo Rollouts removes every subset but %q and %q from it when it updates the pod-template hash", n, o.Namespace, o.Name, dr.StableSubsetName, dr.CanarySubsetName),
+				"move the subset to a DestinationRule of its own for the same host (istiod merges the subsets of one host's rules in a namespace)")
+		}
+	}
 }
 
 // virtualServiceRef checks the VirtualService routes a Rollout sets the

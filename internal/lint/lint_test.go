@@ -60,6 +60,15 @@ spec:
       steps: [{setWeight: 10}, {pause: {}}]
 `
 
+// unnamedWeighted is base with a weighted route without a name, which the
+// Rollout does not name either: Argo Rollouts sets the weights of the
+// first route without a name.
+var unnamedWeighted = strings.NewReplacer(
+	"  - name: primary\n    route:", "  - route:",
+	"virtualService: {name: order, routes: [primary]}", "virtualService: {name: order}",
+	"      trafficRouting:\n", "      trafficRouting:\n        managedRoutes: [{name: canary-header}]\n",
+).Replace(base)
+
 const app = `---
 apiVersion: argoproj.io/v1alpha1
 kind: Application
@@ -136,7 +145,11 @@ func TestLint(t *testing.T) {
 		{"clean", base, nil},
 		{"subset missing from the DestinationRule",
 			strings.Replace(base, "{name: canary, labels: {app: order}}", "{name: canary-x, labels: {app: order}}", 1),
-			[]string{"routing in.yaml:25", "routing in.yaml:29", "rollout-ref in.yaml:44"}},
+			// in.yaml:15: Argo Rollouts would also drop canary-x.
+			[]string{"rollout-ref in.yaml:15", "routing in.yaml:25", "routing in.yaml:29", "rollout-ref in.yaml:44"}},
+		{"extra subset in a Rollout's DestinationRule",
+			strings.Replace(base, "{name: canary, labels: {app: order}}", "{name: canary, labels: {app: order}}\n  - {name: legacy, labels: {app: order, version: v0}}", 1),
+			[]string{"rollout-ref in.yaml:16"}},
 		{"rollout route name missing",
 			strings.Replace(base, "routes: [primary]", "routes: [main]", 1),
 			[]string{"rollout-ref in.yaml:43"}},
@@ -177,6 +190,24 @@ func TestLint(t *testing.T) {
     kind: DestinationRule
     jqPathExpressions: ['.spec.subsets[].labels["rollouts-pod-template-hash"]']
 `, nil},
+		// The header route is Argo's (managedRoutes, as setHeaderRoute
+		// puts it on top), the weighted route has no name.
+		{"routes not named: Argo sets the first unnamed route (index 1), /spec/http/1 covers it",
+			unnamedWeighted + app + `  - group: networking.istio.io
+    kind: VirtualService
+    jsonPointers: [/spec/http/0, /spec/http/1]
+  - group: networking.istio.io
+    kind: DestinationRule
+    managedFieldsManagers: [rollouts-controller]
+`, nil},
+		{"routes not named: /spec/http/0 is the header route, not the weighted one",
+			unnamedWeighted + app + `  - group: networking.istio.io
+    kind: VirtualService
+    jsonPointers: [/spec/http/0]
+  - group: networking.istio.io
+    kind: DestinationRule
+    managedFieldsManagers: [rollouts-controller]
+`, []string{"argocd in.yaml:54"}},
 		{"application ignoring the wrong route", base + app + `  - group: networking.istio.io
     kind: VirtualService
     jsonPointers: [/spec/http/0]

@@ -27,6 +27,9 @@ type Config struct {
 // ErrNotFound.
 func (c *Client) GetConfig(ctx context.Context, dataID, group string) (Config, error) {
 	group = c.groupOr(group)
+	if c.grpc != nil {
+		return c.grpc.getConfig(ctx, c, dataID, group)
+	}
 	q := url.Values{"dataId": {dataID}, "group": {group}}
 	if c.namespace != "" {
 		q.Set("tenant", c.namespace)
@@ -56,6 +59,9 @@ func (c *Client) GetConfig(ctx context.Context, dataID, group string) (Config, e
 // caller that must not lose a concurrent creation reads again after it.
 func (c *Client) PublishConfig(ctx context.Context, dataID, group, content, typ, casMD5 string) error {
 	group = c.groupOr(group)
+	if c.grpc != nil {
+		return c.grpc.publishConfig(ctx, dataID, group, content, typ, casMD5)
+	}
 	form := url.Values{"dataId": {dataID}, "group": {group}, "content": {content}}
 	if typ != "" {
 		form.Set("type", typ)
@@ -99,6 +105,9 @@ type Instance struct {
 // all pages); group "" is the client's group.
 func (c *Client) Services(ctx context.Context, group string) ([]string, error) {
 	group = c.groupOr(group)
+	if c.grpc != nil {
+		return c.grpc.services(ctx, group)
+	}
 	const pageSize = 500
 	var out []string
 	for page := 1; ; page++ {
@@ -132,6 +141,9 @@ func (c *Client) Services(ctx context.Context, group string) ([]string, error) {
 // (GET /nacos/v1/ns/instance/list); group "" is the client's group.
 func (c *Client) Instances(ctx context.Context, service, group string) ([]Instance, error) {
 	group = c.groupOr(group)
+	if c.grpc != nil {
+		return c.grpc.instances(ctx, service, group)
+	}
 	q := url.Values{"serviceName": {service}, "groupName": {group}, "healthyOnly": {"false"}}
 	if c.namespace != "" {
 		q.Set("namespaceId", c.namespace)
@@ -163,17 +175,22 @@ func (c *Client) Instances(ctx context.Context, service, group string) ([]Instan
 		out = append(out, Instance{Service: service, Group: group, Cluster: h.ClusterName, IP: h.IP, Port: h.Port,
 			Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enabled, Ephemeral: h.Ephemeral, Metadata: h.Metadata})
 	}
+	sortInstances(out)
+	return out, nil
+}
+
+func sortInstances(out []Instance) {
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].IP != out[j].IP {
 			return out[i].IP < out[j].IP
 		}
 		return out[i].Port < out[j].Port
 	})
-	return out, nil
 }
 
 // Namespaces lists the ids of the server's namespaces, "public" for the
-// public one (GET /nacos/v1/console/namespaces).
+// public one (GET /nacos/v1/console/namespaces; over HTTP whatever the
+// protocol, as the SDK has no such call).
 func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
 	body, status, _, err := c.call(ctx, http.MethodGet, "/v1/console/namespaces", nil, nil, nil)
 	if err != nil {

@@ -1,14 +1,13 @@
 // Package nacosclient is Graylane's client of a Nacos server: configuration
 // (read, publish with compare-and-swap), services and their instances, and
-// namespaces, over the v1 HTTP Open API that Nacos 1.x and 2.x both serve
-// (nacos.io/docs/latest/guide/user/open-api/), with login
-// (POST /nacos/v1/auth/login) when a username is given. `graylane nacos
-// scan` and `fix`, and the publishing of canary configuration after a
-// promotion, use it; tests run it against internal/nacosserver.
-//
-// The Nacos 2.x gRPC protocol is not needed here: every call of this
-// package is a request and an answer, which v1 serves on every Nacos
-// version, where gRPC would need the port + 1000 reachable too.
+// namespaces, with login (POST /nacos/v1/auth/login) when a username is
+// given. It speaks the Nacos 2.x/3.x gRPC protocol, on the message
+// definitions of the official Go client (github.com/nacos-group/nacos-sdk-go/v2
+// api/grpc), when the server's gRPC port answers, and the v1 HTTP Open API
+// (nacos.io/docs/latest/guide/user/open-api/) otherwise (Nacos 1.x) or
+// when asked. `graylane nacos scan` and `fix`, and the publishing of canary
+// configuration after a promotion, use it; tests run both protocols
+// against internal/nacosserver.
 package nacosclient
 
 import (
@@ -43,6 +42,7 @@ const (
 	EnvGroup     = "GRAYLANE_NACOS_GROUP"
 	EnvUsername  = "GRAYLANE_NACOS_USERNAME"
 	EnvPassword  = "GRAYLANE_NACOS_PASSWORD"
+	EnvProtocol  = "GRAYLANE_NACOS_PROTOCOL"
 )
 
 // Typed errors callers branch on (errors.Is).
@@ -68,8 +68,11 @@ type Options struct {
 	// Username and Password log in; no username: no login.
 	Username, Password string
 	// HTTPClient is the client (nil: one with a 30 s timeout per call and
-	// no proxy, as a Nacos server is reached directly).
+	// no proxy, as a Nacos server is reached directly); its timeout is also
+	// the gRPC calls' timeout.
 	HTTPClient *http.Client
+	// Protocol is ProtocolAuto (default), ProtocolGRPC or ProtocolHTTP.
+	Protocol string
 }
 
 // OptionsFromEnv is Options from the GRAYLANE_NACOS_* environment (lookup
@@ -77,7 +80,7 @@ type Options struct {
 func OptionsFromEnv(lookup func(string) (string, bool)) Options {
 	get := func(k string) string { v, _ := lookup(k); return v }
 	return Options{Server: get(EnvServer), Namespace: get(EnvNamespace), Group: get(EnvGroup),
-		Username: get(EnvUsername), Password: get(EnvPassword)}
+		Username: get(EnvUsername), Password: get(EnvPassword), Protocol: get(EnvProtocol)}
 }
 
 // Client talks to one Nacos server. It is safe for concurrent use.
@@ -87,13 +90,15 @@ type Client struct {
 	group     string
 	user, pw  string
 	http      *http.Client
+	grpc      *grpcTransport // nil: HTTP
 
 	mu      sync.Mutex
 	token   string
 	expires time.Time
 }
 
-// New checks the options and, with a username, logs in.
+// New checks the options, picks the protocol and, with a username, logs in
+// (over HTTP, as the official clients do). Close releases it.
 func New(ctx context.Context, o Options) (*Client, error) {
 	base, err := serverURL(o.Server)
 	if err != nil {
@@ -117,7 +122,32 @@ func New(ctx context.Context, o Options) (*Client, error) {
 			return nil, err
 		}
 	}
+	grpc, err := useGRPC(ctx, o.Protocol, c.base)
+	if err != nil {
+		return nil, err
+	}
+	if grpc {
+		if c.grpc, err = newGRPCTransport(ctx, c); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
+}
+
+// Protocol is the protocol in use: ProtocolGRPC or ProtocolHTTP.
+func (c *Client) Protocol() string {
+	if c.grpc != nil {
+		return ProtocolGRPC
+	}
+	return ProtocolHTTP
+}
+
+// Close releases the gRPC connection.
+func (c *Client) Close() error {
+	if c.grpc != nil {
+		c.grpc.close()
+	}
+	return nil
 }
 
 // Server is the server's base URL, for messages.

@@ -31,13 +31,27 @@ func newClient(t *testing.T, o nacosclient.Options) *nacosclient.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
+	if o.Protocol != "" && o.Protocol != nacosclient.ProtocolAuto && c.Protocol() != o.Protocol {
+		t.Fatalf("protocol %s, want %s", c.Protocol(), o.Protocol)
+	}
 	return c
 }
 
-func TestConfig(t *testing.T) {
+// protocols runs a test with each protocol: gRPC through the official Go
+// client, and the v1 HTTP Open API.
+func protocols(t *testing.T, f func(t *testing.T, protocol string)) {
+	for _, p := range []string{nacosclient.ProtocolGRPC, nacosclient.ProtocolHTTP} {
+		t.Run(p, func(t *testing.T) { f(t, p) })
+	}
+}
+
+func TestConfig(t *testing.T) { protocols(t, testConfig) }
+
+func testConfig(t *testing.T, protocol string) {
 	ctx := context.Background()
 	srv := start(t, "", "")
-	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev"})
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev", Protocol: protocol})
 
 	if _, err := c.GetConfig(ctx, "a.yaml", ""); !errors.Is(err, nacosclient.ErrNotFound) {
 		t.Fatalf("GetConfig of a missing config: %v, want ErrNotFound", err)
@@ -67,7 +81,7 @@ func TestConfig(t *testing.T) {
 	}
 
 	// The namespace separates: public has no a.yaml.
-	pub := newClient(t, nacosclient.Options{Server: "http://" + srv.HTTPAddr() + "/nacos/", Namespace: "public"})
+	pub := newClient(t, nacosclient.Options{Server: "http://" + srv.HTTPAddr() + "/nacos/", Namespace: "public", Protocol: protocol})
 	if _, err := pub.GetConfig(ctx, "a.yaml", ""); !errors.Is(err, nacosclient.ErrNotFound) {
 		t.Errorf("a.yaml of namespace dev read from public: %v", err)
 	}
@@ -92,7 +106,9 @@ func register(t *testing.T, srv *nacosserver.Server, q url.Values) {
 	}
 }
 
-func TestNaming(t *testing.T) {
+func TestNaming(t *testing.T) { protocols(t, testNaming) }
+
+func testNaming(t *testing.T, protocol string) {
 	ctx := context.Background()
 	srv := start(t, "", "")
 	for _, q := range []url.Values{
@@ -103,7 +119,7 @@ func TestNaming(t *testing.T) {
 	} {
 		register(t, srv, q)
 	}
-	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr()})
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Protocol: protocol})
 	svcs, err := c.Services(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -127,17 +143,19 @@ func TestNaming(t *testing.T) {
 	}
 }
 
-func TestAuth(t *testing.T) {
+func TestAuth(t *testing.T) { protocols(t, testAuth) }
+
+func testAuth(t *testing.T, protocol string) {
 	ctx := context.Background()
 	srv := start(t, "nacos", "secret")
-	if _, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "wrong"}); !errors.Is(err, nacosclient.ErrAuth) {
+	if _, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "wrong", Protocol: protocol}); !errors.Is(err, nacosclient.ErrAuth) {
 		t.Fatalf("New with a wrong password: %v, want ErrAuth", err)
 	}
-	anon := newClient(t, nacosclient.Options{Server: srv.HTTPAddr()})
-	if err := anon.PublishConfig(ctx, "a", "", "x", "", ""); err == nil || !strings.Contains(err.Error(), "403") {
-		t.Fatalf("publish without login: %v, want HTTP 403", err)
+	anon := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Protocol: protocol})
+	if err := anon.PublishConfig(ctx, "a", "", "x", "", ""); err == nil || !strings.Contains(err.Error(), "403") && !errors.Is(err, nacosclient.ErrAuth) {
+		t.Fatalf("publish without login: %v, want a refusal", err)
 	}
-	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "secret"})
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "secret", Protocol: protocol})
 	if err := c.PublishConfig(ctx, "a", "", "x", "", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -157,8 +175,15 @@ func TestOptions(t *testing.T) {
 			t.Errorf("New(%q) accepted", bad)
 		}
 	}
-	// An unreachable server is an error naming it, not a hang.
+	if _, err := nacosclient.New(context.Background(), nacosclient.Options{Protocol: "udp"}); err == nil || !strings.Contains(err.Error(), `protocol "udp"`) {
+		t.Errorf("New with protocol udp: %v", err)
+	}
+	// An unreachable server is an error naming it, not a hang; auto
+	// finds no gRPC port and uses HTTP.
 	c := newClient(t, nacosclient.Options{Server: "127.0.0.1:1"})
+	if c.Protocol() != nacosclient.ProtocolHTTP {
+		t.Errorf("auto picked %s with nothing on the gRPC port", c.Protocol())
+	}
 	if _, err := c.GetConfig(context.Background(), "a", ""); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Errorf("GetConfig from nothing: %v", err)
 	}

@@ -72,7 +72,9 @@ type ResourceIgnoreDifferences struct {
 // and rollout/service.go of github.com/argoproj/argo-rollouts):
 //   - VirtualService: reconcileVirtualService sets spec.http[i].route[j].weight
 //     of the routes named in trafficRouting.istio.virtualService(s).routes
-//     (spec.http[0] when routes is empty), and of tlsRoutes/tcpRoutes in
+//     (when routes is empty, getHttpRouteIndexesToPatch: the only route,
+//     else the first route without a name - not index 0 once setHeaderRoute
+//     has put its named routes on top), and of tlsRoutes/tcpRoutes in
 //     spec.tls/spec.tcp; SetHeaderRoute and SetMirrorRoute insert and remove
 //     the spec.http routes named in trafficRouting.managedRoutes.
 //   - DestinationRule (subset-level routing): UpdateHash sets
@@ -118,6 +120,10 @@ func IgnoreDifferences(ro *rollouts.Rollout, ns string) []ResourceIgnoreDifferen
 	return out
 }
 
+// UnnamedRouteWeights is the jq path of the weights of the VirtualService
+// routes without a name.
+const UnnamedRouteWeights = `.spec.http[] | select((.name // "") == "") | .route[].weight`
+
 // VSWeightPaths are the jq paths of the weights Argo Rollouts sets in a
 // VirtualService it manages.
 func vsPaths(vs rollouts.IstioVirtualService, managed []rollouts.MangedRoutes) []string {
@@ -126,7 +132,9 @@ func vsPaths(vs rollouts.IstioVirtualService, managed []rollouts.MangedRoutes) [
 		out = append(out, `.spec.http[] | select(.name == "`+r+`") | .route[].weight`)
 	}
 	if len(vs.Routes) == 0 && len(vs.TLSRoutes) == 0 && len(vs.TCPRoutes) == 0 {
-		out = append(out, `.spec.http[0].route[].weight`)
+		// The only route, or the first unnamed one: ignoring the weights
+		// of every unnamed route covers the second wherever it moves.
+		out = append(out, `.spec.http[0].route[].weight`, UnnamedRouteWeights)
 	}
 	if len(vs.TLSRoutes) > 0 {
 		out = append(out, `.spec.tls[].route[].weight`)

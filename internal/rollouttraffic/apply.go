@@ -40,9 +40,12 @@ type State struct {
 // (SetWeight), in that order. Objects it changes are replaced by changed
 // copies; the caller's objects are left alone.
 //
-// Not emulated: setMirrorRoute steps, experiment destinations, and
-// UpdateHash dropping the DestinationRule's subsets other than the stable
-// and canary ones (a Graylane input keeps them).
+// UpdateHash also drops the DestinationRule's subsets other than the
+// stable and canary ones ("Ignore any extraneous subsets"), and so does
+// Apply: a route to such a subset fails here as on a cluster (lanes put
+// theirs in a DestinationRule of their own; lint warns of others).
+//
+// Not emulated: setMirrorRoute steps and experiment destinations.
 func Apply(in *route.Input, ro *rolloutsv1alpha1.Rollout, ns string, st State) {
 	c := ro.Spec.Strategy.Canary
 	if c == nil {
@@ -112,14 +115,19 @@ func setHashes(in *route.Input, dr *rolloutsv1alpha1.IstioDestinationRule, ns st
 			continue
 		}
 		obj := d.Object.DeepCopy()
+		kept := obj.Spec.Subsets[:0]
 		for _, s := range obj.Spec.GetSubsets() {
 			switch s.GetName() {
 			case dr.CanarySubsetName:
 				s.Labels = withLabel(s.Labels, PodTemplateHashLabel, st.CanaryHash)
 			case dr.StableSubsetName:
 				s.Labels = withLabel(s.Labels, PodTemplateHashLabel, st.StableHash)
+			default:
+				continue // UpdateHash: "Ignore any extraneous subsets"
 			}
+			kept = append(kept, s)
 		}
+		obj.Spec.Subsets = kept
 		in.DestinationRules[i].Object = obj
 		return obj.Spec.GetHost(), true
 	}

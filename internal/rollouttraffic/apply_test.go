@@ -318,7 +318,9 @@ func TestApplyArgoCases(t *testing.T) {
 	}, {
 		// TestHttpReconcileHeaderRouteSubsetBased: no route names, one
 		// unnamed route; the header route goes to the DestinationRule's
-		// host and canary subset; UpdateHash labels the subsets.
+		// host and canary subset; UpdateHash labels the subsets and drops
+		// the others (rollout/trafficrouting/istio/istio.go UpdateHash: "Ignore any extraneous
+		// subsets").
 		name: "header route subset based",
 		docs: []string{`apiVersion: networking.istio.io/v1alpha3
 kind: VirtualService
@@ -337,7 +339,9 @@ spec:
   subsets:
   - name: stable-subset
   - name: canary-subset
-    labels: {version: v3}`},
+    labels: {version: v3}
+  - name: legacy
+    labels: {version: v1}`},
 		ro: subsetBased,
 		st: State{HeaderRoutes: firefox, CanaryWeight: 30, StableHash: "aaa", CanaryHash: "bbb"},
 		want: []string{
