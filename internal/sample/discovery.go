@@ -25,8 +25,9 @@ import (
 // the v1 HTTP API: it registers itself and beats, looks up the instances of
 // its lb:// upstreams, and reads the configurations it imports, listening
 // for changes (long polling). The official Go client (nacos-sdk-go/v2) is
-// not used: it adds about 12 MB to the graylane binary (Alibaba Cloud KMS
-// and logging libraries).
+// not used: it speaks gRPC with a process-wide logger and cache folders,
+// while a sample host serves many apps in one process (and it added about
+// 12 MB to the graylane binary before nacosclient linked it too).
 type discovery struct {
 	opts     *NacosOptions
 	log      *slog.Logger
@@ -82,12 +83,12 @@ func startDiscovery(n *NacosOptions, services []string, log *slog.Logger) (*disc
 	defer cancel()
 	var err error
 	if d.naming, err = nacosclient.New(ctx, nacosclient.Options{Server: server, Namespace: n.Namespace, Group: n.Group,
-		Username: n.Username, Password: n.Password, HTTPClient: hc}); err != nil {
+		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
 		d.cancel()
 		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
 	}
 	if d.config, err = nacosclient.New(ctx, nacosclient.Options{Server: server, Namespace: n.ConfigNamespace,
-		Username: n.Username, Password: n.Password, HTTPClient: hc}); err != nil {
+		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
 		d.cancel()
 		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
 	}
