@@ -38,11 +38,14 @@ func (c *Client) registrationForm(r Registration) url.Values {
 	if weight == 0 {
 		weight = 1
 	}
-	meta, _ := json.Marshal(r.Metadata) // a map of strings always encodes
 	f := url.Values{
 		"serviceName": {r.Service}, "groupName": {c.groupOr(r.Group)}, "ip": {r.IP}, "port": {itoa(r.Port)},
 		"clusterName": {cluster}, "weight": {strconv.FormatFloat(weight, 'f', -1, 64)}, "enable": {"true"},
-		"healthy": {"true"}, "ephemeral": {strconv.FormatBool(r.Ephemeral)}, "metadata": {string(meta)},
+		"healthy": {"true"}, "ephemeral": {strconv.FormatBool(r.Ephemeral)},
+	}
+	if len(r.Metadata) > 0 {
+		meta, _ := json.Marshal(r.Metadata) // a map of strings always encodes
+		f.Set("metadata", string(meta))
 	}
 	if c.namespace != "" {
 		f.Set("namespaceId", c.namespace)

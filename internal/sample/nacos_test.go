@@ -3,6 +3,7 @@ package sample
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -321,5 +322,58 @@ func TestLoadNacos(t *testing.T) {
 		if _, err := Load(envFunc(tc.env), nil); err == nil {
 			t.Errorf("Load(%v) = nil error, want an input error", tc.env)
 		}
+	}
+}
+
+// TestNacosRegistersAgain: an instance the server lost (removed by hand
+// here) is registered again by the next beat, as the Nacos client's
+// BeatReactor does on RESOURCE_NOT_FOUND.
+func TestNacosRegistersAgain(t *testing.T) {
+	s, c := startNacos(t)
+	u := start(t, nacosApp(t, s, "order", "v1", "SPRING_APPLICATION_NAME", "order-service"))
+	p := port(t, strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/"))
+	registered := func() (bool, string) {
+		ins := instances(t, c, "order-service")
+		return len(ins) == 1 && ins[0].Port == p && ins[0].Healthy, fmt.Sprint(ins)
+	}
+	waitFor(t, "the registration", registered)
+	if err := c.Deregister(context.Background(), nacosclient.Registration{Service: "order-service", IP: "127.0.0.1", Port: p, Ephemeral: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, got := registered(); ok {
+		t.Fatalf("still registered after Deregister: %s", got)
+	}
+	waitFor(t, "the registration again", registered)
+}
+
+// TestOverride: which property points a client elsewhere, in Spring's
+// order (the annotation's SERVICE.url, then OpenFeign's per-client url,
+// then the simple discovery instance), the environment over the imports.
+func TestOverride(t *testing.T) {
+	feign := "spring.cloud.openfeign.client.config.order-service.url"
+	tests := []struct {
+		name    string
+		props   map[string]string
+		env     map[string]string
+		want    string
+		wantKey string
+	}{
+		{"none", map[string]string{"other-service.url": "http://x"}, nil, "", ""},
+		{"feign", map[string]string{feign: "http://gray-order-service:8082"}, nil, "http://gray-order-service:8082", feign},
+		{"relaxed name", map[string]string{"spring.cloud.openfeign.client.config.orderService.url": "http://a"}, nil, "http://a", feign},
+		{"annotation url wins over feign config", map[string]string{feign: "http://a", "order-service.url": "http://b"}, nil, "http://b", "order-service.url"},
+		{"empty annotation url: feign config", map[string]string{feign: "http://a", "order-service.url": ""}, nil, "http://a", feign},
+		{"simple discovery", map[string]string{"spring.cloud.discovery.client.simple.instances.order-service[0].uri": "http://c"}, nil,
+			"http://c", "spring.cloud.discovery.client.simple.instances.order-service[0].uri"},
+		{"env canonical", map[string]string{feign: "http://a"}, map[string]string{"SPRING_CLOUD_OPENFEIGN_CLIENT_CONFIG_ORDERSERVICE_URL": "http://env"}, "http://env", feign},
+		{"env legacy", nil, map[string]string{"ORDER_SERVICE_URL": "http://env"}, "http://env", "order-service.url"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, key := override(tc.props, envFunc(tc.env), "order-service")
+			if got != tc.want || key != tc.wantKey {
+				t.Errorf("override = %q (%s), want %q (%s)", got, key, tc.want, tc.wantKey)
+			}
+		})
 	}
 }
