@@ -65,7 +65,11 @@ func TestSeed000NacosBypass(t *testing.T) {
 	const n = 100
 
 	// The bypass: mixed chains, every hop by pod IP.
-	s.waitAnswer(t, "a mixed chain", func(a string, _ int) bool { return mixed(a) })
+	// Waited for until the callers' instance lists (read every second)
+	// hold the canaries: the seed's own example of a mixed chain.
+	s.waitAnswer(t, "order v2 calling payment v1", func(a string, _ int) bool {
+		return strings.Contains(a, "order(v2) -> payment(v1)")
+	})
 	before := s.passthrough(t)
 	answers := s.send(t, n)
 	if got := s.passthrough(t) - before; got != 2*n {
@@ -74,8 +78,10 @@ func TestSeed000NacosBypass(t *testing.T) {
 	if answers["mixed"] == 0 || answers["order(v1)"] == 0 {
 		t.Errorf("answers %v: want mixed chains and requests that the header did not keep on the canary", answers)
 	}
+	t.Logf("before the fix, %d requests with x-canary: true: %v", n, answers)
 
 	// The fix, published where the apps import their configuration from.
+	published := time.Now()
 	if err := s.nacos.PublishConfig(context.Background(), "graylane-mesh.yaml", "DEFAULT_GROUP", seed000Fix, "yaml", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +91,10 @@ func TestSeed000NacosBypass(t *testing.T) {
 	s.waitAnswer(t, "a request on the canary chain by Services only", func(a string, passthrough int) bool {
 		return a == "user(v1) -> order(v2) -> payment(v2)" && passthrough == 0
 	})
+	t.Logf("the fix applied %v after it was published", time.Since(published).Round(time.Millisecond))
 	before = s.passthrough(t)
 	answers = s.send(t, n)
+	t.Logf("after the fix: %v", answers)
 	if got := s.passthrough(t) - before; got != 0 {
 		t.Errorf("PassthroughCluster requests after the fix = %d, want 0", got)
 	}
