@@ -377,3 +377,31 @@ func TestOverride(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseImports: any spring.config.import value parses or fails with
+// an error, never a panic; what parses prints back to an entry that parses
+// the same.
+func FuzzParseImports(f *testing.F) {
+	for _, s := range []string{"optional:nacos:graylane-mesh.yaml", "nacos:a.properties?group=G&refreshEnabled=false,file:x.yaml",
+		"nacos:", "nacos:x?%zz", "optional:nacos:a?refreshEnabled=maybe", ",,nacos:a?group="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got, err := parseImports(v, DefaultGroup)
+		if err != nil {
+			return
+		}
+		for _, ci := range got {
+			if ci.DataID == "" || ci.Group == "" {
+				t.Fatalf("parseImports(%q) = %+v: an import without data id or group", v, ci)
+			}
+			if strings.ContainsAny(ci.DataID, "?,") || strings.ContainsAny(ci.Group, ",&") {
+				continue // String does not escape these
+			}
+			again, err := parseImports(ci.String(), DefaultGroup)
+			if err != nil || len(again) != 1 || again[0].DataID != ci.DataID || again[0].Group != ci.Group || again[0].Optional != ci.Optional {
+				t.Fatalf("%+v prints %q, which parses as %+v, %v", ci, ci.String(), again, err)
+			}
+		}
+	})
+}
