@@ -132,7 +132,7 @@ func startSeed000(t *testing.T) *seed000 {
 		t.Fatalf("runtime stopped: %v", err)
 	}
 	s := &seed000{admin: adminapi.New(a.Admin)}
-	if s.nacos, err = nacosclient.New(ctx, nacosclient.Options{Server: "http://" + a.Nacos}); err != nil {
+	if s.nacos, err = nacosclient.New(ctx, nacosclient.Options{Server: "http://" + a.Nacos, Protocol: nacosclient.ProtocolHTTP}); err != nil {
 		t.Fatal(err)
 	}
 	s.apply(t, a.Nacos)

@@ -18,7 +18,7 @@ import (
 func TestRegisterBeatDeregister(t *testing.T) {
 	ctx := context.Background()
 	srv := start(t, "nacos", "secret")
-	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev", Group: "shop", Username: "nacos", Password: "secret"})
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev", Group: "shop", Username: "nacos", Password: "secret", Protocol: nacosclient.ProtocolHTTP})
 	r := nacosclient.Registration{Service: "order-service", IP: "127.0.0.1", Port: 8082, Ephemeral: true, Metadata: map[string]string{"version": "v2"}}
 	if err := c.Register(ctx, r); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func TestRegisterBeatDeregister(t *testing.T) {
 func TestListen(t *testing.T) {
 	ctx := context.Background()
 	srv := start(t, "", "")
-	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev", HTTPClient: &http.Client{}})
+	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev", HTTPClient: &http.Client{}, Protocol: nacosclient.ProtocolHTTP})
 	if err := c.PublishConfig(ctx, "a.yaml", "", "x: 1\n", "yaml", ""); err != nil {
 		t.Fatal(err)
 	}

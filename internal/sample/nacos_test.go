@@ -37,7 +37,7 @@ func startNacos(t *testing.T) (*nacosserver.Server, *nacosclient.Client) {
 			t.Errorf("nacos Close: %v", err)
 		}
 	})
-	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: "http://" + s.HTTPAddr()})
+	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: "http://" + s.HTTPAddr(), Protocol: nacosclient.ProtocolHTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
