@@ -60,8 +60,17 @@ type seed000 struct {
 // Service (the configuration `graylane nacos fix` publishes, read by the
 // apps without a restart), the canary header keeps the whole chain on the
 // canary and nothing goes through PassthroughCluster any more.
+//
+// It runs with the apps in the sample host (one process) and each in a
+// `graylane sample` process of its own.
 func TestSeed000NacosBypass(t *testing.T) {
-	s := startSeed000(t)
+	for _, mode := range []string{embedded.SamplesShared, embedded.SamplesPerReplica} {
+		t.Run(mode, func(t *testing.T) { testSeed000NacosBypass(t, mode) })
+	}
+}
+
+func testSeed000NacosBypass(t *testing.T, mode string) {
+	s := startSeed000(t, mode)
 	const n = 100
 
 	// The bypass: mixed chains, every hop by pod IP.
@@ -107,12 +116,12 @@ func TestSeed000NacosBypass(t *testing.T) {
 // example's manifests (graylane apply --local -f examples/seed000/) with
 // the Nacos address the runtime got, and starts the canary of both
 // Rollouts (graylane rollout set image ... --local).
-func startSeed000(t *testing.T) *seed000 {
+func startSeed000(t *testing.T, sampleProcesses string) *seed000 {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	serving := make(chan adminapi.Addresses, 1)
 	rt, err := embedded.New(embedded.Options{GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ClientAddr: "127.0.0.1:0",
-		Executable: graylaneBin, WatchInterval: -1, Nacos: "127.0.0.1:0",
+		Executable: graylaneBin, WatchInterval: -1, Nacos: "127.0.0.1:0", SampleProcesses: sampleProcesses,
 		Serving: func(a adminapi.Addresses) { serving <- a }}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
