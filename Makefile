@@ -8,17 +8,15 @@ FUZZTIME ?= 30s
 test: deps fmt-check vet unit
 
 # Real MariaDB, PostgreSQL and Prometheus binaries for the store and analysis
-# tests, from Debian packages when missing (the tests start their own servers).
-# Then the Kubernetes test control plane (etcd, kube-apiserver,
-# kube-controller-manager, Argo Rollouts controller, kwok) built from the Go
-# module proxy into .cache/kube/bin, when missing or stale (~10-20 min cold),
-# and controller-gen into .cache/tools/bin (a few minutes cold). Then the
-# npm nacos client into .cache/npm/nacos (internal/nacosserver's TestNPMClient).
+# tests, from Debian packages when missing (the tests start their own servers);
+# controller-gen into .cache/tools/bin; the npm nacos client into
+# .cache/npm/nacos (internal/nacosserver's TestNPMClient). Meanwhile the
+# Kubernetes test control plane (etcd, kube-apiserver, kube-controller-manager,
+# Argo Rollouts controller, kwok) is built from the Go module proxy into
+# .cache/kube/bin, when missing or stale (its tool modules at the same time;
+# docs/kube-harness.md has the cold figures). hack/deps.sh prints each step's time.
 deps:
-	@bash hack/install-deps.sh
-	@bash hack/build-kube-tools.sh
-	@bash hack/build-tools.sh
-	@bash hack/install-npm-tools.sh
+	@bash hack/deps.sh
 
 # DeepCopy methods and CRDs (config/crd/bases) from the markers of
 # api/v1alpha1; a test fails when the committed ones are stale.
@@ -62,5 +60,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/
 
+# graylane, and the gate server graylane-gate (a binary of its own: the SQL
+# drivers stay out of graylane, docs/gate.md).
 build:
-	$(GO) build -o bin/graylane ./cmd/graylane
+	$(GO) build -o bin/ ./cmd/graylane ./cmd/graylane-gate

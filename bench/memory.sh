@@ -10,11 +10,16 @@
 # shared pages divided among the processes that map them, so the sum is
 # what the whole tree really occupies). Then vegeta sends RATE req/s through
 # the gateway for DURATION, and the same figures are printed after the load.
-# Finally the binary's size, of a normal build and of a -ldflags='-s -w'
-# build.
+# With STALL=S the sample host (or every sample replica) is paused for S
+# seconds half-way through the load, as a busy machine pauses a process:
+# the proxies open a connection per waiting request, and the figures show
+# what that burst costs and, with IDLE=S, whether it is given back after S
+# seconds without load. Finally the binary's size, of a normal build and of
+# a -ldflags='-s -w' build.
 #
 # Usage: bench/memory.sh   (from any folder; about DURATION + 30 s)
-# Knobs (environment): RATE=500 DURATION=3m SETTLE=5 UP_FLAGS="" (extra
+# Knobs (environment): RATE=500 DURATION=3m (Ns or Nm) SETTLE=5 STALL=0 IDLE=0 (seconds)
+#   UP_FLAGS="" (extra
 #   flags of graylane up, e.g. UP_FLAGS=--sample-processes=per-replica);
 #   GRAYLANE=/path/to/graylane measures that binary (e.g. one built from an
 #   older commit) instead of one built from this checkout.
@@ -26,6 +31,8 @@ set -euo pipefail
 RATE=${RATE:-500}
 DURATION=${DURATION:-3m}
 SETTLE=${SETTLE:-5}
+STALL=${STALL:-0}
+IDLE=${IDLE:-0}
 UP_FLAGS=${UP_FLAGS:-}
 GRAYLANE=${GRAYLANE:-}
 VEGETA_VERSION=v12.12.0
@@ -35,11 +42,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TMP=""
 UP_PID=""
+VEGETA_PID=""
 
 cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
+	[[ -n $VEGETA_PID ]] && kill "$VEGETA_PID" 2>/dev/null
 	stop "$UP_PID" TERM # stops its replicas itself
 	if [[ -n $UP_PID ]] && alive "$UP_PID"; then
 		kill -KILL "$UP_PID" 2>/dev/null
@@ -133,9 +142,28 @@ measure "after start"
 
 log "vegeta: $RATE req/s for $DURATION through the gateway"
 echo "GET $GATEWAY/" >"$TMP/targets"
-vegeta attack -rate "$RATE" -duration "$DURATION" -targets "$TMP/targets" >"$TMP/results.bin"
+vegeta attack -rate "$RATE" -duration "$DURATION" -targets "$TMP/targets" >"$TMP/results.bin" &
+VEGETA_PID=$!
+if ((STALL > 0)); then
+	half=$(awk -v d="$(sed -E 's/m$/*60/; s/s$//' <<<"$DURATION" | bc)" 'BEGIN { print d / 2 }')
+	sleep "$half"
+	replicas=$(for pid in $(tree "$UP_PID"); do [[ $pid != "$UP_PID" ]] && echo "$pid"; done)
+	log "pausing the sample replicas' processes ($(echo $replicas)) for ${STALL}s"
+	# shellcheck disable=SC2086
+	kill -STOP $replicas
+	sleep "$STALL"
+	# shellcheck disable=SC2086
+	kill -CONT $replicas
+	measure "right after a ${STALL}s stall"
+fi
+wait "$VEGETA_PID"
 vegeta report <"$TMP/results.bin" | sed -n '1,8p' | sed 's/^/    /' >"$TMP/report.txt"
 measure "after $DURATION at $RATE/s"
+if ((IDLE > 0)); then
+	log "idle for ${IDLE}s"
+	sleep "$IDLE"
+	measure "then ${IDLE}s idle"
+fi
 echo "vegeta:"
 cat "$TMP/report.txt"
 echo "per process:"

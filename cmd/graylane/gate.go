@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"time"
@@ -13,28 +12,29 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graylane/graylane/internal/cli"
-	"github.com/graylane/graylane/internal/gate"
 	"github.com/graylane/graylane/internal/gateclient"
 )
 
-// newGateCmd is `graylane gate`: the whitelist and lane assignment service
-// and its client commands.
-func newGateCmd(stdout, stderr io.Writer) *cobra.Command {
+// newGateCmd is `graylane gate`: the client commands of the whitelist and
+// lane assignment service. The server is the graylane-gate binary
+// (cmd/graylane-gate), which links the SQL drivers graylane does without.
+func newGateCmd(stdout io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "gate",
-		Short: "Whitelist and lane assignment service (serve, whitelist, lane, decide)",
+		Short: "Manage a running gate: whitelist, lane weights, decide (the server is graylane-gate serve)",
 		Long: `The gate decides which lane a caller belongs to (whitelist, then sticky
 percentage bucket, then base), issues signed lane/bucket cookies for an auth
-center, and answers Istio ext_authz checks with the x-graylane header.
-See docs/gate.md.
+center, and answers Istio ext_authz checks with the x-graylane header. These
+commands talk to a running gate; the gate server itself is the separate
+graylane-gate binary (graylane-gate serve), built and installed beside graylane
+(make build), so that graylane does not carry the SQL drivers. See docs/gate.md.
 
 Exit codes: 0 success, 1 failure (the gate cannot be reached or answers 5xx, the
 store fails), 2 bad input (arguments, flags, secrets, a 4xx answer of the gate).`,
-		Example: `  graylane gate serve --db sqlite:///var/lib/graylane/gate.db --admin-token-file token --cookie-key-file cookie-key
+		Example: `  graylane-gate serve --db sqlite:///var/lib/graylane/gate.db --admin-token-file token --cookie-key-file cookie-key
   graylane gate lane set v2 10 --token-file token
   graylane gate decide --user alice --token-file token`,
 	}
-	c.AddCommand(newGateServeCmd(stdout, stderr))
 	cl := &gateClientOptions{}
 	wl := &cobra.Command{Use: "whitelist", Short: "Manage whitelist entries on a running gate",
 		Example: "  graylane gate whitelist add user alice v2 --token-file token\n  graylane gate whitelist ls --lane v2 --token-file token"}
@@ -48,74 +48,20 @@ store fails), 2 bad input (arguments, flags, secrets, a 4xx answer of the gate).
 	for _, sub := range []*cobra.Command{wl, lane, decide} {
 		addGateClientFlags(sub, cl)
 	}
+	// `graylane gate serve` was the server until it moved to graylane-gate:
+	// say where it went, for the unknown command and for its flags.
+	c.Annotations = map[string]string{hintAnnotation + "serve": gateServeMoved}
+	c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if args := c.Flags().Args(); len(args) > 0 && args[0] == "serve" {
+			err = fmt.Errorf("%w; %s", err, gateServeMoved)
+		}
+		return &cli.InputError{Err: err}
+	})
 	return c
 }
 
-func newGateServeCmd(stdout, stderr io.Writer) *cobra.Command {
-	var o gate.ServeOptions
-	var maxAge time.Duration
-	var output string
-	c := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the gate HTTP server (API, /authz/ ext_authz, /metrics)",
-		Long: `Runs the gate: the decision API, the /authz/ ext_authz endpoint and /metrics, on
---listen (default ` + defaultGateListen + `: this machine only; --listen :8470 or
-0.0.0.0:8470 listens on every interface, as a pod behind a Service needs). The
-admin token, cookie key and lane key are read and checked before the store is
-opened or created.
-
-Exit codes: 0 after a clean stop, 1 failure (the store cannot be reached, the
-port is in use), 2 bad input (flags, DSN, missing or short secrets).`,
-		Example: `  graylane gate serve --db sqlite:///var/lib/graylane/gate.db \
-      --admin-token-file /etc/graylane/token --cookie-key-file /etc/graylane/cookie-key
-  graylane gate serve --listen :8470 --db mysql://gate:secret@db:3306/gate --open-read`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cli.CheckFormat(output); err != nil {
-				return err
-			}
-			if err := checkListen("--listen", o.Listen); err != nil {
-				return err
-			}
-			o.Cookie.MaxAge = maxAge
-			if o.WriteCheckInterval == 0 {
-				o.WriteCheckInterval = -1 // --write-check-interval 0: off
-			}
-			o.Ready = func(addr string) { printListening(stdout, output, addr) }
-			err := gate.Serve(cmd.Context(), o, slog.New(slog.NewTextHandler(stderr, nil)))
-			var ce *gate.ConfigError
-			if errors.As(err, &ce) {
-				return &cli.InputError{Err: err}
-			}
-			return err
-		},
-	}
-	f := c.Flags()
-	f.StringVar(&o.DSN, "db", "sqlite:///var/lib/graylane/gate.db", "store DSN: sqlite:///PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB")
-	f.StringVar(&o.Listen, "listen", defaultGateListen, "HTTP listen address HOST:PORT (:8470 listens on every interface)")
-	f.StringVarP(&output, "output", "o", "text", "how to print the listening address once serving: text, json or yaml")
-	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", "file holding the admin bearer token (default: env "+gate.EnvAdminToken+")")
-	f.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the cookie HMAC key, >= 32 bytes (default: env "+gate.EnvCookieKey+")")
-	f.StringVar(&o.LaneKeyFile, "lane-key-file", "", "file holding the lane key: ext_authz accepts lane headers signed with it (graylane lane sign; default: env "+gate.EnvLaneKey+", else none)")
-	f.BoolVar(&o.OpenRead, "open-read", false, "serve the read-only endpoints (decide, whitelist and lane listing, snapshot) without a token")
-	f.StringVar(&o.Identity.UserHeader, "user-header", "x-user-id", "request header with the user id (empty: off)")
-	f.StringVar(&o.Identity.TenantHeader, "tenant-header", "x-tenant-id", "request header with the tenant id (empty: off)")
-	f.StringVar(&o.Identity.UserCookie, "user-cookie", "", "cookie with the user id (empty: off)")
-	f.StringVar(&o.Identity.JWTClaim, "jwt-claim", "", "claim of the Istio-verified JWT payload with the user id, e.g. sub (empty: off)")
-	f.StringVar(&o.Identity.JWTPayloadHeader, "jwt-payload-header", "x-jwt-payload", "header where Istio's RequestAuthentication puts the JWT payload (outputPayloadToHeader)")
-	f.StringVar(&o.Identity.LaneHeader, "lane-header", "x-graylane", "header /authz/ sets to the lane")
-	f.DurationVar(&maxAge, "cookie-max-age", 24*time.Hour, "Max-Age of the issued cookies")
-	f.BoolVar(&o.Cookie.Secure, "cookie-secure", true, "mark issued cookies Secure")
-	f.StringVar(&o.Cookie.Domain, "cookie-domain", "", "Domain of the issued cookies")
-	f.StringVar(&o.Cookie.LaneName, "lane-cookie", "graylane-lane", "name of the lane cookie")
-	f.StringVar(&o.Cookie.BucketName, "bucket-cookie", "graylane-bucket", "name of the bucket cookie")
-	f.DurationVar(&o.PollInterval, "poll-interval", 200*time.Millisecond, "how often to poll the store's change counter")
-	f.DurationVar(&o.WriteCheckInterval, "write-check-interval", 5*time.Second, "how often to prove the store takes writes (a health write; 0: off)")
-	return c
-}
-
-// defaultGateListen is where `gate serve` listens unless told: loopback.
-const defaultGateListen = "127.0.0.1:8470"
+// gateServeMoved is the hint for `graylane gate serve`.
+const gateServeMoved = "the gate server is the graylane-gate binary: run graylane-gate serve with the same flags (docs/gate.md)"
 
 // gateClientOptions are the flags of the commands that talk to a running
 // gate.

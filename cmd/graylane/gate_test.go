@@ -6,14 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/gate"
 )
 
 // runGate runs `graylane gate ARGS` the way run does, with a CSV line on
@@ -29,81 +31,52 @@ func runGate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitCode(err)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader in different
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// serveGate runs `graylane gate serve ARGS --listen 127.0.0.1:0 -o json`
-// until the test ends and returns the address it listens on: the server
-// binds the port itself and says which, so no other process can take it
-// in between.
-func serveGate(t *testing.T, args ...string) string {
+// serveGate runs a gate (the server of graylane-gate serve, in this
+// process) on SQLite in dir until the test ends and returns the address
+// it listens on: the server binds the port itself and says which, so no
+// other process can take it in between.
+func serveGate(t *testing.T, dir, token, key string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	pr, pw := io.Pipe()
-	serveErr := &syncBuffer{}
-	go func() {
-		code := runGate(ctx, append(append([]string{"serve"}, args...), "--listen", "127.0.0.1:0", "-o", "json"), pw, serveErr)
-		pw.Close()
-		done <- code
-	}()
+	o := gate.ServeOptions{
+		DSN: "sqlite://" + filepath.Join(dir, "gate.db"), Listen: "127.0.0.1:0",
+		AdminTokenFile: token, CookieKeyFile: key,
+		Cookie: gate.CookieOptions{MaxAge: 24 * time.Hour, Secure: true, LaneName: "graylane-lane", BucketName: "graylane-bucket"},
+	}
+	ready := make(chan string, 1)
+	o.Ready = func(addr string) { ready <- addr }
+	done := make(chan error, 1)
+	go func() { done <- gate.Serve(ctx, o, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exited %d: %s", code, serveErr.String())
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gate: %v", err)
 			}
 		case <-time.After(time.Minute):
-			t.Errorf("serve did not stop within a minute of its context ending")
+			t.Errorf("gate did not stop within a minute of its context ending")
 		}
 	})
-	listening := make(chan string, 1)
-	go func() {
-		var info struct{ Listen string }
-		err := json.NewDecoder(pr).Decode(&info)
-		if err != nil {
-			info.Listen = "(" + err.Error() + ")"
-		}
-		listening <- info.Listen
-		_, _ = io.Copy(io.Discard, pr) // whatever else serve prints, so it never blocks
-	}()
 	select {
-	case l := <-listening:
-		if !strings.HasPrefix(l, "http://127.0.0.1:") {
-			t.Fatalf("serve printed no listening address (%q): %s", l, serveErr.String())
-		}
-		return strings.TrimPrefix(l, "http://")
+	case addr := <-ready:
+		return addr
+	case err := <-done:
+		t.Fatalf("gate ended before serving: %v", err)
 	case <-time.After(2 * time.Minute):
-		t.Fatalf("gate not serving after 2m: %s", serveErr.String())
-		return ""
+		t.Fatalf("gate not serving after 2m")
 	}
+	return ""
 }
 
-// TestGateCLI starts `gate serve` on SQLite and drives it with the client
+// TestGateCLI starts a gate on SQLite and drives it with the client
 // commands.
 func TestGateCLI(t *testing.T) {
 	dir := t.TempDir()
 	token, key := filepath.Join(dir, "token"), filepath.Join(dir, "key")
 	writeSecret(t, token, "cli-test-token-0123456789\n")
 	writeSecret(t, key, strings.Repeat("k", 40))
-	addr := serveGate(t, "--db", "sqlite://"+filepath.Join(dir, "gate.db"), "--admin-token-file", token, "--cookie-key-file", key)
+	addr := serveGate(t, dir, token, key)
 	cl := []string{"--server", "http://" + addr, "--token-file", token}
 	tests := []struct {
 		args     []string
@@ -151,51 +124,5 @@ func writeSecret(t *testing.T, path, secret string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// Bad serve configuration is bad input (exit 2), each case refused for its
-// own reason, every other setting valid; secrets are refused before the
-// store is opened, so no database is created.
-func TestGateServeBadConfig(t *testing.T) {
-	dir := t.TempDir()
-	token, key, short := filepath.Join(dir, "token"), filepath.Join(dir, "key"), filepath.Join(dir, "short")
-	writeSecret(t, token, "cli-test-token-0123456789\n")
-	writeSecret(t, key, strings.Repeat("k", 40))
-	writeSecret(t, short, "short")
-	db := "sqlite://" + filepath.Join(dir, "g.db")
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string // in stderr
-	}{
-		{"bad DSN", []string{"--db", "redis://x", "--admin-token-file", token, "--cookie-key-file", key}, `unknown scheme "redis"`},
-		{"missing token file", []string{"--db", db, "--admin-token-file", filepath.Join(dir, "nope"), "--cookie-key-file", key}, "admin token: read secret: open " + filepath.Join(dir, "nope")},
-		{"short token", []string{"--db", db, "--admin-token-file", short, "--cookie-key-file", key}, "admin token: want at least"},
-		{"short cookie key", []string{"--db", db, "--admin-token-file", token, "--cookie-key-file", short}, "cookie key: want at least 32 bytes"},
-		{"unknown flag", []string{"--nope"}, "unknown flag: --nope"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			code := runGate(context.Background(), append([]string{"serve", "--listen", "127.0.0.1:0"}, tc.args...), &out, &errb)
-			if code != 2 || !strings.Contains(errb.String(), tc.want) {
-				t.Errorf("gate serve %v = %d, want 2 with %q in:\n%s", tc.args, code, tc.want, errb.String())
-			}
-		})
-	}
-	if _, err := os.Stat(filepath.Join(dir, "g.db")); !os.IsNotExist(err) {
-		t.Errorf("gate serve with bad secrets created its SQLite database (stat: %v)", err)
-	}
-}
-
-// gate serve listens on loopback unless told otherwise (docs/gate.md).
-func TestGateServeListensOnLoopback(t *testing.T) {
-	root := newRootCmd(&bytes.Buffer{}, &bytes.Buffer{})
-	serve, _, err := root.Find([]string{"gate", "serve"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := serve.Flags().Lookup("listen").DefValue; got != "127.0.0.1:8470" {
-		t.Errorf("--listen default %q, want 127.0.0.1:8470", got)
 	}
 }

@@ -63,7 +63,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cli.InputError{Err: err} })
 	root.AddCommand(newVersionCmd(stdout), newRouteCmd(stdout, stderr), newSimulateCmd(stdout, stderr),
-		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr), newApplyCmd(stdout), newGetCmd(stdout), newGateCmd(stdout, stderr), newRolloutCmd(stdout), newLaneCmd(stdout),
+		newUpCmd(stdout, stderr), newSampleCmd(stdout, stderr), newApplyCmd(stdout), newGetCmd(stdout), newGateCmd(stdout), newRolloutCmd(stdout), newLaneCmd(stdout),
 		newRenderCmd(stdout, stderr), newConvertCmd(stdout, stderr), newLintCmd(stdout, stderr))
 	root.AddCommand(newNacosCmd(stdout, stderr))
 	root.AddCommand(newLogsCmd(stdout), newSuperviseCmd(), newSampleHostCmd(stderr))
@@ -98,12 +98,5 @@ func writeAny(w io.Writer, format string, v any) error {
 	return cli.Write(w, format, v, func(io.Writer) error { return nil })
 }
 
-// printListening prints a server's address once it serves: text, or
-// {"listen": "http://ADDR"} as JSON or YAML.
-func printListening(w io.Writer, format, addr string) {
-	info := map[string]string{"listen": "http://" + addr}
-	_ = cli.Write(w, format, info, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "listening: http://%s\n", addr)
-		return err
-	})
-}
+// printListening is cli.PrintListening (graylane-gate shares it).
+func printListening(w io.Writer, format, addr string) { cli.PrintListening(w, format, addr) }

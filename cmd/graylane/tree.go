@@ -86,6 +86,11 @@ func inputArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
+// hintAnnotation + NAME, an annotation of a command that only groups
+// others, is what its error for the unknown subcommand NAME adds (e.g.
+// where a command moved).
+const hintAnnotation = "graylane.io/hint-for-"
+
 // unknownSubcommand is the argument check of a command that only groups
 // others: any argument left over is a subcommand that does not exist.
 func unknownSubcommand(c *cobra.Command, args []string) error {
@@ -95,6 +100,9 @@ func unknownSubcommand(c *cobra.Command, args []string) error {
 	msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
 	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
 		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+	}
+	if hint := c.Annotations[hintAnnotation+args[0]]; hint != "" {
+		msg += "; " + hint
 	}
 	return &cli.InputError{Err: fmt.Errorf("%s; see %s --help", msg, c.CommandPath())}
 }

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
@@ -87,25 +85,8 @@ func checkPort(flag string, port int) error {
 	return nil
 }
 
-// checkListen accepts a listen address HOST:PORT: HOST empty (every
-// interface), an IP address or a host name; PORT 0..65535.
-func checkListen(flag, addr string) error {
-	bad := func(why string) error {
-		return &cli.InputError{Err: fmt.Errorf("%s %q: %s; want HOST:PORT, e.g. 127.0.0.1:8080 (:8080 listens on every interface)", flag, addr, why)}
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return bad(strings.TrimPrefix(err.Error(), "address "+addr+": "))
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p < 0 || p > 65535 {
-		return bad(fmt.Sprintf("port %q is not a number 0..65535", port))
-	}
-	if host != "" && net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(strings.ToLower(host))) > 0 {
-		return bad(fmt.Sprintf("host %q is neither an IP address nor a host name", host))
-	}
-	return nil
-}
+// checkListen is cli.CheckListen (graylane-gate shares it).
+func checkListen(flag, addr string) error { return cli.CheckListen(flag, addr) }
 
 // checkHTTPURL accepts an absolute http:// or https:// URL with a host.
 func checkHTTPURL(flag, raw string) error {

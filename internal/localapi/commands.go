@@ -18,6 +18,7 @@ import (
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/cli/load"
 	"github.com/graylane/graylane/internal/manifest"
 )
 
@@ -36,7 +37,7 @@ func Apply(ctx context.Context, o ApplyOptions, stdout, stderr io.Writer) error 
 	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	set, err := cli.Load(o.Files, stderr, manifest.DoingUp, nil)
+	set, err := load.Load(o.Files, stderr, manifest.DoingUp, nil)
 	if err != nil {
 		return err
 	}

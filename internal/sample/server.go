@@ -98,6 +98,7 @@ func serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ConnState:         connStateHook, // memory back after a burst (relief.go)
 	}
 	upstreams := o.Upstreams
 	if upstreams == nil {
@@ -165,6 +166,7 @@ func newTransport(proxy func(*url.URL) (*url.URL, error)) *http.Transport {
 	t.DisableKeepAlives = false
 	t.MaxIdleConns = 0 // no overall limit; per host below
 	t.MaxIdleConnsPerHost = 64
+	t.DialContext = hostConns.dial(t.DialContext) // memory back after a burst (relief.go)
 	return t
 }
 

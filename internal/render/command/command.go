@@ -14,6 +14,7 @@ import (
 
 	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/cli/load"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lint"
 	"github.com/graylane/graylane/internal/manifest"
@@ -98,7 +99,7 @@ func Render(_ context.Context, o RenderOptions, stdout, stderr io.Writer) error 
 	if err := checkLayout(o.Layout); err != nil {
 		return err
 	}
-	set, err := cli.Load(o.Files, stderr, manifest.DoingRender, nil)
+	set, err := load.Load(o.Files, stderr, manifest.DoingRender, nil)
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func Convert(_ context.Context, o ConvertOptions, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	set, err := cli.Load(o.Files, stderr, manifest.DoingConvert, nil)
+	set, err := load.Load(o.Files, stderr, manifest.DoingConvert, nil)
 	if err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func convertSettings(o ConvertOptions, stderr io.Writer) (render.ConvertOptions,
 		}
 	}
 	if o.Release != "" {
-		set, err := cli.Load([]string{o.Release}, stderr, manifest.DoingConvert, nil)
+		set, err := load.Load([]string{o.Release}, stderr, manifest.DoingConvert, nil)
 		if err != nil {
 			return opts, err
 		}
@@ -258,7 +259,7 @@ func Lint(_ context.Context, o LintOptions, stdout, stderr io.Writer) error {
 	if err := cli.CheckFormat(o.Output); err != nil {
 		return err
 	}
-	set, err := cli.Load(o.Files, stderr, manifest.DoingLint, lint.Reads)
+	set, err := load.Load(o.Files, stderr, manifest.DoingLint, lint.Reads)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/cli/load"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
@@ -91,7 +92,7 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := cli.Load(o.Files, stderr, manifest.DoingRoute, nil)
+	set, err := load.Load(o.Files, stderr, manifest.DoingRoute, nil)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/cli/load"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/rollouttraffic"
@@ -55,7 +56,7 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	set, err := cli.Load(o.Files, stderr, manifest.DoingSimulate, nil)
+	set, err := load.Load(o.Files, stderr, manifest.DoingSimulate, nil)
 	if err != nil {
 		return err
 	}

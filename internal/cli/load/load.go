@@ -1,9 +1,14 @@
-package cli
+// Package load reads the manifest files of a command, with the warnings
+// every command prints for documents it does not act on. It is apart from
+// internal/cli so that a binary without manifests (graylane-gate) links
+// internal/cli without the loader and the Kubernetes, Istio and Argo types.
+package load
 
 import (
 	"fmt"
 	"io"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/manifest"
 )
 
@@ -16,11 +21,11 @@ import (
 // their files here; graylane up logs the same warnings from its runtime.
 func Load(paths []string, warn io.Writer, doing string, reads func(*manifest.Object) bool) (*manifest.Set, error) {
 	if len(paths) == 0 {
-		return nil, InputErrorf("no manifests: give -f FILE or -f DIR")
+		return nil, cli.InputErrorf("no manifests: give -f FILE or -f DIR")
 	}
 	set, err := manifest.Load(paths...)
 	if err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &cli.InputError{Err: err}
 	}
 	WarnIgnored(warn, set.IgnoredWarnings(doing, reads))
 	return set, nil
