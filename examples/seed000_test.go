@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/nacosclient"
+	"github.com/graylane/graylane/internal/springprops"
 	"github.com/graylane/graylane/internal/testbin"
 )
 
@@ -30,26 +32,13 @@ func TestMain(m *testing.M) { testbin.Main(m, &graylaneBin) }
 // not a speed target (CI is a loaded 2-core machine under -race).
 const waitLimit = 3 * time.Minute
 
-// seed000Fix is what `graylane nacos fix` publishes for this example: every
-// client of a service that calls it by Nacos pod IPs is pointed at the
-// Kubernetes Service.
-const seed000Fix = `spring:
-  cloud:
-    openfeign:
-      client:
-        config:
-          order-service:
-            url: http://gray-order-service:8082
-          payment-service:
-            url: http://gray-payment-service:8083
-`
-
 // seed000 is examples/seed000 running in an embedded runtime with its
 // local Nacos, at the canary step of both Rollouts.
 type seed000 struct {
-	admin   *adminapi.Client
-	gateway string
-	nacos   *nacosclient.Client
+	admin                *adminapi.Client
+	adminAddr, nacosAddr string
+	gateway              string
+	nacos                *nacosclient.Client
 }
 
 // TestSeed000NacosBypass tells seed 000's story end to end, with no
@@ -89,11 +78,10 @@ func testSeed000NacosBypass(t *testing.T, mode string) {
 	}
 	t.Logf("before the fix, %d requests with x-canary: true: %v", n, answers)
 
-	// The fix, published where the apps import their configuration from.
+	// The fix: graylane nacos fix publishes it where the apps import their
+	// configuration from.
 	published := time.Now()
-	if err := s.nacos.PublishConfig(context.Background(), "graylane-mesh.yaml", "DEFAULT_GROUP", seed000Fix, "yaml", ""); err != nil {
-		t.Fatal(err)
-	}
+	s.fix(t)
 	// Applied once a request takes the canary chain without a passthrough
 	// call: the user replica and order's canary both refreshed (the
 	// header then reaches no other replica).
@@ -109,6 +97,32 @@ func testSeed000NacosBypass(t *testing.T, mode string) {
 	}
 	if answers["user(v1) -> order(v2) -> payment(v2)"] != n {
 		t.Errorf("answers after the fix %v, want every one of %d on the canary chain", answers, n)
+	}
+}
+
+// fix runs `graylane nacos fix --local` on the runtime and its Nacos, and
+// checks what it published: every client of order-service and
+// payment-service pointed at its Service.
+func (s *seed000) fix(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(graylaneBin, "nacos", "fix", "--local", "--admin", s.adminAddr, "--server", "http://"+s.nacosAddr)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("graylane nacos fix --local: %v\n%s", err, out)
+	}
+	c, err := s.nacos.GetConfig(context.Background(), "graylane-mesh.yaml", "DEFAULT_GROUP")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props, err := springprops.Parse([]byte(c.Content), springprops.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, url := range map[string]string{"order-service": "http://gray-order-service.shop.svc.cluster.local:8082",
+		"payment-service": "http://gray-payment-service.shop.svc.cluster.local:8083"} {
+		if got := props["spring.cloud.openfeign.client.config."+svc+".url"]; got != url {
+			t.Errorf("nacos fix published %s's url %q, want %q; output:\n%s", svc, got, url, out)
+		}
 	}
 }
 
@@ -140,7 +154,7 @@ func startSeed000(t *testing.T, sampleProcesses string) *seed000 {
 	case err := <-errc:
 		t.Fatalf("runtime stopped: %v", err)
 	}
-	s := &seed000{admin: adminapi.New(a.Admin)}
+	s := &seed000{admin: adminapi.New(a.Admin), adminAddr: a.Admin, nacosAddr: a.Nacos}
 	if s.nacos, err = nacosclient.New(ctx, nacosclient.Options{Server: "http://" + a.Nacos, Protocol: nacosclient.ProtocolHTTP}); err != nil {
 		t.Fatal(err)
 	}
