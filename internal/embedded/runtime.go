@@ -193,6 +193,17 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 	if err := r.prepareStateDir(); err != nil {
 		return err
 	}
+	// Before the listeners: the admin API reads r.nacos. And before the
+	// replicas, closed after them: an app deregisters itself from Nacos
+	// when it stops.
+	if r.opts.Nacos != "" {
+		srv, err := nacosserver.Start(ctx, nacosserver.Options{Addr: r.opts.Nacos, Logger: r.log.With("component", "nacos")})
+		if err != nil {
+			return fmt.Errorf("nacos: %w", err)
+		}
+		defer func() { _ = srv.Close() }()
+		r.nacos = srv
+	}
 	r.spawn = newSpawner()
 	defer r.cleanup()
 	prom, err := promstore.New(r.metrics.registry, promstore.Options{Logger: r.log})
@@ -209,15 +220,6 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 		}
 	}()
 	defer func() { stopProm(); <-promDone }()
-	// Before the listeners: the admin API reads r.nacos.
-	if r.opts.Nacos != "" {
-		srv, err := nacosserver.Start(ctx, nacosserver.Options{Addr: r.opts.Nacos, Logger: r.log.With("component", "nacos")})
-		if err != nil {
-			return fmt.Errorf("nacos: %w", err)
-		}
-		defer func() { _ = srv.Close() }()
-		r.nacos = srv
-	}
 	r.setupCanaryConfigs()
 	if err := r.listen(); err != nil {
 		return err
