@@ -13,7 +13,7 @@ import (
 // "Canary configuration"); each defaults to its GRAYLANE_NACOS_*
 // environment variable.
 type canaryNacosFlags struct {
-	server, namespace, username, password string
+	server, namespace, username, password, protocol string
 }
 
 func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
@@ -21,6 +21,7 @@ func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
 	f.StringVar(&o.namespace, "nacos-namespace", "", "Nacos namespace id for a canaryConfig that names none (default: env "+nacosclient.EnvNamespace+", else public)")
 	f.StringVar(&o.username, "nacos-username", "", "Nacos user to log in as (default: env "+nacosclient.EnvUsername+", else no login)")
 	f.StringVar(&o.password, "nacos-password", "", "the Nacos user's password (default: env "+nacosclient.EnvPassword+")")
+	f.StringVar(&o.protocol, "nacos-protocol", "", "how to talk to that Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc or http (default: env "+nacosclient.EnvProtocol+", else auto)")
 }
 
 // options are the flags over the environment.
@@ -37,6 +38,9 @@ func (o *canaryNacosFlags) options() nacosclient.Options {
 	}
 	if o.password != "" {
 		n.Password = o.password
+	}
+	if o.protocol != "" {
+		n.Protocol = o.protocol
 	}
 	return n
 }
