@@ -34,7 +34,7 @@ const zhSuffix = ".zh-CN.md"
 // benchmarks' bench/README.md is a developers' log of measurements, kept in
 // English only; a bench/README.zh-CN.md, if someone writes one, is checked
 // like the others.
-var englishPatterns = []string{"README.md", "docs/*.md", "examples/README.md"}
+var englishPatterns = []string{"README.md", "docs/*.md", "examples/README.md", "examples/seed000/README.md"}
 
 func TestTranslations(t *testing.T) {
 	c, problems := newChecker(os.DirFS(".."))

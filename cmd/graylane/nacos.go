@@ -24,13 +24,16 @@ const (
 func newNacosCmd(stdout, stderr io.Writer) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "nacos",
-		Short: "Nacos: a local Nacos-compatible registry and config center",
+		Short: "Nacos: a local Nacos-compatible registry and config center; the calls that bypass the mesh",
 		Long: `Nacos support (docs/nacos.md). "graylane nacos serve" runs a Nacos-compatible
 service registry and configuration center in memory, for apps built on the
-official Nacos clients.`,
-		Example: "  graylane nacos serve\n  graylane nacos serve --addr 127.0.0.1:8848 --username nacos --password nacos",
+official Nacos clients. "graylane nacos scan" finds the Nacos clients that call
+pod IPs instead of Services (bypassing the mesh); "graylane nacos fix" points
+them at the Services in one shared Spring configuration.`,
+		Example: "  graylane nacos serve\n  graylane nacos serve --addr 127.0.0.1:8848 --username nacos --password nacos\n  graylane nacos scan -f k8s/ --server http://nacos:8848",
 	}
 	c.AddCommand(newNacosServeCmd(stdout, stderr))
+	c.AddCommand(newNacosScanCmd(stdout, stderr), newNacosFixCmd(stdout, stderr))
 	return c
 }
 

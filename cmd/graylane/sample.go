@@ -26,9 +26,17 @@ met along a chain show in its response. Accept: application/json gives nested JS
 Each flag has an environment variable of the same meaning (shown in its help);
 flags win. Logs go to standard error.
 
+Nacos discovery mode (environment only, Spring Boot's names; docs/sample.md):
+SPRING_CLOUD_NACOS_DISCOVERY_SERVER_ADDR=host:port makes the app register itself
+as SPRING_APPLICATION_NAME, resolve lb://SERVICE/path upstreams to a Nacos
+instance's IP (called through HTTP_PROXY, as a sidecar intercepts everything),
+and follow client urls from the Nacos configurations in SPRING_CONFIG_IMPORT.
+
 Exit codes: 0 after a clean stop (Ctrl-C, SIGTERM), 1 failure (e.g. the port is
 in use), 2 bad input (an invalid flag or environment value).`,
 		Example: `  app=appa version=v2 upstream_url=http://appb:8000/ graylane sample
+  SPRING_CLOUD_NACOS_DISCOVERY_SERVER_ADDR=127.0.0.1:8848 SPRING_APPLICATION_NAME=order-service \
+    app=order upstream_url=lb://payment-service/ graylane sample --port 8082
   graylane sample --app appb --version-name v1 --port 8001 --error-rate 0.1 --latency-ms 20`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

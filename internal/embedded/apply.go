@@ -140,6 +140,10 @@ func (r *Runtime) swap(table *route.Table, svcs []route.Service) {
 		cfg.pods = append(cfg.pods, r.workloads[k].pods...)
 	}
 	cfg.pods = append(cfg.pods, r.rolloutPodList()...)
+	cfg.byAddr = make(map[string]*pod, len(cfg.pods))
+	for _, p := range cfg.pods {
+		cfg.byAddr[p.addr] = p
+	}
 	r.cfg.Store(cfg)
 	r.changed()
 }

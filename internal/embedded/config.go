@@ -22,9 +22,24 @@ type config struct {
 	// objects ("ns/name") it serves.
 	gateways map[string][]string
 	// entry decides lane entry at gateways (nil: no lanes).
-	entry   *lane.Entry
+	entry *lane.Entry
+	// byAddr finds a replica by its address (127.0.0.1:PORT), for calls
+	// made to a pod's address instead of a Service (passthrough).
+	byAddr  map[string]*pod
 	mu      sync.RWMutex
 	members map[memberKey]*memberList
+}
+
+// podAt is the replica listening at hostport, nil when none does.
+// "localhost:PORT" names the same replica as "127.0.0.1:PORT".
+func (c *config) podAt(hostport string) *pod {
+	if p := c.byAddr[hostport]; p != nil {
+		return p
+	}
+	if port, ok := strings.CutPrefix(hostport, "localhost:"); ok {
+		return c.byAddr["127.0.0.1:"+port]
+	}
+	return nil
 }
 
 type memberKey struct{ host, subset string }

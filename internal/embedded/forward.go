@@ -110,6 +110,10 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		m.record(r.metrics, h.Status)
 		return
 	case route.Unavailable:
+		if p := cfg.podAt(req.Host); h.NotService && p != nil {
+			r.passthrough(w, ew, req, &h, p, &m, lim)
+			return
+		}
 		r.unavailable(w, &m, &h)
 		return
 	}
@@ -122,6 +126,20 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	}
 	members := cfg.endpoints(h.Host, h.Subset, h.Labels)
 	r.send(w, ew, req, &h, members, &m, lim, cluster{port: h.Port, subset: h.Subset, host: h.Host})
+}
+
+// passthrough sends a request whose host is not a Service but a replica's
+// own address (127.0.0.1:PORT, a pod IP here) to that replica, as Istio's
+// sidecar sends a call to a pod IP through its PassthroughCluster with the
+// default outbound policy ALLOW_ANY: no VirtualService, DestinationRule,
+// canary weight or lane applies, and the request is counted under
+// destination_service_name="PassthroughCluster" (with the replica it
+// reached as destination workload). This is what a Spring Cloud client
+// does with an instance address it took from Nacos (istio/istio#36596).
+func (r *Runtime) passthrough(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, h *route.Hop, p *pod, m *metric, lim *dataplane.Limits) {
+	h.Outcome, h.Status, h.Flags, h.Problem, h.NotService = route.Forward, http.StatusOK, "", "", false
+	m.dest = passthroughCluster
+	r.send(w, ew, req, h, &memberList{pods: []*pod{p}}, m, lim, cluster{port: h.Port, host: passthroughCluster})
 }
 
 // runtimeRand draws a hop's per-request numbers from math/rand/v2's

@@ -23,7 +23,8 @@ const (
 // the kind, its case, or a known kind under a wrong apiVersion). doing says
 // what the command does (one of the Doing constants); documents for which
 // reads is true are left out (a command that reads them itself); reads may
-// be nil.
+// be nil. The Spring Boot configuration files a folder walk skipped
+// (Set.Skipped) are named last.
 func (s *Set) IgnoredWarnings(doing string, reads func(*Object) bool) []string {
 	var out []string
 	for _, o := range s.Ignored {
@@ -35,6 +36,9 @@ func (s *Set) IgnoredWarnings(doing string, reads func(*Object) bool) []string {
 			w += "; did you mean " + hint + "?"
 		}
 		out = append(out, w)
+	}
+	for _, f := range s.Skipped {
+		out = append(out, f+": Spring Boot configuration (no apiVersion or kind), not a manifest: skipped")
 	}
 	return out
 }

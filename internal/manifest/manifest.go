@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -132,6 +133,9 @@ type Set struct {
 	Replaced []*Object
 	// Ignored holds documents of kinds the loader does not know (Typed == nil).
 	Ignored []*Object
+	// Skipped are the files a folder walk left out: Spring Boot
+	// configuration kept next to the manifests (see SpringConfig).
+	Skipped []string
 }
 
 // Of returns the objects of the given Kind, in order.
@@ -180,7 +184,7 @@ func (l *loader) loadPath(p string) {
 		l.loadData(StdinName, data)
 		return
 	}
-	walk(p, l.loadFile, l.fail)
+	walk(p, l.loadFile, l.fail, func(f string) { l.set.Skipped = append(l.set.Skipped, f) })
 }
 
 func (l *loader) loadFile(p string) {
@@ -204,9 +208,10 @@ func (l *loader) fail(file string, err error) {
 }
 
 // walk calls file for every manifest file under p (p itself when it is a
-// file; folders recursively, in lexical order, .yaml/.yml/.json only) and
-// fail for every path that cannot be read.
-func walk(p string, file func(string), fail func(string, error)) {
+// file; folders recursively, in lexical order, .yaml/.yml/.json only),
+// skip for the Spring Boot configuration files of folders (SpringConfig),
+// and fail for every path that cannot be read.
+func walk(p string, file func(string), fail func(string, error), skip func(string)) {
 	info, err := os.Stat(p)
 	if err != nil {
 		fail(p, err)
@@ -221,7 +226,11 @@ func walk(p string, file func(string), fail func(string, error)) {
 			fail(path, err)
 			return nil
 		}
-		if !d.IsDir() && isManifestFile(path) {
+		switch {
+		case d.IsDir() || !isManifestFile(path):
+		case SpringConfig(path):
+			skip(path)
+		default:
 			file(path)
 		}
 		return nil
@@ -244,7 +253,7 @@ func Files(paths ...string) ([]string, error) {
 			if first == nil {
 				first = fmt.Errorf("%s: %w", path, err)
 			}
-		})
+		}, func(string) {})
 	}
 	return out, first
 }
@@ -255,4 +264,28 @@ func isManifestFile(p string) bool {
 		return true
 	}
 	return false
+}
+
+// springConfigName matches the names Spring Boot reads its configuration
+// from (spring.config.name "application", Spring Cloud's "bootstrap", each
+// with an optional -profile): application.yaml, application-prod.yml,
+// bootstrap.yaml.
+var springConfigName = regexp.MustCompile(`^(application|bootstrap)(-[^.]+)?\.ya?ml$`)
+
+// topLevelKind finds a Kubernetes object's apiVersion or kind key at the
+// start of a line (a YAML document's top level).
+var topLevelKind = regexp.MustCompile(`(?m)^(apiVersion|kind)\s*:`)
+
+// SpringConfig reports whether a file found in a folder is a Spring Boot
+// configuration file rather than a manifest: its name is one Spring Boot
+// reads (application*.yaml, bootstrap*.yaml) and no document in it has a
+// top-level apiVersion or kind. A service's folder often keeps it next to
+// its manifests; folder walks leave it out (a file named on the command
+// line is read as a manifest whatever its name).
+func SpringConfig(path string) bool {
+	if !springConfigName.MatchString(strings.ToLower(filepath.Base(path))) {
+		return false
+	}
+	data, err := os.ReadFile(path)
+	return err == nil && !topLevelKind.Match(data)
 }

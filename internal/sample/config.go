@@ -58,6 +58,10 @@ type Options struct {
 	PodName, PodUID string
 	// Ready, if set, is called with the listening address once serving.
 	Ready func(addr string) `json:"-"`
+	// Nacos, when set, is the Nacos discovery mode (see [NacosOptions]);
+	// Load sets it when SPRING_CLOUD_NACOS_DISCOVERY_SERVER_ADDR is set.
+	// Upstreams named lb://SERVICE/path need it.
+	Nacos *NacosOptions
 	// Proxy, if set, chooses the proxy of the upstream calls (as
 	// http.Transport.Proxy does, by URL); nil reads HTTP_PROXY, HTTPS_PROXY
 	// and NO_PROXY from the process environment. A sample host sets it from
@@ -146,6 +150,9 @@ func Load(lookupEnv func(string) (string, bool), flags map[string]string) (Optio
 		return Options{}, &cli.InputError{Err: err}
 	}
 	o.Inherited = inherited
+	if o.Nacos, err = loadNacos(lookupEnv, o.App); err != nil {
+		return Options{}, &cli.InputError{Err: err}
+	}
 	return o, nil
 }
 
@@ -181,7 +188,10 @@ func (o Options) Validate() error {
 		}
 	}
 	for _, u := range o.Upstreams {
-		_, err := parseUpstream(u)
+		pu, err := parseUpstream(u)
+		if err == nil && lbService(pu) != "" && o.Nacos == nil {
+			err = errors.New("lb:// upstreams resolve through Nacos: set SPRING_CLOUD_NACOS_DISCOVERY_SERVER_ADDR")
+		}
 		add("upstream_url", strconv.Quote(u), err)
 	}
 	add("PORT", o.Port, checkPort(o.Port))
@@ -294,8 +304,8 @@ func parseUpstream(s string) (*url.URL, error) {
 		}
 		return nil, fmt.Errorf("not a URL: %w", err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, errors.New("must be an http:// or https:// URL")
+	if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "lb" {
+		return nil, errors.New("must be an http://, https:// or lb:// URL")
 	}
 	if u.Host == "" {
 		return nil, errors.New("must name a host")

@@ -70,7 +70,7 @@ func TestLoadErrors(t *testing.T) {
 		{"latency fraction", map[string]string{"latency_ms": "1.5"}, nil, `invalid latency_ms "1.5": must be a whole number of milliseconds`},
 		{"port word", map[string]string{"PORT": "abc"}, nil, `invalid PORT "abc": must be a port number, 0..65535`},
 		{"port range", nil, map[string]string{"port": "70000"}, `invalid --port "70000": must be a port number, 0..65535`},
-		{"upstream scheme", map[string]string{"upstream_url": "http://ok/,ftp://b/"}, nil, `invalid upstream_url "http://ok/,ftp://b/": must be an http:// or https:// URL`},
+		{"upstream scheme", map[string]string{"upstream_url": "http://ok/,ftp://b/"}, nil, `invalid upstream_url "http://ok/,ftp://b/": must be an http://, https:// or lb:// URL`},
 		{"upstream no host", map[string]string{"upstream_url": "http:///x"}, nil, `invalid upstream_url "http:///x": must name a host`},
 		{"upstream not URL", map[string]string{"upstream_url": "http://a b/"}, nil, `invalid upstream_url "http://a b/": not a URL: invalid character " " in host name`},
 		{"propagate star inside", map[string]string{"propagate_headers": "x-*-id"}, nil, `invalid propagate_headers "x-*-id": '*' is not allowed in a header name ('*' only at the end)`},
@@ -102,7 +102,7 @@ func TestValidate(t *testing.T) {
 		{"port", func(o *Options) { o.Port = -1 }, "invalid PORT -1: must be a port number"},
 		{"error rate", func(o *Options) { o.ErrorRate = math.NaN() }, "invalid error_rate NaN: must be a number between 0 and 1"},
 		{"latency", func(o *Options) { o.Latency = -time.Second }, "invalid latency_ms -1000: must not be negative"},
-		{"upstream", func(o *Options) { o.Upstreams = []string{"appb:8000"} }, `invalid upstream_url "appb:8000": must be an http:// or https:// URL`},
+		{"upstream", func(o *Options) { o.Upstreams = []string{"appb:8000"} }, `invalid upstream_url "appb:8000": must be an http://, https:// or lb:// URL`},
 		{"header", func(o *Options) { o.PropagateHeaders = []string{""} }, `invalid propagate_headers "": empty header name`},
 	}
 	for _, tc := range tests {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,12 +54,28 @@ type Handler struct {
 	propagate    headerMatcher
 	transport    *http.Transport
 	client       *http.Client
+	// resolver resolves lb:// upstreams (the Nacos mode); sidecar calls
+	// the instances it picks, through HTTP_PROXY whatever NO_PROXY says.
+	resolver  resolver
+	sidecar   *http.Transport
+	sidecarCl *http.Client
 }
 
 type upstream struct {
 	raw string
 	url *url.URL
+	// service is SERVICE of lb://SERVICE/path, resolved per call.
+	service string
 }
+
+// resolver is where a call to an lb:// upstream goes: the URL, and whether
+// it is an instance's address (called through the sidecar).
+type resolver interface {
+	resolve(service string, u *url.URL) (target *url.URL, sidecar bool, err error)
+}
+
+// errNoResolver: an lb:// upstream in a handler that runs without Nacos.
+var errNoResolver = errors.New("lb:// upstream without Nacos discovery")
 
 // NewHandler validates o and precomputes the answers. Outbound calls go
 // through a clone of http.DefaultTransport whose proxy is o.Proxy, or when
@@ -92,13 +109,46 @@ func NewHandler(o Options) (*Handler, error) {
 	h.client = &http.Client{Transport: h.transport, Timeout: upstreamTimeout}
 	for _, raw := range o.Upstreams {
 		u, _ := parseUpstream(raw) // checked by Validate
-		h.upstreams = append(h.upstreams, upstream{raw: raw, url: u})
+		h.upstreams = append(h.upstreams, upstream{raw: raw, url: u, service: lbService(u)})
+	}
+	if o.Nacos != nil {
+		h.sidecar = newTransport(sidecarProxy(o.Nacos.Sidecar))
+		h.sidecarCl = &http.Client{Transport: h.sidecar, Timeout: upstreamTimeout}
 	}
 	return h, nil
 }
 
+// sidecarProxy is the proxy of calls to instances: always the sidecar
+// (a pod's sidecar intercepts every connection), nil when there is none.
+func sidecarProxy(raw string) func(*url.URL) (*url.URL, error) {
+	if raw == "" {
+		return func(*url.URL) (*url.URL, error) { return nil, nil }
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	return func(*url.URL) (*url.URL, error) { return u, err }
+}
+
+// lbServices are the services of the lb:// upstreams.
+func (h *Handler) lbServices() []string {
+	var out []string
+	for _, u := range h.upstreams {
+		if u.service != "" && !slices.Contains(out, u.service) {
+			out = append(out, u.service)
+		}
+	}
+	return out
+}
+
 // CloseIdleConnections closes the idle keep-alive connections to upstreams.
-func (h *Handler) CloseIdleConnections() { h.transport.CloseIdleConnections() }
+func (h *Handler) CloseIdleConnections() {
+	h.transport.CloseIdleConnections()
+	if h.sidecar != nil {
+		h.sidecar.CloseIdleConnections()
+	}
+}
 
 // ServeHTTP answers every method and path except [HealthPath] the same way:
 // latency, then maybe an injected 500, then the upstream calls, in order.
@@ -199,14 +249,27 @@ func (h *Handler) callUpstreams(r *http.Request, asJSON bool, s *scratch) int {
 // transport error.
 func (h *Handler) call(in *http.Request, u *upstream, asJSON bool, s *scratch) (problem string, err error) {
 	b := &s.buf
+	target, client := u.url, h.client
+	if u.service != "" {
+		if h.resolver == nil {
+			return "", errNoResolver
+		}
+		t, viaSidecar, err := h.resolver.resolve(u.service, u.url)
+		if err != nil {
+			return "", err
+		}
+		if target = t; viaSidecar {
+			client = h.sidecarCl
+		}
+	}
 	req := (&http.Request{
 		Method:     http.MethodGet,
-		URL:        u.url,
+		URL:        target,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header, 8),
-		Host:       u.url.Host,
+		Host:       target.Host,
 	}).WithContext(in.Context())
 	for k, v := range in.Header {
 		if h.propagate.match(k) {
@@ -214,7 +277,7 @@ func (h *Handler) call(in *http.Request, u *upstream, asJSON bool, s *scratch) (
 		}
 	}
 	req.Header["Accept"] = pick(asJSON, acceptJSON, acceptText)
-	resp, err := h.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -8,14 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-
-	"golang.org/x/net/http/httpproxy"
 )
 
 // HostSupported: this system can run a sample host.
@@ -305,24 +302,6 @@ func envLookup(env []string) func(string) (string, bool) {
 		v, ok := m[k]
 		return v, ok
 	}
-}
-
-// proxyFunc is httpproxy.FromEnvironment over a replica's environment.
-func proxyFunc(lookup func(string) (string, bool)) func(*url.URL) (*url.URL, error) {
-	get := func(names ...string) string {
-		for _, n := range names {
-			if v, ok := lookup(n); ok && v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	cfg := &httpproxy.Config{
-		HTTPProxy:  get("HTTP_PROXY", "http_proxy"),
-		HTTPSProxy: get("HTTPS_PROXY", "https_proxy"),
-		NoProxy:    get("NO_PROXY", "no_proxy"),
-	}
-	return cfg.ProxyFunc()
 }
 
 // HostControlFD is the file descriptor a sample host finds its control

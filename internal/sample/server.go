@@ -71,6 +71,10 @@ var errKilled = errors.New("killed")
 // serve is Serve, and when kill closes it stops at once, as a killed
 // process would: the listener and every connection are closed, in-flight
 // requests get no answer, and it returns errKilled.
+//
+// In the Nacos mode it first reads the imported configurations, registers
+// once it serves, and deregisters before it shuts down (a killed app does
+// not: its connection to Nacos closes, which drops its instance).
 func serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger, kill <-chan struct{}) error {
 	h, err := NewHandler(o)
 	if err != nil {
@@ -80,6 +84,14 @@ func serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger,
 	defer h.CloseIdleConnections()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var d *discovery
+	if o.Nacos != nil {
+		if d, err = startDiscovery(o.Nacos, h.lbServices(), logger); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("sample: %w", err)
+		}
+		h.resolver = d
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -96,18 +108,35 @@ func serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger,
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if d != nil {
+		if err := d.register(ln.Addr().(*net.TCPAddr).Port, o.Version); err != nil {
+			_ = srv.Close()
+			<-served
+			d.close(false)
+			return fmt.Errorf("sample: %w", err)
+		}
+		logger.Info("nacos: registered", "service", o.Nacos.Service, "group", o.Nacos.Group, "ip", o.Nacos.IP, "port", ln.Addr().(*net.TCPAddr).Port)
+	}
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String())
 	}
 	select {
 	case err := <-served:
+		d.closeIf(true)
 		return fmt.Errorf("sample: serve: %w", err)
 	case <-kill:
+		d.closeIf(false)
 		_ = srv.Close()
 		<-served
 		return errKilled
 	case <-ctx.Done():
 	}
+	d.closeIf(true) // deregistered first: no new calls come by Nacos
+	return shutdown(ctx, srv, served, ln.Addr().String(), logger)
+}
+
+// shutdown stops srv gracefully: requests in flight get up to 5 seconds.
+func shutdown(ctx context.Context, srv *http.Server, served <-chan error, addr string, logger *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -117,7 +146,7 @@ func serve(ctx context.Context, ln net.Listener, o Options, logger *slog.Logger,
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("sample: serve: %w", err)
 	}
-	logger.Info("sample stopped", "addr", ln.Addr().String())
+	logger.Info("sample stopped", "addr", addr)
 	return nil
 }
 
@@ -139,4 +168,22 @@ func newTransport(proxy func(*url.URL) (*url.URL, error)) *http.Transport {
 	t.MaxIdleConnsPerHost = 64
 	t.DialContext = hostConns.dial(t.DialContext) // memory back after a burst (relief.go)
 	return t
+}
+
+// proxyFunc is httpproxy.FromEnvironment over a replica's environment.
+func proxyFunc(lookup func(string) (string, bool)) func(*url.URL) (*url.URL, error) {
+	get := func(names ...string) string {
+		for _, n := range names {
+			if v, ok := lookup(n); ok && v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	cfg := &httpproxy.Config{
+		HTTPProxy:  get("HTTP_PROXY", "http_proxy"),
+		HTTPSProxy: get("HTTPS_PROXY", "https_proxy"),
+		NoProxy:    get("NO_PROXY", "no_proxy"),
+	}
+	return cfg.ProxyFunc()
 }

@@ -1,0 +1,303 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/nacosclient"
+	"github.com/graylane/graylane/internal/nacosscan"
+	"github.com/graylane/graylane/internal/render"
+	"github.com/graylane/graylane/internal/springprops"
+)
+
+// Defaults of FixOptions.
+const (
+	DefaultServiceEntryNamespace = "default"
+	// casAttempts is how often fix reads, merges and publishes again
+	// when the configuration changed in between.
+	casAttempts = 5
+	// casBackoff times the attempt number is the wait before the next.
+	casBackoff = 250 * time.Millisecond
+)
+
+// FixOptions are the inputs of fix.
+type FixOptions struct {
+	Options
+	// DryRun prints what would change and changes nothing.
+	DryRun bool
+	// ServiceEntries, when set, is the file the ServiceEntries are
+	// written to; ServiceEntryNamespace is their namespace.
+	ServiceEntries, ServiceEntryNamespace string
+
+	// beforePublish, when set, runs after each read of the configuration
+	// and before its publish (tests make a concurrent edit there).
+	beforePublish func(attempt int)
+}
+
+// configStore is what fix needs of Nacos's configuration (a
+// *nacosclient.Client).
+type configStore interface {
+	GetConfig(ctx context.Context, dataID, group string) (nacosclient.Config, error)
+	PublishConfig(ctx context.Context, dataID, group, content, typ, casMD5 string) error
+	Namespace() string
+}
+
+// FixResult is what fix did (the JSON/YAML output).
+type FixResult struct {
+	DataID    string `json:"dataId"`
+	Group     string `json:"group"`
+	Namespace string `json:"namespace"`
+	// Changes are the properties whose value changes, key → new value;
+	// Old their previous values (absent: new).
+	Changes map[string]string `json:"changes"`
+	Old     map[string]string `json:"old,omitempty"`
+	// Unchanged: the configuration already says all of it.
+	Unchanged bool `json:"unchanged"`
+	DryRun    bool `json:"dryRun"`
+	// Published: the new content is stored; MD5 is its md5 (the stored
+	// one when unchanged).
+	Published bool   `json:"published"`
+	MD5       string `json:"md5,omitempty"`
+	// Attempts counts the compare-and-swap publishes.
+	Attempts       int                          `json:"attempts,omitempty"`
+	Conflicts      []nacosscan.Conflict         `json:"conflicts,omitempty"`
+	ServiceEntries []*networkingv1.ServiceEntry `json:"serviceEntries"`
+	// ServiceEntriesFile is where they were written.
+	ServiceEntriesFile string `json:"serviceEntriesFile,omitempty"`
+	// NotFixed are the findings fix has nothing for (missing-from-nacos,
+	// pods without a Service).
+	NotFixed []nacosscan.Finding `json:"notFixed"`
+}
+
+// ConflictError: some Nacos service names map to several Services, so
+// the one shared configuration cannot point them anywhere (exit code 1).
+type ConflictError struct{ Services []string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("Nacos services %s map to several Kubernetes Services: point their clients by hand", strings.Join(e.Services, ", "))
+}
+
+// Fix scans, then publishes the Spring properties that point every
+// bypassing client at its Service into the shared configuration (merged
+// into what is there, compare-and-swap), and prints or writes the
+// ServiceEntries of the Nacos services outside the cluster. With DryRun
+// it prints the same and changes nothing.
+func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
+	if o.ServiceEntryNamespace == "" {
+		o.ServiceEntryNamespace = DefaultServiceEntryNamespace
+	}
+	src, err := read(ctx, &o.Options, func(s string) { fmt.Fprintf(stderr, "warning: %s\n", s) })
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	fs := nacosscan.Scan(src.snap)
+	fs, unplain := splitUnplain(fs, springprops.FormatOf(o.DataID))
+	props, conflicts := nacosscan.Properties(fs)
+	res := &FixResult{DataID: o.DataID, Group: o.ConfigGroup, DryRun: o.DryRun, Conflicts: conflicts,
+		ServiceEntries: nacosscan.ServiceEntries(fs, o.ServiceEntryNamespace), NotFixed: unplain}
+	for _, f := range fs {
+		if f.Kind == nacosscan.KindMissing || (f.Kind == nacosscan.KindNacosOnly && !f.External) {
+			res.NotFixed = append(res.NotFixed, f)
+		}
+	}
+	if err := publish(ctx, src.nacos, src.shared, &o, props, res); err != nil {
+		return err
+	}
+	seYAML, err := encodeEntries(res.ServiceEntries)
+	if err != nil {
+		return err
+	}
+	if o.ServiceEntries != "" && !o.DryRun && len(res.ServiceEntries) > 0 {
+		if err := os.WriteFile(o.ServiceEntries, seYAML, 0o644); err != nil {
+			return fmt.Errorf("write --service-entries: %w", err)
+		}
+		res.ServiceEntriesFile = o.ServiceEntries
+	}
+	if err := cli.Write(stdout, o.Output, res, func(w io.Writer) error { return fixText(w, res, seYAML) }); err != nil {
+		return err
+	}
+	if len(conflicts) > 0 {
+		var names []string
+		for _, c := range conflicts {
+			names = append(names, c.Service)
+		}
+		return &ConflictError{Services: names}
+	}
+	return nil
+}
+
+// splitUnplain takes out of fs, for a YAML configuration, the bypasses
+// of Nacos services whose names need brackets as Spring map keys
+// ("[Pay.Svc]"): springprops writes YAML keys without them, which Spring
+// would bind as nested keys. A .properties configuration keeps them.
+func splitUnplain(fs []nacosscan.Finding, format string) (keep, out []nacosscan.Finding) {
+	out = []nacosscan.Finding{}
+	for _, f := range fs {
+		if f.Kind == nacosscan.KindBypass && format == springprops.YAML && !nacosscan.PlainName(f.NacosService) {
+			f.Hint = "the name needs brackets as a Spring map key, which this YAML configuration cannot carry: use a .properties --data-id, or set " +
+				nacosscan.FeignURLKey(f.NacosService) + " by hand"
+			out = append(out, f)
+			continue
+		}
+		keep = append(keep, f)
+	}
+	return keep, out
+}
+
+// publish merges props into the configuration (first as scan read it,
+// shared, nil when it did not exist) and stores it with
+// compare-and-swap on the md5 it read; when another writer changed it in
+// between, it reads again and merges again, so a concurrent edit is
+// kept, up to casAttempts times, waiting a little longer each time. A configuration that does not exist yet
+// is created with the new content's own md5 as the expected one: Nacos
+// creates a missing configuration whatever casMd5 says, and refuses the
+// write when another writer created it first with other content.
+func publish(ctx context.Context, store configStore, shared *nacosclient.Config, o *FixOptions, props map[string]string, res *FixResult) error {
+	res.Namespace = store.Namespace()
+	if res.Namespace == "" {
+		res.Namespace = "public"
+	}
+	format := springprops.FormatOf(o.DataID)
+	set := map[string]*string{}
+	for k, v := range props {
+		set[k] = &v
+	}
+	for attempt := 1; ; attempt++ {
+		cur, err := nacosclient.Config{}, error(nacosclient.ErrNotFound)
+		switch {
+		case attempt > 1:
+			cur, err = store.GetConfig(ctx, o.DataID, o.ConfigGroup)
+		case shared != nil:
+			cur, err = *shared, nil
+		}
+		exists := err == nil
+		if err != nil && !errors.Is(err, nacosclient.ErrNotFound) {
+			return err
+		}
+		next, err := springprops.Set([]byte(cur.Content), format, set)
+		if err != nil {
+			return fmt.Errorf("%s (group %s) as it is in Nacos: %w", o.DataID, o.ConfigGroup, err)
+		}
+		if err := diff(cur.Content, format, props, res); err != nil {
+			return fmt.Errorf("%s (group %s) as it is in Nacos: %w", o.DataID, o.ConfigGroup, err)
+		}
+		res.Unchanged = string(next) == cur.Content && (exists || len(props) == 0)
+		if res.Unchanged || o.DryRun {
+			res.MD5 = cur.MD5
+			return nil
+		}
+		if o.beforePublish != nil {
+			o.beforePublish(attempt)
+		}
+		cas := cur.MD5
+		if !exists {
+			cas = nacosclient.MD5(string(next))
+		}
+		res.Attempts = attempt
+		err = store.PublishConfig(ctx, o.DataID, o.ConfigGroup, string(next), format, cas)
+		if err == nil {
+			res.Published, res.MD5 = true, nacosclient.MD5(string(next))
+			return nil
+		}
+		if !errors.Is(err, nacosclient.ErrConflict) || attempt >= casAttempts {
+			return err
+		}
+		// Let the other writer finish.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * casBackoff):
+		}
+	}
+}
+
+// diff fills res.Changes and res.Old: the properties whose value in
+// content is not the one props sets.
+func diff(content, format string, props map[string]string, res *FixResult) error {
+	old := map[string]string{}
+	if strings.TrimSpace(content) != "" {
+		var err error
+		if old, err = springprops.Parse([]byte(content), format); err != nil {
+			return err
+		}
+	}
+	canon := map[string]string{}
+	for k, v := range old {
+		canon[springprops.Canonical(k)] = v
+	}
+	res.Changes, res.Old = map[string]string{}, map[string]string{}
+	for k, v := range props {
+		was, ok := canon[springprops.Canonical(k)]
+		if ok && was == v {
+			continue
+		}
+		res.Changes[k] = v
+		if ok {
+			res.Old[k] = was
+		}
+	}
+	return nil
+}
+
+func encodeEntries(ses []*networkingv1.ServiceEntry) ([]byte, error) {
+	objs := make([]render.Object, 0, len(ses))
+	for _, se := range ses {
+		objs = append(objs, render.Object{APIVersion: se.APIVersion, Kind: se.Kind, Namespace: se.Namespace, Name: se.Name, Value: se})
+	}
+	if len(objs) == 0 {
+		return nil, nil
+	}
+	return render.EncodeAll(objs)
+}
+
+// fixText prints what fix did for a person.
+func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
+	var b strings.Builder
+	where := fmt.Sprintf("%s (group %s, namespace %s)", res.DataID, res.Group, res.Namespace)
+	switch {
+	case res.Unchanged && res.MD5 == "":
+		fmt.Fprintf(&b, "%s: nothing to set, not created\n", where)
+	case res.Unchanged:
+		fmt.Fprintf(&b, "%s: unchanged (md5 %s)\n", where, res.MD5)
+	case res.DryRun:
+		fmt.Fprintf(&b, "%s: would set %d properties (dry run, nothing changed)\n", where, len(res.Changes))
+	default:
+		fmt.Fprintf(&b, "%s: published, %d properties set (md5 %s)\n", where, len(res.Changes), res.MD5)
+	}
+	for _, k := range slices.Sorted(maps.Keys(res.Changes)) {
+		if old, ok := res.Old[k]; ok {
+			fmt.Fprintf(&b, "  ~ %s: %s -> %s\n", k, old, res.Changes[k])
+		} else {
+			fmt.Fprintf(&b, "  + %s: %s\n", k, res.Changes[k])
+		}
+	}
+	if len(res.Changes) > 0 || res.MD5 != "" {
+		fmt.Fprintf(&b, "apps read it with: spring.config.import: optional:nacos:%s?group=%s&refreshEnabled=true\n", res.DataID, res.Group)
+	}
+	for _, c := range res.Conflicts {
+		fmt.Fprintf(&b, "not fixed: Nacos service %s maps to %s\n", c.Service, strings.Join(c.URLs, " and "))
+	}
+	for _, f := range res.NotFixed {
+		fmt.Fprintf(&b, "not fixed: %s\n", f)
+	}
+	switch {
+	case len(res.ServiceEntries) == 0:
+	case res.ServiceEntriesFile != "":
+		fmt.Fprintf(&b, "ServiceEntries (%d) written to %s\n", len(res.ServiceEntries), res.ServiceEntriesFile)
+	default:
+		fmt.Fprintf(&b, "ServiceEntries (%d) for the Nacos services outside the cluster (kubectl apply -f them):\n---\n%s", len(res.ServiceEntries), seYAML)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,188 @@
+package nacosscan
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	networkingv1api "istio.io/api/networking/v1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Property keys of the fix.
+//
+// Spring Cloud OpenFeign (4.x, FeignClientFactoryBean#getTarget) calls
+// the url of spring.cloud.openfeign.client.config.<contextId>.url, when
+// the @FeignClient annotation has none, instead of load-balancing over
+// the discovery client's instances; contextId defaults to the client's
+// name, the Nacos service name.
+//
+// Spring Cloud LoadBalancer (RestTemplate/WebClient with @LoadBalanced)
+// asks the (Reactive)CompositeDiscoveryClient, which answers the first
+// non-empty instance list of its clients in order
+// (spring-cloud-commons CompositeDiscoveryClient#getInstances,
+// ReactiveCompositeDiscoveryClient#getInstances). The simple discovery
+// client's instances (SimpleDiscoveryProperties, prefix
+// spring.cloud.discovery.client.simple) come first with an order below
+// the default 0 that NacosDiscoveryClient has.
+const (
+	feignPrefix       = "spring.cloud.openfeign.client.config."
+	simplePrefix      = "spring.cloud.discovery.client.simple.instances."
+	SimpleOrderKey    = "spring.cloud.discovery.client.simple.order"
+	SimpleOrderBefore = "-1"
+)
+
+// plainKey is a map key Spring binds as written.
+var plainKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// mapKey is a Nacos service name as a key of a Spring map property:
+// lower-case letters, digits and '-' as they are, anything else in
+// brackets, which Spring binds verbatim (Spring Boot's "Binding Maps").
+func mapKey(name string) string {
+	if plainKey.MatchString(name) {
+		return name
+	}
+	return "[" + name + "]"
+}
+
+// PlainName says whether a Nacos service name is a Spring map key as it
+// is (lower-case letters, digits, '-'); any other needs brackets.
+func PlainName(name string) bool { return plainKey.MatchString(name) }
+
+// FeignURLKey is the property that points the Feign client of a Nacos
+// service at a URL.
+func FeignURLKey(service string) string { return feignPrefix + mapKey(service) + ".url" }
+
+// SimpleURIKey is the property of the first simple-discovery instance of
+// a Nacos service.
+func SimpleURIKey(service string) string { return simplePrefix + mapKey(service) + "[0].uri" }
+
+// Conflict is a Nacos service name that bypass findings map to two
+// different URLs (the same name in two Nacos namespaces or groups): one
+// Spring configuration cannot say both.
+type Conflict struct {
+	Service string   `json:"service"`
+	URLs    []string `json:"urls"`
+}
+
+// Properties are the Spring properties that point the clients of every
+// bypass finding at its Service's DNS name: the Feign client URL and the
+// simple-discovery instance, per Nacos service, and the simple
+// discovery client's order. A service name whose findings disagree on
+// the URL is left out and reported as a Conflict. No bypass finding, no
+// properties.
+func Properties(findings []Finding) (map[string]string, []Conflict) {
+	urls := map[string][]string{}
+	for _, f := range findings {
+		if f.Kind != KindBypass || f.Host == "" || f.Port == 0 {
+			continue
+		}
+		u := "http://" + net.JoinHostPort(f.Host, strconv.Itoa(int(f.Port)))
+		if !slices.Contains(urls[f.NacosService], u) {
+			urls[f.NacosService] = append(urls[f.NacosService], u)
+		}
+	}
+	props := map[string]string{}
+	var conflicts []Conflict
+	for _, name := range slices.Sorted(maps.Keys(urls)) {
+		if us := urls[name]; len(us) > 1 {
+			slices.Sort(us)
+			conflicts = append(conflicts, Conflict{Service: name, URLs: us})
+			continue
+		}
+		props[FeignURLKey(name)] = urls[name][0]
+		props[SimpleURIKey(name)] = urls[name][0]
+	}
+	if len(props) > 0 {
+		props[SimpleOrderKey] = SimpleOrderBefore
+	}
+	return props, conflicts
+}
+
+// ServiceEntries are the ServiceEntries that make the instances of the
+// external nacos-only findings known to the mesh, in namespace: host
+// NAME.nacos (NAME the Nacos service name as a DNS label), the instance
+// IPs as addresses and STATIC endpoints, an HTTP port per instance port,
+// location MESH_EXTERNAL (the default, so not written; Istio's
+// ServiceEntry reference). Callers keep
+// calling the IPs they get from Nacos; with the entry the sidecar
+// reports and can route those calls as the service instead of
+// PassthroughCluster.
+func ServiceEntries(findings []Finding, namespace string) []*networkingv1.ServiceEntry {
+	var out []*networkingv1.ServiceEntry
+	seen := map[string]bool{}
+	for _, f := range findings {
+		if f.Kind != KindNacosOnly || !f.External {
+			continue
+		}
+		name := dnsLabel(f.NacosService)
+		if f.NacosGroup != "" && f.NacosGroup != "DEFAULT_GROUP" {
+			name = dnsLabel(f.NacosService + "-" + f.NacosGroup)
+		}
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		out = append(out, serviceEntry(f, name, namespace))
+	}
+	return out
+}
+
+func serviceEntry(f Finding, name, namespace string) *networkingv1.ServiceEntry {
+	se := &networkingv1.ServiceEntry{
+		TypeMeta: metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "ServiceEntry"},
+		ObjectMeta: metav1.ObjectMeta{Name: "nacos-" + name, Namespace: namespace,
+			Labels:      map[string]string{"app.kubernetes.io/managed-by": "graylane"},
+			Annotations: map[string]string{"graylane.io/nacos-service": f.NacosNamespace + "/" + f.NacosGroup + "/" + f.NacosService}},
+	}
+	se.Spec.Hosts = []string{name + ".nacos"}
+	se.Spec.Location = networkingv1api.ServiceEntry_MESH_EXTERNAL
+	se.Spec.Resolution = networkingv1api.ServiceEntry_STATIC
+	ports := map[uint32]bool{}
+	ips := map[string]bool{}
+	for _, a := range f.Addresses {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			continue
+		}
+		if p, err := strconv.ParseUint(port, 10, 32); err == nil && p > 0 {
+			ports[uint32(p)] = true
+		}
+		ips[host] = true
+	}
+	for _, ip := range slices.Sorted(maps.Keys(ips)) {
+		se.Spec.Addresses = append(se.Spec.Addresses, ip)
+		se.Spec.Endpoints = append(se.Spec.Endpoints, &networkingv1api.WorkloadEntry{Address: ip})
+	}
+	for _, p := range slices.Sorted(maps.Keys(ports)) {
+		se.Spec.Ports = append(se.Spec.Ports, &networkingv1api.ServicePort{Number: p, Protocol: "HTTP", Name: fmt.Sprintf("http-%d", p)})
+	}
+	return se
+}
+
+// dnsLabel turns a name into a DNS-1123 label: lower case, characters
+// other than letters and digits as '-', at most 57 characters (room for
+// the "nacos-" prefix of the object name).
+func dnsLabel(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if len(out) > 57 {
+		out = strings.TrimRight(out[:57], "-")
+	}
+	if out == "" {
+		out = "service"
+	}
+	return out
+}
