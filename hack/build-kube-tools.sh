@@ -9,8 +9,10 @@
 # is present. The binaries of one tool module are built by one `go build`
 # (kube-apiserver and kube-controller-manager share most of their packages),
 # and the modules' builds run at the same time (KUBE_TOOLS_JOBS at once,
-# default all four), so one build's link or a slow package does not leave the
-# cores idle. Each build's time is printed as it ends, then the total.
+# default all four). On 2 cores that gains nothing measurable on an idle
+# machine (docs/kube-harness.md: 570 s against 543 s one at a time, about
+# 700 s of CPU either way); KUBE_TOOLS_JOBS=1 builds one module at a time.
+# Each build's time is printed as it ends, then the total.
 #
 # Usage: hack/build-kube-tools.sh [--check] [name...]
 #   --check   print what is missing or stale and exit 1 if anything is, build nothing
