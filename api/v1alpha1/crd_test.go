@@ -79,7 +79,7 @@ func testExamples(ctx context.Context, t *testing.T, c client.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := []string{"examples/lanes/lane.yaml", "examples/kubernetes/seed000.yaml", "examples/kubernetes/seed001.yaml"}
+	files := []string{"examples/lanes/lane.yaml", "examples/kubernetes/seed000.yaml", "examples/kubernetes/seed001.yaml", "examples/kubernetes/canary-config.yaml"}
 	kinds := map[string]int{}
 	for _, f := range files {
 		for _, u := range graylaneDocs(t, filepath.Join(root, f)) {
@@ -100,7 +100,7 @@ func testExamples(ctx context.Context, t *testing.T, c client.Client) {
 			}
 		}
 	}
-	if diff := cmp.Diff(map[string]int{"Lane": 1, "Release": 2}, kinds); diff != "" {
+	if diff := cmp.Diff(map[string]int{"Lane": 1, "Release": 3}, kinds); diff != "" {
 		t.Errorf("objects in the examples (-want +got):\n%s", diff)
 	}
 }

@@ -26,6 +26,11 @@ func (s *LaneSpec) Default() {
 		s.Propagation.Header = DefaultLaneHeader
 	}
 	s.Propagation.Header = strings.ToLower(s.Propagation.Header)
+	for i := range s.Members {
+		if c := s.Members[i].CanaryConfig; c != nil {
+			c.Default(nil) // the container: the first of the workload's, found when compiled
+		}
+	}
 	if s.Entry.Identity.UserHeader == "" {
 		s.Entry.Identity.UserHeader = DefaultUserHeader
 	}

@@ -99,6 +99,7 @@ type LaneSpec struct {
 // LaneMember is one service with a version in the lane.
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.workload) && size(self.workload) > 0) || (has(self.labels) && size(self.labels) > 0)",message="workload (a Deployment or Rollout) or labels selecting the lane version",fieldPath=".workload",reason="FieldValueRequired"
+// +kubebuilder:validation:XValidation:rule="!has(self.canaryConfig) || (has(self.workload) && size(self.workload) > 0)",message="canaryConfig needs workload: the Deployment whose pod template gets the variables",fieldPath=".canaryConfig"
 type LaneMember struct {
 	// Service is the name of the Kubernetes Service (in the lane's
 	// namespace) whose lane version this is.
@@ -117,6 +118,12 @@ type LaneMember struct {
 	// workload the Service selects.
 	// +optional
 	Stable *VersionRef `json:"stable,omitempty"`
+	// CanaryConfig are lane-only Spring properties: environment variables
+	// of the lane version's pod template (workload, a Deployment; the
+	// stable version never has them), published to Nacos once the lane's
+	// plan is Promoted (graylane up; see CanaryConfig).
+	// +optional
+	CanaryConfig *CanaryConfig `json:"canaryConfig,omitempty"`
 }
 
 // VersionRef names a version of a service, by workload or by pod labels.

@@ -74,6 +74,12 @@ func validateMembers(ms []LaneMember, p *field.Path) field.ErrorList {
 		if m.Stable != nil && m.Stable.Workload == "" && len(m.Stable.Labels) == 0 {
 			errs = append(errs, field.Required(mp.Child("stable"), "workload or labels"))
 		}
+		if c := m.CanaryConfig; c != nil {
+			if m.Workload == "" {
+				errs = append(errs, field.Invalid(mp.Child("canaryConfig"), "", "canaryConfig needs workload: the Deployment whose pod template gets the variables"))
+			}
+			errs = append(errs, c.Validate(mp.Child("canaryConfig"), nil)...)
+		}
 	}
 	return errs
 }

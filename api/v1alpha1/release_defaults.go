@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -126,6 +127,13 @@ func (s *ReleaseService) Default() {
 		n := int32(DefaultReplicas)
 		s.Replicas = &n
 	}
+	if c := s.CanaryConfig; c != nil {
+		var names []string
+		for _, ct := range s.containers() {
+			names = append(names, ct.Name)
+		}
+		c.Default(names)
+	}
 	if w := s.WorkloadRef; w != nil {
 		if len(w.MatchLabels) == 0 {
 			w.MatchLabels = map[string]string{"app": s.Name}
@@ -142,3 +150,16 @@ func or(s, def string) string {
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// containers are the containers of the service's pod template: the
+// template's, or the one made from image (named after the service); none
+// with workloadRef.
+func (s *ReleaseService) containers() []corev1.Container {
+	switch {
+	case s.Template != nil:
+		return s.Template.Spec.Containers
+	case s.Image != "":
+		return []corev1.Container{{Name: s.Name, Image: s.Image, Env: s.Env}}
+	}
+	return nil
+}

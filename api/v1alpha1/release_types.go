@@ -144,6 +144,8 @@ type ReleaseSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.env) || size(self.env) == 0 || (has(self.image) && size(self.image) > 0)",message="env goes with image; put it in the template's container instead",fieldPath=".env"
 // +kubebuilder:validation:XValidation:rule="!has(self.template) || (has(self.template.spec) && size(self.template.spec.containers) > 0)",message="at least one container",fieldPath=".template.spec.containers",reason="FieldValueRequired"
 // +kubebuilder:validation:XValidation:rule="!has(self.ports) || self.ports.all(p, !has(p.name) || size(p.name) == 0 || self.ports.exists_one(q, has(q.name) && q.name == p.name))",message="two ports have the same name",fieldPath=".ports",reason="FieldValueDuplicate"
+// +kubebuilder:validation:XValidation:rule="!has(self.canaryConfig) || !has(self.image) || size(self.image) == 0 || !has(self.canaryConfig.container) || size(self.canaryConfig.container) == 0 || self.canaryConfig.container == self.name",message="the container made from image is named after the service",fieldPath=".canaryConfig.container"
+// +kubebuilder:validation:XValidation:rule="!has(self.canaryConfig) || !has(self.workloadRef)",message="canaryConfig needs the pod template: give image or template (a workloadRef's template is the Deployment's, which the Rollout does not own)",fieldPath=".canaryConfig"
 type ReleaseService struct {
 	// Name of the service: the Rollout, Service, DestinationRule,
 	// VirtualService and PodDisruptionBudget are named after it, and its pods
@@ -173,6 +175,11 @@ type ReleaseService struct {
 	// +kubebuilder:validation:Minimum=0
 	// +optional
 	Replicas *int32 `json:"replicas,omitempty"`
+	// CanaryConfig are canary-only Spring properties: environment variables
+	// of the new version's pods while the canary runs, published to Nacos
+	// once the release is fully promoted (see CanaryConfig).
+	// +optional
+	CanaryConfig *CanaryConfig `json:"canaryConfig,omitempty"`
 }
 
 // WorkloadRef names an existing Deployment in the release's namespace.

@@ -254,6 +254,13 @@ func (s *ReleaseService) Validate(p *field.Path) field.ErrorList {
 		}
 		names[port.Name] = true
 	}
+	if c := s.CanaryConfig; c != nil {
+		if s.WorkloadRef != nil {
+			errs = append(errs, field.Invalid(p.Child("canaryConfig"), "", "canaryConfig needs the pod template: give image or template (a workloadRef's template is the Deployment's, which the Rollout does not own)"))
+		} else {
+			errs = append(errs, c.Validate(p.Child("canaryConfig"), s.containers())...)
+		}
+	}
 	if s.Replicas != nil && *s.Replicas < 0 {
 		errs = append(errs, field.Invalid(p.Child("replicas"), *s.Replicas, "must not be negative"))
 	}

@@ -4,7 +4,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/graylane/graylane/internal/springprops"
 )
 
 func TestValidate(t *testing.T) {
@@ -48,4 +52,20 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every property name Validate accepts maps to an environment variable a
+// container can have (letters, digits and '_', not starting with a digit),
+// whatever the name: the name pattern guarantees it.
+func FuzzCanaryPropertyEnvName(f *testing.F) {
+	for _, k := range []string{"feature.discount-rate", "my.hosts[0].name", "a", "a..b", "a.-b", "a[x]", "spring.cloud.openfeign.client.config.order-service.url", "1a", "a_b.C-d[12]"} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, k string) {
+		c := &CanaryConfig{Properties: map[string]string{k: "v"}, Container: "app"}
+		errs := c.Validate(field.NewPath("canaryConfig"), []corev1.Container{{Name: "app"}})
+		if len(errs) == 0 && !springprops.ValidEnvName(springprops.EnvName(k)) {
+			t.Errorf("property %q is accepted but maps to %q, not a valid environment variable name", k, springprops.EnvName(k))
+		}
+	})
 }

@@ -75,7 +75,18 @@ const (
 	argoDuration = "the pause duration is Argo Rollouts' int-or-string without a length limit: a pattern on it exceeds the API server's CEL cost budget (negative numbers are refused)"
 	labelValues  = "the values of a map have no length limit in the schema: a pattern on each exceeds the API server's CEL cost budget (their length is checked)"
 	defaulted    = "the names are given by Default (http, http-PORT), which the API server does not run"
+	relaxedNames = "the environment variable of a property is Spring's relaxed binding of its name (springprops.EnvName), which the schema does not compute: it checks the characters of the names only"
+	containers   = "the pod template's containers list has no size limit in the schema: a rule that searches it for the container exceeds the API server's CEL cost budget"
+	envValues    = "the values of a map have no length limit in the schema: a search in each exceeds the API server's CEL cost budget"
 )
+
+func canary(f func(*v1alpha1.CanaryConfig)) func(*v1alpha1.Release) {
+	return svc(func(s *v1alpha1.ReleaseService) {
+		s.CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"feature.discount-rate": "0.2"},
+			Nacos: &v1alpha1.NacosConfigRef{DataID: "order.yaml"}}
+		f(s.CanaryConfig)
+	})
+}
 
 // rules enumerates what Validate refuses, for both kinds, and where the API
 // server refuses the same object. docs/architecture.md lists the rules only
@@ -106,6 +117,16 @@ var rules = []rule{
 		goField: "spec.members[0].workload", apiField: "spec.members[0].workload"},
 	{name: "stable without workload or labels", lane: func(l *v1alpha1.Lane) { l.Spec.Members[0].Stable = &v1alpha1.VersionRef{} },
 		goField: "spec.members[0].stable", apiField: "spec.members[0].stable"},
+	{name: "lane canaryConfig without workload", lane: func(l *v1alpha1.Lane) {
+		l.Spec.Members[0] = v1alpha1.LaneMember{Service: "order", Labels: map[string]string{"version": "v2"},
+			CanaryConfig: &v1alpha1.CanaryConfig{Properties: map[string]string{"a": "b"}}}
+	}, goField: "spec.members[0].canaryConfig", apiField: "spec.members[0].canaryConfig"},
+	{name: "lane canaryConfig property name", lane: func(l *v1alpha1.Lane) {
+		l.Spec.Members[0].CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"a b": "c"}}
+	}, goField: "spec.members[0].canaryConfig.properties[a b]", apiField: "spec.members[0].canaryConfig.properties"},
+	{name: "lane canaryConfig nacos dataId", lane: func(l *v1alpha1.Lane) {
+		l.Spec.Members[0].CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"a": "c"}, Nacos: &v1alpha1.NacosConfigRef{DataID: "order"}}
+	}, goField: "spec.members[0].canaryConfig.nacos.dataId", apiField: "spec.members[0].canaryConfig.nacos.dataId"},
 	{name: "fallback", lane: func(l *v1alpha1.Lane) { l.Spec.Fallback = "loose" }, goField: "spec.fallback", apiField: "spec.fallback"},
 	{name: "header name", lane: func(l *v1alpha1.Lane) { l.Spec.Entry.Headers[0].Name = "x canary" },
 		goField: "spec.entry.headers[0].name", apiField: "spec.entry.headers[0].name"},
@@ -355,6 +376,45 @@ var rules = []rule{
 	{name: "stable label value", release: func(r *v1alpha1.Release) {
 		r.Spec.StableMetadata = &v1alpha1.PodMetadata{Labels: v1alpha1.Labels{"version": strings.Repeat("s", 64)}}
 	}, goField: "spec.stableMetadata.labels[version]", apiField: "spec.stableMetadata.labels"},
+	{name: "canaryConfig with workloadRef", release: svc(func(s *v1alpha1.ReleaseService) {
+		s.Image, s.WorkloadRef = "", &v1alpha1.WorkloadRef{Name: "order"}
+		s.CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"a": "b"}}
+	}), goField: "spec.services[0].canaryConfig", apiField: "spec.services[0].canaryConfig"},
+	{name: "canaryConfig without properties", release: canary(func(c *v1alpha1.CanaryConfig) { c.Properties = nil }),
+		goField: "spec.services[0].canaryConfig.properties", apiField: "spec.services[0].canaryConfig.properties"},
+	{name: "canaryConfig too many properties", release: canary(func(c *v1alpha1.CanaryConfig) {
+		for i := range v1alpha1.MaxCanaryProperties {
+			c.Properties[fmt.Sprintf("p%d", i)] = "x"
+		}
+	}), goField: "spec.services[0].canaryConfig.properties", apiField: "spec.services[0].canaryConfig.properties"},
+	{name: "canaryConfig property name with a space", release: canary(func(c *v1alpha1.CanaryConfig) { c.Properties["feature rate"] = "1" }),
+		goField: "spec.services[0].canaryConfig.properties[feature rate]", apiField: "spec.services[0].canaryConfig.properties"},
+	{name: "canaryConfig property name empty", release: canary(func(c *v1alpha1.CanaryConfig) { c.Properties[""] = "1" }),
+		goField: "spec.services[0].canaryConfig.properties[]", apiField: "spec.services[0].canaryConfig.properties"},
+	{name: "canaryConfig property names with one variable", release: canary(func(c *v1alpha1.CanaryConfig) { c.Properties["feature.discountrate"] = "1" }),
+		goField: "spec.services[0].canaryConfig.properties[feature.discountrate]", goOnly: relaxedNames},
+	{name: "canaryConfig variable set by the container", release: svc(func(s *v1alpha1.ReleaseService) {
+		s.Env = []corev1.EnvVar{{Name: "FEATURE_DISCOUNTRATE", Value: "0.1"}}
+		s.CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"feature.discount-rate": "0.2"}}
+	}), goField: "spec.services[0].canaryConfig.properties[feature.discount-rate]", goOnly: relaxedNames},
+	{name: "canaryConfig value the kubelet expands", release: canary(func(c *v1alpha1.CanaryConfig) { c.Properties["feature.discount-rate"] = "$(RATE)" }),
+		goField: "spec.services[0].canaryConfig.properties[feature.discount-rate]", goOnly: envValues},
+	{name: "canaryConfig unknown container", release: canary(func(c *v1alpha1.CanaryConfig) { c.Container = "sidecar" }),
+		goField: "spec.services[0].canaryConfig.container", apiField: "spec.services[0].canaryConfig.container"},
+	{name: "canaryConfig unknown template container", release: svc(func(s *v1alpha1.ReleaseService) {
+		s.Image, s.Template = "", &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}}}
+		s.CanaryConfig = &v1alpha1.CanaryConfig{Properties: map[string]string{"a": "b"}, Container: "order"}
+	}), goField: "spec.services[0].canaryConfig.container", goOnly: containers},
+	{name: "canaryConfig nacos without dataId", release: canary(func(c *v1alpha1.CanaryConfig) { c.Nacos.DataID = "" }),
+		goField: "spec.services[0].canaryConfig.nacos.dataId", apiField: "spec.services[0].canaryConfig.nacos.dataId"},
+	{name: "canaryConfig nacos dataId without format", release: canary(func(c *v1alpha1.CanaryConfig) { c.Nacos.DataID = "order.json" }),
+		goField: "spec.services[0].canaryConfig.nacos.dataId", apiField: "spec.services[0].canaryConfig.nacos.dataId"},
+	{name: "canaryConfig nacos dataId characters", release: canary(func(c *v1alpha1.CanaryConfig) { c.Nacos.DataID = "order/v2.yaml" }),
+		goField: "spec.services[0].canaryConfig.nacos.dataId", apiField: "spec.services[0].canaryConfig.nacos.dataId"},
+	{name: "canaryConfig nacos group", release: canary(func(c *v1alpha1.CanaryConfig) { c.Nacos.Group = "my group" }),
+		goField: "spec.services[0].canaryConfig.nacos.group", apiField: "spec.services[0].canaryConfig.nacos.group"},
+	{name: "canaryConfig nacos namespace", release: canary(func(c *v1alpha1.CanaryConfig) { c.Nacos.Namespace = "dev/1" }),
+		goField: "spec.services[0].canaryConfig.nacos.namespace", apiField: "spec.services[0].canaryConfig.nacos.namespace"},
 	{name: "argocd without repoURL", release: func(r *v1alpha1.Release) { r.Spec.ArgoCD = &v1alpha1.ArgoCD{Path: "shop"} },
 		goField: "spec.argocd.repoURL", apiField: "spec.argocd.repoURL"},
 	{name: "argocd without path", release: func(r *v1alpha1.Release) {

@@ -11,16 +11,19 @@ import (
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/localapi"
+	"github.com/graylane/graylane/internal/nacosclient"
 )
 
 // clusterApplyFlags are the flags of `graylane apply` that only mean
 // something for a cluster.
-var clusterApplyFlags = []string{"kubeconfig", "context", "namespace", "wait", "timeout", "force-conflicts", "dry-run"}
+var clusterApplyFlags = []string{"kubeconfig", "context", "namespace", "wait", "timeout", "force-conflicts", "dry-run",
+	"nacos-server", "nacos-namespace", "nacos-username", "nacos-password"}
 
 func newApplyCmd(stdout io.Writer) *cobra.Command {
 	var lo localapi.ApplyOptions
 	var ko kubeapply.Options
 	var local bool
+	var nacos canaryNacosFlags
 	c := &cobra.Command{
 		Use:   "apply -f PATH... [--wait] | apply -f PATH... --local",
 		Short: "Apply manifests to a Kubernetes cluster (server-side apply) or to a running `graylane up`",
@@ -31,7 +34,10 @@ namespaces and services first, Istio routing next, Argo Rollouts last; each
 object is reported created, configured or unchanged, and objects the API server
 rejects are reported at their file:line. --wait then blocks until every applied
 Rollout is Healthy (exit 0) or Degraded (exit 1), as kubectl argo rollouts
-status does. The kubeconfig is found as kubectl finds it.
+status does. The kubeconfig is found as kubectl finds it. Once a Rollout made
+from a Release service with canaryConfig is fully promoted, --wait publishes its
+properties to the Nacos configuration it names (--nacos-server; compare-and-swap,
+once per promoted template); an aborted one publishes nothing (docs/nacos.md).
 
 With --local: sends them to the embedded runtime's admin API; the same object
 applied again replaces the earlier one; routing changes take effect for new
@@ -48,6 +54,12 @@ input (flags, manifests, objects the API server finds invalid).`,
 				if cmd.Flags().Changed("admin") {
 					return &cli.InputError{Err: errors.New("--admin needs --local")}
 				}
+				for _, name := range []string{"nacos-server", "nacos-namespace", "nacos-username", "nacos-password"} {
+					if cmd.Flags().Changed(name) && !ko.Wait {
+						return &cli.InputError{Err: fmt.Errorf("--%s needs --wait: canary configuration is published once a Rollout is fully promoted", name)}
+					}
+				}
+				ko.Nacos = nacos.options()
 				return kubeapply.Run(cmd.Context(), ko, stdout, cmd.ErrOrStderr())
 			}
 			for _, name := range clusterApplyFlags {
@@ -73,6 +85,7 @@ input (flags, manifests, objects the API server finds invalid).`,
 	f.StringVar(&ko.DryRun, "dry-run", "none", "server: the API server validates and defaults, nothing is stored")
 	f.BoolVar(&local, "local", false, "apply to the embedded runtime (graylane up) instead of a cluster")
 	f.StringVar(&lo.Admin, "admin", "", "with --local: admin address HOST:PORT of graylane up (default $GRAYLANE_ADMIN or "+adminapi.DefaultAdmin+")")
+	nacos.add(f, nacosclient.DefaultServer)
 	addOutputFlag(c, &ko.Output)
 	return c
 }

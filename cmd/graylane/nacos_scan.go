@@ -18,6 +18,7 @@ func addNacosScanFlags(c *cobra.Command, o *nacoscmd.Options) {
 	f.StringSliceVar(&o.Groups, "group", nil, "Nacos groups whose services to read, repeatable or comma-separated (default: env "+nacosclient.EnvGroup+", else DEFAULT_GROUP)")
 	f.StringVar(&o.Nacos.Username, "username", "", "Nacos user to log in as (default: env "+nacosclient.EnvUsername+", else no login)")
 	f.StringVar(&o.Nacos.Password, "password", "", "the user's password (default: env "+nacosclient.EnvPassword+")")
+	f.StringVar(&o.Nacos.Protocol, "protocol", "", "how to talk to Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc (Nacos 2.x/3.x) or http (the v1 Open API) (default: env "+nacosclient.EnvProtocol+", else auto)")
 	f.StringArrayVarP(&o.Files, "filename", "f", nil, "the Kubernetes side from manifests: file or folder (repeatable)")
 	f.BoolVar(&o.Local, "local", false, "the Kubernetes side from a running graylane up")
 	f.StringVar(&o.Admin, "admin", "", "admin address of graylane up with --local (default $GRAYLANE_ADMIN, else 127.0.0.1:15000)")
@@ -37,6 +38,7 @@ func nacosEnv(o *nacoscmd.Options) {
 	for _, p := range []struct{ flag, env *string }{
 		{&o.Nacos.Server, &env.Server}, {&o.Nacos.Namespace, &env.Namespace},
 		{&o.Nacos.Username, &env.Username}, {&o.Nacos.Password, &env.Password},
+		{&o.Nacos.Protocol, &env.Protocol},
 	} {
 		if *p.flag == "" {
 			*p.flag = *p.env

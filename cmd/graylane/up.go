@@ -36,6 +36,7 @@ type upOptions struct {
 	// sampleProcesses: how built-in sample replicas run (embedded.Samples*).
 	sampleProcesses string
 	nacos           string
+	canaryNacos     canaryNacosFlags
 }
 
 // upEdgeFlags are the limits and timeouts of the proxy listeners
@@ -115,6 +116,7 @@ gate runs with --open-read).`,
 	f.StringVar(&o.sampleProcesses, "sample-processes", embedded.SamplesShared, "how built-in sample replicas run: shared (one sample host process serves them all, on Linux) or per-replica (a graylane sample process each)")
 	f.StringVar(&o.nacos, "nacos", "", "serve a local Nacos registry and config center at this address, gRPC on the port + 1000 (--nacos alone: "+nacosserver.DefaultAddr+"; see docs/nacos.md)")
 	f.Lookup("nacos").NoOptDefVal = nacosserver.DefaultAddr
+	o.canaryNacos.add(f, "the local registry of --nacos; without either nothing is published")
 	addOutputFlag(c, &o.output)
 	return c
 }
@@ -156,7 +158,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 		Files: files, Images: o.images, ImageFiles: o.imageFiles, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
 		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(),
-		SampleProcesses: o.sampleProcesses, Nacos: o.nacos,
+		SampleProcesses: o.sampleProcesses, Nacos: o.nacos, CanaryNacos: o.canaryNacos.options(),
 		Serving: func(a adminapi.Addresses) {
 			readyShown = len(a.NotReady) == 0
 			printAddresses(out, o.output, a, false)

@@ -67,6 +67,28 @@ type RolloutStatus struct {
 	HeaderRoutes  []string         `json:"headerRoutes,omitempty"`
 	TrafficRouted bool             `json:"trafficRouting"`
 	Analysis      []AnalysisStatus `json:"analysis,omitempty"`
+	// CanaryConfig is the Rollout's canary configuration (a Release
+	// service's canaryConfig) and whether it was published; nil without one.
+	CanaryConfig *CanaryConfigStatus `json:"canaryConfig,omitempty"`
+}
+
+// CanaryConfigStatus is what happened to a Rollout's canary-only
+// properties (docs/nacos.md, "Canary configuration").
+type CanaryConfigStatus struct {
+	// Service is the lane member (lanes only).
+	Service string `json:"service,omitempty"`
+	// Properties are the Spring property names.
+	Properties []string `json:"properties"`
+	// DataID, Group and Namespace name the Nacos configuration they are
+	// published to; DataID "" when there is none (environment only).
+	DataID    string `json:"dataId,omitempty"`
+	Group     string `json:"group,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	// State is Pending (not fully promoted or aborted yet), Published,
+	// NotPublished (aborted), Failed (tried again) or NoNacos (the runtime
+	// has no Nacos to publish to), for the Rollout's current template.
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
 }
 
 // Replicas counts desired and ready pods.
@@ -97,6 +119,9 @@ type LaneStatus struct {
 	Analysis  []AnalysisStatus `json:"analysis,omitempty"`
 	Fallback  string           `json:"fallback"`
 	Modes     []string         `json:"propagation"`
+	// CanaryConfig is each member's canary configuration (a member's
+	// canaryConfig) and whether it was published.
+	CanaryConfig []CanaryConfigStatus `json:"canaryConfig,omitempty"`
 }
 
 // LanePlanStatus is the step machine's view of a lane with a plan.

@@ -291,6 +291,7 @@ func (r *Runtime) rolloutLoop(ctx context.Context) {
 		if changed {
 			r.recompile(r.routeInput())
 		}
+		r.reconcileCanaryConfigs(r.ctx)
 		r.saveState()
 		r.mu.Unlock()
 	}

@@ -42,6 +42,7 @@ func (r *Runtime) Rollouts() []adminapi.RolloutStatus {
 			rs.HeaderRoutes = append(rs.HeaderRoutes, h.Name)
 		}
 		rs.Analysis = analysisStatuses(ro.Analysis)
+		rs.CanaryConfig = r.canaryStatus(ro)
 		out = append(out, rs)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })
@@ -61,6 +62,7 @@ func (r *Runtime) Lanes() []adminapi.LaneStatus {
 			ls.Plan = &adminapi.LanePlanStatus{Phase: l.Plan.Phase, Message: l.Plan.Message, Step: l.Plan.StepIndex, Steps: len(p.Steps), Aborted: l.Plan.Aborted}
 		}
 		ls.Analysis = analysisStatuses(l.Analysis)
+		ls.CanaryConfig = r.laneCanaryStatus(l)
 		out = append(out, ls)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name })

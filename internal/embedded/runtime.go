@@ -20,6 +20,7 @@ import (
 	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/nacosclient"
 	"github.com/graylane/graylane/internal/nacosserver"
 	"github.com/graylane/graylane/internal/promstore"
 	"github.com/graylane/graylane/internal/release"
@@ -75,6 +76,12 @@ type Options struct {
 	// center (internal/nacosserver) serves its HTTP Open API, with gRPC
 	// on the port + 1000 as Nacos does (port 0: free ports); empty: off.
 	Nacos string
+	// CanaryNacos is the Nacos that the canary configuration of fully
+	// promoted Rollouts is published to (internal/canaryconfig; the
+	// namespace a canaryConfig names replaces Namespace). Server empty:
+	// the local registry of Nacos when it runs, else nowhere (a warning
+	// says so).
+	CanaryNacos nacosclient.Options
 	// SampleProcesses is how the built-in sample's replicas run:
 	// SamplesShared ("" too: all in one sample host process, on Linux) or
 	// SamplesPerReplica (a process each).
@@ -130,6 +137,9 @@ type Runtime struct {
 	samples *sampleHost
 	// nacos is the local Nacos server (Options.Nacos); nil: off.
 	nacos *nacosserver.Server
+	// canary publishes the canary configuration of promoted Rollouts
+	// (canaryconfig.go); guarded by mu.
+	canary canaryConfigs
 }
 
 // workload is a Deployment's running replicas.
@@ -210,6 +220,7 @@ func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client str
 		}
 	}()
 	defer func() { stopProm(); <-promDone }()
+	r.setupCanaryConfigs()
 	if err := r.listen(); err != nil {
 		return err
 	}
@@ -270,6 +281,7 @@ func (r *Runtime) prepareStateDir() error {
 
 // cleanup stops every process and listener, and waits for them.
 func (r *Runtime) cleanup() {
+	r.canary.publishing.Wait()
 	r.mu.Lock()
 	var pods []*pod
 	for _, w := range r.workloads {

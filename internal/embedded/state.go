@@ -44,6 +44,9 @@ type savedState struct {
 	// (release.State).
 	Rollouts map[string]*release.SavedRollout `json:"rollouts,omitempty"` // by "Rollout ns/name"
 	Lanes    map[string]*release.SavedLane    `json:"lanes,omitempty"`    // by "ns/name"
+	// CanaryConfig is what was done with each Rollout's canary
+	// configuration (canaryconfig.go): a restart does not publish again.
+	CanaryConfig map[string]*canaryRecord `json:"canaryConfig,omitempty"` // by "Rollout ns/name"
 }
 
 // savedObject is an applied object and where it came from.
@@ -112,6 +115,7 @@ func (r *Runtime) applyStart(files *manifest.Set) error {
 	r.mu.Lock()
 	r.release.Restore(release.State{Rollouts: saved.Rollouts, Lanes: saved.Lanes})
 	r.mu.Unlock()
+	r.restoreCanaryConfigs(saved.CanaryConfig)
 	if _, err := r.Apply(objs); err != nil {
 		return err
 	}
@@ -210,7 +214,7 @@ func (r *Runtime) saveState() {
 	}
 	rs := r.release.State()
 	k.mu.Lock()
-	s := savedState{Version: stateVersion, Files: k.files, Objects: k.objects, Rollouts: rs.Rollouts, Lanes: rs.Lanes}
+	s := savedState{Version: stateVersion, Files: k.files, Objects: k.objects, Rollouts: rs.Rollouts, Lanes: rs.Lanes, CanaryConfig: r.canary.records}
 	k.mu.Unlock()
 	b, err := json.Marshal(&s)
 	if err != nil {

@@ -37,6 +37,8 @@ type PatchOptions struct {
 	// Strict asks the API server to refuse unknown and duplicate fields
 	// (fieldValidation=Strict); for objects not decoded strictly here.
 	Strict bool
+	// FieldManager is the field manager ("": FieldManager).
+	FieldManager string
 }
 
 // Client is what Apply and Wait need of the API server.
@@ -131,6 +133,9 @@ func (c *RESTClient) Apply(ctx context.Context, obj Object, body []byte, o Patch
 		return err
 	}
 	opts := metav1.PatchOptions{FieldManager: FieldManager}
+	if o.FieldManager != "" {
+		opts.FieldManager = o.FieldManager
+	}
 	if o.Force {
 		force := true
 		opts.Force = &force

@@ -13,9 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
+	"github.com/graylane/graylane/internal/canaryconfig"
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/nacosclient"
 )
 
 // Options are the options of `graylane apply` to a cluster.
@@ -40,6 +42,11 @@ type Options struct {
 	Output string
 	// PollInterval is how often the wait reads the Rollouts (0: 500 ms).
 	PollInterval time.Duration
+	// Nacos is where --wait publishes the canary configuration of fully
+	// promoted Rollouts (internal/canaryconfig); the namespace a
+	// canaryConfig names replaces Namespace. Connected only when there is
+	// something to publish.
+	Nacos nacosclient.Options
 }
 
 // Report is what Run prints.
@@ -48,6 +55,9 @@ type Report struct {
 	Objects  []Result        `json:"objects"`
 	Skipped  []Skipped       `json:"skipped,omitempty"`
 	Rollouts []RolloutStatus `json:"rollouts,omitempty"`
+	// CanaryConfig is what --wait did with the Rollouts' canary
+	// configuration.
+	CanaryConfig []CanaryConfigResult `json:"canaryConfig,omitempty"`
 }
 
 // DefaultTimeout bounds --wait when no --timeout is given.
@@ -161,7 +171,14 @@ func (o Options) wait(ctx context.Context, c Client, items []Item, stderr io.Wri
 	}
 	var err error
 	rep.Rollouts, err = Wait(ctx, c, keys, timeout, every, progress)
-	return err
+	if ctx.Err() != nil {
+		return err
+	}
+	// Also after a Degraded one or the timeout: the Rollouts that are fully
+	// promoted publish, the others say why they do not.
+	var perr error
+	rep.CanaryConfig, perr = publishCanaryConfigs(ctx, c, keys, canaryconfig.NacosConnect(o.Nacos))
+	return errors.Join(err, perr)
 }
 
 // classify makes the apply error an InputError when every rejected object
@@ -223,6 +240,11 @@ func writeReport(w io.Writer, format string, rep Report) error {
 			}
 		}
 		for _, s := range rep.Rollouts {
+			if _, err := fmt.Fprintln(w, s); err != nil {
+				return err
+			}
+		}
+		for _, s := range rep.CanaryConfig {
 			if _, err := fmt.Fprintln(w, s); err != nil {
 				return err
 			}

@@ -90,6 +90,9 @@ func Compile(in Input) (*Output, error) {
 	}
 	sortLanes(c.lanes)
 	c.checkOverlaps(&errs)
+	if len(errs) == 0 {
+		c.canaryEnv(&errs)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -136,6 +139,12 @@ func (c *compiler) replace(old, changed *manifest.Object) {
 	for i, o := range c.objects {
 		if o == old {
 			c.objects[i] = changed
+		}
+	}
+	for i, o := range c.changed {
+		if o == old { // changed again (a lane's canaryConfig, then its sourceLabels)
+			c.changed[i] = changed
+			return
 		}
 	}
 	c.changed = append(c.changed, changed)

@@ -85,6 +85,11 @@ func TestCompileGolden(t *testing.T) {
 		{"sourcelabels", strings.Replace(loose, "  fallback: base", "  propagation:\n    modes: [header, sourceLabels]\n  fallback: base", 1), nil},
 		{"promoted", loose, map[string]lane.State{"shop/gray": {Phase: lane.Promoted, Weight: 100}}},
 		{"aborted", loose, map[string]lane.State{"shop/gray": {Phase: lane.Aborted}}},
+		// order v2 runs with a lane-only property (and is labelled for
+		// sourceLabels too: one changed copy with both).
+		{"canaryconfig", strings.Replace(strings.Replace(loose, "    workload: order-v2\n",
+			"    workload: order-v2\n    canaryConfig:\n      properties: {feature.discount-rate: \"0.2\"}\n      nacos: {dataId: order.yaml}\n", 1),
+			"  fallback: base", "  propagation:\n    modes: [header, sourceLabels]\n  fallback: base", 1), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +123,15 @@ spec:
   - service: order
     workload: order-v3
 `, "lanes.yaml:200: spec.members[0].workload: no Deployment or Rollout order-v3 in namespace shop"},
+		{"canaryConfig container", `apiVersion: graylane.io/v1alpha1
+kind: Lane
+metadata: {name: gray, namespace: shop}
+spec:
+  members:
+  - service: order
+    workload: order-v2
+    canaryConfig: {container: app, properties: {a.b: c}}
+`, `lanes.yaml:201: spec.members[0].canaryConfig.container: Unsupported value: "app": supported values: "order"`},
 		{"no stable", `apiVersion: graylane.io/v1alpha1
 kind: Lane
 metadata: {name: gray, namespace: shop}

@@ -131,5 +131,11 @@ func laneDetail(w io.Writer, l adminapi.LaneStatus) error {
 	for _, a := range l.Analysis {
 		fmt.Fprintln(w, strings.TrimSpace(fmt.Sprintf("analysis %s (%s): %s %s", a.Kind, a.Member, a.Phase, a.Message)))
 	}
+	for i := range l.CanaryConfig {
+		fmt.Fprintf(w, "%s ", l.CanaryConfig[i].Service)
+		if err := canaryConfigLine(w, &l.CanaryConfig[i]); err != nil {
+			return err
+		}
+	}
 	return nil
 }

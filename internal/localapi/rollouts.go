@@ -95,7 +95,12 @@ func Rollout(ctx context.Context, o RolloutOptions, stdout io.Writer) error {
 			return err
 		}
 	}
-	if err := cli.Write(stdout, o.Output, st, func(w io.Writer) error { return rolloutTable(w, []adminapi.RolloutStatus{st}) }); err != nil {
+	if err := cli.Write(stdout, o.Output, st, func(w io.Writer) error {
+		if err := rolloutTable(w, []adminapi.RolloutStatus{st}); err != nil {
+			return err
+		}
+		return canaryConfigLine(w, st.CanaryConfig)
+	}); err != nil {
 		return err
 	}
 	if o.Wait && st.Phase == plan.Degraded {
@@ -240,6 +245,17 @@ func rolloutTable(w io.Writer, rs []adminapi.RolloutStatus) error {
 			r.StableHash, r.Stable.Ready, r.Stable.Desired, canary, strings.TrimSpace(r.Message))
 	}
 	return tw.Flush()
+}
+
+// canaryConfigLine says what became of the Rollout's canary-only
+// properties: "canary config: Published - published to nacos order.yaml
+// ... (feature.discount-rate)"; nothing without them.
+func canaryConfigLine(w io.Writer, c *adminapi.CanaryConfigStatus) error {
+	if c == nil {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "canary config: %s - %s (%s)\n", c.State, c.Message, strings.Join(c.Properties, ", "))
+	return err
 }
 
 // isTerminal reports whether w is a character device (a TTY).

@@ -158,3 +158,30 @@ func TestReleaseWithCLI(t *testing.T) {
 		t.Errorf("unknown container: %v", err)
 	}
 }
+
+// `rollout get` says what became of a Rollout's canary-only properties.
+func TestCanaryConfigLine(t *testing.T) {
+	var b bytes.Buffer
+	st := &adminapi.CanaryConfigStatus{Properties: []string{"a.b", "c"}, DataID: "order.yaml", Group: "DEFAULT_GROUP",
+		State: "NotPublished", Message: "the rollout was aborted: nacos order.yaml (group DEFAULT_GROUP) not published"}
+	if err := canaryConfigLine(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := canaryConfigLine(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := "canary config: NotPublished - the rollout was aborted: nacos order.yaml (group DEFAULT_GROUP) not published (a.b, c)\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+
+	// lane get: one line per member with a canary configuration.
+	b.Reset()
+	st.Service, st.State, st.Message = "order", "Published", "published to nacos order.yaml (group DEFAULT_GROUP), created (md5 x)"
+	if err := laneDetail(&b, adminapi.LaneStatus{Namespace: "shop", Name: "gray", CanaryConfig: []adminapi.CanaryConfigStatus{*st}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "order canary config: Published - published to nacos order.yaml (group DEFAULT_GROUP), created (md5 x) (a.b, c)\n"; !strings.HasSuffix(b.String(), want) {
+		t.Errorf("lane detail %q does not end with %q", b.String(), want)
+	}
+}

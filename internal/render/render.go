@@ -57,6 +57,7 @@ type unit struct {
 	service         *corev1.Service   // the callers' Service kept as it is (convert); nil: generated
 	meta            metav1.ObjectMeta // extra labels/annotations of the Rollout (convert)
 	judge           bool              // versions labelled: the judge runs in the background (convert)
+	canaryConfig    *v1alpha1.CanaryConfig
 }
 
 // Render generates the objects of the given Releases. Each Release is
@@ -82,7 +83,7 @@ func Render(rels ...*v1alpha1.Release) ([]Object, error) {
 
 // fromService makes a unit of a defaulted, valid Release service.
 func fromService(ns string, s *v1alpha1.ReleaseService) unit {
-	u := unit{name: s.Name, namespace: ns, replicas: s.Replicas, selector: map[string]string{"app": s.Name}}
+	u := unit{name: s.Name, namespace: ns, replicas: s.Replicas, selector: map[string]string{"app": s.Name}, canaryConfig: s.CanaryConfig}
 	switch {
 	case s.WorkloadRef != nil:
 		u.workloadRef = s.WorkloadRef

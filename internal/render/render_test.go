@@ -119,6 +119,11 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`r.yaml:9: spec.headerRoute.header: Invalid value: "X-Canary": want a lowercase HTTP header name (Istio matches lowercase names)`}},
 		{"duplicate service", "  services:\n  - name: a\n    image: x\n  - name: a\n    image: y\n",
 			[]string{`r.yaml:9: spec.services[1].name: Duplicate value: "a"`}},
+		{"canary property the container sets", "  services:\n  - name: a\n    image: x\n    env: [{name: FEATURE_X, value: \"1\"}]\n    canaryConfig:\n      properties:\n        feature.x: \"2\"\n",
+			[]string{`r.yaml:11: spec.services[0].canaryConfig.properties[feature.x]: Invalid value: "feature.x": its environment variable FEATURE_X is already set by container a; set the value once, here or there`}},
+		{"canary properties with one variable", "  services:\n  - name: a\n    image: x\n    canaryConfig:\n      properties: {a.b-c: \"1\", a.bc: \"2\"}\n      nacos: {dataId: a.json}\n",
+			[]string{`r.yaml:10: spec.services[0].canaryConfig.properties[a.bc]: Duplicate value: "a.bc maps to environment variable A_BC, as a.b-c does"`,
+				`r.yaml:11: spec.services[0].canaryConfig.nacos.dataId: Invalid value: "a.json": want a Nacos data id (letters, digits, '-', '_', '.', ':') ending in .yaml, .yml or .properties (its format)`}},
 		{"bad success rate", "  services:\n  - name: a\n    image: x\n  analysis:\n    successRate: {min: \"99\"}\n",
 			[]string{`r.yaml:10: spec.analysis.successRate.min: Invalid value: "99": want a number in (0, 1], such as 0.99`}},
 	}

@@ -36,6 +36,9 @@ func rollout(u *unit, release string, spec *v1alpha1.ReleaseSpec) Object {
 		ro.Spec.WorkloadRef = &rollouts.ObjectRef{APIVersion: "apps/v1", Kind: "Deployment", Name: u.workloadRef.Name, ScaleDown: u.workloadRef.ScaleDown}
 	} else {
 		ro.Spec.Template = *u.template.DeepCopy()
+		if cc := u.canaryConfig; cc != nil {
+			withCanaryConfig(ro, cc)
+		}
 	}
 	c := &rollouts.CanaryStrategy{
 		Steps:          steps(spec, release, u),
@@ -104,4 +107,26 @@ func steps(spec *v1alpha1.ReleaseSpec, release string, u *unit) []rollouts.Canar
 		out = append(out, cs)
 	}
 	return out
+}
+
+// withCanaryConfig puts a Release service's canary-only properties on the
+// Rollout: as environment variables of the pod template's container (the
+// template Argo Rollouts runs as the canary; the stable keeps the template
+// it was made from - seed 000 §3.3) and, whole, in the annotation
+// v1alpha1.CanaryConfigAnnotation, which tells whoever sees the Rollout
+// fully promoted what to publish (internal/canaryconfig). The template's
+// pod-template-hash changes with the properties: that new template is the
+// canary. cc is defaulted and valid: its container exists and none of its
+// variables is set by the container already.
+func withCanaryConfig(ro *rollouts.Rollout, cc *v1alpha1.CanaryConfig) {
+	cs := ro.Spec.Template.Spec.Containers
+	for i := range cs {
+		if cs[i].Name == cc.Container {
+			cs[i].Env = append(cs[i].Env, cc.Env()...)
+		}
+	}
+	if ro.Annotations == nil {
+		ro.Annotations = map[string]string{}
+	}
+	ro.Annotations[v1alpha1.CanaryConfigAnnotation] = v1alpha1.EncodeCanaryConfig(cc)
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/graylane/graylane/internal/nacosclient"
+)
+
+// canaryNacosFlags are the flags of the Nacos that `graylane apply --wait`
+// and `graylane up` publish canary configuration to (docs/nacos.md,
+// "Canary configuration"); each defaults to its GRAYLANE_NACOS_*
+// environment variable.
+type canaryNacosFlags struct {
+	server, namespace, username, password, protocol string
+}
+
+func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
+	f.StringVar(&o.server, "nacos-server", "", "Nacos URL that fully promoted Rollouts' canaryConfig is published to (default: env "+nacosclient.EnvServer+", else "+serverDefault+")")
+	f.StringVar(&o.namespace, "nacos-namespace", "", "Nacos namespace id for a canaryConfig that names none (default: env "+nacosclient.EnvNamespace+", else public)")
+	f.StringVar(&o.username, "nacos-username", "", "Nacos user to log in as (default: env "+nacosclient.EnvUsername+", else no login)")
+	f.StringVar(&o.password, "nacos-password", "", "the Nacos user's password (default: env "+nacosclient.EnvPassword+")")
+	f.StringVar(&o.protocol, "nacos-protocol", "", "how to talk to that Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc or http (default: env "+nacosclient.EnvProtocol+", else auto)")
+}
+
+// options are the flags over the environment.
+func (o *canaryNacosFlags) options() nacosclient.Options {
+	n := nacosclient.OptionsFromEnv(os.LookupEnv)
+	if o.server != "" {
+		n.Server = o.server
+	}
+	if o.namespace != "" {
+		n.Namespace = o.namespace
+	}
+	if o.username != "" {
+		n.Username = o.username
+	}
+	if o.password != "" {
+		n.Password = o.password
+	}
+	if o.protocol != "" {
+		n.Protocol = o.protocol
+	}
+	return n
+}
