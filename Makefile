@@ -3,7 +3,7 @@ GO ?= go
 export GOTOOLCHAIN ?= local
 FUZZTIME ?= 30s
 
-.PHONY: test deps generate fmt-check vet unit race fuzz bench build run
+.PHONY: test deps generate fmt-check vet unit race fuzz bench build run size
 
 test: deps fmt-check vet unit
 
@@ -59,6 +59,12 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/
+
+# The binaries' sizes (normal and -s -w), sections and bytes per module, with
+# what brings each module in (bench/README.md, "Binary size").
+size:
+	$(GO) run ./bench/binsize
+	$(GO) run ./bench/binsize -pkg ./cmd/graylane-gate -top 10
 
 # graylane, and the gate server graylane-gate (a binary of its own: the SQL
 # drivers stay out of graylane, docs/gate.md).
