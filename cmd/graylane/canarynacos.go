@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/nacosclient"
 )
 
@@ -43,4 +46,25 @@ func (o *canaryNacosFlags) options() nacosclient.Options {
 		n.Protocol = o.protocol
 	}
 	return n
+}
+
+// check refuses, before anything starts, a server URL or protocol (from
+// the flags or the environment) the client would refuse later: over HTTP
+// and without a username, nacosclient.New contacts no server.
+func (o *canaryNacosFlags) check() error {
+	n := o.options()
+	if n.Server == "" && n.Protocol == "" {
+		return nil
+	}
+	if _, err := nacosclient.New(context.Background(), nacosclient.Options{Protocol: n.Protocol}); err != nil {
+		return cli.InputErrorf("--nacos-protocol: %v", err)
+	}
+	if n.Server == "" {
+		return nil
+	}
+	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: n.Server, Protocol: nacosclient.ProtocolHTTP})
+	if err != nil {
+		return &cli.InputError{Err: fmt.Errorf("--nacos-server: %w", err)}
+	}
+	return c.Close()
 }

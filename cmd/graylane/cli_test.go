@@ -43,7 +43,7 @@ var badInput = map[string][]struct {
 	want string
 }{
 	"graylane":                       {{[]string{"nosuch"}, `unknown command "nosuch" for "graylane"`}},
-	"graylane apply":                 {{[]string{"apply", "-f", "../../examples/seed004", "--local", "--dry-run=server"}, "--dry-run is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--admin", "localhost"}, "missing port"}},
+	"graylane apply":                 {{[]string{"apply", "-f", "../../examples/seed004", "--local", "--dry-run=server"}, "--dry-run is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--admin", "localhost"}, "missing port"}, {[]string{"apply", "-f", "../../examples/seed004", "--nacos-protocol", "grpc"}, "--nacos-protocol needs --wait"}, {[]string{"apply", "-f", "../../examples/seed004", "--wait", "--nacos-server", "nacos:x"}, "--nacos-server"}},
 	"graylane completion":            {{[]string{"completion", "nosuch"}, `unknown command "nosuch"`}},
 	"graylane completion bash":       {{[]string{"completion", "bash", "x"}, `unknown command "x"`}},
 	"graylane completion fish":       {{[]string{"completion", "fish", "x"}, `unknown command "x"`}},
@@ -92,7 +92,7 @@ var badInput = map[string][]struct {
 	"graylane route":                 {{[]string{"route", "-f", "../../examples/seed004", "--url", "ftp://a/"}, "--url"}},
 	"graylane sample":                {{[]string{"sample", "--port", "99999"}, `invalid --port "99999"`}},
 	"graylane simulate":              {{[]string{"simulate", "-f", "../../examples/seed004", "--url", "http://appa:8000/", "--calls", "appa->appb", "--requests", "0"}, "--requests 0"}},
-	"graylane up":                    {{[]string{"up", "--gateway-port", "99999"}, "--gateway-port 99999: want a port 0..65535"}, {[]string{"up", "--admin", "not-an-addr"}, `--admin "not-an-addr": missing port`}, {[]string{"up", "--client-proxy", "127.0.0.1:http"}, `port "http"`}, {[]string{"up", "--prometheus", "localhost:9090"}, "want an http:// or https:// URL"}, {[]string{"up", "--nacos=127.0.0.1:65000"}, "--nacos \"127.0.0.1:65000\": port 65000 leaves no room for gRPC"}, {[]string{"up", "-o", "xml"}, "--output"}, {[]string{"up", "--max-request-headers-kb", "0"}, "--max-request-headers-kb 0: want 1..8192"}, {[]string{"up", "--max-connections", "-5"}, "--max-connections -5: want 1..1073741824, or -1 for no limit"}},
+	"graylane up":                    {{[]string{"up", "--gateway-port", "99999"}, "--gateway-port 99999: want a port 0..65535"}, {[]string{"up", "--admin", "not-an-addr"}, `--admin "not-an-addr": missing port`}, {[]string{"up", "--client-proxy", "127.0.0.1:http"}, `port "http"`}, {[]string{"up", "--prometheus", "localhost:9090"}, "want an http:// or https:// URL"}, {[]string{"up", "--nacos=127.0.0.1:65000"}, "--nacos \"127.0.0.1:65000\": port 65000 leaves no room for gRPC"}, {[]string{"up", "-o", "xml"}, "--output"}, {[]string{"up", "--max-request-headers-kb", "0"}, "--max-request-headers-kb 0: want 1..8192"}, {[]string{"up", "--max-connections", "-5"}, "--max-connections -5: want 1..1073741824, or -1 for no limit"}, {[]string{"up", "--nacos-server", "ftp://nacos"}, `--nacos-server: nacos server "ftp://nacos": want http://HOST:PORT`}, {[]string{"up", "--nacos-protocol", "udp"}, `--nacos-protocol: nacos protocol "udp"`}},
 	"graylane version":               {{[]string{"version", "extra"}, `unknown command "extra" for "graylane version"`}},
 }
 

@@ -54,10 +54,13 @@ input (flags, manifests, objects the API server finds invalid).`,
 				if cmd.Flags().Changed("admin") {
 					return &cli.InputError{Err: errors.New("--admin needs --local")}
 				}
-				for _, name := range []string{"nacos-server", "nacos-namespace", "nacos-username", "nacos-password"} {
+				for _, name := range []string{"nacos-server", "nacos-namespace", "nacos-username", "nacos-password", "nacos-protocol"} {
 					if cmd.Flags().Changed(name) && !ko.Wait {
 						return &cli.InputError{Err: fmt.Errorf("--%s needs --wait: canary configuration is published once a Rollout is fully promoted", name)}
 					}
+				}
+				if err := nacos.check(); err != nil {
+					return err
 				}
 				ko.Nacos = nacos.options()
 				return kubeapply.Run(cmd.Context(), ko, stdout, cmd.ErrOrStderr())

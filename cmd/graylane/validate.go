@@ -42,6 +42,9 @@ func (o *upOptions) validate() error {
 			return err
 		}
 	}
+	if err := o.canaryNacos.check(); err != nil {
+		return err
+	}
 	switch o.sampleProcesses {
 	case embedded.SamplesShared, embedded.SamplesPerReplica:
 	default:

@@ -156,27 +156,40 @@ func (c *Client) Instances(ctx context.Context, service, group string) ([]Instan
 		return nil, fmt.Errorf("list instances of %s (group %s): HTTP %d: %s", service, group, status, firstLine(body))
 	}
 	var ans struct {
-		Hosts []struct {
-			IP          string            `json:"ip"`
-			Port        int               `json:"port"`
-			Weight      float64           `json:"weight"`
-			Healthy     bool              `json:"healthy"`
-			Enabled     bool              `json:"enabled"`
-			Ephemeral   bool              `json:"ephemeral"`
-			ClusterName string            `json:"clusterName"`
-			Metadata    map[string]string `json:"metadata"`
-		} `json:"hosts"`
+		Hosts []hostJSON `json:"hosts"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil {
 		return nil, fmt.Errorf("list instances of %s (group %s): %w", service, group, err)
 	}
-	out := make([]Instance, 0, len(ans.Hosts))
-	for _, h := range ans.Hosts {
+	return instancesOf(service, group, ans.Hosts), nil
+}
+
+// hostJSON is an instance as Nacos lists it (the v1 instance list's hosts
+// and the gRPC ServiceInfo's, the same Instance class).
+type hostJSON struct {
+	IP          string            `json:"ip"`
+	Port        int               `json:"port"`
+	Weight      float64           `json:"weight"`
+	Healthy     bool              `json:"healthy"`
+	Enabled     bool              `json:"enabled"`
+	Ephemeral   bool              `json:"ephemeral"`
+	ClusterName string            `json:"clusterName"`
+	Metadata    map[string]string `json:"metadata"`
+}
+
+// instancesOf converts listed hosts into Instances, sorted by address.
+func instancesOf(service, group string, hosts []hostJSON) []Instance {
+	out := make([]Instance, 0, len(hosts))
+	for _, h := range hosts {
+		md := h.Metadata
+		if md == nil {
+			md = map[string]string{}
+		}
 		out = append(out, Instance{Service: service, Group: group, Cluster: h.ClusterName, IP: h.IP, Port: h.Port,
-			Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enabled, Ephemeral: h.Ephemeral, Metadata: h.Metadata})
+			Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enabled, Ephemeral: h.Ephemeral, Metadata: md})
 	}
 	sortInstances(out)
-	return out, nil
+	return out
 }
 
 func sortInstances(out []Instance) {

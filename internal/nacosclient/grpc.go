@@ -341,16 +341,7 @@ func (t *grpcTransport) instances(ctx context.Context, service, group string) ([
 	var ans struct {
 		respBase
 		ServiceInfo struct {
-			Hosts []struct {
-				IP          string            `json:"ip"`
-				Port        int               `json:"port"`
-				Weight      float64           `json:"weight"`
-				Healthy     bool              `json:"healthy"`
-				Enabled     bool              `json:"enabled"`
-				Ephemeral   bool              `json:"ephemeral"`
-				ClusterName string            `json:"clusterName"`
-				Metadata    map[string]string `json:"metadata"`
-			} `json:"hosts"`
+			Hosts []hostJSON `json:"hosts"`
 		} `json:"serviceInfo"`
 	}
 	err := t.call(ctx, "ServiceQueryRequest", map[string]any{
@@ -360,15 +351,5 @@ func (t *grpcTransport) instances(ctx context.Context, service, group string) ([
 	if err != nil {
 		return nil, fmt.Errorf("list instances of %s (group %s): %w", service, group, err)
 	}
-	out := make([]Instance, 0, len(ans.ServiceInfo.Hosts))
-	for _, h := range ans.ServiceInfo.Hosts {
-		md := h.Metadata
-		if md == nil {
-			md = map[string]string{}
-		}
-		out = append(out, Instance{Service: service, Group: group, Cluster: h.ClusterName, IP: h.IP, Port: h.Port,
-			Weight: h.Weight, Healthy: h.Healthy, Enabled: h.Enabled, Ephemeral: h.Ephemeral, Metadata: md})
-	}
-	sortInstances(out)
-	return out, nil
+	return instancesOf(service, group, ans.ServiceInfo.Hosts), nil
 }

@@ -89,6 +89,9 @@ func TestExamplesLoad(t *testing.T) {
 		}
 		files, _ := filepath.Glob(filepath.Join(path, "*.yaml"))
 		for _, f := range files {
+			if manifest.SpringConfig(f) { // examples/seed000/application.yaml: the seed's Spring configuration
+				continue
+			}
 			if _, err := manifest.Load(f); err != nil {
 				t.Errorf("%v", err)
 			}

@@ -92,6 +92,10 @@ func Canonical(key string) string {
 			fmt.Fprintf(&b, "[%d]", e.index)
 			continue
 		}
+		if e.bracket {
+			b.WriteString("[" + e.name + "]")
+			continue
+		}
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
@@ -102,6 +106,29 @@ func Canonical(key string) string {
 
 func canonicalName(s string) string {
 	return strings.ToLower(strings.ReplaceAll(s, "-", ""))
+}
+
+// sameElement compares two name elements as Spring does: bracketed ones
+// exactly, others in canonical form.
+func sameElement(a, b element) bool {
+	if a.index != b.index || a.bracket != b.bracket {
+		return false
+	}
+	if a.index >= 0 {
+		return true
+	}
+	if a.bracket {
+		return a.name == b.name
+	}
+	return canonicalName(a.name) == canonicalName(b.name)
+}
+
+// keyOf is how a name element is written as a YAML map key.
+func (e element) keyOf() string {
+	if e.bracket {
+		return "[" + e.name + "]"
+	}
+	return e.name
 }
 
 // Lookup finds a property the way Spring resolves it with the environment on
@@ -145,10 +172,13 @@ func Parse(content []byte, format string) (map[string]string, error) {
 	return nil, fmt.Errorf("unknown configuration format %q (want %s or %s)", format, YAML, Properties)
 }
 
-// element is one part of a property name: a name, or an index (>= 0).
+// element is one part of a property name: a name, or an index (>= 0). A
+// name in brackets ("[Pay.Svc]", a map key that holds dots or must keep
+// its case) is compared and written as it is.
 type element struct {
-	name  string
-	index int
+	name    string
+	index   int
+	bracket bool
 }
 
 // elements splits a property name into its parts: "a.b[0].c" is a, b, 0, c.
@@ -170,7 +200,7 @@ func elements(key string) []element {
 			if n, err := strconv.Atoi(inner); err == nil && n >= 0 {
 				out = append(out, element{index: n})
 			} else {
-				out = append(out, element{name: inner, index: -1})
+				out = append(out, element{name: inner, index: -1, bracket: true})
 			}
 			key = key[end+1:]
 			continue

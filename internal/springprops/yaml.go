@@ -182,7 +182,7 @@ func setNode(n *yaml.Node, els []element, value *string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	n.Content = append(n.Content, scalar(els[0].name), b)
+	n.Content = append(n.Content, scalar(els[0].keyOf()), b)
 	return true, nil
 }
 
@@ -239,8 +239,7 @@ func matchPrefix(key, els []element) int {
 		return 0
 	}
 	for i, k := range key {
-		e := els[i]
-		if k.index != e.index || (k.index < 0 && canonicalName(k.name) != canonicalName(e.name)) {
+		if !sameElement(k, els[i]) {
 			return 0
 		}
 	}
@@ -263,7 +262,7 @@ func build(els []element, value string) (*yaml.Node, error) {
 	if els[0].index == 0 {
 		return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: []*yaml.Node{inner}}, nil
 	}
-	return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{scalar(els[0].name), inner}}, nil
+	return &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{scalar(els[0].keyOf()), inner}}, nil
 }
 
 func scalar(v string) *yaml.Node {

@@ -102,10 +102,9 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	}
 	defer src.close()
 	fs := nacosscan.Scan(src.snap)
-	fs, unplain := splitUnplain(fs, springprops.FormatOf(o.DataID))
 	props, conflicts := nacosscan.Properties(fs)
 	res := &FixResult{DataID: o.DataID, Group: o.ConfigGroup, DryRun: o.DryRun, Conflicts: conflicts,
-		ServiceEntries: nacosscan.ServiceEntries(fs, o.ServiceEntryNamespace), NotFixed: unplain}
+		ServiceEntries: nacosscan.ServiceEntries(fs, o.ServiceEntryNamespace), NotFixed: []nacosscan.Finding{}}
 	for _, f := range fs {
 		if f.Kind == nacosscan.KindMissing || (f.Kind == nacosscan.KindNacosOnly && !f.External) {
 			res.NotFixed = append(res.NotFixed, f)
@@ -135,24 +134,6 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 		return &ConflictError{Services: names}
 	}
 	return nil
-}
-
-// splitUnplain takes out of fs, for a YAML configuration, the bypasses
-// of Nacos services whose names need brackets as Spring map keys
-// ("[Pay.Svc]"): springprops writes YAML keys without them, which Spring
-// would bind as nested keys. A .properties configuration keeps them.
-func splitUnplain(fs []nacosscan.Finding, format string) (keep, out []nacosscan.Finding) {
-	out = []nacosscan.Finding{}
-	for _, f := range fs {
-		if f.Kind == nacosscan.KindBypass && format == springprops.YAML && !nacosscan.PlainName(f.NacosService) {
-			f.Hint = "the name needs brackets as a Spring map key, which this YAML configuration cannot carry: use a .properties --data-id, or set " +
-				nacosscan.FeignURLKey(f.NacosService) + " by hand"
-			out = append(out, f)
-			continue
-		}
-		keep = append(keep, f)
-	}
-	return keep, out
 }
 
 // publish merges props into the configuration (first as scan read it,

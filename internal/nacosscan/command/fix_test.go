@@ -205,8 +205,8 @@ func TestFixCreates(t *testing.T) {
 }
 
 // TestFixBracketNames: a Nacos service name that needs brackets as a
-// Spring map key is written to a .properties configuration, and left
-// out (listed as not fixed) of a YAML one.
+// Spring map key is written with them, to a YAML configuration as to a
+// .properties one, and a second fix changes nothing.
 func TestFixBracketNames(t *testing.T) {
 	srv := startNacos(t)
 	register(t, srv, "Order.Svc", "10.1.0.5", 8082)
@@ -233,15 +233,15 @@ spec:
 	o := FixOptions{Options: options(srv)}
 	o.Files = append(o.Files, pay)
 	res, _ := fix(t, o)
-	var notFixed []string
-	for _, f := range res.NotFixed {
-		notFixed = append(notFixed, f.Kind+" "+f.NacosService+f.Service)
+	if got := res.Changes["spring.cloud.openfeign.client.config.[Order.Svc].url"]; got != "http://pay.shop.svc.cluster.local:80" {
+		t.Errorf("yaml: changes %v", res.Changes)
 	}
-	if diff := cmp.Diff([]string{"bypass Order.Svcshop/pay", "missing-from-nacos shop/stock"}, notFixed); diff != "" {
-		t.Errorf("yaml: not fixed (-want +got):\n%s", diff)
+	cfg, err := nc.GetConfig(context.Background(), DefaultDataID, "")
+	if err != nil || !strings.Contains(cfg.Content, "'[Order.Svc]':\n") {
+		t.Errorf("yaml: stored %v:\n%s", err, cfg.Content)
 	}
-	if _, ok := res.Changes["spring.cloud.openfeign.client.config.[Order.Svc].url"]; ok {
-		t.Errorf("yaml: the bracket name was written: %v", res.Changes)
+	if res, _ = fix(t, o); !res.Unchanged {
+		t.Errorf("second fix of %s: %+v", DefaultDataID, res)
 	}
 
 	o.DataID = "mesh.properties"
@@ -249,7 +249,7 @@ spec:
 	if got := res.Changes["spring.cloud.openfeign.client.config.[Order.Svc].url"]; got != "http://pay.shop.svc.cluster.local:80" {
 		t.Errorf("properties: changes %v", res.Changes)
 	}
-	cfg, err := nc.GetConfig(context.Background(), "mesh.properties", "")
+	cfg, err = nc.GetConfig(context.Background(), "mesh.properties", "")
 	if err != nil || !strings.Contains(cfg.Content, "spring.cloud.openfeign.client.config.[Order.Svc].url=http://pay.shop.svc.cluster.local:80\n") {
 		t.Errorf("stored %v:\n%s", err, cfg.Content)
 	}
