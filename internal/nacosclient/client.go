@@ -73,6 +73,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Protocol is ProtocolAuto (default), ProtocolGRPC or ProtocolHTTP.
 	Protocol string
+	// GRPCPort is the server's gRPC port when it is not the HTTP port +
+	// 1000 (a port mapped otherwise; as the official clients' GrpcPort).
+	GRPCPort int
 }
 
 // OptionsFromEnv is Options from the GRAYLANE_NACOS_* environment (lookup
@@ -91,6 +94,7 @@ type Client struct {
 	user, pw  string
 	http      *http.Client
 	grpc      *grpcTransport // nil: HTTP
+	grpcPort  int
 
 	mu      sync.Mutex
 	token   string
@@ -104,7 +108,10 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{base: base, namespace: o.Namespace, group: o.Group, user: o.Username, pw: o.Password, http: o.HTTPClient}
+	if o.GRPCPort < 0 || o.GRPCPort > 65535 {
+		return nil, fmt.Errorf("nacos gRPC port %d: want 1..65535", o.GRPCPort)
+	}
+	c := &Client{base: base, namespace: o.Namespace, group: o.Group, user: o.Username, pw: o.Password, http: o.HTTPClient, grpcPort: o.GRPCPort}
 	if c.namespace == publicNamespace {
 		c.namespace = ""
 	}
@@ -122,7 +129,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	grpc, err := useGRPC(ctx, o.Protocol, c.base)
+	grpc, err := useGRPC(ctx, o.Protocol, c.base, c.grpcPort)
 	if err != nil {
 		return nil, err
 	}

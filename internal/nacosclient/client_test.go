@@ -3,8 +3,10 @@ package nacosclient_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,6 +16,11 @@ import (
 	"github.com/graylane/graylane/internal/nacosserver"
 )
 
+// grpcPorts are the gRPC ports of the servers start started, by their
+// HTTP addresses as the tests name them: a server started on port 0 has
+// gRPC on its port + 1000 unless that port was taken.
+var grpcPorts = map[string]int{}
+
 // start runs a real local Nacos server (internal/nacosserver) on loopback.
 func start(t *testing.T, user, pw string) *nacosserver.Server {
 	t.Helper()
@@ -21,12 +28,20 @@ func start(t *testing.T, user, pw string) *nacosserver.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, p, _ := net.SplitHostPort(srv.GRPCAddr())
+	port, _ := strconv.Atoi(p)
+	for _, a := range []string{srv.HTTPAddr(), "http://" + srv.HTTPAddr() + "/nacos/"} {
+		grpcPorts[a] = port
+	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
 }
 
 func newClient(t *testing.T, o nacosclient.Options) *nacosclient.Client {
 	t.Helper()
+	if o.GRPCPort == 0 && o.Server != "" {
+		o.GRPCPort = grpcPorts[o.Server]
+	}
 	c, err := nacosclient.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +163,7 @@ func TestAuth(t *testing.T) { protocols(t, testAuth) }
 func testAuth(t *testing.T, protocol string) {
 	ctx := context.Background()
 	srv := start(t, "nacos", "secret")
-	if _, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "wrong", Protocol: protocol}); !errors.Is(err, nacosclient.ErrAuth) {
+	if _, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "wrong", Protocol: protocol, GRPCPort: grpcPorts[srv.HTTPAddr()]}); !errors.Is(err, nacosclient.ErrAuth) {
 		t.Fatalf("New with a wrong password: %v, want ErrAuth", err)
 	}
 	anon := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Protocol: protocol})
@@ -174,6 +189,9 @@ func TestOptions(t *testing.T) {
 		if _, err := nacosclient.New(context.Background(), nacosclient.Options{Server: bad}); err == nil {
 			t.Errorf("New(%q) accepted", bad)
 		}
+	}
+	if _, err := nacosclient.New(context.Background(), nacosclient.Options{GRPCPort: 70000}); err == nil || !strings.Contains(err.Error(), "gRPC port 70000") {
+		t.Errorf("New with gRPC port 70000: %v", err)
 	}
 	if _, err := nacosclient.New(context.Background(), nacosclient.Options{Protocol: "udp"}); err == nil || !strings.Contains(err.Error(), `protocol "udp"`) {
 		t.Errorf("New with protocol udp: %v", err)

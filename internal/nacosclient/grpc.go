@@ -64,7 +64,7 @@ type grpcTransport struct {
 
 // useGRPC resolves Options.Protocol: auto tries a TCP connection to the
 // gRPC port.
-func useGRPC(ctx context.Context, protocol string, base *url.URL) (bool, error) {
+func useGRPC(ctx context.Context, protocol string, base *url.URL, grpcPort int) (bool, error) {
 	switch protocol {
 	case ProtocolGRPC:
 		return true, nil
@@ -75,7 +75,7 @@ func useGRPC(ctx context.Context, protocol string, base *url.URL) (bool, error) 
 		return false, fmt.Errorf("nacos protocol %q: want %s, %s or %s", protocol, ProtocolAuto, ProtocolGRPC, ProtocolHTTP)
 	}
 	d := net.Dialer{Timeout: 2 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", grpcAddr(base))
+	conn, err := d.DialContext(ctx, "tcp", grpcAddr(base, grpcPort))
 	if err != nil {
 		return false, nil
 	}
@@ -83,8 +83,13 @@ func useGRPC(ctx context.Context, protocol string, base *url.URL) (bool, error) 
 	return true, nil
 }
 
-func grpcAddr(base *url.URL) string {
-	return net.JoinHostPort(base.Hostname(), strconv.Itoa(httpPort(base)+grpcPortOffset))
+// grpcAddr is where the server's gRPC listens: grpcPort, else the HTTP
+// port + 1000.
+func grpcAddr(base *url.URL, grpcPort int) string {
+	if grpcPort == 0 {
+		grpcPort = httpPort(base) + grpcPortOffset
+	}
+	return net.JoinHostPort(base.Hostname(), strconv.Itoa(grpcPort))
 }
 
 func httpPort(base *url.URL) int {
@@ -122,7 +127,7 @@ func (e *rpcError) Error() string {
 }
 
 func newGRPCTransport(ctx context.Context, c *Client) (*grpcTransport, error) {
-	addr := grpcAddr(c.base)
+	addr := grpcAddr(c.base, c.grpcPort)
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, err)

@@ -148,9 +148,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 }
 
 // listen opens the HTTP listener on addr and the gRPC one on its port +
-// GRPCPortOffset. With port 0 the HTTP port is picked, gRPC tries the
-// picked port + 1000 (so SDK clients that derive the gRPC port connect) and
-// falls back to any free port.
+// GRPCPortOffset. With port 0 the HTTP port is picked until one whose
+// port + 1000 is free too comes up (so clients that derive the gRPC port,
+// as the official ones do, connect); only after pairPicks tries does gRPC
+// fall back to any free port.
 func listen(addr string) (httpLn, grpcLn net.Listener, err error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -160,20 +161,34 @@ func listen(addr string) (httpLn, grpcLn net.Listener, err error) {
 	if err != nil || port < 0 || port > 65535-GRPCPortOffset {
 		return nil, nil, fmt.Errorf("nacos address %q: port must be 0..%d (gRPC listens on port + %d)", addr, 65535-GRPCPortOffset, GRPCPortOffset)
 	}
-	httpLn, err = net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen nacos http: %w", err)
-	}
-	grpcPort := httpLn.Addr().(*net.TCPAddr).Port + GRPCPortOffset
-	grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort)))
-	if err != nil && port == 0 {
-		grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
-	}
-	if err != nil {
+	const pairPicks = 64
+	for try := 1; ; try++ {
+		httpLn, err = net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen nacos http: %w", err)
+		}
+		grpcPort := httpLn.Addr().(*net.TCPAddr).Port + GRPCPortOffset
+		if grpcPort <= 65535 {
+			grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(grpcPort)))
+		} else {
+			err = fmt.Errorf("port %d is over 65535", grpcPort)
+		}
+		if err == nil {
+			return httpLn, grpcLn, nil
+		}
+		if port != 0 {
+			httpLn.Close()
+			return nil, nil, fmt.Errorf("listen nacos grpc: %w", err)
+		}
+		if try == pairPicks {
+			if grpcLn, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+				httpLn.Close()
+				return nil, nil, fmt.Errorf("listen nacos grpc: %w", err)
+			}
+			return httpLn, grpcLn, nil
+		}
 		httpLn.Close()
-		return nil, nil, fmt.Errorf("listen nacos grpc: %w", err)
 	}
-	return httpLn, grpcLn, nil
 }
 
 // HTTPAddr is the address the v1 HTTP API listens on.
