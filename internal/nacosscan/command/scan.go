@@ -217,7 +217,7 @@ func newNacos(ctx context.Context, o nacosclient.Options) (*nacosclient.Client, 
 	case err == nil:
 		return c, nil
 	case errors.Is(err, nacosclient.ErrAuth), o.Username == "":
-		return nil, &cli.InputError{Err: fmt.Errorf("--server: %w", err)}
+		return nil, &cli.InputError{Err: err}
 	}
 	return nil, err
 }
