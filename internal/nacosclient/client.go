@@ -134,9 +134,15 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		return nil, err
 	}
 	if grpc {
-		if c.grpc, err = newGRPCTransport(ctx, c); err != nil {
+		t, err := newGRPCTransport(ctx, c)
+		switch {
+		case err == nil:
+			c.grpc = t
+		case o.Protocol == ProtocolGRPC || ctx.Err() != nil:
 			return nil, err
 		}
+		// auto: what answers on the port is not Nacos' plain gRPC (TLS,
+		// another service): HTTP, as for a server without gRPC.
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -195,6 +196,22 @@ func TestOptions(t *testing.T) {
 	}
 	if _, err := nacosclient.New(context.Background(), nacosclient.Options{Protocol: "udp"}); err == nil || !strings.Contains(err.Error(), `protocol "udp"`) {
 		t.Errorf("New with protocol udp: %v", err)
+	}
+	// auto: something that is not Nacos' gRPC on the gRPC port (here an
+	// HTTP server) means HTTP; asked for gRPC, it is an error.
+	srv := start(t, "", "")
+	other := httptest.NewServer(http.NotFoundHandler())
+	defer other.Close()
+	otherPort := other.Listener.Addr().(*net.TCPAddr).Port
+	auto := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), GRPCPort: otherPort})
+	if auto.Protocol() != nacosclient.ProtocolHTTP {
+		t.Errorf("auto with an HTTP server on the gRPC port picked %s", auto.Protocol())
+	}
+	if _, err := auto.Services(context.Background(), ""); err != nil {
+		t.Errorf("auto fell back to HTTP but: %v", err)
+	}
+	if _, err := nacosclient.New(context.Background(), nacosclient.Options{Server: srv.HTTPAddr(), GRPCPort: otherPort, Protocol: nacosclient.ProtocolGRPC}); err == nil {
+		t.Errorf("grpc with an HTTP server on the gRPC port: no error")
 	}
 	// An unreachable server is an error naming it, not a hang; auto
 	// finds no gRPC port and uses HTTP.

@@ -22,7 +22,8 @@ import (
 // Protocols of Options.Protocol.
 const (
 	// ProtocolAuto uses gRPC when the server's gRPC port (the HTTP port +
-	// 1000) accepts a connection, else HTTP.
+	// 1000) accepts a connection and answers Nacos' ServerCheckRequest,
+	// else HTTP.
 	ProtocolAuto = "auto"
 	// ProtocolGRPC is the Nacos 2.x/3.x gRPC protocol.
 	ProtocolGRPC = "grpc"
@@ -77,7 +78,7 @@ func useGRPC(ctx context.Context, protocol string, base *url.URL, grpcPort int) 
 	d := net.Dialer{Timeout: 2 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", grpcAddr(base, grpcPort))
 	if err != nil {
-		return false, nil
+		return false, ctx.Err() // nil: nothing listens, HTTP
 	}
 	conn.Close()
 	return true, nil
