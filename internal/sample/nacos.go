@@ -82,18 +82,12 @@ func envProperty(lookup func(string) (string, bool), key string) (string, string
 	if lookup == nil {
 		return "", "", false
 	}
-	for _, name := range []string{springprops.EnvName(key), legacyEnvName(key)} {
+	for _, name := range springprops.EnvNames(key) {
 		if v, ok := lookup(name); ok && strings.TrimSpace(v) != "" {
 			return strings.TrimSpace(v), name, true
 		}
 	}
 	return "", "", false
-}
-
-// legacyEnvName is Spring Boot's legacy environment name of a property:
-// '.' and '-' both become '_', upper case.
-func legacyEnvName(key string) string {
-	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_", "[", "_", "]", "").Replace(key))
 }
 
 // loadNacos reads the Nacos discovery mode from the environment; nil when

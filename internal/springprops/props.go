@@ -131,13 +131,32 @@ func (e element) keyOf() string {
 	return e.name
 }
 
+// LegacyEnvName is the other variable Spring Boot's
+// SystemEnvironmentPropertyMapper tries for a property: '.' and '-' both
+// become '_', brackets go, upper case (order-service.url ->
+// ORDER_SERVICE_URL).
+func LegacyEnvName(key string) string {
+	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_", "[", "_", "]", "").Replace(key))
+}
+
+// EnvNames are the environment variables that set a property, in the order
+// Spring tries them: EnvName, then LegacyEnvName when it differs.
+func EnvNames(key string) []string {
+	if n, l := EnvName(key), LegacyEnvName(key); n != l {
+		return []string{n, l}
+	}
+	return []string{EnvName(key)}
+}
+
 // Lookup finds a property the way Spring resolves it with the environment on
-// top: the environment variable EnvName(key) wins (env may be nil), then the
+// top: a variable of EnvNames(key) wins (env may be nil), then the
 // property of props whose name has key's canonical form.
 func Lookup(props map[string]string, env func(string) (string, bool), key string) (string, bool) {
 	if env != nil {
-		if v, ok := env(EnvName(key)); ok {
-			return v, true
+		for _, name := range EnvNames(key) {
+			if v, ok := env(name); ok {
+				return v, true
+			}
 		}
 	}
 	if v, ok := props[key]; ok {

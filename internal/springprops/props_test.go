@@ -22,6 +22,12 @@ func TestEnvName(t *testing.T) {
 			t.Errorf("EnvName(%q) is not a valid variable name", tc.key)
 		}
 	}
+	if got, want := EnvNames("order-service.url"), []string{"ORDERSERVICE_URL", "ORDER_SERVICE_URL"}; !cmp.Equal(got, want) {
+		t.Errorf("EnvNames = %q, want %q", got, want)
+	}
+	if got := EnvNames("server.port"); !cmp.Equal(got, []string{"SERVER_PORT"}) {
+		t.Errorf("EnvNames(server.port) = %q", got)
+	}
 	for _, bad := range []string{"", "1A", "A-B", "A.B", "A B"} {
 		if ValidEnvName(bad) {
 			t.Errorf("ValidEnvName(%q) = true", bad)
