@@ -56,7 +56,7 @@ func (o *canaryNacosFlags) check() error {
 	if n.Server == "" && n.Protocol == "" {
 		return nil
 	}
-	if _, err := nacosclient.New(context.Background(), nacosclient.Options{Protocol: n.Protocol}); err != nil {
+	if err := nacosclient.CheckProtocol(n.Protocol); err != nil {
 		return cli.InputErrorf("--nacos-protocol: %v", err)
 	}
 	if n.Server == "" {

@@ -66,14 +66,14 @@ type grpcTransport struct {
 // useGRPC resolves Options.Protocol: auto tries a TCP connection to the
 // gRPC port.
 func useGRPC(ctx context.Context, protocol string, base *url.URL, grpcPort int) (bool, error) {
+	if err := CheckProtocol(protocol); err != nil {
+		return false, err
+	}
 	switch protocol {
 	case ProtocolGRPC:
 		return true, nil
 	case ProtocolHTTP:
 		return false, nil
-	case "", ProtocolAuto:
-	default:
-		return false, fmt.Errorf("nacos protocol %q: want %s, %s or %s", protocol, ProtocolAuto, ProtocolGRPC, ProtocolHTTP)
 	}
 	d := net.Dialer{Timeout: 2 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", grpcAddr(base, grpcPort))
@@ -82,6 +82,16 @@ func useGRPC(ctx context.Context, protocol string, base *url.URL, grpcPort int) 
 	}
 	conn.Close()
 	return true, nil
+}
+
+// CheckProtocol refuses a protocol other than "", ProtocolAuto,
+// ProtocolGRPC and ProtocolHTTP, without contacting any server.
+func CheckProtocol(protocol string) error {
+	switch protocol {
+	case "", ProtocolAuto, ProtocolGRPC, ProtocolHTTP:
+		return nil
+	}
+	return fmt.Errorf("nacos protocol %q: want %s, %s or %s", protocol, ProtocolAuto, ProtocolGRPC, ProtocolHTTP)
 }
 
 // grpcAddr is where the server's gRPC listens: grpcPort, else the HTTP
