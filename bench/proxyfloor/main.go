@@ -2,15 +2,15 @@
 // be, in two designs, so that bench/proxy.sh can say what a proxy hop
 // costs in Go before any proxy work is done (issue #15 item 16):
 //
-//	go run ./bench/proxyfloor -mode goroutine -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
-//	go run ./bench/proxyfloor -mode epoll     -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
+//		go run ./bench/proxyfloor -mode goroutine -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
+//		go run ./bench/proxyfloor -mode epoll     -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
 //
-//   - goroutine: one goroutine per client connection with its own upstream
-//     connection, net.Conn reads and writes (the runtime's network poller):
-//     the design of internal/dataplane without any of its work.
-//   - epoll: one thread, one epoll instance of its own (level-triggered,
-//     non-blocking sockets), no goroutine switch per request: the design of
-//     nginx's worker.
+//	  - goroutine: one goroutine per client connection with its own upstream
+//	    connection, net.Conn reads and writes (the runtime's network poller):
+//	    the design of internal/dataplane without any of its work.
+//	  - epoll: one thread, one epoll instance of its own (level-triggered,
+//	    non-blocking sockets), no goroutine switch per request: the design of
+//	    nginx's worker.
 //
 // Neither is a proxy: a request is forwarded as it came once its head has
 // arrived (requests with a body are not supported), an answer once its
