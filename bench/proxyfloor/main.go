@@ -185,7 +185,8 @@ func serveEpoll(ln net.Listener, upstream string) error {
 	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, lfd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(lfd)}); err != nil {
 		return err
 	}
-	l := &loop{ep: ep, sides: map[int]*side{}, upstream: sa}
+	// The loop holds lf: its finalizer would close lfd once unreachable.
+	l := &loop{ep: ep, sides: map[int]*side{}, upstream: sa, listener: lf}
 	evs := make([]syscall.EpollEvent, 128)
 	for {
 		n, err := syscall.EpollWait(ep, evs, -1)
@@ -196,7 +197,7 @@ func serveEpoll(ln net.Listener, upstream string) error {
 			return err
 		}
 		for _, ev := range evs[:n] {
-			if int(ev.Fd) == lfd {
+			if int(ev.Fd) == int(l.listener.Fd()) {
 				l.accept(lfd)
 				continue
 			}
@@ -211,6 +212,7 @@ type loop struct {
 	ep       int
 	sides    map[int]*side
 	upstream *syscall.SockaddrInet4
+	listener *os.File
 }
 
 func (l *loop) accept(lfd int) {
