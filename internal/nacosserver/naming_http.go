@@ -232,7 +232,8 @@ func serviceInfo(k serviceKey, clusters string, res queryResult, grouped bool) s
 
 // handleList serves GET /nacos/v1/ns/instance/list (InstanceController.list):
 // clusters (comma-separated) and healthyOnly filter; a missing service
-// answers an empty host list.
+// answers an empty host list. With udpPort > 0 the caller becomes a
+// subscriber of the service (pushReceiver).
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
@@ -240,6 +241,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clusters := r.Form.Get("clusters")
+	s.pushReceiver(r, k, clusters)
 	res := s.naming.query(k, clusters, boolParam(r, "healthyOnly", false))
 	writeJSON(w, serviceInfo(k, clusters, res, true))
 }
