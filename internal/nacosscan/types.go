@@ -58,8 +58,8 @@ type NacosService struct {
 	Name      string `json:"name"`
 	Instances []Instance
 	// Subscribers are the clients subscribed to the service, when the
-	// source knows them (internal/nacosclient reads none yet: Nacos
-	// serves them at GET /nacos/v1/ns/service/subscribers).
+	// source knows them (Nacos lists them at GET
+	// /nacos/v1/ns/service/subscribers; internal/nacosclient.Subscribers).
 	Subscribers []Subscriber
 }
 

@@ -173,7 +173,7 @@ func readAll(ctx context.Context, o *Options, warn func(string)) (*source, error
 	if src.nacos, err = newNacos(ctx, o.Nacos); err != nil {
 		return nil, err
 	}
-	if src.snap.Nacos, err = readNacos(ctx, src.nacos, o.groups()); err != nil {
+	if src.snap.Nacos, err = readNacos(ctx, src.nacos, o.groups(), warn); err != nil {
 		return &src, err
 	}
 	if err := readShared(ctx, o, &src, warn); err != nil {
