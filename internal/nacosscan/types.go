@@ -129,6 +129,9 @@ type ServiceEntry struct {
 	// Addresses are its spec.addresses and its endpoints' addresses (IPs
 	// or CIDRs).
 	Addresses []string
+	// Managed: `graylane nacos fix` made it (IsManaged), so fix computes
+	// it again from Nacos rather than taking it as given.
+	Managed bool
 }
 
 // Edge is a series of Istio's istio_requests_total with
