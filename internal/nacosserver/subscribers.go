@@ -152,7 +152,8 @@ func (s *Server) subscribers(namespace, group, name string) []subscriberJSON {
 }
 
 // handleSubscribers serves GET /nacos/v1/ns/service/subscribers
-// (ServiceController.subscribers, Nacos 2.x): serviceName required ("group@@name",
+// (github.com/alibaba/nacos naming/.../controllers/ServiceController.subscribers,
+// Nacos 2.x): serviceName required ("group@@name",
 // or the name with groupName, default DEFAULT_GROUP), namespaceId
 // (default public), pageNo (default 1) and pageSize (default 1000), read
 // as NumberUtils.toInt does (0 when not a number); aggregation is accepted
