@@ -477,8 +477,9 @@ func (s *Server) handleNamespaces(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	services, instances := s.naming.counts()
 	conns, subs := s.rpc.counts()
+	receivers, receiverSubs := s.receivers.counts()
 	writeJSON(w, map[string]any{
 		"status": "UP", "serviceCount": services, "instanceCount": instances,
-		"subscribeCount": subs, "clientCount": conns, "connectionBasedClientCount": conns,
+		"subscribeCount": subs + receiverSubs, "clientCount": conns + receivers, "connectionBasedClientCount": conns,
 	})
 }

@@ -92,6 +92,17 @@ func (p *pushReceivers) run(ctx context.Context, every time.Duration) {
 	}
 }
 
+// counts is the number of push receivers and of their subscriptions
+// (they are clients and subscriptions in Nacos' metrics).
+func (p *pushReceivers) counts() (clients, subs int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.clients {
+		subs += len(c.subs)
+	}
+	return len(p.clients), subs
+}
+
 func (p *pushReceivers) each(f func(serviceKey, subscriberJSON)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

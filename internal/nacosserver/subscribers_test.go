@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +143,10 @@ func TestPushReceivers(t *testing.T) {
 	list("10.1.0.6", "9001", "payments")
 	list("10.1.0.7", "9001", "refunds") // same receiver, another service
 
+	if code, body := call(t, s, http.MethodGet, "/nacos/v1/ns/operator/metrics", nil, nil); code != http.StatusOK ||
+		!strings.Contains(body, `"clientCount":2,`) || !strings.Contains(body, `"subscribeCount":3`) {
+		t.Errorf("metrics: %d %s, want 2 clients with 3 subscriptions", code, body)
+	}
 	payments := url.Values{"serviceName": {"payments"}}
 	sub := func(ip string) subscriberJSON {
 		return subscriberJSON{AddrStr: ip + ":9001", Agent: "Nacos-Java-Client:v1.4.6", App: "billing", IP: ip, Port: 9001,
