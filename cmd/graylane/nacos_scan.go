@@ -98,7 +98,7 @@ Nacos refuses).`,
 func newNacosFixCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o nacoscmd.FixOptions
 	c := &cobra.Command{
-		Use:   "fix [--dry-run] [-f PATH | --local | --kubeconfig FILE] [--service-entries FILE]",
+		Use:   "fix [--dry-run] [-f PATH | --local | --kubeconfig FILE] [--service-entries FILE] [--apply-service-entries]",
 		Short: "Point every bypassing Nacos client at the Kubernetes Service, in one shared Spring configuration",
 		Long: `Scans as graylane nacos scan does, then writes the one shared Spring
 configuration (--data-id, default graylane-mesh.yaml, group --config-group)
@@ -115,8 +115,14 @@ Apps read it once they import it:
   spring.config.import: optional:nacos:graylane-mesh.yaml?refreshEnabled=true
 
 Nacos services outside the cluster get ServiceEntries: printed, or written
-to --service-entries FILE; fix does not apply them (kubectl apply -f FILE).
---dry-run prints the changes and the ServiceEntries and changes nothing.
+to --service-entries FILE. --apply-service-entries applies them where the
+Kubernetes side was read: to the cluster with server-side apply (field
+manager graylane), or with --local to the running graylane up (its admin
+apply); one line per ServiceEntry says created, updated or unchanged. Not
+with -f (manifests are no place to apply to). fix computes the
+ServiceEntries it made before again from Nacos, so they follow its
+instances. --dry-run prints the changes and the ServiceEntries and changes
+nothing (on a cluster the API server checks the apply and stores nothing).
 
 ` + nacosScanInputs + `
 
@@ -125,7 +131,8 @@ cluster, the runtime or Prometheus cannot be reached; the configuration kept
 changing; a Nacos service name maps to two Services), 2 bad input.`,
 		Example: `  graylane nacos fix --dry-run -f k8s/ --server http://nacos:8848
   graylane nacos fix --local
-  graylane nacos fix --context prod --service-entries nacos-entries.yaml --service-entry-namespace shop`,
+  graylane nacos fix --context prod --service-entries nacos-entries.yaml --service-entry-namespace shop
+  graylane nacos fix --context prod --apply-service-entries --service-entry-namespace shop`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			nacosEnv(&o.Options)
@@ -137,5 +144,6 @@ changing; a Nacos service name maps to two Services), 2 bad input.`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would change; change nothing")
 	f.StringVar(&o.ServiceEntries, "service-entries", "", "write the ServiceEntries to this file (default: print them)")
 	f.StringVar(&o.ServiceEntryNamespace, "service-entry-namespace", nacoscmd.DefaultServiceEntryNamespace, "namespace of the ServiceEntries")
+	f.BoolVar(&o.ApplyServiceEntries, "apply-service-entries", false, "apply the ServiceEntries: to the cluster (server-side apply, field manager graylane) or, with --local, to the running graylane up; not with -f")
 	return c
 }

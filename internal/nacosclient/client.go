@@ -1,6 +1,6 @@
 // Package nacosclient is Graylane's client of a Nacos server: configuration
-// (read, publish with compare-and-swap), services and their instances, and
-// namespaces, with login (POST /nacos/v1/auth/login) when a username is
+// (read, publish with compare-and-swap), services, their instances and
+// subscribers, and namespaces, with login (POST /nacos/v1/auth/login) when a username is
 // given. It speaks the Nacos 2.x/3.x gRPC protocol, on the message
 // definitions of the official Go client (github.com/nacos-group/nacos-sdk-go/v2
 // api/grpc), when the server's gRPC port answers, and the v1 HTTP Open API

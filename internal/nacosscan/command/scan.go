@@ -3,7 +3,9 @@
 // (manifests, a cluster with client-go, or a running `graylane up` over
 // internal/adminapi) and PassthroughCluster edges from Prometheus, runs
 // internal/nacosscan, prints the findings, and for fix publishes the
-// shared Spring configuration with compare-and-swap.
+// shared Spring configuration with compare-and-swap and, when asked,
+// applies the ServiceEntries (to the cluster with internal/kubeapply, or
+// to a running `graylane up` through its admin apply).
 package command
 
 import (
@@ -173,7 +175,7 @@ func readAll(ctx context.Context, o *Options, warn func(string)) (*source, error
 	if src.nacos, err = newNacos(ctx, o.Nacos); err != nil {
 		return nil, err
 	}
-	if src.snap.Nacos, err = readNacos(ctx, src.nacos, o.groups()); err != nil {
+	if src.snap.Nacos, err = readNacos(ctx, src.nacos, o.groups(), warn); err != nil {
 		return &src, err
 	}
 	if err := readShared(ctx, o, &src, warn); err != nil {
