@@ -3,6 +3,7 @@ package nacosserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,11 @@ type Options struct {
 	MaxContent int
 	// Logger receives connection and push events (default: discard).
 	Logger *slog.Logger
+	// TLS, when set, serves both listeners over TLS with this
+	// configuration (its Certificates; ClientAuth and ClientCAs for mutual
+	// TLS), as Nacos does with TLS on its SDK gRPC port and an HTTPS
+	// web server (see tls.go).
+	TLS *tls.Config
 
 	// keepAlive and detectTimeout override the connection ejector's times
 	// in tests (default keepAlive and detectTimeout).
@@ -114,7 +120,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.naming = newRegistry(s.rpc.pushService)
 	s.configs = newConfigStore(s.rpc.pushConfigChange)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackFresh}
-	s.grpcSrv = grpc.NewServer(grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))
+	s.grpcSrv = grpc.NewServer(append(opts.grpcTLS(), grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))...)
 	s.rpc.register(s.grpcSrv)
 
 	s.wg.Add(5)
@@ -124,7 +130,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}()
 	go func() {
 		defer s.wg.Done()
-		if err := s.httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("nacos http server", "err", err)
 		}
 	}()
@@ -143,7 +149,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		<-ctx.Done()
 		s.shutdown()
 	}()
-	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "")
+	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "", "tls", opts.TLS != nil)
 	return s, nil
 }
 
