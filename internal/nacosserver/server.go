@@ -120,6 +120,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.naming = newRegistry(s.rpc.pushService)
 	s.configs = newConfigStore(s.rpc.pushConfigChange)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackFresh}
+	s.httpTLS()
 	s.grpcSrv = grpc.NewServer(append(opts.grpcTLS(), grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))...)
 	s.rpc.register(s.grpcSrv)
 

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 
@@ -32,13 +33,23 @@ func (o Options) grpcTLS() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(o.TLS))}
 }
 
+// httpTLS sets the HTTP server up for TLS mode: its configuration, and
+// its log (failed handshakes: a client that does not trust the server or
+// shows no certificate) into the server's logger.
+func (s *Server) httpTLS() {
+	if s.opts.TLS == nil {
+		return
+	}
+	s.httpSrv.TLSConfig = s.opts.TLS.Clone()
+	s.httpSrv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelInfo)
+}
+
 // serveHTTP serves the HTTP API on ln: HTTPS (HTTP/2 and HTTP/1.1) in TLS
 // mode.
 func (s *Server) serveHTTP(ln net.Listener) error {
 	if s.opts.TLS == nil {
 		return s.httpSrv.Serve(ln)
 	}
-	s.httpSrv.TLSConfig = s.opts.TLS.Clone()
 	return s.httpSrv.ServeTLS(ln, "", "") // the certificates are in TLSConfig
 }
 
