@@ -310,7 +310,7 @@ func (c *Client) do(ctx context.Context, method, path string, q, form url.Values
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("nacos at %s: %w", c.Server(), explainTLS(err))
+		return nil, 0, nil, fmt.Errorf("nacos at %s: %w", c.Server(), c.explainHTTPS(ctx, err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))

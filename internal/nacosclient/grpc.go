@@ -144,6 +144,10 @@ func newGRPCTransport(ctx context.Context, c *Client) (*grpcTransport, error) {
 	if c.tls != nil {
 		// An https:// server: TLS on the gRPC port too, with the same
 		// trust (nacos-sdk-go createNewConnection with TLSConfig.Enable).
+		// The probe tells a refused certificate from a broken connection.
+		if err := probeTLS(ctx, addr, c.tls, "h2"); err != nil {
+			return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, explainTLS(err))
+		}
 		creds = credentials.NewTLS(c.tls)
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))

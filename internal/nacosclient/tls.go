@@ -1,13 +1,16 @@
 package nacosclient
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // TLS. An https:// server means TLS on both the HTTP API and the gRPC port
@@ -139,29 +142,88 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// explainTLS adds what to do to an error of a TLS connection: an untrusted
-// certificate, one for another name, a server that wants a client
-// certificate, or no TLS at the other end. gRPC reports these as text in
-// a status, so the text is matched as well as the x509 error types.
+// explainTLS adds what to do to an error of a TLS connection (tlsHint).
 func explainTLS(err error) error {
+	if hint := tlsHint(err); hint != "" {
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
+	return err
+}
+
+// tlsHint says what to do about an error of a TLS connection: an
+// untrusted certificate, one for another name, a server that wants a
+// client certificate, or no TLS at the other end; "" for other errors.
+// gRPC reports these as text in a status, so the text is matched as well
+// as the x509 error types.
+func tlsHint(err error) string {
 	if err == nil {
-		return nil
+		return ""
 	}
 	var unknown x509.UnknownAuthorityError
 	var host x509.HostnameError
 	msg := err.Error()
-	hint := ""
 	switch {
 	case errors.As(err, &unknown) || strings.Contains(msg, "certificate signed by unknown authority"):
-		hint = "the server's certificate is signed by an unknown authority: trust its CA with a CA file"
+		return "the server's certificate is signed by an unknown authority: trust its CA with a CA file"
 	case errors.As(err, &host) || strings.Contains(msg, "certificate is valid for") || strings.Contains(msg, "doesn't contain any IP SANs"):
-		hint = "the server's certificate is for another name: connect by a name it carries, or set the server name to one"
+		return "the server's certificate is for another name: connect by a name it carries, or set the server name to one"
 	case strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate") || strings.Contains(msg, "unknown certificate authority"):
-		hint = "the server requires a client certificate it trusts (mutual TLS): give a certificate and key file"
+		return "the server requires a client certificate it trusts (mutual TLS): give a certificate and key file"
 	case strings.Contains(msg, "server gave HTTP response to HTTPS client") || strings.Contains(msg, "first record does not look like a TLS handshake"):
-		hint = "the server does not speak TLS there: use an http:// server"
-	default:
+		return "the server does not speak TLS there: use an http:// server"
+	}
+	return ""
+}
+
+// probeWait is how long probeTLS waits for the server to send something
+// after the handshake.
+const probeWait = 2 * time.Second
+
+// probeTLS makes a TLS connection to addr, offering protocol (ALPN), and
+// reads what the server sends first, to learn why connections fail: in
+// TLS 1.3 a server refuses a client certificate (or its absence) only
+// after the client's handshake is done, with an alert that a client
+// writing its first request at that moment can miss (it sees a broken
+// pipe or a reset instead). A gRPC server sends its HTTP/2 settings at
+// once; an HTTP/1.1 server waits for a request, and a read that times out
+// is no error.
+func probeTLS(ctx context.Context, addr string, cfg *tls.Config, protocol string) error {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("%w (%s)", err, hint)
+	defer conn.Close()
+	c := cfg.Clone()
+	c.NextProtos = []string{protocol}
+	if c.ServerName == "" {
+		c.ServerName, _, _ = net.SplitHostPort(addr)
+	}
+	tc := tls.Client(conn, c)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	_ = tc.SetReadDeadline(time.Now().Add(probeWait))
+	_, err = tc.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return err
+}
+
+// explainHTTPS adds what to do to a failed HTTPS call: from the error
+// itself, or, when it says nothing of TLS (a broken pipe, a reset), from
+// a probe of the server.
+func (c *Client) explainHTTPS(ctx context.Context, err error) error {
+	if c.tls == nil || ctx.Err() != nil {
+		return err
+	}
+	if hint := tlsHint(err); hint != "" {
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
+	if hint := tlsHint(probeTLS(ctx, net.JoinHostPort(c.base.Hostname(), strconv.Itoa(httpPort(c.base))), c.tls, "http/1.1")); hint != "" {
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
+	return err
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -222,6 +224,7 @@ func TestTLSAuto(t *testing.T) {
 
 	other := httptest.NewUnstartedServer(http.NotFoundHandler())
 	other.TLS = ca.ServerConfig(ca.Server("other", "127.0.0.1"), false)
+	other.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused h2 handshakes
 	other.StartTLS()
 	defer other.Close()
 	o.GRPCPort = other.Listener.Addr().(*net.TCPAddr).Port
