@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -75,7 +76,7 @@ func (o *canaryNacosFlags) check() error {
 	}
 	if n.Server == "" {
 		if n.TLS.IsSet() {
-			return cli.InputErrorf("--nacos-ca-file, --nacos-cert-file, --nacos-key-file, --nacos-server-name and --nacos-insecure-skip-verify (or their %s* variables) need an https:// --nacos-server", "GRAYLANE_NACOS_")
+			return &cli.InputError{Err: errors.New("--nacos-ca-file, --nacos-cert-file, --nacos-key-file, --nacos-server-name and --nacos-insecure-skip-verify (or their GRAYLANE_NACOS_* variables) need an https:// --nacos-server")}
 		}
 		return nil
 	}

@@ -91,8 +91,9 @@ around it.
 ` + nacosScanInputs + `
 
 Exit codes: 0 no findings, 1 findings (or Nacos, the cluster, the runtime or
-Prometheus cannot be reached), 2 bad input (flags, manifests, credentials
-Nacos refuses).`,
+Prometheus cannot be reached; a TLS certificate not accepted), 2 bad input
+(flags, manifests, a TLS file that cannot be read, credentials Nacos
+refuses).`,
 		Example: `  graylane nacos scan -f k8s/ --server http://nacos:8848
   graylane nacos scan -f k8s/ --server https://nacos:8848 --ca-file ca.pem --cert-file client.pem --key-file client-key.pem
   graylane nacos scan --local -o json
