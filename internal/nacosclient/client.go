@@ -113,6 +113,7 @@ type Client struct {
 	grpc      *grpcTransport // nil: HTTP
 	grpcPort  int
 	tls       *tls.Config // nil: plain text (an http:// server)
+	ownHTTP   bool        // http is this client's: Close closes its idle connections
 
 	mu      sync.Mutex
 	token   string
@@ -134,6 +135,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		c.group = DefaultGroup
 	}
 	if c.http == nil {
+		c.ownHTTP = true
 		c.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second, TLSClientConfig: tlsConfig,
@@ -196,10 +198,14 @@ func (c *Client) Protocol() string {
 	return ProtocolHTTP
 }
 
-// Close releases the gRPC connection.
+// Close releases the gRPC connection, and the idle HTTP connections of a
+// client New made.
 func (c *Client) Close() error {
 	if c.grpc != nil {
 		c.grpc.close()
+	}
+	if c.ownHTTP {
+		c.http.CloseIdleConnections()
 	}
 	return nil
 }

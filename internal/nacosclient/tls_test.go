@@ -92,7 +92,12 @@ func startTLS(t *testing.T, ca *tlstest.CA, mutual bool, hosts ...string) *nacos
 // grpcPortOf is the gRPC port of srv.
 func grpcPortOf(t *testing.T, srv *nacosserver.Server) int {
 	t.Helper()
-	_, p, err := net.SplitHostPort(srv.GRPCAddr())
+	return portOf(t, srv.GRPCAddr())
+}
+
+func portOf(t testing.TB, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
