@@ -39,6 +39,12 @@ spec:
   - match: [{uri: {prefix: /hold}}]
     fault: {delay: {fixedDelay: 3600s, percentage: {value: 100}}}
     route: [{destination: {host: b}}]
+  - match: [{uri: {prefix: /missing-abort}}]
+    fault: {abort: {httpStatus: 556, percentage: {value: 100}}}
+    route: [{destination: {host: b, subset: v9}}]
+  - match: [{uri: {prefix: /missing-delay}}]
+    fault: {delay: {fixedDelay: 0.030s, percentage: {value: 100}}}
+    route: [{destination: {host: b, subset: v9}}]
   - match: [{uri: {prefix: /never}}]
     fault: {abort: {httpStatus: 500, percentage: {value: 0}}}
     route: [{destination: {host: b}}]
@@ -88,17 +94,25 @@ func TestFaultInjection(t *testing.T) {
 		{"/delay", answer{200, "pod", ""}, true},
 		{"/both", answer{200, "", "14"}, false},
 		{"/never", answer{200, "pod", ""}, true},
+		// Envoy's fault filter runs before its router finds no
+		// cluster for the missing subset v9.
+		{"/missing-abort", answer{556, "fault filter abort", ""}, false},
+		{"/missing-delay", answer{503, "no healthy upstream", ""}, false},
 	} {
 		before := reached.Load()
 		start := time.Now()
-		if got := get(tt.path); got != tt.want {
+		got := get(tt.path)
+		if tt.path == "/missing-delay" {
+			got.body, _, _ = strings.Cut(got.body, ":") // then why: no subset v9
+		}
+		if got != tt.want {
 			t.Errorf("%s: got %+v, want %+v", tt.path, got, tt.want)
 		}
 		if got := reached.Load() > before; got != tt.reaches {
 			t.Errorf("%s: reached the pod %v, want %v", tt.path, got, tt.reaches)
 		}
-		if tt.path == "/delay" && time.Since(start) < 30*time.Millisecond {
-			t.Errorf("/delay answered before its 30ms delay")
+		if strings.HasSuffix(tt.path, "delay") && time.Since(start) < 30*time.Millisecond {
+			t.Errorf("%s answered before its 30ms delay", tt.path)
 		}
 	}
 
@@ -121,7 +135,9 @@ func TestFaultInjection(t *testing.T) {
 		"source t 200 - b b = 1",
 		"source t 200 DI b b = 1",
 		"source t 200 DI,FI b unknown = 1",
+		"source t 503 DI,NR b unknown = 1",
 		"source t 555 FI b unknown = 1",
+		"source t 556 FI b unknown = 1",
 	}
 	deadline := time.Now().Add(2 * time.Minute) // bounds a hang, not speed
 	var got []string

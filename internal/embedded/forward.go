@@ -110,6 +110,11 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		m.record(r.metrics, h.Status)
 		return
 	case route.Unavailable:
+		// The route's fault delay comes first, as Envoy's fault filter
+		// runs before its router finds no cluster (route.Hop).
+		if h.Fault.Delay > 0 && r.injectFault(w, ew, req, &h, &m) {
+			return
+		}
 		if p := cfg.podAt(req.Host); h.NotService && p != nil {
 			r.passthrough(w, ew, req, &h, p, &m, lim)
 			return

@@ -157,6 +157,10 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 		return h
 	}
 	rt := res.Route
+	if rt.Fault != nil {
+		h.Fault = rt.Fault.Inject(rnd.Uint32N(FaultDraws), rnd.Uint32N(FaultDraws))
+		h.Flags = h.Fault.Flags()
+	}
 	if dest < 0 || dest >= len(rt.Destinations) {
 		h.unavailable("", "route has no destinations")
 		h.Host = res.Host
@@ -175,17 +179,13 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 		return h
 	case t.services[h.Host] == nil:
 		h.unavailable(FlagNR, "")
-		h.NotService = true
+		h.NotService = h.Outcome == Unavailable
 		return h
 	}
 	h.Mirrors = rt.Mirrors
-	if rt.Fault != nil {
-		h.Fault = rt.Fault.Inject(rnd.Uint32N(FaultDraws), rnd.Uint32N(FaultDraws))
-		h.Flags = h.Fault.Flags()
-		if h.Fault.Abort {
-			h.Outcome, h.Status = Aborted, h.Fault.Status
-			return h
-		}
+	if h.Fault.Abort {
+		h.Outcome, h.Status = Aborted, h.Fault.Status
+		return h
 	}
 	h.Target = res.UpstreamTarget(h.Target)
 	if rw := rt.Rewrite; rw != nil {
@@ -194,8 +194,22 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 	return h
 }
 
+// unavailable ends a hop whose destination cannot be served. Envoy's
+// fault filter runs before its router looks for the destination's
+// cluster (istiod puts it ahead of the router in every HTTP filter
+// chain): the route's fault still applies, an abort answering instead of
+// the 503 (flags FI), a delay coming before it (flags DI,<the 503's>).
 func (h *Hop) unavailable(flags, problem string) {
-	h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, flags, problem
+	switch {
+	case h.Fault.Abort:
+		h.Outcome, h.Status, h.Flags = Aborted, h.Fault.Status, h.Fault.Flags()
+	case h.Fault.Delay > 0 && flags != "":
+		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, FlagDI+","+flags, problem
+	case h.Fault.Delay > 0:
+		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, FlagDI, problem
+	default:
+		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, flags, problem
+	}
 }
 
 // Upstream is the port the proxy sends a request to destination d on,

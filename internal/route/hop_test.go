@@ -63,6 +63,15 @@ spec:
     route: [{destination: {host: web, subset: v2}}]
   - match: [{uri: {prefix: /missing}}]
     route: [{destination: {host: web, subset: v9}}]
+  - match: [{uri: {prefix: /fault-abort-missing}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: web, subset: v9}}]
+  - match: [{uri: {prefix: /fault-delay-missing}}]
+    fault: {delay: {fixedDelay: 1s, percentage: {value: 100}}}
+    route: [{destination: {host: web, subset: v9}}]
+  - match: [{uri: {prefix: /fault-delay-multi}}]
+    fault: {delay: {fixedDelay: 1s, percentage: {value: 100}}}
+    route: [{destination: {host: multi}}]
   - match: [{uri: {prefix: /ext}}]
     route: [{destination: {host: ext.example.com}}]
   - match: [{uri: {prefix: /multi}}]
@@ -169,6 +178,13 @@ func TestHop(t *testing.T) {
 			Delay: 2 * time.Second, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
 		{"missing subset", gw("http://shop.example.com/missing"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NR", Host: "web", Subset: "v9", Port: 80, Target: "/missing",
 			Problem: true, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
+		// Envoy's fault filter runs before its router finds no cluster.
+		{"fault abort, missing subset: the abort answers", gw("http://shop.example.com/fault-abort-missing"), hopSummary{Outcome: "fault abort", Status: 418, Flags: "FI", Host: "web", Subset: "v9",
+			Port: 80, Target: "/fault-abort-missing", Attempts: 2, VirtualService: edge, DestinationDefined: true}},
+		{"fault delay, missing subset: delayed, then 503", gw("http://shop.example.com/fault-delay-missing"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "DI,NR", Host: "web", Subset: "v9",
+			Port: 80, Target: "/fault-delay-missing", Problem: true, Delay: time.Second, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
+		{"fault delay, no cluster for the port: delayed, then 503", gw("http://shop.example.com/fault-delay-multi"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "DI,NC", Host: "multi",
+			Port: 80, Target: "/fault-delay-multi", Problem: true, Delay: time.Second, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
 		{"ServiceEntry host: not a Service", gw("http://shop.example.com/ext"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NR", Host: "ext.example.com", Port: 80, Target: "/ext",
 			NotService: true, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
 		{"multi-port Service without the listener port: no cluster", gw("http://shop.example.com/multi"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NC", Host: "multi", Port: 80,

@@ -258,18 +258,18 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 	}
 	for i, d := range rt.Destinations {
 		// The hop to each destination: its port, and no cluster for it
-		// when the Service lacks that port.
-		h := t.HopTo(req, &res, i, route.Certain)
-		d.Port = h.Port
-		if h.Outcome == route.Unavailable && h.Flags == route.FlagNC {
-			d.Problem = h.Problem
-			findings = append(findings, fmt.Sprintf("destination %d: %s", i, h.Problem))
+		// when the Service lacks that port (whatever the route's fault).
+		port, problem := t.Upstream(req, &d)
+		d.Port = port
+		if problem != "" {
+			d.Problem = problem
+			findings = append(findings, fmt.Sprintf("destination %d: %s", i, problem))
 			if rep.noCluster == nil {
 				rep.noCluster = map[int]bool{}
 			}
 			rep.noCluster[i] = true
 			if d.Weight > 0 && rep.Status == http.StatusOK {
-				rep.Status = h.Status
+				rep.Status = http.StatusServiceUnavailable
 			}
 		}
 		rep.Destinations = append(rep.Destinations, d)
