@@ -54,13 +54,21 @@ func newClient(t *testing.T, o nacosclient.Options) *nacosclient.Client {
 	return c
 }
 
-// protocols runs a test with each protocol - gRPC on the protocol's
-// message definitions, and the v1 HTTP Open API - in plain text and over
-// TLS (grpc+tls, https: the server in TLS mode, the client trusting its
-// CA; see tlsCase).
+// protocols runs a test with each protocol: gRPC on the protocol's
+// message definitions, and the v1 HTTP Open API.
 func protocols(t *testing.T, f func(t *testing.T, protocol string)) {
 	for _, p := range []string{nacosclient.ProtocolGRPC, nacosclient.ProtocolHTTP} {
 		t.Run(p, func(t *testing.T) { f(t, p) })
+	}
+}
+
+// protocolsAndTLS runs a test as protocols does, then over TLS (grpc+tls,
+// https: the server in TLS mode, the client trusting its CA; see
+// tlsCase). The test reaches the server through start, newClient,
+// withTLS and testHTTPClient.
+func protocolsAndTLS(t *testing.T, f func(t *testing.T, protocol string)) {
+	protocols(t, f)
+	for _, p := range []string{nacosclient.ProtocolGRPC, nacosclient.ProtocolHTTP} {
 		name := map[string]string{nacosclient.ProtocolGRPC: "grpc+tls", nacosclient.ProtocolHTTP: "https"}[p]
 		t.Run(name, func(t *testing.T) {
 			useTLS(t)
@@ -69,7 +77,7 @@ func protocols(t *testing.T, f func(t *testing.T, protocol string)) {
 	}
 }
 
-func TestConfig(t *testing.T) { protocols(t, testConfig) }
+func TestConfig(t *testing.T) { protocolsAndTLS(t, testConfig) }
 
 func testConfig(t *testing.T, protocol string) {
 	ctx := context.Background()
@@ -129,7 +137,7 @@ func register(t *testing.T, srv *nacosserver.Server, q url.Values) {
 	}
 }
 
-func TestNaming(t *testing.T) { protocols(t, testNaming) }
+func TestNaming(t *testing.T) { protocolsAndTLS(t, testNaming) }
 
 func testNaming(t *testing.T, protocol string) {
 	ctx := context.Background()
@@ -166,7 +174,7 @@ func testNaming(t *testing.T, protocol string) {
 	}
 }
 
-func TestAuth(t *testing.T) { protocols(t, testAuth) }
+func TestAuth(t *testing.T) { protocolsAndTLS(t, testAuth) }
 
 func testAuth(t *testing.T, protocol string) {
 	ctx := context.Background()
