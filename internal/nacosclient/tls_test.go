@@ -213,7 +213,8 @@ func TestMutualTLS(t *testing.T) {
 
 // TestTLSAuto: auto picks gRPC over TLS for an https:// server whose
 // gRPC port serves Nacos over TLS; it falls back to HTTPS when the gRPC
-// port answers TLS but not as Nacos, where grpc is an error.
+// port answers TLS but not as Nacos, or Nacos' gRPC in plain text, where
+// grpc is an error.
 func TestTLSAuto(t *testing.T) {
 	ctx := context.Background()
 	ca := tlstest.NewCA(t, "nacos-ca")
@@ -244,6 +245,14 @@ func TestTLSAuto(t *testing.T) {
 	if c, err := nacosclient.New(ctx, o); err == nil {
 		c.Close()
 		t.Errorf("grpc with an HTTPS server on the gRPC port: no error")
+	}
+
+	plain := start(t, "", "")
+	o.Protocol, o.GRPCPort = nacosclient.ProtocolAuto, grpcPortOf(t, plain)
+	if auto := newClient(t, o); auto.Protocol() != nacosclient.ProtocolHTTP {
+		t.Errorf("auto with plain-text gRPC on the gRPC port picked %s, want http", auto.Protocol())
+	} else if err := roundTrip(ctx, auto); err != nil {
+		t.Errorf("auto fell back to HTTPS but: %v", err)
 	}
 }
 
