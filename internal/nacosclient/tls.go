@@ -23,8 +23,10 @@ import (
 //   - the SDK's HTTP agent trusts any certificate when no CA file is given
 //     (common/tls NewTLS); here, as in its gRPC client, the system roots
 //     are trusted plus the CA file, and only InsecureSkipVerify trusts all;
-//   - the SDK ignores a CA file it cannot read or parse, and a client
-//     certificate without its key; here each is an error naming the file;
+//   - the SDK's gRPC client ignores a CA file it cannot read or parse,
+//     both its clients a certificate without its key, and a key pair that
+//     does not load ends the SDK's process (log.Fatalf); here each is an
+//     error naming the file;
 //   - the SDK's gRPC client ignores ServerNameOverride; here it is the name
 //     both the HTTP and the gRPC connection verify.
 
