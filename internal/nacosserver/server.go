@@ -3,6 +3,7 @@ package nacosserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,11 @@ type Options struct {
 	MaxContent int
 	// Logger receives connection and push events (default: discard).
 	Logger *slog.Logger
+	// TLS, when set, serves both listeners over TLS with this
+	// configuration (its Certificates; ClientAuth and ClientCAs for mutual
+	// TLS), as Nacos does with TLS on its SDK gRPC port and an HTTPS
+	// web server (see tls.go).
+	TLS *tls.Config
 
 	// keepAlive and detectTimeout override the connection ejector's times
 	// in tests (default keepAlive and detectTimeout); clientExpired the
@@ -121,7 +127,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.naming = newRegistry(s.rpc.pushService)
 	s.configs = newConfigStore(s.rpc.pushConfigChange)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackFresh}
-	s.grpcSrv = grpc.NewServer(grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))
+	s.httpTLS()
+	s.grpcSrv = grpc.NewServer(append(opts.grpcTLS(), grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))...)
 	s.rpc.register(s.grpcSrv)
 
 	s.wg.Add(6)
@@ -135,7 +142,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}()
 	go func() {
 		defer s.wg.Done()
-		if err := s.httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("nacos http server", "err", err)
 		}
 	}()
@@ -154,7 +161,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		<-ctx.Done()
 		s.shutdown()
 	}()
-	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "")
+	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "", "tls", opts.TLS != nil)
 	return s, nil
 }
 
