@@ -186,6 +186,7 @@ func serveEpoll(ln net.Listener, upstream string) error {
 		return err
 	}
 	// The loop holds lf: its finalizer would close lfd once unreachable.
+	// (lf.Fd is not called again: it puts the socket in blocking mode.)
 	l := &loop{ep: ep, sides: map[int]*side{}, upstream: sa, listener: lf}
 	evs := make([]syscall.EpollEvent, 128)
 	for {
@@ -197,7 +198,7 @@ func serveEpoll(ln net.Listener, upstream string) error {
 			return err
 		}
 		for _, ev := range evs[:n] {
-			if int(ev.Fd) == int(l.listener.Fd()) {
+			if int(ev.Fd) == lfd {
 				l.accept(lfd)
 				continue
 			}
