@@ -23,7 +23,8 @@
 #
 # Usage: bench/proxy.sh   (from any folder; about 4 minutes, plus up to
 #   QUIET_WAIT seconds when other processes keep the machine busy)
-# Knobs (environment): DURATION=10s WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
+# Knobs (environment): DURATION=10s (closed loop per target, split in
+#   CROUNDS=5 interleaved rounds) WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
 #   VDURATION=30s (open loop per target, split in VROUNDS=30 interleaved
 #   rounds), QUIET_WAIT=60 (seconds to wait for other load on the machine to
 #   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs), PROFILE=1
@@ -44,6 +45,7 @@
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
+CROUNDS=${CROUNDS:-5}
 WARMUP=${WARMUP:-2s}
 CONNS=${CONNS:-32}
 RATE=${RATE:-1000}
@@ -344,36 +346,53 @@ target() {
 	esac
 }
 
-# closed TARGET: wrk warm-up, then the closed loop; sets R[TARGET.*].
-closed() {
-	local t=$1 c0 b0 c1 b1 n0 n1 reqs rps bad
-	target "$t"
-	log "$t: wrk warm-up $WARMUP, closed loop $DURATION (-t1 -c$CONNS)"
+# warm TARGET: the wrk warm-up before a target's first closed-loop round.
+warm() {
+	target "$1"
+	log "$1: wrk warm-up $WARMUP (-t1 -c$CONNS)"
 	timeout 60 wrk -t1 -c"$CONNS" -d"$WARMUP" "${wrk_args[@]}" "$url" >/dev/null
-	local prof=""
-	if [[ -n ${PROFILE:-} && $t == graylane-* ]]; then
-		# CPU profile of the runtime over the closed loop (admin's pprof).
-		mkdir -p "$ROOT/bench/results"
-		prof=$ROOT/bench/results/proxy-$t-$(date +%Y%m%d-%H%M%S).pprof
-		curl -s -m 60 -o "$prof" "http://$ADMIN/debug/pprof/profile?seconds=$(sed 's/s$//' <<<"$DURATION")" &
-	fi
+}
+
+# closed_round TARGET ROUND: one wrk round of DURATION/CROUNDS; requests,
+# CPU ticks (proxy and backend) and wall time add up in R[TARGET.c_*], the
+# round's CPU µs per request goes to R[TARGET.round_cpu_us].
+closed_round() {
+	local t=$1 c0 b0 c1 b1 n0 n1 reqs bad out=$TMP/wrk-$1-$2.txt
+	target "$t"
 	c0=$(cpu_ticks $pids) b0=$(cpu_ticks $backend) n0=$(date +%s%N)
-	timeout 120 wrk -t1 -c"$CONNS" -d"$DURATION" "${wrk_args[@]}" "$url" >"$TMP/wrk-$t.txt"
+	timeout 120 wrk -t1 -c"$CONNS" -d"$CROUND" "${wrk_args[@]}" "$url" >"$out"
 	c1=$(cpu_ticks $pids) b1=$(cpu_ticks $backend) n1=$(date +%s%N)
-	if [[ -n $prof ]]; then
-		wait $!
-		log "$t: CPU profile in ${prof#"$ROOT"/} (go tool pprof -top ${prof#"$ROOT"/})"
-	fi
-	reqs=$(awk '/ requests in / {print $1}' "$TMP/wrk-$t.txt")
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk-$t.txt")
-	bad=$(awk '/Non-2xx/ {print $NF}' "$TMP/wrk-$t.txt")
-	[[ -n $reqs && $reqs -gt 0 ]] || die "$t: wrk made no requests: $(cat "$TMP/wrk-$t.txt")"
-	if grep -q 'Socket errors' "$TMP/wrk-$t.txt"; then log "$t: wrk $(grep 'Socket errors' "$TMP/wrk-$t.txt")"; fi
+	reqs=$(awk '/ requests in / {print $1}' "$out")
+	bad=$(awk '/Non-2xx/ {print $NF}' "$out")
+	[[ -n $reqs && $reqs -gt 0 ]] || die "$t: wrk made no requests: $(cat "$out")"
+	if grep -q 'Socket errors' "$out"; then log "$t: wrk $(grep 'Socket errors' "$out")"; fi
 	[[ ${bad:-0} == 0 ]] || log "$t: wrk saw $bad non-2xx responses"
-	R[$t.rps]=$rps R[$t.requests]=$reqs R[$t.non2xx]=${bad:-0}
-	R[$t.cpu_us]=$(calc "printf \"%.1f\", ($c1-$c0)*1e6/$CLK_TCK/$reqs")
-	R[$t.backend_cpu_us]=$(calc "printf \"%.1f\", ($b1-$b0)*1e6/$CLK_TCK/$reqs")
-	R[$t.proxy_cores]=$(calc "printf \"%.2f\", ($c1-$c0)/$CLK_TCK/(($n1-$n0)/1e9)")
+	R[$t.requests]=$((${R[$t.requests]:-0} + reqs)) R[$t.non2xx]=$((${R[$t.non2xx]:-0} + ${bad:-0}))
+	R[$t.c_ticks]=$((${R[$t.c_ticks]:-0} + c1 - c0)) R[$t.c_bticks]=$((${R[$t.c_bticks]:-0} + b1 - b0))
+	R[$t.c_ns]=$((${R[$t.c_ns]:-0} + n1 - n0))
+	R[$t.round_cpu_us]+="$(calc "printf \"%.2f\", ($c1-$c0)*1e6/$CLK_TCK/$reqs") "
+}
+
+# closed_report TARGET: merges the rounds; sets R[TARGET.rps], cpu_us, ...
+closed_report() {
+	local t=$1
+	R[$t.rps]=$(calc "printf \"%.0f\", ${R[$t.requests]}/(${R[$t.c_ns]}/1e9)")
+	R[$t.cpu_us]=$(calc "printf \"%.1f\", ${R[$t.c_ticks]}*1e6/$CLK_TCK/${R[$t.requests]}")
+	R[$t.backend_cpu_us]=$(calc "printf \"%.1f\", ${R[$t.c_bticks]}*1e6/$CLK_TCK/${R[$t.requests]}")
+	R[$t.proxy_cores]=$(calc "printf \"%.2f\", ${R[$t.c_ticks]}/$CLK_TCK/(${R[$t.c_ns]}/1e9)")
+}
+
+# profile TARGET: with PROFILE=1, a CPU profile of the runtime over one more
+# closed loop of DURATION (not counted), from the admin's pprof.
+profile() {
+	local t=$1 prof
+	target "$t"
+	mkdir -p "$ROOT/bench/results"
+	prof=$ROOT/bench/results/proxy-$t-$(date +%Y%m%d-%H%M%S).pprof
+	curl -s -m 120 -o "$prof" "http://$ADMIN/debug/pprof/profile?seconds=$(sed 's/s$//' <<<"$DURATION")" &
+	timeout 120 wrk -t1 -c"$CONNS" -d"$DURATION" "${wrk_args[@]}" "$url" >/dev/null
+	wait $!
+	log "$t: CPU profile in ${prof#"$ROOT"/} (go tool pprof -top ${prof#"$ROOT"/})"
 }
 
 # open_round TARGET ROUND: one vegeta round of VDURATION/VROUNDS; the target's CPU
@@ -412,7 +431,23 @@ open_report() {
 	[[ ${R[$t.success]} == 1 ]] || log "$t: vegeta success ratio ${R[$t.success]} (see $TMP/vegeta-$t.json)"
 }
 
-for t in "${TARGETS[@]}"; do closed "$t"; done
+for t in "${TARGETS[@]}"; do warm "$t"; done
+# Closed loop in interleaved rounds too (forward, then backward order): a
+# burst of other work on the machine lands on every target alike.
+CROUND=$(calc "printf \"%gs\", $(sed 's/s$//' <<<"$DURATION")/$CROUNDS")
+for ((round = 1; round <= CROUNDS; round++)); do
+	order=("${TARGETS[@]}")
+	if ((round % 2 == 0)); then
+		order=()
+		for ((k = ${#TARGETS[@]} - 1; k >= 0; k--)); do order+=("${TARGETS[k]}"); done
+	fi
+	log "closed loop round $round/$CROUNDS: wrk -t1 -c$CONNS for $CROUND per target"
+	for t in "${order[@]}"; do closed_round "$t" "$round"; done
+done
+for t in "${TARGETS[@]}"; do closed_report "$t"; done
+if [[ -n ${PROFILE:-} ]]; then
+	for t in graylane-gateway graylane-sidecar; do profile "$t"; done
+fi
 # Open loop in interleaved rounds (forward, then backward order), so a noisy
 # moment on the machine does not land on one target only.
 VROUND=$(calc "printf \"%gs\", $(sed 's/s$//' <<<"$VDURATION")/$VROUNDS")
@@ -460,12 +495,18 @@ P99_ALL_OK=MISS
 ((ADD_G <= ADD_N)) && P99_ALL_OK=PASS
 THR_OK=MISS
 calc "exit !($PERCORE >= 0.7)" && THR_OK=PASS
+# Per core, round by round: nginx's CPU per request over the gateway's in
+# the same round.
+read -r -a CG <<<"${R[$g.round_cpu_us]}"
+read -r -a CN <<<"${R[$n.round_cpu_us]}"
+PERCORE_ROUNDS=$(for ((k = 0; k < ${#CG[@]}; k++)); do calc "printf \"%.2f \", ${CN[k]}/${CG[k]}"; done)
+PERCORE_MED=$(tr ' ' '\n' <<<"$PERCORE_ROUNDS" | grep . | sort -n | awk '{a[NR]=$1} END {print (NR % 2 ? a[(NR+1)/2] : sprintf("%.2f", (a[NR/2]+a[NR/2+1])/2))}')
 THR16_OK=MISS # issue 15 item 16
 calc "exit !($PERCORE >= 1.0)" && THR16_OK=PASS
 
 echo
 echo "Proxy hop on loopback: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(date -Iseconds); machine ${BUSY_BEFORE}% busy before the run"
-echo "closed loop: wrk -t1 -c$CONNS -d$DURATION after a $WARMUP warm-up; CPU = the proxy process(es) only (direct rows: the backend)"
+echo "closed loop: wrk -t1 -c$CONNS, $CROUNDS interleaved rounds of $CROUND per target after a $WARMUP warm-up; CPU = the proxy process(es) only (direct rows: the backend)"
 echo "open loop: vegeta -rate $RATE -max-connections $MAXCONN, $VROUNDS interleaved rounds of $VROUND per target;"
 echo "  p50/p99 over all requests, p99 med = median of the rounds' p99; open µs/req and cs/req = proxy CPU and"
 echo "  context switches (all threads) per request at $RATE req/s"
@@ -481,6 +522,7 @@ echo "Graylane gateway vs nginx (ratio graylane/nginx):"
 echo "  closed-loop req/s                  $THR x"
 echo "  proxy CPU per request              $CPU x"
 echo "  req/s per proxy core-second        $PERCORE x   target >= 0.7 (issue 3): $THR_OK; >= 1.0 (issue 15): $THR16_OK"
+echo "  per core, paired closed rounds     median $PERCORE_MED x (rounds: $PERCORE_ROUNDS)"
 echo "  added p50 per hop                  graylane $ADD50_G µs, nginx $ADD50_N µs, ratio $P50RATIO"
 echo "  added p99 per hop, median rounds   graylane $ADDM_G µs, nginx $ADDM_N µs, ratio $P99MRATIO   target <= nginx: $P99_OK"
 echo "  added p99 per hop, all requests    graylane $ADD_G µs, nginx $ADD_N µs, ratio $P99RATIO   (same test: $P99_ALL_OK)"
@@ -504,19 +546,19 @@ OUT=$ROOT/bench/results/proxy-$(date +%Y%m%d-%H%M%S).json
 	printf '  "versions": {"graylane": "%s", "nginx": "%s", "wrk": "%s", "vegeta": "%s"},\n' \
 		"$(graylane version 2>/dev/null | head -1)" "$(nginx -v 2>&1 | sed 's/.*\///')" \
 		"$(wrk -v 2>&1 | head -1 | awk '{print $2}')" "$VEGETA_VERSION"
-	printf '  "params": {"wrk": "-t1 -c%s -d%s", "warmup": "%s", "vegeta": "-rate %s -duration %s -max-connections %s", "vegeta_rounds": %s, "clk_tck": %s},\n' \
-		"$CONNS" "$DURATION" "$WARMUP" "$RATE" "$VROUND" "$MAXCONN" "$VROUNDS" "$CLK_TCK"
+	printf '  "params": {"wrk": "-t1 -c%s -d%s", "wrk_rounds": %s, "warmup": "%s", "vegeta": "-rate %s -duration %s -max-connections %s", "vegeta_rounds": %s, "clk_tck": %s},\n' \
+		"$CONNS" "$CROUND" "$CROUNDS" "$WARMUP" "$RATE" "$VROUND" "$MAXCONN" "$VROUNDS" "$CLK_TCK"
 	printf '  "targets": {\n'
 	sep=""
 	for t in "${TARGETS[@]}"; do
-		printf '%s    "%s": {"rps": %s, "requests": %s, "non2xx": %s, "cpu_us_per_req": %s, "proxy_cores": %s, "backend_cpu_us_per_req": %s, "open_loop_cpu_us_per_req": %s, "open_loop_ctx_switches_per_req": %s, "p50_us": %s, "p90_us": %s, "p99_us": %s, "p99_median_of_rounds_us": %s, "round_p99_us": [%s], "max_us": %s, "vegeta_requests": %s, "vegeta_success": %s}' \
+		printf '%s    "%s": {"rps": %s, "requests": %s, "non2xx": %s, "cpu_us_per_req": %s, "proxy_cores": %s, "backend_cpu_us_per_req": %s, "open_loop_cpu_us_per_req": %s, "open_loop_ctx_switches_per_req": %s, "p50_us": %s, "p90_us": %s, "p99_us": %s, "p99_median_of_rounds_us": %s, "round_p99_us": [%s], "round_cpu_us_per_req": [%s], "max_us": %s, "vegeta_requests": %s, "vegeta_success": %s}' \
 			"$sep" "$t" "$(r $t.rps)" "$(r $t.requests)" "$(r $t.non2xx)" "$(r $t.cpu_us)" "$(r $t.proxy_cores)" "$(r $t.backend_cpu_us)" \
 			"$(r $t.open_cpu_us)" "$(r $t.open_cs_per_req)" "$(r $t.p50_us)" "$(r $t.p90_us)" "$(r $t.p99_us)" "$(r $t.p99_med_us)" \
-			"$(r $t.round_p99s | xargs | tr ' ' ',')" "$(r $t.max_us)" "$(r $t.vrequests)" "$(r $t.success)"
+			"$(r $t.round_p99s | xargs | tr ' ' ',')" "$(r $t.round_cpu_us | xargs | tr ' ' ',')" "$(r $t.max_us)" "$(r $t.vrequests)" "$(r $t.success)"
 		sep=$',\n'
 	done
 	printf '\n  },\n'
-	printf '  "ratios": {"graylane_over_nginx_rps": %s, "graylane_over_nginx_cpu_per_req": %s, "graylane_over_nginx_rps_per_core": %s,\n' "$THR" "$CPU" "$PERCORE"
+	printf '  "ratios": {"graylane_over_nginx_rps": %s, "graylane_over_nginx_cpu_per_req": %s, "graylane_over_nginx_rps_per_core": %s, "rps_per_core_paired_rounds": [%s], "rps_per_core_paired_rounds_median": %s,\n' "$THR" "$CPU" "$PERCORE" "$(xargs <<<"$PERCORE_ROUNDS" | tr ' ' ',')" "$PERCORE_MED"
 	printf '    "added_p50_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p50_graylane_over_nginx": %s,\n' "$ADD50_G" "$ADD50_S" "$ADD50_N" "$P50RATIO"
 	printf '    "added_p99_median_of_rounds_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p99_median_of_rounds_graylane_over_nginx": %s,\n' "$ADDM_G" "$ADDM_S" "$ADDM_N" "$P99MRATIO"
 	printf '    "added_p99_us": {"graylane_gateway": %s, "graylane_sidecar": %s, "nginx": %s}, "added_p99_graylane_over_nginx": %s,\n' "$ADD_G" "$ADD_S" "$ADD_N" "$P99RATIO"
