@@ -21,16 +21,16 @@
 # Graylane/nginx ratios with PASS/MISS for the targets, and writes the
 # raw numbers to bench/results/proxy-<date>.json.
 #
-# Usage: bench/proxy.sh   (from any folder; about 4 minutes, plus up to
+# Usage: bench/proxy.sh   (from any folder; about 6 minutes, plus up to
 #   QUIET_WAIT seconds when other processes keep the machine busy)
 # Knobs (environment): DURATION=10s (closed loop per target, split in
 #   CROUNDS=5 interleaved rounds) WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
 #   VDURATION=30s (open loop per target, split in VROUNDS=30 interleaved
 #   rounds), QUIET_WAIT=60 (seconds to wait for other load on the machine to
 #   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs), PROFILE=1
-#   (a CPU profile of the runtime over each Graylane closed loop, from the
-#   admin's /debug/pprof, into bench/results/; the profiler's own cost is in
-#   that run's numbers), GRAYLANE=/path/to/graylane (measure that binary,
+#   (a CPU profile of the runtime over one more closed loop of DURATION per
+#   Graylane target, after the counted rounds, from the admin's /debug/pprof,
+#   into bench/results/), GRAYLANE=/path/to/graylane (measure that binary,
 #   e.g. a build of main, instead of building this checkout), FLOOR=0 (leave
 #   out the two floor rows below).
 # Floor rows (FLOOR=1, the default): bench/proxyfloor, the cheapest keep-alive
