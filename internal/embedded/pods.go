@@ -35,6 +35,10 @@ type pod struct {
 	spec     podSpec
 	port     int
 	addr     string // 127.0.0.1:port
+	// external: an address outside the runtime (a ServiceEntry endpoint,
+	// a passthrough destination), always ready, with no process and no
+	// sidecar: a request to it has no destination reporter.
+	external bool
 	uid      string // POD_UID: the sample answers it on /healthz
 	sidecar  *listener
 	ready    atomic.Bool

@@ -220,5 +220,11 @@ func (t *Table) outside(req *Request, h *Hop) {
 		h.Outcome, h.Status = Blocked, http.StatusBadGateway
 		return
 	}
-	h.Passthrough = true
+	h.Passthrough, h.Policy = true, &passthroughPolicy
 }
+
+// passthroughPolicy is the policy of the PassthroughCluster's route: the
+// catch-all route "allow_any" istiod writes names the cluster with its
+// timeout disabled and no retry policy (buildCatchAllVirtualHost), so a
+// request to an unknown host that fails is not tried again.
+var passthroughPolicy = Policy{}
