@@ -77,7 +77,11 @@ func serveRoutedWith(t *testing.T, opts Options, manifestYAML string, pods ...*p
 	in := expand.RouteInput(set)
 	in.Outbound = opts.Outbound
 	rt.swap(route.Compile(in), in.Services)
-	rt.cfg.Load().pods = pods
+	cfg := rt.cfg.Load()
+	cfg.pods = pods
+	for _, p := range pods {
+		cfg.byAddr[p.addr] = p
+	}
 	l, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t", app: "t", version: "v0"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,252 @@
+package embedded
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/dataplane"
+	"github.com/graylane/graylane/internal/route"
+)
+
+// outside is a real HTTP server on loopback that answers its name and
+// the Host it was sent, and counts its requests.
+type outside struct {
+	name, addr string
+	mu         sync.Mutex
+	hits       int
+}
+
+func newOutside(t *testing.T, name string) *outside {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &outside{name: name, addr: ln.Addr().String()}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.hits++
+		o.mu.Unlock()
+		_, _ = io.WriteString(w, o.name+" "+r.Host)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return o
+}
+
+func (o *outside) port() string {
+	_, p, _ := net.SplitHostPort(o.addr)
+	return p
+}
+
+func (o *outside) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hits
+}
+
+// proxyGet sends GET http://host/path through the sidecar listener l as
+// an HTTP proxy (what a replica's HTTP_PROXY does), with header.
+func proxyGet(t *testing.T, l *listener, host, path string, header http.Header) (int, string) {
+	t.Helper()
+	proxy, _ := url.Parse("http://" + l.addr)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, "http://"+host+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// seSeries lists istio_requests_total as "reporter code flags
+// destination_service destination_service_name destination_service_namespace
+// destination_workload = count", sorted.
+func seSeries(t *testing.T, ms *metrics) []string {
+	t.Helper()
+	mfs, err := ms.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "istio_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := labelMap(m)
+			out = append(out, fmt.Sprintf("%s %s %s %s %s %s %s = %g", l["reporter"], l["response_code"], l["response_flags"],
+				l["destination_service"], l["destination_service_name"], l["destination_service_namespace"], l["destination_workload"], m.GetCounter().GetValue()))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestServiceEntryDestinations: the sidecar sends a ServiceEntry host's
+// requests to the entry's endpoints, real servers on loopback - STATIC
+// (each endpoint on its port by the entry port's name, a subset of them
+// by their labels through a DestinationRule and a VirtualService), DNS
+// (the endpoint's name, localhost, resolved), NONE (the address the
+// client called, an address of the entry) - and counts them under the
+// entry's host and namespace, with no destination reporter (no sidecar
+// there). A call to a replica's address listed as an endpoint reaches
+// that replica, counted by both reporters.
+func TestServiceEntryDestinations(t *testing.T) {
+	v1, v2, dns, none := newOutside(t, "v1"), newOutside(t, "v2"), newOutside(t, "dns"), newOutside(t, "none")
+	rep := newOutside(t, "replica")
+	manifests := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pay, namespace: ext}
+spec:
+  hosts: [pay.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: %s}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {http: %s}, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pay, namespace: ext}
+spec:
+  host: pay.example.com
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: pay, namespace: ext}
+spec:
+  hosts: [pay.example.com]
+  http:
+  - match: [{headers: {x-pay: {exact: v2}}}]
+    route: [{destination: {host: pay.example.com, subset: v2}}]
+  - route: [{destination: {host: pay.example.com, subset: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: local, namespace: ext}
+spec:
+  hosts: [local.example.com]
+  ports: [{number: %s, name: http, protocol: HTTP}]
+  resolution: DNS
+  endpoints: [{address: localhost}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: direct, namespace: ext}
+spec:
+  hosts: [direct.example.com]
+  addresses: [127.0.0.1]
+  ports: [{number: %s, name: http, protocol: HTTP}]
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nacos-order, namespace: ext}
+spec:
+  hosts: [order.nacos]
+  ports: [{number: %s, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`, v1.port(), v2.port(), dns.port(), none.port(), rep.port())
+	replica := readyPod("order", "v1", rep.addr)
+	rt, l := serveRoutedWith(t, Options{}, manifests, replica)
+
+	tests := []struct {
+		name, host string
+		header     http.Header
+		want       string
+	}{
+		{"STATIC, the VirtualService's default subset v1", "pay.example.com", nil, "v1 pay.example.com"},
+		{"STATIC, subset v2 by header", "pay.example.com", http.Header{"X-Pay": {"v2"}}, "v2 pay.example.com"},
+		{"DNS: the endpoint's name, resolved", "local.example.com:" + dns.port(), nil, "dns local.example.com:" + dns.port()},
+		{"NONE: the address called", "127.0.0.1:" + none.port(), nil, "none 127.0.0.1:" + none.port()},
+		{"STATIC endpoint that is a replica's address", "order.nacos:" + rep.port(), nil, "replica order.nacos:" + rep.port()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := proxyGet(t, l, tt.host, "/", tt.header)
+			if code != http.StatusOK || body != tt.want {
+				t.Errorf("got %d %q, want 200 %q", code, body, tt.want)
+			}
+		})
+	}
+	// Subset v1 twice more: every request of the default route is v1's.
+	for range 2 {
+		if _, body := proxyGet(t, l, "pay.example.com", "/", nil); body != "v1 pay.example.com" {
+			t.Errorf("default route reached %q, want v1", body)
+		}
+	}
+	if got := []int{v1.count(), v2.count(), dns.count(), none.count(), rep.count()}; !cmp.Equal(got, []int{3, 1, 1, 1, 1}) {
+		t.Errorf("requests per server v1, v2, dns, none, replica: %v, want [3 1 1 1 1]", got)
+	}
+	want := []string{
+		"destination 200 - order.nacos order.nacos ext order = 1",
+		"source 200 - direct.example.com direct.example.com ext unknown = 1",
+		"source 200 - local.example.com local.example.com ext unknown = 1",
+		"source 200 - order.nacos order.nacos ext order = 1",
+		"source 200 - pay.example.com pay.example.com ext unknown = 4",
+	}
+	if diff := cmp.Diff(want, seSeries(t, rt.metrics)); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
+	}
+}
+
+// TestOutboundTrafficPolicy: a host no Service or ServiceEntry defines
+// goes to its original destination under ALLOW_ANY (here a real server
+// named localhost:PORT), counted as PassthroughCluster; under
+// REGISTRY_ONLY the sidecar answers 502 itself and counts it as
+// BlackHoleCluster, and the server gets nothing.
+func TestOutboundTrafficPolicy(t *testing.T) {
+	const svc = "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n"
+	tests := []struct {
+		name     string
+		policy   route.OutboundPolicy
+		wantCode int
+		wantHits int
+		want     []string
+	}{
+		{"allow-any", route.AllowAny, http.StatusOK, 1, []string{"source 200 - unknown PassthroughCluster unknown unknown = 1"}},
+		{"registry-only", route.RegistryOnly, http.StatusBadGateway, 0, []string{"source 502 - BlackHoleCluster BlackHoleCluster unknown unknown = 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newOutside(t, "outside")
+			rt, l := serveRoutedWith(t, Options{Edge: dataplane.EdgeOptions{}, Outbound: tt.policy}, svc)
+			code, body := proxyGet(t, l, "localhost:"+srv.port(), "/x", nil)
+			if code != tt.wantCode {
+				t.Errorf("answer %d %q, want %d", code, body, tt.wantCode)
+			}
+			if code == http.StatusOK && !strings.HasPrefix(body, "outside localhost:") {
+				t.Errorf("body %q, want the outside server's", body)
+			}
+			if srv.count() != tt.wantHits {
+				t.Errorf("the server got %d requests, want %d", srv.count(), tt.wantHits)
+			}
+			if diff := cmp.Diff(tt.want, seSeries(t, rt.metrics)); diff != "" {
+				t.Errorf("series (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
