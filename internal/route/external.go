@@ -171,13 +171,14 @@ func (idx *seIndex) external(host, callerNS string) *External {
 	return nil
 }
 
-// External is the ServiceEntry host a request from a caller in callerNS
-// for host goes to, nil when no ServiceEntry the caller sees defines it.
-func (t *Table) External(host, callerNS string) *External {
+// External is the ServiceEntry host that req's caller reaches by host (a
+// FQDN, or an address of the entry), nil when it is a Service's or no
+// ServiceEntry the caller sees defines it.
+func (t *Table) External(req *Request, host string) *External {
 	if t.services[host] != nil {
 		return nil
 	}
-	return t.ses.external(host, callerNS)
+	return t.ses.external(host, req.namespace())
 }
 
 // seUpstream is Upstream for a ServiceEntry host: the destination's port,

@@ -68,7 +68,7 @@ func TestExternalEndpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x := tab.External(tt.host, "shop")
+			x := tab.External(&Request{Source: Source{Namespace: "shop"}}, tt.host)
 			if x == nil {
 				t.Fatalf("no ServiceEntry for %s", tt.host)
 			}
@@ -81,7 +81,7 @@ func TestExternalEndpoints(t *testing.T) {
 			}
 		})
 	}
-	if x := tab.External("x.cdn.example.com", "shop"); x == nil || x.Host != "*.cdn.example.com" {
+	if x := tab.External(&Request{Source: Source{Namespace: "shop"}}, "x.cdn.example.com"); x == nil || x.Host != "*.cdn.example.com" {
 		t.Errorf("wildcard entry: %+v, want host *.cdn.example.com (Istio's destination_service)", x)
 	}
 }
