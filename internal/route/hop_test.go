@@ -393,16 +393,22 @@ func TestHopDoesNotAllocate(t *testing.T) {
 // BenchmarkHop: the decision alone, after Evaluate, for the common cases.
 func BenchmarkHop(b *testing.B) {
 	tab := compileYAML(b, hopYAML)
-	for _, tc := range []struct{ name, url string }{
-		{"weighted", "http://shop.example.com/"},
-		{"fault-delay", "http://shop.example.com/delay"},
-		{"rewrite-mirror-headers", "http://shop.example.com/api/items?x=1"},
-		{"passthrough", "http://web.default.svc.cluster.local/"},
+	for _, tc := range []struct {
+		name, url string
+		mesh      bool
+	}{
+		{"weighted", "http://shop.example.com/", false},
+		{"fault-delay", "http://shop.example.com/delay", false},
+		{"rewrite-mirror-headers", "http://shop.example.com/api/items?x=1", false},
+		{"serviceentry", "http://shop.example.com/ext", false},
+		{"passthrough", "http://web.default.svc.cluster.local/", true},
+		{"passthrough-serviceentry", "http://ext.example.com/", true},
+		{"passthrough-unknown", "http://unknown.example.org/", true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := req("GET", tc.url)
 			r.Port = 80
-			if !strings.Contains(tc.url, "svc") {
+			if !tc.mesh {
 				r.Source = Source{Gateway: "istio-system/gw", Namespace: "istio-system"}
 			}
 			res := tab.Evaluate(r)
