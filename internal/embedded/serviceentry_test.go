@@ -108,8 +108,9 @@ func seSeries(t *testing.T, ms *metrics) []string {
 // (the endpoint's name, localhost, resolved), NONE (the address the
 // client called, an address of the entry) - and counts them under the
 // entry's host and namespace, with no destination reporter (no sidecar
-// there). A call to a replica's address listed as an endpoint reaches
-// that replica, counted by both reporters.
+// there). A call to a replica's address listed as an endpoint, or made
+// to an address of the entry on its port, reaches that replica, counted
+// by both reporters under the entry's host.
 func TestServiceEntryDestinations(t *testing.T) {
 	v1, v2, dns, none := newOutside(t, "v1"), newOutside(t, "v2"), newOutside(t, "dns"), newOutside(t, "none")
 	rep := newOutside(t, "replica")
@@ -166,6 +167,7 @@ kind: ServiceEntry
 metadata: {name: nacos-order, namespace: ext}
 spec:
   hosts: [order.nacos]
+  addresses: [127.0.0.1]
   ports: [{number: %s, name: http, protocol: HTTP}]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1}]
@@ -183,6 +185,10 @@ spec:
 		{"DNS: the endpoint's name, resolved", "local.example.com:" + dns.port(), nil, "dns local.example.com:" + dns.port()},
 		{"NONE: the address called", "127.0.0.1:" + none.port(), nil, "none 127.0.0.1:" + none.port()},
 		{"STATIC endpoint that is a replica's address", "order.nacos:" + rep.port(), nil, "replica order.nacos:" + rep.port()},
+		// The shape of graylane nacos fix's entries: a client that keeps
+		// calling the instance address Nacos gave it is counted as the
+		// entry's host, not PassthroughCluster.
+		{"an address of the entry, on its port: the replica", "127.0.0.1:" + rep.port(), nil, "replica 127.0.0.1:" + rep.port()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,14 +204,14 @@ spec:
 			t.Errorf("default route reached %q, want v1", body)
 		}
 	}
-	if got := []int{v1.count(), v2.count(), dns.count(), none.count(), rep.count()}; !cmp.Equal(got, []int{3, 1, 1, 1, 1}) {
-		t.Errorf("requests per server v1, v2, dns, none, replica: %v, want [3 1 1 1 1]", got)
+	if got := []int{v1.count(), v2.count(), dns.count(), none.count(), rep.count()}; !cmp.Equal(got, []int{3, 1, 1, 1, 2}) {
+		t.Errorf("requests per server v1, v2, dns, none, replica: %v, want [3 1 1 1 2]", got)
 	}
 	want := []string{
-		"destination 200 - order.nacos order.nacos ext order = 1",
+		"destination 200 - order.nacos order.nacos ext order = 2",
 		"source 200 - direct.example.com direct.example.com ext unknown = 1",
 		"source 200 - local.example.com local.example.com ext unknown = 1",
-		"source 200 - order.nacos order.nacos ext order = 1",
+		"source 200 - order.nacos order.nacos ext order = 2",
 		"source 200 - pay.example.com pay.example.com ext unknown = 4",
 	}
 	if diff := cmp.Diff(want, seSeries(t, rt.metrics)); diff != "" {

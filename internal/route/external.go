@@ -149,10 +149,15 @@ func (u *seUnit) port(n uint32) *sePort {
 	return nil
 }
 
-// external is the ServiceEntry host a caller in callerNS sees for host
-// (by one of its hosts, or an IP among its addresses), nil when none
-// does: the first visible one in input order.
-func (idx *seIndex) external(host, callerNS string) *External {
+// external is the ServiceEntry host a caller in callerNS sees for host,
+// nil when none does: the first visible one in input order that has host
+// among its hosts, or among its addresses with port among its ports (port
+// 0: any). An address is a service's only on the ports of that service:
+// istiod adds an entry's address to the domains of its virtual hosts in
+// the route configuration of each of the entry's ports, so ServiceEntries
+// that share an address (all of graylane nacos fix's, in graylane up) are
+// told apart by port.
+func (idx *seIndex) external(host, callerNS string, port uint32) *External {
 	for _, u := range idx.all {
 		if !u.vis.visibleTo(callerNS) {
 			continue
@@ -162,8 +167,11 @@ func (idx *seIndex) external(host, callerNS string) *External {
 				return u.ext[i]
 			}
 		}
+		if len(u.ext) == 0 || port != 0 && len(u.ports) > 0 && u.port(port) == nil {
+			continue
+		}
 		for _, a := range u.addresses {
-			if a == host && len(u.ext) > 0 {
+			if a == host {
 				return u.ext[0]
 			}
 		}
@@ -178,7 +186,7 @@ func (t *Table) External(req *Request, host string) *External {
 	if t.services[host] != nil {
 		return nil
 	}
-	return t.ses.external(host, req.namespace())
+	return t.ses.external(host, req.namespace(), 0)
 }
 
 // seUpstream is Upstream for a ServiceEntry host: the destination's port,
@@ -211,7 +219,7 @@ func seUpstream(x *External, d *Destination, reqPort uint32) (port uint32, probl
 // unknown destination, sent to the PassthroughCluster (AllowAny) or
 // answered 502 by the BlackHoleCluster route (RegistryOnly).
 func (t *Table) outside(req *Request, h *Hop) {
-	if x := t.ses.external(h.Host, req.namespace()); x != nil {
+	if x := t.ses.external(h.Host, req.namespace(), h.Port); x != nil {
 		if len(x.unit.ports) == 0 || x.unit.port(h.Port) != nil {
 			h.External = x
 			return

@@ -192,7 +192,7 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 	case t.services[h.Host] == nil:
 		// A ServiceEntry host has its cluster; the compiler found the
 		// ones the caller does not see (d.Problem).
-		if h.External = t.ses.external(h.Host, req.namespace()); h.External == nil {
+		if h.External = t.ses.external(h.Host, req.namespace(), 0); h.External == nil {
 			h.unavailable(FlagNR, "")
 			h.NotService = h.Outcome == Unavailable
 			return h
@@ -241,7 +241,7 @@ func (h *Hop) unavailable(flags, problem string) {
 func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem string) {
 	svc := t.services[d.Host]
 	if svc == nil {
-		if x := t.ses.external(d.Host, req.namespace()); x != nil {
+		if x := t.ses.external(d.Host, req.namespace(), 0); x != nil {
 			return seUpstream(x, d, req.port())
 		}
 	}

@@ -35,6 +35,16 @@ spec:
   endpoints: [{address: 10.0.0.7}]
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy-admin, namespace: default}
+spec:
+  hosts: [legacy-admin.nacos]
+  addresses: [10.0.0.7]
+  ports: [{number: 9002, name: http-9002, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.7}]
+---
+apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: web, namespace: default}
 spec:
@@ -212,6 +222,10 @@ func TestHop(t *testing.T) {
 			External: "default/ext", Attempts: 2}},
 		{"passthrough to a ServiceEntry address", mesh("http://10.0.0.7:9001/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9001, Target: "/x",
 			External: "default/legacy", Attempts: 2}},
+		{"passthrough to an address two ServiceEntries share: the one with the port", mesh("http://10.0.0.7:9002/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9002, Target: "/x",
+			External: "default/legacy-admin", Attempts: 2}},
+		{"passthrough to a ServiceEntry address on a port none has", mesh("http://10.0.0.7:9003/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9003, Target: "/x",
+			Passthrough: true}},
 		// On a port the entry does not have, the host is unknown to the
 		// sidecar's listener of that port: the catch-all route takes it.
 		{"passthrough to a ServiceEntry host on another port", mesh("http://ext.example.com:8443/x"), hopSummary{Outcome: "forward", Status: 200, Host: "ext.example.com", Port: 8443, Target: "/x",
