@@ -85,9 +85,11 @@ type Hop struct {
 	// Problem says why the destination cannot be served (Unavailable;
 	// empty when NotService).
 	Problem string
-	// NotService: the destination host is not a Service of the table
-	// (Unavailable, flag NR): no workload serves it; Istio counts such
-	// requests under PassthroughCluster.
+	// NotService: a route's destination host is neither a Service nor
+	// a ServiceEntry host of the table, which does not know hosts (no
+	// Services or ServiceEntries were given, so the compiler set no
+	// Problem): Unavailable, flag NR, nothing serves it. (A request no
+	// route takes to a host nothing defines is Passthrough or Blocked.)
 	NotService bool
 	// External is the ServiceEntry host the request is forwarded to, out
 	// of the mesh (nil for a Service, and for Passthrough); its Endpoints
