@@ -231,7 +231,7 @@ func (rep *RouteReport) passthrough(t *route.Table, req *route.Request, res rout
 		}
 		findings = append(findings, msg)
 	case hp.Passthrough:
-		findings = append(findings, fmt.Sprintf("no VirtualService for this host on the mesh, and %s is neither a Service nor a ServiceEntry host: the request goes to the address the client named (PassthroughCluster, outbound traffic policy allow-any)", hp.Host))
+		findings = append(findings, fmt.Sprintf("no VirtualService for this host on the mesh, and %s is neither a Service nor a ServiceEntry host among the inputs: the request goes to the address the client named (PassthroughCluster, outbound traffic policy allow-any)", hp.Host))
 	default:
 		findings = append(findings, "no VirtualService for this host on the mesh: the request goes to the host itself")
 	}
