@@ -124,18 +124,23 @@ func serviceKey(name, ns string) string {
 // graylane nacos fix list the instances Nacos knows) is that replica, as
 // a real mesh reaches that pod and its sidecar reports the request too.
 func (c *config) externalEndpoints(h *route.Hop, authority string) *memberList {
-	x := h.External
+	return c.entryMembers(h.External, authority, h.Port, h.Subset, h.Labels)
+}
+
+// entryMembers are the members of ServiceEntry host x on port for a
+// subset (see externalEndpoints): a hop's, or a mirror's.
+func (c *config) entryMembers(x *route.External, authority string, port uint32, subset string, labels map[string]string) *memberList {
 	if x.OriginalDestination() {
-		return c.addressMembers(x.Endpoints(authority, h.Port, h.Labels))
+		return c.addressMembers(x.Endpoints(authority, port, labels))
 	}
-	key := memberKey{host: "serviceentry:" + x.ServiceEntry + ":" + x.Host, subset: h.Subset, port: h.Port}
+	key := memberKey{host: "serviceentry:" + x.ServiceEntry + ":" + x.Host, subset: subset, port: port}
 	c.mu.RLock()
 	m := c.members[key]
 	c.mu.RUnlock()
 	if m != nil {
 		return m
 	}
-	return c.cacheMembers(key, c.addressMembers(x.Endpoints(authority, h.Port, h.Labels)))
+	return c.cacheMembers(key, c.addressMembers(x.Endpoints(authority, port, labels)))
 }
 
 // passthroughMembers is the original destination of a request for a host

@@ -108,11 +108,13 @@ func seSeries(t *testing.T, ms *metrics) []string {
 // (the endpoint's name, localhost, resolved), NONE (the address the
 // client called, an address of the entry) - and counts them under the
 // entry's host and namespace, with no destination reporter (no sidecar
-// there). A call to a replica's address listed as an endpoint, or made
+// there); a route's mirror to a ServiceEntry host copies requests to its
+// endpoint. A call to a replica's address listed as an endpoint, or made
 // to an address of the entry on its port, reaches that replica, counted
 // by both reporters under the entry's host.
 func TestServiceEntryDestinations(t *testing.T) {
 	v1, v2, dns, none := newOutside(t, "v1"), newOutside(t, "v2"), newOutside(t, "dns"), newOutside(t, "none")
+	shadow := newOutside(t, "shadow")
 	rep := newOutside(t, "replica")
 	manifests := fmt.Sprintf(`apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -143,6 +145,16 @@ spec:
   - match: [{headers: {x-pay: {exact: v2}}}]
     route: [{destination: {host: pay.example.com, subset: v2}}]
   - route: [{destination: {host: pay.example.com, subset: v1}}]
+    mirror: {host: shadow.example.com}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: shadow, namespace: ext}
+spec:
+  hosts: [shadow.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: %s}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -171,7 +183,7 @@ spec:
   ports: [{number: %s, name: http, protocol: HTTP}]
   resolution: STATIC
   endpoints: [{address: 127.0.0.1}]
-`, v1.port(), v2.port(), dns.port(), none.port(), rep.port())
+`, v1.port(), v2.port(), shadow.port(), dns.port(), none.port(), rep.port())
 	replica := readyPod("order", "v1", rep.addr)
 	rt, l := serveRoutedWith(t, Options{}, manifests, replica)
 
@@ -204,6 +216,9 @@ spec:
 			t.Errorf("default route reached %q, want v1", body)
 		}
 	}
+	// The default route mirrors to another entry's endpoint: its three
+	// requests are copied there (fire and forget: waited for).
+	waitUntil(t, "three copies at the mirror", func() bool { return shadow.count() == 3 })
 	if got := []int{v1.count(), v2.count(), dns.count(), none.count(), rep.count()}; !cmp.Equal(got, []int{3, 1, 1, 1, 2}) {
 		t.Errorf("requests per server v1, v2, dns, none, replica: %v, want [3 1 1 1 2]", got)
 	}
