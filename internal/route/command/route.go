@@ -108,6 +108,9 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		decision = &d
 	}
 	in := expand.RouteInput(set)
+	if in.Outbound, err = o.Request.OutboundPolicy(); err != nil {
+		return err
+	}
 	placed, err := expand.AtRolloutSteps(set, &in, o.RolloutSteps)
 	if err != nil {
 		return &cli.InputError{Err: err}
