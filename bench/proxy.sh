@@ -395,7 +395,8 @@ open_round() {
 # open_report TARGET: merges the rounds; sets R[TARGET.p50_us] etc.
 open_report() {
 	local t=$1 j
-	vegeta report -type json "$TMP"/vegeta-"$t"-*.bin >"$TMP/vegeta-$t.json"
+	# vegeta-$t-<round>.bin only: "direct-*" would take direct-standalone's too.
+	vegeta report -type json "$TMP"/vegeta-"$t"-[0-9]*.bin >"$TMP/vegeta-$t.json"
 	j=$(cat "$TMP/vegeta-$t.json")
 	vnum() { local v; v=$(grep -o "\"$1\":[0-9.e+-]*" <<<"$j" | head -1); echo "${v#*:}"; }
 	R[$t.p50_us]=$(calc "printf \"%.0f\", $(vnum 50th)/1000")
@@ -485,6 +486,9 @@ echo "  added p99 per hop, median rounds   graylane $ADDM_G µs, nginx $ADDM_N �
 echo "  added p99 per hop, all requests    graylane $ADD_G µs, nginx $ADD_N µs, ratio $P99RATIO   (same test: $P99_ALL_OK)"
 echo "  p99, paired rounds                 median graylane - nginx $PAIRED_MED µs; graylane <= nginx in $PAIRED_WINS of ${#PG[@]} rounds"
 ((ADD_N > 0)) || echo "  note: nginx's all-requests p99 is below direct's: this run's p99 is machine noise more than proxy cost"
+for t in "${TARGETS[@]}"; do
+	[[ ${R[$t.success]} == 1 ]] || echo "  WARNING: $t answered only ${R[$t.success]} of its open-loop requests with success: its latency and open-loop figures are not comparable"
+done
 echo "Graylane client sidecar (HTTP proxy, absolute-form): $(r $s.rps) req/s, $(r $s.cpu_us) µs/req, added p50 $ADD50_S µs, p99 med $ADDM_S µs, p99 $ADD_S µs"
 if [[ $FLOOR != 0 ]]; then
 	echo "Floor (bench/proxyfloor: forwarding only, nothing parsed, routed or counted), req/s per core vs nginx:"

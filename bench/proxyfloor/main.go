@@ -185,7 +185,9 @@ func serveEpoll(ln net.Listener, upstream string) error {
 	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, lfd, &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(lfd)}); err != nil {
 		return err
 	}
-	l := &loop{ep: ep, sides: map[int]*side{}, upstream: sa}
+	// The loop holds lf: its finalizer would close lfd once unreachable.
+	// (lf.Fd is not called again: it puts the socket in blocking mode.)
+	l := &loop{ep: ep, sides: map[int]*side{}, upstream: sa, listener: lf}
 	evs := make([]syscall.EpollEvent, 128)
 	for {
 		n, err := syscall.EpollWait(ep, evs, -1)
@@ -211,6 +213,7 @@ type loop struct {
 	ep       int
 	sides    map[int]*side
 	upstream *syscall.SockaddrInet4
+	listener *os.File
 }
 
 func (l *loop) accept(lfd int) {

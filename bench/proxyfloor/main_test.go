@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -59,6 +60,24 @@ func TestForwarders(t *testing.T) {
 			}
 			if got := conns.Load() - before; got != 1 {
 				t.Errorf("upstream connections for 50 sequential keep-alive requests: got %d, want 1", got)
+			}
+			// A new connection per request, with collections in
+			// between: nothing the loop needs may be finalized, and
+			// the listener must stay non-blocking.
+			fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			for i := range 30 {
+				if i%10 == 0 {
+					runtime.GC()
+				}
+				resp, err := fresh.Get(fmt.Sprintf("http://%s/f%d", ln.Addr(), i))
+				if err != nil {
+					t.Fatalf("fresh request %d: %v", i, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if diff := cmp.Diff(fmt.Sprintf("path /f%d", i), string(body)); diff != "" {
+					t.Errorf("fresh request %d (-want +got):\n%s", i, diff)
+				}
 			}
 		})
 	}

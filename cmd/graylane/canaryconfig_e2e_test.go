@@ -18,6 +18,7 @@ import (
 	"github.com/graylane/graylane/internal/kubetest"
 	"github.com/graylane/graylane/internal/nacosclient"
 	"github.com/graylane/graylane/internal/nacosserver"
+	"github.com/graylane/graylane/internal/tlstest"
 )
 
 // canaryRelease is Release default/order (its Rollout default/order, pods
@@ -74,18 +75,23 @@ func podEnv(ctx context.Context, t *testing.T, c client.Client) map[string]strin
 // controller: the canary's pods run with the property, the stable's
 // without; `apply --wait` publishes it to Nacos (a real local server)
 // once the Rollout is fully promoted, records that on the Rollout, and
-// does not publish again; an aborted update publishes nothing.
+// does not publish again; an aborted update publishes nothing. Nacos
+// serves mutual TLS: apply reaches it with --nacos-ca-file,
+// --nacos-cert-file and --nacos-key-file.
 func TestApplyCanaryConfigEndToEnd(t *testing.T) {
 	env := kubetest.Start(t)
 	ctrl := kubetest.StartControllers(t, env)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute) // bounds a hang, not speed
 	defer cancel()
-	srv, err := nacosserver.Start(ctx, nacosserver.Options{Addr: "127.0.0.1:0"})
+	ca := tlstest.NewCA(t, "nacos-ca")
+	client := ca.Client("graylane")
+	srv, err := nacosserver.Start(ctx, nacosserver.Options{Addr: "127.0.0.1:0", TLS: ca.ServerConfig(ca.Server("nacos", "127.0.0.1"), true)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	nc, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.HTTPAddr()})
+	trust := nacosclient.TLSOptions{CAFile: ca.File, CertFile: client.CertFile, KeyFile: client.KeyFile}
+	nc, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.URL(), TLS: trust})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +114,7 @@ func TestApplyCanaryConfigEndToEnd(t *testing.T) {
 		}
 		var stdout, stderr bytes.Buffer
 		if len(args) > 0 { // --wait: publishes (--nacos-server needs --wait)
-			args = append(args, "--nacos-server", "http://"+srv.HTTPAddr())
+			args = append(args, "--nacos-server", srv.URL(), "--nacos-ca-file", trust.CAFile, "--nacos-cert-file", trust.CertFile, "--nacos-key-file", trust.KeyFile)
 		}
 		args = append([]string{"apply", "-f", file, "--kubeconfig", env.Kubeconfig}, args...)
 		code := run(ctx, args, &stdout, &stderr)

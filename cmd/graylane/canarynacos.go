@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -17,6 +18,8 @@ import (
 // environment variable.
 type canaryNacosFlags struct {
 	server, namespace, username, password, protocol string
+	tls                                             nacosclient.TLSOptions
+	flags                                           *pflag.FlagSet
 }
 
 func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
@@ -24,12 +27,18 @@ func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
 	f.StringVar(&o.namespace, "nacos-namespace", "", "Nacos namespace id for a canaryConfig that names none (default: env "+nacosclient.EnvNamespace+", else public)")
 	f.StringVar(&o.username, "nacos-username", "", "Nacos user to log in as (default: env "+nacosclient.EnvUsername+", else no login)")
 	f.StringVar(&o.password, "nacos-password", "", "the Nacos user's password (default: env "+nacosclient.EnvPassword+")")
-	f.StringVar(&o.protocol, "nacos-protocol", "", "how to talk to that Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc or http (default: env "+nacosclient.EnvProtocol+", else auto)")
+	f.StringVar(&o.protocol, "nacos-protocol", "", "how to talk to that Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc or http (default: env "+nacosclient.EnvProtocol+", else auto); an https:// --nacos-server means TLS on both")
+	addNacosTLSFlags(f, "nacos-", &o.tls)
+	o.flags = f
 }
 
-// options are the flags over the environment.
+// options are the flags over the environment (a value there that does
+// not parse is left out: check refuses it).
 func (o *canaryNacosFlags) options() nacosclient.Options {
-	n := nacosclient.OptionsFromEnv(os.LookupEnv)
+	n, _ := nacosclient.OptionsFromEnv(os.LookupEnv)
+	env := n.TLS
+	n.TLS = o.tls
+	mergeNacosTLS(o.flags, "nacos-", &n.TLS, env)
 	if o.server != "" {
 		n.Server = o.server
 	}
@@ -52,17 +61,26 @@ func (o *canaryNacosFlags) options() nacosclient.Options {
 // the flags or the environment) the client would refuse later: over HTTP
 // and without a username, nacosclient.New contacts no server.
 func (o *canaryNacosFlags) check() error {
+	if _, err := nacosclient.OptionsFromEnv(os.LookupEnv); err != nil {
+		return &cli.InputError{Err: err}
+	}
 	n := o.options()
-	if n.Server == "" && n.Protocol == "" {
+	if n.Server == "" && n.Protocol == "" && !n.TLS.IsSet() {
 		return nil
 	}
 	if err := nacosclient.CheckProtocol(n.Protocol); err != nil {
 		return cli.InputErrorf("--nacos-protocol: %v", err)
 	}
+	if err := n.TLS.Check(); err != nil {
+		return &cli.InputError{Err: err} // it names the file
+	}
 	if n.Server == "" {
+		if n.TLS.IsSet() {
+			return &cli.InputError{Err: errors.New("--nacos-ca-file, --nacos-cert-file, --nacos-key-file, --nacos-server-name and --nacos-insecure-skip-verify (or their GRAYLANE_NACOS_* variables) need an https:// --nacos-server")}
+		}
 		return nil
 	}
-	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: n.Server, Protocol: nacosclient.ProtocolHTTP})
+	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: n.Server, Protocol: nacosclient.ProtocolHTTP, TLS: n.TLS})
 	if err != nil {
 		return &cli.InputError{Err: fmt.Errorf("--nacos-server: %w", err)}
 	}

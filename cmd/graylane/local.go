@@ -54,7 +54,7 @@ input (flags, manifests, objects the API server finds invalid).`,
 				if cmd.Flags().Changed("admin") {
 					return &cli.InputError{Err: errors.New("--admin needs --local")}
 				}
-				for _, name := range []string{"nacos-server", "nacos-namespace", "nacos-username", "nacos-password", "nacos-protocol"} {
+				for _, name := range append([]string{"nacos-server", "nacos-namespace", "nacos-username", "nacos-password", "nacos-protocol"}, prefixed("nacos-", nacosTLSFlags)...) {
 					if cmd.Flags().Changed(name) && !ko.Wait {
 						return &cli.InputError{Err: fmt.Errorf("--%s needs --wait: canary configuration is published once a Rollout is fully promoted", name)}
 					}

@@ -5,7 +5,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/nacosclient"
 	nacoscmd "github.com/graylane/graylane/internal/nacosscan/command"
 )
@@ -18,7 +20,8 @@ func addNacosScanFlags(c *cobra.Command, o *nacoscmd.Options) {
 	f.StringSliceVar(&o.Groups, "group", nil, "Nacos groups whose services to read, repeatable or comma-separated (default: env "+nacosclient.EnvGroup+", else DEFAULT_GROUP)")
 	f.StringVar(&o.Nacos.Username, "username", "", "Nacos user to log in as (default: env "+nacosclient.EnvUsername+", else no login)")
 	f.StringVar(&o.Nacos.Password, "password", "", "the user's password (default: env "+nacosclient.EnvPassword+")")
-	f.StringVar(&o.Nacos.Protocol, "protocol", "", "how to talk to Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc (Nacos 2.x/3.x) or http (the v1 Open API) (default: env "+nacosclient.EnvProtocol+", else auto)")
+	f.StringVar(&o.Nacos.Protocol, "protocol", "", "how to talk to Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc (Nacos 2.x/3.x) or http (the v1 Open API) (default: env "+nacosclient.EnvProtocol+", else auto); an https:// --server means TLS on both")
+	addNacosTLSFlags(f, "", &o.Nacos.TLS)
 	f.StringArrayVarP(&o.Files, "filename", "f", nil, "the Kubernetes side from manifests: file or folder (repeatable)")
 	f.BoolVar(&o.Local, "local", false, "the Kubernetes side from a running graylane up")
 	f.StringVar(&o.Admin, "admin", "", "admin address of graylane up with --local (default $GRAYLANE_ADMIN, else 127.0.0.1:15000)")
@@ -32,9 +35,12 @@ func addNacosScanFlags(c *cobra.Command, o *nacoscmd.Options) {
 }
 
 // nacosEnv fills what the flags left empty from the GRAYLANE_NACOS_*
-// environment.
-func nacosEnv(o *nacoscmd.Options) {
-	env := nacosclient.OptionsFromEnv(os.LookupEnv)
+// environment; a value there that does not parse is bad input.
+func nacosEnv(f *pflag.FlagSet, o *nacoscmd.Options) error {
+	env, err := nacosclient.OptionsFromEnv(os.LookupEnv)
+	if err != nil {
+		return &cli.InputError{Err: err}
+	}
 	for _, p := range []struct{ flag, env *string }{
 		{&o.Nacos.Server, &env.Server}, {&o.Nacos.Namespace, &env.Namespace},
 		{&o.Nacos.Username, &env.Username}, {&o.Nacos.Password, &env.Password},
@@ -44,9 +50,11 @@ func nacosEnv(o *nacoscmd.Options) {
 			*p.flag = *p.env
 		}
 	}
+	mergeNacosTLS(f, "", &o.Nacos.TLS, env.TLS)
 	if len(o.Groups) == 0 && env.Group != "" {
 		o.Groups = []string{env.Group}
 	}
+	return nil
 }
 
 const nacosScanInputs = `The Kubernetes side comes from one of: -f FILE|DIR (manifests; findings
@@ -54,6 +62,9 @@ carry their file:line), --local (a running graylane up), or a cluster
 (--kubeconfig/--context, else the kubeconfig as kubectl finds it).
 Nacos is read at --server (namespace --namespace, groups --group,
 credentials --username/--password, or the GRAYLANE_NACOS_* environment).
+An https:// --server means TLS on the HTTP API and the gRPC port alike,
+trusted with the system's CAs and --ca-file; --cert-file/--key-file answer
+a server that requires client certificates (mutual TLS).
 --prometheus (with --local: the runtime's own) adds the callers Istio's
 metrics show calling pod addresses in the last --window
 (istio_requests_total with destination_service_name="PassthroughCluster").`
@@ -80,14 +91,18 @@ around it.
 ` + nacosScanInputs + `
 
 Exit codes: 0 no findings, 1 findings (or Nacos, the cluster, the runtime or
-Prometheus cannot be reached), 2 bad input (flags, manifests, credentials
-Nacos refuses).`,
+Prometheus cannot be reached; a TLS certificate not accepted), 2 bad input
+(flags, manifests, a TLS file that cannot be read, credentials Nacos
+refuses).`,
 		Example: `  graylane nacos scan -f k8s/ --server http://nacos:8848
+  graylane nacos scan -f k8s/ --server https://nacos:8848 --ca-file ca.pem --cert-file client.pem --key-file client-key.pem
   graylane nacos scan --local -o json
   graylane nacos scan --context prod --namespace shop-ns --group DEFAULT_GROUP,ORDER --prometheus http://127.0.0.1:9090`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nacosEnv(&o)
+			if err := nacosEnv(cmd.Flags(), &o); err != nil {
+				return err
+			}
 			return nacoscmd.Scan(cmd.Context(), o, stdout, stderr)
 		},
 	}
@@ -98,7 +113,7 @@ Nacos refuses).`,
 func newNacosFixCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o nacoscmd.FixOptions
 	c := &cobra.Command{
-		Use:   "fix [--dry-run] [-f PATH | --local | --kubeconfig FILE] [--service-entries FILE]",
+		Use:   "fix [--dry-run] [-f PATH | --local | --kubeconfig FILE] [--service-entries FILE] [--apply-service-entries]",
 		Short: "Point every bypassing Nacos client at the Kubernetes Service, in one shared Spring configuration",
 		Long: `Scans as graylane nacos scan does, then writes the one shared Spring
 configuration (--data-id, default graylane-mesh.yaml, group --config-group)
@@ -115,8 +130,14 @@ Apps read it once they import it:
   spring.config.import: optional:nacos:graylane-mesh.yaml?refreshEnabled=true
 
 Nacos services outside the cluster get ServiceEntries: printed, or written
-to --service-entries FILE; fix does not apply them (kubectl apply -f FILE).
---dry-run prints the changes and the ServiceEntries and changes nothing.
+to --service-entries FILE. --apply-service-entries applies them where the
+Kubernetes side was read: to the cluster with server-side apply (field
+manager graylane), or with --local to the running graylane up (its admin
+apply); one line per ServiceEntry says created, updated or unchanged. Not
+with -f (manifests are no place to apply to). fix computes the
+ServiceEntries it made before again from Nacos, so they follow its
+instances. --dry-run prints the changes and the ServiceEntries and changes
+nothing (on a cluster the API server checks the apply and stores nothing).
 
 ` + nacosScanInputs + `
 
@@ -125,10 +146,13 @@ cluster, the runtime or Prometheus cannot be reached; the configuration kept
 changing; a Nacos service name maps to two Services), 2 bad input.`,
 		Example: `  graylane nacos fix --dry-run -f k8s/ --server http://nacos:8848
   graylane nacos fix --local
-  graylane nacos fix --context prod --service-entries nacos-entries.yaml --service-entry-namespace shop`,
+  graylane nacos fix --context prod --service-entries nacos-entries.yaml --service-entry-namespace shop
+  graylane nacos fix --context prod --apply-service-entries --service-entry-namespace shop`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nacosEnv(&o.Options)
+			if err := nacosEnv(cmd.Flags(), &o.Options); err != nil {
+				return err
+			}
 			return nacoscmd.Fix(cmd.Context(), o, stdout, stderr)
 		},
 	}
@@ -137,5 +161,6 @@ changing; a Nacos service name maps to two Services), 2 bad input.`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would change; change nothing")
 	f.StringVar(&o.ServiceEntries, "service-entries", "", "write the ServiceEntries to this file (default: print them)")
 	f.StringVar(&o.ServiceEntryNamespace, "service-entry-namespace", nacoscmd.DefaultServiceEntryNamespace, "namespace of the ServiceEntries")
+	f.BoolVar(&o.ApplyServiceEntries, "apply-service-entries", false, "apply the ServiceEntries: to the cluster (server-side apply, field manager graylane) or, with --local, to the running graylane up; not with -f")
 	return c
 }

@@ -143,4 +143,26 @@ func TestNacosScanLocal(t *testing.T) {
 	if code := run(ctx, []string{"nacos", "scan", "--local", "--admin", admin}, &out, &out); code != 0 {
 		t.Errorf("scan --local after fix: exit %d, want 0:\n%s", code, out.String())
 	}
+
+	// A Nacos service outside the runtime gets a ServiceEntry, applied
+	// through the runtime's admin apply: created, then unchanged.
+	resp, err := http.PostForm("http://"+addrs.Nacos+"/nacos/v1/ns/instance",
+		url.Values{"serviceName": {"pg"}, "ip": {"192.168.7.7"}, "port": {"5432"}, "ephemeral": {"false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"ServiceEntry default/nacos-pg: created\n", "ServiceEntry default/nacos-pg: unchanged\n"} {
+		out.Reset()
+		code := run(ctx, []string{"nacos", "fix", "--local", "--admin", admin, "--apply-service-entries"}, &out, &out)
+		if code != 0 || !strings.Contains(out.String(), want) {
+			t.Errorf("fix --local --apply-service-entries: exit %d, want 0 with %q:\n%s", code, want, out.String())
+		}
+	}
+	out.Reset()
+	code = run(ctx, []string{"nacos", "fix", "-f", "../../examples/seed004/v1.yaml", "--apply-service-entries"}, &out, &out)
+	if want := "not with -f"; code != 2 || !strings.Contains(out.String(), want) {
+		t.Errorf("fix -f --apply-service-entries: exit %d, want 2 with %q:\n%s", code, want, out.String())
+	}
 }

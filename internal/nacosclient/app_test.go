@@ -13,9 +13,18 @@ import (
 )
 
 // TestRegisterBeatDeregister: an application's registration over the v1
-// API - registered with its metadata, kept alive by beats, removed - and a
-// beat for an instance the server lost asks for a new registration.
+// API (HTTP and HTTPS) - registered with its metadata, kept alive by
+// beats, removed - and a beat for an instance the server lost asks for a
+// new registration.
 func TestRegisterBeatDeregister(t *testing.T) {
+	t.Run("http", testRegisterBeatDeregister)
+	t.Run("https", func(t *testing.T) {
+		useTLS(t)
+		testRegisterBeatDeregister(t)
+	})
+}
+
+func testRegisterBeatDeregister(t *testing.T) {
 	ctx := context.Background()
 	srv := start(t, "nacos", "secret")
 	c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Namespace: "dev", Group: "shop", Username: "nacos", Password: "secret", Protocol: nacosclient.ProtocolHTTP})

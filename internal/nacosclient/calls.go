@@ -3,6 +3,7 @@ package nacosclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -243,4 +244,95 @@ func (c *Client) inNamespace() string {
 		return ""
 	}
 	return ", namespace " + c.namespace
+}
+
+// ErrUnsupported: the server does not serve the call (HTTP 404: a Nacos
+// without that Open API endpoint, such as 3.x without its legacy adapter).
+var ErrUnsupported = errors.New("the server does not serve this call")
+
+// Subscriber is a client subscribed to a service, as Nacos lists it (its
+// naming pojo Subscriber).
+type Subscriber struct {
+	Service string `json:"service"`
+	Group   string `json:"group"`
+	// Address is Nacos' addrStr: the client's IP for a 2.x gRPC client,
+	// IP:UDPPORT for a 1.x client's push receiver.
+	Address string `json:"address"`
+	IP      string `json:"ip"`
+	Port    int    `json:"port,omitempty"`
+	// Agent is the client's version ("Nacos-Java-Client:v2.3.0"), App the
+	// app name it reported ("unknown" or "" when it reported none).
+	Agent   string `json:"agent,omitempty"`
+	App     string `json:"app,omitempty"`
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// subscribersPage is the page size Subscribers asks for (Nacos' default).
+const subscribersPage = 1000
+
+// Subscribers lists the clients subscribed to a service (GET
+// /nacos/v1/ns/service/subscribers, ServiceController.subscribers, every
+// page); group "" is the client's group. The Open API is HTTP only, so
+// this call goes over HTTP whatever the protocol (the gRPC protocol has no
+// such request). Nacos matches the name and group as substrings
+// (NamingSubscriberServiceV2Impl.getFuzzySubscribers): only the
+// subscribers of exactly this service are returned, sorted by IP and
+// address. A server that answers 404 is ErrUnsupported.
+func (c *Client) Subscribers(ctx context.Context, service, group string) ([]Subscriber, error) {
+	group = c.groupOr(group)
+	grouped := group + "@@" + service
+	var out []Subscriber
+	seen := 0
+	for page := 1; ; page++ {
+		q := url.Values{"serviceName": {service}, "groupName": {group}, "pageNo": {itoa(page)}, "pageSize": {itoa(subscribersPage)}}
+		if c.namespace != "" {
+			q.Set("namespaceId", c.namespace)
+		}
+		body, status, _, err := c.call(ctx, http.MethodGet, "/v1/ns/service/subscribers", q, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("list subscribers of %s (group %s): %w", service, group, err)
+		}
+		switch status {
+		case http.StatusOK:
+		case http.StatusNotFound:
+			return nil, fmt.Errorf("list subscribers of %s (group %s): %w (HTTP 404)", service, group, ErrUnsupported)
+		default:
+			return nil, fmt.Errorf("list subscribers of %s (group %s): HTTP %d: %s", service, group, status, firstLine(body))
+		}
+		var ans struct {
+			Count       int `json:"count"`
+			Subscribers []struct {
+				AddrStr     string `json:"addrStr"`
+				Agent       string `json:"agent"`
+				App         string `json:"app"`
+				IP          string `json:"ip"`
+				Port        int    `json:"port"`
+				NamespaceID string `json:"namespaceId"`
+				ServiceName string `json:"serviceName"`
+				Cluster     string `json:"cluster"`
+			} `json:"subscribers"`
+		}
+		if err := json.Unmarshal(body, &ans); err != nil {
+			return nil, fmt.Errorf("list subscribers of %s (group %s): %w", service, group, err)
+		}
+		for _, s := range ans.Subscribers {
+			// 1.x clients of the default group may name the service bare.
+			if s.ServiceName != grouped && (group != DefaultGroup || s.ServiceName != service) {
+				continue
+			}
+			out = append(out, Subscriber{Service: service, Group: group, Address: s.AddrStr, IP: s.IP, Port: s.Port,
+				Agent: s.Agent, App: s.App, Cluster: s.Cluster})
+		}
+		seen += len(ans.Subscribers)
+		if len(ans.Subscribers) == 0 || seen >= ans.Count {
+			break
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].IP != out[j].IP {
+			return out[i].IP < out[j].IP
+		}
+		return out[i].Address < out[j].Address
+	})
+	return out, nil
 }

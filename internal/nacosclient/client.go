@@ -1,11 +1,12 @@
 // Package nacosclient is Graylane's client of a Nacos server: configuration
-// (read, publish with compare-and-swap), services and their instances, and
-// namespaces, with login (POST /nacos/v1/auth/login) when a username is
+// (read, publish with compare-and-swap), services, their instances and
+// subscribers, and namespaces, with login (POST /nacos/v1/auth/login) when a username is
 // given. It speaks the Nacos 2.x/3.x gRPC protocol, on the message
 // definitions of the official Go client (github.com/nacos-group/nacos-sdk-go/v2
 // api/grpc), when the server's gRPC port answers, and the v1 HTTP Open API
 // (nacos.io/docs/latest/guide/user/open-api/) otherwise (Nacos 1.x) or
-// when asked. `graylane nacos scan` and `fix`, and the publishing of canary
+// when asked. An https:// server means TLS on both (tls.go).
+// `graylane nacos scan` and `fix`, and the publishing of canary
 // configuration after a promotion, use it; tests run both protocols
 // against internal/nacosserver.
 package nacosclient
@@ -13,6 +14,7 @@ package nacosclient
 import (
 	"context"
 	"crypto/md5"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -76,15 +78,30 @@ type Options struct {
 	// GRPCPort is the server's gRPC port when it is not the HTTP port +
 	// 1000 (a port mapped otherwise; as the official clients' GrpcPort).
 	GRPCPort int
+	// TLS is the trust of an https:// server, on the HTTP API and the
+	// gRPC port alike (tls.go); a given HTTPClient keeps its own. TLS
+	// settings with an http:// server are refused.
+	TLS TLSOptions
 }
 
 // OptionsFromEnv is Options from the GRAYLANE_NACOS_* environment (lookup
-// as os.LookupEnv); unset values keep their defaults.
-func OptionsFromEnv(lookup func(string) (string, bool)) Options {
+// as os.LookupEnv); unset values keep their defaults. The error is a
+// value that does not parse (GRAYLANE_NACOS_INSECURE_SKIP_VERIFY).
+func OptionsFromEnv(lookup func(string) (string, bool)) (Options, error) {
 	get := func(k string) string { v, _ := lookup(k); return v }
+	tls, err := tlsFromEnv(get)
 	return Options{Server: get(EnvServer), Namespace: get(EnvNamespace), Group: get(EnvGroup),
-		Username: get(EnvUsername), Password: get(EnvPassword), Protocol: get(EnvProtocol)}
+		Username: get(EnvUsername), Password: get(EnvPassword), Protocol: get(EnvProtocol), TLS: tls}, err
 }
+
+// OptionsError is Options that New refuses without contacting any server
+// (a server URL, port, protocol or TLS file): callers report it as bad
+// input.
+type OptionsError struct{ Err error }
+
+func (e *OptionsError) Error() string { return e.Err.Error() }
+
+func (e *OptionsError) Unwrap() error { return e.Err }
 
 // Client talks to one Nacos server. It is safe for concurrent use.
 type Client struct {
@@ -95,6 +112,8 @@ type Client struct {
 	http      *http.Client
 	grpc      *grpcTransport // nil: HTTP
 	grpcPort  int
+	tls       *tls.Config // nil: plain text (an http:// server)
+	ownHTTP   bool        // http is this client's: Close closes its idle connections
 
 	mu      sync.Mutex
 	token   string
@@ -104,14 +123,11 @@ type Client struct {
 // New checks the options, picks the protocol and, with a username, logs in
 // (over HTTP, as the official clients do). Close releases it.
 func New(ctx context.Context, o Options) (*Client, error) {
-	base, err := serverURL(o.Server)
+	base, tlsConfig, err := checkOptions(o)
 	if err != nil {
-		return nil, err
+		return nil, &OptionsError{Err: err}
 	}
-	if o.GRPCPort < 0 || o.GRPCPort > 65535 {
-		return nil, fmt.Errorf("nacos gRPC port %d: want 1..65535", o.GRPCPort)
-	}
-	c := &Client{base: base, namespace: o.Namespace, group: o.Group, user: o.Username, pw: o.Password, http: o.HTTPClient, grpcPort: o.GRPCPort}
+	c := &Client{base: base, namespace: o.Namespace, group: o.Group, user: o.Username, pw: o.Password, http: o.HTTPClient, grpcPort: o.GRPCPort, tls: tlsConfig}
 	if c.namespace == publicNamespace {
 		c.namespace = ""
 	}
@@ -119,9 +135,10 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		c.group = DefaultGroup
 	}
 	if c.http == nil {
+		c.ownHTTP = true
 		c.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			Proxy: nil, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second,
+			MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second, TLSClientConfig: tlsConfig,
 		}}
 	}
 	if c.user != "" {
@@ -141,10 +158,36 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		case o.Protocol == ProtocolGRPC || ctx.Err() != nil:
 			return nil, err
 		}
-		// auto: what answers on the port is not Nacos' plain gRPC (TLS,
-		// another service): HTTP, as for a server without gRPC.
+		// auto: what answers on the port is not Nacos' gRPC as this
+		// client speaks it (plain text for an http:// server, TLS for an
+		// https:// one; another service; a certificate not trusted):
+		// HTTP, as for a server without gRPC.
 	}
 	return c, nil
+}
+
+// checkOptions checks what New can check without contacting the server:
+// the server's URL, the gRPC port, and the TLS settings, read into the
+// TLS configuration of an https:// server.
+func checkOptions(o Options) (*url.URL, *tls.Config, error) {
+	base, err := serverURL(o.Server)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.GRPCPort < 0 || o.GRPCPort > 65535 {
+		return nil, nil, fmt.Errorf("nacos gRPC port %d: want 1..65535", o.GRPCPort)
+	}
+	if err := CheckProtocol(o.Protocol); err != nil {
+		return nil, nil, err
+	}
+	if base.Scheme != "https" {
+		if o.TLS.IsSet() {
+			return nil, nil, fmt.Errorf("nacos server %s: TLS settings (CA file, client certificate, server name, insecure skip verify) need an https:// server", strings.TrimSuffix(base.String(), "/nacos"))
+		}
+		return base, nil, nil
+	}
+	tlsConfig, err := o.TLS.config()
+	return base, tlsConfig, err
 }
 
 // Protocol is the protocol in use: ProtocolGRPC or ProtocolHTTP.
@@ -155,10 +198,14 @@ func (c *Client) Protocol() string {
 	return ProtocolHTTP
 }
 
-// Close releases the gRPC connection.
+// Close releases the gRPC connection, and the idle HTTP connections of a
+// client New made.
 func (c *Client) Close() error {
 	if c.grpc != nil {
 		c.grpc.close()
+	}
+	if c.ownHTTP {
+		c.http.CloseIdleConnections()
 	}
 	return nil
 }
@@ -181,7 +228,7 @@ func serverURL(s string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("nacos server %q: want http://HOST:PORT", s)
+		return nil, fmt.Errorf("nacos server %q: want http://HOST:PORT or https://HOST:PORT", s)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	if !strings.HasSuffix(u.Path, "/nacos") {
@@ -269,7 +316,7 @@ func (c *Client) do(ctx context.Context, method, path string, q, form url.Values
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("nacos at %s: %w", c.Server(), err)
+		return nil, 0, nil, fmt.Errorf("nacos at %s: %w", c.Server(), c.explainHTTPS(ctx, err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))

@@ -25,7 +25,7 @@ var grpcPorts = map[string]int{}
 // start runs a real local Nacos server (internal/nacosserver) on loopback.
 func start(t *testing.T, user, pw string) *nacosserver.Server {
 	t.Helper()
-	srv, err := nacosserver.Start(context.Background(), nacosserver.Options{Addr: "127.0.0.1:0", Username: user, Password: pw})
+	srv, err := nacosserver.Start(context.Background(), nacosserver.Options{Addr: "127.0.0.1:0", Username: user, Password: pw, TLS: serverTLS(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func newClient(t *testing.T, o nacosclient.Options) *nacosclient.Client {
 	if o.GRPCPort == 0 && o.Server != "" {
 		o.GRPCPort = grpcPorts[o.Server]
 	}
-	c, err := nacosclient.New(context.Background(), o)
+	c, err := nacosclient.New(context.Background(), withTLS(t, o))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,15 +54,30 @@ func newClient(t *testing.T, o nacosclient.Options) *nacosclient.Client {
 	return c
 }
 
-// protocols runs a test with each protocol: gRPC through the official Go
-// client, and the v1 HTTP Open API.
+// protocols runs a test with each protocol: gRPC on the protocol's
+// message definitions, and the v1 HTTP Open API.
 func protocols(t *testing.T, f func(t *testing.T, protocol string)) {
 	for _, p := range []string{nacosclient.ProtocolGRPC, nacosclient.ProtocolHTTP} {
 		t.Run(p, func(t *testing.T) { f(t, p) })
 	}
 }
 
-func TestConfig(t *testing.T) { protocols(t, testConfig) }
+// protocolsAndTLS runs a test as protocols does, then over TLS (grpc+tls,
+// https: the server in TLS mode, the client trusting its CA; see
+// tlsCase). The test reaches the server through start, newClient,
+// withTLS and testHTTPClient.
+func protocolsAndTLS(t *testing.T, f func(t *testing.T, protocol string)) {
+	protocols(t, f)
+	for _, p := range []string{nacosclient.ProtocolGRPC, nacosclient.ProtocolHTTP} {
+		name := map[string]string{nacosclient.ProtocolGRPC: "grpc+tls", nacosclient.ProtocolHTTP: "https"}[p]
+		t.Run(name, func(t *testing.T) {
+			useTLS(t)
+			f(t, p)
+		})
+	}
+}
+
+func TestConfig(t *testing.T) { protocolsAndTLS(t, testConfig) }
 
 func testConfig(t *testing.T, protocol string) {
 	ctx := context.Background()
@@ -112,7 +127,7 @@ func testConfig(t *testing.T, protocol string) {
 
 func register(t *testing.T, srv *nacosserver.Server, q url.Values) {
 	t.Helper()
-	resp, err := http.Post("http://"+srv.HTTPAddr()+"/nacos/v1/ns/instance?"+q.Encode(), "", nil)
+	resp, err := testHTTPClient(t).Post(srv.URL()+"/nacos/v1/ns/instance?"+q.Encode(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +137,7 @@ func register(t *testing.T, srv *nacosserver.Server, q url.Values) {
 	}
 }
 
-func TestNaming(t *testing.T) { protocols(t, testNaming) }
+func TestNaming(t *testing.T) { protocolsAndTLS(t, testNaming) }
 
 func testNaming(t *testing.T, protocol string) {
 	ctx := context.Background()
@@ -159,12 +174,12 @@ func testNaming(t *testing.T, protocol string) {
 	}
 }
 
-func TestAuth(t *testing.T) { protocols(t, testAuth) }
+func TestAuth(t *testing.T) { protocolsAndTLS(t, testAuth) }
 
 func testAuth(t *testing.T, protocol string) {
 	ctx := context.Background()
 	srv := start(t, "nacos", "secret")
-	if _, err := nacosclient.New(ctx, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "wrong", Protocol: protocol, GRPCPort: grpcPorts[srv.HTTPAddr()]}); !errors.Is(err, nacosclient.ErrAuth) {
+	if _, err := nacosclient.New(ctx, withTLS(t, nacosclient.Options{Server: srv.HTTPAddr(), Username: "nacos", Password: "wrong", Protocol: protocol, GRPCPort: grpcPorts[srv.HTTPAddr()]})); !errors.Is(err, nacosclient.ErrAuth) {
 		t.Fatalf("New with a wrong password: %v, want ErrAuth", err)
 	}
 	anon := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Protocol: protocol})
@@ -182,7 +197,10 @@ func testAuth(t *testing.T, protocol string) {
 
 func TestOptions(t *testing.T) {
 	env := map[string]string{"GRAYLANE_NACOS_SERVER": "nacos:8848", "GRAYLANE_NACOS_GROUP": "G", "GRAYLANE_NACOS_USERNAME": "u"}
-	got := nacosclient.OptionsFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	got, err := nacosclient.OptionsFromEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d := cmp.Diff(nacosclient.Options{Server: "nacos:8848", Group: "G", Username: "u"}, got); d != "" {
 		t.Errorf("OptionsFromEnv (-want +got):\n%s", d)
 	}

@@ -15,6 +15,7 @@ import (
 
 	pb "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -22,8 +23,8 @@ import (
 // Protocols of Options.Protocol.
 const (
 	// ProtocolAuto uses gRPC when the server's gRPC port (the HTTP port +
-	// 1000) accepts a connection and answers Nacos' ServerCheckRequest,
-	// else HTTP.
+	// 1000) accepts a connection and answers Nacos' ServerCheckRequest
+	// (over TLS for an https:// server), else HTTP.
 	ProtocolAuto = "auto"
 	// ProtocolGRPC is the Nacos 2.x/3.x gRPC protocol.
 	ProtocolGRPC = "grpc"
@@ -139,7 +140,17 @@ func (e *rpcError) Error() string {
 
 func newGRPCTransport(ctx context.Context, c *Client) (*grpcTransport, error) {
 	addr := grpcAddr(c.base, c.grpcPort)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if c.tls != nil {
+		// An https:// server: TLS on the gRPC port too, with the same
+		// trust (nacos-sdk-go createNewConnection with TLSConfig.Enable).
+		// The probe tells a refused certificate from a broken connection.
+		if err := probeTLS(ctx, addr, c.tls, "h2"); err != nil {
+			return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, explainTLS(err))
+		}
+		creds = credentials.NewTLS(c.tls)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, err)
 	}
@@ -151,7 +162,7 @@ func newGRPCTransport(ctx context.Context, c *Client) (*grpcTransport, error) {
 		timeout: timeout, recvDone: make(chan struct{})}
 	if err := t.connect(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, err)
+		return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, explainTLS(err))
 	}
 	return t, nil
 }

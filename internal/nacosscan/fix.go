@@ -133,12 +133,40 @@ func ServiceEntries(findings []Finding, namespace string) []*networkingv1.Servic
 	return out
 }
 
+// The label and annotation of the ServiceEntries fix makes.
+const (
+	managedByLabel    = "app.kubernetes.io/managed-by"
+	nacosServiceAnnot = "graylane.io/nacos-service"
+	managedByGraylane = "graylane"
+)
+
+// IsManaged says whether a ServiceEntry's labels and annotations are
+// those ServiceEntries gives (app.kubernetes.io/managed-by: graylane and
+// graylane.io/nacos-service).
+func IsManaged(labels, annotations map[string]string) bool {
+	return labels[managedByLabel] == managedByGraylane && annotations[nacosServiceAnnot] != ""
+}
+
+// Unmanaged is s without the ServiceEntries fix made (ServiceEntry.Managed):
+// fix computes those again from Nacos, so that they follow its instances
+// and applying them again says what changed.
+func Unmanaged(s Snapshot) Snapshot {
+	var keep []ServiceEntry
+	for _, se := range s.ServiceEntries {
+		if !se.Managed {
+			keep = append(keep, se)
+		}
+	}
+	s.ServiceEntries = keep
+	return s
+}
+
 func serviceEntry(f Finding, name, namespace string) *networkingv1.ServiceEntry {
 	se := &networkingv1.ServiceEntry{
 		TypeMeta: metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "ServiceEntry"},
 		ObjectMeta: metav1.ObjectMeta{Name: "nacos-" + name, Namespace: namespace,
-			Labels:      map[string]string{"app.kubernetes.io/managed-by": "graylane"},
-			Annotations: map[string]string{"graylane.io/nacos-service": f.NacosNamespace + "/" + f.NacosGroup + "/" + f.NacosService}},
+			Labels:      map[string]string{managedByLabel: managedByGraylane},
+			Annotations: map[string]string{nacosServiceAnnot: f.NacosNamespace + "/" + f.NacosGroup + "/" + f.NacosService}},
 	}
 	se.Spec.Hosts = []string{name + ".nacos"}
 	se.Spec.Location = networkingv1api.ServiceEntry_MESH_EXTERNAL

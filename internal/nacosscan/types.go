@@ -58,8 +58,8 @@ type NacosService struct {
 	Name      string `json:"name"`
 	Instances []Instance
 	// Subscribers are the clients subscribed to the service, when the
-	// source knows them (internal/nacosclient reads none yet: Nacos
-	// serves them at GET /nacos/v1/ns/service/subscribers).
+	// source knows them (Nacos lists them at GET
+	// /nacos/v1/ns/service/subscribers; internal/nacosclient.Subscribers).
 	Subscribers []Subscriber
 }
 
@@ -129,6 +129,9 @@ type ServiceEntry struct {
 	// Addresses are its spec.addresses and its endpoints' addresses (IPs
 	// or CIDRs).
 	Addresses []string
+	// Managed: `graylane nacos fix` made it (IsManaged), so fix computes
+	// it again from Nacos rather than taking it as given.
+	Managed bool
 }
 
 // Edge is a series of Istio's istio_requests_total with

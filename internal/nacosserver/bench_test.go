@@ -38,8 +38,9 @@ func benchServer(b *testing.B) *Server {
 	return s
 }
 
-func benchHTTP(b *testing.B, path string, q url.Values) {
-	s := benchServer(b)
+func benchHTTP(b *testing.B, path string, q url.Values) { benchHTTPOn(b, benchServer(b), path, q) }
+
+func benchHTTPOn(b *testing.B, s *Server, path string, q url.Values) {
 	u := "http://" + s.HTTPAddr() + path + "?" + q.Encode()
 	client := &http.Client{}
 	b.ReportAllocs()
@@ -115,4 +116,22 @@ func BenchmarkGRPCServiceQuery(b *testing.B) {
 // BenchmarkGRPCConfigQuery: ConfigQueryRequest of a 1 KiB configuration.
 func BenchmarkGRPCConfigQuery(b *testing.B) {
 	benchGRPC(b, "ConfigQueryRequest", "ConfigQueryResponse", map[string]any{"dataId": "orders.properties", "group": "DEFAULT_GROUP"})
+}
+
+// BenchmarkHTTPSubscribers lists the 1,000 subscribers of a service (one
+// page of Nacos' default size): 999 push receivers and one gRPC
+// connection's subscription, as a scan reads them once per service.
+func BenchmarkHTTPSubscribers(b *testing.B) {
+	s := benchServer(b)
+	k := serviceKey{defaultNamespace, defaultGroup, "orders"}
+	for i := range 999 {
+		s.receivers.subscribe(k, subscriberJSON{AddrStr: "10.1." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250) + ":9001",
+			IP: "10.1." + strconv.Itoa(i/250) + "." + strconv.Itoa(i%250), Port: 9001, NamespaceID: k.namespace, ServiceName: k.grouped()})
+	}
+	c := &rpcConn{id: "bench", ip: "10.2.0.1", version: "Nacos-Go-Client:v2.2.7", subs: map[serviceKey]subscription{k: {app: "unknown"}}}
+	c.registered.Store(true)
+	s.rpc.mu.Lock()
+	s.rpc.conns[c.id] = c
+	s.rpc.mu.Unlock()
+	benchHTTPOn(b, s, "/nacos/v1/ns/service/subscribers", url.Values{"serviceName": {"orders"}})
 }

@@ -41,11 +41,19 @@ type rpcConn struct {
 	done       chan struct{}
 	doneOnce   sync.Once
 
-	mu      sync.Mutex
-	labels  map[string]string
-	subs    map[serviceKey]string    // subscribed service -> clusters
-	listens map[configKey]configPush // listened configuration -> names as the client sent them
+	mu     sync.Mutex
+	labels map[string]string
+	// version and ip are the client's version and IP as its
+	// ConnectionSetupRequest said them (ConnectionMeta's clientVersion,
+	// and clientIp from the payload's metadata; the remote IP without one).
+	version, ip string
+	subs        map[serviceKey]subscription
+	listens     map[configKey]configPush // listened configuration -> names as the client sent them
 }
+
+// subscription is a connection's subscription to a service: the clusters
+// it asked for and its app name.
+type subscription struct{ clusters, app string }
 
 type configPush struct{ dataID, group, tenant string }
 
@@ -107,7 +115,7 @@ func (rs *rpcServer) TagConn(ctx context.Context, info *stats.ConnTagInfo) conte
 	c := &rpcConn{
 		id: fmt.Sprintf("%d_%s_%d", time.Now().UnixMilli(), ip, port), clientIP: ip,
 		out: make(chan *pb.Payload, defaultPushBacklog), done: make(chan struct{}),
-		subs: map[serviceKey]string{}, listens: map[configKey]configPush{},
+		subs: map[serviceKey]subscription{}, listens: map[configKey]configPush{}, ip: ip,
 	}
 	c.touch()
 	rs.mu.Lock()
@@ -175,7 +183,10 @@ func (rs *rpcServer) RequestBiStream(stream pb.BiRequestStream_RequestBiStreamSe
 					return
 				}
 				c.mu.Lock()
-				c.labels = req.Labels
+				c.labels, c.version = req.Labels, req.ClientVersion
+				if ip := p.GetMetadata().GetClientIp(); ip != "" {
+					c.ip = ip
+				}
 				c.mu.Unlock()
 				if !c.closed() {
 					c.registered.Store(true)
@@ -251,8 +262,8 @@ func (rs *rpcServer) pushService(k serviceKey) {
 	var targets []target
 	for _, c := range rs.conns {
 		c.mu.Lock()
-		if clusters, ok := c.subs[k]; ok {
-			targets = append(targets, target{c, clusters})
+		if sub, ok := c.subs[k]; ok {
+			targets = append(targets, target{c, sub.clusters})
 		}
 		c.mu.Unlock()
 	}

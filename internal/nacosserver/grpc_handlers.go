@@ -46,7 +46,7 @@ type reqBase struct {
 type handler struct {
 	respType string
 	internal bool // no access token needed (internal module requests)
-	serve    func(c *rpcConn, body []byte) (any, error)
+	serve    func(c *rpcConn, body []byte, headers map[string]string) (any, error)
 }
 
 // handlerTable maps request types to handlers, as Nacos' RequestHandlerRegistry
@@ -54,7 +54,7 @@ type handler struct {
 // success), the others as the methods below say.
 func (rs *rpcServer) handlerTable() map[string]handler {
 	return map[string]handler{
-		"HealthCheckRequest":       {respType: "HealthCheckResponse", internal: true, serve: func(*rpcConn, []byte) (any, error) { return ok(), nil }},
+		"HealthCheckRequest":       {respType: "HealthCheckResponse", internal: true, serve: func(*rpcConn, []byte, map[string]string) (any, error) { return ok(), nil }},
 		"InstanceRequest":          {respType: "InstanceResponse", serve: rs.instance},
 		"BatchInstanceRequest":     {respType: "BatchInstanceResponse", serve: rs.batchInstance},
 		"SubscribeServiceRequest":  {respType: "SubscribeServiceResponse", serve: rs.subscribe},
@@ -122,7 +122,7 @@ func (rs *rpcServer) Request(ctx context.Context, p *pb.Payload) (*pb.Payload, e
 			return payload(h.respType, fail(codeNoRight, msg), base.RequestID), nil
 		}
 	}
-	resp, err := h.serve(c, body)
+	resp, err := h.serve(c, body, p.GetMetadata().GetHeaders())
 	if err != nil {
 		resp = fail(codeInvalidParam, err.Error())
 	}
@@ -194,7 +194,7 @@ func (j instanceJSON) toInstance(owner string) (*instance, error) {
 // instance serves InstanceRequest (InstanceRequestHandler): type
 // registerInstance or deregisterInstance; the instance belongs to the
 // connection and goes when it closes.
-func (rs *rpcServer) instance(c *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) instance(c *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req struct {
 		namingReq
 		Type     string       `json:"type"`
@@ -238,7 +238,7 @@ func (rs *rpcServer) dropIfClosed(c *rpcConn) {
 // batchInstance serves BatchInstanceRequest (BatchInstanceRequestHandler):
 // type batchRegisterInstance replaces the connection's instances of the
 // service with the batch.
-func (rs *rpcServer) batchInstance(c *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) batchInstance(c *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req struct {
 		namingReq
 		Type      string         `json:"type"`
@@ -272,8 +272,10 @@ func (rs *rpcServer) batchInstance(c *rpcConn, body []byte) (any, error) {
 
 // subscribe serves SubscribeServiceRequest (SubscribeServiceRequestHandler):
 // it answers the service's instances of the clusters and, with subscribe
-// true, pushes NotifySubscriberRequest on every later change.
-func (rs *rpcServer) subscribe(c *rpcConn, body []byte) (any, error) {
+// true, pushes NotifySubscriberRequest on every later change. The
+// connection is a subscriber of the service until it unsubscribes or
+// closes; its app is the request's "app" header ("unknown" without one).
+func (rs *rpcServer) subscribe(c *rpcConn, body []byte, headers map[string]string) (any, error) {
 	var req struct {
 		namingReq
 		Subscribe bool   `json:"subscribe"`
@@ -288,7 +290,11 @@ func (rs *rpcServer) subscribe(c *rpcConn, body []byte) (any, error) {
 	}
 	c.mu.Lock()
 	if req.Subscribe {
-		c.subs[k] = req.Clusters
+		app, found := headers["app"]
+		if !found {
+			app = "unknown"
+		}
+		c.subs[k] = subscription{clusters: req.Clusters, app: app}
 	} else {
 		delete(c.subs, k)
 	}
@@ -304,7 +310,7 @@ func (rs *rpcServer) subscribe(c *rpcConn, body []byte) (any, error) {
 }
 
 // serviceQuery serves ServiceQueryRequest (ServiceQueryRequestHandler).
-func (rs *rpcServer) serviceQuery(_ *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) serviceQuery(_ *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req struct {
 		namingReq
 		Cluster     string `json:"cluster"`
@@ -325,7 +331,7 @@ func (rs *rpcServer) serviceQuery(_ *rpcConn, body []byte) (any, error) {
 }
 
 // serviceList serves ServiceListRequest (ServiceListRequestHandler).
-func (rs *rpcServer) serviceList(_ *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) serviceList(_ *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req struct {
 		namingReq
 		PageNo   int `json:"pageNo"`
@@ -358,7 +364,7 @@ type configReq struct {
 
 // configQuery serves ConfigQueryRequest (ConfigQueryRequestHandler): a
 // missing configuration answers errorCode 300 "config data not exist".
-func (rs *rpcServer) configQuery(_ *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) configQuery(_ *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req configReq
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, err
@@ -385,7 +391,7 @@ func (rs *rpcServer) configQuery(_ *rpcConn, body []byte) (any, error) {
 // configPublish serves ConfigPublishRequest (ConfigPublishRequestHandler):
 // casMd5 set makes it a compare-and-swap; a mismatch answers errorCode 500
 // "Cas publish fail, server md5 may have changed.".
-func (rs *rpcServer) configPublish(_ *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) configPublish(_ *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req struct {
 		configReq
 		Content     string            `json:"content"`
@@ -412,7 +418,7 @@ func (rs *rpcServer) configPublish(_ *rpcConn, body []byte) (any, error) {
 }
 
 // configRemove serves ConfigRemoveRequest (ConfigRemoveRequestHandler).
-func (rs *rpcServer) configRemove(_ *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) configRemove(_ *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req configReq
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, err
@@ -429,7 +435,7 @@ func (rs *rpcServer) configRemove(_ *rpcConn, body []byte) (any, error) {
 // (ConfigChangeBatchListenRequestHandler): with listen true it registers
 // the connection for ConfigChangeNotifyRequest pushes and answers the
 // configurations whose md5 already differs; with listen false it stops.
-func (rs *rpcServer) configBatchListen(c *rpcConn, body []byte) (any, error) {
+func (rs *rpcServer) configBatchListen(c *rpcConn, body []byte, _ map[string]string) (any, error) {
 	var req struct {
 		Listen   bool `json:"listen"`
 		Contexts []struct {

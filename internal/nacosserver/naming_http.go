@@ -232,7 +232,8 @@ func serviceInfo(k serviceKey, clusters string, res queryResult, grouped bool) s
 
 // handleList serves GET /nacos/v1/ns/instance/list (InstanceController.list):
 // clusters (comma-separated) and healthyOnly filter; a missing service
-// answers an empty host list.
+// answers an empty host list. With udpPort > 0 the caller becomes a
+// subscriber of the service (pushReceiver).
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	k, err := serviceParams(r)
 	if err != nil {
@@ -240,6 +241,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clusters := r.Form.Get("clusters")
+	s.pushReceiver(r, k, clusters)
 	res := s.naming.query(k, clusters, boolParam(r, "healthyOnly", false))
 	writeJSON(w, serviceInfo(k, clusters, res, true))
 }
@@ -475,8 +477,9 @@ func (s *Server) handleNamespaces(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	services, instances := s.naming.counts()
 	conns, subs := s.rpc.counts()
+	receivers, receiverSubs := s.receivers.counts()
 	writeJSON(w, map[string]any{
 		"status": "UP", "serviceCount": services, "instanceCount": instances,
-		"subscribeCount": subs, "clientCount": conns, "connectionBasedClientCount": conns,
+		"subscribeCount": subs + receiverSubs, "clientCount": conns + receivers, "connectionBasedClientCount": conns,
 	})
 }

@@ -3,6 +3,7 @@ package nacosserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,28 +49,36 @@ type Options struct {
 	MaxContent int
 	// Logger receives connection and push events (default: discard).
 	Logger *slog.Logger
+	// TLS, when set, serves both listeners over TLS with this
+	// configuration (its Certificates; ClientAuth and ClientCAs for mutual
+	// TLS), as Nacos does with TLS on its SDK gRPC port and an HTTPS
+	// web server (see tls.go).
+	TLS *tls.Config
 
 	// keepAlive and detectTimeout override the connection ejector's times
-	// in tests (default keepAlive and detectTimeout).
-	keepAlive, detectTimeout time.Duration
+	// in tests (default keepAlive and detectTimeout); clientExpired the
+	// push receivers' life (default DefaultClientExpired).
+	keepAlive, detectTimeout, clientExpired time.Duration
 }
 
 // Server is a running registry and config center. Close stops it.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	naming   *registry
-	configs  *configStore
-	auth     *authenticator
-	httpSrv  *http.Server
-	httpLn   net.Listener
-	grpcSrv  *grpc.Server
-	grpcLn   net.Listener
-	rpc      *rpcServer
-	stop     context.CancelFunc
-	wg       sync.WaitGroup
-	closeErr error
-	once     sync.Once
+	opts    Options
+	log     *slog.Logger
+	naming  *registry
+	configs *configStore
+	auth    *authenticator
+	httpSrv *http.Server
+	httpLn  net.Listener
+	grpcSrv *grpc.Server
+	grpcLn  net.Listener
+	rpc     *rpcServer
+	// receivers are the v1 clients that asked for pushes (subscribers).
+	receivers *pushReceivers
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeErr  error
+	once      sync.Once
 	// fresh are the HTTP connections with no request yet (http.StateNew):
 	// http.Server.Shutdown waits 5 s for those, a client's spare dial
 	// among them, so shutdown closes them itself.
@@ -98,6 +107,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.detectTimeout <= 0 {
 		opts.detectTimeout = detectTimeout
 	}
+	if opts.clientExpired <= 0 {
+		opts.clientExpired = DefaultClientExpired
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -111,20 +123,26 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: log, httpLn: httpLn, grpcLn: grpcLn, stop: stop}
 	s.auth = newAuthenticator(opts.Username, opts.Password, opts.TokenTTL)
 	s.rpc = newRPCServer(s)
+	s.receivers = newPushReceivers(opts.clientExpired)
 	s.naming = newRegistry(s.rpc.pushService)
 	s.configs = newConfigStore(s.rpc.pushConfigChange)
 	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackFresh}
-	s.grpcSrv = grpc.NewServer(grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))
+	s.httpTLS()
+	s.grpcSrv = grpc.NewServer(append(opts.grpcTLS(), grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))...)
 	s.rpc.register(s.grpcSrv)
 
-	s.wg.Add(5)
+	s.wg.Add(6)
+	go func() {
+		defer s.wg.Done()
+		s.receivers.run(ctx, opts.BeatCheckInterval)
+	}()
 	go func() {
 		defer s.wg.Done()
 		s.rpc.ejectIdle(ctx)
 	}()
 	go func() {
 		defer s.wg.Done()
-		if err := s.httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.serveHTTP(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("nacos http server", "err", err)
 		}
 	}()
@@ -143,7 +161,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		<-ctx.Done()
 		s.shutdown()
 	}()
-	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "")
+	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "", "tls", opts.TLS != nil)
 	return s, nil
 }
 

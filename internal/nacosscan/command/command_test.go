@@ -8,6 +8,8 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"strconv"
@@ -227,6 +229,58 @@ func TestScanGroups(t *testing.T) {
 		}
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("groups %v (-want +got):\n%s", tc.groups, diff)
+		}
+	}
+}
+
+// TestScanSubscribers: without pod IPs (manifests) a Nacos subscriber is
+// named by the app it reported; a Nacos that answers 404 for the
+// subscriber listing (an old one, here a proxy in front of the real
+// server) is no error: the scan goes on without subscribers and warns once.
+func TestScanSubscribers(t *testing.T) {
+	srv := startNacos(t)
+	for _, svc := range []string{"web", "order-service"} {
+		listAsReceiver(t, srv, url.Values{"serviceName": {svc}, "clientIP": {"10.1.0.30"}, "udpPort": {"53001"}, "app": {"billing"}})
+	}
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/nacos/v1/ns/service/subscribers" {
+			http.NotFound(w, r)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: srv.HTTPAddr()}).ServeHTTP(w, r)
+	}))
+	t.Cleanup(old.Close)
+
+	for _, tc := range []struct {
+		server  string
+		callers []string
+		warning string
+	}{
+		{"http://" + srv.HTTPAddr(), []string{"billing order-service", "billing web", " legacy-db", " "}, ""},
+		{old.URL, []string{" order-service", " web", " legacy-db", " "},
+			"warning: the Nacos server does not list subscribers (GET /nacos/v1/ns/service/subscribers answers 404): the callers come from the metrics only\n"},
+	} {
+		o := options(srv)
+		o.Nacos.Server, o.Nacos.Protocol, o.Output = tc.server, nacosclient.ProtocolHTTP, "json"
+		var out, errOut bytes.Buffer
+		err := Scan(context.Background(), o, &out, &errOut)
+		var fe *FindingsError
+		if !errors.As(err, &fe) {
+			t.Fatalf("%s: Scan = %v, want findings; stderr %s", tc.server, err, errOut.String())
+		}
+		var report struct{ Findings []nacosscan.Finding }
+		if err := json.Unmarshal(out.Bytes(), &report); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		var got []string
+		for _, f := range report.Findings {
+			got = append(got, f.Caller+" "+f.NacosService)
+		}
+		if diff := cmp.Diff(tc.callers, got); diff != "" {
+			t.Errorf("%s: callers (-want +got):\n%s", tc.server, diff)
+		}
+		if diff := cmp.Diff(tc.warning, errOut.String()); diff != "" {
+			t.Errorf("%s: stderr (-want +got):\n%s", tc.server, diff)
 		}
 	}
 }

@@ -38,6 +38,10 @@ type FixOptions struct {
 	// ServiceEntries, when set, is the file the ServiceEntries are
 	// written to; ServiceEntryNamespace is their namespace.
 	ServiceEntries, ServiceEntryNamespace string
+	// ApplyServiceEntries applies them where the Kubernetes side was read:
+	// the cluster (server-side apply, field manager "graylane") or, with
+	// Local, the running `graylane up`. Not with Files.
+	ApplyServiceEntries bool
 
 	// beforePublish, when set, runs after each read of the configuration
 	// and before its publish (tests make a concurrent edit there).
@@ -74,6 +78,9 @@ type FixResult struct {
 	ServiceEntries []*networkingv1.ServiceEntry `json:"serviceEntries"`
 	// ServiceEntriesFile is where they were written.
 	ServiceEntriesFile string `json:"serviceEntriesFile,omitempty"`
+	// ServiceEntriesApplied is what applying them did, one per
+	// ServiceEntry (with --apply-service-entries).
+	ServiceEntriesApplied []EntryResult `json:"serviceEntriesApplied,omitempty"`
 	// NotFixed are the findings fix has nothing for (missing-from-nacos,
 	// pods without a Service).
 	NotFixed []nacosscan.Finding `json:"notFixed"`
@@ -96,6 +103,9 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	if o.ServiceEntryNamespace == "" {
 		o.ServiceEntryNamespace = DefaultServiceEntryNamespace
 	}
+	if err := o.checkApplyEntries(); err != nil {
+		return err
+	}
 	src, err := read(ctx, &o.Options, func(s string) { fmt.Fprintf(stderr, "warning: %s\n", s) })
 	if err != nil {
 		return err
@@ -103,8 +113,14 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	defer src.close()
 	fs := nacosscan.Scan(src.snap)
 	props, conflicts := nacosscan.Properties(fs)
+	// The ServiceEntries fix made before are computed again from Nacos
+	// (they follow its instances), not taken as covering their services.
+	entryFindings := fs
+	if slices.ContainsFunc(src.snap.ServiceEntries, func(se nacosscan.ServiceEntry) bool { return se.Managed }) {
+		entryFindings = nacosscan.Scan(nacosscan.Unmanaged(src.snap))
+	}
 	res := &FixResult{DataID: o.DataID, Group: o.ConfigGroup, DryRun: o.DryRun, Conflicts: conflicts,
-		ServiceEntries: nacosscan.ServiceEntries(fs, o.ServiceEntryNamespace), NotFixed: []nacosscan.Finding{}}
+		ServiceEntries: nacosscan.ServiceEntries(entryFindings, o.ServiceEntryNamespace), NotFixed: []nacosscan.Finding{}}
 	for _, f := range fs {
 		if f.Kind == nacosscan.KindMissing || (f.Kind == nacosscan.KindNacosOnly && !f.External) {
 			res.NotFixed = append(res.NotFixed, f)
@@ -123,8 +139,15 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 		}
 		res.ServiceEntriesFile = o.ServiceEntries
 	}
+	var applyErr error
+	if o.ApplyServiceEntries {
+		res.ServiceEntriesApplied, applyErr = applyEntries(ctx, &o, res.ServiceEntries)
+	}
 	if err := cli.Write(stdout, o.Output, res, func(w io.Writer) error { return fixText(w, res, seYAML) }); err != nil {
 		return err
+	}
+	if applyErr != nil {
+		return applyErr
 	}
 	if len(conflicts) > 0 {
 		var names []string
@@ -272,8 +295,19 @@ func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
 	for _, f := range res.NotFixed {
 		fmt.Fprintf(&b, "not fixed: %s\n", f)
 	}
+	dry := ""
+	if res.DryRun {
+		dry = " (dry run)"
+	}
+	for _, a := range res.ServiceEntriesApplied {
+		fmt.Fprintf(&b, "ServiceEntry %s/%s: %s%s\n", a.Namespace, a.Name, a.Action, dry)
+	}
 	switch {
 	case len(res.ServiceEntries) == 0:
+	case res.ServiceEntriesApplied != nil:
+		if len(res.ServiceEntriesApplied) == 0 && res.DryRun {
+			fmt.Fprintf(&b, "ServiceEntries (%d): not applied (dry run)\n", len(res.ServiceEntries))
+		}
 	case res.ServiceEntriesFile != "":
 		fmt.Fprintf(&b, "ServiceEntries (%d) written to %s\n", len(res.ServiceEntries), res.ServiceEntriesFile)
 	default:

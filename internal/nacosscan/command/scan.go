@@ -3,7 +3,9 @@
 // (manifests, a cluster with client-go, or a running `graylane up` over
 // internal/adminapi) and PassthroughCluster edges from Prometheus, runs
 // internal/nacosscan, prints the findings, and for fix publishes the
-// shared Spring configuration with compare-and-swap.
+// shared Spring configuration with compare-and-swap and, when asked,
+// applies the ServiceEntries (to the cluster with internal/kubeapply, or
+// to a running `graylane up` through its admin apply).
 package command
 
 import (
@@ -85,9 +87,12 @@ func (o *Options) check() error {
 			return cli.InputErrorf("--prometheus %q: want an http:// or https:// URL", o.Prometheus)
 		}
 	}
+	if err := o.Nacos.TLS.Check(); err != nil {
+		return &cli.InputError{Err: err} // it names the file
+	}
 	if o.Nacos.Server != "" {
-		// The URL alone: over HTTP without a username New does not call
-		// the server.
+		// The URL alone (and TLS settings for an https:// one): over
+		// HTTP without a username New does not call the server.
 		probe := o.Nacos
 		probe.Username, probe.Protocol = "", nacosclient.ProtocolHTTP
 		c, err := nacosclient.New(context.Background(), probe)
@@ -173,7 +178,7 @@ func readAll(ctx context.Context, o *Options, warn func(string)) (*source, error
 	if src.nacos, err = newNacos(ctx, o.Nacos); err != nil {
 		return nil, err
 	}
-	if src.snap.Nacos, err = readNacos(ctx, src.nacos, o.groups()); err != nil {
+	if src.snap.Nacos, err = readNacos(ctx, src.nacos, o.groups(), warn); err != nil {
 		return &src, err
 	}
 	if err := readShared(ctx, o, &src, warn); err != nil {
@@ -209,14 +214,17 @@ func readShared(ctx context.Context, o *Options, src *source, warn func(string))
 	return nil
 }
 
-// newNacos connects to Nacos: a server URL that does not parse and
-// credentials it refuses are input errors.
+// newNacos connects to Nacos: options the client refuses (a server URL
+// that does not parse, TLS settings for an http:// server) and
+// credentials Nacos refuses are input errors; a server that cannot be
+// reached (over gRPC, or with a certificate not trusted) is not.
 func newNacos(ctx context.Context, o nacosclient.Options) (*nacosclient.Client, error) {
 	c, err := nacosclient.New(ctx, o)
+	var bad *nacosclient.OptionsError
 	switch {
 	case err == nil:
 		return c, nil
-	case errors.Is(err, nacosclient.ErrAuth), o.Username == "":
+	case errors.Is(err, nacosclient.ErrAuth), errors.As(err, &bad):
 		return nil, &cli.InputError{Err: err}
 	}
 	return nil, err

@@ -45,15 +45,20 @@ const doing = "read by graylane nacos scan"
 type naming interface {
 	Services(ctx context.Context, group string) ([]string, error)
 	Instances(ctx context.Context, service, group string) ([]nacosclient.Instance, error)
+	Subscribers(ctx context.Context, service, group string) ([]nacosclient.Subscriber, error)
 	Namespace() string
 }
 
-// readNacos lists the services of the groups and their instances.
-func readNacos(ctx context.Context, c naming, groups []string) ([]nacosscan.NacosService, error) {
+// readNacos lists the services of the groups, their instances and their
+// subscribers. A server without the subscriber listing
+// (nacosclient.ErrUnsupported) is warned about once, and the scan goes on
+// without subscribers.
+func readNacos(ctx context.Context, c naming, groups []string, warn func(string)) ([]nacosscan.NacosService, error) {
 	ns := c.Namespace()
 	if ns == "" {
 		ns = "public"
 	}
+	subscribers := true
 	var out []nacosscan.NacosService
 	for _, g := range groups {
 		names, err := c.Services(ctx, g)
@@ -72,7 +77,37 @@ func readNacos(ctx context.Context, c naming, groups []string) ([]nacosscan.Naco
 					s.Instances = append(s.Instances, nacosscan.Instance{IP: in.IP, Port: in.Port})
 				}
 			}
+			if subscribers {
+				s.Subscribers, err = readSubscribers(ctx, c, name, g)
+				if errors.Is(err, nacosclient.ErrUnsupported) {
+					subscribers = false
+					warn("the Nacos server does not list subscribers (GET /nacos/v1/ns/service/subscribers answers 404): the callers come from the metrics only")
+				} else if err != nil {
+					return nil, err
+				}
+			}
 			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// readSubscribers is a service's subscribers as the scan takes them: by
+// IP, and by app name when the client reported one (Nacos says "unknown"
+// for a gRPC client that did not).
+func readSubscribers(ctx context.Context, c naming, name, group string) ([]nacosscan.Subscriber, error) {
+	subs, err := c.Subscribers(ctx, name, group)
+	if err != nil {
+		return nil, err
+	}
+	var out []nacosscan.Subscriber
+	for _, sub := range subs {
+		app := sub.App
+		if app == "unknown" {
+			app = ""
+		}
+		if sub.IP != "" || app != "" {
+			out = append(out, nacosscan.Subscriber{IP: sub.IP, App: app})
 		}
 	}
 	return out, nil
@@ -121,7 +156,8 @@ func readManifests(files []string, warn func(string)) (*kube, error) {
 
 // entryOf is a ServiceEntry by the addresses it covers.
 func entryOf(se *networkingv1.ServiceEntry, ns string) nacosscan.ServiceEntry {
-	out := nacosscan.ServiceEntry{Namespace: ns, Name: se.Name, Addresses: slices.Clone(se.Spec.Addresses)}
+	out := nacosscan.ServiceEntry{Namespace: ns, Name: se.Name, Addresses: slices.Clone(se.Spec.Addresses),
+		Managed: nacosscan.IsManaged(se.Labels, se.Annotations)}
 	for _, e := range se.Spec.Endpoints {
 		if e != nil && e.Address != "" {
 			out.Addresses = append(out.Addresses, e.Address)

@@ -4,12 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nacos-group/nacos-sdk-go/v2/clients"
+	"github.com/nacos-group/nacos-sdk-go/v2/common/constant"
+	"github.com/nacos-group/nacos-sdk-go/v2/model"
+	nacosutil "github.com/nacos-group/nacos-sdk-go/v2/util"
+	"github.com/nacos-group/nacos-sdk-go/v2/vo"
 	"github.com/prometheus/client_golang/prometheus"
 	networkingv1api "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -23,6 +32,7 @@ import (
 	"github.com/graylane/graylane/internal/kubetest"
 	"github.com/graylane/graylane/internal/nacosclient"
 	"github.com/graylane/graylane/internal/nacosscan"
+	"github.com/graylane/graylane/internal/nacosserver"
 	"github.com/graylane/graylane/internal/promstore"
 )
 
@@ -137,7 +147,8 @@ func ftoa(f float64) string { b, _ := json.Marshal(f); return string(b) }
 
 // TestScanCluster: the Kubernetes side from a real kube-apiserver:
 // Services and pods (pod IPs set through the status subresource), the
-// workload from the pods' ReplicaSet, callers from Prometheus.
+// workload from the pods' ReplicaSet, callers from Prometheus and from
+// Nacos's subscribers (an SDK client over gRPC and a 1.x push receiver).
 func TestScanCluster(t *testing.T) {
 	env := kubetest.Start(t)
 	cs, err := kubernetes.NewForConfig(env.Config)
@@ -188,7 +199,37 @@ func TestScanCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Two Nacos clients subscribe to order-service from pods of their own:
+	// the official Go SDK over gRPC (it reports its host's address, which
+	// is the checkout pod's IP here) and a 1.x client's push receiver in a
+	// batch pod (v1 instance list with clientIP and udpPort).
+	sdkIP := nacosutil.LocalIP()
+	if sdkIP == "" {
+		t.Fatal("the SDK finds no address of this host")
+	}
+	for i, p := range []struct{ name, rs, hash, ip string }{
+		{"checkout-5d8f9-x1", "checkout-5d8f9", "5d8f9", sdkIP}, {"batch-66b4c-x2", "batch-66b4c", "66b4c", "10.1.0.21"},
+	} {
+		rs, hash := p.rs, p.hash
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: "shop", Labels: map[string]string{"pod-template-hash": hash},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs,
+					UID: types.UID("0d1c5e1e-5ad6-4bb0-9d2c-3b8f3e0c0c0" + string(rune('1'+i))), Controller: ptr.To(true)}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x"}}},
+		}
+		created, err := cs.CoreV1().Pods("shop").Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: p.ip, PodIPs: []corev1.PodIP{{IP: p.ip}}}
+		if _, err := cs.CoreV1().Pods("shop").UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	srv := startNacos(t)
+	subscribeSDK(t, srv, "order-service")
+	listAsReceiver(t, srv, url.Values{"serviceName": {"order-service"}, "clientIP": {"10.1.0.21"}, "udpPort": {"53001"}})
 	o := Options{Nacos: nacosclient.Options{Server: "http://" + srv.HTTPAddr()}, Kubeconfig: env.Kubeconfig,
 		Prometheus: startPrometheus(t), Output: "json"}
 	var out bytes.Buffer
@@ -206,11 +247,51 @@ func TestScanCluster(t *testing.T) {
 		// name less the rollouts-pod-template-hash).
 		"bypass ops/cron order-service shop/order-service order-service.shop.svc.cluster.local:8082 1",
 		"bypass ops/mid-batch order-service shop/order-service order-service.shop.svc.cluster.local:8082 5",
+		// The Nacos subscribers, named by the pods at their IPs (no
+		// request counts).
+		"bypass shop/batch order-service shop/order-service order-service.shop.svc.cluster.local:8082 0",
+		"bypass shop/checkout order-service shop/order-service order-service.shop.svc.cluster.local:8082 0",
 		"bypass shop/web-v1 order-service shop/order-service order-service.shop.svc.cluster.local:8082 52",
 		// web has no pods in this cluster; legacy-db has a ServiceEntry.
 		"nacos-only  web  :0 0",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+// subscribeSDK subscribes to service with the official Go client
+// (nacos-sdk-go v2.3.2, over gRPC) for the rest of the test.
+func subscribeSDK(t *testing.T, srv *nacosserver.Server, service string) {
+	t.Helper()
+	host, p, _ := net.SplitHostPort(srv.HTTPAddr())
+	port, _ := strconv.ParseUint(p, 10, 64)
+	_, gp, _ := net.SplitHostPort(srv.GRPCAddr())
+	grpcPort, _ := strconv.ParseUint(gp, 10, 64)
+	c, err := clients.NewNamingClient(vo.NacosClientParam{
+		ClientConfig: &constant.ClientConfig{TimeoutMs: 10000, NotLoadCacheAtStart: true, AppName: "checkout",
+			CacheDir: t.TempDir(), LogDir: t.TempDir(), LogLevel: "error"},
+		ServerConfigs: []constant.ServerConfig{{IpAddr: host, Port: port, GrpcPort: grpcPort, ContextPath: "/nacos", Scheme: "http"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.CloseClient)
+	if err := c.Subscribe(&vo.SubscribeParam{ServiceName: service, SubscribeCallback: func([]model.Instance, error) {}}); err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+}
+
+// listAsReceiver is a 1.x client's instance list with a push receiver
+// (clientIP, udpPort in q): Nacos records it as a subscriber.
+func listAsReceiver(t *testing.T, srv *nacosserver.Server, q url.Values) {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.HTTPAddr() + "/nacos/v1/ns/instance/list?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("instance list %v: HTTP %d", q, resp.StatusCode)
 	}
 }

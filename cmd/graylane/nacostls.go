@@ -1,0 +1,43 @@
+package main
+
+import (
+	"github.com/spf13/pflag"
+
+	"github.com/graylane/graylane/internal/nacosclient"
+)
+
+// addNacosTLSFlags adds the TLS flags of a Nacos client, each name after
+// prefix ("" for nacos scan and fix, "nacos-" for up and apply), each
+// defaulting to its GRAYLANE_NACOS_* variable (mergeNacosTLS).
+func addNacosTLSFlags(f *pflag.FlagSet, prefix string, o *nacosclient.TLSOptions) {
+	f.StringVar(&o.CAFile, prefix+"ca-file", "", "with an https:// Nacos: PEM file of CA certificates trusted besides the system's (default: env "+nacosclient.EnvCAFile+")")
+	f.StringVar(&o.CertFile, prefix+"cert-file", "", "with an https:// Nacos: client certificate PEM file, for a Nacos that requires one (mutual TLS; default: env "+nacosclient.EnvCertFile+")")
+	f.StringVar(&o.KeyFile, prefix+"key-file", "", "with an https:// Nacos: the client certificate's key PEM file (default: env "+nacosclient.EnvKeyFile+")")
+	f.StringVar(&o.ServerName, prefix+"server-name", "", "with an https:// Nacos: the name its certificate must carry, when not the URL's host (default: env "+nacosclient.EnvServerName+")")
+	f.BoolVar(&o.InsecureSkipVerify, prefix+"insecure-skip-verify", false, "with an https:// Nacos: trust any certificate, for tests only (default: env "+nacosclient.EnvInsecureSkipVerify+")")
+}
+
+// nacosTLSFlags are the names addNacosTLSFlags adds after the prefix.
+var nacosTLSFlags = []string{"ca-file", "cert-file", "key-file", "server-name", "insecure-skip-verify"}
+
+// mergeNacosTLS fills the TLS flags not given with env's values.
+func mergeNacosTLS(f *pflag.FlagSet, prefix string, o *nacosclient.TLSOptions, env nacosclient.TLSOptions) {
+	for _, p := range []struct{ flag, env *string }{
+		{&o.CAFile, &env.CAFile}, {&o.CertFile, &env.CertFile}, {&o.KeyFile, &env.KeyFile}, {&o.ServerName, &env.ServerName},
+	} {
+		if *p.flag == "" {
+			*p.flag = *p.env
+		}
+	}
+	if !f.Changed(prefix + "insecure-skip-verify") {
+		o.InsecureSkipVerify = env.InsecureSkipVerify
+	}
+}
+
+func prefixed(prefix string, names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = prefix + n
+	}
+	return out
+}
