@@ -1,11 +1,13 @@
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -269,5 +272,70 @@ func TestOutboundTrafficPolicy(t *testing.T) {
 				t.Errorf("series (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestServiceEntryAppliedToRunningRuntime: a ServiceEntry in the shape
+// graylane nacos fix writes (host NAME.nacos, the instance IPs as
+// addresses and STATIC endpoints, an HTTP port per instance port),
+// applied to a running runtime through its admin API (POST /apply, what
+// nacos fix --apply-service-entries --local sends), takes effect at once:
+// a client that keeps calling the instance address Nacos gave it is
+// counted under the entry's host instead of PassthroughCluster, and the
+// entry's host reaches the same replica.
+func TestServiceEntryAppliedToRunningRuntime(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "app.yaml"), passthroughApp)
+	r := start(t, []string{dir})
+	var v2 *pod
+	for _, p := range r.rt.cfg.Load().pods {
+		if p.spec.labels["version"] == "v2" {
+			v2 = p
+		}
+	}
+	if v2 == nil {
+		t.Fatal("no order-v2 replica")
+	}
+	_, port, _ := net.SplitHostPort(v2.addr)
+	if code, body := r.get(t, true, v2.addr); code != 200 || body != "order(v2)" {
+		t.Fatalf("by the pod address before: %d %q", code, body)
+	}
+	entry := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nacos-order-legacy, namespace: default}
+spec:
+  hosts: [order-legacy.nacos]
+  addresses: [127.0.0.1]
+  ports: [{number: %s, name: http-%s, protocol: HTTP}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`, port, port)
+	res, err := adminapi.New(adminapi.Admin(r.rt.Addr())).Apply(context.Background(), "nacos-fix", []byte(entry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ServiceEntry default/nacos-order-legacy"}, res.Created); diff != "" {
+		t.Errorf("created (-want +got):\n%s", diff)
+	}
+	for _, host := range []string{v2.addr, "order-legacy.nacos:" + port} {
+		if code, body := r.get(t, true, host); code != 200 || body != "order(v2)" {
+			t.Errorf("%s after the entry: %d %q, want 200 order(v2)", host, code, body)
+		}
+	}
+	var got []string
+	for _, s := range seSeries(t, r.rt.metrics) {
+		if strings.Contains(s, "order-v2") {
+			got = append(got, s)
+		}
+	}
+	want := []string{
+		"destination 200 - order-legacy.nacos order-legacy.nacos default order-v2 = 2",
+		"destination 200 - unknown PassthroughCluster unknown order-v2 = 1",
+		"source 200 - order-legacy.nacos order-legacy.nacos default order-v2 = 2",
+		"source 200 - unknown PassthroughCluster unknown order-v2 = 1",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
 	}
 }
