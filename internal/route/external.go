@@ -139,6 +139,15 @@ func (x *External) Endpoints(authority string, port uint32, labels map[string]st
 	return out
 }
 
+// FirstPort is the number of the ServiceEntry's first port (0: it has
+// none): where a caller that names no port is taken to call it.
+func (x *External) FirstPort() uint32 {
+	if len(x.unit.ports) == 0 {
+		return 0
+	}
+	return x.unit.ports[0].number
+}
+
 // port is the ServiceEntry's port numbered n, nil when it has none.
 func (u *seUnit) port(n uint32) *sePort {
 	for i := range u.ports {

@@ -31,7 +31,7 @@ kind: ServiceEntry
 metadata: {name: pay, namespace: default}
 spec:
   hosts: [pay.example.com]
-  ports: [{number: 80, name: http, protocol: HTTP}]
+  ports: [{number: 8443, name: http, protocol: HTTP}]
   resolution: STATIC
   endpoints:
   - {address: 10.0.0.1, labels: {version: v1}}
@@ -42,7 +42,7 @@ kind: DestinationRule
 metadata: {name: pay}
 spec:
   host: pay.example.com
-  subsets: [{name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}, {name: v3, labels: {version: v3}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -52,6 +52,8 @@ spec:
   http:
   - match: [{headers: {x-pay: {exact: v3}}}]
     route: [{destination: {host: pay.example.com, subset: v3}}]
+  - match: [{headers: {x-pay: {exact: v1}}}]
+    route: [{destination: {host: pay.example.com, subset: v1}}]
   - route: [{destination: {host: pay.example.com, subset: v2}}]
 `
 
@@ -77,6 +79,8 @@ func TestLeavingTheMesh(t *testing.T) {
 	}{
 		{"ServiceEntry, subset v2", "web->pay.example.com", nil, route.AllowAny, "web:v1 -> pay.example.com:external", []string{"10.0.0.2:8080"},
 			[]string{"host pay.example.com leaves the mesh to ServiceEntry default/pay (resolution STATIC): 10.0.0.2:8080"}},
+		{"ServiceEntry, subset v1 by default port", "web->pay.example.com", http.Header{"X-Pay": {"v1"}}, route.AllowAny, "web:v1 -> pay.example.com:external", []string{"10.0.0.1:8443"},
+			[]string{"host pay.example.com leaves the mesh to ServiceEntry default/pay (resolution STATIC): 10.0.0.1:8443"}},
 		{"ServiceEntry, a subset no endpoint has", "web->pay.example.com", http.Header{"X-Pay": {"v3"}}, route.AllowAny, "web:v1 -> pay.example.com:503", nil,
 			[]string{"no endpoint of ServiceEntry default/pay (resolution STATIC) carries the labels {version=v3} of subset v3: Envoy answers 503 no healthy upstream"}},
 		{"a host nothing defines", "web->api.example.org", nil, route.AllowAny, "web:v1 -> api.example.org:passthrough", nil,

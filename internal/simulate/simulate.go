@@ -402,9 +402,13 @@ func (r *runner) callees(svc *Service) []string {
 }
 
 func (r *runner) portOf(callee, callerNS string) int32 {
-	host := r.t.PassthroughHost(&route.Request{Authority: callee, Source: route.Source{Namespace: callerNS}})
+	req := &route.Request{Authority: callee, Source: route.Source{Namespace: callerNS}}
+	host := r.t.PassthroughHost(req)
 	if s := r.services[host]; s != nil && len(s.Ports) > 0 {
 		return s.Ports[0]
+	}
+	if x := r.t.External(req, host); x != nil {
+		return int32(x.FirstPort()) // a ServiceEntry host: its first port
 	}
 	return 0
 }
