@@ -228,11 +228,16 @@ func seUpstream(x *External, d *Destination, reqPort uint32) (port uint32, probl
 // unknown destination, sent to the PassthroughCluster (AllowAny) or
 // answered 502 by the BlackHoleCluster route (RegistryOnly).
 func (t *Table) outside(req *Request, h *Hop) {
-	if x := t.ses.external(h.Host, req.namespace(), h.Port); x != nil {
-		if len(x.unit.ports) == 0 || x.unit.port(h.Port) != nil {
-			h.External = x
-			return
-		}
+	x := t.ses.external(h.Host, req.namespace(), h.Port)
+	if raw := hostOnly(req.Authority); x == nil && raw != h.Host {
+		// A ServiceEntry's short host is kept as written, not resolved
+		// in its namespace (istio/istio#13447, #36864): the name the
+		// client used matches it.
+		x = t.ses.external(raw, req.namespace(), h.Port)
+	}
+	if x != nil && (len(x.unit.ports) == 0 || x.unit.port(h.Port) != nil) {
+		h.External = x
+		return
 	}
 	if t.outbound == RegistryOnly {
 		h.Outcome, h.Status = Blocked, http.StatusBadGateway

@@ -36,6 +36,11 @@ spec:
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
+metadata: {name: short, namespace: default}
+spec: {hosts: [mainframe], ports: [{number: 80, name: http, protocol: HTTP}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
 metadata: {name: legacy-admin, namespace: default}
 spec:
   hosts: [legacy-admin.nacos]
@@ -224,6 +229,8 @@ func TestHop(t *testing.T) {
 			External: "default/legacy", Attempts: 2}},
 		{"passthrough to an address two ServiceEntries share: the one with the port", mesh("http://10.0.0.7:9002/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9002, Target: "/x",
 			External: "default/legacy-admin", Attempts: 2}},
+		{"passthrough to a ServiceEntry's short host, as written", mesh("http://mainframe/x"), hopSummary{Outcome: "forward", Status: 200, Host: "mainframe", Port: 80, Target: "/x",
+			External: "default/short", Attempts: 2}},
 		{"passthrough to a ServiceEntry address on a port none has", mesh("http://10.0.0.7:9003/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9003, Target: "/x",
 			Passthrough: true}},
 		// On a port the entry does not have, the host is unknown to the

@@ -64,7 +64,9 @@ func newSEIndex(in []ServiceEntry, fs *findings) *seIndex {
 				reject(fmt.Sprintf("spec.hosts[%d]", i), "empty host")
 				continue
 			}
-			u.hosts = append(u.hosts, ResolveHost(h, u.ns))
+			// As written: istiod does not resolve a ServiceEntry's short
+			// host in its namespace (istio/istio#13447, #36864).
+			u.hosts = append(u.hosts, strings.ToLower(h))
 		}
 		if rejected {
 			continue
