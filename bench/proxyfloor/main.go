@@ -2,15 +2,17 @@
 // be, in two designs, so that bench/proxy.sh can say what a proxy hop
 // costs in Go before any proxy work is done (issue #15 item 16):
 //
-//		go run ./bench/proxyfloor -mode goroutine -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
-//		go run ./bench/proxyfloor -mode epoll     -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
+//	go run ./bench/proxyfloor -mode goroutine -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
+//	go run ./bench/proxyfloor -mode epoll -listen 127.0.0.1:0 -upstream 127.0.0.1:8080
 //
-//	  - goroutine: one goroutine per client connection with its own upstream
-//	    connection, net.Conn reads and writes (the runtime's network poller):
-//	    the design of internal/dataplane without any of its work.
-//	  - epoll: one thread, one epoll instance of its own (level-triggered,
-//	    non-blocking sockets), no goroutine switch per request: the design of
-//	    nginx's worker.
+// goroutine: one goroutine per client connection with its own upstream
+// connection, net.Conn reads and writes (the runtime's network poller):
+// the design of internal/dataplane without any of its work.
+//
+// epoll: one thread, one epoll instance of its own (level-triggered,
+// non-blocking sockets, raw system calls that keep the thread's processor
+// while blocked), no goroutine switch per request: the design of nginx's
+// worker.
 //
 // Neither is a proxy: a request is forwarded as it came once its head has
 // arrived (requests with a body are not supported), an answer once its
@@ -22,7 +24,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -31,6 +32,7 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"unsafe"
 )
 
 func main() {
@@ -190,12 +192,12 @@ func serveEpoll(ln net.Listener, upstream string) error {
 	l := &loop{ep: ep, sides: map[int]*side{}, upstream: sa, listener: lf}
 	evs := make([]syscall.EpollEvent, 128)
 	for {
-		n, err := syscall.EpollWait(ep, evs, -1)
-		if errors.Is(err, syscall.EINTR) {
+		n, errno := rawEpollWait(ep, evs)
+		if errno == syscall.EINTR {
 			continue
 		}
-		if err != nil {
-			return err
+		if errno != 0 {
+			return errno
 		}
 		for _, ev := range evs[:n] {
 			if int(ev.Fd) == lfd {
@@ -262,11 +264,11 @@ func (l *loop) add(s *side) {
 // the peer in one call (the bench's messages are far smaller than a
 // socket buffer, so a short write ends the pair like an error).
 func (l *loop) readable(s *side) {
-	k, err := syscall.Read(s.fd, s.buf[s.n:])
-	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+	k, errno := rawIO(syscall.SYS_READ, s.fd, s.buf[s.n:])
+	if errno == syscall.EAGAIN || errno == syscall.EINTR {
 		return
 	}
-	if err != nil || k <= 0 {
+	if errno != 0 || k <= 0 {
 		l.closePair(s)
 		return
 	}
@@ -283,12 +285,31 @@ func (l *loop) readable(s *side) {
 		}
 		return
 	}
-	w, err := syscall.Write(s.peer, s.buf[:s.n])
-	if err != nil || w != s.n {
+	w, errno := rawIO(syscall.SYS_WRITE, s.peer, s.buf[:s.n])
+	if errno != 0 || w != s.n {
 		l.closePair(s)
 		return
 	}
 	s.n = 0
+}
+
+// The loop's system calls are raw: no runtime bookkeeping around them.
+// Through the runtime's syscall path (syscall.EpollWait), a wait that
+// blocks hands the loop's processor to another thread and takes it back
+// when the loop wakes: at 1000 requests a second that was 6 context
+// switches and 88 µs of CPU per request. Holding the processor while
+// blocked in epoll_wait is what an event loop's thread is for; the
+// runtime's preemption signal (a collection's stop-the-world) interrupts
+// the wait with EINTR, and the loop then reaches a safe point at once.
+func rawEpollWait(ep int, evs []syscall.EpollEvent) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(ep), uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), ^uintptr(0), 0, 0)
+	return int(n), e
+}
+
+// rawIO reads or writes b on a non-blocking socket.
+func rawIO(trap uintptr, fd int, b []byte) (int, syscall.Errno) {
+	n, _, e := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return int(n), e
 }
 
 func (l *loop) closePair(s *side) {

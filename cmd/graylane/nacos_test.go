@@ -1,52 +1,21 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestNacosServe runs `graylane nacos serve` with auth and talks to it over
 // the v1 HTTP API: login, register, list.
 func TestNacosServe(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var stderr lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		code := run(ctx, []string{"nacos", "serve", "--addr", "127.0.0.1:0", "--username", "nacos", "--password", "pw", "-o", "json"}, pw, &stderr)
-		pw.Close()
-		done <- code
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("nacos serve exited %d: %s", code, stderr.String())
-		}
-	})
-	started := make(chan map[string]string, 1)
-	go func() {
-		var info map[string]string
-		if err := json.NewDecoder(pr).Decode(&info); err != nil {
-			info = map[string]string{"error": err.Error()}
-		}
-		started <- info
-		_, _ = io.Copy(io.Discard, pr)
-	}()
-	var info map[string]string
-	select {
-	case info = <-started:
-	case <-time.After(2 * time.Minute):
-		t.Fatalf("nacos serve printed nothing: %s", stderr.String())
-	}
+	info := startNacosServe(t, "--username", "nacos", "--password", "pw")
 	base := info["listen"]
 	if !strings.HasPrefix(base, "http://127.0.0.1:") || !strings.HasPrefix(info["grpc"], "127.0.0.1:") {
-		t.Fatalf("start message = %v, want listen http://127.0.0.1:PORT and grpc 127.0.0.1:PORT; stderr: %s", info, stderr.String())
+		t.Fatalf("start message = %v, want listen http://127.0.0.1:PORT and grpc 127.0.0.1:PORT", info)
 	}
 
 	post := func(path string, form url.Values) (int, string) {

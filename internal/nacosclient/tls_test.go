@@ -152,21 +152,8 @@ func TestTLSTrust(t *testing.T) {
 		{"http to a plain server", nacosclient.ProtocolHTTP, plain, nacosclient.TLSOptions{CAFile: ca.File}, "does not speak TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := func() error {
-				c, err := nacosclient.New(ctx, nacosclient.Options{Server: "https://" + tc.srv.HTTPAddr(), Protocol: tc.protocol,
-					GRPCPort: grpcPortOf(t, tc.srv), TLS: tc.tls})
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				return roundTrip(ctx, c)
-			}()
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("error %v, want none", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("error %v, want one with %q", err, tc.want)
-			}
+			wantError(t, newAndRoundTrip(ctx, nacosclient.Options{Server: "https://" + tc.srv.HTTPAddr(), Protocol: tc.protocol,
+				GRPCPort: grpcPortOf(t, tc.srv), TLS: tc.tls}), tc.want)
 		})
 	}
 }
@@ -191,21 +178,8 @@ func TestMutualTLS(t *testing.T) {
 			{"with a foreign certificate", foreign, "requires a client certificate it trusts (mutual TLS)"},
 		} {
 			t.Run(p+" "+tc.name, func(t *testing.T) {
-				err := func() error {
-					c, err := nacosclient.New(ctx, nacosclient.Options{Server: "https://" + srv.HTTPAddr(), Protocol: p, GRPCPort: grpcPortOf(t, srv),
-						TLS: nacosclient.TLSOptions{CAFile: ca.File, CertFile: tc.cert.CertFile, KeyFile: tc.cert.KeyFile}})
-					if err != nil {
-						return err
-					}
-					defer c.Close()
-					return roundTrip(ctx, c)
-				}()
-				switch {
-				case tc.want == "" && err != nil:
-					t.Fatalf("error %v, want none", err)
-				case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-					t.Fatalf("error %v, want one with %q", err, tc.want)
-				}
+				wantError(t, newAndRoundTrip(ctx, nacosclient.Options{Server: "https://" + srv.HTTPAddr(), Protocol: p, GRPCPort: grpcPortOf(t, srv),
+					TLS: nacosclient.TLSOptions{CAFile: ca.File, CertFile: tc.cert.CertFile, KeyFile: tc.cert.KeyFile}}), tc.want)
 			})
 		}
 	}
@@ -338,5 +312,26 @@ func TestTLSOptions(t *testing.T) {
 	env["GRAYLANE_NACOS_INSECURE_SKIP_VERIFY"] = "maybe"
 	if _, err := nacosclient.OptionsFromEnv(lookup); err == nil || !strings.Contains(err.Error(), `GRAYLANE_NACOS_INSECURE_SKIP_VERIFY="maybe": want true or false`) {
 		t.Errorf("OptionsFromEnv with a bad bool: %v", err)
+	}
+}
+
+// newAndRoundTrip makes a client with o and runs roundTrip on it.
+func newAndRoundTrip(ctx context.Context, o nacosclient.Options) error {
+	c, err := nacosclient.New(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return roundTrip(ctx, c)
+}
+
+// wantError fails the test unless err is nil (want "") or contains want.
+func wantError(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("error %v, want none", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("error %v, want one with %q", err, want)
 	}
 }
