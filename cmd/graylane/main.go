@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graylane/graylane/internal/cli"
+	"github.com/graylane/graylane/internal/route"
 	routecmd "github.com/graylane/graylane/internal/route/command"
 )
 
@@ -92,6 +93,7 @@ func addRequestFlags(c *cobra.Command, files *[]string, o *routecmd.RequestOptio
 	f.StringVar(&o.Gateway, "gateway", "", "the request arrives at this ingress gateway, NAMESPACE/NAME, or NAME when one namespace has it (default: from a sidecar in the mesh)")
 	f.StringVar(&o.SourceLabels, "source-labels", "", "pod labels of the sending workload, k=v,k=v")
 	f.StringVar(&o.SourceNamespace, "source-namespace", "", "namespace of the sending workload (default: default, or the gateway's namespace)")
+	f.StringVar(&o.Outbound, "outbound-traffic-policy", route.AllowAnyName, "the mesh's outboundTrafficPolicy for a host that is neither a Service nor a ServiceEntry host: allow-any (it goes to itself, PassthroughCluster) or registry-only (502), as graylane up's flag")
 }
 
 func writeAny(w io.Writer, format string, v any) error {

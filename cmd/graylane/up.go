@@ -19,6 +19,7 @@ import (
 	"github.com/graylane/graylane/internal/dataplane"
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/nacosserver"
+	"github.com/graylane/graylane/internal/route"
 )
 
 type upOptions struct {
@@ -37,6 +38,10 @@ type upOptions struct {
 	sampleProcesses string
 	nacos           string
 	canaryNacos     canaryNacosFlags
+	// outbound is --outbound-traffic-policy, parsed into outboundPolicy
+	// by validate.
+	outbound       string
+	outboundPolicy route.OutboundPolicy
 }
 
 // upEdgeFlags are the limits and timeouts of the proxy listeners
@@ -67,6 +72,11 @@ locally: every Deployment replica is a process with its own sidecar (an HTTP
 proxy that applies the mesh routing with the replica's pod labels), every
 Gateway server is a local listener. Without -f it runs the bundled shop
 example (gateway -> order -> payment -> logistics, each with v1 and v2).
+
+Sidecars send a ServiceEntry host's requests to the entry's endpoints
+(resolution STATIC, DNS or NONE), and a host nothing defines to the host
+and port the client named (Istio's default ALLOW_ANY; with
+--outbound-traffic-policy registry-only they answer 502 instead).
 
 Documents of kinds it does not run are logged with their file:line; Rollout
 features it does not run (blueGreen, workloadRef, experiment and setMirrorRoute
@@ -114,6 +124,7 @@ gate runs with --open-read).`,
 	f.DurationVar(&o.edge.idle, "idle-timeout", dataplane.DefaultIdleTimeout, "gateway and sidecars: a kept-alive connection with no request is closed after this (negative: never)")
 	f.IntVar(&o.edge.maxConns, "max-connections", dataplane.DefaultMaxConnections, "gateway and sidecars: most connections a listener serves at once (more are closed; -1: no limit)")
 	f.StringVar(&o.sampleProcesses, "sample-processes", embedded.SamplesShared, "how built-in sample replicas run: shared (one sample host process serves them all, on Linux) or per-replica (a graylane sample process each)")
+	f.StringVar(&o.outbound, "outbound-traffic-policy", route.AllowAnyName, "what sidecars do with a host that is neither a Service nor a ServiceEntry host, as Istio's meshConfig.outboundTrafficPolicy: allow-any (send it to the host and port the client named, counted as PassthroughCluster) or registry-only (answer 502, counted as BlackHoleCluster)")
 	f.StringVar(&o.nacos, "nacos", "", "serve a local Nacos registry and config center at this address, gRPC on the port + 1000 (--nacos alone: "+nacosserver.DefaultAddr+"; see docs/nacos.md)")
 	f.Lookup("nacos").NoOptDefVal = nacosserver.DefaultAddr
 	o.canaryNacos.add(f, "the local registry of --nacos; without either nothing is published")
@@ -158,7 +169,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 		Files: files, Images: o.images, ImageFiles: o.imageFiles, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
 		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(),
-		SampleProcesses: o.sampleProcesses, Nacos: o.nacos, CanaryNacos: o.canaryNacos.options(),
+		SampleProcesses: o.sampleProcesses, Nacos: o.nacos, CanaryNacos: o.canaryNacos.options(), Outbound: o.outboundPolicy,
 		Serving: func(a adminapi.Addresses) {
 			readyShown = len(a.NotReady) == 0
 			printAddresses(out, o.output, a, false)

@@ -10,6 +10,7 @@ import (
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/route"
 )
 
 // Flag values are checked here, before a command starts anything, so that
@@ -45,6 +46,11 @@ func (o *upOptions) validate() error {
 	if err := o.canaryNacos.check(); err != nil {
 		return err
 	}
+	policy, err := route.ParseOutboundPolicy(o.outbound)
+	if err != nil {
+		return &cli.InputError{Err: fmt.Errorf("--outbound-traffic-policy: %w", err)}
+	}
+	o.outboundPolicy = policy
 	switch o.sampleProcesses {
 	case embedded.SamplesShared, embedded.SamplesPerReplica:
 	default:

@@ -86,7 +86,9 @@ func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 // routeInput is the routing compiler's input from the stored objects,
 // lanes compiled in.
 func (r *Runtime) routeInput() route.Input {
-	return expand.RouteInput(&manifest.Set{Objects: r.compiled})
+	in := expand.RouteInput(&manifest.Set{Objects: r.compiled})
+	in.Outbound = r.opts.Outbound
+	return in
 }
 
 // recompileLanes compiles the lanes again with their current states (a

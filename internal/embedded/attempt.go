@@ -94,6 +94,9 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 			return
 		}
 		m.pod = p
+		if p.external {
+			m.pod = nil // no sidecar there: the source reports alone
+		}
 		run := p.run.Load()
 		resp, conn, err := r.up.RoundTrip(req.Context(), p.addr, &out)
 		if err != nil {

@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +44,12 @@ func (c *config) podAt(hostport string) *pod {
 	return nil
 }
 
-type memberKey struct{ host, subset string }
+// memberKey names a member list: a Service host's subset (port 0), or a
+// ServiceEntry host's subset on one of its ports.
+type memberKey struct {
+	host, subset string
+	port         uint32
+}
 
 type memberList struct {
 	pods []*pod
@@ -52,7 +59,7 @@ type memberList struct {
 // endpoints returns the pods behind a Service host whose labels carry the
 // subset labels, cached per snapshot.
 func (c *config) endpoints(host, subset string, labels map[string]string) *memberList {
-	key := memberKey{host, subset}
+	key := memberKey{host: host, subset: subset}
 	c.mu.RLock()
 	m := c.members[key]
 	c.mu.RUnlock()
@@ -71,6 +78,12 @@ func (c *config) endpoints(host, subset string, labels map[string]string) *membe
 			}
 		}
 	}
+	return c.cacheMembers(key, m)
+}
+
+// cacheMembers keeps m as the member list of key in this snapshot, unless
+// another request did first: that one is returned.
+func (c *config) cacheMembers(key memberKey, m *memberList) *memberList {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev := c.members[key]; prev != nil {
@@ -101,4 +114,60 @@ func (m *memberList) pick(skip *pod) *pod {
 
 func serviceKey(name, ns string) string {
 	return strings.ToLower(name) + "." + ns + "." + route.ClusterDomain
+}
+
+// externalEndpoints returns the members a hop to a ServiceEntry host
+// (h.External) sends to: its endpoints for the hop's port and subset
+// (route.External.Endpoints), cached per snapshot; for resolution NONE
+// the address the client called (authority), not cached. An endpoint
+// that is a replica's address (127.0.0.1:PORT, as the ServiceEntries of
+// graylane nacos fix list the instances Nacos knows) is that replica, as
+// a real mesh reaches that pod and its sidecar reports the request too.
+func (c *config) externalEndpoints(h *route.Hop, authority string) *memberList {
+	return c.entryMembers(h.External, authority, h.Port, h.Subset, h.Labels)
+}
+
+// entryMembers are the members of ServiceEntry host x on port for a
+// subset (see externalEndpoints): a hop's, or a mirror's.
+func (c *config) entryMembers(x *route.External, authority string, port uint32, subset string, labels map[string]string) *memberList {
+	if x.OriginalDestination() {
+		return c.addressMembers(x.Endpoints(authority, port, labels))
+	}
+	key := memberKey{host: "serviceentry:" + x.ServiceEntry + ":" + x.Host, subset: subset, port: port}
+	c.mu.RLock()
+	m := c.members[key]
+	c.mu.RUnlock()
+	if m != nil {
+		return m
+	}
+	return c.cacheMembers(key, c.addressMembers(x.Endpoints(authority, port, labels)))
+}
+
+// passthroughMembers is the original destination of a request for a host
+// nothing defines (route.Hop.Passthrough): the host and port the client
+// named (port 80 when it named none), a replica when it is one's address.
+// Not cached: clients name hosts at will.
+func (c *config) passthroughMembers(authority string, port uint32) *memberList {
+	host := authority
+	if h, _, err := net.SplitHostPort(authority); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return c.addressMembers([]route.Endpoint{{Address: net.JoinHostPort(host, strconv.Itoa(int(port)))}})
+}
+
+// addressMembers makes members of addresses: the replica listening at an
+// address, else an endpoint outside the runtime (pod.external).
+func (c *config) addressMembers(eps []route.Endpoint) *memberList {
+	m := &memberList{pods: make([]*pod, 0, len(eps))}
+	for _, e := range eps {
+		if p := c.podAt(e.Address); p != nil {
+			m.pods = append(m.pods, p)
+			continue
+		}
+		p := &pod{addr: e.Address, external: true}
+		p.ready.Store(true)
+		m.pods = append(m.pods, p)
+	}
+	return m
 }

@@ -117,7 +117,10 @@ func TestConnServerHTTP(t *testing.T) {
 		{"post chunked", "POST http://b/p HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", `200 POST /p 5 ""|`},
 		{"chunked answer", "GET http://b/chunked HTTP/1.1\r\nHost: b\r\n\r\n", "200 part0;part1;part2;|"},
 		{"no content", "GET http://b/empty HTTP/1.1\r\nHost: b\r\n\r\n", "204 |"},
-		{"unknown host", "GET http://nope/ HTTP/1.1\r\nHost: nope\r\n\r\n", "503 no healthy upstream: nope.default.svc.cluster.local is not a Service of this runtime\n|"},
+		// A host nothing defines goes to its original destination
+		// (ALLOW_ANY): nothing listens there.
+		{"unknown host", "GET http://127.1.0.1:1/ HTTP/1.1\r\nHost: 127.1.0.1:1\r\n\r\n",
+			"503 upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: dial tcp 127.1.0.1:1: connect: connection refused\n|"},
 		{"origin-form with a query, pipelined bodies", "POST /p?q=1 HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabcPUT /p HTTP/1.1\r\nHost: b\r\nContent-Length: 1\r\n\r\nz",
 			`200 POST /p?q=1 3 ""|200 PUT /p 1 ""|`},
 		{"bare LF line ends (net/http path)", "GET http://b/lf HTTP/1.1\nHost: b\n\n", `200 GET /lf 0 ""|`},

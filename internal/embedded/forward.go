@@ -115,11 +115,13 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		if h.Fault.Delay > 0 && r.injectFault(w, ew, req, &h, &m) {
 			return
 		}
-		if p := cfg.podAt(req.Host); h.NotService && p != nil {
-			r.passthrough(w, ew, req, &h, p, &m, lim)
-			return
-		}
 		r.unavailable(w, &m, &h)
+		return
+	case route.Blocked:
+		// REGISTRY_ONLY: the catch-all route block_all answers 502 itself,
+		// reported as BlackHoleCluster (route.OutboundPolicy).
+		m.dest = route.BlackHoleCluster
+		r.fail(w, &m, h.Status, "blocked: "+req.Host+" is neither a Service nor a ServiceEntry host, and the outbound traffic policy is registry-only (BlackHoleCluster)")
 		return
 	}
 	m.dest = h.Host
@@ -129,22 +131,30 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	if len(h.Mirrors) > 0 {
 		r.mirror(cfg, req, &rr, &h, c)
 	}
-	members := cfg.endpoints(h.Host, h.Subset, h.Labels)
-	r.send(w, ew, req, &h, members, &m, lim, cluster{port: h.Port, subset: h.Subset, host: h.Host})
+	members, cl := r.members(cfg, req, &h, &m)
+	r.send(w, ew, req, &h, members, &m, lim, cl)
 }
 
-// passthrough sends a request whose host is not a Service but a replica's
-// own address (127.0.0.1:PORT, a pod IP here) to that replica, as Istio's
-// sidecar sends a call to a pod IP through its PassthroughCluster with the
-// default outbound policy ALLOW_ANY: no VirtualService, DestinationRule,
-// canary weight or lane applies, and the request is counted under
-// destination_service_name="PassthroughCluster" (with the replica it
-// reached as destination workload). This is what a Spring Cloud client
-// does with an instance address it took from Nacos (istio/istio#36596).
-func (r *Runtime) passthrough(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, h *route.Hop, p *pod, m *metric, lim *dataplane.Limits) {
-	h.Outcome, h.Status, h.Flags, h.Problem, h.NotService = route.Forward, http.StatusOK, "", "", false
-	m.dest = passthroughCluster
-	r.send(w, ew, req, h, &memberList{pods: []*pod{p}}, m, lim, cluster{port: h.Port, host: passthroughCluster})
+// members are where a forwarded hop goes, and its cluster: the replicas
+// of a Service's subset; a ServiceEntry host's endpoints (counted under
+// the entry's host and namespace); or, for a host nothing defines, its
+// original destination through the PassthroughCluster, as Istio's
+// sidecar does with the default outbound policy ALLOW_ANY: no
+// VirtualService, DestinationRule, canary weight or lane applies, and the
+// request is counted under destination_service_name="PassthroughCluster"
+// (with the replica it reached as destination workload when it called a
+// replica's own address, 127.0.0.1:PORT, as a Spring Cloud client does
+// with an instance address it took from Nacos: istio/istio#36596).
+func (r *Runtime) members(cfg *config, req *http.Request, h *route.Hop, m *metric) (*memberList, cluster) {
+	switch {
+	case h.External != nil:
+		m.dest, m.destNS = h.External.Host, h.External.Namespace
+		return cfg.externalEndpoints(h, req.Host), cluster{port: h.Port, subset: h.Subset, host: h.External.Host}
+	case h.Passthrough:
+		m.dest = passthroughCluster
+		return cfg.passthroughMembers(req.Host, h.Port), cluster{port: h.Port, host: passthroughCluster}
+	}
+	return cfg.endpoints(h.Host, h.Subset, h.Labels), cluster{port: h.Port, subset: h.Subset, host: h.Host}
 }
 
 // runtimeRand draws a hop's per-request numbers from math/rand/v2's

@@ -79,7 +79,7 @@ var (
 		"[{destination: {host: b, subset: v9}}]", // no such subset
 		"[{destination: {host: multi}}]",         // no port, two ports: the listener's
 		"[{destination: {host: multi, port: {number: 9090}}}]",
-		"[{destination: {host: ext.example.com}}]", // not a Service
+		"[{destination: {host: ext.example.com}}]", // a ServiceEntry host: outside
 		"[{destination: {host: b, subset: v2}, headers: {request: {set: {x-route: dest}}, response: {add: {x-dest: b}}}}]",
 	}
 	hopActions = []string{
@@ -182,7 +182,12 @@ func TestHopEquivalence(t *testing.T) {
 	v2 := readyPod("b", "v2", hopReplica(t, "v2"))
 	v2.spec.name = "b-v2-0"
 	pods = append(pods, v2)
-	rt, gwl := serveRouted(t, dataplane.EdgeOptions{}, hopBase, pods...)
+	// Outside the mesh: the ServiceEntry's endpoint, and a host nothing
+	// defines (passthrough), both a server that answers as "outside".
+	outside := hopReplica(t, outsideVersion)
+	_, outsidePort, _ := net.SplitHostPort(outside)
+	base := strings.Replace(hopBase, "resolution: DNS}", "resolution: STATIC, endpoints: [{address: 127.0.0.1, ports: {http: "+outsidePort+"}}]}", 1)
+	rt, gwl := serveRouted(t, dataplane.EdgeOptions{}, base, pods...)
 	gwl.caller.Store(&caller{gateways: []string{"istio-system/gw"}, port: 80, workload: "istio-ingressgateway"})
 	mesh, err := rt.serveCaller("127.0.0.1:0", &caller{source: route.Source{Namespace: "default"}, workload: "t"})
 	if err != nil {
@@ -207,11 +212,11 @@ func TestHopEquivalence(t *testing.T) {
 		{mesh, "b", "/api/v", http.Header{"X-Route": {"client"}}, meshSrc},
 		{mesh, "b", "/", nil, meshSrc},
 		{mesh, "multi", "/p", nil, meshSrc},
-		{mesh, "nope", "/", nil, meshSrc},
+		{mesh, "localhost:" + outsidePort, "/", nil, meshSrc},
 	}
 	configs := hopConfigs()
 	for ci, vs := range configs {
-		set, err := manifest.LoadBytes("gen.yaml", []byte(hopBase+"---\n"+vs))
+		set, err := manifest.LoadBytes("gen.yaml", []byte(base+"---\n"+vs))
 		if err != nil {
 			t.Fatalf("config %d: %v\n%s", ci, err, vs)
 		}
@@ -219,7 +224,7 @@ func TestHopEquivalence(t *testing.T) {
 		tab := route.Compile(in)
 		// The snapshot is published with its pods: the listeners'
 		// goroutines read it as soon as it is stored.
-		cfg := &config{table: tab, services: map[string]*corev1.Service{}, pods: pods}
+		cfg := &config{table: tab, services: map[string]*corev1.Service{}, pods: pods, byAddr: map[string]*pod{}}
 		for _, s := range in.Services {
 			cfg.services[serviceKey(s.Object.Name, nsOr(s.Object.Namespace))] = s.Object
 		}
@@ -241,13 +246,22 @@ func TestHopEquivalence(t *testing.T) {
 	}
 }
 
-// simulated is what the simulator says the request meets.
+// outsideVersion is the version the server outside the mesh answers.
+const outsideVersion = "outside"
+
+// simulated is what the simulator says the request meets. A hop that
+// leaves the mesh (a ServiceEntry host, a host nothing defines) reaches
+// the server outside, which the simulator does not know: its answer is
+// the one expected.
 func simulated(h *simulate.Hop, host, path string, header http.Header) hopSeen {
 	seen := hopSeen{Status: h.Status, Version: h.Version, Header: http.Header{}}
 	d := h.Decision
+	if d.Outcome == route.Forward && h.Status == http.StatusOK && (d.External != nil || d.Passthrough) {
+		seen.Version = outsideVersion
+	}
 	var answer http.Header
 	switch {
-	case d.Outcome == route.Forward && h.Version != "":
+	case d.Outcome == route.Forward && seen.Version != "":
 		up := header.Clone()
 		if up == nil {
 			up = http.Header{}
@@ -257,7 +271,7 @@ func simulated(h *simulate.Hop, host, path string, header http.Header) hopSeen {
 		if d.Authority != "" {
 			seen.Host = d.Authority
 		}
-		answer = answerOf(h.Version, seen.Path, seen.Host, seen.Route)
+		answer = answerOf(seen.Version, seen.Path, seen.Host, seen.Route)
 		d.ApplyResponseHeaders(answer)
 	case d.Outcome == route.Redirected:
 		answer = http.Header{"Location": {d.Route.Redirect.Location(host, path)}}

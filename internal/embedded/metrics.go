@@ -35,7 +35,7 @@ type metrics struct {
 
 // passthroughCluster is the destination of requests for hosts that are
 // not Services of the runtime, as Istio's metrics name it.
-const passthroughCluster = "PassthroughCluster"
+const passthroughCluster = route.PassthroughCluster
 
 // workloadLabels are the labels that name a workload in a series.
 type workloadLabels struct{ workload, namespace, app, version string }
@@ -44,6 +44,8 @@ type seriesKey struct {
 	caller *caller
 	pod    *pod
 	dest   string
+	// destNS is a ServiceEntry's namespace (dest its host).
+	destNS string
 	code   int
 	flags  string
 	// shadow: a mirrored request, reported by the destination only.
@@ -93,7 +95,9 @@ func newMetrics() *metrics {
 type metric struct {
 	caller *caller
 	start  time.Time
-	dest   string // destination service FQDN
+	dest   string // destination service FQDN, a ServiceEntry's host, or a cluster
+	// destNS is the namespace of a ServiceEntry dest names.
+	destNS string
 	pod    *pod
 	flags  string
 	// routed is when the router got the request, after a fault
@@ -153,7 +157,7 @@ func (m *metric) record(ms *metrics, code int) {
 	if flags == "" {
 		flags = "-"
 	}
-	key := seriesKey{caller: m.caller, pod: p, dest: m.dest, code: code, flags: flags}
+	key := seriesKey{caller: m.caller, pod: p, dest: m.dest, destNS: m.destNS, code: code, flags: flags}
 	ms.mu.RLock()
 	sp := ms.series[key]
 	ms.mu.RUnlock()
@@ -176,6 +180,15 @@ func (ms *metrics) newSeries(k seriesKey) *seriesPair {
 		dest, svcName, svcNS = "unknown", "unknown", "unknown"
 	case passthroughCluster:
 		dest, svcName, svcNS = "unknown", passthroughCluster, "unknown"
+	case route.BlackHoleCluster:
+		// As istiod labelled the block_all route's requests (host and
+		// name BlackHoleCluster: addVirtualDestinationServiceAttributes).
+		svcName, svcNS = route.BlackHoleCluster, "unknown"
+	}
+	if k.destNS != "" {
+		// A ServiceEntry host: Istio's cluster metadata names the
+		// service by its host, in the entry's namespace.
+		svcName, svcNS = dest, k.destNS
 	}
 	ns := k.caller.source.Namespace
 	if ns == "" {

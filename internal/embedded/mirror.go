@@ -25,7 +25,9 @@ const mirrorTimeout = 30 * time.Second
 // header is taken from the request as it came in. A request whose body
 // cannot be read twice (not buffered) is not mirrored, and counted in
 // graylane_mirror_skipped_total. A mirror Envoy has no cluster for (its
-// subset, or its port: route.Table.MirrorProblem) gets no copies.
+// subset, or its port: route.Table.MirrorProblem) gets no copies. A
+// mirror to a ServiceEntry host sends its copies to an endpoint of the
+// entry (nobody outside the mesh reports them).
 func (r *Runtime) mirror(cfg *config, req *http.Request, rr *route.Request, hop *route.Hop, c *caller) {
 	host := req.Host
 	if host == "" {
@@ -33,10 +35,22 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, rr *route.Request, hop 
 	}
 	for i := range hop.Mirrors {
 		mp := &hop.Mirrors[i]
-		if !mp.Sample(rand.Uint32N(1_000_000)) || cfg.table.MirrorProblem(rr, mp) != "" || cfg.services[mp.Host] == nil {
+		if !mp.Sample(rand.Uint32N(1_000_000)) || cfg.table.MirrorProblem(rr, mp) != "" {
 			continue
 		}
-		p := cfg.endpoints(mp.Host, mp.Subset, mp.Labels).pick(nil)
+		var members *memberList
+		switch x := cfg.table.External(rr, mp.Host); {
+		case cfg.services[mp.Host] != nil:
+			members = cfg.endpoints(mp.Host, mp.Subset, mp.Labels)
+		case x != nil:
+			// A ServiceEntry host's cluster, as for a request (its
+			// port as route.Table.Upstream picks it).
+			port, _ := cfg.table.Upstream(rr, &mp.Destination)
+			members = cfg.entryMembers(x, host, port, mp.Subset, mp.Labels)
+		default:
+			continue
+		}
+		p := members.pick(nil)
 		if p == nil {
 			continue // Envoy: no healthy upstream in the shadow cluster, no copy
 		}
@@ -75,6 +89,9 @@ func (r *Runtime) sendMirror(p *pod, out *dataplane.Request, c *caller, host str
 	}
 	if flags == "" {
 		flags = "-"
+	}
+	if p.external {
+		return // no sidecar there to report the copy
 	}
 	r.metrics.observeShadow(seriesKey{caller: c, pod: p, dest: host, code: code, flags: flags, shadow: true}, time.Since(start))
 }

@@ -63,8 +63,8 @@ spec:
 // address (127.0.0.1:PORT, what a Spring Cloud client takes from Nacos)
 // reaches that replica directly, whatever the VirtualService says, and is
 // counted under PassthroughCluster with the replica as destination, as
-// Istio's PassthroughCluster does (istio/istio#36596). A host that is
-// neither a Service nor a replica is still 503 NR.
+// Istio's PassthroughCluster does (istio/istio#36596). An address no
+// replica has goes there too (ALLOW_ANY): nothing listens on it, 503 UF.
 func TestPassthroughToPodAddress(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "app.yaml"), passthroughApp)
@@ -103,7 +103,7 @@ func TestPassthroughToPodAddress(t *testing.T) {
 		"destination graylane-client 200 - order order-v1 = 1",
 		"source graylane-client 200 - PassthroughCluster order-v2 = 2",
 		"source graylane-client 200 - order order-v1 = 1",
-		"source graylane-client 503 NR PassthroughCluster unknown = 1",
+		"source graylane-client 503 UF PassthroughCluster unknown = 1",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("series (-want +got):\n%s", diff)

@@ -32,9 +32,13 @@ type podSpec struct {
 
 // pod is one running replica: a process, its port and its sidecar.
 type pod struct {
-	spec     podSpec
-	port     int
-	addr     string // 127.0.0.1:port
+	spec podSpec
+	port int
+	addr string // 127.0.0.1:port
+	// external: an address outside the runtime (a ServiceEntry endpoint,
+	// a passthrough destination), always ready, with no process and no
+	// sidecar: a request to it has no destination reporter.
+	external bool
 	uid      string // POD_UID: the sample answers it on /healthz
 	sidecar  *listener
 	ready    atomic.Bool

@@ -86,6 +86,11 @@ type Options struct {
 	// SamplesShared ("" too: all in one sample host process, on Linux) or
 	// SamplesPerReplica (a process each).
 	SampleProcesses string
+	// Outbound is the mesh's outboundTrafficPolicy: what the sidecars do
+	// with a host that is neither a Service nor a ServiceEntry host
+	// (route.AllowAny, Istio's default: its original destination;
+	// route.RegistryOnly: 502).
+	Outbound route.OutboundPolicy
 }
 
 // Runtime runs manifests locally.
@@ -176,7 +181,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 		r.samples = newSampleHost(r)
 	}
 	r.up = &dataplane.Proxy{}
-	r.cfg.Store(&config{table: route.Compile(route.Input{}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
+	r.cfg.Store(&config{table: route.Compile(route.Input{Outbound: opts.Outbound}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil
 }
 

@@ -18,6 +18,7 @@ type Table struct {
 	// svcLocate locates the fields of the Services, by FQDN.
 	svcLocate map[string]Locator
 	ses       *seIndex
+	outbound  OutboundPolicy
 	drs       *drIndex
 	// fqdns maps a Service's (name, namespace) to its FQDN, so resolving a
 	// short name on the request path does not build the string.
@@ -86,6 +87,7 @@ func Compile(in Input) *Table {
 		}
 	}
 	t.ses = newSEIndex(in.ServiceEntries, fs)
+	t.outbound = in.Outbound
 	drs := newDRIndex(in.DestinationRules, fs)
 	t.drs = drs
 	t.gateways = newGatewayIndex(in.Gateways, fs)

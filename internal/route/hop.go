@@ -51,9 +51,13 @@ const (
 	// Aborted: the route's fault injection aborted the request: status
 	// Fault.Status, flags FI (DI,FI when it was delayed first).
 	Aborted
+	// Blocked: the host is neither a Service nor a ServiceEntry host the
+	// caller sees and the outbound policy is RegistryOnly: the sidecar's
+	// catch-all route answers 502 (BlackHoleCluster).
+	Blocked
 )
 
-var outcomeNames = [...]string{"forward", "not routed", "redirect", "direct response", "unavailable", "fault abort"}
+var outcomeNames = [...]string{"forward", "not routed", "redirect", "direct response", "unavailable", "fault abort", "blocked"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
@@ -81,10 +85,21 @@ type Hop struct {
 	// Problem says why the destination cannot be served (Unavailable;
 	// empty when NotService).
 	Problem string
-	// NotService: the destination host is not a Service of the table
-	// (Unavailable, flag NR): no workload serves it; Istio counts such
-	// requests under PassthroughCluster.
+	// NotService: a route's destination host is neither a Service nor
+	// a ServiceEntry host of the table, which does not know hosts (no
+	// Services or ServiceEntries were given, so the compiler set no
+	// Problem): Unavailable, flag NR, nothing serves it. (A request no
+	// route takes to a host nothing defines is Passthrough or Blocked.)
 	NotService bool
+	// External is the ServiceEntry host the request is forwarded to, out
+	// of the mesh (nil for a Service, and for Passthrough); its Endpoints
+	// are where it goes.
+	External *External
+	// Passthrough: the host is neither a Service nor a ServiceEntry host
+	// the caller sees, and the outbound policy is AllowAny: the request
+	// is forwarded to its original destination (the host and port the
+	// client named) through Istio's PassthroughCluster, with no route.
+	Passthrough bool
 	// Route is the matched route (nil for passthrough and NotRouted).
 	Route *Route
 	// Destination is the route's destination the request was sent to (nil
@@ -151,8 +166,7 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 	case res.Reason == Passthrough:
 		h.Host = t.PassthroughHost(req)
 		if t.services[h.Host] == nil {
-			h.unavailable(FlagNR, "")
-			h.NotService = true
+			t.outside(req, &h)
 		}
 		return h
 	}
@@ -178,9 +192,13 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 		h.unavailable(FlagNC, problem)
 		return h
 	case t.services[h.Host] == nil:
-		h.unavailable(FlagNR, "")
-		h.NotService = h.Outcome == Unavailable
-		return h
+		// A ServiceEntry host has its cluster; the compiler found the
+		// ones the caller does not see (d.Problem).
+		if h.External = t.ses.external(h.Host, req.namespace(), 0); h.External == nil {
+			h.unavailable(FlagNR, "")
+			h.NotService = h.Outcome == Unavailable
+			return h
+		}
 	}
 	h.Mirrors = rt.Mirrors
 	if h.Fault.Abort {
@@ -220,14 +238,19 @@ func (h *Hop) unavailable(flags, problem string) {
 // Service port a sidecar was called on). Envoy's cluster is
 // outbound|PORT|SUBSET|HOST, and istiod builds one per port the Service
 // has: when the Service has no such port, there is no cluster, and Envoy
-// answers 503 with flag NC (cluster not found). Hosts that are not a
-// Service (ServiceEntry, IP) are not checked.
+// answers 503 with flag NC (cluster not found). A ServiceEntry host's
+// clusters are its ports' (seUpstream); other hosts are not checked.
 func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem string) {
+	svc := t.services[d.Host]
+	if svc == nil {
+		if x := t.ses.external(d.Host, req.namespace(), 0); x != nil {
+			return seUpstream(x, d, req.port())
+		}
+	}
 	port = d.Port
 	if port == 0 {
 		port = req.port()
 	}
-	svc := t.services[d.Host]
 	if svc == nil {
 		return port, ""
 	}

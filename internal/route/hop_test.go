@@ -25,6 +25,31 @@ metadata: {name: ext, namespace: default}
 spec: {hosts: [ext.example.com], ports: [{number: 80, name: http, protocol: HTTP}], resolution: DNS}
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy, namespace: default}
+spec:
+  hosts: [legacy.nacos]
+  addresses: [10.0.0.7]
+  ports: [{number: 9001, name: http-9001, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.7}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: short, namespace: default}
+spec: {hosts: [mainframe], ports: [{number: 80, name: http, protocol: HTTP}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy-admin, namespace: default}
+spec:
+  hosts: [legacy-admin.nacos]
+  addresses: [10.0.0.7]
+  ports: [{number: 9002, name: http-9002, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 10.0.0.7}]
+---
+apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: web, namespace: default}
 spec:
@@ -72,6 +97,8 @@ spec:
   - match: [{uri: {prefix: /fault-delay-multi}}]
     fault: {delay: {fixedDelay: 1s, percentage: {value: 100}}}
     route: [{destination: {host: multi}}]
+  - match: [{uri: {prefix: /ext-port}}]
+    route: [{destination: {host: ext.example.com, port: {number: 8443}}}]
   - match: [{uri: {prefix: /ext}}]
     route: [{destination: {host: ext.example.com}}]
   - match: [{uri: {prefix: /multi}}]
@@ -120,6 +147,8 @@ type hopSummary struct {
 	Port               uint32
 	Target, Authority  string
 	NotService         bool
+	External           string // the ServiceEntry
+	Passthrough        bool
 	Problem            bool
 	Delay              time.Duration
 	Timeout            time.Duration
@@ -131,7 +160,10 @@ type hopSummary struct {
 func summarizeHop(h Hop) hopSummary {
 	s := hopSummary{Outcome: h.Outcome.String(), Status: h.Status, Flags: h.Flags, Host: strings.TrimSuffix(h.Host, ".default.svc.cluster.local"), Subset: h.Subset,
 		Port: h.Port, Target: h.Target, Authority: h.Authority, NotService: h.NotService, Problem: h.Problem != "", Delay: h.Fault.Delay,
-		Timeout: h.Policy.Timeout, Mirrors: len(h.Mirrors), DestinationDefined: h.Destination != nil}
+		Timeout: h.Policy.Timeout, Mirrors: len(h.Mirrors), DestinationDefined: h.Destination != nil, Passthrough: h.Passthrough}
+	if h.External != nil {
+		s.External = h.External.ServiceEntry
+	}
 	if h.Policy.Retries != nil {
 		s.Attempts = h.Policy.Retries.Attempts
 	}
@@ -185,8 +217,26 @@ func TestHop(t *testing.T) {
 			Port: 80, Target: "/fault-delay-missing", Problem: true, Delay: time.Second, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
 		{"fault delay, no cluster for the port: delayed, then 503", gw("http://shop.example.com/fault-delay-multi"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "DI,NC", Host: "multi",
 			Port: 80, Target: "/fault-delay-multi", Problem: true, Delay: time.Second, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
-		{"ServiceEntry host: not a Service", gw("http://shop.example.com/ext"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NR", Host: "ext.example.com", Port: 80, Target: "/ext",
-			NotService: true, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
+		// A ServiceEntry host has clusters, one per port of the entry
+		// (it was 503 NR "not a Service" before Graylane sent to them).
+		{"ServiceEntry host: its cluster", gw("http://shop.example.com/ext"), hopSummary{Outcome: "forward", Status: 200, Host: "ext.example.com", Port: 80, Target: "/ext",
+			External: "default/ext", Attempts: 2, VirtualService: edge, DestinationDefined: true}},
+		{"ServiceEntry host, a port it does not have: no cluster", gw("http://shop.example.com/ext-port"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NC", Host: "ext.example.com", Port: 8443,
+			Target: "/ext-port", Problem: true, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
+		{"passthrough to a ServiceEntry host", mesh("http://ext.example.com/x"), hopSummary{Outcome: "forward", Status: 200, Host: "ext.example.com", Port: 80, Target: "/x",
+			External: "default/ext", Attempts: 2}},
+		{"passthrough to a ServiceEntry address", mesh("http://10.0.0.7:9001/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9001, Target: "/x",
+			External: "default/legacy", Attempts: 2}},
+		{"passthrough to an address two ServiceEntries share: the one with the port", mesh("http://10.0.0.7:9002/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9002, Target: "/x",
+			External: "default/legacy-admin", Attempts: 2}},
+		{"passthrough to a ServiceEntry's short host, as written", mesh("http://mainframe/x"), hopSummary{Outcome: "forward", Status: 200, Host: "mainframe", Port: 80, Target: "/x",
+			External: "default/short", Attempts: 2}},
+		{"passthrough to a ServiceEntry address on a port none has", mesh("http://10.0.0.7:9003/x"), hopSummary{Outcome: "forward", Status: 200, Host: "10.0.0.7", Port: 9003, Target: "/x",
+			Passthrough: true}},
+		// On a port the entry does not have, the host is unknown to the
+		// sidecar's listener of that port: the catch-all route takes it.
+		{"passthrough to a ServiceEntry host on another port", mesh("http://ext.example.com:8443/x"), hopSummary{Outcome: "forward", Status: 200, Host: "ext.example.com", Port: 8443, Target: "/x",
+			Passthrough: true}},
 		{"multi-port Service without the listener port: no cluster", gw("http://shop.example.com/multi"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NC", Host: "multi", Port: 80,
 			Target: "/multi", Problem: true, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
 		{"multi-port Service with the listener port", gw("http://shop.example.com:8080/multi"), hopSummary{Outcome: "forward", Status: 200, Host: "multi", Port: 8080,
@@ -198,8 +248,45 @@ func TestHop(t *testing.T) {
 		{"catch-all route: the Service's only port", gw("http://shop.example.com:8080/"), hopSummary{Outcome: "forward", Status: 200, Host: "web", Port: 80, Target: "/",
 			Attempts: 2, VirtualService: edge, DestinationDefined: true}},
 		{"passthrough to a Service", mesh("http://web/p"), hopSummary{Outcome: "forward", Status: 200, Host: "web", Port: 80, Target: "/p", Attempts: 2}},
-		{"passthrough to a host that is not a Service", mesh("http://nope/"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NR", Host: "nope", Port: 80, Target: "/",
-			NotService: true, Attempts: 2}},
+		// Istio's default outboundTrafficPolicy ALLOW_ANY sends it to its
+		// original destination (PassthroughCluster); it was 503 NR before.
+		{"passthrough to a host nothing defines: no retries", mesh("http://nope/"), hopSummary{Outcome: "forward", Status: 200, Host: "nope", Port: 80, Target: "/",
+			Passthrough: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := tab.Evaluate(tt.req)
+			got := summarizeHop(tab.Hop(tt.req, &res, constRand(0)))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("hop (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestHopRegistryOnly: under outboundTrafficPolicy REGISTRY_ONLY a host
+// nothing defines is answered 502 by the sidecar's catch-all route
+// (BlackHoleCluster); ServiceEntry hosts still have their clusters, and a
+// route's destination nothing defines is still 503 (no cluster).
+func TestHopRegistryOnly(t *testing.T) {
+	in := inputYAML(t, hopYAML)
+	in.Outbound = RegistryOnly
+	tab := Compile(in)
+	mesh := func(url string) *Request {
+		r := req("GET", url)
+		r.Source = Source{Namespace: "default"}
+		return r
+	}
+	tests := []struct {
+		name string
+		req  *Request
+		want hopSummary
+	}{
+		{"a host nothing defines", mesh("http://nope/"), hopSummary{Outcome: "blocked", Status: 502, Host: "nope", Port: 80, Target: "/", Attempts: 2}},
+		{"an address nothing defines", mesh("http://10.0.0.8:9001/"), hopSummary{Outcome: "blocked", Status: 502, Host: "10.0.0.8", Port: 9001, Target: "/", Attempts: 2}},
+		{"a ServiceEntry host", mesh("http://ext.example.com/x"), hopSummary{Outcome: "forward", Status: 200, Host: "ext.example.com", Port: 80, Target: "/x",
+			External: "default/ext", Attempts: 2}},
+		{"a Service", mesh("http://web/p"), hopSummary{Outcome: "forward", Status: 200, Host: "web", Port: 80, Target: "/p", Attempts: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,16 +414,22 @@ func TestHopDoesNotAllocate(t *testing.T) {
 // BenchmarkHop: the decision alone, after Evaluate, for the common cases.
 func BenchmarkHop(b *testing.B) {
 	tab := compileYAML(b, hopYAML)
-	for _, tc := range []struct{ name, url string }{
-		{"weighted", "http://shop.example.com/"},
-		{"fault-delay", "http://shop.example.com/delay"},
-		{"rewrite-mirror-headers", "http://shop.example.com/api/items?x=1"},
-		{"passthrough", "http://web.default.svc.cluster.local/"},
+	for _, tc := range []struct {
+		name, url string
+		mesh      bool
+	}{
+		{"weighted", "http://shop.example.com/", false},
+		{"fault-delay", "http://shop.example.com/delay", false},
+		{"rewrite-mirror-headers", "http://shop.example.com/api/items?x=1", false},
+		{"serviceentry", "http://shop.example.com/ext", false},
+		{"passthrough", "http://web.default.svc.cluster.local/", true},
+		{"passthrough-serviceentry", "http://ext.example.com/", true},
+		{"passthrough-unknown", "http://unknown.example.org/", true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r := req("GET", tc.url)
 			r.Port = 80
-			if !strings.Contains(tc.url, "svc") {
+			if !tc.mesh {
 				r.Source = Source{Gateway: "istio-system/gw", Namespace: "istio-system"}
 			}
 			res := tab.Evaluate(r)

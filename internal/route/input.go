@@ -20,6 +20,9 @@ type Input struct {
 	// ServiceEntries add hosts to the registry: their namespace and
 	// exportTo decide where DestinationRules for those hosts are found.
 	ServiceEntries []ServiceEntry
+	// Outbound is the mesh's outboundTrafficPolicy for hosts nothing
+	// defines (AllowAny, Istio's default, when unset).
+	Outbound OutboundPolicy
 }
 
 // VirtualService is one VirtualService and where its fields were written.

@@ -97,7 +97,12 @@ type Destination struct {
 	DestinationRule string `json:"destinationRule,omitempty"`
 	// Problem is why this destination cannot be served ("" when fine);
 	// requests sent to it get 503.
-	Problem         string     `json:"problem,omitempty"`
+	Problem string `json:"problem,omitempty"`
+	// ServiceEntry ("namespace/name") and Endpoints are set by reports
+	// for a ServiceEntry host: the entry, and the addresses its cluster
+	// sends the request to (External.Endpoints). Not set by Compile.
+	ServiceEntry    string     `json:"serviceEntry,omitempty"`
+	Endpoints       []string   `json:"endpoints,omitempty"`
 	RequestHeaders  *HeaderOps `json:"requestHeaders,omitempty"`
 	ResponseHeaders *HeaderOps `json:"responseHeaders,omitempty"`
 }

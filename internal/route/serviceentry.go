@@ -13,14 +13,30 @@ type seUnit struct {
 	hosts []string // resolved
 	vis   visibility
 	ports []sePort
+	// addresses are spec.addresses (IPs; CIDR ranges are not matched).
+	addresses []string
+	// resolution is spec.resolution (NONE, STATIC, DNS, DNS_ROUND_ROBIN).
+	resolution string
+	endpoints  []seEndpoint
+	// ext is the External of each host, what a hop to it carries.
+	ext []*External
 }
 
-// sePort is a port of a ServiceEntry: its number, protocol (upper case)
-// and index in spec.ports.
+// sePort is a port of a ServiceEntry: its number, protocol (upper case),
+// name, targetPort and index in spec.ports.
 type sePort struct {
 	number   uint32
 	protocol string
 	index    int
+	name     string
+	target   uint32
+}
+
+// seEndpoint is one of spec.endpoints (a WorkloadEntry).
+type seEndpoint struct {
+	address string
+	ports   map[string]uint32
+	labels  map[string]string
 }
 
 // seIndex finds the ServiceEntries of a host.
@@ -48,13 +64,23 @@ func newSEIndex(in []ServiceEntry, fs *findings) *seIndex {
 				reject(fmt.Sprintf("spec.hosts[%d]", i), "empty host")
 				continue
 			}
-			u.hosts = append(u.hosts, ResolveHost(h, u.ns))
+			// As written: istiod does not resolve a ServiceEntry's short
+			// host in its namespace (istio/istio#13447, #36864).
+			u.hosts = append(u.hosts, strings.ToLower(h))
 		}
 		if rejected {
 			continue
 		}
 		for i, pt := range o.Spec.GetPorts() {
-			u.ports = append(u.ports, sePort{pt.GetNumber(), strings.ToUpper(pt.GetProtocol()), i})
+			u.ports = append(u.ports, sePort{pt.GetNumber(), strings.ToUpper(pt.GetProtocol()), i, pt.GetName(), pt.GetTargetPort()})
+		}
+		u.addresses = o.Spec.GetAddresses()
+		u.resolution = o.Spec.GetResolution().String()
+		for _, ep := range o.Spec.GetEndpoints() {
+			u.endpoints = append(u.endpoints, seEndpoint{address: ep.GetAddress(), ports: ep.GetPorts(), labels: ep.GetLabels()})
+		}
+		for _, h := range u.hosts {
+			u.ext = append(u.ext, &External{ServiceEntry: u.ns + "/" + u.meta.name, Namespace: u.ns, Host: h, Resolution: u.resolution, unit: u})
 		}
 		idx.all = append(idx.all, u)
 		idx.special[u.ns] = true

@@ -81,6 +81,16 @@ type Hop struct {
 	// status is 200).
 	GRPCStatus string `json:"grpcStatus,omitempty"`
 	Calls      []*Hop `json:"calls,omitempty"`
+	// ServiceEntry is the ServiceEntry ("namespace/name") whose host the
+	// request left the mesh to, and Endpoints the addresses its cluster
+	// sends to (route.External.Endpoints; for resolution NONE, the
+	// address called).
+	ServiceEntry string   `json:"serviceEntry,omitempty"`
+	Endpoints    []string `json:"endpoints,omitempty"`
+	// Passthrough: the host is neither a Service nor a ServiceEntry host;
+	// the request left the mesh to the host it named (Istio's
+	// PassthroughCluster, outbound policy ALLOW_ANY).
+	Passthrough bool `json:"passthrough,omitempty"`
 	// Decision is what the proxy did at this hop (route.Table.Hop): the
 	// upstream target after rewrite, the header operations, the retry
 	// policy. It is for Go callers, not part of the JSON report.
@@ -251,6 +261,15 @@ func (r *runner) hop(req *route.Request, depth int) *Hop {
 		_, h.Namespace, _ = route.ServiceOf(hp.Host)
 		h.GRPCStatus, h.Problem = hp.Fault.GRPCStatus, "fault injection: "+hp.Route.Fault.String()
 		return h
+	case route.Blocked:
+		h.Service = hp.Host
+		h.Problem = fmt.Sprintf("host %s is neither a Service nor a ServiceEntry host, and the outbound traffic policy is registry-only: the sidecar answers 502 (BlackHoleCluster)", hp.Host)
+		r.notes[h.Problem] = true
+		return h
+	}
+	if hp.External != nil || hp.Passthrough {
+		r.leave(h, req, &hp)
+		return h
 	}
 	sent := req.Header
 	if hp.RewritesRequestHeaders() {
@@ -278,6 +297,32 @@ func (r *runner) hop(req *route.Request, depth int) *Hop {
 		h.Calls = append(h.Calls, r.hop(next, depth+1))
 	}
 	return h
+}
+
+// leave fills a hop that leaves the mesh: to a ServiceEntry's endpoints
+// (none for the subset's labels: 503, as Envoy has no healthy upstream),
+// or to the host the request named (PassthroughCluster). Nothing there
+// is simulated further: no workload, no calls.
+func (r *runner) leave(h *Hop, req *route.Request, hp *route.Hop) {
+	h.Service, h.Status = hp.Host, 200
+	if hp.Passthrough {
+		h.Passthrough, h.Workload = true, "passthrough"
+		r.notes[fmt.Sprintf("host %s is neither a Service nor a ServiceEntry host: it leaves the mesh to the address the client named (PassthroughCluster, outbound traffic policy allow-any)", hp.Host)] = true
+		return
+	}
+	x := hp.External
+	h.ServiceEntry, h.Namespace, h.Workload = x.ServiceEntry, x.Namespace, "external"
+	for _, e := range x.Endpoints(req.Authority, hp.Port, hp.Labels) {
+		h.Endpoints = append(h.Endpoints, e.Address)
+	}
+	if len(h.Endpoints) == 0 {
+		h.Status = 503
+		h.Problem = fmt.Sprintf("no endpoint of ServiceEntry %s (resolution %s) carries the labels %s of subset %s: Envoy answers 503 no healthy upstream",
+			x.ServiceEntry, x.Resolution, describeLabels(nil, hp.Labels), hp.Subset)
+		r.notes[h.Problem] = true
+		return
+	}
+	r.notes[fmt.Sprintf("host %s leaves the mesh to ServiceEntry %s (resolution %s): %s", hp.Host, x.ServiceEntry, x.Resolution, strings.Join(h.Endpoints, ", "))] = true
 }
 
 // pickWorkload chooses a workload behind a Service host whose pod labels
@@ -357,9 +402,13 @@ func (r *runner) callees(svc *Service) []string {
 }
 
 func (r *runner) portOf(callee, callerNS string) int32 {
-	host := r.t.PassthroughHost(&route.Request{Authority: callee, Source: route.Source{Namespace: callerNS}})
+	req := &route.Request{Authority: callee, Source: route.Source{Namespace: callerNS}}
+	host := r.t.PassthroughHost(req)
 	if s := r.services[host]; s != nil && len(s.Ports) > 0 {
 		return s.Ports[0]
+	}
+	if x := r.t.External(req, host); x != nil {
+		return int32(x.FirstPort()) // a ServiceEntry host: its first port
 	}
 	return 0
 }

@@ -202,8 +202,8 @@ func TestReplicasWeightTheChoice(t *testing.T) {
 	// Without a VirtualService for this host the Service picks among all
 	// pods: pay-v1 has 3 replicas, pay-v2 has 1.
 	entry := route.Request{Authority: "pay.default.svc.cluster.local", Path: "/", Header: http.Header{}}
-	// The table knows the Services (not their VirtualServices): the hop
-	// answers 503 for hosts that are not one.
+	// The table knows the Services (not their VirtualServices); hosts
+	// that are not one would leave the mesh (PassthroughCluster).
 	tab := route.Compile(route.Input{Services: expand.RouteInput(set).Services})
 	rep, err := simulate.Run(tab, svcs, ws, simulate.Options{Entry: entry, Requests: 4000, Seed: 1})
 	if err != nil {

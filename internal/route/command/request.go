@@ -22,6 +22,21 @@ type RequestOptions struct {
 	// SourceLabels is "k=v,k=v": the sending workload's pod labels.
 	SourceLabels    string
 	SourceNamespace string
+	// Outbound is the mesh's outbound traffic policy, allow-any or
+	// registry-only ("" is allow-any): what a host nothing defines gets.
+	Outbound string
+}
+
+// OutboundPolicy parses o.Outbound; a bad value is an input error.
+func (o RequestOptions) OutboundPolicy() (route.OutboundPolicy, error) {
+	if o.Outbound == "" {
+		return route.AllowAny, nil
+	}
+	p, err := route.ParseOutboundPolicy(o.Outbound)
+	if err != nil {
+		return p, cli.InputErrorf("--outbound-traffic-policy: %v", err)
+	}
+	return p, nil
 }
 
 // BuildRequest parses the options into a route.Request. explicitPort

@@ -108,6 +108,9 @@ func Route(_ context.Context, o RouteOptions, stdout, stderr io.Writer) error {
 		decision = &d
 	}
 	in := expand.RouteInput(set)
+	if in.Outbound, err = o.Request.OutboundPolicy(); err != nil {
+		return err
+	}
 	placed, err := expand.AtRolloutSteps(set, &in, o.RolloutSteps)
 	if err != nil {
 		return &cli.InputError{Err: err}
@@ -176,8 +179,7 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 	}
 	switch res.Reason {
 	case route.Passthrough:
-		rep.Destinations = append(rep.Destinations, route.Destination{Host: t.PassthroughHost(req), Port: req.Port, Weight: 100})
-		findings = append(findings, "no VirtualService for this host on the mesh: the request goes to the host itself")
+		findings = append(findings, rep.passthrough(t, req, res)...)
 	case route.NoVirtualHost:
 		findings = append(findings, fmt.Sprintf("no VirtualService bound to gateway %s serves host %s: Envoy answers 404", gw, res.Host))
 	case route.NoRoute:
@@ -210,6 +212,49 @@ func Evaluate(t *route.Table, req *route.Request, explicitPort bool) *RouteRepor
 	}
 	rep.Findings = append([]string{}, findings...)
 	return rep
+}
+
+// passthrough reports a request no VirtualService routes on the mesh, as
+// route.Table.Hop decides it: to the Service of its host; to the
+// endpoints of a ServiceEntry's host (leaving the mesh); to the host
+// itself when nothing defines it (PassthroughCluster, outbound policy
+// allow-any), or 502 (registry-only).
+func (rep *RouteReport) passthrough(t *route.Table, req *route.Request, res route.Result) []string {
+	hp := t.Hop(req, &res, route.Certain)
+	d := route.Destination{Host: hp.Host, Port: hp.Port, Weight: 100}
+	var findings []string
+	switch {
+	case hp.Outcome == route.Blocked:
+		rep.Status = hp.Status
+		findings = append(findings, fmt.Sprintf("no VirtualService for this host on the mesh, and %s is neither a Service nor a ServiceEntry host: with outbound traffic policy registry-only the sidecar answers 502 (BlackHoleCluster)", hp.Host))
+	case hp.External != nil:
+		msg := "no VirtualService for this host on the mesh: it is a ServiceEntry host, the request leaves the mesh"
+		if f := leaveTo(hp.External, req, &d); f != "" {
+			msg, rep.Status = f, http.StatusServiceUnavailable
+		}
+		findings = append(findings, msg)
+	case hp.Passthrough:
+		findings = append(findings, fmt.Sprintf("no VirtualService for this host on the mesh, and %s is neither a Service nor a ServiceEntry host among the inputs: the request goes to the address the client named (PassthroughCluster, outbound traffic policy allow-any)", hp.Host))
+	default:
+		findings = append(findings, "no VirtualService for this host on the mesh: the request goes to the host itself")
+	}
+	rep.Destinations = append(rep.Destinations, d)
+	return findings
+}
+
+// leaveTo fills d, a destination that is ServiceEntry x's host, with the
+// entry and its endpoints for d's port and subset; it returns the
+// problem when there are none (Envoy: 503 no healthy upstream), "".
+func leaveTo(x *route.External, req *route.Request, d *route.Destination) string {
+	d.ServiceEntry = x.ServiceEntry
+	for _, e := range x.Endpoints(req.Authority, d.Port, d.Labels) {
+		d.Endpoints = append(d.Endpoints, e.Address)
+	}
+	if len(d.Endpoints) > 0 {
+		return ""
+	}
+	d.Problem = fmt.Sprintf("no endpoint of ServiceEntry %s (resolution %s) carries the labels of subset %q: Envoy answers 503 no healthy upstream", x.ServiceEntry, x.Resolution, d.Subset)
+	return d.Problem
 }
 
 // markNoPods marks the destinations no loaded pod can serve, as
@@ -261,6 +306,14 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 		// when the Service lacks that port (whatever the route's fault).
 		port, problem := t.Upstream(req, &d)
 		d.Port = port
+		if x := t.External(req, d.Host); x != nil && problem == "" && d.Problem == "" {
+			if f := leaveTo(x, req, &d); f != "" {
+				findings = append(findings, fmt.Sprintf("destination %d: %s", i, f))
+				if d.Weight > 0 && rep.Status == http.StatusOK {
+					rep.Status = http.StatusServiceUnavailable
+				}
+			}
+		}
 		if problem != "" {
 			d.Problem = problem
 			findings = append(findings, fmt.Sprintf("destination %d: %s", i, problem))
@@ -393,6 +446,8 @@ func (rep *RouteReport) text(w io.Writer) error {
 			b.WriteString("  (503: no cluster)")
 		case d.Problem != "":
 			b.WriteString("  (503: no healthy upstream)")
+		case d.ServiceEntry != "":
+			fmt.Fprintf(&b, "  (ServiceEntry %s: %s)", d.ServiceEntry, strings.Join(d.Endpoints, ", "))
 		}
 		b.WriteString("\n")
 	}

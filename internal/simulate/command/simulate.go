@@ -66,6 +66,9 @@ func Simulate(_ context.Context, o SimulateOptions, stdout, stderr io.Writer) er
 	}
 	set = lanes.Set
 	in := expand.RouteInput(set)
+	if in.Outbound, err = o.Request.OutboundPolicy(); err != nil {
+		return err
+	}
 	placed, err := expand.AtRolloutSteps(set, &in, o.RolloutSteps)
 	if err != nil {
 		return &cli.InputError{Err: err}

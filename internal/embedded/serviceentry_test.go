@@ -1,0 +1,341 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/adminapi"
+	"github.com/graylane/graylane/internal/dataplane"
+	"github.com/graylane/graylane/internal/route"
+)
+
+// outside is a real HTTP server on loopback that answers its name and
+// the Host it was sent, and counts its requests.
+type outside struct {
+	name, addr string
+	mu         sync.Mutex
+	hits       int
+}
+
+func newOutside(t *testing.T, name string) *outside {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &outside{name: name, addr: ln.Addr().String()}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.hits++
+		o.mu.Unlock()
+		_, _ = io.WriteString(w, o.name+" "+r.Host)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return o
+}
+
+func (o *outside) port() string {
+	_, p, _ := net.SplitHostPort(o.addr)
+	return p
+}
+
+func (o *outside) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hits
+}
+
+// proxyGet sends GET http://host/path through the sidecar listener l as
+// an HTTP proxy (what a replica's HTTP_PROXY does), with header.
+func proxyGet(t *testing.T, l *listener, host, path string, header http.Header) (int, string) {
+	t.Helper()
+	proxy, _ := url.Parse("http://" + l.addr)
+	c := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+	defer c.CloseIdleConnections()
+	req, err := http.NewRequest(http.MethodGet, "http://"+host+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// seSeries lists istio_requests_total as "reporter code flags
+// destination_service destination_service_name destination_service_namespace
+// destination_workload = count", sorted.
+func seSeries(t *testing.T, ms *metrics) []string {
+	t.Helper()
+	mfs, err := ms.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "istio_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := labelMap(m)
+			out = append(out, fmt.Sprintf("%s %s %s %s %s %s %s = %g", l["reporter"], l["response_code"], l["response_flags"],
+				l["destination_service"], l["destination_service_name"], l["destination_service_namespace"], l["destination_workload"], m.GetCounter().GetValue()))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestServiceEntryDestinations: the sidecar sends a ServiceEntry host's
+// requests to the entry's endpoints, real servers on loopback - STATIC
+// (each endpoint on its port by the entry port's name, a subset of them
+// by their labels through a DestinationRule and a VirtualService), DNS
+// (the endpoint's name, localhost, resolved), NONE (the address the
+// client called, an address of the entry) - and counts them under the
+// entry's host and namespace, with no destination reporter (no sidecar
+// there); a route's mirror to a ServiceEntry host copies requests to its
+// endpoint. A call to a replica's address listed as an endpoint, or made
+// to an address of the entry on its port, reaches that replica, counted
+// by both reporters under the entry's host.
+func TestServiceEntryDestinations(t *testing.T) {
+	v1, v2, dns, none := newOutside(t, "v1"), newOutside(t, "v2"), newOutside(t, "dns"), newOutside(t, "none")
+	shadow := newOutside(t, "shadow")
+	rep := newOutside(t, "replica")
+	manifests := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pay, namespace: ext}
+spec:
+  hosts: [pay.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: %s}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {http: %s}, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pay, namespace: ext}
+spec:
+  host: pay.example.com
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: pay, namespace: ext}
+spec:
+  hosts: [pay.example.com]
+  http:
+  - match: [{headers: {x-pay: {exact: v2}}}]
+    route: [{destination: {host: pay.example.com, subset: v2}}]
+  - route: [{destination: {host: pay.example.com, subset: v1}}]
+    mirror: {host: shadow.example.com}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: shadow, namespace: ext}
+spec:
+  hosts: [shadow.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: %s}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: local, namespace: ext}
+spec:
+  hosts: [local.example.com]
+  ports: [{number: %s, name: http, protocol: HTTP}]
+  resolution: DNS
+  endpoints: [{address: localhost}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: direct, namespace: ext}
+spec:
+  hosts: [direct.example.com]
+  addresses: [127.0.0.1]
+  ports: [{number: %s, name: http, protocol: HTTP}]
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nacos-order, namespace: ext}
+spec:
+  hosts: [order.nacos]
+  addresses: [127.0.0.1]
+  ports: [{number: %s, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`, v1.port(), v2.port(), shadow.port(), dns.port(), none.port(), rep.port())
+	replica := readyPod("order", "v1", rep.addr)
+	rt, l := serveRoutedWith(t, Options{}, manifests, replica)
+
+	tests := []struct {
+		name, host string
+		header     http.Header
+		want       string
+	}{
+		{"STATIC, the VirtualService's default subset v1", "pay.example.com", nil, "v1 pay.example.com"},
+		{"STATIC, subset v2 by header", "pay.example.com", http.Header{"X-Pay": {"v2"}}, "v2 pay.example.com"},
+		{"DNS: the endpoint's name, resolved", "local.example.com:" + dns.port(), nil, "dns local.example.com:" + dns.port()},
+		{"NONE: the address called", "127.0.0.1:" + none.port(), nil, "none 127.0.0.1:" + none.port()},
+		{"STATIC endpoint that is a replica's address", "order.nacos:" + rep.port(), nil, "replica order.nacos:" + rep.port()},
+		// The shape of graylane nacos fix's entries: a client that keeps
+		// calling the instance address Nacos gave it is counted as the
+		// entry's host, not PassthroughCluster.
+		{"an address of the entry, on its port: the replica", "127.0.0.1:" + rep.port(), nil, "replica 127.0.0.1:" + rep.port()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := proxyGet(t, l, tt.host, "/", tt.header)
+			if code != http.StatusOK || body != tt.want {
+				t.Errorf("got %d %q, want 200 %q", code, body, tt.want)
+			}
+		})
+	}
+	// Subset v1 twice more: every request of the default route is v1's.
+	for range 2 {
+		if _, body := proxyGet(t, l, "pay.example.com", "/", nil); body != "v1 pay.example.com" {
+			t.Errorf("default route reached %q, want v1", body)
+		}
+	}
+	// The default route mirrors to another entry's endpoint: its three
+	// requests are copied there (fire and forget: waited for).
+	waitUntil(t, "three copies at the mirror", func() bool { return shadow.count() == 3 })
+	if got := []int{v1.count(), v2.count(), dns.count(), none.count(), rep.count()}; !cmp.Equal(got, []int{3, 1, 1, 1, 2}) {
+		t.Errorf("requests per server v1, v2, dns, none, replica: %v, want [3 1 1 1 2]", got)
+	}
+	want := []string{
+		"destination 200 - order.nacos order.nacos ext order = 2",
+		"source 200 - direct.example.com direct.example.com ext unknown = 1",
+		"source 200 - local.example.com local.example.com ext unknown = 1",
+		"source 200 - order.nacos order.nacos ext order = 2",
+		"source 200 - pay.example.com pay.example.com ext unknown = 4",
+	}
+	if diff := cmp.Diff(want, seSeries(t, rt.metrics)); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
+	}
+}
+
+// TestOutboundTrafficPolicy: a host no Service or ServiceEntry defines
+// goes to its original destination under ALLOW_ANY (here a real server
+// named localhost:PORT), counted as PassthroughCluster; under
+// REGISTRY_ONLY the sidecar answers 502 itself and counts it as
+// BlackHoleCluster, and the server gets nothing.
+func TestOutboundTrafficPolicy(t *testing.T) {
+	const svc = "apiVersion: v1\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: b}, ports: [{port: 80}]}\n"
+	tests := []struct {
+		name     string
+		policy   route.OutboundPolicy
+		wantCode int
+		wantHits int
+		want     []string
+	}{
+		{"allow-any", route.AllowAny, http.StatusOK, 1, []string{"source 200 - unknown PassthroughCluster unknown unknown = 1"}},
+		{"registry-only", route.RegistryOnly, http.StatusBadGateway, 0, []string{"source 502 - BlackHoleCluster BlackHoleCluster unknown unknown = 1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newOutside(t, "outside")
+			rt, l := serveRoutedWith(t, Options{Edge: dataplane.EdgeOptions{}, Outbound: tt.policy}, svc)
+			code, body := proxyGet(t, l, "localhost:"+srv.port(), "/x", nil)
+			if code != tt.wantCode {
+				t.Errorf("answer %d %q, want %d", code, body, tt.wantCode)
+			}
+			if code == http.StatusOK && !strings.HasPrefix(body, "outside localhost:") {
+				t.Errorf("body %q, want the outside server's", body)
+			}
+			if srv.count() != tt.wantHits {
+				t.Errorf("the server got %d requests, want %d", srv.count(), tt.wantHits)
+			}
+			if diff := cmp.Diff(tt.want, seSeries(t, rt.metrics)); diff != "" {
+				t.Errorf("series (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestServiceEntryAppliedToRunningRuntime: a ServiceEntry in the shape
+// graylane nacos fix writes (host NAME.nacos, the instance IPs as
+// addresses and STATIC endpoints, an HTTP port per instance port),
+// applied to a running runtime through its admin API (POST /apply, what
+// nacos fix --apply-service-entries --local sends), takes effect at once:
+// a client that keeps calling the instance address Nacos gave it is
+// counted under the entry's host instead of PassthroughCluster, and the
+// entry's host reaches the same replica.
+func TestServiceEntryAppliedToRunningRuntime(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "app.yaml"), passthroughApp)
+	r := start(t, []string{dir})
+	var v2 *pod
+	for _, p := range r.rt.cfg.Load().pods {
+		if p.spec.labels["version"] == "v2" {
+			v2 = p
+		}
+	}
+	if v2 == nil {
+		t.Fatal("no order-v2 replica")
+	}
+	_, port, _ := net.SplitHostPort(v2.addr)
+	if code, body := r.get(t, true, v2.addr); code != 200 || body != "order(v2)" {
+		t.Fatalf("by the pod address before: %d %q", code, body)
+	}
+	entry := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nacos-order-legacy, namespace: default}
+spec:
+  hosts: [order-legacy.nacos]
+  addresses: [127.0.0.1]
+  ports: [{number: %s, name: http-%s, protocol: HTTP}]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`, port, port)
+	res, err := adminapi.New(adminapi.Admin(r.rt.Addr())).Apply(context.Background(), "nacos-fix", []byte(entry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ServiceEntry default/nacos-order-legacy"}, res.Created); diff != "" {
+		t.Errorf("created (-want +got):\n%s", diff)
+	}
+	for _, host := range []string{v2.addr, "order-legacy.nacos:" + port} {
+		if code, body := r.get(t, true, host); code != 200 || body != "order(v2)" {
+			t.Errorf("%s after the entry: %d %q, want 200 order(v2)", host, code, body)
+		}
+	}
+	var got []string
+	for _, s := range seSeries(t, r.rt.metrics) {
+		if strings.Contains(s, "order-v2") {
+			got = append(got, s)
+		}
+	}
+	want := []string{
+		"destination 200 - order-legacy.nacos order-legacy.nacos default order-v2 = 2",
+		"destination 200 - unknown PassthroughCluster unknown order-v2 = 1",
+		"source 200 - order-legacy.nacos order-legacy.nacos default order-v2 = 2",
+		"source 200 - unknown PassthroughCluster unknown order-v2 = 1",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("series (-want +got):\n%s", diff)
+	}
+}
