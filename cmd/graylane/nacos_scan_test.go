@@ -153,12 +153,21 @@ func TestNacosScanLocal(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	out.Reset()
+	if code := run(ctx, []string{"nacos", "scan", "--local", "--admin", admin}, &out, &out); code != 1 || !strings.Contains(out.String(), "nacos-only") || !strings.Contains(out.String(), "pg") {
+		t.Errorf("scan --local with pg in Nacos only: exit %d, want 1 with a nacos-only finding for pg:\n%s", code, out.String())
+	}
 	for _, want := range []string{"ServiceEntry default/nacos-pg: created\n", "ServiceEntry default/nacos-pg: unchanged\n"} {
 		out.Reset()
 		code := run(ctx, []string{"nacos", "fix", "--local", "--admin", admin, "--apply-service-entries"}, &out, &out)
 		if code != 0 || !strings.Contains(out.String(), want) {
 			t.Errorf("fix --local --apply-service-entries: exit %d, want 0 with %q:\n%s", code, want, out.String())
 		}
+	}
+	// The scan reads the applied entry back: pg is no longer nacos-only.
+	out.Reset()
+	if code := run(ctx, []string{"nacos", "scan", "--local", "--admin", admin}, &out, &out); code != 0 || strings.Contains(out.String(), "pg") {
+		t.Errorf("scan --local after the ServiceEntry: exit %d, want 0 and no finding for pg:\n%s", code, out.String())
 	}
 	out.Reset()
 	code = run(ctx, []string{"nacos", "fix", "-f", "../../examples/seed004/v1.yaml", "--apply-service-entries"}, &out, &out)

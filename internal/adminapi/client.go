@@ -41,6 +41,8 @@ import (
 	"strings"
 	"time"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
 	"github.com/graylane/graylane/internal/plan"
 	"github.com/graylane/graylane/internal/route"
 )
@@ -144,6 +146,13 @@ func (c *Client) Workloads(ctx context.Context) ([]PodStatus, error) {
 func (c *Client) Kill(ctx context.Context, ns, name string) (PodStatus, error) {
 	var out PodStatus
 	return out, c.send(ctx, http.MethodPost, "/v1/workloads/"+url.PathEscape(ns)+"/"+url.PathEscape(name)+"/kill", "", nil, &out)
+}
+
+// ServiceEntries is GET /v1/serviceentries: the ServiceEntries the
+// runtime routes by, sorted by namespace/name.
+func (c *Client) ServiceEntries(ctx context.Context) ([]*networkingv1.ServiceEntry, error) {
+	var out []*networkingv1.ServiceEntry
+	return out, c.send(ctx, http.MethodGet, "/v1/serviceentries", "", nil, &out)
 }
 
 // Services is GET /v1/services: every Service with its ready endpoints.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/manifest"
@@ -67,6 +68,7 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("GET /v1/logs", r.serveLogs)
 	mux.HandleFunc("POST /v1/workloads/{ns}/{name}/kill", r.serveKill)
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
+	mux.HandleFunc("GET /v1/serviceentries", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.ServiceEntries()) })
 	if r.prom != nil {
 		// The embedded Prometheus: AnalysisTemplates with this address
 		// (or none) query the runtime's own Istio metrics.
@@ -202,6 +204,25 @@ func (r *Runtime) podStatus(p *pod) adminapi.PodStatus {
 	return adminapi.PodStatus{Name: p.spec.name, Workload: p.spec.workload, Namespace: p.spec.namespace, Labels: p.spec.labels,
 		Address: p.addr, Sidecar: p.sidecar.addr, State: state, Ready: p.ready.Load(), Restarts: p.restarts.Load(), PID: p.pid.Load(),
 		SharedProcess: r.hosted(p), LastError: lastErr, Log: r.podLog(p)}
+}
+
+// ServiceEntries lists the ServiceEntries the runtime routes by (applied
+// or loaded), each with its namespace, sorted by namespace/name.
+func (r *Runtime) ServiceEntries() []*networkingv1.ServiceEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := []*networkingv1.ServiceEntry{}
+	for _, o := range r.compiled {
+		if se, ok := o.Typed.(*networkingv1.ServiceEntry); ok {
+			c := se.DeepCopy()
+			c.Namespace = o.Namespace
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Namespace+"/"+out[i].Name < out[j].Namespace+"/"+out[j].Name
+	})
+	return out
 }
 
 // Services lists the Services with their ready endpoints.

@@ -295,12 +295,14 @@ func workloadOf(p *corev1.Pod) string {
 type localRuntime interface {
 	Workloads(ctx context.Context) ([]adminapi.PodStatus, error)
 	Services(ctx context.Context) ([]adminapi.ServiceStatus, error)
+	ServiceEntries(ctx context.Context) ([]*networkingv1.ServiceEntry, error)
 }
 
-// readLocal lists the replicas and Services of a running `graylane up`:
-// each replica is a pod at its process address (127.0.0.1:PORT), each
-// Service has its ready endpoints as pods and the host the runtime's
-// proxies route.
+// readLocal lists the replicas, Services and ServiceEntries of a running
+// `graylane up`: each replica is a pod at its process address
+// (127.0.0.1:PORT), each Service has its ready endpoints as pods and the
+// host the runtime's proxies route, and the ServiceEntries are those it
+// routes by (applied with nacos fix --apply-service-entries, among others).
 func readLocal(ctx context.Context, rt localRuntime) (*kube, error) {
 	ws, err := rt.Workloads(ctx)
 	if err != nil {
@@ -337,7 +339,15 @@ func readLocal(ctx context.Context, rt localRuntime) (*kube, error) {
 		}
 		svcs = append(svcs, svc)
 	}
-	return &kube{services: svcs, pods: pods}, nil
+	ses, err := rt.ServiceEntries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var entries []nacosscan.ServiceEntry
+	for _, se := range ses {
+		entries = append(entries, entryOf(se, se.Namespace))
+	}
+	return &kube{services: svcs, pods: pods, entries: entries}, nil
 }
 
 // passthroughQuery sums Istio's requests to PassthroughCluster over the
