@@ -70,15 +70,7 @@ func TestPassthroughToPodAddress(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "app.yaml"), passthroughApp)
 	r := start(t, []string{dir})
 
-	var v2 *pod
-	for _, p := range r.rt.cfg.Load().pods {
-		if p.spec.labels["version"] == "v2" {
-			v2 = p
-		}
-	}
-	if v2 == nil {
-		t.Fatal("no order-v2 replica")
-	}
+	v2 := orderV2(t, r)
 	if code, body := r.get(t, true, "order:8080"); code != 200 || body != "order(v1)" {
 		t.Fatalf("by the Service: %d %q, want 200 order(v1) (the VirtualService)", code, body)
 	}
@@ -108,4 +100,16 @@ func TestPassthroughToPodAddress(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("series (-want +got):\n%s", diff)
 	}
+}
+
+// orderV2 is passthroughApp's order-v2 replica.
+func orderV2(t *testing.T, r *running) *pod {
+	t.Helper()
+	for _, p := range r.rt.cfg.Load().pods {
+		if p.spec.labels["version"] == "v2" {
+			return p
+		}
+	}
+	t.Fatal("no order-v2 replica")
+	return nil
 }

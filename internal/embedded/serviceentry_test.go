@@ -287,15 +287,7 @@ func TestServiceEntryAppliedToRunningRuntime(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "app.yaml"), passthroughApp)
 	r := start(t, []string{dir})
-	var v2 *pod
-	for _, p := range r.rt.cfg.Load().pods {
-		if p.spec.labels["version"] == "v2" {
-			v2 = p
-		}
-	}
-	if v2 == nil {
-		t.Fatal("no order-v2 replica")
-	}
+	v2 := orderV2(t, r)
 	_, port, _ := net.SplitHostPort(v2.addr)
 	if code, body := r.get(t, true, v2.addr); code != 200 || body != "order(v2)" {
 		t.Fatalf("by the pod address before: %d %q", code, body)

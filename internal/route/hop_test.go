@@ -195,11 +195,7 @@ func TestHop(t *testing.T) {
 		return r
 	}
 	const edge = "default/edge"
-	tests := []struct {
-		name string
-		req  *Request
-		want hopSummary
-	}{
+	tests := []hopCase{
 		{"no virtual host", gw("http://nowhere.example.com/"), hopSummary{Outcome: "not routed", Status: 404, Flags: "NR", Port: 80, Target: "/", Attempts: 2}},
 		{"no route", gw("http://strict.example.com/other"), hopSummary{Outcome: "not routed", Status: 404, Flags: "NR", Port: 80, Target: "/other", Attempts: 2}},
 		{"redirect", gw("http://shop.example.com/redirect"), hopSummary{Outcome: "redirect", Status: 301, Port: 80, Target: "/redirect", Attempts: 2, VirtualService: edge}},
@@ -253,15 +249,7 @@ func TestHop(t *testing.T) {
 		{"passthrough to a host nothing defines: no retries", mesh("http://nope/"), hopSummary{Outcome: "forward", Status: 200, Host: "nope", Port: 80, Target: "/",
 			Passthrough: true}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := tab.Evaluate(tt.req)
-			got := summarizeHop(tab.Hop(tt.req, &res, constRand(0)))
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("hop (-want +got):\n%s", diff)
-			}
-		})
-	}
+	checkHops(t, tab, tests)
 }
 
 // TestHopRegistryOnly: under outboundTrafficPolicy REGISTRY_ONLY a host
@@ -277,26 +265,14 @@ func TestHopRegistryOnly(t *testing.T) {
 		r.Source = Source{Namespace: "default"}
 		return r
 	}
-	tests := []struct {
-		name string
-		req  *Request
-		want hopSummary
-	}{
+	tests := []hopCase{
 		{"a host nothing defines", mesh("http://nope/"), hopSummary{Outcome: "blocked", Status: 502, Host: "nope", Port: 80, Target: "/", Attempts: 2}},
 		{"an address nothing defines", mesh("http://10.0.0.8:9001/"), hopSummary{Outcome: "blocked", Status: 502, Host: "10.0.0.8", Port: 9001, Target: "/", Attempts: 2}},
 		{"a ServiceEntry host", mesh("http://ext.example.com/x"), hopSummary{Outcome: "forward", Status: 200, Host: "ext.example.com", Port: 80, Target: "/x",
 			External: "default/ext", Attempts: 2}},
 		{"a Service", mesh("http://web/p"), hopSummary{Outcome: "forward", Status: 200, Host: "web", Port: 80, Target: "/p", Attempts: 2}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			res := tab.Evaluate(tt.req)
-			got := summarizeHop(tab.Hop(tt.req, &res, constRand(0)))
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("hop (-want +got):\n%s", diff)
-			}
-		})
-	}
+	checkHops(t, tab, tests)
 }
 
 // The draws: the weighted pick takes the first, the fault the next two;
@@ -494,5 +470,26 @@ spec:
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("port %d: mirror problems (-want +got):\n%s", tt.port, diff)
 		}
+	}
+}
+
+// hopCase is a request and the hop it should take.
+type hopCase struct {
+	name string
+	req  *Request
+	want hopSummary
+}
+
+// checkHops runs each case through tab.Hop with draws of 0.
+func checkHops(t *testing.T, tab *Table, tests []hopCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := tab.Evaluate(tt.req)
+			got := summarizeHop(tab.Hop(tt.req, &res, constRand(0)))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("hop (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
