@@ -372,7 +372,7 @@ spec:
 		{[]string{"rollout", "set", "image", "order", "order=graylane/sample:2.0"}, 2, "runtime answered 404: rollout default/order not found"},
 		{[]string{"rollout", "promote", "order"}, 2, "runtime answered 404"},
 		{[]string{"rollout", "get", "order", "--wait"}, 2, "rollout default/order not found"},
-		{[]string{"get", "nodes"}, 2, `get "nodes": want workloads, services or routes`},
+		{[]string{"get", "nodes"}, 2, `get "nodes": want workloads, services, serviceentries or routes`},
 		{[]string{"apply", "-f", unmapped}, 2, "runtime answered 4"},
 	}
 	for _, tc := range tests {

@@ -97,17 +97,18 @@ func newGetCmd(stdout io.Writer) *cobra.Command {
 	var o localapi.GetOptions
 	var local bool
 	c := &cobra.Command{
-		Use:   "get workloads|services|routes --local [--admin ADDR]",
+		Use:   "get workloads|services|serviceentries|routes --local [--admin ADDR]",
 		Short: "List what a running `graylane up` runs",
 		Long: `Lists the workloads (one line per replica process), the Services with their
-endpoints, or the compiled routes (per gateway and for the mesh) of a running
+endpoints, the ServiceEntries (hosts, ports, resolution, endpoints; "se" for
+short), or the compiled routes (per gateway and for the mesh) of a running
 graylane up, reached at --admin, else $GRAYLANE_ADMIN, else ` + adminapi.DefaultAdmin + `.
 
 Exit codes: 0 listed, 1 the runtime cannot be reached, 2 bad input (an unknown
 kind, no --local, an answer 4xx of the runtime).`,
 		Example:   "  graylane get workloads --local\n  graylane get routes --local --admin 127.0.0.1:15000 -o json",
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"workloads", "services", "routes"},
+		ValidArgs: []string{"workloads", "services", "serviceentries", "routes"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Kind = args[0]
 			return localapi.Get(cmd.Context(), o, stdout)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/graylane/graylane/internal/adminapi"
@@ -125,6 +126,12 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			}
 			return tw.Flush()
 		})
+	case "serviceentries", "serviceentry", "se":
+		ses, err := c.ServiceEntries(ctx)
+		if err != nil {
+			return err
+		}
+		return cli.Write(stdout, o.Output, ses, func(w io.Writer) error { return writeServiceEntries(w, ses) })
 	case "routes", "route":
 		hs, err := c.Routes(ctx)
 		if err != nil {
@@ -139,5 +146,25 @@ func Get(ctx context.Context, o GetOptions, stdout io.Writer) error {
 			return tw.Flush()
 		})
 	}
-	return &cli.InputError{Err: fmt.Errorf("get %q: want workloads, services or routes", o.Kind)}
+	return &cli.InputError{Err: fmt.Errorf("get %q: want workloads, services, serviceentries or routes", o.Kind)}
+}
+
+// writeServiceEntries is the table of get serviceentries: one line per
+// entry with its hosts, ports (number/protocol), resolution and endpoint
+// addresses.
+func writeServiceEntries(w io.Writer, ses []*networkingv1.ServiceEntry) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tHOSTS\tPORTS\tRESOLUTION\tENDPOINTS")
+	for _, se := range ses {
+		var ports, eps []string
+		for _, p := range se.Spec.GetPorts() {
+			ports = append(ports, strconv.Itoa(int(p.GetNumber()))+"/"+p.GetProtocol())
+		}
+		for _, e := range se.Spec.GetEndpoints() {
+			eps = append(eps, e.GetAddress())
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", se.Namespace, se.Name, strings.Join(se.Spec.GetHosts(), ","), strings.Join(ports, ","),
+			se.Spec.GetResolution().String(), strings.Join(eps, ","))
+	}
+	return tw.Flush()
 }

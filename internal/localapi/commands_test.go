@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +94,31 @@ Gateway istio-system/app-gw created
 		if !strings.Contains(warn.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, warn.String())
 		}
+	}
+	// A ServiceEntry applied like the others is listed by get serviceentries.
+	dir := t.TempDir()
+	se := filepath.Join(dir, "se.yaml")
+	if err := os.WriteFile(se, []byte(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: pg, namespace: shop}
+spec:
+  hosts: [pg.nacos]
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+  resolution: STATIC
+  endpoints: [{address: 192.168.7.7}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(ctx, ApplyOptions{Files: []string{se}, Admin: admin}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := Get(ctx, GetOptions{Kind: "se", Admin: admin}, &out); err != nil {
+		t.Fatal(err)
+	}
+	wantSE := "NAME     HOSTS     PORTS     RESOLUTION  ENDPOINTS\nshop/pg  pg.nacos  5432/TCP  STATIC      192.168.7.7\n"
+	if diff := cmp.Diff(wantSE, out.String()); diff != "" {
+		t.Errorf("get serviceentries (-want +got):\n%s", diff)
 	}
 	out.Reset()
 	if err := Get(ctx, GetOptions{Kind: "routes", Admin: admin}, &out); err != nil {
