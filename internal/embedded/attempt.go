@@ -52,25 +52,8 @@ func (c cluster) String() string {
 // A failure of the client (its body, or its going away) is not the
 // replica's: see clientFail.
 func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, members *memberList, m *metric, lim *dataplane.Limits, cl cluster) {
-	pol := hop.Policy
-	rp := pol.Retries
-	out := r.outbound(req, hop)
-	out.Now, out.Idle, out.Timeout = m.start, lim.StreamIdle(), pol.Timeout
-	if rp != nil {
-		out.PerTry = rp.PerTryTimeout
-		out.KeepBody()
-	}
-	if out.Timeout > 0 && out.Body == nil {
-		// A request without a body is complete as it arrives.
-		start := m.start
-		if !m.routed.IsZero() {
-			start = m.routed
-		}
-		out.Deadline = start.Add(out.Timeout)
-	}
-	if ew != nil {
-		out.Watch = ew.CloseWatch()
-	}
+	rp := hop.Policy.Retries
+	out := r.outboundTries(ew, req, hop, m, lim)
 	var triedBuf [4]*pod
 	tried, retries := triedBuf[:0], 0
 	// retry waits before the next try; false: the route timeout passed
@@ -146,6 +129,31 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 		m.record(r.metrics, code)
 		return
 	}
+}
+
+// outboundTries is the request every try of send sends: outbound's,
+// with the route's timeouts, the body kept for retries, the deadline (a
+// request without a body is complete as it arrives: the route timeout
+// runs from its routing) and the client's close watch.
+func (r *Runtime) outboundTries(ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, m *metric, lim *dataplane.Limits) dataplane.Request {
+	pol := hop.Policy
+	out := r.outbound(req, hop)
+	out.Now, out.Idle, out.Timeout = m.start, lim.StreamIdle(), pol.Timeout
+	if rp := pol.Retries; rp != nil {
+		out.PerTry = rp.PerTryTimeout
+		out.KeepBody()
+	}
+	if out.Timeout > 0 && out.Body == nil {
+		start := m.start
+		if !m.routed.IsZero() {
+			start = m.routed
+		}
+		out.Deadline = start.Add(out.Timeout)
+	}
+	if ew != nil {
+		out.Watch = ew.CloseWatch()
+	}
+	return out
 }
 
 // failure is how a try failed.
