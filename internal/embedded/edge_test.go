@@ -138,6 +138,13 @@ func (e *edgeProxy) series(t *testing.T) []string {
 
 func requestSeries(t *testing.T, ms *metrics) []string {
 	t.Helper()
+	return seriesWith(t, ms, "reporter", "source_workload", "response_code", "response_flags", "destination_service_name", "destination_workload")
+}
+
+// seriesWith is each istio_requests_total series as "VALUE... = count"
+// with the values of the labels named, in their order, sorted.
+func seriesWith(t *testing.T, ms *metrics, labels ...string) []string {
+	t.Helper()
 	mfs, err := ms.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -149,8 +156,12 @@ func requestSeries(t *testing.T, ms *metrics) []string {
 		}
 		for _, m := range mf.GetMetric() {
 			l := labelMap(m)
-			out = append(out, fmt.Sprintf("%s %s %s %s %s %s = %g", l["reporter"], l["source_workload"], l["response_code"], l["response_flags"],
-				l["destination_service_name"], l["destination_workload"], m.GetCounter().GetValue()))
+			var b strings.Builder
+			for _, name := range labels {
+				b.WriteString(l[name])
+				b.WriteByte(' ')
+			}
+			out = append(out, fmt.Sprintf("%s= %g", b.String(), m.GetCounter().GetValue()))
 		}
 	}
 	sort.Strings(out)

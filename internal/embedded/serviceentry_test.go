@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -85,23 +84,8 @@ func proxyGet(t *testing.T, l *listener, host, path string, header http.Header) 
 // destination_workload = count", sorted.
 func seSeries(t *testing.T, ms *metrics) []string {
 	t.Helper()
-	mfs, err := ms.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, mf := range mfs {
-		if mf.GetName() != "istio_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			l := labelMap(m)
-			out = append(out, fmt.Sprintf("%s %s %s %s %s %s %s = %g", l["reporter"], l["response_code"], l["response_flags"],
-				l["destination_service"], l["destination_service_name"], l["destination_service_namespace"], l["destination_workload"], m.GetCounter().GetValue()))
-		}
-	}
-	sort.Strings(out)
-	return out
+	return seriesWith(t, ms, "reporter", "response_code", "response_flags", "destination_service",
+		"destination_service_name", "destination_service_namespace", "destination_workload")
 }
 
 // TestServiceEntryDestinations: the sidecar sends a ServiceEntry host's
