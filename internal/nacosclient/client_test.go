@@ -127,13 +127,24 @@ func testConfig(t *testing.T, protocol string) {
 
 func register(t *testing.T, srv *nacosserver.Server, q url.Values) {
 	t.Helper()
-	resp, err := testHTTPClient(t).Post(srv.URL()+"/nacos/v1/ns/instance?"+q.Encode(), "", nil)
+	call(t, srv, http.MethodPost, "/nacos/v1/ns/instance", q)
+}
+
+// call sends method path?q to the server (over TLS when it serves TLS)
+// and fails the test unless it answers 200.
+func call(t *testing.T, srv *nacosserver.Server, method, path string, q url.Values) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL()+path+"?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := testHTTPClient(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("register %v: HTTP %d", q, resp.StatusCode)
+		t.Fatalf("%s %s %v: HTTP %d", method, path, q, resp.StatusCode)
 	}
 }
 

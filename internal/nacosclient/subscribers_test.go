@@ -26,14 +26,7 @@ import (
 // (udpPort): the server records clientIP:udpPort as a subscriber.
 func listAsReceiver(t *testing.T, srv *nacosserver.Server, q url.Values) {
 	t.Helper()
-	resp, err := http.Get("http://" + srv.HTTPAddr() + "/nacos/v1/ns/instance/list?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("instance list %v: HTTP %d", q, resp.StatusCode)
-	}
+	call(t, srv, http.MethodGet, "/nacos/v1/ns/instance/list", q)
 }
 
 func TestSubscribers(t *testing.T) { protocols(t, testSubscribers) }
