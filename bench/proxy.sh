@@ -24,7 +24,7 @@
 # Usage: bench/proxy.sh   (from any folder; about 6 minutes, plus up to
 #   QUIET_WAIT seconds when other processes keep the machine busy)
 # Knobs (environment): DURATION=10s (closed loop per target, split in
-#   CROUNDS=5 interleaved rounds) WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
+#   CROUNDS=5 interleaved rounds of whole seconds) WARMUP=2s CONNS=32 RATE=1000 MAXCONN=64
 #   VDURATION=30s (open loop per target, split in VROUNDS=30 interleaved
 #   rounds), QUIET_WAIT=60 (seconds to wait for other load on the machine to
 #   stop), KEEP_TMP=1 (keep the temp folder: logs, raw outputs), PROFILE=1
@@ -434,7 +434,8 @@ open_report() {
 for t in "${TARGETS[@]}"; do warm "$t"; done
 # Closed loop in interleaved rounds too (forward, then backward order): a
 # burst of other work on the machine lands on every target alike.
-CROUND=$(calc "printf \"%gs\", $(sed 's/s$//' <<<"$DURATION")/$CROUNDS")
+# wrk takes whole seconds: rounds of at least 1 s.
+CROUND=$(calc "d = int($(sed 's/s$//' <<<"$DURATION")/$CROUNDS); printf \"%ds\", (d < 1 ? 1 : d)")
 for ((round = 1; round <= CROUNDS; round++)); do
 	order=("${TARGETS[@]}")
 	if ((round % 2 == 0)); then
