@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/graylane/graylane/internal/adminapi"
@@ -232,14 +231,7 @@ func newNacos(ctx context.Context, o nacosclient.Options) (*nacosclient.Client, 
 
 // FindingsError is returned by Scan when it found something (exit code
 // 1); N counts the findings.
-type FindingsError struct{ N int }
-
-func (e *FindingsError) Error() string {
-	if e.N == 1 {
-		return "1 finding"
-	}
-	return strconv.Itoa(e.N) + " findings"
-}
+type FindingsError = cli.FindingsError
 
 // Scan prints the findings: text (one a line, "where: kind: message
 // (hint)"), or {"findings": [...]} as JSON or YAML. It returns a
@@ -251,24 +243,7 @@ func Scan(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	}
 	defer src.close()
 	fs := nacosscan.Scan(src.snap)
-	report := struct {
-		Findings []nacosscan.Finding `json:"findings"`
-	}{Findings: fs}
-	if report.Findings == nil {
-		report.Findings = []nacosscan.Finding{}
-	}
-	err = cli.Write(stdout, o.Output, report, func(w io.Writer) error {
-		for _, f := range fs {
-			if _, err := fmt.Fprintln(w, f); err != nil {
-				return err
-			}
-		}
-		if len(fs) == 0 {
-			_, err := fmt.Fprintln(w, "no findings")
-			return err
-		}
-		return nil
-	})
+	err = cli.WriteFindings(stdout, o.Output, fs, nacosscan.Finding.String)
 	if err != nil {
 		return err
 	}

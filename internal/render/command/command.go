@@ -75,14 +75,7 @@ type LintOptions struct {
 
 // FindingsError is returned by Lint when it found errors or warnings (exit
 // code 1); N counts them.
-type FindingsError struct{ N int }
-
-func (e *FindingsError) Error() string {
-	if e.N == 1 {
-		return "1 finding"
-	}
-	return strconv.Itoa(e.N) + " findings"
-}
+type FindingsError = cli.FindingsError
 
 func checkLayout(l string) error {
 	if l != "" && l != v1alpha1.LayoutSubsets && l != v1alpha1.LayoutServices {
@@ -270,24 +263,7 @@ func Lint(_ context.Context, o LintOptions, stdout, stderr io.Writer) error {
 			failing++
 		}
 	}
-	report := struct {
-		Findings []lint.Finding `json:"findings"`
-	}{Findings: fs}
-	if report.Findings == nil {
-		report.Findings = []lint.Finding{}
-	}
-	err = cli.Write(stdout, o.Output, report, func(w io.Writer) error {
-		for _, f := range fs {
-			if _, err := fmt.Fprintf(w, "%s: %s\n", f.Severity, f); err != nil {
-				return err
-			}
-		}
-		if len(fs) == 0 {
-			_, err := fmt.Fprintln(w, "no findings")
-			return err
-		}
-		return nil
-	})
+	err = cli.WriteFindings(stdout, o.Output, fs, func(f lint.Finding) string { return fmt.Sprintf("%s: %s", f.Severity, f) })
 	if err != nil {
 		return err
 	}
