@@ -216,17 +216,15 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 // fault filter runs before its router looks for the destination's
 // cluster (istiod puts it ahead of the router in every HTTP filter
 // chain): the route's fault still applies, an abort answering instead of
-// the 503 (flags FI), a delay coming before it (flags DI,<the 503's>).
+// the 503 (flags FI), a delay coming before it (the 503's flags and DI, in Envoy's order).
 func (h *Hop) unavailable(flags, problem string) {
-	switch {
-	case h.Fault.Abort:
+	if h.Fault.Abort {
 		h.Outcome, h.Status, h.Flags = Aborted, h.Fault.Status, h.Fault.Flags()
-	case h.Fault.Delay > 0 && flags != "":
-		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, FlagDI+","+flags, problem
-	case h.Fault.Delay > 0:
-		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, FlagDI, problem
-	default:
-		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, flags, problem
+		return
+	}
+	h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, flags, problem
+	if h.Fault.Delay > 0 {
+		h.Flags = AddFlag(flags, FlagDI)
 	}
 }
 
