@@ -81,7 +81,9 @@ func TestScan(t *testing.T) {
 				{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.0.0.5:8082", Requests: 12},
 				{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.0.0.6:8082", Requests: 3},
 				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6", Requests: 1},
-				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6:9999", Requests: 100}, // another port
+				// Another port, the workload's all the same (Istio fills it in for
+				// a pod): not a call to the instance.
+				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6:9999", DestinationWorkload: "order-service", DestinationNamespace: "shop", Requests: 100},
 				{SourceWorkload: "unknown", SourceNamespace: "unknown", Destination: "10.0.0.5:8082", Requests: 5},
 				// No host recorded, but the peer's workload (Istio's peer metadata).
 				{SourceWorkload: "batch-v1", SourceNamespace: "ops", Destination: "unknown", DestinationWorkload: "order-service", DestinationNamespace: "shop", Requests: 2},
