@@ -218,9 +218,9 @@ func TestScanManifests(t *testing.T) {
 				Ports: []ServicePort{{Port: 80, Where: "shop.yaml:47"}}},
 		},
 		Pods: []Pod{
-			{Namespace: "shop", Name: "order-service", Workload: "order-service", Labels: map[string]string{"app": "order-service"}, ContainerPorts: map[string]int32{"http": 8082}, Where: "shop.yaml:60"},
-			{Namespace: "shop", Name: "payment", Workload: "payment", Labels: map[string]string{"app": "payment"}, Where: "shop.yaml:80"},
-			{Namespace: "shop", Name: "stock", Workload: "stock", Labels: map[string]string{"app": "stock"}, Where: "shop.yaml:90"},
+			{Namespace: "shop", Name: "order-service", Workload: "order-service", Labels: map[string]string{"app": "order-service"}, ContainerPorts: map[string]int32{"http": 8082}},
+			{Namespace: "shop", Name: "payment", Workload: "payment", Labels: map[string]string{"app": "payment"}},
+			{Namespace: "shop", Name: "stock", Workload: "stock", Labels: map[string]string{"app": "stock"}},
 		},
 		Nacos: []NacosService{
 			nacosSvc("order-service", nil, Instance{"172.16.0.4", 8082}),
