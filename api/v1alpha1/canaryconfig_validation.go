@@ -33,16 +33,6 @@ func (c *CanaryConfig) Default(containers []string) {
 	}
 }
 
-// EnvNames are the environment variables of the properties, by property
-// name (Spring's relaxed binding: springprops.EnvName).
-func (c *CanaryConfig) EnvNames() map[string]string {
-	out := make(map[string]string, len(c.Properties))
-	for k := range c.Properties {
-		out[k] = springprops.EnvName(k)
-	}
-	return out
-}
-
 // Env is the properties as environment variables, sorted by name.
 func (c *CanaryConfig) Env() []corev1.EnvVar {
 	out := make([]corev1.EnvVar, 0, len(c.Properties))
