@@ -33,6 +33,30 @@ func (c *CanaryConfig) Default(containers []string) {
 	}
 }
 
+// containerName is the container the properties go to: the one named,
+// else the first of cs.
+func (c *CanaryConfig) containerName(cs []corev1.Container) string {
+	if c.Container == "" && len(cs) > 0 {
+		return cs[0].Name
+	}
+	return c.Container
+}
+
+// ContainerIndex is the index in cs of the container the properties go
+// to (the one named, else the first), -1 when cs has no such container.
+func (c *CanaryConfig) ContainerIndex(cs []corev1.Container) int {
+	name := c.containerName(cs)
+	return slices.IndexFunc(cs, func(ct corev1.Container) bool { return ct.Name == name })
+}
+
+// AddEnv appends the properties' variables (Env) to the environment of
+// spec's container they go to (ContainerIndex); nothing without one.
+func (c *CanaryConfig) AddEnv(spec *corev1.PodSpec) {
+	if i := c.ContainerIndex(spec.Containers); i >= 0 {
+		spec.Containers[i].Env = append(spec.Containers[i].Env, c.Env()...)
+	}
+}
+
 // Env is the properties as environment variables, sorted by name.
 func (c *CanaryConfig) Env() []corev1.EnvVar {
 	out := make([]corev1.EnvVar, 0, len(c.Properties))
@@ -84,11 +108,8 @@ func (c *CanaryConfig) Validate(p *field.Path, containers []corev1.Container) fi
 // containers when it names none) is one of containers and sets none of
 // the properties' variables itself.
 func (c *CanaryConfig) CheckContainer(p *field.Path, containers []corev1.Container) field.ErrorList {
-	name := c.Container
-	if name == "" && len(containers) > 0 {
-		name = containers[0].Name
-	}
-	i := slices.IndexFunc(containers, func(ct corev1.Container) bool { return ct.Name == name })
+	name := c.containerName(containers)
+	i := c.ContainerIndex(containers)
 	if i < 0 {
 		names := make([]string, len(containers))
 		for i := range containers {
