@@ -39,15 +39,23 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
+		// Merge keys (<<: *anchor, <<: [*a, *b]) first, so that the map's
+		// own keys win over merged ones, as in SnakeYAML, which Spring uses.
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
 				return fmt.Errorf("line %d: a key that is not a scalar", k.Line)
 			}
-			if k.Tag == "!!merge" { // <<: *anchor
-				if err := flatten(out, prefix, v); err != nil {
-					return err
-				}
+			if k.Tag != "!!merge" {
+				continue
+			}
+			if err := flattenMerge(out, prefix, v); err != nil {
+				return err
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
 				continue
 			}
 			name := k.Value
@@ -72,6 +80,23 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 			out[prefix] = ""
 		} else {
 			out[prefix] = n.Value
+		}
+	}
+	return nil
+}
+
+// flattenMerge flattens the value of a merge key into the map at prefix:
+// one map, or a list of maps of which an earlier one wins.
+func flattenMerge(out map[string]string, prefix string, v *yaml.Node) error {
+	if v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	if v.Kind != yaml.SequenceNode {
+		return flatten(out, prefix, v)
+	}
+	for i := len(v.Content) - 1; i >= 0; i-- {
+		if err := flatten(out, prefix, v.Content[i]); err != nil {
+			return err
 		}
 	}
 	return nil
