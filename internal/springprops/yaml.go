@@ -13,23 +13,36 @@ import (
 // parseYAML flattens every document of a YAML stream; a later document's
 // value of a property wins, as Spring's later documents do.
 func parseYAML(content []byte) (map[string]string, error) {
+	docs, err := decodeAll(content)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
-	dec := yaml.NewDecoder(bytes.NewReader(content))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("yaml: %w", err)
-		}
+	for _, doc := range docs {
 		if len(doc.Content) == 0 {
 			continue
 		}
 		if err := flatten(out, "", doc.Content[0]); err != nil {
 			return nil, err
 		}
+	}
+	return out, nil
+}
+
+// decodeAll decodes every document of a YAML stream.
+func decodeAll(content []byte) ([]*yaml.Node, error) {
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("yaml: %w", err)
+		}
+		docs = append(docs, &doc)
 	}
 }
 
@@ -106,18 +119,9 @@ func flattenMerge(out map[string]string, prefix string, v *yaml.Node) error {
 // others, every other key, their order and their comments; new keys go
 // after the existing ones of their map.
 func setYAML(content []byte, set map[string]*string) ([]byte, error) {
-	var docs []*yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(content))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("yaml: %w", err)
-		}
-		docs = append(docs, &doc)
+	docs, err := decodeAll(content)
+	if err != nil {
+		return nil, err
 	}
 	if len(docs) == 0 {
 		docs = []*yaml.Node{{Kind: yaml.DocumentNode}}
