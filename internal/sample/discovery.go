@@ -31,6 +31,7 @@ import (
 type discovery struct {
 	opts     *NacosOptions
 	log      *slog.Logger
+	hc       *http.Client // naming's and config's, closed by close
 	naming   *nacosclient.Client
 	config   *nacosclient.Client
 	services []string // the services of the lb:// upstreams
@@ -74,7 +75,9 @@ func startDiscovery(n *NacosOptions, services []string, log *slog.Logger) (*disc
 	d.overrides.Store(&map[string]string{})
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	// No overall timeout (a long poll is held 30 s); calls bound their own.
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: nacosCallTimeout}).DialContext, MaxIdleConnsPerHost: 4}}
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: nacosCallTimeout}).DialContext,
+		MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second}}
+	d.hc = hc
 	server := n.Server
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
@@ -398,6 +401,8 @@ func (d *discovery) close(deregister bool) {
 			d.log.Warn("nacos: deregister", "service", r.Service, "err", err)
 		}
 	}
+	// The clients were given hc, so their Close would not close it.
+	d.hc.CloseIdleConnections()
 }
 
 // closeIf is close on a discovery that may be nil (no Nacos mode).

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -404,4 +405,71 @@ func FuzzParseImports(f *testing.F) {
 			}
 		}
 	})
+}
+
+// connCounter forwards TCP connections to target and counts those open.
+type connCounter struct {
+	ln   net.Listener
+	open atomic.Int32
+}
+
+func countConns(t *testing.T, target string) *connCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &connCounter{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			cc.open.Add(1)
+			go func() {
+				io.Copy(out, in) // until the client closes
+				cc.open.Add(-1)
+				out.Close()
+				in.Close()
+			}()
+			go func() {
+				io.Copy(in, out)
+				in.Close()
+			}()
+		}
+	}()
+	return cc
+}
+
+// TestNacosCloseClosesConnections: a stopped app keeps no idle connection
+// to Nacos (its HTTP client is the discovery's own).
+func TestNacosCloseClosesConnections(t *testing.T) {
+	s, _ := startNacos(t)
+	cc := countConns(t, s.HTTPAddr())
+	n := &NacosOptions{Server: cc.ln.Addr().String(), Group: nacosclient.DefaultGroup, Service: "order-service", IP: "127.0.0.1"}
+	d, err := startDiscovery(n, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.register(8080, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if cc.open.Load() == 0 {
+		t.Fatal("no connection to Nacos after registering")
+	}
+	d.close(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for cc.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to Nacos still open after close", cc.open.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
