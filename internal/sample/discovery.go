@@ -178,7 +178,7 @@ func (d *discovery) listen() {
 		if err != nil {
 			if d.ctx.Err() == nil {
 				d.log.Warn("nacos: listening to config imports", "err", err)
-				pause(d.ctx, retryPause)
+				sleep(d.ctx, retryPause)
 			}
 			continue
 		}
@@ -203,21 +203,11 @@ func (d *discovery) reread(i int, ci ConfigImport) {
 	if err != nil && !errors.Is(err, nacosclient.ErrNotFound) {
 		if d.ctx.Err() == nil {
 			d.log.Warn("nacos: reading a changed config import", "import", ci.String(), "err", err)
-			pause(d.ctx, retryPause)
+			sleep(d.ctx, retryPause)
 		}
 		return
 	}
 	d.setContent(i, ci, c.Content)
-}
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // refresh recomputes where the configuration points each upstream service,
@@ -365,7 +355,7 @@ func (d *discovery) beat(r nacosclient.Registration) {
 	defer d.wg.Done()
 	interval, failing := 5*time.Second, false
 	for {
-		pause(d.ctx, interval)
+		sleep(d.ctx, interval)
 		if d.ctx.Err() != nil {
 			return
 		}
