@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graylane/graylane/internal/nacosclient"
 	"github.com/graylane/graylane/internal/springprops"
 )
 
@@ -70,9 +71,6 @@ func (ci ConfigImport) String() string {
 	return s
 }
 
-// DefaultGroup is Nacos' default group.
-const DefaultGroup = "DEFAULT_GROUP"
-
 // envProperty reads a Spring property from the environment as Spring Boot's
 // SystemEnvironmentPropertyMapper does: the canonical variable name ('-'
 // removed: SPRING_CLOUD_NACOS_DISCOVERY_SERVERADDR), then the legacy one
@@ -110,7 +108,7 @@ func loadNacos(lookup func(string) (string, bool), app string) (*NacosOptions, e
 	n := &NacosOptions{
 		Server:    server,
 		Namespace: get("spring.cloud.nacos.discovery.namespace", ""),
-		Group:     get("spring.cloud.nacos.discovery.group", DefaultGroup),
+		Group:     get("spring.cloud.nacos.discovery.group", nacosclient.DefaultGroup),
 		Username:  get("spring.cloud.nacos.username", ""),
 		Password:  get("spring.cloud.nacos.password", ""),
 		Service:   get("spring.application.name", app),
@@ -136,7 +134,7 @@ func loadNacos(lookup func(string) (string, bool), app string) (*NacosOptions, e
 	}
 	if imports, name, ok := envProperty(lookup, "spring.config.import"); ok {
 		var err error
-		n.Imports, err = parseImports(imports, get("spring.cloud.nacos.config.group", DefaultGroup))
+		n.Imports, err = parseImports(imports, get("spring.cloud.nacos.config.group", nacosclient.DefaultGroup))
 		if err != nil {
 			return nil, fmt.Errorf("invalid %s %q: %w", name, imports, err)
 		}

@@ -388,7 +388,7 @@ func FuzzParseImports(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		got, err := parseImports(v, DefaultGroup)
+		got, err := parseImports(v, nacosclient.DefaultGroup)
 		if err != nil {
 			return
 		}
@@ -399,7 +399,7 @@ func FuzzParseImports(f *testing.F) {
 			if strings.ContainsAny(ci.DataID, "?,") || strings.ContainsAny(ci.Group, ",&") {
 				continue // String does not escape these
 			}
-			again, err := parseImports(ci.String(), DefaultGroup)
+			again, err := parseImports(ci.String(), nacosclient.DefaultGroup)
 			if err != nil || len(again) != 1 || again[0].DataID != ci.DataID || again[0].Group != ci.Group || again[0].Optional != ci.Optional {
 				t.Fatalf("%+v prints %q, which parses as %+v, %v", ci, ci.String(), again, err)
 			}
