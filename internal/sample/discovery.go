@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,19 +77,15 @@ func startDiscovery(n *NacosOptions, services []string, log *slog.Logger) (*disc
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: nacosCallTimeout}).DialContext,
 		MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second}}
 	d.hc = hc
-	server := n.Server
-	if !strings.Contains(server, "://") {
-		server = "http://" + server
-	}
 	ctx, cancel := context.WithTimeout(d.ctx, nacosCallTimeout)
 	defer cancel()
 	var err error
-	if d.naming, err = nacosclient.New(ctx, nacosclient.Options{Server: server, Namespace: n.Namespace, Group: n.Group,
+	if d.naming, err = nacosclient.New(ctx, nacosclient.Options{Server: n.Server, Namespace: n.Namespace, Group: n.Group,
 		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
 		d.cancel()
 		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
 	}
-	if d.config, err = nacosclient.New(ctx, nacosclient.Options{Server: server, Namespace: n.ConfigNamespace,
+	if d.config, err = nacosclient.New(ctx, nacosclient.Options{Server: n.Server, Namespace: n.ConfigNamespace,
 		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
 		d.cancel()
 		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
