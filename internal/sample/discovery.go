@@ -45,10 +45,17 @@ type discovery struct {
 	props []map[string]string
 	md5s  []string
 	// overrides: service -> where the configuration points its clients.
-	overrides atomic.Pointer[map[string]string]
+	overrides atomic.Pointer[map[string]clientURL]
 	// hosts: service -> its instances as last listed.
 	hosts      sync.Map
 	registered *nacosclient.Registration
+}
+
+// clientURL is where the configuration points a service's clients: the
+// property's value, and it parsed (by overrideBase).
+type clientURL struct {
+	value string
+	base  *url.URL
 }
 
 // Timing of the client, as the Nacos 1.x Java client's defaults.
@@ -71,7 +78,7 @@ const (
 // config import is missing (NacosConfigDataLoader).
 func startDiscovery(n *NacosOptions, services []string, log *slog.Logger) (*discovery, error) {
 	d := &discovery{opts: n, log: log, services: services, props: make([]map[string]string, len(n.Imports)), md5s: make([]string, len(n.Imports))}
-	d.overrides.Store(&map[string]string{})
+	d.overrides.Store(&map[string]clientURL{})
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	// No overall timeout (a long poll is held 30 s); calls bound their own.
 	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: nacosCallTimeout}).DialContext,
@@ -215,19 +222,20 @@ func (d *discovery) refresh() {
 		maps.Copy(merged, p)
 	}
 	d.mu.Unlock()
-	next := map[string]string{}
+	next := map[string]clientURL{}
 	for _, s := range d.services {
 		if v, key := override(merged, d.opts.Env, s); v != "" {
-			if _, err := overrideURL(v, "/"); err != nil {
+			base, err := overrideBase(v)
+			if err != nil {
 				d.log.Warn("nacos: ignoring a client url", "service", s, "property", key, "value", v, "err", err)
 				continue
 			}
-			next[s] = v
+			next[s] = clientURL{value: v, base: base}
 		}
 	}
 	prev := d.overrides.Swap(&next)
 	for _, s := range d.services {
-		if was, now := (*prev)[s], next[s]; was != now {
+		if was, now := (*prev)[s].value, next[s].value; was != now {
 			where := "instances from Nacos"
 			if now != "" {
 				where = now
@@ -281,9 +289,8 @@ func (d *discovery) pollHosts() {
 // NacosLoadBalancer uses), called at its IP and port (sidecar true:
 // through the sidecar, whatever NO_PROXY says).
 func (d *discovery) resolve(service string, u *url.URL) (target *url.URL, sidecar bool, err error) {
-	if base := (*d.overrides.Load())[service]; base != "" {
-		target, err = overrideURL(base, u.RequestURI())
-		return target, false, err
+	if o, ok := (*d.overrides.Load())[service]; ok {
+		return overrideURL(o.base, u), false, nil
 	}
 	var hosts []nacosclient.Instance
 	if v, ok := d.hosts.Load(service); ok {

@@ -230,14 +230,13 @@ func override(props map[string]string, env func(string) (string, bool), service 
 	return "", ""
 }
 
-// overrideURL joins an override with the upstream's path, as Feign does
-// with a client's url and a method's path; a url without a scheme gets
-// http:// (Feign's FeignClientFactoryBean). An empty value is no override.
-func overrideURL(base, path string) (*url.URL, error) {
+// overrideBase parses an override, a client's url; one without a scheme
+// gets http:// (Feign's FeignClientFactoryBean).
+func overrideBase(base string) (*url.URL, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	u, err := url.Parse(strings.TrimSuffix(base, "/") + path)
+	u, err := url.Parse(strings.TrimSuffix(base, "/"))
 	if err != nil {
 		return nil, err
 	}
@@ -245,4 +244,18 @@ func overrideURL(base, path string) (*url.URL, error) {
 		return nil, errors.New("must be an http:// or https:// URL with a host")
 	}
 	return u, nil
+}
+
+// overrideURL joins an override (from overrideBase) with the upstream's
+// path and query, as Feign does with a client's url and a method's path.
+// base is copied, not changed.
+func overrideURL(base, u *url.URL) *url.URL {
+	path, raw := u.Path, u.EscapedPath()
+	if path == "" {
+		path, raw = "/", "/"
+	}
+	t := *base
+	t.Path, t.RawPath = base.Path+path, base.EscapedPath()+raw
+	t.RawQuery, t.ForceQuery = u.RawQuery, u.ForceQuery
+	return &t
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -471,5 +472,37 @@ func TestNacosCloseClosesConnections(t *testing.T) {
 			t.Fatalf("%d connections to Nacos still open after close", cc.open.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestOverrideURL: an override joined with a call's path and query, the
+// parsed override left as it was.
+func TestOverrideURL(t *testing.T) {
+	for _, tc := range []struct{ base, call, want string }{
+		{"h:80", "lb://svc", "http://h:80/"},
+		{"http://h/", "lb://svc/x/y?q=1&r=%2F", "http://h/x/y?q=1&r=%2F"},
+		{"https://u:p@h:1/api", "lb://svc/a%2Fb?", "https://u:p@h:1/api/a%2Fb?"},
+		{"http://h/a%2Fb/", "lb://svc/%E4%B8%AD?x", "http://h/a%2Fb/%E4%B8%AD?x"},
+	} {
+		base, err := overrideBase(tc.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := base.String()
+		u, err := url.Parse(tc.call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := overrideURL(base, u).String(); got != tc.want {
+			t.Errorf("%s + %s = %s, want %s", tc.base, tc.call, got, tc.want)
+		}
+		if base.String() != before {
+			t.Errorf("%s: the base became %s", tc.base, base)
+		}
+	}
+	for _, bad := range []string{"ftp://h", "http://", "http://h:80:x/%zz"} {
+		if _, err := overrideBase(bad); err == nil {
+			t.Errorf("overrideBase(%q): no error", bad)
+		}
 	}
 }
