@@ -143,11 +143,13 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	}
 	if c.user != "" {
 		if _, err := c.accessToken(ctx); err != nil {
+			c.Close()
 			return nil, err
 		}
 	}
 	grpc, err := useGRPC(ctx, o.Protocol, c.base, c.grpcPort)
 	if err != nil {
+		c.Close()
 		return nil, err
 	}
 	if grpc {
@@ -156,6 +158,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		case err == nil:
 			c.grpc = t
 		case o.Protocol == ProtocolGRPC || ctx.Err() != nil:
+			c.Close()
 			return nil, err
 		}
 		// auto: what answers on the port is not Nacos' gRPC as this

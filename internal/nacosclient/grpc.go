@@ -242,7 +242,9 @@ func (t *grpcTransport) call(ctx context.Context, typ string, body map[string]an
 	}
 	body["requestId"] = strconv.FormatInt(t.ids.Add(1), 10)
 	p := t.payload(typ, body, headers)
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+	// The server registers a connection after its setup, asynchronously:
+	// the first call usually meets 301 and is sent again soon after.
+	for wait := time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 		resp, err := t.req.Request(ctx, p)
 		if err != nil {
 			return err
@@ -256,6 +258,8 @@ func (t *grpcTransport) call(ctx context.Context, typ string, body map[string]an
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("%s: the server never registered the connection: %w", typ, ctx.Err())
+			case <-t.recvDone:
+				return fmt.Errorf("%s: the connection's stream to the server ended", typ)
 			case <-time.After(wait):
 				continue
 			}

@@ -50,10 +50,6 @@ func mapKey(name string) string {
 	return "[" + name + "]"
 }
 
-// PlainName says whether a Nacos service name is a Spring map key as it
-// is (lower-case letters, digits, '-'); any other needs brackets.
-func PlainName(name string) bool { return plainKey.MatchString(name) }
-
 // FeignURLKey is the property that points the Feign client of a Nacos
 // service at a URL.
 func FeignURLKey(service string) string { return feignPrefix + mapKey(service) + ".url" }

@@ -107,7 +107,13 @@ func newIndex(s *Snapshot) *index {
 		}
 		host = strings.Trim(host, "[]")
 		ix.edgesByHost[host] = append(ix.edgesByHost[host], i)
-		ix.edgesByWorkload[e.DestinationNamespace+"/"+e.DestinationWorkload] = append(ix.edgesByWorkload[e.DestinationNamespace+"/"+e.DestinationWorkload], i)
+		// By workload only when the proxy recorded no host (callers): an
+		// edge with a host is matched by its address, so a call to
+		// another port of the workload is not taken for a bypass.
+		if e.Destination == "" || e.Destination == "unknown" {
+			w := e.DestinationNamespace + "/" + e.DestinationWorkload
+			ix.edgesByWorkload[w] = append(ix.edgesByWorkload[w], i)
+		}
 	}
 	return ix
 }

@@ -87,6 +87,14 @@ type Endpoint struct {
 // the client connected to (resolution NONE, Envoy's ORIGINAL_DST).
 func (x *External) OriginalDestination() bool { return x.Resolution == "NONE" }
 
+// PerAuthority reports whether Endpoints depends on the authority the
+// client named: resolution NONE, or a wildcard host without endpoints
+// resolved by DNS (the host the client named is the address). Otherwise
+// the endpoints of a port and subset are the same for every request.
+func (x *External) PerAuthority() bool {
+	return x.OriginalDestination() || strings.HasPrefix(x.Host, "*") && len(x.unit.endpoints) == 0
+}
+
 // Endpoints are the addresses a request for authority (host[:port]) sent
 // to port of the ServiceEntry, with the subset's labels, goes to (Istio's
 // istio.io/api networking/v1alpha3/service_entry.proto, Resolution):
