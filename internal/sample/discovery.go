@@ -86,22 +86,24 @@ func startDiscovery(n *NacosOptions, services []string, log *slog.Logger) (*disc
 	d.hc = hc
 	ctx, cancel := context.WithTimeout(d.ctx, nacosCallTimeout)
 	defer cancel()
+	fail := func(err error) (*discovery, error) {
+		d.cancel()
+		hc.CloseIdleConnections()
+		return nil, err
+	}
 	var err error
 	if d.naming, err = nacosclient.New(ctx, nacosclient.Options{Server: n.Server, Namespace: n.Namespace, Group: n.Group,
 		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
-		d.cancel()
-		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
+		return fail(fmt.Errorf("nacos %s: %w", n.Server, err))
 	}
 	if d.config, err = nacosclient.New(ctx, nacosclient.Options{Server: n.Server, Namespace: n.ConfigNamespace,
 		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
-		d.cancel()
-		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
+		return fail(fmt.Errorf("nacos %s: %w", n.Server, err))
 	}
 	refreshing := false
 	for i, ci := range n.Imports {
 		if err := d.importConfig(ctx, i, ci); err != nil {
-			d.cancel()
-			return nil, err
+			return fail(err)
 		}
 		refreshing = refreshing || ci.Refresh
 	}
