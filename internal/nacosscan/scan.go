@@ -129,15 +129,7 @@ func selects(svc *Service, p *Pod) bool {
 	if svc.Pods != nil {
 		return slices.Contains(svc.Pods, p.Name)
 	}
-	if len(svc.Selector) == 0 {
-		return false
-	}
-	for k, v := range svc.Selector {
-		if p.Labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return len(svc.Selector) > 0 && route.LabelsMatch(p.Labels, svc.Selector)
 }
 
 // podsAt are the pods an instance address is: the pods with its IP that
