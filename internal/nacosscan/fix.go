@@ -120,8 +120,10 @@ func ServiceEntries(findings []Finding, namespace string) []*networkingv1.Servic
 		if f.NacosGroup != "" && f.NacosGroup != "DEFAULT_GROUP" {
 			name = dnsLabel(f.NacosService + "-" + f.NacosGroup)
 		}
-		if seen[name] {
-			continue
+		// Two services whose names make the same DNS label (Pay.Svc and
+		// pay-svc) each get an entry: the later one numbered.
+		for i, base := 2, name; seen[name]; i++ {
+			name = fmt.Sprintf("%s-%d", base, i)
 		}
 		seen[name] = true
 		out = append(out, serviceEntry(f, name, namespace))
