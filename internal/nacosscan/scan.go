@@ -304,7 +304,7 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 	fixed := ix.fixed(n.Name, c)
 	base := Finding{Kind: KindBypass, NacosNamespace: n.Namespace, NacosGroup: n.Group, NacosService: n.Name,
 		Service: c.svc.ref(), Host: host, Port: c.port.Port, Addresses: c.addrs, Where: where,
-		Hint: fmt.Sprintf("point the client at %s: %s (graylane nacos fix writes it)", url, FeignURLKey(n.Name))}
+		Hint: fmt.Sprintf("point the client at %s: %s (graylane nacos fix writes it)", url, springprops.FeignURLKey(n.Name))}
 	what := fmt.Sprintf("%s (Nacos %s) at pod addresses %s, not through Service %s: VirtualService routing, canary weights and lanes do not apply",
 		n.Name, n.ref(), strings.Join(c.addrs, ", "), c.svc.ref())
 	if fixed {
@@ -319,7 +319,7 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 		}
 		base.Hint = fmt.Sprintf("%s points %s at %s already: make the caller import it (spring.config.import: optional:nacos:%s); "+
 			"if it does and has picked it up, these calls are older than the fix: scan again once the metrics window has passed",
-			ix.s.SharedName, FeignURLKey(n.Name), url, ix.s.SharedName)
+			ix.s.SharedName, springprops.FeignURLKey(n.Name), url, ix.s.SharedName)
 	}
 	if len(callers) == 0 {
 		f := base
@@ -348,7 +348,7 @@ func (ix *index) fixed(name string, c *candidate) bool {
 	if ix.s.Shared == nil {
 		return false
 	}
-	v, ok := springprops.Lookup(ix.s.Shared, nil, FeignURLKey(name))
+	v, ok := springprops.Lookup(ix.s.Shared, nil, springprops.FeignURLKey(name))
 	if !ok {
 		return false
 	}

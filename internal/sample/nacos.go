@@ -211,8 +211,8 @@ func lbService(u *url.URL) string {
 func overrideKeys(service string) []string {
 	return []string{
 		service + ".url",
-		"spring.cloud.openfeign.client.config." + service + ".url",
-		"spring.cloud.discovery.client.simple.instances." + service + "[0].uri",
+		springprops.FeignURLKey(service),
+		springprops.SimpleURIKey(service),
 	}
 }
 
