@@ -1,8 +1,6 @@
 package embedded
 
 import (
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,12 +148,7 @@ func (c *config) entryMembers(x *route.External, authority string, port uint32, 
 // named (port 80 when it named none), a replica when it is one's address.
 // Not cached: clients name hosts at will.
 func (c *config) passthroughMembers(authority string, port uint32) *memberList {
-	host := authority
-	if h, _, err := net.SplitHostPort(authority); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return c.addressMembers([]route.Endpoint{{Address: net.JoinHostPort(host, strconv.Itoa(int(port)))}})
+	return c.addressMembers([]route.Endpoint{{Address: route.OriginalAddress(authority, port)}})
 }
 
 // addressMembers makes members of addresses: the replica listening at an

@@ -119,7 +119,7 @@ func (x *External) Endpoints(authority string, port uint32, labels map[string]st
 		target = p.target
 	}
 	if x.OriginalDestination() {
-		return []Endpoint{{Address: net.JoinHostPort(hostOnly(authority), strconv.Itoa(int(port)))}}
+		return []Endpoint{{Address: OriginalAddress(authority, port)}}
 	}
 	if len(u.endpoints) == 0 {
 		if len(labels) > 0 || u.resolution == "STATIC" {
@@ -145,6 +145,13 @@ func (x *External) Endpoints(authority string, port uint32, labels map[string]st
 		out = append(out, Endpoint{Address: net.JoinHostPort(ep.address, strconv.Itoa(int(epPort))), Labels: ep.labels})
 	}
 	return out
+}
+
+// OriginalAddress is the address a request for authority (host[:port])
+// sent to port goes to on an original-destination cluster (a ServiceEntry
+// with resolution NONE, the PassthroughCluster): authority's host on port.
+func OriginalAddress(authority string, port uint32) string {
+	return net.JoinHostPort(hostOnly(authority), strconv.Itoa(int(port)))
 }
 
 // FirstPort is the number of the ServiceEntry's first port (0: it has
