@@ -37,10 +37,6 @@ import (
 	"github.com/graylane/graylane/internal/route"
 )
 
-// doing is what the commands do with the manifests they read, for the
-// warnings about documents they do not read.
-const doing = "read by graylane nacos scan"
-
 // naming is what the scan reads of Nacos (a *nacosclient.Client).
 type naming interface {
 	Services(ctx context.Context, group string) ([]string, error)
@@ -125,7 +121,7 @@ type kube struct {
 // located, and the ServiceEntries. Load errors are input errors.
 func readManifests(files []string, warn func(string)) (*kube, error) {
 	var w strings.Builder
-	set, err := load.Load(files, &w, doing, nil)
+	set, err := load.Load(files, &w, manifest.DoingNacos, nil)
 	for _, line := range strings.Split(strings.TrimSpace(w.String()), "\n") {
 		if line != "" {
 			warn(strings.TrimPrefix(line, "warning: "))
