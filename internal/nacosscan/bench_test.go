@@ -6,7 +6,8 @@ import (
 )
 
 // BenchmarkScan: a cluster of 1,000 Services with 3 pods each, all in
-// Nacos, half of them called by IP according to the metrics.
+// Nacos, half of them called by IP according to the metrics; and the same
+// from manifests (one pod template per Service, no IPs).
 func BenchmarkScan(b *testing.B) {
 	var s Snapshot
 	for i := range 1000 {
@@ -26,10 +27,22 @@ func BenchmarkScan(b *testing.B) {
 		}
 		s.Nacos = append(s.Nacos, n)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		if fs := Scan(s); len(fs) != 1000 {
-			b.Fatalf("%d findings", len(fs))
+	run := func(b *testing.B, s Snapshot) {
+		for b.Loop() {
+			if fs := Scan(s); len(fs) != 1000 {
+				b.Fatalf("%d findings", len(fs))
+			}
 		}
 	}
+	b.Run("cluster", func(b *testing.B) { run(b, s) })
+	// From manifests: pod templates without IPs, matched by name.
+	m := s
+	m.Pods = nil
+	for _, p := range s.Pods {
+		if p.Name == p.Workload+"-0" {
+			p.IP = ""
+			m.Pods = append(m.Pods, p)
+		}
+	}
+	b.Run("manifests", func(b *testing.B) { run(b, m) })
 }

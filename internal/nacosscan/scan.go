@@ -65,6 +65,9 @@ type index struct {
 	byIP     map[string][]*Pod
 	services map[*Pod][]*Service // the Services that select each pod
 	podsOf   map[*Service][]*Pod
+	// byName: the Services a Nacos service name fits (nameRank < 2): by
+	// their own name, or an app label of a pod they select.
+	byName map[string][]*Service
 	// registered: pods (by IP) or names (without IPs) some Nacos
 	// instance is.
 	registered map[*Pod]bool
@@ -76,7 +79,7 @@ type index struct {
 }
 
 func newIndex(s *Snapshot) *index {
-	ix := &index{s: s, byIP: map[string][]*Pod{}, services: map[*Pod][]*Service{}, podsOf: map[*Service][]*Pod{},
+	ix := &index{s: s, byIP: map[string][]*Pod{}, services: map[*Pod][]*Service{}, podsOf: map[*Service][]*Pod{}, byName: map[string][]*Service{},
 		registered: map[*Pod]bool{}, names: map[string]bool{},
 		edgesByHost: map[string][]int{}, edgesByWorkload: map[string][]int{}}
 	byNS := map[string][]*Pod{}
@@ -94,6 +97,16 @@ func newIndex(s *Snapshot) *index {
 			if selects(svc, p) {
 				ix.services[p] = append(ix.services[p], svc)
 				ix.podsOf[svc] = append(ix.podsOf[svc], p)
+			}
+		}
+		names := map[string]bool{svc.Name: true}
+		ix.byName[svc.Name] = append(ix.byName[svc.Name], svc)
+		for _, p := range ix.podsOf[svc] {
+			for _, v := range []string{p.Labels["app"], p.Labels["app.kubernetes.io/name"]} {
+				if v != "" && !names[v] {
+					names[v] = true
+					ix.byName[v] = append(ix.byName[v], svc)
+				}
 			}
 		}
 	}
@@ -216,12 +229,9 @@ func (ix *index) scanService(n *NacosService) []Finding {
 			continue
 		}
 		ix.names[n.Name] = true
-		for i := range ix.s.Services {
-			svc := &ix.s.Services[i]
-			if ix.nameRank(svc, n.Name) < 2 {
-				if sp, ok := ix.portFor(svc, nil, in.Port); ok {
-					ix.add(cands, svc, sp, addr, n.Name, nil)
-				}
+		for _, svc := range ix.byName[n.Name] {
+			if sp, ok := ix.portFor(svc, nil, in.Port); ok {
+				ix.add(cands, svc, sp, addr, n.Name, nil)
 			}
 		}
 	}
