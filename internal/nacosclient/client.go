@@ -169,6 +169,16 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	return c, nil
 }
 
+// Check checks what New checks before it contacts the server (the
+// server's URL, the gRPC port, the protocol, the TLS settings and files):
+// an *OptionsError, wrapping a *TLSFileError for a TLS file.
+func (o Options) Check() error {
+	if _, _, err := checkOptions(o); err != nil {
+		return &OptionsError{Err: err}
+	}
+	return nil
+}
+
 // checkOptions checks what New can check without contacting the server:
 // the server's URL, the gRPC port, and the TLS settings, read into the
 // TLS configuration of an https:// server.

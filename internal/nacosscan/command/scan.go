@@ -86,19 +86,16 @@ func (o *Options) check() error {
 			return cli.InputErrorf("--prometheus %q: want an http:// or https:// URL", o.Prometheus)
 		}
 	}
-	if err := o.Nacos.TLS.Check(); err != nil {
-		return &cli.InputError{Err: err} // it names the file
-	}
-	if o.Nacos.Server != "" {
-		// The URL alone (and TLS settings for an https:// one): over
-		// HTTP without a username New does not call the server.
-		probe := o.Nacos
-		probe.Username, probe.Protocol = "", nacosclient.ProtocolHTTP
-		c, err := nacosclient.New(context.Background(), probe)
-		if err != nil {
-			return cli.InputErrorf("--server: %w", err)
+	if o.Nacos.Server == "" {
+		if err := o.Nacos.TLS.Check(); err != nil {
+			return &cli.InputError{Err: err} // it names the file
 		}
-		_ = c.Close()
+	} else if err := o.Nacos.Check(); err != nil {
+		var fe *nacosclient.TLSFileError
+		if errors.As(err, &fe) {
+			return &cli.InputError{Err: fe} // it names the file
+		}
+		return cli.InputErrorf("--server: %w", err)
 	}
 	for _, g := range o.Groups {
 		if g == "" {
