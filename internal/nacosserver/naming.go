@@ -323,14 +323,17 @@ func (r *registry) serviceNames(namespace, group string, pageNo, pageSize int) (
 	}
 	r.mu.Unlock()
 	slices.Sort(all)
-	if pageNo < 1 {
-		pageNo = 1
-	}
-	start := (pageNo - 1) * pageSize
+	return page(all, pageNo, pageSize), len(all)
+}
+
+// page is page pageNo (from 1; below 1: the first) of pageSize items of
+// all, empty (not nil) past the end or for a pageSize below 1.
+func page[T any](all []T, pageNo, pageSize int) []T {
+	start := (max(pageNo, 1) - 1) * pageSize
 	if pageSize <= 0 || start >= len(all) {
-		return []string{}, len(all)
+		return []T{}
 	}
-	return all[start:min(start+pageSize, len(all))], len(all)
+	return all[start:min(start+pageSize, len(all))]
 }
 
 // namespaces lists the namespaces that hold a service, plus public.

@@ -174,13 +174,7 @@ func (s *Server) handleSubscribers(w http.ResponseWriter, r *http.Request) {
 	}
 	pageNo, pageSize := toInt("pageNo", 1), toInt("pageSize", 1000)
 	all := s.subscribers(k.namespace, k.group, k.name)
-	start := max((pageNo-1)*pageSize, 0)
-	end := min(start+pageSize, len(all))
-	page := []subscriberJSON{}
-	if start < end {
-		page = all[start:end]
-	}
-	writeJSON(w, map[string]any{"subscribers": page, "count": len(all)})
+	writeJSON(w, map[string]any{"subscribers": page(all, pageNo, pageSize), "count": len(all)})
 }
 
 // pushReceiver records a v1 instance list that asks for pushes
