@@ -102,6 +102,7 @@ func publishOne(ctx context.Context, c Client, ro *rolloutsv1alpha1.Rollout, d c
 	if err != nil {
 		return CanaryFailed, err.Error(), err
 	}
+	defer store.Close()
 	res, err := canaryconfig.Publish(ctx, store, d.Config)
 	if err != nil {
 		return CanaryFailed, err.Error(), err
