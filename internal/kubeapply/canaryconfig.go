@@ -63,7 +63,8 @@ func publishCanaryConfigs(ctx context.Context, c Client, keys []types.Namespaced
 	for _, key := range keys {
 		var ro rolloutsv1alpha1.Rollout
 		if err := c.Get(ctx, key, &ro); err != nil {
-			return out, fmt.Errorf("get rollout %s: %w", key, err)
+			errs = append(errs, fmt.Errorf("get rollout %s: %w", key, err))
+			continue
 		}
 		phase, _ := Phase(&ro)
 		d, err := canaryconfig.Decide(&ro, canaryconfig.Observe(&ro, phase))

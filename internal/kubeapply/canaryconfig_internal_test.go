@@ -2,6 +2,8 @@ package kubeapply
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
@@ -130,5 +132,22 @@ func TestPublishCanaryConfigsCloses(t *testing.T) {
 	}
 	if m.connects != 2 || m.closes != m.connects {
 		t.Errorf("%d stores connected, %d closed; want 2 and 2", m.connects, m.closes)
+	}
+}
+
+// A Rollout that cannot be read does not hide what happened to the
+// others: the publish error of an earlier one and the results of later
+// ones are kept.
+func TestPublishCanaryConfigsGetFails(t *testing.T) {
+	order, cart := promoted(t, "order", true), promoted(t, "cart", true)
+	gone := types.NamespacedName{Namespace: "shop", Name: "gone"}
+	keys := []types.NamespacedName{keyOf(order), gone, keyOf(cart)}
+	m := &memConnect{err: errors.New("nacos unreachable")}
+	res, err := publishCanaryConfigs(context.Background(), clientOf(order, cart), keys, m.connect)
+	if !errors.Is(err, ErrCanaryConfig) || !strings.Contains(err.Error(), "nacos unreachable") || !strings.Contains(err.Error(), "get rollout shop/gone") {
+		t.Errorf("error %v, want the publish errors and the failed get", err)
+	}
+	if len(res) != 2 || res[0].Name != "order" || res[1].Name != "cart" || res[0].State != CanaryFailed {
+		t.Errorf("results %+v, want order and cart, Failed", res)
 	}
 }
