@@ -51,7 +51,8 @@ func (r CanaryConfigResult) String() string {
 // Rollout's canary configuration could not be published.
 var ErrCanaryConfig = errors.New("canary configuration not published")
 
-// publishCanaryConfigs reads every waited-for Rollout once more and, for
+// publishCanaryConfigs reads each Rollout of keys (the waited-for ones
+// with the annotation v1alpha1.CanaryConfigAnnotation) once more and, for
 // each with a canary configuration that is fully promoted, publishes it
 // (canaryconfig.Decide and Publish) and records the published template's
 // hash in the Rollout's annotation canaryconfig.PublishedAnnotation, so a

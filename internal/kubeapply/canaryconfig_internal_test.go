@@ -3,8 +3,10 @@ package kubeapply
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	rolloutsv1alpha1 "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -149,5 +151,34 @@ func TestPublishCanaryConfigsGetFails(t *testing.T) {
 	}
 	if len(res) != 2 || res[0].Name != "order" || res[1].Name != "cart" || res[0].State != CanaryFailed {
 		t.Errorf("results %+v, want order and cart, Failed", res)
+	}
+}
+
+// After --wait only the Rollouts rendered with a canaryConfig are read
+// again for it; the others were read by the wait alone.
+func TestWaitReadsCanaryRolloutsOnly(t *testing.T) {
+	web := promoted(t, "web", false)
+	envOnly := promoted(t, "order", true)
+	cc, err := canaryconfig.Of(envOnly)
+	if err != nil || cc == nil {
+		t.Fatalf("canary configuration %v %v", cc, err)
+	}
+	cc.Nacos = nil // environment only: nothing is published, no Nacos is contacted
+	envOnly.Annotations[v1alpha1.CanaryConfigAnnotation] = v1alpha1.EncodeCanaryConfig(cc)
+	c := clientOf(web, envOnly)
+	items := []Item{{Object: web}, {Object: envOnly}}
+	for _, it := range items {
+		it.Object.GetObjectKind().SetGroupVersionKind(rolloutsv1alpha1.SchemeGroupVersion.WithKind("Rollout"))
+	}
+	var rep Report
+	o := Options{Timeout: time.Second, PollInterval: 10 * time.Millisecond}
+	if err := o.wait(context.Background(), c, items, io.Discard, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.gets[keyOf(web)]; got != 1 {
+		t.Errorf("Rollout without canary configuration read %d times, want 1 (the wait)", got)
+	}
+	if got := c.gets[keyOf(envOnly)]; got != 2 {
+		t.Errorf("Rollout with canary configuration read %d times, want 2 (the wait, then its canary configuration)", got)
 	}
 }
