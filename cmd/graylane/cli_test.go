@@ -43,7 +43,7 @@ var badInput = map[string][]struct {
 	want string
 }{
 	"graylane":                       {{[]string{"nosuch"}, `unknown command "nosuch" for "graylane"`}},
-	"graylane apply":                 {{[]string{"apply", "-f", "../../examples/seed004", "--local", "--dry-run=server"}, "--dry-run is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--admin", "localhost"}, "missing port"}, {[]string{"apply", "-f", "../../examples/seed004", "--nacos-protocol", "grpc"}, "--nacos-protocol needs --wait"}, {[]string{"apply", "-f", "../../examples/seed004", "--wait", "--nacos-server", "nacos:x"}, "--nacos-server"}},
+	"graylane apply":                 {{[]string{"apply", "-f", "../../examples/seed004", "--local", "--dry-run=server"}, "--dry-run is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--admin", "localhost"}, "missing port"}, {[]string{"apply", "-f", "../../examples/seed004", "--nacos-protocol", "grpc"}, "--nacos-protocol needs --wait"}, {[]string{"apply", "-f", "../../examples/seed004", "--wait", "--nacos-server", "nacos:x"}, "--nacos-server"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--nacos-protocol", "grpc"}, "--nacos-protocol is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--nacos-insecure-skip-verify"}, "--nacos-insecure-skip-verify is for a cluster"}},
 	"graylane completion":            {{[]string{"completion", "nosuch"}, `unknown command "nosuch"`}},
 	"graylane completion bash":       {{[]string{"completion", "bash", "x"}, `unknown command "x"`}},
 	"graylane completion fish":       {{[]string{"completion", "fish", "x"}, `unknown command "x"`}},
