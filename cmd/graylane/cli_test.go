@@ -387,3 +387,22 @@ spec:
 		t.Errorf("unreachable runtime: exit %d, want 1: %s", code, out.String())
 	}
 }
+
+// Only apply --wait publishes canary configuration: without it the
+// GRAYLANE_NACOS_* variables (set for nacos scan, say) are not read, so a
+// value apply --wait would refuse does not stop a plain apply.
+func TestApplyWithoutWaitIgnoresNacosEnv(t *testing.T) {
+	t.Setenv("GRAYLANE_NACOS_SERVER", "ftp://nacos")
+	t.Setenv("GRAYLANE_NACOS_INSECURE_SKIP_VERIFY", "maybe")
+	kubeconfig := filepath.Join(t.TempDir(), "no-kubeconfig")
+	args := []string{"apply", "-f", "../../examples/seed004", "--kubeconfig", kubeconfig}
+	var out bytes.Buffer
+	run(context.Background(), args, &out, &out)
+	if !strings.Contains(out.String(), "load kubeconfig") || strings.Contains(out.String(), "NACOS") {
+		t.Errorf("graylane %s: want the kubeconfig error, not Nacos's; output:\n%s", strings.Join(args, " "), out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), append(args, "--wait"), &out, &out); code != 2 || !strings.Contains(out.String(), "GRAYLANE_NACOS_INSECURE_SKIP_VERIFY") {
+		t.Errorf("with --wait: exit %d, want 2 naming GRAYLANE_NACOS_INSECURE_SKIP_VERIFY; output:\n%s", code, out.String())
+	}
+}

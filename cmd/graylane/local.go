@@ -59,10 +59,12 @@ input (flags, manifests, objects the API server finds invalid).`,
 						return &cli.InputError{Err: fmt.Errorf("--%s needs --wait: canary configuration is published once a Rollout is fully promoted", name)}
 					}
 				}
-				if err := nacos.check(); err != nil {
-					return err
+				if ko.Wait { // only --wait publishes: without it the Nacos flags and variables mean nothing here
+					if err := nacos.check(); err != nil {
+						return err
+					}
+					ko.Nacos = nacos.options()
 				}
-				ko.Nacos = nacos.options()
 				return kubeapply.Run(cmd.Context(), ko, stdout, cmd.ErrOrStderr())
 			}
 			for _, name := range clusterApplyFlags {
