@@ -33,14 +33,28 @@ func (c *CanaryConfig) Default(containers []string) {
 	}
 }
 
-// EnvNames are the environment variables of the properties, by property
-// name (Spring's relaxed binding: springprops.EnvName).
-func (c *CanaryConfig) EnvNames() map[string]string {
-	out := make(map[string]string, len(c.Properties))
-	for k := range c.Properties {
-		out[k] = springprops.EnvName(k)
+// containerName is the container the properties go to: the one named,
+// else the first of cs.
+func (c *CanaryConfig) containerName(cs []corev1.Container) string {
+	if c.Container == "" && len(cs) > 0 {
+		return cs[0].Name
 	}
-	return out
+	return c.Container
+}
+
+// ContainerIndex is the index in cs of the container the properties go
+// to (the one named, else the first), -1 when cs has no such container.
+func (c *CanaryConfig) ContainerIndex(cs []corev1.Container) int {
+	name := c.containerName(cs)
+	return slices.IndexFunc(cs, func(ct corev1.Container) bool { return ct.Name == name })
+}
+
+// AddEnv appends the properties' variables (Env) to the environment of
+// spec's container they go to (ContainerIndex); nothing without one.
+func (c *CanaryConfig) AddEnv(spec *corev1.PodSpec) {
+	if i := c.ContainerIndex(spec.Containers); i >= 0 {
+		spec.Containers[i].Env = append(spec.Containers[i].Env, c.Env()...)
+	}
 }
 
 // Env is the properties as environment variables, sorted by name.
@@ -94,11 +108,8 @@ func (c *CanaryConfig) Validate(p *field.Path, containers []corev1.Container) fi
 // containers when it names none) is one of containers and sets none of
 // the properties' variables itself.
 func (c *CanaryConfig) CheckContainer(p *field.Path, containers []corev1.Container) field.ErrorList {
-	name := c.Container
-	if name == "" && len(containers) > 0 {
-		name = containers[0].Name
-	}
-	i := slices.IndexFunc(containers, func(ct corev1.Container) bool { return ct.Name == name })
+	name := c.containerName(containers)
+	i := c.ContainerIndex(containers)
 	if i < 0 {
 		names := make([]string, len(containers))
 		for i := range containers {

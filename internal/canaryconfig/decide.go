@@ -26,7 +26,6 @@ import (
 	"slices"
 
 	rollouts "github.com/argoproj/argo-rollouts/pkg/apis/rollouts/v1alpha1"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/springprops"
@@ -143,7 +142,7 @@ func Decide(ro *rollouts.Rollout, obs Observation) (Decision, error) {
 // the environment variable Spring reads for it.
 func carried(ro *rollouts.Rollout, c *v1alpha1.CanaryConfig) error {
 	cs := ro.Spec.Template.Spec.Containers
-	i := slices.IndexFunc(cs, func(ct corev1.Container) bool { return ct.Name == c.Container })
+	i := c.ContainerIndex(cs)
 	if i < 0 {
 		return fmt.Errorf("rollout %s/%s: canary configuration names container %q, which the pod template does not have", ro.Namespace, ro.Name, c.Container)
 	}

@@ -64,8 +64,11 @@ type canaryConfigs struct {
 	records  map[string]*canaryRecord // by "Rollout ns/name"
 	inflight map[string]bool
 	// publishing counts the publishes under way: the runtime's cleanup
-	// waits for them (they end with its context).
+	// waits for them (they end with its context). stopping, set by
+	// cleanup under r.mu before it waits, starts no more (Add never
+	// races Wait).
 	publishing sync.WaitGroup
+	stopping   bool
 }
 
 // setupCanaryConfigs chooses the Nacos publishes go to: Options.CanaryNacos
@@ -176,7 +179,7 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 					r.recordCanary(key, &canaryRecord{Hash: d.Hash, State: canaryNoNacos, Message: msg, At: now})
 					r.log.Warn("canary configuration not published", "object", key, "reason", msg)
 				}
-			case ctx.Err() != nil: // stopping
+			case ctx.Err() != nil || r.canary.stopping:
 			default:
 				r.canary.inflight[key] = true
 				r.canary.publishing.Add(1)

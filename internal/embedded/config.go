@@ -1,8 +1,6 @@
 package embedded
 
 import (
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +47,7 @@ func (c *config) podAt(hostport string) *pod {
 type memberKey struct {
 	host, subset string
 	port         uint32
+	ext          *route.External // a ServiceEntry host's (host is then "")
 }
 
 type memberList struct {
@@ -118,8 +117,9 @@ func serviceKey(name, ns string) string {
 
 // externalEndpoints returns the members a hop to a ServiceEntry host
 // (h.External) sends to: its endpoints for the hop's port and subset
-// (route.External.Endpoints), cached per snapshot; for resolution NONE
-// the address the client called (authority), not cached. An endpoint
+// (route.External.Endpoints), cached per snapshot; for resolution NONE,
+// or a wildcard host resolved by DNS, the host the client called
+// (authority), not cached. An endpoint
 // that is a replica's address (127.0.0.1:PORT, as the ServiceEntries of
 // graylane nacos fix list the instances Nacos knows) is that replica, as
 // a real mesh reaches that pod and its sidecar reports the request too.
@@ -130,10 +130,10 @@ func (c *config) externalEndpoints(h *route.Hop, authority string) *memberList {
 // entryMembers are the members of ServiceEntry host x on port for a
 // subset (see externalEndpoints): a hop's, or a mirror's.
 func (c *config) entryMembers(x *route.External, authority string, port uint32, subset string, labels map[string]string) *memberList {
-	if x.OriginalDestination() {
+	if x.PerAuthority() {
 		return c.addressMembers(x.Endpoints(authority, port, labels))
 	}
-	key := memberKey{host: "serviceentry:" + x.ServiceEntry + ":" + x.Host, subset: subset, port: port}
+	key := memberKey{ext: x, subset: subset, port: port}
 	c.mu.RLock()
 	m := c.members[key]
 	c.mu.RUnlock()
@@ -148,12 +148,7 @@ func (c *config) entryMembers(x *route.External, authority string, port uint32, 
 // named (port 80 when it named none), a replica when it is one's address.
 // Not cached: clients name hosts at will.
 func (c *config) passthroughMembers(authority string, port uint32) *memberList {
-	host := authority
-	if h, _, err := net.SplitHostPort(authority); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return c.addressMembers([]route.Endpoint{{Address: net.JoinHostPort(host, strconv.Itoa(int(port)))}})
+	return c.addressMembers([]route.Endpoint{{Address: route.OriginalAddress(authority, port)}})
 }
 
 // addressMembers makes members of addresses: the replica listening at an

@@ -135,7 +135,7 @@ func TestFaultInjection(t *testing.T) {
 		"source t 200 - b b = 1",
 		"source t 200 DI b b = 1",
 		"source t 200 DI,FI b unknown = 1",
-		"source t 503 DI,NR b unknown = 1",
+		"source t 503 NR,DI b unknown = 1",
 		"source t 555 FI b unknown = 1",
 		"source t 556 FI b unknown = 1",
 	}

@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,33 +108,6 @@ type metric struct {
 	delayed bool
 }
 
-// envoyFlagOrder is the order Envoy writes response flags in
-// (StreamInfo::ResponseFlagUtils, the order of the ResponseFlag enum).
-var envoyFlagOrder = []string{"LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR", "UDO"}
-
-// withFlag adds a response flag to a comma-separated list, in Envoy's order.
-func withFlag(flags, flag string) string {
-	if flags == "" || flags == "-" {
-		return flag
-	}
-	have := strings.Split(flags, ",")
-	if slices.Contains(have, flag) {
-		return flags
-	}
-	have = append(have, flag)
-	slices.SortStableFunc(have, func(a, b string) int {
-		return flagRank(a) - flagRank(b)
-	})
-	return strings.Join(have, ",")
-}
-
-func flagRank(f string) int {
-	if i := slices.Index(envoyFlagOrder, f); i >= 0 {
-		return i
-	}
-	return len(envoyFlagOrder)
-}
-
 // observeShadow counts a mirrored request (destination reporter only).
 func (ms *metrics) observeShadow(k seriesKey, d time.Duration) {
 	ms.mu.RLock()
@@ -152,7 +124,7 @@ func (ms *metrics) observeShadow(k seriesKey, d time.Duration) {
 func (m *metric) record(ms *metrics, code int) {
 	flags, p := m.flags, m.pod
 	if m.delayed {
-		flags = withFlag(flags, route.FlagDI)
+		flags = route.AddFlag(flags, route.FlagDI)
 	}
 	if flags == "" {
 		flags = "-"

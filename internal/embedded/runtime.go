@@ -286,6 +286,9 @@ func (r *Runtime) prepareStateDir() error {
 
 // cleanup stops every process and listener, and waits for them.
 func (r *Runtime) cleanup() {
+	r.mu.Lock()
+	r.canary.stopping = true
+	r.mu.Unlock()
 	r.canary.publishing.Wait()
 	r.mu.Lock()
 	var pods []*pod

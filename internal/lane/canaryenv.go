@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
-	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/manifest"
 )
 
@@ -42,11 +41,11 @@ func (c *compiler) canaryEnv(errs *manifest.ErrorList) {
 			switch t := o.Typed.(type) {
 			case *appsv1.Deployment:
 				d := t.DeepCopy()
-				withCanaryEnv(&d.Spec.Template, m.CanaryConfig)
+				m.CanaryConfig.AddEnv(&d.Spec.Template.Spec)
 				changed.Typed = d
 			case *rolloutsv1alpha1.Rollout:
 				r := t.DeepCopy()
-				withCanaryEnv(&r.Spec.Template, m.CanaryConfig)
+				m.CanaryConfig.AddEnv(&r.Spec.Template.Spec)
 				changed.Typed = r
 			}
 			c.replace(o, changed)
@@ -71,17 +70,4 @@ func (c *compiler) workloadTemplate(ns, name string) (*manifest.Object, *corev1.
 		}
 	}
 	return nil, nil
-}
-
-func withCanaryEnv(tpl *corev1.PodTemplateSpec, cc *v1alpha1.CanaryConfig) {
-	cs := tpl.Spec.Containers
-	name := cc.Container
-	if name == "" && len(cs) > 0 {
-		name = cs[0].Name
-	}
-	for i := range cs {
-		if cs[i].Name == name {
-			cs[i].Env = append(cs[i].Env, cc.Env()...)
-		}
-	}
 }

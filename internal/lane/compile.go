@@ -186,9 +186,11 @@ func (c *compiler) destinationRules() {
 	for _, host := range order {
 		members := hosts[host]
 		old, dr := c.findDR(host)
-		if dr != nil && c.rolloutFor(old) != nil {
-			c.companionDR(old, dr, members, owners[host])
-			continue
+		if dr != nil {
+			if ro := c.rolloutFor(old); ro != nil {
+				c.companionDR(old, dr, ro, members, owners[host])
+				continue
+			}
 		}
 		if dr == nil {
 			m := members[0]
@@ -234,7 +236,7 @@ const companionPrefix = "graylane-lanes-"
 // host in one namespace (PushContext.mergeDestinationRule), and Argo never
 // touches the companion. The managed rule's stable and canary subsets are
 // reused when their labels are the ones a member needs.
-func (c *compiler) companionDR(old *manifest.Object, managed *networkingv1.DestinationRule, members []*Member, owner *Resolved) {
+func (c *compiler) companionDR(old *manifest.Object, managed *networkingv1.DestinationRule, ro *rolloutsv1alpha1.IstioDestinationRule, members []*Member, owner *Resolved) {
 	name := companionPrefix + managed.Name
 	var existing *manifest.Object
 	comp := &networkingv1.DestinationRule{
@@ -248,7 +250,6 @@ func (c *compiler) companionDR(old *manifest.Object, managed *networkingv1.Desti
 	}
 	comp.Spec.Host = managed.Spec.GetHost()
 	comp.Spec.ExportTo = slices.Clone(managed.Spec.GetExportTo())
-	ro := c.rolloutFor(old)
 	var kept []*networking.Subset // the subsets Argo keeps
 	taken := map[string]bool{}
 	for _, s := range managed.Spec.GetSubsets() {

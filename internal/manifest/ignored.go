@@ -14,6 +14,7 @@ const (
 	DoingRender   = "read by graylane render"
 	DoingConvert  = "converted by graylane convert"
 	DoingUp       = "run by graylane up"
+	DoingNacos    = "read by graylane nacos scan"
 )
 
 // IgnoredWarnings returns one located warning per document of a kind the

@@ -111,9 +111,8 @@ type Client struct {
 	user, pw  string
 	http      *http.Client
 	grpc      *grpcTransport // nil: HTTP
-	grpcPort  int
-	tls       *tls.Config // nil: plain text (an http:// server)
-	ownHTTP   bool        // http is this client's: Close closes its idle connections
+	tls       *tls.Config    // nil: plain text (an http:// server)
+	ownHTTP   bool           // http is this client's: Close closes its idle connections
 
 	mu      sync.Mutex
 	token   string
@@ -127,7 +126,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	if err != nil {
 		return nil, &OptionsError{Err: err}
 	}
-	c := &Client{base: base, namespace: o.Namespace, group: o.Group, user: o.Username, pw: o.Password, http: o.HTTPClient, grpcPort: o.GRPCPort, tls: tlsConfig}
+	c := &Client{base: base, namespace: o.Namespace, group: o.Group, user: o.Username, pw: o.Password, http: o.HTTPClient, tls: tlsConfig}
 	if c.namespace == publicNamespace {
 		c.namespace = ""
 	}
@@ -143,19 +142,23 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	}
 	if c.user != "" {
 		if _, err := c.accessToken(ctx); err != nil {
+			c.Close()
 			return nil, err
 		}
 	}
-	grpc, err := useGRPC(ctx, o.Protocol, c.base, c.grpcPort)
+	addr := grpcAddr(c.base, o.GRPCPort)
+	grpc, err := useGRPC(ctx, o.Protocol, addr)
 	if err != nil {
+		c.Close()
 		return nil, err
 	}
 	if grpc {
-		t, err := newGRPCTransport(ctx, c)
+		t, err := newGRPCTransport(ctx, c, addr)
 		switch {
 		case err == nil:
 			c.grpc = t
 		case o.Protocol == ProtocolGRPC || ctx.Err() != nil:
+			c.Close()
 			return nil, err
 		}
 		// auto: what answers on the port is not Nacos' gRPC as this

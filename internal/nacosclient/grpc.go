@@ -64,12 +64,9 @@ type grpcTransport struct {
 	ids       atomic.Int64
 }
 
-// useGRPC resolves Options.Protocol: auto tries a TCP connection to the
-// gRPC port.
-func useGRPC(ctx context.Context, protocol string, base *url.URL, grpcPort int) (bool, error) {
-	if err := CheckProtocol(protocol); err != nil {
-		return false, err
-	}
+// useGRPC resolves Options.Protocol (checked by New): auto tries a TCP
+// connection to the gRPC port, addr.
+func useGRPC(ctx context.Context, protocol, addr string) (bool, error) {
 	switch protocol {
 	case ProtocolGRPC:
 		return true, nil
@@ -77,7 +74,7 @@ func useGRPC(ctx context.Context, protocol string, base *url.URL, grpcPort int) 
 		return false, nil
 	}
 	d := net.Dialer{Timeout: 2 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", grpcAddr(base, grpcPort))
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return false, ctx.Err() // nil: nothing listens, HTTP
 	}
@@ -138,8 +135,7 @@ func (e *rpcError) Error() string {
 	return fmt.Sprintf("%s: error %d: %s", e.typ, e.ErrorCode, e.Message)
 }
 
-func newGRPCTransport(ctx context.Context, c *Client) (*grpcTransport, error) {
-	addr := grpcAddr(c.base, c.grpcPort)
+func newGRPCTransport(ctx context.Context, c *Client, addr string) (*grpcTransport, error) {
 	creds := insecure.NewCredentials()
 	if c.tls != nil {
 		// An https:// server: TLS on the gRPC port too, with the same
@@ -242,7 +238,9 @@ func (t *grpcTransport) call(ctx context.Context, typ string, body map[string]an
 	}
 	body["requestId"] = strconv.FormatInt(t.ids.Add(1), 10)
 	p := t.payload(typ, body, headers)
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+	// The server registers a connection after its setup, asynchronously:
+	// the first call usually meets 301 and is sent again soon after.
+	for wait := time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 		resp, err := t.req.Request(ctx, p)
 		if err != nil {
 			return err
@@ -256,6 +254,8 @@ func (t *grpcTransport) call(ctx context.Context, typ string, body map[string]an
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("%s: the server never registered the connection: %w", typ, ctx.Err())
+			case <-t.recvDone:
+				return fmt.Errorf("%s: the connection's stream to the server ended", typ)
 			case <-time.After(wait):
 				continue
 			}

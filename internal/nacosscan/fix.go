@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,55 +11,9 @@ import (
 	networkingv1api "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/graylane/graylane/internal/springprops"
 )
-
-// Property keys of the fix.
-//
-// Spring Cloud OpenFeign (4.x, FeignClientFactoryBean#getTarget) calls
-// the url of spring.cloud.openfeign.client.config.<contextId>.url, when
-// the @FeignClient annotation has none, instead of load-balancing over
-// the discovery client's instances; contextId defaults to the client's
-// name, the Nacos service name.
-//
-// Spring Cloud LoadBalancer (RestTemplate/WebClient with @LoadBalanced)
-// asks the (Reactive)CompositeDiscoveryClient, which answers the first
-// non-empty instance list of its clients in order
-// (spring-cloud-commons CompositeDiscoveryClient#getInstances,
-// ReactiveCompositeDiscoveryClient#getInstances). The simple discovery
-// client's instances (SimpleDiscoveryProperties, prefix
-// spring.cloud.discovery.client.simple) come first with an order below
-// the default 0 that NacosDiscoveryClient has.
-const (
-	feignPrefix       = "spring.cloud.openfeign.client.config."
-	simplePrefix      = "spring.cloud.discovery.client.simple.instances."
-	SimpleOrderKey    = "spring.cloud.discovery.client.simple.order"
-	SimpleOrderBefore = "-1"
-)
-
-// plainKey is a map key Spring binds as written.
-var plainKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-
-// mapKey is a Nacos service name as a key of a Spring map property:
-// lower-case letters, digits and '-' as they are, anything else in
-// brackets, which Spring binds verbatim (Spring Boot's "Binding Maps").
-func mapKey(name string) string {
-	if plainKey.MatchString(name) {
-		return name
-	}
-	return "[" + name + "]"
-}
-
-// PlainName says whether a Nacos service name is a Spring map key as it
-// is (lower-case letters, digits, '-'); any other needs brackets.
-func PlainName(name string) bool { return plainKey.MatchString(name) }
-
-// FeignURLKey is the property that points the Feign client of a Nacos
-// service at a URL.
-func FeignURLKey(service string) string { return feignPrefix + mapKey(service) + ".url" }
-
-// SimpleURIKey is the property of the first simple-discovery instance of
-// a Nacos service.
-func SimpleURIKey(service string) string { return simplePrefix + mapKey(service) + "[0].uri" }
 
 // Conflict is a Nacos service name that bypass findings map to two
 // different URLs (the same name in two Nacos namespaces or groups): one
@@ -95,11 +48,11 @@ func Properties(findings []Finding) (map[string]string, []Conflict) {
 			conflicts = append(conflicts, Conflict{Service: name, URLs: us})
 			continue
 		}
-		props[FeignURLKey(name)] = urls[name][0]
-		props[SimpleURIKey(name)] = urls[name][0]
+		props[springprops.FeignURLKey(name)] = urls[name][0]
+		props[springprops.SimpleURIKey(name)] = urls[name][0]
 	}
 	if len(props) > 0 {
-		props[SimpleOrderKey] = SimpleOrderBefore
+		props[springprops.SimpleOrderKey] = springprops.SimpleOrderBefore
 	}
 	return props, conflicts
 }
@@ -124,8 +77,10 @@ func ServiceEntries(findings []Finding, namespace string) []*networkingv1.Servic
 		if f.NacosGroup != "" && f.NacosGroup != "DEFAULT_GROUP" {
 			name = dnsLabel(f.NacosService + "-" + f.NacosGroup)
 		}
-		if seen[name] {
-			continue
+		// Two services whose names make the same DNS label (Pay.Svc and
+		// pay-svc) each get an entry: the later one numbered.
+		for i, base := 2, name; seen[name]; i++ {
+			name = fmt.Sprintf("%s-%d", base, i)
 		}
 		seen[name] = true
 		out = append(out, serviceEntry(f, name, namespace))

@@ -65,6 +65,8 @@ func TestServiceEntries(t *testing.T) {
 			Addresses: []string{"192.168.1.9:3306", "192.168.1.8:3306", "192.168.1.8:3307"}},
 		{Kind: KindNacosOnly, NacosNamespace: "public", NacosGroup: "BATCH", NacosService: "report", External: true, Addresses: []string{"10.9.0.1:80"}},
 		{Kind: KindNacosOnly, NacosService: "pods-without-service", Addresses: []string{"10.0.0.5:9090"}},
+		// Its name makes Legacy_DB's DNS label: an entry of its own.
+		{Kind: KindNacosOnly, NacosNamespace: "public", NacosGroup: "DEFAULT_GROUP", NacosService: "legacy.db", External: true, Addresses: []string{"192.168.1.7:5432"}},
 		{Kind: KindBypass, NacosService: "order", Host: "order.shop.svc.cluster.local", Port: 8082},
 	}
 	var got []string
@@ -120,6 +122,27 @@ spec:
   ports:
   - name: http-80
     number: 80
+    protocol: HTTP
+  resolution: STATIC
+`, `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  annotations:
+    graylane.io/nacos-service: public/DEFAULT_GROUP/legacy.db
+  labels:
+    app.kubernetes.io/managed-by: graylane
+  name: nacos-legacy-db-2
+  namespace: shop
+spec:
+  addresses:
+  - 192.168.1.7
+  endpoints:
+  - address: 192.168.1.7
+  hosts:
+  - legacy-db-2.nacos
+  ports:
+  - name: http-5432
+    number: 5432
     protocol: HTTP
   resolution: STATIC
 `}

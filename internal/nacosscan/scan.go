@@ -107,7 +107,13 @@ func newIndex(s *Snapshot) *index {
 		}
 		host = strings.Trim(host, "[]")
 		ix.edgesByHost[host] = append(ix.edgesByHost[host], i)
-		ix.edgesByWorkload[e.DestinationNamespace+"/"+e.DestinationWorkload] = append(ix.edgesByWorkload[e.DestinationNamespace+"/"+e.DestinationWorkload], i)
+		// By workload only when the proxy recorded no host (callers): an
+		// edge with a host is matched by its address, so a call to
+		// another port of the workload is not taken for a bypass.
+		if e.Destination == "" || e.Destination == "unknown" {
+			w := e.DestinationNamespace + "/" + e.DestinationWorkload
+			ix.edgesByWorkload[w] = append(ix.edgesByWorkload[w], i)
+		}
 	}
 	return ix
 }
@@ -123,15 +129,7 @@ func selects(svc *Service, p *Pod) bool {
 	if svc.Pods != nil {
 		return slices.Contains(svc.Pods, p.Name)
 	}
-	if len(svc.Selector) == 0 {
-		return false
-	}
-	for k, v := range svc.Selector {
-		if p.Labels[k] != v {
-			return false
-		}
-	}
-	return true
+	return len(svc.Selector) > 0 && route.LabelsMatch(p.Labels, svc.Selector)
 }
 
 // podsAt are the pods an instance address is: the pods with its IP that
@@ -306,7 +304,7 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 	fixed := ix.fixed(n.Name, c)
 	base := Finding{Kind: KindBypass, NacosNamespace: n.Namespace, NacosGroup: n.Group, NacosService: n.Name,
 		Service: c.svc.ref(), Host: host, Port: c.port.Port, Addresses: c.addrs, Where: where,
-		Hint: fmt.Sprintf("point the client at %s: %s (graylane nacos fix writes it)", url, FeignURLKey(n.Name))}
+		Hint: fmt.Sprintf("point the client at %s: %s (graylane nacos fix writes it)", url, springprops.FeignURLKey(n.Name))}
 	what := fmt.Sprintf("%s (Nacos %s) at pod addresses %s, not through Service %s: VirtualService routing, canary weights and lanes do not apply",
 		n.Name, n.ref(), strings.Join(c.addrs, ", "), c.svc.ref())
 	if fixed {
@@ -321,7 +319,7 @@ func (ix *index) bypass(n *NacosService, c *candidate) []Finding {
 		}
 		base.Hint = fmt.Sprintf("%s points %s at %s already: make the caller import it (spring.config.import: optional:nacos:%s); "+
 			"if it does and has picked it up, these calls are older than the fix: scan again once the metrics window has passed",
-			ix.s.SharedName, FeignURLKey(n.Name), url, ix.s.SharedName)
+			ix.s.SharedName, springprops.FeignURLKey(n.Name), url, ix.s.SharedName)
 	}
 	if len(callers) == 0 {
 		f := base
@@ -350,7 +348,7 @@ func (ix *index) fixed(name string, c *candidate) bool {
 	if ix.s.Shared == nil {
 		return false
 	}
-	v, ok := springprops.Lookup(ix.s.Shared, nil, FeignURLKey(name))
+	v, ok := springprops.Lookup(ix.s.Shared, nil, springprops.FeignURLKey(name))
 	if !ok {
 		return false
 	}

@@ -81,7 +81,9 @@ func TestScan(t *testing.T) {
 				{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.0.0.5:8082", Requests: 12},
 				{SourceWorkload: "web-v1", SourceNamespace: "shop", Destination: "10.0.0.6:8082", Requests: 3},
 				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6", Requests: 1},
-				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6:9999", Requests: 100}, // another port
+				// Another port, the workload's all the same (Istio fills it in for
+				// a pod): not a call to the instance.
+				{SourceWorkload: "cron", SourceNamespace: "ops", Destination: "10.0.0.6:9999", DestinationWorkload: "order-service", DestinationNamespace: "shop", Requests: 100},
 				{SourceWorkload: "unknown", SourceNamespace: "unknown", Destination: "10.0.0.5:8082", Requests: 5},
 				// No host recorded, but the peer's workload (Istio's peer metadata).
 				{SourceWorkload: "batch-v1", SourceNamespace: "ops", Destination: "unknown", DestinationWorkload: "order-service", DestinationNamespace: "shop", Requests: 2},
@@ -216,9 +218,9 @@ func TestScanManifests(t *testing.T) {
 				Ports: []ServicePort{{Port: 80, Where: "shop.yaml:47"}}},
 		},
 		Pods: []Pod{
-			{Namespace: "shop", Name: "order-service", Workload: "order-service", Labels: map[string]string{"app": "order-service"}, ContainerPorts: map[string]int32{"http": 8082}, Where: "shop.yaml:60"},
-			{Namespace: "shop", Name: "payment", Workload: "payment", Labels: map[string]string{"app": "payment"}, Where: "shop.yaml:80"},
-			{Namespace: "shop", Name: "stock", Workload: "stock", Labels: map[string]string{"app": "stock"}, Where: "shop.yaml:90"},
+			{Namespace: "shop", Name: "order-service", Workload: "order-service", Labels: map[string]string{"app": "order-service"}, ContainerPorts: map[string]int32{"http": 8082}},
+			{Namespace: "shop", Name: "payment", Workload: "payment", Labels: map[string]string{"app": "payment"}},
+			{Namespace: "shop", Name: "stock", Workload: "stock", Labels: map[string]string{"app": "stock"}},
 		},
 		Nacos: []NacosService{
 			nacosSvc("order-service", nil, Instance{"172.16.0.4", 8082}),

@@ -120,7 +120,6 @@ type Pod struct {
 	// NacosClient: the pod's containers look configured for Nacos
 	// (LooksLikeNacosClient).
 	NacosClient bool
-	Where       string
 }
 
 // ServiceEntry is an Istio ServiceEntry by the addresses it covers.

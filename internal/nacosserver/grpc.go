@@ -31,8 +31,7 @@ type connKey struct{}
 // unary Request calls and the BiRequestStream (one per SDK client, as in
 // Nacos' GrpcConnection).
 type rpcConn struct {
-	id       string
-	clientIP string
+	id string
 
 	registered atomic.Bool  // a ConnectionSetupRequest arrived
 	lastActive atomic.Int64 // unix millis of the last request or stream message
@@ -113,7 +112,7 @@ func (rs *rpcServer) TagConn(ctx context.Context, info *stats.ConnTagInfo) conte
 		ip, port = a.IP.String(), a.Port
 	}
 	c := &rpcConn{
-		id: fmt.Sprintf("%d_%s_%d", time.Now().UnixMilli(), ip, port), clientIP: ip,
+		id:  fmt.Sprintf("%d_%s_%d", time.Now().UnixMilli(), ip, port),
 		out: make(chan *pb.Payload, defaultPushBacklog), done: make(chan struct{}),
 		subs: map[serviceKey]subscription{}, listens: map[configKey]configPush{}, ip: ip,
 	}

@@ -1,7 +1,6 @@
 package nacosserver
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -184,24 +183,11 @@ func (r *registry) beat(k serviceKey, ip string, port int, cluster string) bool 
 	return true
 }
 
-// checkBeats runs the beat check of ClientBeatCheckTaskV2 /
-// ExpiredClientCleaner for instances registered over HTTP: no beat for
-// preserved.heart.beat.timeout (15 s) makes an instance unhealthy, none for
-// preserved.ip.delete.timeout (30 s) removes it. Persistent instances are
-// never expired. gRPC instances live with their connection instead.
-func (r *registry) checkBeats(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.expire()
-		}
-	}
-}
-
+// expire is the beat check of ClientBeatCheckTaskV2 / ExpiredClientCleaner
+// for instances registered over HTTP, run every BeatCheckInterval: no beat
+// for preserved.heart.beat.timeout (15 s) makes an instance unhealthy, none
+// for preserved.ip.delete.timeout (30 s) removes it. Persistent instances
+// are never expired. gRPC instances live with their connection instead.
 func (r *registry) expire() {
 	r.mu.Lock()
 	now := r.now()

@@ -131,11 +131,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.grpcSrv = grpc.NewServer(append(opts.grpcTLS(), grpc.StatsHandler(s.rpc), grpc.MaxRecvMsgSize(opts.MaxContent*2+64*1024))...)
 	s.rpc.register(s.grpcSrv)
 
-	s.wg.Add(6)
-	go func() {
-		defer s.wg.Done()
-		s.receivers.run(ctx, opts.BeatCheckInterval)
-	}()
+	s.wg.Add(5)
 	go func() {
 		defer s.wg.Done()
 		s.rpc.ejectIdle(ctx)
@@ -154,7 +150,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}()
 	go func() {
 		defer s.wg.Done()
-		s.naming.checkBeats(ctx, opts.BeatCheckInterval)
+		// The beat check and the push receivers' expiry, on one ticker.
+		t := time.NewTicker(opts.BeatCheckInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.naming.expire()
+				s.receivers.expire()
+			}
+		}
 	}()
 	go func() {
 		defer s.wg.Done()

@@ -2,7 +2,6 @@ package nacosserver
 
 import (
 	"cmp"
-	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -74,20 +73,6 @@ func (p *pushReceivers) expire() {
 	for addr, c := range p.clients {
 		if now.Sub(c.seen) > p.ttl {
 			delete(p.clients, addr)
-		}
-	}
-}
-
-// run expires receivers every interval until ctx ends.
-func (p *pushReceivers) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.expire()
 		}
 	}
 }

@@ -119,12 +119,7 @@ func steps(spec *v1alpha1.ReleaseSpec, release string, u *unit) []rollouts.Canar
 // canary. cc is defaulted and valid: its container exists and none of its
 // variables is set by the container already.
 func withCanaryConfig(ro *rollouts.Rollout, cc *v1alpha1.CanaryConfig) {
-	cs := ro.Spec.Template.Spec.Containers
-	for i := range cs {
-		if cs[i].Name == cc.Container {
-			cs[i].Env = append(cs[i].Env, cc.Env()...)
-		}
-	}
+	cc.AddEnv(&ro.Spec.Template.Spec)
 	if ro.Annotations == nil {
 		ro.Annotations = map[string]string{}
 	}

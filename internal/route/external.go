@@ -87,6 +87,14 @@ type Endpoint struct {
 // the client connected to (resolution NONE, Envoy's ORIGINAL_DST).
 func (x *External) OriginalDestination() bool { return x.Resolution == "NONE" }
 
+// PerAuthority reports whether Endpoints depends on the authority the
+// client named: resolution NONE, or a wildcard host without endpoints
+// resolved by DNS (the host the client named is the address). Otherwise
+// the endpoints of a port and subset are the same for every request.
+func (x *External) PerAuthority() bool {
+	return x.OriginalDestination() || strings.HasPrefix(x.Host, "*") && len(x.unit.endpoints) == 0
+}
+
 // Endpoints are the addresses a request for authority (host[:port]) sent
 // to port of the ServiceEntry, with the subset's labels, goes to (Istio's
 // istio.io/api networking/v1alpha3/service_entry.proto, Resolution):
@@ -111,7 +119,7 @@ func (x *External) Endpoints(authority string, port uint32, labels map[string]st
 		target = p.target
 	}
 	if x.OriginalDestination() {
-		return []Endpoint{{Address: net.JoinHostPort(hostOnly(authority), strconv.Itoa(int(port)))}}
+		return []Endpoint{{Address: OriginalAddress(authority, port)}}
 	}
 	if len(u.endpoints) == 0 {
 		if len(labels) > 0 || u.resolution == "STATIC" {
@@ -137,6 +145,13 @@ func (x *External) Endpoints(authority string, port uint32, labels map[string]st
 		out = append(out, Endpoint{Address: net.JoinHostPort(ep.address, strconv.Itoa(int(epPort))), Labels: ep.labels})
 	}
 	return out
+}
+
+// OriginalAddress is the address a request for authority (host[:port])
+// sent to port goes to on an original-destination cluster (a ServiceEntry
+// with resolution NONE, the PassthroughCluster): authority's host on port.
+func OriginalAddress(authority string, port uint32) string {
+	return net.JoinHostPort(hostOnly(authority), strconv.Itoa(int(port)))
 }
 
 // FirstPort is the number of the ServiceEntry's first port (0: it has

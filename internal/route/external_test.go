@@ -86,6 +86,25 @@ func TestExternalEndpoints(t *testing.T) {
 	}
 }
 
+// TestExternalPerAuthority: the endpoints depend on the authority the
+// client named for NONE and for a wildcard DNS host without endpoints
+// (so a proxy must not cache them per entry), not otherwise.
+func TestExternalPerAuthority(t *testing.T) {
+	tab := compileYAML(t, externalYAML)
+	got := map[string]bool{}
+	for _, host := range []string{"pay.example.com", "api.example.com", "mirror.example.com", "x.cdn.example.com", "any.example.com"} {
+		x := tab.External(&Request{Source: Source{Namespace: "shop"}}, host)
+		if x == nil {
+			t.Fatalf("no ServiceEntry for %s", host)
+		}
+		got[host] = x.PerAuthority()
+	}
+	want := map[string]bool{"pay.example.com": false, "api.example.com": false, "mirror.example.com": false, "x.cdn.example.com": true, "any.example.com": true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("PerAuthority (-want +got):\n%s", diff)
+	}
+}
+
 func TestParseOutboundPolicy(t *testing.T) {
 	for _, tt := range []struct {
 		in      string

@@ -3,6 +3,7 @@ package route
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,4 +229,32 @@ func (f *Fault) String() string {
 		parts = append(parts, fmt.Sprintf("abort %s for %v%% of requests", what, f.AbortPercent))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// envoyFlagOrder is the order Envoy writes response flags in
+// (StreamInfo::ResponseFlagUtils, the order of the ResponseFlag enum).
+var envoyFlagOrder = []string{"LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC", "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR", "UDO"}
+
+// AddFlag adds a response flag to a comma-separated list ("" or "-":
+// none), in Envoy's order.
+func AddFlag(flags, flag string) string {
+	if flags == "" || flags == "-" {
+		return flag
+	}
+	have := strings.Split(flags, ",")
+	if slices.Contains(have, flag) {
+		return flags
+	}
+	have = append(have, flag)
+	slices.SortStableFunc(have, func(a, b string) int {
+		return flagRank(a) - flagRank(b)
+	})
+	return strings.Join(have, ",")
+}
+
+func flagRank(f string) int {
+	if i := slices.Index(envoyFlagOrder, f); i >= 0 {
+		return i
+	}
+	return len(envoyFlagOrder)
 }

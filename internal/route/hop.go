@@ -183,7 +183,8 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 	d := &rt.Destinations[dest]
 	h.Destination, h.Host, h.Subset, h.Labels, h.Policy = d, d.Host, d.Subset, d.Labels, &rt.Policy
 	var problem string
-	h.Port, problem = t.Upstream(req, d)
+	var x *External
+	h.Port, problem, x = t.upstream(req, d)
 	switch {
 	case d.Problem != "":
 		h.unavailable(FlagNR, d.Problem)
@@ -194,7 +195,7 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 	case t.services[h.Host] == nil:
 		// A ServiceEntry host has its cluster; the compiler found the
 		// ones the caller does not see (d.Problem).
-		if h.External = t.ses.external(h.Host, req.namespace(), 0); h.External == nil {
+		if h.External = x; x == nil {
 			h.unavailable(FlagNR, "")
 			h.NotService = h.Outcome == Unavailable
 			return h
@@ -216,17 +217,15 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 // fault filter runs before its router looks for the destination's
 // cluster (istiod puts it ahead of the router in every HTTP filter
 // chain): the route's fault still applies, an abort answering instead of
-// the 503 (flags FI), a delay coming before it (flags DI,<the 503's>).
+// the 503 (flags FI), a delay coming before it (the 503's flags and DI, in Envoy's order).
 func (h *Hop) unavailable(flags, problem string) {
-	switch {
-	case h.Fault.Abort:
+	if h.Fault.Abort {
 		h.Outcome, h.Status, h.Flags = Aborted, h.Fault.Status, h.Fault.Flags()
-	case h.Fault.Delay > 0 && flags != "":
-		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, FlagDI+","+flags, problem
-	case h.Fault.Delay > 0:
-		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, FlagDI, problem
-	default:
-		h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, flags, problem
+		return
+	}
+	h.Outcome, h.Status, h.Flags, h.Problem = Unavailable, http.StatusServiceUnavailable, flags, problem
+	if h.Fault.Delay > 0 {
+		h.Flags = AddFlag(flags, FlagDI)
 	}
 }
 
@@ -241,10 +240,18 @@ func (h *Hop) unavailable(flags, problem string) {
 // answers 503 with flag NC (cluster not found). A ServiceEntry host's
 // clusters are its ports' (seUpstream); other hosts are not checked.
 func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem string) {
+	port, problem, _ = t.upstream(req, d)
+	return port, problem
+}
+
+// upstream is Upstream, and the ServiceEntry host the destination is
+// when it is no Service's (nil otherwise).
+func (t *Table) upstream(req *Request, d *Destination) (port uint32, problem string, x *External) {
 	svc := t.services[d.Host]
 	if svc == nil {
-		if x := t.ses.external(d.Host, req.namespace(), 0); x != nil {
-			return seUpstream(x, d, req.port())
+		if x = t.ses.external(d.Host, req.namespace(), 0); x != nil {
+			port, problem = seUpstream(x, d, req.port())
+			return port, problem, x
 		}
 	}
 	port = d.Port
@@ -252,11 +259,11 @@ func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem str
 		port = req.port()
 	}
 	if svc == nil {
-		return port, ""
+		return port, "", nil
 	}
 	for _, p := range svc.Spec.Ports {
 		if uint32(p.Port) == port {
-			return port, ""
+			return port, "", nil
 		}
 	}
 	ports := make([]int32, 0, len(svc.Spec.Ports))
@@ -269,7 +276,7 @@ func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem str
 		why = fmt.Sprintf("the destination names no port and the Service has %d ports, so Istio takes the listener's port", len(ports))
 	}
 	return port, fmt.Sprintf("Service %s has no port %d (%s; it has %v): Envoy has no cluster outbound|%d|%s|%s and answers 503 (NC)",
-		d.Host, port, why, ports, port, d.Subset, d.Host)
+		d.Host, port, why, ports, port, d.Subset, d.Host), nil
 }
 
 // MirrorProblem is why the proxy sends no copies of req to mirror m: the

@@ -209,7 +209,7 @@ func TestHop(t *testing.T) {
 		// Envoy's fault filter runs before its router finds no cluster.
 		{"fault abort, missing subset: the abort answers", gw("http://shop.example.com/fault-abort-missing"), hopSummary{Outcome: "fault abort", Status: 418, Flags: "FI", Host: "web", Subset: "v9",
 			Port: 80, Target: "/fault-abort-missing", Attempts: 2, VirtualService: edge, DestinationDefined: true}},
-		{"fault delay, missing subset: delayed, then 503", gw("http://shop.example.com/fault-delay-missing"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "DI,NR", Host: "web", Subset: "v9",
+		{"fault delay, missing subset: delayed, then 503", gw("http://shop.example.com/fault-delay-missing"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "NR,DI", Host: "web", Subset: "v9",
 			Port: 80, Target: "/fault-delay-missing", Problem: true, Delay: time.Second, Attempts: 2, VirtualService: edge, DestinationDefined: true}},
 		{"fault delay, no cluster for the port: delayed, then 503", gw("http://shop.example.com/fault-delay-multi"), hopSummary{Outcome: "unavailable", Status: 503, Flags: "DI,NC", Host: "multi",
 			Port: 80, Target: "/fault-delay-multi", Problem: true, Delay: time.Second, Attempts: 2, VirtualService: edge, DestinationDefined: true}},

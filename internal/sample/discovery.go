@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +30,7 @@ import (
 type discovery struct {
 	opts     *NacosOptions
 	log      *slog.Logger
+	hc       *http.Client // naming's and config's, closed by close
 	naming   *nacosclient.Client
 	config   *nacosclient.Client
 	services []string // the services of the lb:// upstreams
@@ -45,10 +45,17 @@ type discovery struct {
 	props []map[string]string
 	md5s  []string
 	// overrides: service -> where the configuration points its clients.
-	overrides atomic.Pointer[map[string]string]
+	overrides atomic.Pointer[map[string]clientURL]
 	// hosts: service -> its instances as last listed.
 	hosts      sync.Map
 	registered *nacosclient.Registration
+}
+
+// clientURL is where the configuration points a service's clients: the
+// property's value, and it parsed (by overrideBase).
+type clientURL struct {
+	value string
+	base  *url.URL
 }
 
 // Timing of the client, as the Nacos 1.x Java client's defaults.
@@ -71,32 +78,32 @@ const (
 // config import is missing (NacosConfigDataLoader).
 func startDiscovery(n *NacosOptions, services []string, log *slog.Logger) (*discovery, error) {
 	d := &discovery{opts: n, log: log, services: services, props: make([]map[string]string, len(n.Imports)), md5s: make([]string, len(n.Imports))}
-	d.overrides.Store(&map[string]string{})
+	d.overrides.Store(&map[string]clientURL{})
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	// No overall timeout (a long poll is held 30 s); calls bound their own.
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: nacosCallTimeout}).DialContext, MaxIdleConnsPerHost: 4}}
-	server := n.Server
-	if !strings.Contains(server, "://") {
-		server = "http://" + server
-	}
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{Timeout: nacosCallTimeout}).DialContext,
+		MaxIdleConnsPerHost: 4, IdleConnTimeout: 90 * time.Second}}
+	d.hc = hc
 	ctx, cancel := context.WithTimeout(d.ctx, nacosCallTimeout)
 	defer cancel()
-	var err error
-	if d.naming, err = nacosclient.New(ctx, nacosclient.Options{Server: server, Namespace: n.Namespace, Group: n.Group,
-		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
+	fail := func(err error) (*discovery, error) {
 		d.cancel()
-		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
+		hc.CloseIdleConnections()
+		return nil, err
 	}
-	if d.config, err = nacosclient.New(ctx, nacosclient.Options{Server: server, Namespace: n.ConfigNamespace,
+	var err error
+	if d.naming, err = nacosclient.New(ctx, nacosclient.Options{Server: n.Server, Namespace: n.Namespace, Group: n.Group,
 		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
-		d.cancel()
-		return nil, fmt.Errorf("nacos %s: %w", n.Server, err)
+		return fail(fmt.Errorf("nacos %s: %w", n.Server, err))
+	}
+	if d.config, err = nacosclient.New(ctx, nacosclient.Options{Server: n.Server, Namespace: n.ConfigNamespace,
+		Username: n.Username, Password: n.Password, HTTPClient: hc, Protocol: nacosclient.ProtocolHTTP}); err != nil {
+		return fail(fmt.Errorf("nacos %s: %w", n.Server, err))
 	}
 	refreshing := false
 	for i, ci := range n.Imports {
 		if err := d.importConfig(ctx, i, ci); err != nil {
-			d.cancel()
-			return nil, err
+			return fail(err)
 		}
 		refreshing = refreshing || ci.Refresh
 	}
@@ -175,7 +182,7 @@ func (d *discovery) listen() {
 		if err != nil {
 			if d.ctx.Err() == nil {
 				d.log.Warn("nacos: listening to config imports", "err", err)
-				pause(d.ctx, retryPause)
+				sleep(d.ctx, retryPause)
 			}
 			continue
 		}
@@ -200,21 +207,11 @@ func (d *discovery) reread(i int, ci ConfigImport) {
 	if err != nil && !errors.Is(err, nacosclient.ErrNotFound) {
 		if d.ctx.Err() == nil {
 			d.log.Warn("nacos: reading a changed config import", "import", ci.String(), "err", err)
-			pause(d.ctx, retryPause)
+			sleep(d.ctx, retryPause)
 		}
 		return
 	}
 	d.setContent(i, ci, c.Content)
-}
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // refresh recomputes where the configuration points each upstream service,
@@ -227,19 +224,20 @@ func (d *discovery) refresh() {
 		maps.Copy(merged, p)
 	}
 	d.mu.Unlock()
-	next := map[string]string{}
+	next := map[string]clientURL{}
 	for _, s := range d.services {
 		if v, key := override(merged, d.opts.Env, s); v != "" {
-			if _, err := overrideURL(v, "/"); err != nil {
+			base, err := overrideBase(v)
+			if err != nil {
 				d.log.Warn("nacos: ignoring a client url", "service", s, "property", key, "value", v, "err", err)
 				continue
 			}
-			next[s] = v
+			next[s] = clientURL{value: v, base: base}
 		}
 	}
 	prev := d.overrides.Swap(&next)
 	for _, s := range d.services {
-		if was, now := (*prev)[s], next[s]; was != now {
+		if was, now := (*prev)[s].value, next[s].value; was != now {
 			where := "instances from Nacos"
 			if now != "" {
 				where = now
@@ -293,9 +291,8 @@ func (d *discovery) pollHosts() {
 // NacosLoadBalancer uses), called at its IP and port (sidecar true:
 // through the sidecar, whatever NO_PROXY says).
 func (d *discovery) resolve(service string, u *url.URL) (target *url.URL, sidecar bool, err error) {
-	if base := (*d.overrides.Load())[service]; base != "" {
-		target, err = overrideURL(base, u.RequestURI())
-		return target, false, err
+	if o, ok := (*d.overrides.Load())[service]; ok {
+		return overrideURL(o.base, u), false, nil
 	}
 	var hosts []nacosclient.Instance
 	if v, ok := d.hosts.Load(service); ok {
@@ -362,7 +359,7 @@ func (d *discovery) beat(r nacosclient.Registration) {
 	defer d.wg.Done()
 	interval, failing := 5*time.Second, false
 	for {
-		pause(d.ctx, interval)
+		sleep(d.ctx, interval)
 		if d.ctx.Err() != nil {
 			return
 		}
@@ -398,6 +395,8 @@ func (d *discovery) close(deregister bool) {
 			d.log.Warn("nacos: deregister", "service", r.Service, "err", err)
 		}
 	}
+	// The clients were given hc, so their Close would not close it.
+	d.hc.CloseIdleConnections()
 }
 
 // closeIf is close on a discovery that may be nil (no Nacos mode).

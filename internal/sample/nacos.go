@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graylane/graylane/internal/nacosclient"
 	"github.com/graylane/graylane/internal/springprops"
 )
 
@@ -70,9 +71,6 @@ func (ci ConfigImport) String() string {
 	return s
 }
 
-// DefaultGroup is Nacos' default group.
-const DefaultGroup = "DEFAULT_GROUP"
-
 // envProperty reads a Spring property from the environment as Spring Boot's
 // SystemEnvironmentPropertyMapper does: the canonical variable name ('-'
 // removed: SPRING_CLOUD_NACOS_DISCOVERY_SERVERADDR), then the legacy one
@@ -110,7 +108,7 @@ func loadNacos(lookup func(string) (string, bool), app string) (*NacosOptions, e
 	n := &NacosOptions{
 		Server:    server,
 		Namespace: get("spring.cloud.nacos.discovery.namespace", ""),
-		Group:     get("spring.cloud.nacos.discovery.group", DefaultGroup),
+		Group:     get("spring.cloud.nacos.discovery.group", nacosclient.DefaultGroup),
 		Username:  get("spring.cloud.nacos.username", ""),
 		Password:  get("spring.cloud.nacos.password", ""),
 		Service:   get("spring.application.name", app),
@@ -136,7 +134,7 @@ func loadNacos(lookup func(string) (string, bool), app string) (*NacosOptions, e
 	}
 	if imports, name, ok := envProperty(lookup, "spring.config.import"); ok {
 		var err error
-		n.Imports, err = parseImports(imports, get("spring.cloud.nacos.config.group", DefaultGroup))
+		n.Imports, err = parseImports(imports, get("spring.cloud.nacos.config.group", nacosclient.DefaultGroup))
 		if err != nil {
 			return nil, fmt.Errorf("invalid %s %q: %w", name, imports, err)
 		}
@@ -213,8 +211,8 @@ func lbService(u *url.URL) string {
 func overrideKeys(service string) []string {
 	return []string{
 		service + ".url",
-		"spring.cloud.openfeign.client.config." + service + ".url",
-		"spring.cloud.discovery.client.simple.instances." + service + "[0].uri",
+		springprops.FeignURLKey(service),
+		springprops.SimpleURIKey(service),
 	}
 }
 
@@ -232,14 +230,13 @@ func override(props map[string]string, env func(string) (string, bool), service 
 	return "", ""
 }
 
-// overrideURL joins an override with the upstream's path, as Feign does
-// with a client's url and a method's path; a url without a scheme gets
-// http:// (Feign's FeignClientFactoryBean). An empty value is no override.
-func overrideURL(base, path string) (*url.URL, error) {
+// overrideBase parses an override, a client's url; one without a scheme
+// gets http:// (Feign's FeignClientFactoryBean).
+func overrideBase(base string) (*url.URL, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	u, err := url.Parse(strings.TrimSuffix(base, "/") + path)
+	u, err := url.Parse(strings.TrimSuffix(base, "/"))
 	if err != nil {
 		return nil, err
 	}
@@ -247,4 +244,18 @@ func overrideURL(base, path string) (*url.URL, error) {
 		return nil, errors.New("must be an http:// or https:// URL with a host")
 	}
 	return u, nil
+}
+
+// overrideURL joins an override (from overrideBase) with the upstream's
+// path and query, as Feign does with a client's url and a method's path.
+// base is copied, not changed.
+func overrideURL(base, u *url.URL) *url.URL {
+	path, raw := u.Path, u.EscapedPath()
+	if path == "" {
+		path, raw = "/", "/"
+	}
+	t := *base
+	t.Path, t.RawPath = base.Path+path, base.EscapedPath()+raw
+	t.RawQuery, t.ForceQuery = u.RawQuery, u.ForceQuery
+	return &t
 }

@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -387,7 +389,7 @@ func FuzzParseImports(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		got, err := parseImports(v, DefaultGroup)
+		got, err := parseImports(v, nacosclient.DefaultGroup)
 		if err != nil {
 			return
 		}
@@ -398,10 +400,109 @@ func FuzzParseImports(f *testing.F) {
 			if strings.ContainsAny(ci.DataID, "?,") || strings.ContainsAny(ci.Group, ",&") {
 				continue // String does not escape these
 			}
-			again, err := parseImports(ci.String(), DefaultGroup)
+			again, err := parseImports(ci.String(), nacosclient.DefaultGroup)
 			if err != nil || len(again) != 1 || again[0].DataID != ci.DataID || again[0].Group != ci.Group || again[0].Optional != ci.Optional {
 				t.Fatalf("%+v prints %q, which parses as %+v, %v", ci, ci.String(), again, err)
 			}
 		}
 	})
+}
+
+// connCounter forwards TCP connections to target and counts those open.
+type connCounter struct {
+	ln   net.Listener
+	open atomic.Int32
+}
+
+func countConns(t *testing.T, target string) *connCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &connCounter{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			cc.open.Add(1)
+			go func() {
+				io.Copy(out, in) // until the client closes
+				cc.open.Add(-1)
+				out.Close()
+				in.Close()
+			}()
+			go func() {
+				io.Copy(in, out)
+				in.Close()
+			}()
+		}
+	}()
+	return cc
+}
+
+// TestNacosCloseClosesConnections: a stopped app keeps no idle connection
+// to Nacos (its HTTP client is the discovery's own).
+func TestNacosCloseClosesConnections(t *testing.T) {
+	s, _ := startNacos(t)
+	cc := countConns(t, s.HTTPAddr())
+	n := &NacosOptions{Server: cc.ln.Addr().String(), Group: nacosclient.DefaultGroup, Service: "order-service", IP: "127.0.0.1"}
+	d, err := startDiscovery(n, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.register(8080, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if cc.open.Load() == 0 {
+		t.Fatal("no connection to Nacos after registering")
+	}
+	d.close(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for cc.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections to Nacos still open after close", cc.open.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestOverrideURL: an override joined with a call's path and query, the
+// parsed override left as it was.
+func TestOverrideURL(t *testing.T) {
+	for _, tc := range []struct{ base, call, want string }{
+		{"h:80", "lb://svc", "http://h:80/"},
+		{"http://h/", "lb://svc/x/y?q=1&r=%2F", "http://h/x/y?q=1&r=%2F"},
+		{"https://u:p@h:1/api", "lb://svc/a%2Fb?", "https://u:p@h:1/api/a%2Fb?"},
+		{"http://h/a%2Fb/", "lb://svc/%E4%B8%AD?x", "http://h/a%2Fb/%E4%B8%AD?x"},
+	} {
+		base, err := overrideBase(tc.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := base.String()
+		u, err := url.Parse(tc.call)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := overrideURL(base, u).String(); got != tc.want {
+			t.Errorf("%s + %s = %s, want %s", tc.base, tc.call, got, tc.want)
+		}
+		if base.String() != before {
+			t.Errorf("%s: the base became %s", tc.base, base)
+		}
+	}
+	for _, bad := range []string{"ftp://h", "http://", "http://h:80:x/%zz"} {
+		if _, err := overrideBase(bad); err == nil {
+			t.Errorf("overrideBase(%q): no error", bad)
+		}
+	}
 }

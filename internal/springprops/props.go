@@ -15,7 +15,6 @@ package springprops
 import (
 	"fmt"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -164,18 +163,17 @@ func Lookup(props map[string]string, env func(string) (string, bool), key string
 	}
 	want := Canonical(key)
 	// Deterministic when two spellings of one name are present: the
-	// first in sorted order wins.
-	names := make([]string, 0, len(props))
+	// smallest in sorted order wins.
+	best, found := "", false
 	for k := range props {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if Canonical(k) == want {
-			return props[k], true
+		if (!found || k < best) && Canonical(k) == want {
+			best, found = k, true
 		}
 	}
-	return "", false
+	if !found {
+		return "", false
+	}
+	return props[best], true
 }
 
 // Parse flattens a YAML or .properties document into dotted property names

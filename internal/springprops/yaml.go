@@ -13,23 +13,36 @@ import (
 // parseYAML flattens every document of a YAML stream; a later document's
 // value of a property wins, as Spring's later documents do.
 func parseYAML(content []byte) (map[string]string, error) {
+	docs, err := decodeAll(content)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
-	dec := yaml.NewDecoder(bytes.NewReader(content))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("yaml: %w", err)
-		}
+	for _, doc := range docs {
 		if len(doc.Content) == 0 {
 			continue
 		}
 		if err := flatten(out, "", doc.Content[0]); err != nil {
 			return nil, err
 		}
+	}
+	return out, nil
+}
+
+// decodeAll decodes every document of a YAML stream.
+func decodeAll(content []byte) ([]*yaml.Node, error) {
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(content))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("yaml: %w", err)
+		}
+		docs = append(docs, &doc)
 	}
 }
 
@@ -39,15 +52,23 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
+		// Merge keys (<<: *anchor, <<: [*a, *b]) first, so that the map's
+		// own keys win over merged ones, as in SnakeYAML, which Spring uses.
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
 				return fmt.Errorf("line %d: a key that is not a scalar", k.Line)
 			}
-			if k.Tag == "!!merge" { // <<: *anchor
-				if err := flatten(out, prefix, v); err != nil {
-					return err
-				}
+			if k.Tag != "!!merge" {
+				continue
+			}
+			if err := flattenMerge(out, prefix, v); err != nil {
+				return err
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
 				continue
 			}
 			name := k.Value
@@ -77,22 +98,30 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 	return nil
 }
 
+// flattenMerge flattens the value of a merge key into the map at prefix:
+// one map, or a list of maps of which an earlier one wins.
+func flattenMerge(out map[string]string, prefix string, v *yaml.Node) error {
+	if v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	if v.Kind != yaml.SequenceNode {
+		return flatten(out, prefix, v)
+	}
+	for i := len(v.Content) - 1; i >= 0; i-- {
+		if err := flatten(out, prefix, v.Content[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setYAML sets properties in the first document of content, keeping the
 // others, every other key, their order and their comments; new keys go
 // after the existing ones of their map.
 func setYAML(content []byte, set map[string]*string) ([]byte, error) {
-	var docs []*yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(content))
-	for {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("yaml: %w", err)
-		}
-		docs = append(docs, &doc)
+	docs, err := decodeAll(content)
+	if err != nil {
+		return nil, err
 	}
 	if len(docs) == 0 {
 		docs = []*yaml.Node{{Kind: yaml.DocumentNode}}

@@ -74,8 +74,7 @@ func applyCluster(ctx context.Context, cfg *rest.Config, ses []*networkingv1.Ser
 	}
 	items := make([]kubeapply.Item, 0, len(ses))
 	for _, se := range ses {
-		obj := se.DeepCopy()
-		obj.APIVersion, obj.Kind = networkingv1.SchemeGroupVersion.String(), "ServiceEntry"
+		obj := se.DeepCopy() // with its TypeMeta (nacosscan.ServiceEntries)
 		items = append(items, kubeapply.Item{Object: obj, Source: &manifest.Object{
 			APIVersion: obj.APIVersion, Kind: obj.Kind, Name: obj.Name, Namespace: obj.Namespace,
 			Pos: manifest.Position{File: entriesSource},

@@ -111,16 +111,15 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer src.close()
-	fs := nacosscan.Scan(src.snap)
-	props, conflicts := nacosscan.Properties(fs)
 	// The ServiceEntries fix made before are computed again from Nacos
-	// (they follow its instances), not taken as covering their services.
-	entryFindings := fs
-	if slices.ContainsFunc(src.snap.ServiceEntries, func(se nacosscan.ServiceEntry) bool { return se.Managed }) {
-		entryFindings = nacosscan.Scan(nacosscan.Unmanaged(src.snap))
-	}
+	// (they follow its instances), not taken as covering their services;
+	// they settle only nacos-only findings of services outside the
+	// cluster, which fix turns into ServiceEntries, never into properties
+	// or what it cannot fix.
+	fs := nacosscan.Scan(nacosscan.Unmanaged(src.snap))
+	props, conflicts := nacosscan.Properties(fs)
 	res := &FixResult{DataID: o.DataID, Group: o.ConfigGroup, DryRun: o.DryRun, Conflicts: conflicts,
-		ServiceEntries: nacosscan.ServiceEntries(entryFindings, o.ServiceEntryNamespace), NotFixed: []nacosscan.Finding{}}
+		ServiceEntries: nacosscan.ServiceEntries(fs, o.ServiceEntryNamespace), NotFixed: []nacosscan.Finding{}}
 	for _, f := range fs {
 		if f.Kind == nacosscan.KindMissing || (f.Kind == nacosscan.KindNacosOnly && !f.External) {
 			res.NotFixed = append(res.NotFixed, f)

@@ -37,10 +37,6 @@ import (
 	"github.com/graylane/graylane/internal/route"
 )
 
-// doing is what the commands do with the manifests they read, for the
-// warnings about documents they do not read.
-const doing = "read by graylane nacos scan"
-
 // naming is what the scan reads of Nacos (a *nacosclient.Client).
 type naming interface {
 	Services(ctx context.Context, group string) ([]string, error)
@@ -125,7 +121,7 @@ type kube struct {
 // located, and the ServiceEntries. Load errors are input errors.
 func readManifests(files []string, warn func(string)) (*kube, error) {
 	var w strings.Builder
-	set, err := load.Load(files, &w, doing, nil)
+	set, err := load.Load(files, &w, manifest.DoingNacos, nil)
 	for _, line := range strings.Split(strings.TrimSpace(w.String()), "\n") {
 		if line != "" {
 			warn(strings.TrimPrefix(line, "warning: "))
@@ -169,8 +165,7 @@ func entryOf(se *networkingv1.ServiceEntry, ns string) nacosscan.ServiceEntry {
 // templatePod is a workload's pod template as a pod without IP.
 func templatePod(o *manifest.Object, tpl *corev1.PodTemplateSpec) nacosscan.Pod {
 	return nacosscan.Pod{Namespace: o.Namespace, Name: o.Name, Workload: o.Name, Labels: tpl.Labels,
-		ContainerPorts: namedPorts(&tpl.Spec), NacosClient: nacosscan.LooksLikeNacosClient(&tpl.Spec),
-		Where: o.PathPos("spec.template").String()}
+		ContainerPorts: namedPorts(&tpl.Spec), NacosClient: nacosscan.LooksLikeNacosClient(&tpl.Spec)}
 }
 
 // serviceOf turns a Service into the scan's; locate gives the file:line
@@ -359,7 +354,7 @@ func readLocal(ctx context.Context, rt localRuntime) (*kube, error) {
 // new series starts with, and a runtime that just started has only new
 // series.)
 func passthroughQuery(window time.Duration) string {
-	const sel = `istio_requests_total{destination_service_name="PassthroughCluster"}`
+	const sel = `istio_requests_total{destination_service_name="` + route.PassthroughCluster + `"}`
 	return `sum by (source_workload, source_workload_namespace, destination_service, destination_workload, destination_workload_namespace) ` +
 		`((` + sel + ` - ` + sel + ` offset ` + model.Duration(window).String() + `) or ` + sel + `)`
 }

@@ -1,8 +1,8 @@
-package embedded
+package route
 
 import "testing"
 
-func TestWithFlag(t *testing.T) {
+func TestAddFlag(t *testing.T) {
 	for _, tc := range []struct{ flags, add, want string }{
 		{"", "DI", "DI"},
 		{"-", "DI", "DI"},
@@ -11,8 +11,8 @@ func TestWithFlag(t *testing.T) {
 		{"UF,URX", "DI", "UF,DI,URX"},
 		{"DI,FI", "DI", "DI,FI"},
 	} {
-		if got := withFlag(tc.flags, tc.add); got != tc.want {
-			t.Errorf("withFlag(%q, %q) = %q, want %q", tc.flags, tc.add, got, tc.want)
+		if got := AddFlag(tc.flags, tc.add); got != tc.want {
+			t.Errorf("AddFlag(%q, %q) = %q, want %q", tc.flags, tc.add, got, tc.want)
 		}
 	}
 }
