@@ -22,6 +22,11 @@ type canaryNacosFlags struct {
 	flags                                           *pflag.FlagSet
 }
 
+// canaryNacosFlagNames are the names of the flags canaryNacosFlags.add
+// adds.
+var canaryNacosFlagNames = append([]string{"nacos-server", "nacos-namespace", "nacos-username", "nacos-password", "nacos-protocol"},
+	prefixed("nacos-", nacosTLSFlags)...)
+
 func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
 	f.StringVar(&o.server, "nacos-server", "", "Nacos URL that fully promoted Rollouts' canaryConfig is published to (default: env "+nacosclient.EnvServer+", else "+serverDefault+")")
 	f.StringVar(&o.namespace, "nacos-namespace", "", "Nacos namespace id for a canaryConfig that names none (default: env "+nacosclient.EnvNamespace+", else public)")

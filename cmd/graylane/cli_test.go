@@ -43,7 +43,7 @@ var badInput = map[string][]struct {
 	want string
 }{
 	"graylane":                       {{[]string{"nosuch"}, `unknown command "nosuch" for "graylane"`}},
-	"graylane apply":                 {{[]string{"apply", "-f", "../../examples/seed004", "--local", "--dry-run=server"}, "--dry-run is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--admin", "localhost"}, "missing port"}, {[]string{"apply", "-f", "../../examples/seed004", "--nacos-protocol", "grpc"}, "--nacos-protocol needs --wait"}, {[]string{"apply", "-f", "../../examples/seed004", "--wait", "--nacos-server", "nacos:x"}, "--nacos-server"}},
+	"graylane apply":                 {{[]string{"apply", "-f", "../../examples/seed004", "--local", "--dry-run=server"}, "--dry-run is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--admin", "localhost"}, "missing port"}, {[]string{"apply", "-f", "../../examples/seed004", "--nacos-protocol", "grpc"}, "--nacos-protocol needs --wait"}, {[]string{"apply", "-f", "../../examples/seed004", "--wait", "--nacos-server", "nacos:x"}, "--nacos-server"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--nacos-protocol", "grpc"}, "--nacos-protocol is for a cluster"}, {[]string{"apply", "-f", "../../examples/seed004", "--local", "--nacos-insecure-skip-verify"}, "--nacos-insecure-skip-verify is for a cluster"}},
 	"graylane completion":            {{[]string{"completion", "nosuch"}, `unknown command "nosuch"`}},
 	"graylane completion bash":       {{[]string{"completion", "bash", "x"}, `unknown command "x"`}},
 	"graylane completion fish":       {{[]string{"completion", "fish", "x"}, `unknown command "x"`}},
@@ -385,5 +385,24 @@ spec:
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"get", "routes", "--local", "--admin", "127.0.0.1:1"}, &out, &out); code != 1 {
 		t.Errorf("unreachable runtime: exit %d, want 1: %s", code, out.String())
+	}
+}
+
+// Only apply --wait publishes canary configuration: without it the
+// GRAYLANE_NACOS_* variables (set for nacos scan, say) are not read, so a
+// value apply --wait would refuse does not stop a plain apply.
+func TestApplyWithoutWaitIgnoresNacosEnv(t *testing.T) {
+	t.Setenv("GRAYLANE_NACOS_SERVER", "ftp://nacos")
+	t.Setenv("GRAYLANE_NACOS_INSECURE_SKIP_VERIFY", "maybe")
+	kubeconfig := filepath.Join(t.TempDir(), "no-kubeconfig")
+	args := []string{"apply", "-f", "../../examples/seed004", "--kubeconfig", kubeconfig}
+	var out bytes.Buffer
+	run(context.Background(), args, &out, &out)
+	if !strings.Contains(out.String(), "load kubeconfig") || strings.Contains(out.String(), "NACOS") {
+		t.Errorf("graylane %s: want the kubeconfig error, not Nacos's; output:\n%s", strings.Join(args, " "), out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), append(args, "--wait"), &out, &out); code != 2 || !strings.Contains(out.String(), "GRAYLANE_NACOS_INSECURE_SKIP_VERIFY") {
+		t.Errorf("with --wait: exit %d, want 2 naming GRAYLANE_NACOS_INSECURE_SKIP_VERIFY; output:\n%s", code, out.String())
 	}
 }

@@ -16,8 +16,8 @@ import (
 
 // clusterApplyFlags are the flags of `graylane apply` that only mean
 // something for a cluster.
-var clusterApplyFlags = []string{"kubeconfig", "context", "namespace", "wait", "timeout", "force-conflicts", "dry-run",
-	"nacos-server", "nacos-namespace", "nacos-username", "nacos-password"}
+var clusterApplyFlags = append([]string{"kubeconfig", "context", "namespace", "wait", "timeout", "force-conflicts", "dry-run"},
+	canaryNacosFlagNames...)
 
 func newApplyCmd(stdout io.Writer) *cobra.Command {
 	var lo localapi.ApplyOptions
@@ -54,15 +54,17 @@ input (flags, manifests, objects the API server finds invalid).`,
 				if cmd.Flags().Changed("admin") {
 					return &cli.InputError{Err: errors.New("--admin needs --local")}
 				}
-				for _, name := range append([]string{"nacos-server", "nacos-namespace", "nacos-username", "nacos-password", "nacos-protocol"}, prefixed("nacos-", nacosTLSFlags)...) {
+				for _, name := range canaryNacosFlagNames {
 					if cmd.Flags().Changed(name) && !ko.Wait {
 						return &cli.InputError{Err: fmt.Errorf("--%s needs --wait: canary configuration is published once a Rollout is fully promoted", name)}
 					}
 				}
-				if err := nacos.check(); err != nil {
-					return err
+				if ko.Wait { // only --wait publishes: without it the Nacos flags and variables mean nothing here
+					if err := nacos.check(); err != nil {
+						return err
+					}
+					ko.Nacos = nacos.options()
 				}
-				ko.Nacos = nacos.options()
 				return kubeapply.Run(cmd.Context(), ko, stdout, cmd.ErrOrStderr())
 			}
 			for _, name := range clusterApplyFlags {

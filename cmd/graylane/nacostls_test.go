@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,18 @@ func TestCanaryNacosTLSOptions(t *testing.T) {
 		if d := cmp.Diff(tc.want, o.options().TLS); d != "" {
 			t.Errorf("%v with %v (-want +got):\n%s", tc.args, tc.env, d)
 		}
+	}
+}
+
+// canaryNacosFlagNames names every flag canaryNacosFlags.add adds: apply
+// refuses each without --wait, and with --local.
+func TestCanaryNacosFlagNames(t *testing.T) {
+	var o canaryNacosFlags
+	f := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.add(f, nacosclient.DefaultServer)
+	var added []string
+	f.VisitAll(func(fl *pflag.Flag) { added = append(added, fl.Name) })
+	if d := cmp.Diff(added, slices.Sorted(slices.Values(canaryNacosFlagNames))); d != "" {
+		t.Errorf("flags added (-) and named (+):\n%s", d)
 	}
 }

@@ -22,10 +22,12 @@ type ConfigStore interface {
 	// PublishConfig writes content; with casMD5 set only if the stored
 	// configuration's md5 is casMD5 (else nacosclient.ErrConflict).
 	PublishConfig(ctx context.Context, dataID, group, content, typ, casMD5 string) error
+	// Close releases the store's connections; whoever connected closes it.
+	Close() error
 }
 
 // Connect opens the ConfigStore of a Nacos namespace id ("": the
-// publisher's own).
+// publisher's own); the caller closes it.
 type Connect func(ctx context.Context, namespace string) (ConfigStore, error)
 
 // NacosConnect connects with nacosclient: base's server, credentials and

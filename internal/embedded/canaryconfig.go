@@ -215,6 +215,7 @@ func (r *Runtime) publishTo(ctx context.Context, d canaryconfig.Decision) (canar
 	if err != nil {
 		return canaryconfig.Result{}, err
 	}
+	defer store.Close()
 	return canaryconfig.Publish(ctx, store, d.Config)
 }
 

@@ -51,7 +51,8 @@ func (r CanaryConfigResult) String() string {
 // Rollout's canary configuration could not be published.
 var ErrCanaryConfig = errors.New("canary configuration not published")
 
-// publishCanaryConfigs reads every waited-for Rollout once more and, for
+// publishCanaryConfigs reads each Rollout of keys (the waited-for ones
+// with the annotation v1alpha1.CanaryConfigAnnotation) once more and, for
 // each with a canary configuration that is fully promoted, publishes it
 // (canaryconfig.Decide and Publish) and records the published template's
 // hash in the Rollout's annotation canaryconfig.PublishedAnnotation, so a
@@ -63,7 +64,8 @@ func publishCanaryConfigs(ctx context.Context, c Client, keys []types.Namespaced
 	for _, key := range keys {
 		var ro rolloutsv1alpha1.Rollout
 		if err := c.Get(ctx, key, &ro); err != nil {
-			return out, fmt.Errorf("get rollout %s: %w", key, err)
+			errs = append(errs, fmt.Errorf("get rollout %s: %w", key, err))
+			continue
 		}
 		phase, _ := Phase(&ro)
 		d, err := canaryconfig.Decide(&ro, canaryconfig.Observe(&ro, phase))
@@ -102,6 +104,7 @@ func publishOne(ctx context.Context, c Client, ro *rolloutsv1alpha1.Rollout, d c
 	if err != nil {
 		return CanaryFailed, err.Error(), err
 	}
+	defer store.Close()
 	res, err := canaryconfig.Publish(ctx, store, d.Config)
 	if err != nil {
 		return CanaryFailed, err.Error(), err

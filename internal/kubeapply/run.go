@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
+	"github.com/graylane/graylane/api/v1alpha1"
 	"github.com/graylane/graylane/internal/canaryconfig"
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/expand"
@@ -149,10 +150,15 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 }
 
 func (o Options) wait(ctx context.Context, c Client, items []Item, stderr io.Writer, rep *Report) error {
-	var keys []types.NamespacedName
+	// keys are the Rollouts waited for; canary those of them rendered
+	// with a canaryConfig, which alone may have something to publish.
+	var keys, canary []types.NamespacedName
 	for _, it := range items {
 		if it.GVK().Group == "argoproj.io" && it.GVK().Kind == "Rollout" {
 			keys = append(keys, objectKey(it.Object))
+			if _, ok := it.Object.GetAnnotations()[v1alpha1.CanaryConfigAnnotation]; ok {
+				canary = append(canary, objectKey(it.Object))
+			}
 		}
 	}
 	if len(keys) == 0 {
@@ -176,8 +182,11 @@ func (o Options) wait(ctx context.Context, c Client, items []Item, stderr io.Wri
 	}
 	// Also after a Degraded one or the timeout: the Rollouts that are fully
 	// promoted publish, the others say why they do not.
+	if len(canary) == 0 {
+		return err
+	}
 	var perr error
-	rep.CanaryConfig, perr = publishCanaryConfigs(ctx, c, keys, canaryconfig.NacosConnect(o.Nacos))
+	rep.CanaryConfig, perr = publishCanaryConfigs(ctx, c, canary, canaryconfig.NacosConnect(o.Nacos))
 	return errors.Join(err, perr)
 }
 
