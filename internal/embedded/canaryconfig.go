@@ -113,6 +113,9 @@ type canaryItem struct {
 func (r *Runtime) canaryItems() []canaryItem {
 	var out []canaryItem
 	for _, v := range r.release.Rollouts() {
+		if v.Object.Annotations[v1alpha1.CanaryConfigAnnotation] == "" {
+			continue // no canary configuration: nothing to decide (or hash)
+		}
 		key := v.Key()
 		obs := canaryconfig.Observation{Phase: string(v.Status.Phase), StableHash: v.Status.StableHash,
 			CurrentHash: rollouttraffic.TemplateHash(&v.Object.Spec.Template), Aborted: v.Status.Aborted}
@@ -166,7 +169,7 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 		switch d.Action {
 		case canaryconfig.ActionDiscard:
 			if !same || rec.State != canaryNotPublished {
-				r.recordCanary(key, &canaryRecord{Hash: d.Hash, State: canaryNotPublished, Message: d.Reason, At: now})
+				r.canary.records[key] = &canaryRecord{Hash: d.Hash, State: canaryNotPublished, Message: d.Reason, At: now}
 				r.log.Warn("canary configuration not published", "object", key, "reason", d.Reason)
 			}
 		case canaryconfig.ActionPublish:
@@ -176,7 +179,7 @@ func (r *Runtime) reconcileCanaryConfigs(ctx context.Context) {
 			case r.canary.connect == nil:
 				if !same || rec.State != canaryNoNacos {
 					msg := "fully promoted, but there is no Nacos to publish to: run graylane up with --nacos or --nacos-server URL"
-					r.recordCanary(key, &canaryRecord{Hash: d.Hash, State: canaryNoNacos, Message: msg, At: now})
+					r.canary.records[key] = &canaryRecord{Hash: d.Hash, State: canaryNoNacos, Message: msg, At: now}
 					r.log.Warn("canary configuration not published", "object", key, "reason", msg)
 				}
 			case ctx.Err() != nil || r.canary.stopping:
@@ -206,7 +209,7 @@ func (r *Runtime) publishCanary(ctx context.Context, key string, d canaryconfig.
 	defer r.mu.Unlock()
 	rec.At = time.Now()
 	delete(r.canary.inflight, key)
-	r.recordCanary(key, rec)
+	r.canary.records[key] = rec
 	r.saveState()
 }
 
@@ -219,9 +222,6 @@ func (r *Runtime) publishTo(ctx context.Context, d canaryconfig.Decision) (canar
 	return canaryconfig.Publish(ctx, store, d.Config)
 }
 
-// recordCanary keeps rec as the Rollout's record. Called with r.mu held.
-func (r *Runtime) recordCanary(key string, rec *canaryRecord) { r.canary.records[key] = rec }
-
 // canaryStatus is what a Rollout's status shows of its canary
 // configuration; nil without one. Called with r.mu held.
 func (r *Runtime) canaryStatus(v release.RolloutView) *adminapi.CanaryConfigStatus {
@@ -229,18 +229,8 @@ func (r *Runtime) canaryStatus(v release.RolloutView) *adminapi.CanaryConfigStat
 	if err != nil || c == nil {
 		return nil
 	}
-	st := &adminapi.CanaryConfigStatus{Properties: slices.Sorted(maps.Keys(c.Properties)), State: canaryPending,
-		Message: "environment variables of the canary; published once the rollout is fully promoted"}
-	if n := c.Nacos; n != nil {
-		st.DataID, st.Group, st.Namespace = n.DataID, n.Group, n.Namespace
-	} else {
-		st.Message = "environment variables of the canary only (no nacos target)"
-	}
-	hash := rollouttraffic.TemplateHash(&v.Object.Spec.Template)
-	if rec := r.canary.records[v.Key()]; rec != nil && rec.Hash == hash {
-		st.State, st.Message = rec.State, rec.Message
-	}
-	return st
+	st := r.configStatus(c, v.Key(), rollouttraffic.TemplateHash(&v.Object.Spec.Template), "the canary", "the rollout is fully promoted")
+	return &st
 }
 
 // laneCanaryStatus is what a lane's status shows of its members' canary
@@ -249,21 +239,28 @@ func (r *Runtime) laneCanaryStatus(l release.LaneView) []adminapi.CanaryConfigSt
 	var out []adminapi.CanaryConfigStatus
 	hash := laneRunHash(l.Lane.Spec)
 	for _, m := range l.Lane.Spec.Members {
-		c := m.CanaryConfig
-		if c == nil {
-			continue
+		if m.CanaryConfig != nil {
+			st := r.configStatus(m.CanaryConfig, laneCanaryKey(l.Key, m.Service), hash, "the lane version", "the lane is promoted")
+			st.Service = m.Service
+			out = append(out, st)
 		}
-		st := adminapi.CanaryConfigStatus{Service: m.Service, Properties: slices.Sorted(maps.Keys(c.Properties)), State: canaryPending,
-			Message: "environment variables of the lane version; published once the lane is promoted"}
-		if n := c.Nacos; n != nil {
-			st.DataID, st.Group, st.Namespace = n.DataID, n.Group, n.Namespace
-		} else {
-			st.Message = "environment variables of the lane version only (no nacos target)"
-		}
-		if rec := r.canary.records[laneCanaryKey(l.Key, m.Service)]; rec != nil && rec.Hash == hash {
-			st.State, st.Message = rec.State, rec.Message
-		}
-		out = append(out, st)
 	}
 	return out
+}
+
+// configStatus is the status of canary configuration c, recorded under
+// key: pending until a record for its hash says more. whose is where the
+// variables are ("the canary"), when is when it is published.
+func (r *Runtime) configStatus(c *v1alpha1.CanaryConfig, key, hash, whose, when string) adminapi.CanaryConfigStatus {
+	st := adminapi.CanaryConfigStatus{Properties: slices.Sorted(maps.Keys(c.Properties)), State: canaryPending,
+		Message: "environment variables of " + whose + "; published once " + when}
+	if n := c.Nacos; n != nil {
+		st.DataID, st.Group, st.Namespace = n.DataID, n.Group, n.Namespace
+	} else {
+		st.Message = "environment variables of " + whose + " only (no nacos target)"
+	}
+	if rec := r.canary.records[key]; rec != nil && rec.Hash == hash {
+		st.State, st.Message = rec.State, rec.Message
+	}
+	return st
 }
