@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -85,9 +84,8 @@ func (o *canaryNacosFlags) check() error {
 		}
 		return nil
 	}
-	c, err := nacosclient.New(context.Background(), nacosclient.Options{Server: n.Server, Protocol: nacosclient.ProtocolHTTP, TLS: n.TLS})
-	if err != nil {
+	if err := (nacosclient.Options{Server: n.Server, TLS: n.TLS}).Check(); err != nil {
 		return &cli.InputError{Err: fmt.Errorf("--nacos-server: %w", err)}
 	}
-	return c.Close()
+	return nil
 }
