@@ -31,8 +31,15 @@ type Server struct {
 	conns map[net.Conn]struct{}
 	done  bool
 	wg    sync.WaitGroup
-	// parked counts the connections waiting without a connState.
+	// parked counts the connections waiting without a connState (or,
+	// on the event loop, idle for parkAfter).
 	parked atomic.Int64
+	// fh is h when the event loop serves the listener (loop), with
+	// loopConns of its connections; conns holds the others (handed off
+	// by the loop, or all of them without it).
+	fh        FastHandler
+	loop      *loopListener
+	loopConns atomic.Int64
 }
 
 // Hooks report what a Server does on its own, for metrics. A nil hook is
@@ -93,15 +100,47 @@ func (s *Server) serve() {
 
 // LiveConns is how many connections the server holds.
 func (s *Server) LiveConns() int {
+	return s.goConns() + int(s.loopConns.Load())
+}
+
+// goConns is how many connections goroutines serve.
+func (s *Server) goConns() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)
 }
 
-func (s *Server) handle(c net.Conn) {
+// handOff serves a connection the event loop gives up on a goroutine,
+// pending (bytes the loop read) first; resume, when set, answers a
+// request the loop read and started before the requests in pending.
+func (s *Server) handOff(c net.Conn, pending []byte, resume *resumed) {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.handleFrom(c, pending, resume)
+}
+
+// resumed is a request the loop hands over in the middle of its
+// exchange, and what answers it (FastHandler.Resume).
+type resumed struct {
+	req   *http.Request
+	serve func(w http.ResponseWriter)
+}
+
+func (s *Server) handle(c net.Conn) { s.handleFrom(c, nil, nil) }
+
+// handleFrom serves c, whose first bytes are pending, then the socket's;
+// first, when set, is served before them.
+func (s *Server) handleFrom(c net.Conn, pending []byte, first *resumed) {
 	s.p.mem.add(gaugeConns, 1)
 	d := downConns.Get().(*downConn)
-	d.init(s.p, c, s.lim, &s.parked)
+	d.init(s.p, c, s.lim, &s.parked, pending)
 	defer func() {
 		d.release()
 		downConns.Put(d)
@@ -113,6 +152,14 @@ func (s *Server) handle(c net.Conn) {
 		s.p.mem.add(gaugeConns, -1)
 	}()
 	now := time.Now()
+	if first != nil {
+		d.st.w.reset(first.req)
+		first.serve(d.st.w)
+		var ok bool
+		if now, ok = s.answered(d, first.req); !ok {
+			return
+		}
+	}
 	for {
 		if !d.awaitRequest(now) {
 			return
@@ -139,39 +186,48 @@ func (s *Server) handle(c net.Conn) {
 		}
 		w.reset(req)
 		s.h.ServeHTTP(w, req)
-		// The next request is waited for from the end of this one; when
-		// nothing is left to read or decide, the answer's last write
-		// waits for it (sockIO.writeAwait), under the deadline
-		// awaitRequest then keeps.
-		now = time.Now()
-		await := d.parkable && (req.Body == nil || req.Body == http.NoBody) && req.ProtoAtLeast(1, 1) &&
-			!req.Close && !w.close && rd.br.Buffered() == 0
-		if await {
-			d.readWithin(now, d.idleWait())
-			d.sock.expectAnswer()
-		}
-		err := w.finish()
-		d.sock.clearAnswer()
-		if err != nil {
-			return
-		}
-		if w.linger {
-			d.linger()
-			return
-		}
-		// Read what the handler left of the body, so the next request
-		// starts at its first byte.
-		if req.Body != nil && req.Body != http.NoBody {
-			n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1))
-			req.Body.Close()
-			if err != nil || n > maxDrain {
-				return
-			}
-		}
-		if req.Close || w.close {
+		var ok bool
+		if now, ok = s.answered(d, req); !ok {
 			return
 		}
 	}
+}
+
+// answered ends a request once its handler returned: it writes what is
+// left of the answer and reads what the handler left of the body. It
+// returns when the handler returned, from which the next request is
+// waited for, and false when the connection is to be closed.
+func (s *Server) answered(d *downConn, req *http.Request) (time.Time, bool) {
+	rd, w := d.st.rd, d.st.w
+	now := time.Now()
+	// When nothing is left to read or decide, the answer's last write
+	// waits for the next request (sockIO.writeAwait), under the deadline
+	// awaitRequest then keeps.
+	await := d.parkable && (req.Body == nil || req.Body == http.NoBody) && req.ProtoAtLeast(1, 1) &&
+		!req.Close && !w.close && rd.br.Buffered() == 0
+	if await {
+		d.readWithin(now, d.idleWait())
+		d.sock.expectAnswer()
+	}
+	err := w.finish()
+	d.sock.clearAnswer()
+	if err != nil {
+		return now, false
+	}
+	if w.linger {
+		d.linger()
+		return now, false
+	}
+	// Read what the handler left of the body, so the next request
+	// starts at its first byte.
+	if req.Body != nil && req.Body != http.NoBody {
+		n, err := io.Copy(io.Discard, io.LimitReader(req.Body, maxDrain+1))
+		req.Body.Close()
+		if err != nil || n > maxDrain {
+			return now, false
+		}
+	}
+	return now, !req.Close && !w.close
 }
 
 // refuse answers a request the server could not read (when the client
@@ -250,9 +306,12 @@ type downConn struct {
 // sync.Pool: it holds nothing of a connection once released).
 var downConns = sync.Pool{New: func() any { return new(downConn) }}
 
-func (d *downConn) init(p *Proxy, c net.Conn, lim *Limits, parked *atomic.Int64) {
+func (d *downConn) init(p *Proxy, c net.Conn, lim *Limits, parked *atomic.Int64, pending []byte) {
 	d.p, d.c, d.lim, d.parked, d.readAt = p, c, lim, parked, time.Time{}
 	d.rw, d.parkable = d.sock.reset(c, lim.streamIdle)
+	if len(pending) > 0 {
+		d.rw = &prefixed{pending: pending, ReadWriter: d.rw}
+	}
 	d.remoteAddr = c.RemoteAddr().String()
 	d.watch.d = d
 	d.attach(d.p.getState())
@@ -418,7 +477,25 @@ func (s *Server) Close() {
 		c.Close()
 	}
 	s.mu.Unlock()
+	if s.loop != nil {
+		s.loop.close()
+	}
 	s.wg.Wait()
+}
+
+// prefixed reads pending before the connection's own bytes.
+type prefixed struct {
+	pending []byte
+	io.ReadWriter
+}
+
+func (p *prefixed) Read(b []byte) (int, error) {
+	if len(p.pending) > 0 {
+		n := copy(b, p.pending)
+		p.pending = p.pending[n:]
+		return n, nil
+	}
+	return p.ReadWriter.Read(b)
 }
 
 // statusLine writes "HTTP/1.1 code text\r\n".

@@ -41,6 +41,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"sync/atomic"
 )
 
 // Proxy holds what a process's proxy listeners share: the free list of
@@ -54,7 +55,14 @@ type Proxy struct {
 	states statePool
 	mem    memRelief
 	up     upstreams
+	noLoop atomic.Bool
 }
+
+// UseEventLoop says whether the listeners served from now on may use the
+// event loop (the default, where the platform, the handler and the
+// processors allow: see FastHandler); false serves every connection on
+// a goroutine of its own.
+func (p *Proxy) UseEventLoop(on bool) { p.noLoop.Store(!on) }
 
 // Serve serves the proxy listener ln on its own goroutine until the
 // returned Server is closed: each request is read under lim (nil: the
@@ -67,6 +75,13 @@ func (p *Proxy) Serve(ln net.Listener, h http.Handler, lim *Limits, hooks Hooks)
 		lim = defaultEdgeLimits
 	}
 	s := &Server{p: p, ln: ln, h: h, lim: lim, hooks: hooks, conns: map[net.Conn]struct{}{}}
+	if fh, ok := h.(FastHandler); ok && !p.noLoop.Load() && loopable(ln, h) {
+		s.fh = fh
+		if s.serveLoop() {
+			return s
+		}
+		s.fh = nil
+	}
 	go s.serve()
 	return s
 }

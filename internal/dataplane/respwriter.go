@@ -3,6 +3,7 @@ package dataplane
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -69,7 +70,7 @@ func (w *respWriter) WriteHeader(code int) {
 // as net/http's Header.Write does (line breaks in values become spaces,
 // values are trimmed) but in map order: field order across names carries
 // no meaning, and sorting costs.
-func writeFields(bw *bufio.Writer, h http.Header, skip func(string) bool) {
+func writeFields(bw io.StringWriter, h http.Header, skip func(string) bool) {
 	for k, vs := range h {
 		if skip != nil && skip(k) {
 			continue

@@ -51,9 +51,18 @@ func (c cluster) String() string {
 //
 // A failure of the client (its body, or its going away) is not the
 // replica's: see clientFail.
-func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, members *memberList, m *metric, lim *dataplane.Limits, cl cluster) {
+//
+// first, when set, is a first try already made (on the event loop) to
+// first.pod: the loop goes on from how it ended.
+func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, members *memberList, m *metric, lim *dataplane.Limits, cl cluster, first *firstTry) {
 	rp := hop.Policy.Retries
-	out := r.outboundTries(ew, req, hop, m, lim)
+	var out dataplane.Request
+	if first != nil {
+		out = first.out // built by outbound already: the header operations are applied once
+	} else {
+		out = r.outbound(req, hop)
+	}
+	r.outboundTries(&out, ew, hop, m, lim)
 	var triedBuf [4]*pod
 	tried, retries := triedBuf[:0], 0
 	// retry waits before the next try; false: the route timeout passed
@@ -70,18 +79,34 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 		return true
 	}
 	for {
-		p, spare := members.choose(tried, rp == nil || rp.OtherHosts)
-		if p == nil {
-			m.flags = "UH"
-			r.fail(w, m, http.StatusServiceUnavailable, "no healthy upstream")
-			return
+		var (
+			p         *pod
+			spare     bool
+			run       *podRun
+			resp      *http.Response
+			conn      *dataplane.UpstreamConn
+			err       error
+			tryOnLoop = first != nil
+		)
+		if tryOnLoop {
+			p, run, resp, err = first.pod, first.run, first.resp, first.try.Err
+			first = nil
+		} else {
+			p, spare = members.choose(tried, rp == nil || rp.OtherHosts)
+			if p == nil {
+				m.flags = "UH"
+				r.fail(w, m, http.StatusServiceUnavailable, "no healthy upstream")
+				return
+			}
+			run = p.run.Load()
 		}
 		m.pod = p
 		if p.external {
 			m.pod = nil // no sidecar there: the source reports alone
 		}
-		run := p.run.Load()
-		resp, conn, err := r.up.RoundTrip(req.Context(), p.addr, &out)
+		if !tryOnLoop {
+			resp, conn, err = r.up.RoundTrip(req.Context(), p.addr, &out)
+		}
 		if err != nil {
 			var de *dataplane.DownstreamError
 			if errors.As(err, &de) {
@@ -108,7 +133,9 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 		code := resp.StatusCode
 		if rp.RetriesAnswer(code, resp.Header) {
 			if retries < rp.Attempts && out.Rewind() {
-				r.up.Discard(resp, conn)
+				if conn != nil {
+					r.up.Discard(resp, conn)
+				}
 				if !retry(p) {
 					return
 				}
@@ -131,13 +158,23 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 	}
 }
 
-// outboundTries is the request every try of send sends: outbound's,
-// with the route's timeouts, the body kept for retries, the deadline (a
-// request without a body is complete as it arrives: the route timeout
-// runs from its routing) and the client's close watch.
-func (r *Runtime) outboundTries(ew dataplane.ResponseWriter, req *http.Request, hop *route.Hop, m *metric, lim *dataplane.Limits) dataplane.Request {
+// firstTry is a try made on the event loop that did not end the
+// request: it failed (try.Err), or its answer is retried (resp, whose
+// body was dropped with its connection).
+type firstTry struct {
+	pod  *pod
+	run  *podRun
+	out  dataplane.Request
+	try  dataplane.Try
+	resp *http.Response
+}
+
+// outboundTries makes out (outbound's) the request every try of send
+// sends: with the route's timeouts, the body kept for retries, the
+// deadline (a request without a body is complete as it arrives: the
+// route timeout runs from its routing) and the client's close watch.
+func (r *Runtime) outboundTries(out *dataplane.Request, ew dataplane.ResponseWriter, hop *route.Hop, m *metric, lim *dataplane.Limits) {
 	pol := hop.Policy
-	out := r.outbound(req, hop)
 	out.Now, out.Idle, out.Timeout = m.start, lim.StreamIdle(), pol.Timeout
 	if rp := pol.Retries; rp != nil {
 		out.PerTry = rp.PerTryTimeout
@@ -153,7 +190,6 @@ func (r *Runtime) outboundTries(ew dataplane.ResponseWriter, req *http.Request, 
 	if ew != nil {
 		out.Watch = ew.CloseWatch()
 	}
-	return out
 }
 
 // failure is how a try failed.

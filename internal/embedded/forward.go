@@ -49,13 +49,7 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 		return nil, err
 	}
 	var l *listener
-	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method == http.MethodConnect {
-			http.Error(w, "CONNECT (HTTPS through the sidecar) is not supported by the embedded runtime", http.StatusNotImplemented)
-			return
-		}
-		r.forward(w, req, l.caller.Load())
-	})
+	h := &proxyHandler{r: r}
 	hooks := dataplane.Hooks{
 		Reject: func(status int, flags string, start time.Time) {
 			m := metric{caller: l.caller.Load(), start: start, flags: flags}
@@ -69,12 +63,35 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 	}
 	l = &listener{addr: ln.Addr().String(), ln: ln}
 	l.caller.Store(c)
+	h.l = l
 	l.fast = r.up.Serve(ln, h, lim, hooks)
 	return l, nil
 }
 
 // hop-by-hop headers are not forwarded (RFC 9110 7.6.1).
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// decision is what a request's routing decided.
+type decision struct {
+	rr  route.Request
+	res route.Result
+	hop route.Hop
+}
+
+// decide routes a request whose path and query are path: the lane
+// entry of a gateway (its cookie goes into answer), the route, the hop.
+func (r *Runtime) decide(d *decision, cfg *config, req *http.Request, path string, c *caller, answer http.Header) {
+	if len(c.gateways) > 0 && cfg.entry != nil {
+		r.enterLane(cfg, req.Header, answer)
+	}
+	d.rr = route.Request{Authority: req.Host, Path: path, Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
+	d.rr.Port = c.port // a gateway listener: its Gateway server port
+	if d.rr.Port == 0 {
+		d.rr.Port = portOf(req.Host)
+	}
+	d.res = r.evaluate(cfg, &d.rr, c)
+	d.hop = cfg.table.Hop(&d.rr, &d.res, runtimeRand{})
+}
 
 func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	m := metric{caller: c, start: time.Now()}
@@ -84,16 +101,9 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		lim = ew.Limits()
 	}
 	cfg := r.cfg.Load()
-	if len(c.gateways) > 0 && cfg.entry != nil {
-		r.enterLane(cfg, req.Header, w.Header())
-	}
-	rr := route.Request{Authority: req.Host, Path: requestPath(ew, req), Method: req.Method, Scheme: "http", Header: req.Header, Source: c.source}
-	rr.Port = c.port // a gateway listener: its Gateway server port
-	if rr.Port == 0 {
-		rr.Port = portOf(req.Host)
-	}
-	res := r.evaluate(cfg, &rr, c)
-	h := cfg.table.Hop(&rr, &res, runtimeRand{})
+	var d decision
+	r.decide(&d, cfg, req, requestPath(ew, req), c, w.Header())
+	rr, res, h := &d.rr, &d.res, &d.hop
 	switch h.Outcome {
 	case route.NotRouted:
 		m.flags = h.Flags
@@ -112,10 +122,10 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 	case route.Unavailable:
 		// The route's fault delay comes first, as Envoy's fault filter
 		// runs before its router finds no cluster (route.Hop).
-		if h.Fault.Delay > 0 && r.injectFault(w, ew, req, &h, &m) {
+		if h.Fault.Delay > 0 && r.injectFault(w, ew, req, h, &m) {
 			return
 		}
-		r.unavailable(w, &m, &h)
+		r.unavailable(w, &m, h)
 		return
 	case route.Blocked:
 		// REGISTRY_ONLY: the catch-all route block_all answers 502 itself,
@@ -125,14 +135,14 @@ func (r *Runtime) forward(w http.ResponseWriter, req *http.Request, c *caller) {
 		return
 	}
 	m.dest = h.Host
-	if (h.Fault.Delay > 0 || h.Outcome == route.Aborted) && r.injectFault(w, ew, req, &h, &m) {
+	if (h.Fault.Delay > 0 || h.Outcome == route.Aborted) && r.injectFault(w, ew, req, h, &m) {
 		return
 	}
 	if len(h.Mirrors) > 0 {
-		r.mirror(cfg, req, &rr, &h, c)
+		r.mirror(cfg, req, rr, h, c)
 	}
-	members, cl := r.members(cfg, req, &h, &m)
-	r.send(w, ew, req, &h, members, &m, lim, cl)
+	members, cl := r.members(cfg, req, h, &m)
+	r.send(w, ew, req, h, members, &m, lim, cl, nil)
 }
 
 // members are where a forwarded hop goes, and its cluster: the replicas
@@ -282,16 +292,7 @@ func dropHopFields(h http.Header) {
 // its end (so the connection can be reused). When it was not, the client's
 // connection is closed too: its answer is cut short.
 func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, hop *route.Hop) bool {
-	h := w.Header()
-	for k, vs := range resp.Header {
-		if k == "Set-Cookie" && len(h[k]) > 0 {
-			h[k] = append(h[k], vs...) // the edge's own cookie, set before
-			continue
-		}
-		h[k] = vs
-	}
-	dropHopFields(h)
-	hop.ApplyResponseHeaders(h)
+	answerHeader(w.Header(), resp.Header, hop)
 	w.WriteHeader(resp.StatusCode)
 	var err error
 	if wt, ok := resp.Body.(io.WriterTo); ok {
@@ -306,6 +307,21 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, hop *route
 		a.Abort()
 	}
 	return err == nil
+}
+
+// answerHeader makes the answer's header h from the pod's: its fields
+// (a Set-Cookie the edge set before is kept), without the hop-by-hop
+// ones, and the route's response header operations.
+func answerHeader(h, pod http.Header, hop *route.Hop) {
+	for k, vs := range pod {
+		if k == "Set-Cookie" && len(h[k]) > 0 {
+			h[k] = append(h[k], vs...) // the edge's own cookie, set before
+			continue
+		}
+		h[k] = vs
+	}
+	dropHopFields(h)
+	hop.ApplyResponseHeaders(h)
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

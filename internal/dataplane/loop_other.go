@@ -1,0 +1,16 @@
+//go:build !linux
+
+package dataplane
+
+import "net"
+
+// The event loop is Linux's (loop_linux.go); elsewhere every listener is
+// served the goroutine way.
+
+type loopListener struct{}
+
+func (*loopListener) close() {}
+
+func loopable(net.Listener, any) bool { return false }
+
+func (s *Server) serveLoop() bool { return false }
