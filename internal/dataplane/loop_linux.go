@@ -52,8 +52,8 @@ type evloop struct {
 	// the batch was handled is dropped.
 	gens []int32
 	gen  int32
-	evs    []syscall.EpollEvent
-	now    time.Time
+	evs  []syscall.EpollEvent
+	now  time.Time
 	// conns is every client connection the loop serves; idle the
 	// pooled connections to pods by address.
 	conns map[*loopConn]struct{}

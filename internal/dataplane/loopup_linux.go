@@ -6,8 +6,8 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"os"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,7 +36,7 @@ type upConn struct {
 	got    bool // any of it came
 	inBody bool
 	mode   bodyKind // bodyNone, bodyLength, bodyChunked, bodyClose
-	left   int64 // of a Content-Length body
+	left   int64    // of a Content-Length body
 	ck     chunkScan
 	close_ bool // the pod asked to close, or its answer ends with the connection
 	done   bool
