@@ -194,6 +194,17 @@ func inLoop(t *testing.T, f func(l *evloop)) {
 	l.run(func() { f(l) })
 }
 
+// loopRun is inLoop for a pod's goroutine: false when no loop runs.
+func loopRun(f func()) bool {
+	theLoop.mu.Lock()
+	l := theLoop.l
+	theLoop.mu.Unlock()
+	if l != nil {
+		l.run(f)
+	}
+	return l != nil
+}
+
 // idleTo is how many connections to addr the loop's pool holds.
 func idleTo(t *testing.T, addr string) int {
 	n := 0
@@ -445,13 +456,16 @@ func TestLoopAnswers(t *testing.T) {
 		Trailer string
 	}
 	for _, tc := range []struct {
-		name       string
-		answer     []string // what the pod writes, one Write each
-		closeWrite bool     // the pod ends the answer by closing its side
-		want       got
-		wantRaw    string // the answer's body as the client got it ("": not checked)
-		wantConns  int32  // the pod's connections after two requests
-		code       int    // the final status
+		name   string
+		answer []string // what the pod writes, one Write each
+		// closeWrite: the pod ends the answer by closing its side, with
+		// its last bytes (they reach the loop in one batch of events),
+		// or later: once the client read them.
+		closeWrite, later bool
+		want              got
+		wantRaw           string // the answer's body as the client got it ("": not checked)
+		wantConns         int32  // the pod's connections after two requests
+		code              int    // the final status
 	}{{
 		name:      "content-length",
 		answer:    []string{"HTTP/1.1 200 OK\r\nX-Pod: p\r\nContent-Length: 5\r\n\r\nhello"},
@@ -475,17 +489,23 @@ func TestLoopAnswers(t *testing.T) {
 		wantRaw:   chunks,
 		wantConns: 1, code: 200,
 	}, {
-		name:       "until close, HTTP/1.1",
+		name:       "until close, closed with the last bytes",
 		answer:     []string{"HTTP/1.1 200 OK\r\nX-Pod: p\r\n\r\nuntil ", "close"},
 		closeWrite: true,
 		want:       got{Status: 200, TE: []string{"chunked"}, Pod: "p", Body: "until close"},
 		wantConns:  2, code: 200,
 	}, {
+		name:       "until close, closed later",
+		answer:     []string{"HTTP/1.1 200 OK\r\nX-Pod: p\r\n\r\nuntil ", "close"},
+		closeWrite: true, later: true,
+		want:      got{Status: 200, TE: []string{"chunked"}, Pod: "p", Body: "until close"},
+		wantConns: 2, code: 200,
+	}, {
 		name:       "until close, HTTP/1.0",
 		answer:     []string{"HTTP/1.0 200 OK\r\nX-Pod: p\r\n\r\nold style"},
-		closeWrite: true,
-		want:       got{Status: 200, TE: []string{"chunked"}, Pod: "p", Body: "old style"},
-		wantConns:  2, code: 200,
+		closeWrite: true, later: true,
+		want:      got{Status: 200, TE: []string{"chunked"}, Pod: "p", Body: "old style"},
+		wantConns: 2, code: 200,
 	}, {
 		name:      "204",
 		answer:    []string{"HTTP/1.1 204 No Content\r\nX-Pod: p\r\n\r\n"},
@@ -503,14 +523,22 @@ func TestLoopAnswers(t *testing.T) {
 		wantConns: 1, code: 200,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
+			closeNow := make(chan struct{}, 2)
 			pod := newRawPod(t, func(c net.Conn, br *bufio.Reader, head string) bool {
-				if !writes(tc.answer...)(c, br, head) {
-					return false
+				ok, atOnce := true, tc.closeWrite && !tc.later
+				send := func() {
+					if ok = writes(tc.answer...)(c, br, head); ok && atOnce {
+						_ = c.(*net.TCPConn).CloseWrite()
+					}
 				}
-				if tc.closeWrite {
-					_ = c.(*net.TCPConn).CloseWrite() // and reads on: a request sent on it is seen
+				if !atOnce || !loopRun(send) {
+					send()
 				}
-				return true
+				if ok && tc.later {
+					<-closeNow
+					_ = c.(*net.TCPConn).CloseWrite()
+				}
+				return ok // and reads on: a request sent on a closed connection is seen
 			})
 			h := &fastLog{addr: pod.addr()}
 			// The stream idle timeout ends an answer whose end the loop
@@ -521,10 +549,26 @@ func TestLoopAnswers(t *testing.T) {
 			for _, target := range []string{"/a", "/b"} {
 				cl.raw.Reset()
 				cl.send("GET " + target + " HTTP/1.1\r\nHost: b\r\n\r\n")
-				resp, body, err := cl.read(http.MethodGet)
+				resp, err := http.ReadResponse(cl.br, nil)
 				if err != nil {
 					t.Fatalf("GET %s: %v", target, err)
 				}
+				var body string
+				if tc.later {
+					first := make([]byte, len(tc.want.Body))
+					var n int
+					n, err = io.ReadFull(resp.Body, first)
+					body = string(first[:n])
+					closeNow <- struct{}{}
+				}
+				rest, err2 := io.ReadAll(resp.Body)
+				if err == nil {
+					err = err2
+				}
+				if err != nil {
+					t.Fatalf("GET %s: the body: %v", target, err)
+				}
+				body += string(rest)
 				g := got{Status: resp.StatusCode, TE: resp.TransferEncoding, Pod: resp.Header.Get("X-Pod"), Body: body, Trailer: resp.Trailer.Get("X-Sum")}
 				if diff := cmp.Diff(tc.want, g); diff != "" {
 					t.Errorf("GET %s (-want +got):\n%s", target, diff)
