@@ -214,6 +214,28 @@ func TestLoopTimers(t *testing.T) {
 		}
 		waitFor(t, "the pod's connection closed", func() bool { return pod.ended.Load() == 1 })
 	})
+	t.Run("stream idle while answering", func(t *testing.T) {
+		pod := newRawPod(t, func(c net.Conn, br *bufio.Reader, head string) bool {
+			writes("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")(c, br, head)
+			_, _ = io.Copy(io.Discard, br) // never sends the rest
+			return false
+		})
+		h := &fastLog{addr: pod.addr()}
+		s := serveOnLoop(t, h, opts, Hooks{})
+		cl := dial(t, s.addr)
+		cl.send("GET /stall HTTP/1.1\r\nHost: b\r\n\r\n")
+		resp, body, err := cl.read(http.MethodGet)
+		if err == nil || resp.StatusCode != 200 || body != "abc" {
+			t.Errorf("answered %v, body %q (error %v); want 200, \"abc\" cut", resp, body, err)
+		}
+		if err := cl.closed(); err != nil {
+			t.Errorf("the client's connection was not closed: %v", err)
+		}
+		if diff := cmp.Diff(append(exchange("/stall", 200)[:2], "done 200 SI"), h.log()); diff != "" {
+			t.Errorf("handler calls (-want +got):\n%s", diff)
+		}
+		waitFor(t, "the pod's connection closed", func() bool { return pod.ended.Load() == 1 })
+	})
 }
 
 // TestLoopPoolClosed: a pooled connection the pod closes is not used
@@ -365,5 +387,26 @@ func TestLoopOff(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"serve GET /0", "serve GET /1"}, h.log()); diff != "" {
 		t.Errorf("handler calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoopOverflow: past MaxConnections a connection the loop accepts
+// is closed at once and counted through Hooks.Overflow; the first is
+// still served.
+func TestLoopOverflow(t *testing.T) {
+	pod := newRawPod(t, writes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	var log hookLog
+	s := serveOnLoop(t, &fastLog{addr: pod.addr()}, EdgeOptions{MaxConnections: 1}, log.hooks())
+	first := dial(t, s.addr)
+	waitFor(t, "the first connection served", func() bool { return s.LiveConns() == 1 })
+	second := dial(t, s.addr)
+	if err := second.closed(); err != nil {
+		t.Errorf("the connection over the limit: %v", err)
+	}
+	if _, overflows := log.get(); overflows != 1 {
+		t.Errorf("%d overflows, want 1", overflows)
+	}
+	if got := first.get("/ok"); got != "200 ok [loop  ]" {
+		t.Errorf("the first connection answered %q", got)
 	}
 }
