@@ -6,11 +6,14 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -110,6 +113,7 @@ func TestLoopResume(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		pod       func(c net.Conn, br *bufio.Reader, head string) bool // nil: nothing listens
+		addr      func(t *testing.T) string                            // the pod's address, without pod
 		refuse    int
 		wantCalls []string
 		check     func(t *testing.T, try Try)
@@ -123,18 +127,46 @@ func TestLoopResume(t *testing.T) {
 			}
 		},
 	}, {
+		name:      "not an IP address",
+		addr:      func(*testing.T) string { return "pod.test:80" },
+		wantCalls: []string{"forward /r", "resume error"},
+		check: func(t *testing.T, try Try) {
+			if ce := (*ConnectError)(nil); !errors.As(try.Err, &ce) {
+				t.Errorf("Try.Err %v (%T), want a *ConnectError", try.Err, try.Err)
+			}
+		},
+	}, {
+		name:      "connect over 2 s",
+		addr:      fullListener,
+		wantCalls: []string{"forward /r", "resume error"},
+		check: func(t *testing.T, try Try) {
+			if ce := (*ConnectError)(nil); !errors.As(try.Err, &ce) || !errors.Is(try.Err, os.ErrDeadlineExceeded) {
+				t.Errorf("Try.Err %v (%T), want a *ConnectError of a deadline", try.Err, try.Err)
+			}
+		},
+	}, {
 		name:      "closed after the head",
 		pod:       func(net.Conn, *bufio.Reader, string) bool { return false },
 		wantCalls: []string{"forward /r", "resume error"},
 		check:     tryFailed,
 	}, {
 		name:      "closed inside the answer's head",
-		pod:       writes("HTTP/1.1 200 OK\r\nX-Half: "),
+		pod:       closesWith("HTTP/1.1 200 OK\r\nX-Half: "),
 		wantCalls: []string{"forward /r", "resume error"},
 		check:     tryFailed,
 	}, {
 		name:      "not HTTP",
 		pod:       writes("SSH-2.0-OpenSSH_9.6\r\n\r\n"),
+		wantCalls: []string{"forward /r", "resume error"},
+		check:     tryFailed,
+	}, {
+		name:      "answer head over 16 KiB",
+		pod:       writes("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 17<<10) + "\r\nContent-Length: 0\r\n\r\n"),
+		wantCalls: []string{"forward /r", "resume error"},
+		check:     tryFailed,
+	}, {
+		name:      "101 to a GET without Upgrade",
+		pod:       writes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"),
 		wantCalls: []string{"forward /r", "resume error"},
 		check:     tryFailed,
 	}, {
@@ -150,6 +182,9 @@ func TestLoopResume(t *testing.T) {
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := closedPort(t)
+			if tc.addr != nil {
+				addr = tc.addr(t)
+			}
 			if tc.pod != nil {
 				addr = newRawPod(t, func(c net.Conn, br *bufio.Reader, head string) bool {
 					tc.pod(c, br, head)
@@ -157,10 +192,12 @@ func TestLoopResume(t *testing.T) {
 				}).addr()
 			}
 			h := &fastLog{addr: addr, refuse: tc.refuse}
-			s := serveOnLoop(t, h, EdgeOptions{}, Hooks{})
+			// The stream idle timeout ends an exchange whose failure
+			// the loop misses (then it answers 504).
+			s := serveOnLoop(t, h, EdgeOptions{StreamIdleTimeout: 10 * time.Second}, Hooks{})
 			cl := dial(t, s.addr)
 			if got, want := cl.get("/r"), "502 resumed /r [  1]"; got != want {
-				t.Errorf("answered %q, want %q", got, want)
+				t.Fatalf("answered %q, want %q", got, want)
 			}
 			if raw := cl.raw.String(); !strings.HasPrefix(raw, "HTTP/1.1 502 ") {
 				t.Errorf("the client got %.60q before Resume's answer", raw)
@@ -174,6 +211,46 @@ func TestLoopResume(t *testing.T) {
 			}
 		})
 	}
+}
+
+// closesWith has a pod write b and close the connection with it: both
+// reach the loop in one batch of events.
+func closesWith(b string) func(c net.Conn, br *bufio.Reader, head string) bool {
+	return func(c net.Conn, _ *bufio.Reader, _ string) bool {
+		loopRun(func() {
+			_, _ = io.WriteString(c, b)
+			c.Close()
+		})
+		return false
+	}
+}
+
+// fullListener is a loopback address whose listener's accept queue is
+// full (a backlog of 0 and a connection nobody accepts): a connect to
+// it is not answered.
+func fullListener(t *testing.T) string {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := sockaddrString(sa)
+	c, err := net.Dial("tcp", addr) // fills the queue
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return addr
 }
 
 func tryFailed(t *testing.T, try Try) {
