@@ -154,10 +154,12 @@ func TestLoopClientGone(t *testing.T) {
 
 // TestLoopTimers: the idle, request headers and stream idle timeouts.
 func TestLoopTimers(t *testing.T) {
-	opts := EdgeOptions{IdleTimeout: 300 * time.Millisecond, RequestHeadersTimeout: 300 * time.Millisecond, StreamIdleTimeout: 300 * time.Millisecond}
+	// Each subtest shortens one timeout, so that a loaded machine does
+	// not trip the others.
+	const short = 300 * time.Millisecond
 	t.Run("idle", func(t *testing.T) {
 		pod := newRawPod(t, writes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-		s := serveOnLoop(t, &fastLog{addr: pod.addr()}, opts, Hooks{})
+		s := serveOnLoop(t, &fastLog{addr: pod.addr()}, EdgeOptions{IdleTimeout: short}, Hooks{})
 		used, unused := dial(t, s.addr), dial(t, s.addr)
 		if got := used.get("/1"); got != "200 ok [loop  ]" {
 			t.Fatalf("answered %q", got)
@@ -172,7 +174,7 @@ func TestLoopTimers(t *testing.T) {
 	t.Run("request head", func(t *testing.T) {
 		var log hookLog
 		h := &fastLog{addr: closedPort(t)}
-		s := serveOnLoop(t, h, opts, log.hooks())
+		s := serveOnLoop(t, h, EdgeOptions{RequestHeadersTimeout: short}, log.hooks())
 		cl := dial(t, s.addr)
 		cl.send("GET /slow HTTP/1.1\r\nHost: b\r\n")
 		resp, _, err := cl.read(http.MethodGet)
@@ -199,7 +201,7 @@ func TestLoopTimers(t *testing.T) {
 			return false
 		})
 		h := &fastLog{addr: pod.addr()}
-		s := serveOnLoop(t, h, opts, Hooks{})
+		s := serveOnLoop(t, h, EdgeOptions{StreamIdleTimeout: short}, Hooks{})
 		cl := dial(t, s.addr)
 		cl.send("GET /never HTTP/1.1\r\nHost: b\r\n\r\n")
 		resp, _, err := cl.read(http.MethodGet)
@@ -221,7 +223,7 @@ func TestLoopTimers(t *testing.T) {
 			return false
 		})
 		h := &fastLog{addr: pod.addr()}
-		s := serveOnLoop(t, h, opts, Hooks{})
+		s := serveOnLoop(t, h, EdgeOptions{StreamIdleTimeout: short}, Hooks{})
 		cl := dial(t, s.addr)
 		cl.send("GET /stall HTTP/1.1\r\nHost: b\r\n\r\n")
 		resp, body, err := cl.read(http.MethodGet)
