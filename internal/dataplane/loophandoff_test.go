@@ -327,3 +327,54 @@ func TestLoopPipelinedHandOff(t *testing.T) {
 		t.Errorf("handler calls (-want +got):\n%s", diff)
 	}
 }
+
+// TestLoopHeadInPieces: a head that reaches the loop in several reads is
+// served whole, by the loop or, handed off with the bytes read so far,
+// by ServeHTTP.
+func TestLoopHeadInPieces(t *testing.T) {
+	for _, tc := range []struct {
+		name, method string
+		pieces       []string
+		want         string
+	}{
+		{"GET", http.MethodGet, []string{"GET /p HTTP/1.1\r\nHo", "st: b\r\nX-Test: in pieces\r", "\n\r\n"}, "200 pod [loop  ]"},
+		{"POST", http.MethodPost, []string{"POST /p HTTP/1.1\r\nHost: b\r\nContent-Le", "ngth: 3\r\n\r\na", "bc"}, "200 served POST /p [ goroutine ]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := newRawPod(t, writes("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\npod"))
+			h := &fastLog{addr: pod.addr()}
+			s := serveOnLoop(t, h, EdgeOptions{}, Hooks{})
+			cl := dial(t, s.addr)
+			sent := 0
+			for i, p := range tc.pieces {
+				cl.send(p)
+				sent += len(p)
+				if strings.Contains(strings.Join(tc.pieces[:i+1], ""), "\r\n\r\n") {
+					continue // the head is whole: the rest is a body
+				}
+				waitFor(t, "the loop to read the piece", func() bool {
+					n := 0
+					inLoop(t, func(l *evloop) {
+						for c := range l.conns {
+							if c.s == s.Server {
+								n = c.n
+							}
+						}
+					})
+					return n == sent
+				})
+			}
+			if got := cl.summary(tc.method); got != tc.want {
+				t.Errorf("answered %q, want %q", got, tc.want)
+			}
+			h.mu.Lock()
+			served := append([]servedReq(nil), h.served...)
+			h.mu.Unlock()
+			if tc.method == http.MethodPost {
+				if diff := cmp.Diff([]servedReq{{Method: "POST", Target: "/p", Body: "abc"}}, served); diff != "" {
+					t.Errorf("ServeHTTP got (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
