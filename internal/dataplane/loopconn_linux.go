@@ -104,15 +104,25 @@ func (c *loopConn) event(ev uint32) {
 	if c.dead {
 		return
 	}
-	if ev&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 && c.x != nil && !c.gone {
-		c.gone, c.goneAt = true, c.l.now
-	}
-	if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+	closed := ev&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	if ev&syscall.EPOLLIN != 0 || closed {
 		if c.x != nil {
 			c.more = true // read once the answer is written
-			return
+		} else {
+			c.readable()
 		}
-		c.readable()
+	}
+	if !closed || c.dead {
+		return
+	}
+	// The client closed its side (what it sent before is read). With a
+	// request under way, it is cancelled if its answer does not come
+	// within WatchDelay, as the goroutine path's CloseWatch does; else
+	// nothing more can come.
+	if c.x == nil {
+		c.close()
+	} else if !c.gone {
+		c.gone, c.goneAt = true, c.l.now
 	}
 }
 
@@ -495,7 +505,7 @@ func (c *loopConn) complete(r *loopReq) {
 // finish ends a written exchange, and serves the next request.
 func (c *loopConn) finish(r *loopReq) {
 	c.x = nil
-	closing := r.close || c.gone
+	closing := r.close
 	c.l.putReq(r)
 	if closing {
 		_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
@@ -506,6 +516,9 @@ func (c *loopConn) finish(r *loopReq) {
 	c.process()
 	if c.x == nil && c.more {
 		c.readable()
+	}
+	if c.x == nil && c.gone && !c.dead {
+		c.close() // the client closed its side, and nothing it sent is left
 		return
 	}
 	c.idle()
