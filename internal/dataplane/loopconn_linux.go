@@ -420,14 +420,10 @@ func (c *loopConn) localAnswer(r *loopReq, code int, flags, msg string) {
 // Content-Length, -1: chunked, -2: no body). It reports false when the
 // handler declines the answer (nothing is queued).
 func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int64) bool {
-	if !c.s.fh.Answer(&r.x, code, pod) {
+	h, ok := c.s.fh.Answer(&r.x, code, pod)
+	if !ok {
 		return false
 	}
-	h := r.x.Header
-	if length != -2 {
-		delete(h, "Content-Length")
-	}
-	delete(h, "Transfer-Encoding")
 	if r.close {
 		h.Set("Connection", "close")
 	}
@@ -438,7 +434,11 @@ func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int6
 	o.b = append(o.b, ' ')
 	o.b = append(o.b, http.StatusText(code)...)
 	o.b = append(o.b, "\r\n"...)
-	writeFields(o, h, nil)
+	skip := framedHere
+	if length == -2 {
+		skip = codingField // no body: a Content-Length says what a GET would get
+	}
+	writeFields(o, h, skip)
 	switch {
 	case length >= 0:
 		o.b = append(o.b, "Content-Length: "...)
@@ -450,6 +450,11 @@ func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int6
 	o.b = append(o.b, "\r\n"...)
 	return true
 }
+
+// framedHere: the fields of the answer's framing, which the loop writes.
+func framedHere(name string) bool { return name == "Content-Length" || name == "Transfer-Encoding" }
+
+func codingField(name string) bool { return name == "Transfer-Encoding" }
 
 // flush writes what the answer has pending; once all of it is written
 // and the pod's answer is all in, the exchange ends.
