@@ -34,6 +34,7 @@ type upOptions struct {
 	laneKeyFile string
 	output      string
 	edge        upEdgeFlags
+	eventLoop   bool
 	// sampleProcesses: how built-in sample replicas run (embedded.Samples*).
 	sampleProcesses string
 	nacos           string
@@ -123,6 +124,7 @@ gate runs with --open-read).`,
 	f.DurationVar(&o.edge.streamIdle, "stream-idle-timeout", dataplane.DefaultStreamIdleTimeout, "gateway and sidecars: time a request may go without bytes moving (body: 408, upstream answer: 504; negative: none)")
 	f.DurationVar(&o.edge.idle, "idle-timeout", dataplane.DefaultIdleTimeout, "gateway and sidecars: a kept-alive connection with no request is closed after this (negative: never)")
 	f.IntVar(&o.edge.maxConns, "max-connections", dataplane.DefaultMaxConnections, "gateway and sidecars: most connections a listener serves at once (more are closed; -1: no limit)")
+	f.BoolVar(&o.eventLoop, "event-loop", true, "gateway and sidecars: forward plain GETs on the data plane's event loop (Linux, 2 CPUs or more); false: a goroutine per connection (see docs/up.md)")
 	f.StringVar(&o.sampleProcesses, "sample-processes", embedded.SamplesShared, "how built-in sample replicas run: shared (one sample host process serves them all, on Linux) or per-replica (a graylane sample process each)")
 	f.StringVar(&o.outbound, "outbound-traffic-policy", route.AllowAnyName, "what sidecars do with a host that is neither a Service nor a ServiceEntry host, as Istio's meshConfig.outboundTrafficPolicy: allow-any (send it to the host and port the client named, counted as PassthroughCluster) or registry-only (answer 502, counted as BlackHoleCluster)")
 	f.StringVar(&o.nacos, "nacos", "", "serve a local Nacos registry and config center at this address, gRPC on the port + 1000 (--nacos alone: "+nacosserver.DefaultAddr+"; see docs/nacos.md)")
@@ -168,7 +170,7 @@ func runUp(cmd *cobra.Command, o upOptions, stdout, stderr io.Writer) error {
 	rt, err := embedded.New(embedded.Options{
 		Files: files, Images: o.images, ImageFiles: o.imageFiles, GatewayAddr: "127.0.0.1:" + strconv.Itoa(o.gatewayPort),
 		AdminAddr: o.admin, ClientAddr: o.client, StateDir: o.stateDir, Prometheus: o.prometheus,
-		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(),
+		LaneKey: laneKey, GateToken: os.Getenv("GRAYLANE_GATE_TOKEN"), Console: console, Edge: o.edge.options(), NoEventLoop: !o.eventLoop,
 		SampleProcesses: o.sampleProcesses, Nacos: o.nacos, CanaryNacos: o.canaryNacos.options(), Outbound: o.outboundPolicy,
 		Serving: func(a adminapi.Addresses) {
 			readyShown = len(a.NotReady) == 0

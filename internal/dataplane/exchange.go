@@ -23,12 +23,13 @@ type FastHandler interface {
 	// Done is called once it ends; or, when its first try fails or gets
 	// an answer Answer declines, Resume is called on a goroutine.
 	Forward(x *Exchange) bool
-	// Answer makes the answer's header: h is x.Header, where Forward may
-	// have set fields, and pod holds the pod's answer's fields. The
-	// framing fields of h are ignored: the loop frames the answer as
-	// the pod's was. It returns false to decline the answer (its route
-	// retries it): nothing of it is passed on, and Resume is called.
-	Answer(x *Exchange, code int, pod http.Header) bool
+	// Answer makes the answer's header from x.Header, where Forward may
+	// have set fields, and pod, the pod's answer's fields (the loop's:
+	// Answer may edit it, and return it as the answer's header). Its
+	// framing fields are ignored: the loop frames the answer as the
+	// pod's was. ok false declines the answer (its route retries it):
+	// nothing of it is passed on, and Resume is called.
+	Answer(x *Exchange, code int, pod http.Header) (h http.Header, ok bool)
 	// Done ends an exchange Forward took: code is the status answered
 	// (0: none, the client went away), flags Envoy's response flags. It
 	// reports whether the pod's connection may be kept for the next

@@ -104,15 +104,25 @@ func (c *loopConn) event(ev uint32) {
 	if c.dead {
 		return
 	}
-	if ev&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 && c.x != nil && !c.gone {
-		c.gone, c.goneAt = true, c.l.now
-	}
-	if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+	closed := ev&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	if ev&syscall.EPOLLIN != 0 || closed {
 		if c.x != nil {
 			c.more = true // read once the answer is written
-			return
+		} else {
+			c.readable()
 		}
-		c.readable()
+	}
+	if !closed || c.dead {
+		return
+	}
+	// The client closed its side (what it sent before is read). With a
+	// request under way, it is cancelled if its answer does not come
+	// within WatchDelay, as the goroutine path's CloseWatch does; else
+	// nothing more can come.
+	if c.x == nil {
+		c.close()
+	} else if !c.gone {
+		c.gone, c.goneAt = true, c.l.now
 	}
 }
 
@@ -410,14 +420,10 @@ func (c *loopConn) localAnswer(r *loopReq, code int, flags, msg string) {
 // Content-Length, -1: chunked, -2: no body). It reports false when the
 // handler declines the answer (nothing is queued).
 func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int64) bool {
-	if !c.s.fh.Answer(&r.x, code, pod) {
+	h, ok := c.s.fh.Answer(&r.x, code, pod)
+	if !ok {
 		return false
 	}
-	h := r.x.Header
-	if length != -2 {
-		delete(h, "Content-Length")
-	}
-	delete(h, "Transfer-Encoding")
 	if r.close {
 		h.Set("Connection", "close")
 	}
@@ -428,7 +434,11 @@ func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int6
 	o.b = append(o.b, ' ')
 	o.b = append(o.b, http.StatusText(code)...)
 	o.b = append(o.b, "\r\n"...)
-	writeFields(o, h, nil)
+	skip := framedHere
+	if length == -2 {
+		skip = codingField // no body: a Content-Length says what a GET would get
+	}
+	writeFields(o, h, skip)
 	switch {
 	case length >= 0:
 		o.b = append(o.b, "Content-Length: "...)
@@ -440,6 +450,11 @@ func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int6
 	o.b = append(o.b, "\r\n"...)
 	return true
 }
+
+// framedHere: the fields of the answer's framing, which the loop writes.
+func framedHere(name string) bool { return name == "Content-Length" || name == "Transfer-Encoding" }
+
+func codingField(name string) bool { return name == "Transfer-Encoding" }
 
 // flush writes what the answer has pending; once all of it is written
 // and the pod's answer is all in, the exchange ends.
@@ -495,7 +510,7 @@ func (c *loopConn) complete(r *loopReq) {
 // finish ends a written exchange, and serves the next request.
 func (c *loopConn) finish(r *loopReq) {
 	c.x = nil
-	closing := r.close || c.gone
+	closing := r.close
 	c.l.putReq(r)
 	if closing {
 		_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
@@ -506,6 +521,9 @@ func (c *loopConn) finish(r *loopReq) {
 	c.process()
 	if c.x == nil && c.more {
 		c.readable()
+	}
+	if c.x == nil && c.gone && !c.dead {
+		c.close() // the client closed its side, and nothing it sent is left
 		return
 	}
 	c.idle()

@@ -78,13 +78,19 @@ func onLoop(h *route.Hop) bool {
 
 // Answer makes the answer's header, or declines an answer the route's
 // retry policy retries (send goes on from it: Resume).
-func (ph *proxyHandler) Answer(x *dataplane.Exchange, code int, pod http.Header) bool {
+func (ph *proxyHandler) Answer(x *dataplane.Exchange, code int, pod http.Header) (http.Header, bool) {
 	st := x.State.(*fastState)
 	if rp := st.d.hop.Policy.Retries; rp.RetriesAnswer(code, pod) && rp.Attempts > 0 {
-		return false
+		return nil, false
 	}
-	answerHeader(x.Header, pod, &st.d.hop)
-	return true
+	h := x.Header
+	if len(h) == 0 {
+		h = pod // nothing set before: the pod's fields are edited where they are
+		answerHeader(h, nil, &st.d.hop)
+	} else {
+		answerHeader(h, pod, &st.d.hop)
+	}
+	return h, true
 }
 
 // Done counts the exchange, and keeps the replica's connection unless

@@ -71,6 +71,15 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 // hop-by-hop headers are not forwarded (RFC 9110 7.6.1).
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
+// hopHeader reports whether a canonical field name is in hopHeaders.
+func hopHeader(name string) bool {
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
 // decision is what a request's routing decided.
 type decision struct {
 	rr  route.Request
@@ -282,6 +291,16 @@ func dropHopFields(h http.Header) {
 				h.Del(name)
 			}
 		}
+	}
+	if len(h) <= len(hopHeaders) {
+		// Fewer fields than names to drop (nearly every message): one
+		// look at each field costs less than a lookup of each name.
+		for name := range h {
+			if hopHeader(name) {
+				delete(h, name)
+			}
+		}
+		return
 	}
 	for _, hh := range hopHeaders {
 		delete(h, hh) // canonical already: no re-canonicalising

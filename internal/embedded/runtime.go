@@ -72,6 +72,9 @@ type Options struct {
 	GateToken string
 	// Edge bounds the proxy listeners (dataplane.EdgeOptions). [edge: issue #15]
 	Edge dataplane.EdgeOptions
+	// NoEventLoop serves every proxy connection on a goroutine of its
+	// own, without the data plane's event loop (dataplane.FastHandler).
+	NoEventLoop bool
 	// Nacos, when set, is where a Nacos-compatible registry and config
 	// center (internal/nacosserver) serves its HTTP Open API, with gRPC
 	// on the port + 1000 as Nacos does (port 0: free ports); empty: off.
@@ -181,6 +184,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 		r.samples = newSampleHost(r)
 	}
 	r.up = &dataplane.Proxy{}
+	r.up.UseEventLoop(!opts.NoEventLoop)
 	r.cfg.Store(&config{table: route.Compile(route.Input{Outbound: opts.Outbound}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
 	return r, nil
 }

@@ -293,10 +293,10 @@ var grpcRetryOn = map[string]RetryOn{"1": OnCancelled, "4": OnDeadlineExceeded, 
 // gRPC conditions by the answer's grpc-status. (retriable-headers needs
 // header matchers that Istio does not configure: it retries nothing.)
 func (p *RetryPolicy) RetriesAnswer(code int, h http.Header) bool {
-	if p == nil || h.Get("X-Envoy-Overloaded") != "" {
+	if p == nil || field(h, "X-Envoy-Overloaded") != "" {
 		return false
 	}
-	if h.Get("X-Envoy-Ratelimited") != "" {
+	if field(h, "X-Envoy-Ratelimited") != "" {
 		return p.On&OnEnvoyRateLimited != 0
 	}
 	switch {
@@ -312,10 +312,20 @@ func (p *RetryPolicy) RetriesAnswer(code int, h http.Header) bool {
 			}
 		}
 	}
-	if s := h.Get("Grpc-Status"); s != "" && p.On&grpcRetryOn[s] != 0 {
+	if s := field(h, "Grpc-Status"); s != "" && p.On&grpcRetryOn[s] != 0 {
 		return true
 	}
 	return false
+}
+
+// field is h.Get(key) for a key in canonical form (an answer's header
+// read by the data plane or net/http is), without canonicalising it
+// again: RetriesAnswer runs on every answer.
+func field(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // BackoffBefore is the longest wait before retry n (1 for the first
