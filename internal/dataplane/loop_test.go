@@ -44,6 +44,8 @@ type fastLog struct {
 	served  []servedReq
 }
 
+var _ FastHandler = (*fastLog)(nil)
+
 // servedReq is a request ServeHTTP got: Pad is how many bytes the
 // X-Pad-* fields' values hold.
 type servedReq struct {
@@ -70,10 +72,10 @@ func (h *fastLog) Forward(x *Exchange) bool {
 	return true
 }
 
-func (h *fastLog) Answer(x *Exchange, code int, pod http.Header) bool {
+func (h *fastLog) Answer(x *Exchange, code int, pod http.Header) (http.Header, bool) {
 	h.record(fmt.Sprintf("answer %d", code))
 	if code == h.refuse {
-		return false
+		return nil, false
 	}
 	for k, vs := range pod {
 		if k != "Connection" && k != "Keep-Alive" {
@@ -81,7 +83,7 @@ func (h *fastLog) Answer(x *Exchange, code int, pod http.Header) bool {
 		}
 	}
 	x.Header.Set("X-Via", "loop")
-	return true
+	return x.Header, true
 }
 
 func (h *fastLog) Done(x *Exchange, code int, flags string) bool {
