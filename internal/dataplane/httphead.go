@@ -187,7 +187,7 @@ func parseFields(s string, h *headCommon, check func(headField) bool) bool {
 				return false
 			}
 		}
-		f := headField{name: textproto.CanonicalMIMEHeaderKey(name), value: textproto.TrimString(value)}
+		f := headField{name: canonicalName(name), value: textproto.TrimString(value)}
 		switch f.name {
 		case "Content-Length":
 			n, ok := parseLength(f.value)
@@ -203,6 +203,18 @@ func parseFields(s string, h *headCommon, check func(headField) bool) bool {
 		}
 		h.fields = append(h.fields, f)
 	}
+}
+
+// canonicalName is textproto.CanonicalMIMEHeaderKey(name) (name is a
+// token), with the names nearly every message carries, already in
+// canonical form, recognised without looking at each byte.
+func canonicalName(name string) string {
+	switch name {
+	case "Host", "Content-Type", "Content-Length", "Date", "Connection", "User-Agent", "Accept",
+		"Accept-Encoding", "Server", "Cache-Control", "Cookie", "Set-Cookie", "Vary", "Etag", "Last-Modified":
+		return name
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
 }
 
 // parseLength reads a Content-Length value: 1 to 18 digits.

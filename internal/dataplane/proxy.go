@@ -6,6 +6,14 @@
 // runtime, internal/embedded's forward), and sends requests on with
 // Proxy.RoundTrip.
 //
+// On Linux with two processors or more, a handler that is a FastHandler
+// has its plain requests (a GET without a body) forwarded on the
+// process's event loop (loop_linux.go), with its decision and no
+// goroutine switch; every other connection is served by a goroutine of
+// its own (connserver.go). Forward, Answer and Done run on the loop's
+// thread: they must not block or take contended locks, and what they
+// cost is added to every loop request's.
+//
 // The package has no package-level mutable state: everything a proxy
 // shares between its listeners lives in a Proxy. What is package-level is
 // read only (defaults, error values answered as they are) or a sync.Pool

@@ -76,7 +76,7 @@ func writeFields(bw io.StringWriter, h http.Header, skip func(string) bool) {
 			continue
 		}
 		for _, v := range vs {
-			if strings.ContainsAny(v, "\r\n") {
+			if hasLineBreak(v) {
 				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 			}
 			_, _ = bw.WriteString(k)
@@ -85,6 +85,17 @@ func writeFields(bw io.StringWriter, h http.Header, skip func(string) bool) {
 			_, _ = bw.WriteString("\r\n")
 		}
 	}
+}
+
+// hasLineBreak reports whether v holds a CR or LF (strings.ContainsAny
+// costs more for the short values of header fields).
+func hasLineBreak(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
