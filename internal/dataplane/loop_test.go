@@ -568,7 +568,7 @@ func TestLoopAnswers(t *testing.T) {
 					err = err2
 				}
 				if err != nil {
-					t.Fatalf("GET %s: the body: %v", target, err)
+					t.Fatalf("GET %s: the body: %v (read %q; the stream idle timeout cut it?)", target, err, body+string(rest))
 				}
 				body += string(rest)
 				g := got{Status: resp.StatusCode, TE: resp.TransferEncoding, Pod: resp.Header.Get("X-Pod"), Body: body, Trailer: resp.Trailer.Get("X-Sum")}
