@@ -476,9 +476,11 @@ func (s *Server) Close() {
 	for c := range s.conns {
 		c.Close()
 	}
+	ll := s.loop
+	s.loop = nil // closed once, whoever else calls Close
 	s.mu.Unlock()
-	if s.loop != nil {
-		s.loop.close()
+	if ll != nil {
+		ll.close()
 	}
 	s.wg.Wait()
 }

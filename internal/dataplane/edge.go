@@ -145,6 +145,8 @@ const (
 	FlagDPE = "DPE" // downstream protocol error: the request was malformed or over a limit
 	FlagSI  = "SI"  // stream idle timeout
 	FlagDC  = "DC"  // downstream connection termination
+	FlagUC  = "UC"  // upstream connection termination (in the middle of the answer)
+	FlagUPE = "UPE" // upstream protocol error (a malformed answer body)
 )
 
 // DownstreamError is a failure of the client, not of the destination:

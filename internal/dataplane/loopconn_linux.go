@@ -326,6 +326,21 @@ func (c *loopConn) close() {
 	c.detach()
 }
 
+// cut ends an exchange whose pod's answer broke off after some of it was
+// passed on: what was queued is written (as much as the socket takes),
+// the exchange is counted with flags, and the client's connection is
+// closed, which tells the client its answer is short.
+func (c *loopConn) cut(flags string) {
+	r := c.x
+	if r.off < len(r.out.b) {
+		if k, errno := rawWrite(c.fd, r.out.b[r.off:]); errno == 0 {
+			r.off += k
+		}
+	}
+	r.flags = flags
+	c.close()
+}
+
 // timers checks the connection's deadlines at now.
 func (c *loopConn) timers(now time.Time) {
 	lim := c.s.lim

@@ -26,6 +26,9 @@ type upConn struct {
 	c          *loopConn // the exchange's client (nil while pooled)
 	connecting bool
 	paused     bool // the client has maxPending bytes to take first
+	// peerClosed: an event said the pod closed its side (or the
+	// connection failed): it is read to its end, and never pooled.
+	peerClosed bool
 	idleAt     time.Time
 	out        outBuf // the request bytes not written yet: out.b[off:]
 	off        int
@@ -148,6 +151,9 @@ func (u *upConn) event(ev uint32) {
 			return
 		}
 	}
+	if ev&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+		u.peerClosed = true
+	}
 	if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
 		u.readable()
 	}
@@ -163,7 +169,7 @@ func (u *upConn) failed(err error) {
 	case c == nil || c.x == nil:
 		u.close()
 	case u.inBody || c.x.sent:
-		c.close()
+		c.cut(FlagUC)
 	default:
 		c.resume(Try{Err: err})
 	}
@@ -198,7 +204,9 @@ func (u *upConn) readable() {
 		u.got = true
 		u.n += k
 		u.c.x.moved = u.l.now
-		if !u.parse() || k < room {
+		// A short read emptied the socket; but when the pod closed its
+		// side, the end must be read too: no event will say it again.
+		if !u.parse() || k < room && !u.peerClosed {
 			return
 		}
 	}
@@ -249,7 +257,7 @@ func (u *upConn) parse() bool {
 			r.out.b = append(r.out.b, u.buf[:k]...)
 			u.consume(k)
 			if bad {
-				c.close()
+				c.cut(FlagUPE)
 				return false
 			}
 			if fin {
@@ -357,7 +365,7 @@ func (u *upConn) finished() {
 // reusable: the answer ended where its framing said, the pod did not ask
 // to close, nothing came after it.
 func (u *upConn) reusable() bool {
-	return u.done && !u.close_ && u.n == 0 && u.mode != bodyClose
+	return u.done && !u.close_ && !u.peerClosed && u.n == 0 && u.mode != bodyClose
 }
 
 // reset readies a connection for the pool.
