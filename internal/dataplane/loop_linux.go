@@ -12,8 +12,8 @@ import (
 	"unsafe"
 )
 
-// The event loop: one locked OS thread per process waiting on an epoll
-// instance of its own, as an nginx worker does, serving the proxy
+// The event loop: one goroutine per process waiting on an epoll instance
+// of its own, as an nginx worker does, serving the proxy
 // listeners of every Proxy of the process that can use it (see
 // loopable). It accepts their connections, reads request heads, asks the
 // FastHandler where a request goes, and runs the exchange with the pod
@@ -33,12 +33,15 @@ import (
 // through the runtime's system call path, a wait that blocks hands the
 // thread's processor to another thread and takes it back on every wake,
 // which at 1000 requests a second cost 6 context switches and 88 µs of
-// CPU per request. The loop's thread holds its processor while it waits,
-// as a busy goroutine would: the runtime's preemption signal interrupts
-// the wait (EINTR), so a collection's stop-the-world and the scheduler's
-// time slices are not held up. With one processor (GOMAXPROCS=1) it
-// would starve every other goroutine, so the loop is used only with two
-// or more.
+// CPU per request. The loop holds its thread and processor while it
+// waits, as a busy goroutine would: the runtime's preemption signal
+// interrupts the wait (EINTR), so a collection's stop-the-world and the
+// scheduler's time slices are not held up. With one processor
+// (GOMAXPROCS=1) it would starve every other goroutine, so the loop is
+// used only with two or more. It is not locked to its thread: after a
+// preemption (every 10 ms while it waits) the scheduler runs it again on
+// the thread at hand, where a locked goroutine would cost a hand-over of
+// threads, two more context switches.
 type evloop struct {
 	ep     int
 	wakefd int
@@ -198,7 +201,6 @@ func (l *evloop) forget(fd int) {
 const edge = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
 
 func (l *evloop) serve() {
-	runtime.LockOSThread() // never unlocked: the thread ends with the loop
 	defer close(l.done)
 	for !l.stop {
 		timeout := -1
