@@ -3,7 +3,6 @@ package dataplane
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -118,6 +117,9 @@ func (s *Server) handOff(c net.Conn, pending []byte, resume *resumed) {
 	if s.done {
 		s.mu.Unlock()
 		c.Close()
+		if resume != nil {
+			resume.abandon() // closed meanwhile: counted as the client's going away
+		}
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -129,8 +131,9 @@ func (s *Server) handOff(c net.Conn, pending []byte, resume *resumed) {
 // resumed is a request the loop hands over in the middle of its
 // exchange, and what answers it (FastHandler.Resume).
 type resumed struct {
-	req   *http.Request
-	serve func(w http.ResponseWriter)
+	req     *http.Request
+	serve   func(w http.ResponseWriter)
+	abandon func() // the server closed before it could be served
 }
 
 func (s *Server) handle(c net.Conn) { s.handleFrom(c, nil, nil) }
@@ -204,7 +207,7 @@ func (s *Server) answered(d *downConn, req *http.Request) (time.Time, bool) {
 	// waits for the next request (sockIO.writeAwait), under the deadline
 	// awaitRequest then keeps.
 	await := d.parkable && (req.Body == nil || req.Body == http.NoBody) && req.ProtoAtLeast(1, 1) &&
-		!req.Close && !w.close && rd.br.Buffered() == 0
+		!req.Close && !w.close && rd.br.Buffered() == 0 && !d.hasPending()
 	if await {
 		d.readWithin(now, d.idleWait())
 		d.sock.expectAnswer()
@@ -276,9 +279,30 @@ var errHeadAbandoned = &DownstreamError{Flags: FlagDC, Msg: "the client closed t
 // writeLocalReply writes a short plain-text answer of the proxy itself
 // that closes the connection.
 func writeLocalReply(bw *bufio.Writer, status int, msg string) {
+	_, _ = bw.Write(appendLocalReply(nil, status, msg, nil, true))
+}
+
+// appendLocalReply appends a short plain-text answer of the proxy itself
+// to b: the reason in X-Graylane-Reason and the body, the fields of h
+// (but its framing), and Connection: close when close is set.
+func appendLocalReply(b []byte, status int, msg string, h http.Header, close bool) []byte {
 	body := msg + "\n"
-	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nX-Graylane-Reason: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		status, http.StatusText(status), msg, len(body), body)
+	o := outBuf{b: b}
+	o.b = append(o.b, "HTTP/1.1 "...)
+	o.b = strconv.AppendInt(o.b, int64(status), 10)
+	o.b = append(o.b, ' ')
+	o.b = append(o.b, http.StatusText(status)...)
+	o.b = append(o.b, "\r\n"...)
+	writeFields(&o, h, framedHere)
+	o.b = append(o.b, "Content-Type: text/plain\r\nX-Graylane-Reason: "...)
+	o.b = append(o.b, msg...)
+	o.b = append(o.b, "\r\nContent-Length: "...)
+	o.b = strconv.AppendInt(o.b, int64(len(body)), 10)
+	if close {
+		o.b = append(o.b, "\r\nConnection: close"...)
+	}
+	o.b = append(o.b, "\r\n\r\n"...)
+	return append(o.b, body...)
 }
 
 // downConn is a client connection's state for its whole life; its
@@ -483,6 +507,13 @@ func (s *Server) Close() {
 		ll.close()
 	}
 	s.wg.Wait()
+}
+
+// hasPending reports whether bytes the event loop read are still to be
+// read (they are in no buffer the socket's waits know of).
+func (d *downConn) hasPending() bool {
+	p, ok := d.rw.(*prefixed)
+	return ok && len(p.pending) > 0
 }
 
 // prefixed reads pending before the connection's own bytes.

@@ -93,11 +93,10 @@ var theLoop struct {
 }
 
 // loopable reports whether a listener can be served by the event loop:
-// a TCP listener, a FastHandler, two processors or more.
-func loopable(ln net.Listener, h any) bool {
+// a TCP listener, two processors or more.
+func loopable(ln net.Listener) bool {
 	_, tcp := ln.(*net.TCPListener)
-	_, fast := h.(FastHandler)
-	return tcp && fast && runtime.GOMAXPROCS(0) >= 2
+	return tcp && runtime.GOMAXPROCS(0) >= 2
 }
 
 // acquireLoop returns the process's loop, starting it when none runs.
@@ -207,7 +206,17 @@ func (l *evloop) serve() {
 		if len(l.conns) > 0 || l.nidle > 0 {
 			timeout = int(loopTick / time.Millisecond)
 		}
-		n, errno := epollWait(l.ep, l.evs, timeout)
+		var n int
+		var errno syscall.Errno
+		if timeout < 0 {
+			// Nothing to serve: wait giving the processor back (no
+			// wake-up every 10 ms for a preemption while idle).
+			var err error
+			n, err = syscall.EpollWait(l.ep, l.evs, -1)
+			errno, _ = err.(syscall.Errno)
+		} else {
+			n, errno = epollWait(l.ep, l.evs, timeout)
+		}
 		l.now = time.Now()
 		if errno != 0 && errno != syscall.EINTR {
 			panic("dataplane: epoll_wait: " + errno.Error()) // EBADF, EFAULT, EINVAL: a bug
@@ -374,6 +383,27 @@ func rawWrite(fd int, b []byte) (int, syscall.Errno) {
 	}
 }
 
+// loopDropIdle has the loop close its pooled connections to addr, when
+// it runs (soon: it does not wait).
+func loopDropIdle(addr string) {
+	theLoop.mu.Lock()
+	defer theLoop.mu.Unlock()
+	if l := theLoop.l; l != nil {
+		l.post(func() { l.closeIdle(addr) })
+	}
+}
+
+// loopIdleConns is how many pooled connections to addr the loop keeps.
+func loopIdleConns(addr string) int {
+	theLoop.mu.Lock()
+	defer theLoop.mu.Unlock()
+	n := 0
+	if l := theLoop.l; l != nil {
+		l.run(func() { n = len(l.idle[addr]) })
+	}
+	return n
+}
+
 // loopListener is a Server's listening socket on the loop: a duplicate
 // of the net.Listener's descriptor (non-blocking, as the runtime made
 // it), level-triggered.
@@ -458,7 +488,7 @@ func sockaddrString(sa syscall.Sockaddr) string {
 	case *syscall.SockaddrInet4:
 		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
 	case *syscall.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port)).String()
 	}
 	return ""
 }

@@ -11,6 +11,10 @@ type loopListener struct{}
 
 func (*loopListener) close() {}
 
-func loopable(net.Listener, any) bool { return false }
+func loopable(net.Listener) bool { return false }
 
 func (s *Server) serveLoop() bool { return false }
+
+func loopDropIdle(string) {}
+
+func loopIdleConns(string) int { return 0 }

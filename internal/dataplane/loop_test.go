@@ -474,6 +474,11 @@ func TestLoopAnswers(t *testing.T) {
 		want:      got{Status: 200, Pod: "p", Body: "hello"},
 		wantConns: 1, code: 200,
 	}, {
+		name:      "a head over the 16 KiB buffer",
+		answer:    []string{"HTTP/1.1 200 OK\r\nX-Pod: " + strings.Repeat("p", 20<<10) + "\r\nContent-Length: 5\r\n\r\nhello"},
+		want:      got{Status: 200, Pod: strings.Repeat("p", 20<<10), Body: "hello"},
+		wantConns: 1, code: 200,
+	}, {
 		name:      "content-length in pieces",
 		answer:    []string{"HTTP/1.1 200 OK\r\nX-P", "od: p\r\nContent-Length: 11\r\n", "\r\nhello", " world"},
 		want:      got{Status: 200, Pod: "p", Body: "hello world"},

@@ -43,7 +43,6 @@ type loopReq struct {
 	head   requestHead
 	req    http.Request
 	vals   []string
-	raw    string // the request's head as it came (for a hand-off)
 	up     *upConn
 	out    outBuf // answer bytes not written yet: out.b[off:]
 	off    int
@@ -86,8 +85,8 @@ func (l *evloop) putReq(r *loopReq) {
 		clear(r.req.Header)
 	}
 	hdr := r.req.Header
-	if cap(out) > maxPending {
-		out = nil
+	if cap(out) > 4<<10 {
+		out = nil // a free exchange keeps what an answer head needs, not a body's worth
 	}
 	*r = loopReq{x: Exchange{Header: h, State: state}, out: outBuf{b: out[:0]}, vals: vals[:0]}
 	r.head.fields = fields[:0]
@@ -223,7 +222,7 @@ func (c *loopConn) begin(n int) {
 		c.handOff()
 		return
 	}
-	r.raw, r.close, r.moved = s, h.close, l.now
+	r.close, r.moved = h.close, l.now
 	c.n = copy(c.in, c.in[n:c.n])
 	c.scan, c.headStart, c.x = headScan{}, time.Time{}, r
 	u := l.takeIdle(x.Addr)
@@ -255,7 +254,8 @@ func (c *loopConn) resume(t Try) {
 		return
 	}
 	// r is the goroutine's now: it does not go back to the loop's list.
-	c.s.handOff(nc, pending, &resumed{req: &r.req, serve: func(w http.ResponseWriter) { fh.Resume(x, w, t) }})
+	c.s.handOff(nc, pending, &resumed{req: &r.req, serve: func(w http.ResponseWriter) { fh.Resume(x, w, t) },
+		abandon: func() { fh.Done(x, 0, FlagDC) }})
 }
 
 // handOff gives the connection to a goroutine of the server's
@@ -367,8 +367,12 @@ func (c *loopConn) timers(now time.Time) {
 func (c *loopConn) exchangeTimers(now time.Time, r *loopReq) {
 	u := r.up
 	switch {
-	case c.gone && now.Sub(c.goneAt) >= WatchDelay:
-		c.close() // the client went away while its answer was awaited: cancelled, as Envoy does
+	case c.gone && !r.sent && now.Sub(c.goneAt) >= WatchDelay:
+		// The client went away while its answer was awaited: cancelled,
+		// as Envoy does. Once the answer has started, it is written on
+		// (as the goroutine path's CloseWatch is disarmed then): a
+		// client really gone fails a write.
+		c.close()
 	case u != nil && u.connecting && now.Sub(r.moved) >= dialTimeout:
 		c.resume(Try{Err: &ConnectError{Err: os.ErrDeadlineExceeded}})
 	case c.s.lim.streamIdle > 0 && now.Sub(r.moved) >= c.s.lim.streamIdle:
@@ -389,19 +393,7 @@ func (c *loopConn) refuse(e *DownstreamError, start time.Time) {
 	if c.s.hooks.Reject != nil {
 		c.s.hooks.Reject(e.Status, e.Flags, start)
 	}
-	var o outBuf
-	body := e.Msg + "\n"
-	o.b = append(o.b, "HTTP/1.1 "...)
-	o.b = strconv.AppendInt(o.b, int64(e.Status), 10)
-	o.b = append(o.b, ' ')
-	o.b = append(o.b, http.StatusText(e.Status)...)
-	o.b = append(o.b, "\r\nContent-Type: text/plain\r\nX-Graylane-Reason: "...)
-	o.b = append(o.b, e.Msg...)
-	o.b = append(o.b, "\r\nContent-Length: "...)
-	o.b = strconv.AppendInt(o.b, int64(len(body)), 10)
-	o.b = append(o.b, "\r\nConnection: close\r\n\r\n"...)
-	o.b = append(o.b, body...)
-	_, _ = rawWrite(c.fd, o.b)
+	_, _ = rawWrite(c.fd, appendLocalReply(nil, e.Status, e.Msg, nil, true))
 	_ = syscall.Shutdown(c.fd, syscall.SHUT_WR)
 	c.close()
 }
@@ -411,21 +403,7 @@ func (c *loopConn) refuse(e *DownstreamError, start time.Time) {
 // short text body, the reason in X-Graylane-Reason.
 func (c *loopConn) localAnswer(r *loopReq, code int, flags, msg string) {
 	r.code, r.flags, r.sent = code, flags, true
-	o := &r.out
-	body := msg + "\n"
-	o.b = append(o.b, "HTTP/1.1 "...)
-	o.b = strconv.AppendInt(o.b, int64(code), 10)
-	o.b = append(o.b, ' ')
-	o.b = append(o.b, http.StatusText(code)...)
-	o.b = append(o.b, "\r\nContent-Type: text/plain\r\nX-Graylane-Reason: "...)
-	o.b = append(o.b, msg...)
-	o.b = append(o.b, "\r\nContent-Length: "...)
-	o.b = strconv.AppendInt(o.b, int64(len(body)), 10)
-	if r.close {
-		o.b = append(o.b, "\r\nConnection: close"...)
-	}
-	o.b = append(o.b, "\r\n\r\n"...)
-	o.b = append(o.b, body...)
+	r.out.b = appendLocalReply(r.out.b, code, msg, r.x.Header, r.close) // with the lane entry's cookie
 	c.complete(r)
 	c.flush()
 }

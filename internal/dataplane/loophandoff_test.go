@@ -160,8 +160,8 @@ func TestLoopResume(t *testing.T) {
 		wantCalls: []string{"forward /r", "resume error"},
 		check:     tryFailed,
 	}, {
-		name:      "answer head over 16 KiB",
-		pod:       writes("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 17<<10) + "\r\nContent-Length: 0\r\n\r\n"),
+		name:      "answer head over 64 KiB",
+		pod:       writes("HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("b", 65<<10) + "\r\nContent-Length: 0\r\n\r\n"),
 		wantCalls: []string{"forward /r", "resume error"},
 		check:     tryFailed,
 	}, {

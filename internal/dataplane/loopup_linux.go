@@ -36,7 +36,6 @@ type upConn struct {
 	buf        []byte // answer bytes read: buf[:n]
 	n          int
 	// The answer being read.
-	got    bool // any of it came
 	inBody bool
 	mode   bodyKind // bodyNone, bodyLength, bodyChunked, bodyClose
 	left   int64    // of a Content-Length body
@@ -166,8 +165,6 @@ func (u *upConn) event(ev uint32) {
 func (u *upConn) failed(err error) {
 	c := u.c
 	switch {
-	case c == nil || c.x == nil:
-		u.close()
 	case u.inBody || c.x.sent:
 		c.cut(FlagUC)
 	default:
@@ -187,8 +184,14 @@ func (u *upConn) readable() {
 		}
 		room := len(u.buf) - u.n
 		if room == 0 {
-			u.c.resume(Try{Err: errAnswerHeadTooLarge})
-			return
+			if len(u.buf) >= maxAnswerHead {
+				u.c.resume(Try{Err: errAnswerHeadTooLarge})
+				return
+			}
+			// A head larger than the buffer (long cookies, policies):
+			// a larger buffer, which is not kept once released.
+			u.buf = append(u.buf[:u.n], make([]byte, len(u.buf))...)
+			room = len(u.buf) - u.n
 		}
 		k, errno := rawRead(u.fd, u.buf[u.n:])
 		switch {
@@ -201,7 +204,6 @@ func (u *upConn) readable() {
 			u.ended()
 			return
 		}
-		u.got = true
 		u.n += k
 		u.c.x.moved = u.l.now
 		// A short read emptied the socket; but when the pod closed its
@@ -223,8 +225,12 @@ func (u *upConn) ended() {
 	u.failed(io.ErrUnexpectedEOF)
 }
 
-// errAnswerHeadTooLarge: the pod's answer head does not fit the buffer.
-var errAnswerHeadTooLarge = errors.New("the answer's head is larger than 16 KiB")
+// maxAnswerHead bounds the head of a pod's answer read on the loop
+// (Envoy's max_response_headers_kb is 60 KiB).
+const maxAnswerHead = 64 << 10
+
+// errAnswerHeadTooLarge: the pod's answer head is larger than maxAnswerHead.
+var errAnswerHeadTooLarge = errors.New("the answer's head is larger than 64 KiB")
 
 // parse passes on what the buffer holds; false when the exchange ended
 // or the connection was handed off.
@@ -365,7 +371,7 @@ func (u *upConn) finished() {
 // reusable: the answer ended where its framing said, the pod did not ask
 // to close, nothing came after it.
 func (u *upConn) reusable() bool {
-	return u.done && !u.close_ && !u.peerClosed && u.n == 0 && u.mode != bodyClose
+	return u.done && !u.close_ && !u.peerClosed && u.n == 0 && u.mode != bodyClose && u.off == len(u.out.b)
 }
 
 // reset readies a connection for the pool.
@@ -378,7 +384,7 @@ func (u *upConn) reset() {
 	clear(u.vals)
 	u.vals = u.vals[:0]
 	u.out.b, u.off, u.n = u.out.b[:0], 0, 0
-	u.got, u.inBody, u.mode, u.left, u.close_, u.done, u.paused = false, false, bodyNone, 0, false, false, false
+	u.inBody, u.mode, u.left, u.close_, u.done, u.paused = false, bodyNone, 0, false, false, false
 }
 
 func (u *upConn) close() {

@@ -83,7 +83,7 @@ func (p *Proxy) Serve(ln net.Listener, h http.Handler, lim *Limits, hooks Hooks)
 		lim = defaultEdgeLimits
 	}
 	s := &Server{p: p, ln: ln, h: h, lim: lim, hooks: hooks, conns: map[net.Conn]struct{}{}}
-	if fh, ok := h.(FastHandler); ok && !p.noLoop.Load() && loopable(ln, h) {
+	if fh, ok := h.(FastHandler); ok && !p.noLoop.Load() && loopable(ln) {
 		s.fh = fh
 		if s.serveLoop() {
 			return s
@@ -112,15 +112,22 @@ func (p *Proxy) RoundTrip(ctx context.Context, addr string, req *Request) (*http
 func (p *Proxy) Release(c *UpstreamConn, reusable bool) { p.up.release(c, reusable) }
 
 // DropIdle closes the idle connections to addr: its pod's process ended,
-// and a connection to it must not be used for the next one.
-func (p *Proxy) DropIdle(addr string) { p.up.dropIdle(addr) }
+// and a connection to it must not be used for the next one. The event
+// loop's pool (the process's) drops them soon after.
+func (p *Proxy) DropIdle(addr string) {
+	p.up.dropIdle(addr)
+	loopDropIdle(addr)
+}
 
 // CloseIdle closes every idle upstream connection.
 func (p *Proxy) CloseIdle() { p.up.closeAll() }
 
-// IdleConns is how many idle connections to addr the pool keeps.
+// IdleConns is how many idle connections to addr the pools keep (this
+// Proxy's, and the event loop's, which every Proxy of the process
+// shares).
 func (p *Proxy) IdleConns(addr string) int {
 	p.up.mu.Lock()
-	defer p.up.mu.Unlock()
-	return len(p.up.idle[addr])
+	n := len(p.up.idle[addr])
+	p.up.mu.Unlock()
+	return n + loopIdleConns(addr)
 }

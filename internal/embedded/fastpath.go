@@ -52,12 +52,14 @@ func (ph *proxyHandler) Forward(x *dataplane.Exchange) bool {
 	r.decide(d, cfg, req, x.Target, c, x.Header)
 	h := &d.hop
 	if !onLoop(h) {
+		st.release()
 		return false
 	}
 	st.m = metric{caller: c, start: x.Start, dest: h.Host}
 	members, cl := r.members(cfg, req, h, &st.m)
 	p, spare := members.choose(nil, true)
 	if p == nil || spare || p.external {
+		st.release()
 		return false
 	}
 	st.m.pod, st.members, st.cl, st.pod, st.run = p, members, cl, p, p.run.Load()

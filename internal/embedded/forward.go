@@ -68,10 +68,8 @@ func (r *Runtime) serveCaller(addr string, c *caller) (*listener, error) {
 	return l, nil
 }
 
-// hop-by-hop headers are not forwarded (RFC 9110 7.6.1).
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// hopHeader reports whether a canonical field name is in hopHeaders.
+// hopHeader reports whether a canonical field name is a hop-by-hop
+// header, not forwarded (RFC 9110 7.6.1).
 func hopHeader(name string) bool {
 	switch name {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
@@ -292,18 +290,10 @@ func dropHopFields(h http.Header) {
 			}
 		}
 	}
-	if len(h) <= len(hopHeaders) {
-		// Fewer fields than names to drop (nearly every message): one
-		// look at each field costs less than a lookup of each name.
-		for name := range h {
-			if hopHeader(name) {
-				delete(h, name)
-			}
+	for name := range h {
+		if hopHeader(name) {
+			delete(h, name)
 		}
-		return
-	}
-	for _, hh := range hopHeaders {
-		delete(h, hh) // canonical already: no re-canonicalising
 	}
 }
 
