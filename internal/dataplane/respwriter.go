@@ -26,6 +26,7 @@ type respWriter struct {
 	num         [20]byte // status code digits
 	d           *downConn
 	dead        bool // hung up: nothing more is written
+	writeFailed bool // a write to the client failed
 	linger      bool // close with a lingering close after the answer
 }
 
@@ -111,14 +112,18 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	if w.noBody || len(p) == 0 {
 		return len(p), nil
 	}
+	var n int
+	var err error
 	if w.chunked {
 		_, _ = w.bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
 		_, _ = w.bw.WriteString("\r\n")
-		n, err := w.bw.Write(p)
+		n, err = w.bw.Write(p)
 		_, _ = w.bw.WriteString("\r\n")
-		return n, err
+	} else {
+		n, err = w.bw.Write(p)
 	}
-	return w.bw.Write(p)
+	w.writeFailed = w.writeFailed || err != nil
+	return n, err
 }
 
 // Flush sends what is buffered (streamed answers).
@@ -150,6 +155,8 @@ func (w *respWriter) Limits() *Limits { return w.d.lim }
 func (w *respWriter) CloseWatch() *CloseWatch { return &w.d.watch }
 
 func (w *respWriter) Answering() bool { return w.wroteHeader }
+
+func (w *respWriter) WriteFailed() bool { return w.writeFailed }
 
 // Target is the request's path and query as req.URL.RequestURI() gives
 // them; for a head the simple parser read, without allocating.
@@ -184,6 +191,9 @@ type ResponseWriter interface {
 	CloseWatch() *CloseWatch
 	// Answering reports whether the answer's head was written.
 	Answering() bool
+	// WriteFailed reports whether writing the answer to the client
+	// failed (the client went away in the middle of it).
+	WriteFailed() bool
 	// Target is the request's path and query as req.URL.RequestURI()
 	// gives them, without allocating for a head the simple parser read.
 	Target() string

@@ -149,8 +149,14 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 			r.metrics.retries.succeeded(cl)
 		}
 		complete := r.respond(w, resp, hop)
-		if !complete && !out.Deadline.IsZero() && !time.Now().Before(out.Deadline) {
+		switch {
+		case complete:
+		case !out.Deadline.IsZero() && !time.Now().Before(out.Deadline):
 			m.flags = "UT" // the answer was cut at the route timeout
+		case ew != nil && ew.WriteFailed():
+			m.flags = route.AddFlag(m.flags, dataplane.FlagDC) // the client went away in the middle of it
+		default:
+			m.flags = route.AddFlag(m.flags, dataplane.FlagUC) // the replica cut it short (as the event loop counts it)
 		}
 		r.up.Release(conn, complete && !resp.Close && !run.ended())
 		m.record(r.metrics, code)

@@ -40,7 +40,15 @@ func proxyTo(t *testing.T, backend http.Handler) string {
 // proxyToAddr is proxyTo for a backend already listening on addr.
 func proxyToAddr(tb testing.TB, addr string) string {
 	tb.Helper()
-	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, l := proxyRuntime(tb, addr, false)
+	return l
+}
+
+// proxyRuntime is proxyToAddr's runtime, with the event loop or without
+// (noLoop), and its listener's address.
+func proxyRuntime(tb testing.TB, addr string, noLoop bool) (*Runtime, string) {
+	tb.Helper()
+	rt, err := New(Options{AdminAddr: "127.0.0.1:0", WatchInterval: -1, Executable: graylaneBin, NoEventLoop: noLoop}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -58,7 +66,7 @@ func proxyToAddr(tb testing.TB, addr string) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(l.close)
-	return l.addr
+	return rt, l.addr
 }
 
 func TestConnServerHTTP(t *testing.T) {
@@ -255,6 +263,39 @@ func TestConnServerClose(t *testing.T) {
 			rest, _ := io.ReadAll(br)
 			if s := out.String() + string(rest); s != tc.want {
 				t.Errorf("got %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
+
+// TestCutAnswerCounted: an answer the pod cuts short is counted with
+// Envoy's UC flag against the pod, on the event loop and on the
+// goroutine path alike.
+func TestCutAnswerCounted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, bw, _ := w.(http.Hijacker).Hijack()
+		_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+		_ = bw.Flush()
+		c.Close()
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	for _, tc := range []struct {
+		name   string
+		noLoop bool
+	}{{"event loop", false}, {"goroutine path", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, addr := proxyRuntime(t, ln.Addr().String(), tc.noLoop)
+			if got := rawExchange(t, addr, "GET /cut HTTP/1.1\r\nHost: b\r\n\r\n"); !strings.HasSuffix(got, "abc") {
+				t.Fatalf("the client got %q, want the answer cut after abc", got)
+			}
+			want := []string{"destination 200 UC = 1", "source 200 UC = 1"}
+			if diff := cmp.Diff(want, seriesWith(t, rt.metrics, "reporter", "response_code", "response_flags")); diff != "" {
+				t.Errorf("istio_requests_total (-want +got):\n%s", diff)
 			}
 		})
 	}
