@@ -31,6 +31,9 @@ func TestForwarders(t *testing.T) {
 	upstream := strings.TrimPrefix(backend.URL, "http://")
 	for _, mode := range []string{"goroutine", "epoll"} {
 		t.Run(mode, func(t *testing.T) {
+			if mode == "epoll" && runtime.GOOS != "linux" {
+				t.Skip("-mode epoll needs Linux")
+			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)

@@ -56,12 +56,6 @@ type loopReq struct {
 	moved time.Time
 }
 
-// outBuf collects bytes to write; it is what writeFields writes to.
-type outBuf struct{ b []byte }
-
-func (o *outBuf) WriteString(s string) (int, error) { o.b = append(o.b, s...); return len(s), nil }
-func (o *outBuf) Write(p []byte) (int, error)       { o.b = append(o.b, p...); return len(p), nil }
-
 // maxPending is how many answer bytes may wait for the client before the
 // pod's connection is no longer read (back-pressure).
 const maxPending = 64 << 10
@@ -443,11 +437,6 @@ func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int6
 	o.b = append(o.b, "\r\n"...)
 	return true
 }
-
-// framedHere: the fields of the answer's framing, which the loop writes.
-func framedHere(name string) bool { return name == "Content-Length" || name == "Transfer-Encoding" }
-
-func codingField(name string) bool { return name == "Transfer-Encoding" }
 
 // flush writes what the answer has pending; once all of it is written
 // and the pod's answer is all in, the exchange ends.

@@ -88,6 +88,17 @@ func writeFields(bw io.StringWriter, h http.Header, skip func(string) bool) {
 	}
 }
 
+// outBuf collects bytes to write; writeFields and appendLocalReply write to it.
+type outBuf struct{ b []byte }
+
+func (o *outBuf) WriteString(s string) (int, error) { o.b = append(o.b, s...); return len(s), nil }
+func (o *outBuf) Write(p []byte) (int, error)       { o.b = append(o.b, p...); return len(p), nil }
+
+// framedHere: the fields of the answer's framing, which the writer of the answer writes itself (the event loop, appendLocalReply).
+func framedHere(name string) bool { return name == "Content-Length" || name == "Transfer-Encoding" }
+
+func codingField(name string) bool { return name == "Transfer-Encoding" }
+
 // hasLineBreak reports whether v holds a CR or LF (strings.ContainsAny
 // costs more for the short values of header fields).
 func hasLineBreak(v string) bool {
