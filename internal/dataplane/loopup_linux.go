@@ -32,7 +32,6 @@ type upConn struct {
 	idleAt     time.Time
 	out        outBuf // the request bytes not written yet: out.b[off:]
 	off        int
-	bw         *bufio.Writer
 	buf        []byte // answer bytes read: buf[:n]
 	n          int
 	// The answer being read.
@@ -90,16 +89,11 @@ func (l *evloop) dial(addr string) (*upConn, error) {
 
 // send writes the exchange's request (once connected).
 func (u *upConn) send(req *Request) {
-	if u.bw == nil {
-		u.bw = bufio.NewWriterSize(&u.out, 4<<10)
-	}
 	u.out.b, u.off = u.out.b[:0], 0
-	u.bw.Reset(&u.out)
-	if err := writeRequest(u.bw, req); err != nil {
+	if err := writeRequest(&u.out, req); err != nil {
 		u.c.resume(Try{Err: err}) // an invalid Host
 		return
 	}
-	_ = u.bw.Flush()
 	if !u.connecting {
 		u.write()
 	}

@@ -93,6 +93,7 @@ type outBuf struct{ b []byte }
 
 func (o *outBuf) WriteString(s string) (int, error) { o.b = append(o.b, s...); return len(s), nil }
 func (o *outBuf) Write(p []byte) (int, error)       { o.b = append(o.b, p...); return len(p), nil }
+func (o *outBuf) WriteByte(c byte) error            { o.b = append(o.b, c); return nil }
 
 // framedHere: the fields of the answer's framing, which the writer of the answer writes itself (the event loop, appendLocalReply).
 func framedHere(name string) bool { return name == "Content-Length" || name == "Transfer-Encoding" }

@@ -304,9 +304,17 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	return b.ReadCloser.Read(p)
 }
 
+// requestWriter is what writeRequest writes to: a connection's
+// bufio.Writer, or the event loop's outBuf.
+type requestWriter interface {
+	io.Writer
+	io.StringWriter
+	io.ByteWriter
+}
+
 // writeRequest writes req as HTTP/1.1: the request line, Host, the header
 // fields and the body, with its length or chunked.
-func writeRequest(bw *bufio.Writer, req *Request) error {
+func writeRequest(bw requestWriter, req *Request) error {
 	if !httpguts.ValidHostHeader(req.Host) {
 		return errors.New("invalid Host " + strconv.Quote(req.Host))
 	}
