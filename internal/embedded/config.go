@@ -115,20 +115,14 @@ func serviceKey(name, ns string) string {
 	return strings.ToLower(name) + "." + ns + "." + route.ClusterDomain
 }
 
-// externalEndpoints returns the members a hop to a ServiceEntry host
-// (h.External) sends to: its endpoints for the hop's port and subset
+// entryMembers are the members a hop (or a mirror) to ServiceEntry host
+// x sends to: its endpoints for the port and subset
 // (route.External.Endpoints), cached per snapshot; for resolution NONE,
 // or a wildcard host resolved by DNS, the host the client called
-// (authority), not cached. An endpoint
-// that is a replica's address (127.0.0.1:PORT, as the ServiceEntries of
-// graylane nacos fix list the instances Nacos knows) is that replica, as
-// a real mesh reaches that pod and its sidecar reports the request too.
-func (c *config) externalEndpoints(h *route.Hop, authority string) *memberList {
-	return c.entryMembers(h.External, authority, h.Port, h.Subset, h.Labels)
-}
-
-// entryMembers are the members of ServiceEntry host x on port for a
-// subset (see externalEndpoints): a hop's, or a mirror's.
+// (authority), not cached. An endpoint that is a replica's address
+// (127.0.0.1:PORT, as the ServiceEntries of graylane nacos fix list the
+// instances Nacos knows) is that replica, as a real mesh reaches that
+// pod and its sidecar reports the request too.
 func (c *config) entryMembers(x *route.External, authority string, port uint32, subset string, labels map[string]string) *memberList {
 	if x.PerAuthority() {
 		return c.addressMembers(x.Endpoints(authority, port, labels))

@@ -166,7 +166,7 @@ func (r *Runtime) members(cfg *config, req *http.Request, h *route.Hop, m *metri
 	switch {
 	case h.External != nil:
 		m.dest, m.destNS = h.External.Host, h.External.Namespace
-		return cfg.externalEndpoints(h, req.Host), cluster{port: h.Port, subset: h.Subset, host: h.External.Host}
+		return cfg.entryMembers(h.External, req.Host, h.Port, h.Subset, h.Labels), cluster{port: h.Port, subset: h.Subset, host: h.External.Host}
 	case h.Passthrough:
 		m.dest = passthroughCluster
 		return cfg.passthroughMembers(req.Host, h.Port), cluster{port: h.Port, host: passthroughCluster}

@@ -35,17 +35,20 @@ func (r *Runtime) mirror(cfg *config, req *http.Request, rr *route.Request, hop 
 	}
 	for i := range hop.Mirrors {
 		mp := &hop.Mirrors[i]
-		if !mp.Sample(rand.Uint32N(1_000_000)) || cfg.table.MirrorProblem(rr, mp) != "" {
+		if !mp.Sample(rand.Uint32N(1_000_000)) || mp.Problem != "" {
+			continue
+		}
+		// No cluster for its port, no copy (route.Table.MirrorProblem).
+		port, problem, x := cfg.table.Upstream(rr, &mp.Destination)
+		if problem != "" {
 			continue
 		}
 		var members *memberList
-		switch x := cfg.table.External(rr, mp.Host); {
+		switch {
 		case cfg.services[mp.Host] != nil:
 			members = cfg.endpoints(mp.Host, mp.Subset, mp.Labels)
 		case x != nil:
-			// A ServiceEntry host's cluster, as for a request (its
-			// port as route.Table.Upstream picks it).
-			port, _ := cfg.table.Upstream(rr, &mp.Destination)
+			// A ServiceEntry host's cluster, as for a request.
 			members = cfg.entryMembers(x, host, port, mp.Subset, mp.Labels)
 		default:
 			continue

@@ -184,7 +184,7 @@ func (t *Table) HopTo(req *Request, res *Result, dest int, rnd Rand) Hop {
 	h.Destination, h.Host, h.Subset, h.Labels, h.Policy = d, d.Host, d.Subset, d.Labels, &rt.Policy
 	var problem string
 	var x *External
-	h.Port, problem, x = t.upstream(req, d)
+	h.Port, problem, x = t.Upstream(req, d)
 	switch {
 	case d.Problem != "":
 		h.unavailable(FlagNR, d.Problem)
@@ -238,15 +238,10 @@ func (h *Hop) unavailable(flags, problem string) {
 // outbound|PORT|SUBSET|HOST, and istiod builds one per port the Service
 // has: when the Service has no such port, there is no cluster, and Envoy
 // answers 503 with flag NC (cluster not found). A ServiceEntry host's
-// clusters are its ports' (seUpstream); other hosts are not checked.
-func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem string) {
-	port, problem, _ = t.upstream(req, d)
-	return port, problem
-}
-
-// upstream is Upstream, and the ServiceEntry host the destination is
-// when it is no Service's (nil otherwise).
-func (t *Table) upstream(req *Request, d *Destination) (port uint32, problem string, x *External) {
+// clusters are its ports' (seUpstream); other hosts are not checked. x
+// is the ServiceEntry host the destination is when it is no Service's
+// (nil otherwise), as External finds it.
+func (t *Table) Upstream(req *Request, d *Destination) (port uint32, problem string, x *External) {
 	svc := t.services[d.Host]
 	if svc == nil {
 		if x = t.ses.external(d.Host, req.namespace(), 0); x != nil {
@@ -288,7 +283,7 @@ func (t *Table) MirrorProblem(req *Request, m *Mirror) string {
 	if m.Problem != "" {
 		return m.Problem
 	}
-	_, problem := t.Upstream(req, &m.Destination)
+	_, problem, _ := t.Upstream(req, &m.Destination)
 	return problem
 }
 

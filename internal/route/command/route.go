@@ -304,9 +304,9 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 	for i, d := range rt.Destinations {
 		// The hop to each destination: its port, and no cluster for it
 		// when the Service lacks that port (whatever the route's fault).
-		port, problem := t.Upstream(req, &d)
+		port, problem, x := t.Upstream(req, &d)
 		d.Port = port
-		if x := t.External(req, d.Host); x != nil && problem == "" && d.Problem == "" {
+		if x != nil && problem == "" && d.Problem == "" {
 			if f := leaveTo(x, req, &d); f != "" {
 				findings = append(findings, fmt.Sprintf("destination %d: %s", i, f))
 				if d.Weight > 0 && rep.Status == http.StatusOK {
@@ -338,7 +338,7 @@ func (rep *RouteReport) fillRoute(t *route.Table, res route.Result, req *route.R
 		rep.UpstreamPath = res.UpstreamTarget(req.Path)
 	}
 	for _, m := range rt.Mirrors {
-		m.Port, _ = t.Upstream(req, &m.Destination)
+		m.Port, _, _ = t.Upstream(req, &m.Destination)
 		m.Problem = t.MirrorProblem(req, &m)
 		rep.Mirrors = append(rep.Mirrors, m)
 	}
