@@ -12,6 +12,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/graylane/graylane/internal/render"
 	"github.com/graylane/graylane/internal/springprops"
 )
 
@@ -90,7 +91,7 @@ func ServiceEntries(findings []Finding, namespace string) []*networkingv1.Servic
 
 // The label and annotation of the ServiceEntries fix makes.
 const (
-	managedByLabel    = "app.kubernetes.io/managed-by"
+	managedByLabel    = render.ManagedBy
 	nacosServiceAnnot = "graylane.io/nacos-service"
 	managedByGraylane = "graylane"
 )

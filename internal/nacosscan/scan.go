@@ -102,8 +102,8 @@ func newIndex(s *Snapshot) *index {
 		names := map[string]bool{svc.Name: true}
 		ix.byName[svc.Name] = append(ix.byName[svc.Name], svc)
 		for _, p := range ix.podsOf[svc] {
-			for _, v := range []string{p.Labels["app"], p.Labels["app.kubernetes.io/name"]} {
-				if v != "" && !names[v] {
+			for _, l := range nameLabels {
+				if v := p.Labels[l]; v != "" && !names[v] {
 					names[v] = true
 					ix.byName[v] = append(ix.byName[v], svc)
 				}
@@ -286,16 +286,18 @@ func (ix *index) entered(insts []Instance) bool {
 	return true
 }
 
+// nameLabels are the pod labels that name an application, as Nacos
+// service names often do.
+var nameLabels = []string{"app", "app.kubernetes.io/name"}
+
 // nameRank is how well svc's name fits a Nacos service name: 0 the same
-// name, 1 a selected pod's app label, 2 neither.
+// name, 1 a selected pod's name label (nameLabels), 2 neither.
 func (ix *index) nameRank(svc *Service, name string) int {
-	if svc.Name == name {
+	switch {
+	case svc.Name == name:
 		return 0
-	}
-	for _, p := range ix.podsOf[svc] {
-		if p.Labels["app"] == name || p.Labels["app.kubernetes.io/name"] == name {
-			return 1
-		}
+	case slices.Contains(ix.byName[name], svc):
+		return 1
 	}
 	return 2
 }
@@ -494,7 +496,7 @@ func (ix *index) listed(svc *Service, pods []*Pod) bool {
 		return true
 	}
 	return slices.ContainsFunc(pods, func(p *Pod) bool {
-		return ix.names[p.Labels["app"]] || ix.names[p.Labels["app.kubernetes.io/name"]]
+		return slices.ContainsFunc(nameLabels, func(l string) bool { return ix.names[p.Labels[l]] })
 	})
 }
 

@@ -148,21 +148,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			log.Error("nacos grpc server", "err", err)
 		}
 	}()
-	go func() {
-		defer s.wg.Done()
-		// The beat check and the push receivers' expiry, on one ticker.
-		t := time.NewTicker(opts.BeatCheckInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				s.naming.expire()
-				s.receivers.expire()
-			}
-		}
-	}()
+	go s.expireLoop(ctx, opts.BeatCheckInterval)
 	go func() {
 		defer s.wg.Done()
 		<-ctx.Done()
@@ -170,6 +156,23 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}()
 	log.Info("nacos server listening", "http", httpLn.Addr().String(), "grpc", grpcLn.Addr().String(), "auth", opts.Username != "", "tls", opts.TLS != nil)
 	return s, nil
+}
+
+// expireLoop runs the beat check and the push receivers' expiry on one
+// ticker until ctx ends (one of Start's goroutines: s.wg counts it).
+func (s *Server) expireLoop(ctx context.Context, every time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.naming.expire()
+			s.receivers.expire()
+		}
+	}
 }
 
 // listen opens the HTTP listener on addr and the gRPC one on its port +

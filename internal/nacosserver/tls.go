@@ -70,6 +70,9 @@ func (s *Server) URL() string {
 // client's certificate must be signed by (mutual TLS: a client without
 // one is refused). An error names the file.
 func LoadTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, fmt.Errorf("nacos TLS: a client CA file (%s) needs the server's certificate and key files", clientCAFile)
+	}
 	if certFile == "" || keyFile == "" {
 		return nil, fmt.Errorf("nacos TLS: a certificate file needs its key file and the other way round (certificate %q, key %q)", certFile, keyFile)
 	}

@@ -16,9 +16,9 @@ import (
 
 // Actions of an EntryResult.
 const (
-	EntryCreated   = "created"
+	EntryCreated   = kubeapply.Created
 	EntryUpdated   = "updated"
-	EntryUnchanged = "unchanged"
+	EntryUnchanged = kubeapply.Unchanged
 )
 
 // EntryResult is what applying one ServiceEntry did.

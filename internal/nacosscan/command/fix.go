@@ -301,14 +301,15 @@ func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
 	for _, a := range res.ServiceEntriesApplied {
 		fmt.Fprintf(&b, "ServiceEntry %s/%s: %s%s\n", a.Namespace, a.Name, a.Action, dry)
 	}
+	if len(res.ServiceEntries) > 0 && res.ServiceEntriesFile != "" {
+		fmt.Fprintf(&b, "ServiceEntries (%d) written to %s\n", len(res.ServiceEntries), res.ServiceEntriesFile)
+	}
 	switch {
-	case len(res.ServiceEntries) == 0:
+	case len(res.ServiceEntries) == 0, res.ServiceEntriesFile != "" && res.ServiceEntriesApplied == nil:
 	case res.ServiceEntriesApplied != nil:
 		if len(res.ServiceEntriesApplied) == 0 && res.DryRun {
 			fmt.Fprintf(&b, "ServiceEntries (%d): not applied (dry run)\n", len(res.ServiceEntries))
 		}
-	case res.ServiceEntriesFile != "":
-		fmt.Fprintf(&b, "ServiceEntries (%d) written to %s\n", len(res.ServiceEntries), res.ServiceEntriesFile)
 	default:
 		fmt.Fprintf(&b, "ServiceEntries (%d) for the Nacos services outside the cluster (kubectl apply -f them):\n---\n%s", len(res.ServiceEntries), seYAML)
 	}
