@@ -62,7 +62,6 @@ type evloop struct {
 	conns map[*loopConn]struct{}
 	idle  map[string][]*upConn
 	nidle int
-	addrs map[string]syscall.Sockaddr
 	bufs  [][]byte // free buffers of loopBufSize
 	xs    []*loopReq
 	tick  time.Time // last timer scan
@@ -139,7 +138,7 @@ func startLoop() (*evloop, error) {
 		return nil, errno
 	}
 	l := &evloop{ep: ep, wakefd: int(wfd), done: make(chan struct{}), evs: make([]syscall.EpollEvent, 256),
-		conns: map[*loopConn]struct{}{}, idle: map[string][]*upConn{}, addrs: map[string]syscall.Sockaddr{}}
+		conns: map[*loopConn]struct{}{}, idle: map[string][]*upConn{}}
 	if err := l.add(l.wakefd, wakeFD{l}, syscall.EPOLLIN); err != nil {
 		syscall.Close(ep)
 		syscall.Close(l.wakefd)
@@ -201,6 +200,10 @@ const edge = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.E
 
 func (l *evloop) serve() {
 	defer close(l.done)
+	// raw: the last wait found events, so the next one holds the
+	// processor (traffic is flowing); after a tick with none, waits go
+	// through the runtime and give it back, as while nothing is served.
+	raw := false
 	for !l.stop {
 		timeout := -1
 		if len(l.conns) > 0 || l.nidle > 0 {
@@ -208,15 +211,16 @@ func (l *evloop) serve() {
 		}
 		var n int
 		var errno syscall.Errno
-		if timeout < 0 {
-			// Nothing to serve: wait giving the processor back (no
-			// wake-up every 10 ms for a preemption while idle).
-			var err error
-			n, err = syscall.EpollWait(l.ep, l.evs, -1)
-			errno, _ = err.(syscall.Errno)
-		} else {
+		if raw {
 			n, errno = epollWait(l.ep, l.evs, timeout)
+		} else {
+			// Idle: wait giving the processor back (no wake-up every
+			// 10 ms for a preemption while nothing moves).
+			var err error
+			n, err = syscall.EpollWait(l.ep, l.evs, timeout)
+			errno, _ = err.(syscall.Errno)
 		}
+		raw = n > 0
 		l.now = time.Now()
 		if errno != 0 && errno != syscall.EINTR {
 			panic("dataplane: epoll_wait: " + errno.Error()) // EBADF, EFAULT, EINVAL: a bug
@@ -284,24 +288,15 @@ func (l *evloop) putBuf(b []byte) {
 
 // sockaddr is addr's socket address; ok is false for anything but an
 // IP:port (a pod's address), which the loop does not dial.
-func (l *evloop) sockaddr(addr string) (syscall.Sockaddr, bool) {
-	if sa, ok := l.addrs[addr]; ok {
-		return sa, sa != nil
+func sockaddr(addr string) (syscall.Sockaddr, bool) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || ap.Addr().Zone() != "" {
+		return nil, false
 	}
-	var sa syscall.Sockaddr
-	if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Zone() == "" {
-		switch a := ap.Addr(); {
-		case a.Is4() || a.Is4In6():
-			sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}
-		default:
-			sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: a.As16()}
-		}
+	if a := ap.Addr(); a.Is4() || a.Is4In6() {
+		return &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}, true
 	}
-	if len(l.addrs) > 4096 {
-		clear(l.addrs)
-	}
-	l.addrs[addr] = sa
-	return sa, sa != nil
+	return &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}, true
 }
 
 // closeIdle closes the pooled connections to addr ("": to every pod).
@@ -463,7 +458,7 @@ func (ll *loopListener) event(uint32) {
 		if err != nil {
 			return // EAGAIN: none left; anything else: the next event says
 		}
-		if s.lim.maxConns > 0 && int(s.loopConns.Load())+s.goConns() >= s.lim.maxConns {
+		if s.lim.maxConns > 0 && s.LiveConns() >= s.lim.maxConns {
 			syscall.Close(fd) // as Envoy does at its connection limit
 			if s.hooks.Overflow != nil {
 				s.hooks.Overflow()

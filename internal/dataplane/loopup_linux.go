@@ -55,7 +55,7 @@ var errNotIP = errors.New("not an IP:port address")
 // dial starts a connection to addr (an IP:port); an error is one it
 // failed with at once.
 func (l *evloop) dial(addr string) (*upConn, error) {
-	sa, ok := l.sockaddr(addr)
+	sa, ok := sockaddr(addr)
 	if !ok {
 		return nil, errNotIP
 	}
@@ -117,8 +117,11 @@ func (u *upConn) write() {
 func (u *upConn) event(ev uint32) {
 	c := u.c
 	if c == nil {
-		// Pooled: the pod closed it, or sent what nobody asked for.
-		if ev&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0 {
+		// Pooled: the pod closed it, or sent what nobody asked for. A
+		// readable event alone may be one its last exchange left in the
+		// same batch: the socket is looked at first.
+		closed := ev&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+		if closed || ev&syscall.EPOLLIN != 0 && peekFD(u.fd) {
 			u.l.unpool(u)
 			u.close()
 		}

@@ -14,8 +14,11 @@
 // thread: they must not block or take contended locks, and what they
 // cost is added to every loop request's.
 //
-// The package has no package-level mutable state: everything a proxy
-// shares between its listeners lives in a Proxy. What is package-level is
+// The package has one piece of package-level mutable state: the
+// process's event loop (theLoop, loop_linux.go), shared by every Proxy,
+// with its pool of connections to pods (Proxy.DropIdle and IdleConns
+// reach it too). Everything else a proxy shares between its listeners
+// lives in a Proxy. What is package-level is
 // read only (defaults, error values answered as they are) or a sync.Pool
 // (downConns: per-connection state, reused across every Proxy of the
 // process, which is safe as a pooled value holds nothing of its last

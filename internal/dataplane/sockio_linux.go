@@ -112,15 +112,7 @@ func (s *sockIO) write(fd uintptr) bool {
 
 // peek reports whether the socket has bytes to read, an end or an error
 // (MSG_PEEK: nothing is consumed).
-func (s *sockIO) peek(fd uintptr) bool {
-	var b [1]byte
-	for {
-		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		if e != syscall.EINTR {
-			return e != syscall.EAGAIN
-		}
-	}
-}
+func (s *sockIO) peek(fd uintptr) bool { return peekFD(int(fd)) }
 
 // waitReadable waits, holding no buffer, until the socket has bytes to
 // read (or an end or error to report), or the read deadline passes.

@@ -89,7 +89,10 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 			tryOnLoop = first != nil
 		)
 		if tryOnLoop {
-			p, run, resp, err = first.pod, first.run, first.resp, first.try.Err
+			p, run, err = first.pod, first.run, first.try.Err
+			if err == nil {
+				resp = &http.Response{StatusCode: first.try.Code, Header: first.try.Header, Body: http.NoBody}
+			}
 			first = nil
 		} else {
 			p, spare = members.choose(tried, rp == nil || rp.OtherHosts)
@@ -148,13 +151,16 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 		} else if retries > 0 {
 			r.metrics.retries.succeeded(cl)
 		}
-		complete := r.respond(w, resp, hop)
+		cut := r.respond(w, resp, hop)
+		complete := cut == nil
 		switch {
 		case complete:
 		case !out.Deadline.IsZero() && !time.Now().Before(out.Deadline):
 			m.flags = "UT" // the answer was cut at the route timeout
 		case ew != nil && ew.WriteFailed():
 			m.flags = route.AddFlag(m.flags, dataplane.FlagDC) // the client went away in the middle of it
+		case dataplane.IsTimeout(cut):
+			m.flags = route.AddFlag(m.flags, dataplane.FlagSI) // the replica stalled in the middle of it
 		default:
 			m.flags = route.AddFlag(m.flags, dataplane.FlagUC) // the replica cut it short (as the event loop counts it)
 		}
@@ -165,14 +171,13 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 }
 
 // firstTry is a try made on the event loop that did not end the
-// request: it failed (try.Err), or its answer is retried (resp, whose
-// body was dropped with its connection).
+// request: it failed (try.Err), or its answer (try.Code and try.Header,
+// its body dropped with its connection) is retried.
 type firstTry struct {
-	pod  *pod
-	run  *podRun
-	out  dataplane.Request
-	try  dataplane.Try
-	resp *http.Response
+	pod *pod
+	run *podRun
+	out dataplane.Request
+	try dataplane.Try
 }
 
 // outboundTries makes out (outbound's) the request every try of send

@@ -32,7 +32,6 @@ type fastState struct {
 	m       metric
 	members *memberList
 	cl      cluster
-	pod     *pod
 	run     *podRun
 }
 
@@ -58,11 +57,11 @@ func (ph *proxyHandler) Forward(x *dataplane.Exchange) bool {
 	st.m = metric{caller: c, start: x.Start, dest: h.Host}
 	members, cl := r.members(cfg, req, h, &st.m)
 	p, spare := members.choose(nil, true)
-	if p == nil || spare || p.external {
+	if p == nil || spare {
 		st.release()
 		return false
 	}
-	st.m.pod, st.members, st.cl, st.pod, st.run = p, members, cl, p, p.run.Load()
+	st.m.pod, st.members, st.cl, st.run = p, members, cl, p.run.Load()
 	x.Addr, x.Out = p.addr, r.outbound(req, h)
 	return true
 }
@@ -116,15 +115,8 @@ func (ph *proxyHandler) Resume(x *dataplane.Exchange, w http.ResponseWriter, try
 		h[k] = vs // the lane entry's cookie
 	}
 	ew, _ := w.(dataplane.ResponseWriter)
-	lim := dataplane.DefaultLimits()
-	if ew != nil {
-		lim = ew.Limits()
-	}
-	first := &firstTry{pod: st.pod, run: st.run, out: x.Out, try: try}
-	if try.Err == nil {
-		first.resp = &http.Response{StatusCode: try.Code, Header: try.Header, Body: http.NoBody}
-	}
-	ph.r.send(w, ew, x.Req, &st.d.hop, st.members, &st.m, lim, st.cl, first)
+	first := &firstTry{pod: st.m.pod, run: st.run, out: x.Out, try: try}
+	ph.r.send(w, ew, x.Req, &st.d.hop, st.members, &st.m, x.Limits, st.cl, first)
 }
 
 // release drops what the state points to, so that a pooled exchange

@@ -297,10 +297,11 @@ func dropHopFields(h http.Header) {
 	}
 }
 
-// respond copies the pod's answer; it reports whether the body was read to
-// its end (so the connection can be reused). When it was not, the client's
-// connection is closed too: its answer is cut short.
-func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, hop *route.Hop) bool {
+// respond copies the pod's answer; it returns nil when the body was read
+// to its end (so the connection can be reused), else what broke the copy,
+// and then the client's connection is closed too: its answer is cut
+// short.
+func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, hop *route.Hop) error {
 	answerHeader(w.Header(), resp.Header, hop)
 	w.WriteHeader(resp.StatusCode)
 	var err error
@@ -315,7 +316,7 @@ func (r *Runtime) respond(w http.ResponseWriter, resp *http.Response, hop *route
 	if a, ok := w.(interface{ Abort() }); ok && err != nil {
 		a.Abort()
 	}
-	return err == nil
+	return err
 }
 
 // answerHeader makes the answer's header h from the pod's: its fields
