@@ -220,7 +220,9 @@ func (l *evloop) serve() {
 			n, err = syscall.EpollWait(l.ep, l.evs, timeout)
 			errno, _ = err.(syscall.Errno)
 		}
-		raw = n > 0
+		if errno == 0 {
+			raw = n > 0 // (a wait cut by a signal, EINTR, says nothing)
+		}
 		l.now = time.Now()
 		if errno != 0 && errno != syscall.EINTR {
 			panic("dataplane: epoll_wait: " + errno.Error()) // EBADF, EFAULT, EINVAL: a bug
