@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -64,7 +65,14 @@ type evloop struct {
 	nidle int
 	bufs  [][]byte // free buffers of loopBufSize
 	xs    []*loopReq
-	tick  time.Time // last timer scan
+	next  time.Time // when timers next run; zero: no deadline
+	// raw: the last wait found events, so the next one holds the
+	// processor (traffic is flowing); after a tick with none, waits go
+	// through the runtime and give it back, as while nothing is served.
+	// (Atomic for the tests, which read it from outside.) moved is when
+	// a wait last found events.
+	raw   atomic.Bool
+	moved time.Time
 }
 
 // loopFD is what a registered descriptor is: a listener, a client
@@ -200,13 +208,17 @@ const edge = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.E
 
 func (l *evloop) serve() {
 	defer close(l.done)
-	// raw: the last wait found events, so the next one holds the
-	// processor (traffic is flowing); after a tick with none, waits go
-	// through the runtime and give it back, as while nothing is served.
-	raw := false
 	for !l.stop {
+		// A raw wait is bounded by a tick: a tick with no event, even
+		// with no connection left, hands waiting back to the runtime. A
+		// wait through the runtime lasts until the next deadline: with
+		// only idle connections, one wake-up a second or fewer.
 		timeout := -1
-		if len(l.conns) > 0 || l.nidle > 0 {
+		raw := l.raw.Load()
+		if !l.next.IsZero() {
+			timeout = max(int((l.next.Sub(l.now)+time.Millisecond-1)/time.Millisecond), 0)
+		}
+		if raw && (timeout < 0 || timeout > int(loopTick/time.Millisecond)) {
 			timeout = int(loopTick / time.Millisecond)
 		}
 		var n int
@@ -220,10 +232,19 @@ func (l *evloop) serve() {
 			n, err = syscall.EpollWait(l.ep, l.evs, timeout)
 			errno, _ = err.(syscall.Errno)
 		}
-		if errno == 0 {
-			raw = n > 0 // (a wait cut by a signal, EINTR, says nothing)
-		}
 		l.now = time.Now()
+		// The tick without events is counted in time, not in waits: the
+		// runtime's preemption signal cuts a raw wait every 10 ms (EINTR).
+		if n > 0 {
+			l.raw.Store(true)
+			l.moved = l.now
+			// What the events changed is checked within a tick.
+			if next := l.now.Add(loopTick); l.next.IsZero() || next.Before(l.next) {
+				l.next = next
+			}
+		} else if raw && l.now.Sub(l.moved) >= loopTick {
+			l.raw.Store(false)
+		}
 		if errno != 0 && errno != syscall.EINTR {
 			panic("dataplane: epoll_wait: " + errno.Error()) // EBADF, EFAULT, EINVAL: a bug
 		}
@@ -232,9 +253,8 @@ func (l *evloop) serve() {
 				l.fds[fd].event(ev.Events)
 			}
 		}
-		if l.now.Sub(l.tick) >= loopTick {
-			l.tick = l.now
-			l.timers()
+		if !l.next.IsZero() && !l.now.Before(l.next) {
+			l.next = l.timers()
 		}
 	}
 	for c := range l.conns {
@@ -245,33 +265,39 @@ func (l *evloop) serve() {
 	syscall.Close(l.ep)
 }
 
-// timers checks every connection's deadlines.
-func (l *evloop) timers() {
-	for c := range l.conns {
-		c.timers(l.now)
-	}
-	if l.nidle > 0 {
-		for addr, list := range l.idle {
-			i := 0
-			for i < len(list) && l.now.Sub(list[i].idleAt) >= upIdleSweep {
-				list[i].close()
-				i++
-			}
-			if i > 0 {
-				l.nidle -= i
-				rest := append(list[:0], list[i:]...)
-				clear(list[len(rest):])
-				if len(rest) == 0 {
-					delete(l.idle, addr)
-				} else {
-					l.idle[addr] = rest
-				}
-			}
+// timers checks every connection's deadlines, and says when they are
+// next to be checked (zero: nothing has one).
+func (l *evloop) timers() time.Time {
+	var next time.Time
+	sooner := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
 		}
 	}
+	for c := range l.conns {
+		sooner(c.timers(l.now))
+	}
+	for addr, list := range l.idle {
+		i := 0
+		for i < len(list) && l.now.Sub(list[i].idleAt) >= upIdleSweep {
+			list[i].close()
+			i++
+		}
+		if i > 0 {
+			l.nidle -= i
+			rest := append(list[:0], list[i:]...)
+			clear(list[len(rest):])
+			if len(rest) == 0 {
+				delete(l.idle, addr)
+				continue
+			}
+			l.idle[addr] = rest
+		}
+		sooner(l.idle[addr][0].idleAt.Add(upIdleSweep))
+	}
+	return next
 }
 
-// getBuf and putBuf keep a bounded list of free read buffers.
 func (l *evloop) getBuf() []byte {
 	if n := len(l.bufs); n > 0 {
 		b := l.bufs[n-1]

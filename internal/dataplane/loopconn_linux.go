@@ -336,26 +336,43 @@ func (c *loopConn) cut(flags string) {
 }
 
 // timers checks the connection's deadlines at now.
-func (c *loopConn) timers(now time.Time) {
+// timers checks the connection's deadlines and says when they are next
+// to be checked (zero: none).
+func (c *loopConn) timers(now time.Time) time.Time {
 	lim := c.s.lim
 	switch r := c.x; {
 	case r != nil:
 		c.exchangeTimers(now, r)
 	case c.n > 0:
-		if d := lim.headDeadline(); d > 0 && !c.headStart.IsZero() && now.Sub(c.headStart) >= d {
-			c.refuse(errHeadTimeout, c.headStart)
+		if d := lim.headDeadline(); d > 0 && !c.headStart.IsZero() {
+			if now.Sub(c.headStart) >= d {
+				c.refuse(errHeadTimeout, c.headStart)
+			}
 		}
 	default:
 		idle := now.Sub(c.idleAt)
 		if lim.idle > 0 && idle >= lim.idle {
 			c.close()
-			return
+			return time.Time{}
 		}
 		if !c.parked && idle >= parkAfter {
 			c.parked = true
 			c.s.parked.Add(1)
 		}
+		// An idle connection's deadlines are all it has until an
+		// event, which has the loop check again within a tick.
+		var next time.Time
+		if !c.parked {
+			next = c.idleAt.Add(parkAfter)
+		}
+		if t := c.idleAt.Add(lim.idle); lim.idle > 0 && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+		return next
 	}
+	// Reading a head or in an exchange: checked every tick (a
+	// connection closed meanwhile costs one tick more).
+	return now.Add(loopTick)
 }
 
 func (c *loopConn) exchangeTimers(now time.Time, r *loopReq) {

@@ -412,3 +412,23 @@ func TestLoopOverflow(t *testing.T) {
 		t.Errorf("the first connection answered %q", got)
 	}
 }
+
+// TestLoopIdleWait: once traffic stops and no connection is left, the
+// loop waits through the runtime (giving its processor back), not with
+// a raw wait that the runtime's preemption signal cuts every 10 ms for
+// as long as nothing comes.
+func TestLoopIdleWait(t *testing.T) {
+	pod := newRawPod(t, writes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	s := serveOnLoop(t, &fastLog{addr: pod.addr()}, EdgeOptions{}, Hooks{})
+	cl := dial(t, s.addr)
+	if got := cl.get("/"); got != "200 ok [loop  ]" {
+		t.Fatalf("answered %q", got)
+	}
+	cl.c.Close()
+	loopDropIdle(pod.addr())
+	waitFor(t, "no connection on the loop", func() bool { return s.LiveConns() == 0 && loopIdleConns(pod.addr()) == 0 })
+	theLoop.mu.Lock()
+	l := theLoop.l
+	theLoop.mu.Unlock()
+	waitFor(t, "the loop waiting through the runtime", func() bool { return !l.raw.Load() })
+}
