@@ -84,10 +84,11 @@ func (s *Server) serve() {
 		}
 		if s.lim.maxConns > 0 && len(s.conns) >= s.lim.maxConns {
 			s.mu.Unlock()
-			c.Close() // as Envoy does at its connection limit
+			// Counted before the close, which the client may see at once.
 			if s.hooks.Overflow != nil {
 				s.hooks.Overflow()
 			}
+			c.Close() // as Envoy does at its connection limit
 			continue
 		}
 		s.conns[c] = struct{}{}

@@ -292,8 +292,13 @@ func (l *evloop) timers() time.Time {
 				continue
 			}
 			l.idle[addr] = rest
+			list = rest
 		}
-		sooner(l.idle[addr][0].idleAt.Add(upIdleSweep))
+		// (A pod's list stays in the map, empty, once its last
+		// connection is taken or closed.)
+		if len(list) > 0 {
+			sooner(list[0].idleAt.Add(upIdleSweep))
+		}
 	}
 	return next
 }
@@ -487,10 +492,11 @@ func (ll *loopListener) event(uint32) {
 			return // EAGAIN: none left; anything else: the next event says
 		}
 		if s.lim.maxConns > 0 && s.LiveConns() >= s.lim.maxConns {
-			syscall.Close(fd) // as Envoy does at its connection limit
+			// Counted before the close, which the client may see at once.
 			if s.hooks.Overflow != nil {
 				s.hooks.Overflow()
 			}
+			syscall.Close(fd) // as Envoy does at its connection limit
 			continue
 		}
 		_ = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)

@@ -290,6 +290,7 @@ func TestLoopPoolClosed(t *testing.T) {
 			waitFor(t, "the pod's connection closed", func() bool { return pod.ended.Load() == 1 })
 			if !tc.withAnswer {
 				waitFor(t, "the closed connection out of the pool", func() bool { return idleTo(t, pod.addr()) == 0 })
+				timersRun(t) // with the pod's list of idle connections empty
 			}
 			if got := cl.get("/2"); got != "200 ok [loop  ]" {
 				t.Errorf("the next request answered %q", got)
@@ -302,6 +303,23 @@ func TestLoopPoolClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// timersRun waits until the loop's timers have run once from now on.
+func timersRun(t *testing.T) {
+	t.Helper()
+	var next time.Time
+	inLoop(t, func(l *evloop) { next = l.next })
+	if next.IsZero() {
+		t.Fatal("the loop has no deadline to wait for")
+	}
+	waitFor(t, "the loop's timers to run", func() bool {
+		var now time.Time
+		inLoop(t, func(l *evloop) { now = l.now })
+		return !now.Before(next)
+	})
+	// The pass that saw the time runs the timers after the events.
+	inLoop(t, func(*evloop) {})
 }
 
 // TestLoopCloseServer: Server.Close closes the server's loop

@@ -52,30 +52,16 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		// Merge keys (<<: *anchor, <<: [*a, *b]) first, so that the map's
-		// own keys win over merged ones, as in SnakeYAML, which Spring uses.
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode {
-				return fmt.Errorf("line %d: a key that is not a scalar", k.Line)
-			}
-			if k.Tag != "!!merge" {
-				continue
-			}
-			if err := flattenMerge(out, prefix, v); err != nil {
-				return err
-			}
+		es, err := entries(n)
+		if err != nil {
+			return err
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Tag == "!!merge" {
-				continue
-			}
-			name := k.Value
+		for _, e := range es {
+			name := e.key
 			if prefix != "" {
 				name = prefix + "." + name
 			}
-			if err := flatten(out, name, v); err != nil {
+			if err := flatten(out, name, e.v); err != nil {
 				return err
 			}
 		}
@@ -98,21 +84,68 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 	return nil
 }
 
-// flattenMerge flattens the value of a merge key into the map at prefix:
-// one map, or a list of maps of which an earlier one wins.
-func flattenMerge(out map[string]string, prefix string, v *yaml.Node) error {
-	if v.Kind == yaml.AliasNode {
-		v = v.Alias
-	}
-	if v.Kind != yaml.SequenceNode {
-		return flatten(out, prefix, v)
-	}
-	for i := len(v.Content) - 1; i >= 0; i-- {
-		if err := flatten(out, prefix, v.Content[i]); err != nil {
-			return err
+// entry is a key of a mapping and its value.
+type entry struct {
+	key string
+	v   *yaml.Node
+}
+
+// entries is a mapping's keys and values with its merge keys (<<: *anchor,
+// <<: [*a, *b]) applied as SnakeYAML, which Spring uses, applies them: a
+// key of the map itself replaces a merged key of the same name whole (a
+// merged map is not merged into), the first of several merged maps that
+// have a key wins, and a merged map's own merge keys are applied first.
+func entries(n *yaml.Node) ([]entry, error) {
+	var es []entry
+	at := map[string]int{}
+	put := func(key string, v *yaml.Node, own bool) {
+		if i, ok := at[key]; !ok {
+			at[key] = len(es)
+			es = append(es, entry{key, v})
+		} else if own {
+			es[i].v = v
 		}
 	}
-	return nil
+	// Own keys first, so that no merged key takes their place; then
+	// merged keys where no own key is.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("line %d: a key that is not a scalar", k.Line)
+		}
+		if k.Tag != "!!merge" {
+			put(k.Value, n.Content[i+1], true)
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Tag != "!!merge" {
+			continue
+		}
+		v := n.Content[i+1]
+		if v.Kind == yaml.AliasNode {
+			v = v.Alias
+		}
+		maps := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			maps = v.Content
+		}
+		for _, m := range maps {
+			if m.Kind == yaml.AliasNode {
+				m = m.Alias
+			}
+			if m.Kind != yaml.MappingNode {
+				return nil, fmt.Errorf("line %d: a merge key (<<) takes a map or a list of maps", m.Line)
+			}
+			merged, err := entries(m)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range merged {
+				put(e.key, e.v, false)
+			}
+		}
+	}
+	return es, nil
 }
 
 // setYAML sets properties in the first document of content, keeping the
