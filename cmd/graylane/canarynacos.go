@@ -39,25 +39,10 @@ func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
 // options are the flags over the environment (a value there that does
 // not parse is left out: check refuses it).
 func (o *canaryNacosFlags) options() nacosclient.Options {
-	n, _ := nacosclient.OptionsFromEnv(os.LookupEnv)
-	env := n.TLS
-	n.TLS = o.tls
-	mergeNacosTLS(o.flags, "nacos-", &n.TLS, env)
-	if o.server != "" {
-		n.Server = o.server
-	}
-	if o.namespace != "" {
-		n.Namespace = o.namespace
-	}
-	if o.username != "" {
-		n.Username = o.username
-	}
-	if o.password != "" {
-		n.Password = o.password
-	}
-	if o.protocol != "" {
-		n.Protocol = o.protocol
-	}
+	env, _ := nacosclient.OptionsFromEnv(os.LookupEnv)
+	n := nacosclient.Options{Server: o.server, Namespace: o.namespace, Group: env.Group,
+		Username: o.username, Password: o.password, Protocol: o.protocol, TLS: o.tls}
+	nacosFlagsOverEnv(o.flags, "nacos-", &n, env)
 	return n
 }
 

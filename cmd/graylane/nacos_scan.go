@@ -41,16 +41,7 @@ func nacosEnv(f *pflag.FlagSet, o *nacoscmd.Options) error {
 	if err != nil {
 		return &cli.InputError{Err: err}
 	}
-	for _, p := range []struct{ flag, env *string }{
-		{&o.Nacos.Server, &env.Server}, {&o.Nacos.Namespace, &env.Namespace},
-		{&o.Nacos.Username, &env.Username}, {&o.Nacos.Password, &env.Password},
-		{&o.Nacos.Protocol, &env.Protocol},
-	} {
-		if *p.flag == "" {
-			*p.flag = *p.env
-		}
-	}
-	mergeNacosTLS(f, "", &o.Nacos.TLS, env.TLS)
+	nacosFlagsOverEnv(f, "", &o.Nacos, env)
 	if len(o.Groups) == 0 && env.Group != "" {
 		o.Groups = []string{env.Group}
 	}

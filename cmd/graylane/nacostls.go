@@ -8,7 +8,7 @@ import (
 
 // addNacosTLSFlags adds the TLS flags of a Nacos client, each name after
 // prefix ("" for nacos scan and fix, "nacos-" for up and apply), each
-// defaulting to its GRAYLANE_NACOS_* variable (mergeNacosTLS).
+// defaulting to its GRAYLANE_NACOS_* variable (nacosFlagsOverEnv).
 func addNacosTLSFlags(f *pflag.FlagSet, prefix string, o *nacosclient.TLSOptions) {
 	f.StringVar(&o.CAFile, prefix+"ca-file", "", "with an https:// Nacos: PEM file of CA certificates trusted besides the system's (default: env "+nacosclient.EnvCAFile+")")
 	f.StringVar(&o.CertFile, prefix+"cert-file", "", "with an https:// Nacos: client certificate PEM file, for a Nacos that requires one (mutual TLS; default: env "+nacosclient.EnvCertFile+")")
@@ -20,17 +20,22 @@ func addNacosTLSFlags(f *pflag.FlagSet, prefix string, o *nacosclient.TLSOptions
 // nacosTLSFlags are the names addNacosTLSFlags adds after the prefix.
 var nacosTLSFlags = []string{"ca-file", "cert-file", "key-file", "server-name", "insecure-skip-verify"}
 
-// mergeNacosTLS fills the TLS flags not given with env's values.
-func mergeNacosTLS(f *pflag.FlagSet, prefix string, o *nacosclient.TLSOptions, env nacosclient.TLSOptions) {
+// nacosFlagsOverEnv fills each Nacos client option of o that its flag
+// left empty from env (the GRAYLANE_NACOS_* variables); prefix is that
+// of the TLS flags (addNacosTLSFlags).
+func nacosFlagsOverEnv(f *pflag.FlagSet, prefix string, o *nacosclient.Options, env nacosclient.Options) {
 	for _, p := range []struct{ flag, env *string }{
-		{&o.CAFile, &env.CAFile}, {&o.CertFile, &env.CertFile}, {&o.KeyFile, &env.KeyFile}, {&o.ServerName, &env.ServerName},
+		{&o.Server, &env.Server}, {&o.Namespace, &env.Namespace},
+		{&o.Username, &env.Username}, {&o.Password, &env.Password}, {&o.Protocol, &env.Protocol},
+		{&o.TLS.CAFile, &env.TLS.CAFile}, {&o.TLS.CertFile, &env.TLS.CertFile},
+		{&o.TLS.KeyFile, &env.TLS.KeyFile}, {&o.TLS.ServerName, &env.TLS.ServerName},
 	} {
 		if *p.flag == "" {
 			*p.flag = *p.env
 		}
 	}
 	if !f.Changed(prefix + "insecure-skip-verify") {
-		o.InsecureSkipVerify = env.InsecureSkipVerify
+		o.TLS.InsecureSkipVerify = env.TLS.InsecureSkipVerify
 	}
 }
 

@@ -45,6 +45,26 @@ type requestHead struct {
 	url    url.URL
 }
 
+// framing decides the body framing of a head parseRequestHead took.
+func (h *requestHead) framing(maxBody int64) framing {
+	in := framingInput{method: h.method, minor: 1, hosts: h.hosts, authority: h.url.Host != "", maxBody: maxBody}
+	var cl [1]string
+	if h.contentLength >= 0 {
+		cl[0] = h.clValue
+		in.contentLength = cl[:1]
+	}
+	return decideFraming(&in)
+}
+
+// request is the bodiless request of a head parseRequestHead took, with
+// header (reused: see headerOf) filled from its fields; vals is headerOf's
+// backing store.
+func (h *requestHead) request(header http.Header, vals []string, remote string) (http.Request, []string) {
+	header, vals = headerOf(h.fields, header, vals)
+	return http.Request{Method: h.method, URL: &h.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: header, Body: http.NoBody, Host: h.host, Close: h.close, RequestURI: h.target, RemoteAddr: remote}, vals
+}
+
 // responseHead is a parsed simple response head.
 type responseHead struct {
 	headCommon

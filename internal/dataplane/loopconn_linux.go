@@ -191,13 +191,7 @@ func (c *loopConn) begin(n int) {
 		c.handOff()
 		return
 	}
-	in := framingInput{method: h.method, minor: 1, hosts: h.hosts, authority: h.url.Host != "", maxBody: lim.maxBody}
-	var cl [1]string
-	if h.contentLength >= 0 {
-		cl[0] = h.clValue
-		in.contentLength = cl[:1]
-	}
-	if f := decideFraming(&in); f.status != 0 || f.kind == bodyChunked || f.kind == bodyLength && f.length > 0 {
+	if f := h.framing(lim.maxBody); f.status != 0 || f.kind == bodyChunked || f.kind == bodyLength && f.length > 0 {
 		l.putReq(r)
 		c.handOff()
 		return
@@ -206,9 +200,7 @@ func (c *loopConn) begin(n int) {
 	if header == nil {
 		header = http.Header{}
 	}
-	header, r.vals = headerOf(h.fields, header, r.vals)
-	r.req = http.Request{Method: h.method, URL: &h.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: header, Body: http.NoBody, Host: h.host, Close: h.close, RequestURI: h.target, RemoteAddr: c.remote}
+	r.req, r.vals = h.request(header, r.vals, c.remote)
 	x := &r.x
 	x.Req, x.Target, x.Start, x.Limits, x.Addr, x.Out = &r.req, h.origin, l.now, lim, "", Request{}
 	if !c.s.fh.Forward(x) {

@@ -132,19 +132,13 @@ func (r *reqReader) grow(b []byte) {
 // fill builds the request from a head the simple parser took.
 func (r *reqReader) fill() (*http.Request, *DownstreamError) {
 	h := &r.head
-	in := framingInput{method: h.method, minor: 1, hosts: h.hosts, authority: h.url.Host != "", maxBody: r.d.lim.maxBody}
-	if h.contentLength >= 0 {
-		r.cl[0] = h.clValue
-		in.contentLength = r.cl[:1]
-	}
-	f := decideFraming(&in)
+	f := h.framing(r.d.lim.maxBody)
 	if f.status != 0 {
 		return nil, refusal(f)
 	}
-	r.header, r.vals = headerOf(h.fields, r.header, r.vals)
+	r.req, r.vals = h.request(r.header, r.vals, r.d.remoteAddr)
+	r.header = r.req.Header
 	r.origin = h.origin
-	r.req = http.Request{Method: h.method, URL: &h.url, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: r.header, Body: http.NoBody, Host: h.host, Close: h.close, RequestURI: h.target, RemoteAddr: r.d.remoteAddr}
 	if f.kind == bodyLength {
 		r.body = clBody{br: r.br, n: f.length, conn: r.d}
 		r.req.Body, r.req.ContentLength = &r.body, f.length

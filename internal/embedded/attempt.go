@@ -151,23 +151,30 @@ func (r *Runtime) send(w http.ResponseWriter, ew dataplane.ResponseWriter, req *
 		} else if retries > 0 {
 			r.metrics.retries.succeeded(cl)
 		}
-		cut := r.respond(w, resp, hop)
-		complete := cut == nil
-		switch {
-		case complete:
-		case !out.Deadline.IsZero() && !time.Now().Before(out.Deadline):
-			m.flags = "UT" // the answer was cut at the route timeout
-		case ew != nil && ew.WriteFailed():
-			m.flags = route.AddFlag(m.flags, dataplane.FlagDC) // the client went away in the middle of it
-		case dataplane.IsTimeout(cut):
-			m.flags = route.AddFlag(m.flags, dataplane.FlagSI) // the replica stalled in the middle of it
-		default:
-			m.flags = route.AddFlag(m.flags, dataplane.FlagUC) // the replica cut it short (as the event loop counts it)
-		}
-		r.up.Release(conn, complete && !resp.Close && !run.ended())
-		m.record(r.metrics, code)
+		r.pass(w, ew, resp, conn, run, hop, out.Deadline, m)
 		return
 	}
+}
+
+// pass writes the answer of the try that ends the request, says in m's
+// flags who cut it short if it did not complete, gives the connection
+// back (to the pool when the answer completed) and counts the request.
+func (r *Runtime) pass(w http.ResponseWriter, ew dataplane.ResponseWriter, resp *http.Response, conn *dataplane.UpstreamConn, run *podRun, hop *route.Hop, deadline time.Time, m *metric) {
+	cut := r.respond(w, resp, hop)
+	complete := cut == nil
+	switch {
+	case complete:
+	case !deadline.IsZero() && !time.Now().Before(deadline):
+		m.flags = "UT" // the answer was cut at the route timeout
+	case ew != nil && ew.WriteFailed():
+		m.flags = route.AddFlag(m.flags, dataplane.FlagDC) // the client went away in the middle of it
+	case dataplane.IsTimeout(cut):
+		m.flags = route.AddFlag(m.flags, dataplane.FlagSI) // the replica stalled in the middle of it
+	default:
+		m.flags = route.AddFlag(m.flags, dataplane.FlagUC) // the replica cut it short (as the event loop counts it)
+	}
+	r.up.Release(conn, complete && !resp.Close && !run.ended())
+	m.record(r.metrics, resp.StatusCode)
 }
 
 // firstTry is a try made on the event loop that did not end the
