@@ -170,3 +170,56 @@ func dnsLabel(s string) string {
 	}
 	return out
 }
+
+// NacosServiceOf is the Nacos service a ServiceEntry fix made is for (its
+// graylane.io/nacos-service annotation, NAMESPACE/GROUP/NAME); "" for a
+// ServiceEntry fix did not make (IsManaged).
+func NacosServiceOf(labels, annotations map[string]string) string {
+	if !IsManaged(labels, annotations) {
+		return ""
+	}
+	return annotations[nacosServiceAnnot]
+}
+
+// StaleEntry is a ServiceEntry an earlier fix made that this run does not
+// make: its Nacos service is gone or has no instances, is now in the
+// cluster, or the entry is in another namespace than
+// --service-entry-namespace says now. Its host still resolves to the
+// addresses it lists.
+type StaleEntry struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// NacosService is its graylane.io/nacos-service annotation,
+	// NAMESPACE/GROUP/NAME.
+	NacosService string `json:"nacosService"`
+	// Where is "file:line" when it came from a manifest file.
+	Where string `json:"where,omitempty"`
+}
+
+// Stale lists the ServiceEntries of held that fix made (Managed) for a
+// service of the Nacos namespace nacosNS and one of groups - what this run
+// read - and that made has no ServiceEntry of the same namespace and name
+// for, sorted by namespace and name. The entries of other Nacos
+// namespaces or groups are another run's: left out.
+func Stale(held []ServiceEntry, made []*networkingv1.ServiceEntry, nacosNS string, groups []string) []StaleEntry {
+	produced := map[string]bool{}
+	for _, se := range made {
+		produced[se.Namespace+"/"+se.Name] = true
+	}
+	out := []StaleEntry{}
+	for _, se := range held {
+		if !se.Managed || produced[se.Namespace+"/"+se.Name] {
+			continue
+		}
+		ns, rest, _ := strings.Cut(se.NacosService, "/")
+		group, name, ok := strings.Cut(rest, "/")
+		if !ok || name == "" || ns != nacosNS || !slices.Contains(groups, group) {
+			continue
+		}
+		out = append(out, StaleEntry{Namespace: se.Namespace, Name: se.Name, NacosService: se.NacosService, Where: se.Where})
+	}
+	slices.SortFunc(out, func(a, b StaleEntry) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	return out
+}

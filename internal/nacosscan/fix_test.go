@@ -150,3 +150,63 @@ spec:
 		t.Errorf("ServiceEntries (-want +got):\n%s", diff)
 	}
 }
+
+func TestStale(t *testing.T) {
+	managed := func(ns, name, nacos string) ServiceEntry {
+		return ServiceEntry{Namespace: ns, Name: name, Managed: true, NacosService: nacos}
+	}
+	made := ServiceEntries([]Finding{
+		{Kind: KindNacosOnly, NacosNamespace: "public", NacosGroup: "DEFAULT_GROUP", NacosService: "web", External: true, Addresses: []string{"10.9.0.1:80"}},
+	}, "shop")
+	tests := []struct {
+		name   string
+		held   []ServiceEntry
+		groups []string
+		want   []StaleEntry
+	}{{
+		name: "what this run makes is not stale; a gone service's entry and one in an earlier namespace are, sorted",
+		held: []ServiceEntry{
+			managed("shop", "nacos-web", "public/DEFAULT_GROUP/web"),
+			managed("shop", "nacos-legacy-db", "public/DEFAULT_GROUP/legacy-db"),
+			managed("default", "nacos-web", "public/DEFAULT_GROUP/web"),
+		},
+		groups: []string{"DEFAULT_GROUP"},
+		want: []StaleEntry{
+			{Namespace: "default", Name: "nacos-web", NacosService: "public/DEFAULT_GROUP/web"},
+			{Namespace: "shop", Name: "nacos-legacy-db", NacosService: "public/DEFAULT_GROUP/legacy-db"},
+		},
+	}, {
+		name: "entries fix did not make, of another Nacos namespace or group, or with an annotation fix does not write, are left alone",
+		held: []ServiceEntry{
+			{Namespace: "shop", Name: "nacos-mine", NacosService: ""},
+			managed("shop", "nacos-dev", "dev/DEFAULT_GROUP/pay"),
+			managed("shop", "nacos-batch", "public/BATCH/report"),
+			managed("shop", "nacos-odd", "public-DEFAULT_GROUP"),
+			{Namespace: "shop", Name: "nacos-pay", Managed: true, NacosService: "public/PAY/pay", Where: "k8s/se.yaml:3"},
+		},
+		groups: []string{"DEFAULT_GROUP", "PAY"},
+		want:   []StaleEntry{{Namespace: "shop", Name: "nacos-pay", NacosService: "public/PAY/pay", Where: "k8s/se.yaml:3"}},
+	}, {
+		name:   "none held: an empty list",
+		groups: []string{"DEFAULT_GROUP"},
+		want:   []StaleEntry{},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, Stale(tc.held, made, "public", tc.groups)); diff != "" {
+				t.Errorf("stale (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNacosServiceOf(t *testing.T) {
+	labels := map[string]string{"app.kubernetes.io/managed-by": "graylane"}
+	annots := map[string]string{"graylane.io/nacos-service": "public/DEFAULT_GROUP/web"}
+	if got := NacosServiceOf(labels, annots); got != "public/DEFAULT_GROUP/web" {
+		t.Errorf("managed: %q", got)
+	}
+	if got := NacosServiceOf(map[string]string{"app.kubernetes.io/managed-by": "helm"}, annots); got != "" {
+		t.Errorf("taken over (label changed): %q, want none", got)
+	}
+}

@@ -129,8 +129,12 @@ type ServiceEntry struct {
 	// or CIDRs).
 	Addresses []string
 	// Managed: `graylane nacos fix` made it (IsManaged), so fix computes
-	// it again from Nacos rather than taking it as given.
-	Managed bool
+	// it again from Nacos rather than taking it as given; NacosService is
+	// then its graylane.io/nacos-service annotation (NAMESPACE/GROUP/NAME).
+	Managed      bool
+	NacosService string
+	// Where is "file:line" when it came from a file.
+	Where string
 }
 
 // Edge is a series of Istio's istio_requests_total with

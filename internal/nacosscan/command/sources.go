@@ -114,6 +114,10 @@ type kube struct {
 	services []nacosscan.Service
 	pods     []nacosscan.Pod
 	entries  []nacosscan.ServiceEntry
+	// versions are the UID and resourceVersion of each ServiceEntry
+	// read from a cluster, by "namespace/name": fix deletes a stale one
+	// only as it read it.
+	versions map[string]metav1.Preconditions
 }
 
 // readManifests loads files and folders, renders Releases, and returns
@@ -144,7 +148,9 @@ func readManifests(files []string, warn func(string)) (*kube, error) {
 		case *rolloutsv1alpha1.Rollout:
 			k.pods = append(k.pods, templatePod(o, &t.Spec.Template))
 		case *networkingv1.ServiceEntry:
-			k.entries = append(k.entries, entryOf(t, o.Namespace))
+			se := entryOf(t, o.Namespace)
+			se.Where = o.PathPos("").String()
+			k.entries = append(k.entries, se)
 		}
 	}
 	return &k, nil
@@ -153,7 +159,7 @@ func readManifests(files []string, warn func(string)) (*kube, error) {
 // entryOf is a ServiceEntry by the addresses it covers.
 func entryOf(se *networkingv1.ServiceEntry, ns string) nacosscan.ServiceEntry {
 	out := nacosscan.ServiceEntry{Namespace: ns, Name: se.Name, Addresses: slices.Clone(se.Spec.Addresses),
-		Managed: nacosscan.IsManaged(se.Labels, se.Annotations)}
+		Managed: nacosscan.IsManaged(se.Labels, se.Annotations), NacosService: nacosscan.NacosServiceOf(se.Labels, se.Annotations)}
 	for _, e := range se.Spec.Endpoints {
 		if e != nil && e.Address != "" {
 			out.Addresses = append(out.Addresses, e.Address)
@@ -220,12 +226,14 @@ func readCluster(ctx context.Context, kubeconfig, kubeContext string) (*kube, er
 	if err := list(ctx, dyn, corev1.SchemeGroupVersion.WithResource("pods"), &pods); err != nil {
 		return nil, err
 	}
-	var k kube
+	k := kube{versions: map[string]metav1.Preconditions{}}
 	var entries []networkingv1.ServiceEntry
 	switch err := list(ctx, dyn, networkingv1.SchemeGroupVersion.WithResource("serviceentries"), &entries); {
 	case err == nil:
 		for i := range entries {
-			k.entries = append(k.entries, entryOf(&entries[i], entries[i].Namespace))
+			se := &entries[i]
+			k.entries = append(k.entries, entryOf(se, se.Namespace))
+			k.versions[se.Namespace+"/"+se.Name] = metav1.Preconditions{UID: &se.UID, ResourceVersion: &se.ResourceVersion}
 		}
 	case !apierrors.IsNotFound(err):
 		return nil, err
