@@ -14,6 +14,8 @@
 //	GET  /v1/workloads                             Client.Workloads
 //	POST /v1/workloads/{ns}/{name}/kill            Client.Kill
 //	GET  /v1/logs?workload=NAME&...                Client.Logs
+//	GET  /v1/serviceentries                        Client.ServiceEntries
+//	DELETE /v1/serviceentries/{ns}/{name}          Client.DeleteServiceEntry
 //	GET  /v1/services                              Client.Services
 //	GET  /v1/routes                                Client.Routes
 //	GET  /v1/rollouts                              Client.Rollouts
@@ -153,6 +155,15 @@ func (c *Client) Kill(ctx context.Context, ns, name string) (PodStatus, error) {
 func (c *Client) ServiceEntries(ctx context.Context) ([]*networkingv1.ServiceEntry, error) {
 	var out []*networkingv1.ServiceEntry
 	return out, c.send(ctx, http.MethodGet, "/v1/serviceentries", "", nil, &out)
+}
+
+// DeleteServiceEntry is DELETE /v1/serviceentries/{ns}/{name}: the
+// runtime forgets that ServiceEntry and compiles its routing again, so its
+// hosts and addresses no longer resolve through it. 404 (ErrNotFound)
+// when it has no such ServiceEntry.
+func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name string) (DeleteResult, error) {
+	var out DeleteResult
+	return out, c.send(ctx, http.MethodDelete, "/v1/serviceentries/"+url.PathEscape(ns)+"/"+url.PathEscape(name), "", nil, &out)
 }
 
 // Services is GET /v1/services: every Service with its ready endpoints.

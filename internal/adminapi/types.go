@@ -47,6 +47,12 @@ type ApplyResult struct {
 	Findings []string `json:"findings,omitempty"`
 }
 
+// DeleteResult names the object a delete removed (DELETE
+// /v1/serviceentries/{ns}/{name}), e.g. "ServiceEntry default/nacos-pg".
+type DeleteResult struct {
+	Deleted string `json:"deleted"`
+}
+
 // RolloutStatus is a Rollout in Argo's terms (GET /v1/rollouts), what
 // `graylane rollout get` shows.
 type RolloutStatus struct {

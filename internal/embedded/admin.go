@@ -34,6 +34,8 @@ import (
 //	POST /v1/workloads/{ns}/{name}/kill   ends a replica as SIGKILL would
 //	GET  /v1/logs?workload=NAME&namespace=NS&replica=N&tail=N&follow=true   replica logs (text)
 //	GET  /v1/services     Services with their endpoints
+//	GET  /v1/serviceentries          the ServiceEntries routed by
+//	DELETE /v1/serviceentries/{ns}/{name}   forgets one: 200 {deleted}, 404 unknown
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
 //	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
@@ -69,6 +71,14 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("POST /v1/workloads/{ns}/{name}/kill", r.serveKill)
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
 	mux.HandleFunc("GET /v1/serviceentries", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.ServiceEntries()) })
+	mux.HandleFunc("DELETE /v1/serviceentries/{ns}/{name}", func(w http.ResponseWriter, req *http.Request) {
+		ref, err := r.DeleteServiceEntry(req.PathValue("ns"), req.PathValue("name"))
+		if err != nil {
+			writeJSON(w, errorStatus(err), adminapi.ErrorBody{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, adminapi.DeleteResult{Deleted: ref})
+	})
 	if r.prom != nil {
 		// The embedded Prometheus: AnalysisTemplates with this address
 		// (or none) query the runtime's own Istio metrics.

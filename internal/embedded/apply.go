@@ -83,6 +83,27 @@ func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 	return res, nil
 }
 
+// DeleteServiceEntry removes the ServiceEntry ns/name from the applied
+// objects (as kubectl delete would from a cluster) and compiles the
+// routing again: its hosts and addresses stop resolving through it for
+// new requests. A *NotFoundError when there is none. Other kinds are not
+// deleted: only ServiceEntries (graylane nacos fix's stale ones) need it.
+func (r *Runtime) DeleteServiceEntry(ns, name string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref := "ServiceEntry " + ns + "/" + name
+	if !r.store.remove("networking.istio.io/ServiceEntry/" + ns + "/" + name) {
+		return "", &NotFoundError{Object: ref}
+	}
+	if err := r.recompileLanes(); err != nil {
+		return "", err
+	}
+	r.recompile(r.routeInput())
+	r.saveState()
+	r.log.Info("deleted", "object", ref)
+	return ref, nil
+}
+
 // routeInput is the routing compiler's input from the stored objects,
 // lanes compiled in.
 func (r *Runtime) routeInput() route.Input {

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -266,7 +267,11 @@ func TestOutboundTrafficPolicy(t *testing.T) {
 // nacos fix --apply-service-entries --local sends), takes effect at once:
 // a client that keeps calling the instance address Nacos gave it is
 // counted under the entry's host instead of PassthroughCluster, and the
-// entry's host reaches the same replica.
+// entry's host reaches the same replica. DELETE
+// /v1/serviceentries/{ns}/{name} (what nacos fix sends for a stale entry)
+// takes it away at once: the host no longer resolves, the address is
+// PassthroughCluster again; a second DELETE, and one of a Service's name,
+// answer 404.
 func TestServiceEntryAppliedToRunningRuntime(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "app.yaml"), passthroughApp)
@@ -313,5 +318,54 @@ spec:
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("series (-want +got):\n%s", diff)
+	}
+	deleteServiceEntry(t, r, port)
+}
+
+// deleteServiceEntry deletes the entry TestServiceEntryAppliedToRunningRuntime
+// applied, through the admin API, and checks the routing no longer knows it.
+func deleteServiceEntry(t *testing.T, r *running, port string) {
+	t.Helper()
+	ctx := context.Background()
+	admin := adminapi.New(adminapi.Admin(r.rt.Addr()))
+	del, err := admin.DeleteServiceEntry(ctx, "default", "nacos-order-legacy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(adminapi.DeleteResult{Deleted: "ServiceEntry default/nacos-order-legacy"}, del); diff != "" {
+		t.Errorf("delete answer (-want +got):\n%s", diff)
+	}
+	ses, err := admin.ServiceEntries(ctx)
+	if err != nil || len(ses) != 0 {
+		t.Errorf("ServiceEntries after the delete: %d, %v; want none", len(ses), err)
+	}
+	// The host no longer resolves through the entry: ALLOW_ANY sends it
+	// to its original destination, a name no resolver knows (503, as
+	// Envoy's connection failure).
+	if code, body := r.get(t, true, "order-legacy.nacos:"+port); code != http.StatusServiceUnavailable || strings.Contains(body, "order(v2)") {
+		t.Errorf("order-legacy.nacos after the delete: %d %q, want 503 and not the replica", code, body)
+	}
+	v2 := orderV2(t, r)
+	if code, body := r.get(t, true, v2.addr); code != 200 || body != "order(v2)" {
+		t.Errorf("by the pod address after the delete: %d %q", code, body)
+	}
+	var got []string
+	for _, s := range seSeries(t, r.rt.metrics) {
+		if strings.Contains(s, "PassthroughCluster") && strings.Contains(s, "order-v2") {
+			got = append(got, s)
+		}
+	}
+	want := []string{
+		"destination 200 - unknown PassthroughCluster unknown order-v2 = 2",
+		"source 200 - unknown PassthroughCluster unknown order-v2 = 2",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("PassthroughCluster series after the delete (-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"nacos-order-legacy", "order"} {
+		_, err := admin.DeleteServiceEntry(ctx, "default", name)
+		if !errors.Is(err, adminapi.ErrNotFound) {
+			t.Errorf("DELETE default/%s: %v, want 404", name, err)
+		}
 	}
 }

@@ -52,6 +52,18 @@ func (s *store) apply(objs []*manifest.Object) (created, configured, unchanged [
 	return created, configured, unchanged
 }
 
+// remove deletes the object of key (objectKey) and says whether there
+// was one.
+func (s *store) remove(key string) bool {
+	if _, ok := s.objects[key]; !ok {
+		return false
+	}
+	delete(s.objects, key)
+	delete(s.order, key)
+	s.gen++
+	return true
+}
+
 func sameObject(a, b *manifest.Object) bool {
 	return reflect.DeepEqual(a.Raw, b.Raw)
 }
