@@ -61,6 +61,26 @@ func register(t *testing.T, srv *nacosserver.Server, service, ip string, port in
 	}
 }
 
+// deregister takes an instance out of Nacos (DELETE
+// /nacos/v1/ns/instance, Nacos's Open API).
+func deregister(t *testing.T, srv *nacosserver.Server, service, ip string, port int) {
+	t.Helper()
+	q := url.Values{"serviceName": {service}, "ip": {ip}, "port": {strconv.Itoa(port)}, "ephemeral": {"false"}}
+	req, err := http.NewRequest(http.MethodDelete, "http://"+srv.HTTPAddr()+"/nacos/v1/ns/instance?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("deregister %s %s:%d: %d %s", service, ip, port, resp.StatusCode, body)
+	}
+}
+
 func options(srv *nacosserver.Server) Options {
 	return Options{Nacos: nacosclient.Options{Server: "http://" + srv.HTTPAddr()}, Files: []string{"testdata/shop.yaml"}}
 }

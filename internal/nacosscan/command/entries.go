@@ -2,16 +2,21 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/kubeapply"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/nacosscan"
 )
 
 // Actions of an EntryResult.
@@ -19,15 +24,25 @@ const (
 	EntryCreated   = kubeapply.Created
 	EntryUpdated   = "updated"
 	EntryUnchanged = kubeapply.Unchanged
+	// EntryDeleted: a stale ServiceEntry was deleted; EntryKept: it
+	// changed since fix read it (taken over, or applied again), so it was
+	// not; EntryGone: someone else deleted it first.
+	EntryDeleted = "deleted"
+	EntryKept    = "kept"
+	EntryGone    = "gone"
 )
 
-// EntryResult is what applying one ServiceEntry did.
+// EntryResult is what applying one ServiceEntry, or deleting a stale one,
+// did.
 type EntryResult struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	// Action is created, updated or unchanged (with a dry run: what the
-	// API server says it would be).
+	// Action is created, updated or unchanged for the ServiceEntries fix
+	// makes, deleted, kept or gone for the stale ones (with a dry run:
+	// what the API server says it would be).
 	Action string `json:"action"`
+	// Message says why a stale ServiceEntry was kept.
+	Message string `json:"message,omitempty"`
 }
 
 // source names the ServiceEntries fix applies in messages: they come
@@ -44,20 +59,85 @@ func (o *FixOptions) checkApplyEntries() error {
 }
 
 // applyEntries applies the ServiceEntries where the scan read the
-// Kubernetes side: a running `graylane up` (--local) through its admin
-// API, else the cluster with server-side apply.
-func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.ServiceEntry) ([]EntryResult, error) {
-	if len(ses) == 0 {
-		return []EntryResult{}, nil
+// Kubernetes side, and deletes the stale ones there: a running `graylane
+// up` (--local) through its admin API, else the cluster (server-side
+// apply; a delete with the preconditions of versions, the UID and
+// resourceVersion the scan read). A failed apply does not keep the stale
+// entries: both are tried, their errors joined.
+func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.ServiceEntry, stale []nacosscan.StaleEntry, versions map[string]metav1.Preconditions) ([]EntryResult, error) {
+	out := []EntryResult{}
+	if len(ses) == 0 && len(stale) == 0 {
+		return out, nil
 	}
+	var applyErr, deleteErr error
+	var applied, deleted []EntryResult
 	if o.Local {
-		return applyLocal(ctx, adminapi.New(adminapi.Admin(o.Admin)), ses, o.DryRun)
+		rt := adminapi.New(adminapi.Admin(o.Admin))
+		if len(ses) > 0 {
+			applied, applyErr = applyLocal(ctx, rt, ses, o.DryRun)
+		}
+		if o.beforeDelete != nil {
+			o.beforeDelete()
+		}
+		deleted, deleteErr = deleteLocal(ctx, rt, stale, o.DryRun)
+		return append(append(out, applied...), deleted...), errors.Join(applyErr, deleteErr)
 	}
 	cfg, _, err := kubeapply.ClientConfig(o.Kubeconfig, o.Context)
 	if err != nil {
 		return nil, cli.InputErrorf("--apply-service-entries: %w", err)
 	}
-	return applyCluster(ctx, cfg, ses, o.DryRun)
+	if len(ses) > 0 {
+		applied, applyErr = applyCluster(ctx, cfg, ses, o.DryRun)
+	}
+	if o.beforeDelete != nil {
+		o.beforeDelete()
+	}
+	if len(stale) > 0 {
+		deleted, deleteErr = deleteCluster(ctx, cfg, stale, versions, o.DryRun)
+	}
+	return append(append(out, applied...), deleted...), errors.Join(applyErr, deleteErr)
+}
+
+// deleteCluster deletes the stale ServiceEntries from the cluster, each
+// only as fix read it: the delete's preconditions are the UID and
+// resourceVersion of the scan's list (versions, by "namespace/name"), so
+// one changed since - taken over (its managed-by label removed), or
+// applied again by another run - is not deleted: the API server answers
+// 409 Conflict, reported as kept. One already deleted (404) is gone.
+// dryRun asks the API server for a dry-run delete (it checks the
+// preconditions too, and deletes nothing).
+func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.StaleEntry, versions map[string]metav1.Preconditions, dryRun bool) ([]EntryResult, error) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	res := dyn.Resource(networkingv1.SchemeGroupVersion.WithResource("serviceentries"))
+	out := make([]EntryResult, 0, len(stale))
+	var errs []error
+	for _, se := range stale {
+		pre, ok := versions[se.Namespace+"/"+se.Name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("ServiceEntry %s/%s: not read from the cluster, not deleted", se.Namespace, se.Name))
+			continue
+		}
+		opts := metav1.DeleteOptions{Preconditions: &pre}
+		if dryRun {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
+		switch err := res.Namespace(se.Namespace).Delete(ctx, se.Name, opts); {
+		case err == nil:
+		case apierrors.IsConflict(err):
+			r.Action, r.Message = EntryKept, fmt.Sprintf("changed since fix read it (resourceVersion %s): not deleted", *pre.ResourceVersion)
+		case apierrors.IsNotFound(err):
+			r.Action = EntryGone
+		default:
+			errs = append(errs, fmt.Errorf("delete ServiceEntry %s/%s: %w", se.Namespace, se.Name, err))
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
 }
 
 // applyCluster applies typed ServiceEntries with server-side apply (field
@@ -98,9 +178,34 @@ func applyCluster(ctx context.Context, cfg *rest.Config, ses []*networkingv1.Ser
 	return out, nil
 }
 
-// applier is what applyLocal needs of the runtime (a *adminapi.Client).
+// applier is what applyLocal and deleteLocal need of the runtime (a
+// *adminapi.Client).
 type applier interface {
 	Apply(ctx context.Context, name string, manifests []byte) (adminapi.ApplyResult, error)
+	DeleteServiceEntry(ctx context.Context, ns, name string) (adminapi.DeleteResult, error)
+}
+
+// deleteLocal deletes the stale ServiceEntries from a running `graylane
+// up` (DELETE /v1/serviceentries/{ns}/{name}): its routing forgets their
+// hosts. One it no longer has (404) is gone. The runtime has no dry run:
+// with dryRun nothing is sent (the stale entries are only reported).
+func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
+	out := []EntryResult{}
+	if dryRun {
+		return out, nil
+	}
+	for _, se := range stale {
+		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
+		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name)
+		switch {
+		case errors.Is(err, adminapi.ErrNotFound):
+			r.Action = EntryGone
+		case err != nil:
+			return out, fmt.Errorf("delete ServiceEntry %s/%s from the local runtime: %w", se.Namespace, se.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // applyLocal sends the ServiceEntries to a running `graylane up` (POST

@@ -46,6 +46,9 @@ type FixOptions struct {
 	// beforePublish, when set, runs after each read of the configuration
 	// and before its publish (tests make a concurrent edit there).
 	beforePublish func(attempt int)
+	// beforeDelete, when set, runs after the ServiceEntries are applied
+	// and before the stale ones are deleted (tests take one over there).
+	beforeDelete func()
 }
 
 // configStore is what fix needs of Nacos's configuration (a
@@ -78,8 +81,15 @@ type FixResult struct {
 	ServiceEntries []*networkingv1.ServiceEntry `json:"serviceEntries"`
 	// ServiceEntriesFile is where they were written.
 	ServiceEntriesFile string `json:"serviceEntriesFile,omitempty"`
+	// StaleServiceEntries are the ServiceEntries an earlier fix made for
+	// a service of the Nacos namespace and groups this run read, held by
+	// the Kubernetes side (cluster, runtime or manifests), that this run
+	// does not make (no ServiceEntry of the same namespace and name):
+	// their hosts still resolve to addresses Nacos no longer lists.
+	StaleServiceEntries []nacosscan.StaleEntry `json:"staleServiceEntries"`
 	// ServiceEntriesApplied is what applying them did, one per
-	// ServiceEntry (with --apply-service-entries).
+	// ServiceEntry, then one per stale ServiceEntry deleted (with
+	// --apply-service-entries).
 	ServiceEntriesApplied []EntryResult `json:"serviceEntriesApplied,omitempty"`
 	// NotFixed are the findings fix has nothing for (missing-from-nacos,
 	// pods without a Service).
@@ -128,6 +138,7 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	if err := publish(ctx, src.nacos, src.shared, &o, props, res); err != nil {
 		return err
 	}
+	res.StaleServiceEntries = nacosscan.Stale(src.snap.ServiceEntries, res.ServiceEntries, res.Namespace, o.groups())
 	seYAML, err := encodeEntries(res.ServiceEntries)
 	if err != nil {
 		return err
@@ -140,9 +151,9 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	}
 	var applyErr error
 	if o.ApplyServiceEntries {
-		res.ServiceEntriesApplied, applyErr = applyEntries(ctx, &o, res.ServiceEntries)
+		res.ServiceEntriesApplied, applyErr = applyEntries(ctx, &o, res.ServiceEntries, res.StaleServiceEntries, src.entryVersions)
 	}
-	if err := cli.Write(stdout, o.Output, res, func(w io.Writer) error { return fixText(w, res, seYAML) }); err != nil {
+	if err := cli.Write(stdout, o.Output, res, func(w io.Writer) error { return fixText(w, res, seYAML, &o) }); err != nil {
 		return err
 	}
 	if applyErr != nil {
@@ -265,7 +276,7 @@ func encodeEntries(ses []*networkingv1.ServiceEntry) ([]byte, error) {
 }
 
 // fixText prints what fix did for a person.
-func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
+func fixText(w io.Writer, res *FixResult, seYAML []byte, o *FixOptions) error {
 	var b strings.Builder
 	where := fmt.Sprintf("%s (group %s, namespace %s)", res.DataID, res.Group, res.Namespace)
 	switch {
@@ -299,8 +310,11 @@ func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
 		dry = " (dry run)"
 	}
 	for _, a := range res.ServiceEntriesApplied {
-		fmt.Fprintf(&b, "ServiceEntry %s/%s: %s%s\n", a.Namespace, a.Name, a.Action, dry)
+		if !deleteAction(a.Action) {
+			fmt.Fprintf(&b, "ServiceEntry %s/%s: %s%s\n", a.Namespace, a.Name, a.Action, dry)
+		}
 	}
+	staleText(&b, res, o)
 	if len(res.ServiceEntries) > 0 && res.ServiceEntriesFile != "" {
 		fmt.Fprintf(&b, "ServiceEntries (%d) written to %s\n", len(res.ServiceEntries), res.ServiceEntriesFile)
 	}
@@ -315,4 +329,42 @@ func fixText(w io.Writer, res *FixResult, seYAML []byte) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func deleteAction(action string) bool {
+	return action == EntryDeleted || action == EntryKept || action == EntryGone
+}
+
+// staleText prints a line per stale ServiceEntry: what deleting it did,
+// or how to delete it.
+func staleText(b *strings.Builder, res *FixResult, o *FixOptions) {
+	done := map[string]EntryResult{}
+	for _, a := range res.ServiceEntriesApplied {
+		if deleteAction(a.Action) {
+			done[a.Namespace+"/"+a.Name] = a
+		}
+	}
+	for _, se := range res.StaleServiceEntries {
+		ref := se.Namespace + "/" + se.Name
+		fmt.Fprintf(b, "stale: ServiceEntry %s (Nacos %s): fix no longer makes it, its host still resolves to the old addresses: ", ref, se.NacosService)
+		a, applied := done[ref]
+		switch {
+		case applied && a.Message != "":
+			fmt.Fprintf(b, "%s, %s", a.Action, a.Message)
+		case applied:
+			b.WriteString(a.Action)
+		case o.ApplyServiceEntries && o.DryRun && o.Local:
+			b.WriteString("not deleted (dry run; the runtime has none: nothing sent)")
+		case o.Local:
+			b.WriteString("delete it by running fix again with --apply-service-entries")
+		case len(o.Files) > 0:
+			fmt.Fprintf(b, "remove it from %s, and where it is applied: kubectl delete serviceentry -n %s %s", se.Where, se.Namespace, se.Name)
+		default:
+			fmt.Fprintf(b, "delete it with kubectl delete serviceentry -n %s %s, or run fix again with --apply-service-entries", se.Namespace, se.Name)
+		}
+		if applied && res.DryRun {
+			b.WriteString(" (dry run)")
+		}
+		b.WriteString("\n")
+	}
 }
