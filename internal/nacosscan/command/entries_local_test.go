@@ -1,0 +1,159 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/graylane/graylane/internal/adminapi"
+	"github.com/graylane/graylane/internal/embedded"
+	"github.com/graylane/graylane/internal/nacosclient"
+)
+
+// startRuntime runs a real embedded runtime (what `graylane up` runs)
+// with no manifests, on loopback; it answers its admin and client proxy
+// addresses.
+func startRuntime(t *testing.T) (admin, client string) {
+	t.Helper()
+	rt, err := embedded.New(embedded.Options{GatewayAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ClientAddr: "127.0.0.1:0", WatchInterval: -1},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc, ready := make(chan error, 1), make(chan struct{})
+	go func() {
+		errc <- rt.Run(ctx, func(_, a, c string) { admin, client = a, c; close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-errc:
+		cancel()
+		t.Fatalf("runtime stopped before ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		cancel()
+		t.Fatal("runtime not ready after 2m")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return admin, client
+}
+
+// TestFixApplyServiceEntriesLocal: fix --local --apply-service-entries
+// against a real embedded runtime. A Nacos service outside it (a real
+// HTTP server on loopback) gets a ServiceEntry, and the runtime's client
+// proxy routes its host NAME.nacos to the server. Once the service leaves
+// Nacos, its entry is stale: fix without --apply-service-entries says how
+// to delete it, a dry run sends nothing (the runtime keeps the entry), the
+// real run deletes it (DELETE /v1/serviceentries/default/nacos-pg): the
+// runtime no longer lists it and its host no longer reaches the server.
+func TestFixApplyServiceEntriesLocal(t *testing.T) {
+	var hits atomic.Int64
+	pg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		_, _ = io.WriteString(w, "pg")
+	}))
+	t.Cleanup(pg.Close)
+	_, port, _ := net.SplitHostPort(pg.Listener.Addr().String())
+	portN, _ := strconv.Atoi(port)
+	srv := startNacos(t)
+	register(t, srv, "pg", "127.0.0.1", portN)
+	admin, client := startRuntime(t)
+	rt := adminapi.New(admin)
+	ctx := context.Background()
+	o := FixOptions{Options: Options{Nacos: nacosclient.Options{Server: "http://" + srv.HTTPAddr()}, Local: true, Admin: admin},
+		ApplyServiceEntries: true}
+	proxy, _ := url.Parse("http://" + client)
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+	t.Cleanup(hc.CloseIdleConnections)
+	viaRuntime := func() (int, string) {
+		t.Helper()
+		resp, err := hc.Get("http://pg.nacos:" + port + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	entries := func() []string {
+		t.Helper()
+		ses, err := rt.ServiceEntries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, se := range ses {
+			out = append(out, se.Namespace+"/"+se.Name)
+		}
+		return out
+	}
+
+	res, text := fix(t, o)
+	if !slices.Contains(res.ServiceEntriesApplied, EntryResult{Namespace: "default", Name: "nacos-pg", Action: EntryCreated}) {
+		t.Fatalf("first run: want nacos-pg created:\n%s", text)
+	}
+	if code, body := viaRuntime(); code != http.StatusOK || body != "pg" {
+		t.Fatalf("pg.nacos through the runtime: %d %q, want the server's 200 pg", code, body)
+	}
+
+	deregister(t, srv, "pg", "127.0.0.1", portN)
+	noApply := o
+	noApply.ApplyServiceEntries, noApply.Output = false, "text"
+	var out, errOut bytes.Buffer
+	if err := Fix(ctx, noApply, &out, &errOut); err != nil {
+		t.Fatalf("Fix: %v\n%s", err, errOut.String())
+	}
+	if want := "stale: ServiceEntry default/nacos-pg (Nacos public/DEFAULT_GROUP/pg): fix no longer makes it, its host still resolves to the old addresses: delete it by running fix again with --apply-service-entries\n"; !strings.Contains(out.String(), want) {
+		t.Errorf("text without --apply-service-entries: want %q:\n%s", want, out.String())
+	}
+	dry := o
+	dry.DryRun = true
+	res, text = fix(t, dry)
+	if diff := cmp.Diff([]string{"default/nacos-pg"}, staleRefs(res)); diff != "" || len(res.ServiceEntriesApplied) != 0 {
+		t.Errorf("dry run: stale (-want +got):\n%s\nsent %v, want nothing:\n%s", diff, res.ServiceEntriesApplied, text)
+	}
+	if !slices.Contains(entries(), "default/nacos-pg") {
+		t.Errorf("the runtime lost nacos-pg in a dry run: %v", entries())
+	}
+
+	res, text = fix(t, o)
+	if !slices.Contains(res.ServiceEntriesApplied, EntryResult{Namespace: "default", Name: "nacos-pg", Action: EntryDeleted}) {
+		t.Errorf("real run: want nacos-pg deleted:\n%s", text)
+	}
+	if diff := cmp.Diff([]string{"default/nacos-legacy-db", "default/nacos-order-service", "default/nacos-web"}, entries()); diff != "" {
+		t.Errorf("the runtime's ServiceEntries after the delete (-want +got):\n%s", diff)
+	}
+	before := hits.Load()
+	if code, body := viaRuntime(); code == http.StatusOK || body == "pg" || hits.Load() != before {
+		t.Errorf("pg.nacos after the delete: %d %q (server hits %d -> %d), want no route to the server", code, body, before, hits.Load())
+	}
+	if res, _ := fix(t, o); len(res.StaleServiceEntries) != 0 {
+		t.Errorf("a run after the delete: stale %v, want none", staleRefs(res))
+	}
+}
+
+func staleRefs(res *FixResult) []string {
+	var out []string
+	for _, se := range res.StaleServiceEntries {
+		out = append(out, se.Namespace+"/"+se.Name)
+	}
+	return out
+}
