@@ -127,8 +127,16 @@ manager graylane), or with --local to the running graylane up (its admin
 apply); one line per ServiceEntry says created, updated or unchanged. Not
 with -f (manifests are no place to apply to). fix computes the
 ServiceEntries it made before again from Nacos, so they follow its
-instances. --dry-run prints the changes and the ServiceEntries and changes
-nothing (on a cluster the API server checks the apply and stores nothing).
+instances. One it made before and no longer makes (its Nacos service is
+gone or now in the cluster, or an earlier --service-entry-namespace) is
+stale: listed, one line each, with how to delete it (kubectl delete
+serviceentry ...); --apply-service-entries deletes it - on a cluster only
+if unchanged since fix read it (delete preconditions on its UID and
+resourceVersion: kept otherwise), locally with DELETE
+/v1/serviceentries/NS/NAME. Only the entries of the Nacos namespace and
+groups read are considered. --dry-run prints the changes and the
+ServiceEntries and changes nothing (on a cluster the API server checks the
+apply and the deletes and stores nothing; locally nothing is sent).
 
 ` + nacosScanInputs + `
 
@@ -152,6 +160,6 @@ changing; a Nacos service name maps to two Services), 2 bad input.`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "print what would change; change nothing")
 	f.StringVar(&o.ServiceEntries, "service-entries", "", "write the ServiceEntries to this file (default: print them)")
 	f.StringVar(&o.ServiceEntryNamespace, "service-entry-namespace", nacoscmd.DefaultServiceEntryNamespace, "namespace of the ServiceEntries")
-	f.BoolVar(&o.ApplyServiceEntries, "apply-service-entries", false, "apply the ServiceEntries: to the cluster (server-side apply, field manager graylane) or, with --local, to the running graylane up; not with -f")
+	f.BoolVar(&o.ApplyServiceEntries, "apply-service-entries", false, "apply the ServiceEntries and delete the stale ones: on the cluster (server-side apply, field manager graylane) or, with --local, on the running graylane up; not with -f")
 	return c
 }

@@ -5,7 +5,8 @@
 // internal/nacosscan, prints the findings, and for fix publishes the
 // shared Spring configuration with compare-and-swap and, when asked,
 // applies the ServiceEntries (to the cluster with internal/kubeapply, or
-// to a running `graylane up` through its admin apply).
+// to a running `graylane up` through its admin apply) and deletes the
+// stale ones it made before (nacosscan.Stale).
 package command
 
 import (
