@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/graylane/graylane/internal/nacosclient"
+	"github.com/graylane/graylane/internal/nacosscan"
 	"github.com/graylane/graylane/internal/nacosserver"
 	"github.com/graylane/graylane/internal/springprops"
 )
@@ -255,5 +257,87 @@ spec:
 	}
 	if res, _ = fix(t, o); !res.Unchanged {
 		t.Errorf("second fix of mesh.properties: %+v", res)
+	}
+}
+
+// TestFixStaleFromFiles: a ServiceEntry fix made, in the manifests -f
+// reads, for a Nacos service that is gone is stale, located at its file
+// and line; one for another Nacos namespace is another run's.
+func TestFixStaleFromFiles(t *testing.T) {
+	srv := startNacos(t)
+	dir := t.TempDir()
+	shop, err := os.ReadFile("testdata/shop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: nacos-gone
+  namespace: shop
+  labels: {app.kubernetes.io/managed-by: graylane}
+  annotations: {graylane.io/nacos-service: public/DEFAULT_GROUP/gone}
+spec: {hosts: [gone.nacos], addresses: [10.9.9.9], resolution: STATIC, endpoints: [{address: 10.9.9.9}]}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: nacos-dev
+  namespace: shop
+  labels: {app.kubernetes.io/managed-by: graylane}
+  annotations: {graylane.io/nacos-service: dev/DEFAULT_GROUP/pay}
+spec: {hosts: [pay.nacos], addresses: [10.9.9.8], resolution: STATIC, endpoints: [{address: 10.9.9.8}]}
+`
+	for name, b := range map[string][]byte{"shop.yaml": shop, "entries.yaml": []byte(entries)} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := FixOptions{Options: options(srv), DryRun: true}
+	o.Files = []string{dir}
+	res, _ := fix(t, o)
+	want := []nacosscan.StaleEntry{{Namespace: "shop", Name: "nacos-gone", NacosService: "public/DEFAULT_GROUP/gone", Where: filepath.Join(dir, "entries.yaml") + ":1"}}
+	if diff := cmp.Diff(want, res.StaleServiceEntries); diff != "" {
+		t.Errorf("stale (-want +got):\n%s", diff)
+	}
+}
+
+// TestStaleText: the line of each stale ServiceEntry says what deleting
+// it did, or how to delete it where it is.
+func TestStaleText(t *testing.T) {
+	se := nacosscan.StaleEntry{Namespace: "shop", Name: "nacos-pg", NacosService: "public/DEFAULT_GROUP/pg", Where: "k8s/entries.yaml:3"}
+	const head = "stale: ServiceEntry shop/nacos-pg (Nacos public/DEFAULT_GROUP/pg): fix no longer makes it, its host still resolves to the old addresses: "
+	applied := func(action, msg string) []EntryResult {
+		return []EntryResult{{Namespace: "shop", Name: "nacos-web", Action: EntryUnchanged}, {Namespace: "shop", Name: "nacos-pg", Action: action, Message: msg}}
+	}
+	tests := []struct {
+		name    string
+		o       FixOptions
+		dryRun  bool
+		applied []EntryResult
+		want    string
+	}{
+		{"cluster, not applying", FixOptions{}, false, nil,
+			head + "delete it with kubectl delete serviceentry -n shop nacos-pg, or run fix again with --apply-service-entries\n"},
+		{"cluster, deleted", FixOptions{ApplyServiceEntries: true}, false, applied(EntryDeleted, ""), head + "deleted\n"},
+		{"cluster, dry run", FixOptions{ApplyServiceEntries: true, DryRun: true}, true, applied(EntryDeleted, ""), head + "deleted (dry run)\n"},
+		{"cluster, taken over in between", FixOptions{ApplyServiceEntries: true}, false, applied(EntryKept, "changed since fix read it (resourceVersion 7): not deleted"),
+			head + "kept, changed since fix read it (resourceVersion 7): not deleted\n"},
+		{"local, not applying", FixOptions{Options: Options{Local: true}}, false, nil, head + "delete it by running fix again with --apply-service-entries\n"},
+		{"local, dry run", FixOptions{Options: Options{Local: true}, ApplyServiceEntries: true, DryRun: true}, true, []EntryResult{},
+			head + "not deleted (dry run; the runtime has none: nothing sent)\n"},
+		{"local, gone", FixOptions{Options: Options{Local: true}, ApplyServiceEntries: true}, false, applied(EntryGone, ""), head + "gone\n"},
+		{"files", FixOptions{Options: Options{Files: []string{"k8s"}}}, false, nil,
+			head + "remove it from k8s/entries.yaml:3, and where it is applied: kubectl delete serviceentry -n shop nacos-pg\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := &FixResult{DryRun: tc.dryRun, StaleServiceEntries: []nacosscan.StaleEntry{se}, ServiceEntriesApplied: tc.applied}
+			var b strings.Builder
+			staleText(&b, res, &tc.o)
+			if diff := cmp.Diff(tc.want, b.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }
