@@ -80,31 +80,8 @@ func TestFixApplyServiceEntriesLocal(t *testing.T) {
 	ctx := context.Background()
 	o := FixOptions{Options: Options{Nacos: nacosclient.Options{Server: "http://" + srv.HTTPAddr()}, Local: true, Admin: admin},
 		ApplyServiceEntries: true}
-	proxy, _ := url.Parse("http://" + client)
-	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
-	t.Cleanup(hc.CloseIdleConnections)
-	viaRuntime := func() (int, string) {
-		t.Helper()
-		resp, err := hc.Get("http://pg.nacos:" + port + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	entries := func() []string {
-		t.Helper()
-		ses, err := rt.ServiceEntries(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []string
-		for _, se := range ses {
-			out = append(out, se.Namespace+"/"+se.Name)
-		}
-		return out
-	}
+	viaRuntime := func() (int, string) { return proxyGet(t, client, "http://pg.nacos:"+port+"/") }
+	entries := func() []string { return runtimeEntries(t, rt) }
 
 	res, text := fix(t, o)
 	if !slices.Contains(res.ServiceEntriesApplied, EntryResult{Namespace: "default", Name: "nacos-pg", Action: EntryCreated}) {
@@ -148,6 +125,36 @@ func TestFixApplyServiceEntriesLocal(t *testing.T) {
 	if res, _ := fix(t, o); len(res.StaleServiceEntries) != 0 {
 		t.Errorf("a run after the delete: stale %v, want none", staleRefs(res))
 	}
+}
+
+// proxyGet sends GET target through the runtime's client proxy (what a
+// replica's HTTP_PROXY does).
+func proxyGet(t *testing.T, client, target string) (int, string) {
+	t.Helper()
+	proxy, _ := url.Parse("http://" + client)
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// runtimeEntries lists the runtime's ServiceEntries as "namespace/name".
+func runtimeEntries(t *testing.T, rt *adminapi.Client) []string {
+	t.Helper()
+	ses, err := rt.ServiceEntries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, se := range ses {
+		out = append(out, se.Namespace+"/"+se.Name)
+	}
+	return out
 }
 
 func staleRefs(res *FixResult) []string {
