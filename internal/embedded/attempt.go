@@ -173,8 +173,11 @@ func (r *Runtime) pass(w http.ResponseWriter, ew dataplane.ResponseWriter, resp 
 	default:
 		m.flags = route.AddFlag(m.flags, dataplane.FlagUC) // the replica cut it short (as the event loop counts it)
 	}
+	// resp is the connection's own: read before the release, after which
+	// the connection is another request's at once.
+	code := resp.StatusCode
 	r.up.Release(conn, complete && !resp.Close && !run.ended())
-	m.record(r.metrics, resp.StatusCode)
+	m.record(r.metrics, code)
 }
 
 // firstTry is a try made on the event loop that did not end the
