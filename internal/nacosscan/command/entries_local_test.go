@@ -98,7 +98,7 @@ func TestFixApplyServiceEntriesLocal(t *testing.T) {
 	if err := Fix(ctx, noApply, &out, &errOut); err != nil {
 		t.Fatalf("Fix: %v\n%s", err, errOut.String())
 	}
-	if want := "stale: ServiceEntry default/nacos-pg (Nacos public/DEFAULT_GROUP/pg): fix no longer makes it, its host still resolves to the old addresses: delete it by running fix again with --apply-service-entries\n"; !strings.Contains(out.String(), want) {
+	if want := "stale: ServiceEntry default/nacos-pg (Nacos public/DEFAULT_GROUP/pg), which fix no longer makes: its host still resolves to the old addresses; delete it by running fix again with --apply-service-entries\n"; !strings.Contains(out.String(), want) {
 		t.Errorf("text without --apply-service-entries: want %q:\n%s", want, out.String())
 	}
 	dry := o

@@ -155,7 +155,7 @@ func TestFixDeletesStaleServiceEntries(t *testing.T) {
 	if err := Fix(ctx, noApply, &out, &errOut); err != nil {
 		t.Fatalf("Fix: %v\n%s", err, errOut.String())
 	}
-	want := "stale: ServiceEntry default/nacos-legacy-db (Nacos public/DEFAULT_GROUP/legacy-db): fix no longer makes it, its host still resolves to the old addresses: " +
+	want := "stale: ServiceEntry default/nacos-legacy-db (Nacos public/DEFAULT_GROUP/legacy-db), which fix no longer makes: its host still resolves to the old addresses; " +
 		"delete it with kubectl delete serviceentry -n default nacos-legacy-db, or run fix again with --apply-service-entries\n"
 	if !strings.Contains(out.String(), want) || strings.Contains(out.String(), "nacos-web") {
 		t.Errorf("text without --apply-service-entries: want %q and nothing of nacos-web:\n%s", want, out.String())

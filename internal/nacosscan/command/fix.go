@@ -346,8 +346,9 @@ func staleText(b *strings.Builder, res *FixResult, o *FixOptions) {
 	}
 	for _, se := range res.StaleServiceEntries {
 		ref := se.Namespace + "/" + se.Name
-		fmt.Fprintf(b, "stale: ServiceEntry %s (Nacos %s): fix no longer makes it, its host still resolves to the old addresses: ", ref, se.NacosService)
+		fmt.Fprintf(b, "stale: ServiceEntry %s (Nacos %s), which fix no longer makes: ", ref, se.NacosService)
 		a, applied := done[ref]
+		const still = "its host still resolves to the old addresses; "
 		switch {
 		case applied && a.Message != "":
 			fmt.Fprintf(b, "%s, %s", a.Action, a.Message)
@@ -356,11 +357,11 @@ func staleText(b *strings.Builder, res *FixResult, o *FixOptions) {
 		case o.ApplyServiceEntries && o.DryRun && o.Local:
 			b.WriteString("not deleted (dry run; the runtime has none: nothing sent)")
 		case o.Local:
-			b.WriteString("delete it by running fix again with --apply-service-entries")
+			b.WriteString(still + "delete it by running fix again with --apply-service-entries")
 		case len(o.Files) > 0:
-			fmt.Fprintf(b, "remove it from %s, and where it is applied: kubectl delete serviceentry -n %s %s", se.Where, se.Namespace, se.Name)
+			fmt.Fprintf(b, still+"remove it from %s, and where it is applied: kubectl delete serviceentry -n %s %s", se.Where, se.Namespace, se.Name)
 		default:
-			fmt.Fprintf(b, "delete it with kubectl delete serviceentry -n %s %s, or run fix again with --apply-service-entries", se.Namespace, se.Name)
+			fmt.Fprintf(b, still+"delete it with kubectl delete serviceentry -n %s %s, or run fix again with --apply-service-entries", se.Namespace, se.Name)
 		}
 		if applied && res.DryRun {
 			b.WriteString(" (dry run)")

@@ -306,7 +306,8 @@ spec: {hosts: [pay.nacos], addresses: [10.9.9.8], resolution: STATIC, endpoints:
 // it did, or how to delete it where it is.
 func TestStaleText(t *testing.T) {
 	se := nacosscan.StaleEntry{Namespace: "shop", Name: "nacos-pg", NacosService: "public/DEFAULT_GROUP/pg", Where: "k8s/entries.yaml:3"}
-	const head = "stale: ServiceEntry shop/nacos-pg (Nacos public/DEFAULT_GROUP/pg): fix no longer makes it, its host still resolves to the old addresses: "
+	const head = "stale: ServiceEntry shop/nacos-pg (Nacos public/DEFAULT_GROUP/pg), which fix no longer makes: "
+	const still = "its host still resolves to the old addresses; "
 	applied := func(action, msg string) []EntryResult {
 		return []EntryResult{{Namespace: "shop", Name: "nacos-web", Action: EntryUnchanged}, {Namespace: "shop", Name: "nacos-pg", Action: action, Message: msg}}
 	}
@@ -318,17 +319,17 @@ func TestStaleText(t *testing.T) {
 		want    string
 	}{
 		{"cluster, not applying", FixOptions{}, false, nil,
-			head + "delete it with kubectl delete serviceentry -n shop nacos-pg, or run fix again with --apply-service-entries\n"},
+			head + still + "delete it with kubectl delete serviceentry -n shop nacos-pg, or run fix again with --apply-service-entries\n"},
 		{"cluster, deleted", FixOptions{ApplyServiceEntries: true}, false, applied(EntryDeleted, ""), head + "deleted\n"},
 		{"cluster, dry run", FixOptions{ApplyServiceEntries: true, DryRun: true}, true, applied(EntryDeleted, ""), head + "deleted (dry run)\n"},
 		{"cluster, taken over in between", FixOptions{ApplyServiceEntries: true}, false, applied(EntryKept, "changed since fix read it (resourceVersion 7): not deleted"),
 			head + "kept, changed since fix read it (resourceVersion 7): not deleted\n"},
-		{"local, not applying", FixOptions{Options: Options{Local: true}}, false, nil, head + "delete it by running fix again with --apply-service-entries\n"},
+		{"local, not applying", FixOptions{Options: Options{Local: true}}, false, nil, head + still + "delete it by running fix again with --apply-service-entries\n"},
 		{"local, dry run", FixOptions{Options: Options{Local: true}, ApplyServiceEntries: true, DryRun: true}, true, []EntryResult{},
 			head + "not deleted (dry run; the runtime has none: nothing sent)\n"},
 		{"local, gone", FixOptions{Options: Options{Local: true}, ApplyServiceEntries: true}, false, applied(EntryGone, ""), head + "gone\n"},
 		{"files", FixOptions{Options: Options{Files: []string{"k8s"}}}, false, nil,
-			head + "remove it from k8s/entries.yaml:3, and where it is applied: kubectl delete serviceentry -n shop nacos-pg\n"},
+			head + still + "remove it from k8s/entries.yaml:3, and where it is applied: kubectl delete serviceentry -n shop nacos-pg\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
