@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -339,9 +338,7 @@ func (t *grpcTransport) namingNamespace() string {
 
 // services is ServiceListRequest (ServiceListRequestHandler), every page.
 func (t *grpcTransport) services(ctx context.Context, group string) ([]string, error) {
-	const pageSize = 500
-	var out []string
-	for page := 1; ; page++ {
+	return allPages(func(page int) ([]string, int, error) {
 		var ans struct {
 			respBase
 			Count        int      `json:"count"`
@@ -349,17 +346,13 @@ func (t *grpcTransport) services(ctx context.Context, group string) ([]string, e
 		}
 		err := t.call(ctx, "ServiceListRequest", map[string]any{
 			"module": "naming", "namespace": t.namingNamespace(), "serviceName": "", "groupName": group,
-			"pageNo": page, "pageSize": pageSize, "selector": "",
+			"pageNo": page, "pageSize": servicesPage, "selector": "",
 		}, &ans)
 		if err != nil {
-			return nil, fmt.Errorf("list services (group %s): %w", group, err)
+			return nil, 0, fmt.Errorf("list services (group %s): %w", group, err)
 		}
-		out = append(out, ans.ServiceNames...)
-		if len(ans.ServiceNames) < pageSize || len(out) >= ans.Count {
-			sort.Strings(out)
-			return out, nil
-		}
-	}
+		return ans.ServiceNames, ans.Count, nil
+	})
 }
 
 // instances is ServiceQueryRequest (ServiceQueryRequestHandler) with
