@@ -139,10 +139,6 @@ func newGRPCTransport(ctx context.Context, c *Client, addr string) (*grpcTranspo
 	if c.tls != nil {
 		// An https:// server: TLS on the gRPC port too, with the same
 		// trust (nacos-sdk-go createNewConnection with TLSConfig.Enable).
-		// The probe tells a refused certificate from a broken connection.
-		if err := probeTLS(ctx, addr, c.tls, "h2"); err != nil {
-			return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, explainTLS(err))
-		}
 		creds = credentials.NewTLS(c.tls)
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
@@ -157,6 +153,13 @@ func newGRPCTransport(ctx context.Context, c *Client, addr string) (*grpcTranspo
 		timeout: timeout, recvDone: make(chan struct{})}
 	if err := t.connect(ctx); err != nil {
 		conn.Close()
+		if c.tls != nil && ctx.Err() == nil {
+			// A probe tells a refused certificate from a broken
+			// connection, which is all gRPC may have seen (probeTLS).
+			if perr := probeTLS(ctx, addr, c.tls, "h2"); perr != nil {
+				err = perr
+			}
+		}
 		return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, explainTLS(err))
 	}
 	return t, nil
