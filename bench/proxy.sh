@@ -431,36 +431,33 @@ open_report() {
 	[[ ${R[$t.success]} == 1 ]] || log "$t: vegeta success ratio ${R[$t.success]} (see $TMP/vegeta-$t.json)"
 }
 
+# rounds N FUNC WHAT HOW: N rounds of FUNC TARGET ROUND over every target,
+# in forward order, then backward, so that a noisy moment on the machine
+# does not land on one target only.
+rounds() {
+	local n=$1 f=$2 round k order t
+	for ((round = 1; round <= n; round++)); do
+		order=("${TARGETS[@]}")
+		if ((round % 2 == 0)); then
+			order=()
+			for ((k = ${#TARGETS[@]} - 1; k >= 0; k--)); do order+=("${TARGETS[k]}"); done
+		fi
+		log "$3 round $round/$n: $4"
+		for t in "${order[@]}"; do "$f" "$t" "$round"; done
+	done
+}
+
 for t in "${TARGETS[@]}"; do warm "$t"; done
-# Closed loop in interleaved rounds too (forward, then backward order): a
-# burst of other work on the machine lands on every target alike.
-# wrk takes whole seconds: rounds of at least 1 s.
+# Closed loop, then open loop, in interleaved rounds (see rounds). wrk
+# takes whole seconds: rounds of at least 1 s.
 CROUND=$(calc "d = int($(sed 's/s$//' <<<"$DURATION")/$CROUNDS); printf \"%ds\", (d < 1 ? 1 : d)")
-for ((round = 1; round <= CROUNDS; round++)); do
-	order=("${TARGETS[@]}")
-	if ((round % 2 == 0)); then
-		order=()
-		for ((k = ${#TARGETS[@]} - 1; k >= 0; k--)); do order+=("${TARGETS[k]}"); done
-	fi
-	log "closed loop round $round/$CROUNDS: wrk -t1 -c$CONNS for $CROUND per target"
-	for t in "${order[@]}"; do closed_round "$t" "$round"; done
-done
+rounds "$CROUNDS" closed_round "closed loop" "wrk -t1 -c$CONNS for $CROUND per target"
 for t in "${TARGETS[@]}"; do closed_report "$t"; done
 if [[ -n ${PROFILE:-} ]]; then
 	for t in graylane-gateway graylane-sidecar; do profile "$t"; done
 fi
-# Open loop in interleaved rounds (forward, then backward order), so a noisy
-# moment on the machine does not land on one target only.
 VROUND=$(calc "printf \"%gs\", $(sed 's/s$//' <<<"$VDURATION")/$VROUNDS")
-for ((round = 1; round <= VROUNDS; round++)); do
-	order=("${TARGETS[@]}")
-	if ((round % 2 == 0)); then
-		order=()
-		for ((k = ${#TARGETS[@]} - 1; k >= 0; k--)); do order+=("${TARGETS[k]}"); done
-	fi
-	log "open loop round $round/$VROUNDS: vegeta $RATE/s for $VROUND per target (-max-connections $MAXCONN)"
-	for t in "${order[@]}"; do open_round "$t" "$round"; done
-done
+rounds "$VROUNDS" open_round "open loop" "vegeta $RATE/s for $VROUND per target (-max-connections $MAXCONN)"
 for t in "${TARGETS[@]}"; do open_report "$t"; done
 
 # ---------------------------------------------------------------- report

@@ -16,9 +16,8 @@ import (
 // "Canary configuration"); each defaults to its GRAYLANE_NACOS_*
 // environment variable.
 type canaryNacosFlags struct {
-	server, namespace, username, password, protocol string
-	tls                                             nacosclient.TLSOptions
-	flags                                           *pflag.FlagSet
+	opts  nacosclient.Options // the flags as given
+	flags *pflag.FlagSet
 }
 
 // canaryNacosFlagNames are the names of the flags canaryNacosFlags.add
@@ -27,33 +26,40 @@ var canaryNacosFlagNames = append([]string{"nacos-server", "nacos-namespace", "n
 	prefixed("nacos-", nacosTLSFlags)...)
 
 func (o *canaryNacosFlags) add(f *pflag.FlagSet, serverDefault string) {
-	f.StringVar(&o.server, "nacos-server", "", "Nacos URL that fully promoted Rollouts' canaryConfig is published to (default: env "+nacosclient.EnvServer+", else "+serverDefault+")")
-	f.StringVar(&o.namespace, "nacos-namespace", "", "Nacos namespace id for a canaryConfig that names none (default: env "+nacosclient.EnvNamespace+", else public)")
-	f.StringVar(&o.username, "nacos-username", "", "Nacos user to log in as (default: env "+nacosclient.EnvUsername+", else no login)")
-	f.StringVar(&o.password, "nacos-password", "", "the Nacos user's password (default: env "+nacosclient.EnvPassword+")")
-	f.StringVar(&o.protocol, "nacos-protocol", "", "how to talk to that Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc or http (default: env "+nacosclient.EnvProtocol+", else auto); an https:// --nacos-server means TLS on both")
-	addNacosTLSFlags(f, "nacos-", &o.tls)
+	f.StringVar(&o.opts.Server, "nacos-server", "", "Nacos URL that fully promoted Rollouts' canaryConfig is published to (default: env "+nacosclient.EnvServer+", else "+serverDefault+")")
+	f.StringVar(&o.opts.Namespace, "nacos-namespace", "", "Nacos namespace id for a canaryConfig that names none (default: env "+nacosclient.EnvNamespace+", else public)")
+	f.StringVar(&o.opts.Username, "nacos-username", "", "Nacos user to log in as (default: env "+nacosclient.EnvUsername+", else no login)")
+	f.StringVar(&o.opts.Password, "nacos-password", "", "the Nacos user's password (default: env "+nacosclient.EnvPassword+")")
+	f.StringVar(&o.opts.Protocol, "nacos-protocol", "", "how to talk to that Nacos: auto (gRPC when the port + 1000 answers, else HTTP), grpc or http (default: env "+nacosclient.EnvProtocol+", else auto); an https:// --nacos-server means TLS on both")
+	addNacosTLSFlags(f, "nacos-", &o.opts.TLS)
 	o.flags = f
 }
 
 // options are the flags over the environment (a value there that does
 // not parse is left out: check refuses it).
 func (o *canaryNacosFlags) options() nacosclient.Options {
-	env, _ := nacosclient.OptionsFromEnv(os.LookupEnv)
-	n := nacosclient.Options{Server: o.server, Namespace: o.namespace, Group: env.Group,
-		Username: o.username, Password: o.password, Protocol: o.protocol, TLS: o.tls}
-	nacosFlagsOverEnv(o.flags, "nacos-", &n, env)
+	n, _ := o.merged()
 	return n
+}
+
+// merged is options, and the error of a value in the environment that
+// does not parse.
+func (o *canaryNacosFlags) merged() (nacosclient.Options, error) {
+	env, err := nacosclient.OptionsFromEnv(os.LookupEnv)
+	n := o.opts
+	n.Group = env.Group
+	nacosFlagsOverEnv(o.flags, "nacos-", &n, env)
+	return n, err
 }
 
 // check refuses, before anything starts, a server URL or protocol (from
 // the flags or the environment) the client would refuse later: over HTTP
 // and without a username, nacosclient.New contacts no server.
 func (o *canaryNacosFlags) check() error {
-	if _, err := nacosclient.OptionsFromEnv(os.LookupEnv); err != nil {
+	n, err := o.merged()
+	if err != nil {
 		return &cli.InputError{Err: err}
 	}
-	n := o.options()
 	if n.Server == "" && n.Protocol == "" && !n.TLS.IsSet() {
 		return nil
 	}

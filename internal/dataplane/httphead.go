@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -68,8 +69,9 @@ func (h *requestHead) request(header http.Header, vals []string, remote string) 
 // responseHead is a parsed simple response head.
 type responseHead struct {
 	headCommon
-	status string // "200 OK"
-	code   int
+	status  string // "200 OK"
+	code    int
+	chunked bool // Transfer-Encoding: chunked (the field is not in fields)
 }
 
 // headEnd returns the length of the head at the start of b (through its
@@ -150,7 +152,7 @@ func parseRequestHead(s string, h *requestHead) bool {
 }
 
 // parseResponseHead parses a simple response head: HTTP/1.1, a final
-// (non-1xx) status, no transfer coding.
+// (non-1xx) status, no transfer coding but chunked alone.
 func parseResponseHead(s string, h *responseHead) bool {
 	line, rest, ok := cutLine(s)
 	if !ok || len(line) < 12 || line[:9] != "HTTP/1.1 " || (len(line) > 12 && line[12] != ' ') {
@@ -166,14 +168,28 @@ func parseResponseHead(s string, h *responseHead) bool {
 	if code < 200 {
 		return false
 	}
-	h.status, h.code = line[9:], code
-	return parseFields(rest, &h.headCommon, func(f headField) bool {
+	h.status, h.code, h.chunked = line[9:], code, false
+	ok = parseFields(rest, &h.headCommon, func(f headField) bool {
 		switch f.name {
-		case "Transfer-Encoding", "Pragma", "Trailer":
+		case "Transfer-Encoding":
+			// Only chunked alone, once (net/http decides the rest).
+			if h.chunked || !strings.EqualFold(f.value, "chunked") {
+				return false
+			}
+			h.chunked = true
+		case "Pragma", "Trailer":
 			return false
 		}
 		return true
 	})
+	if !ok || h.chunked && h.contentLength >= 0 {
+		return false // both framings: net/http's (RFC 9112 6.3) decides
+	}
+	if h.chunked {
+		// As net/http's Header: the framing is the proxy's to write.
+		h.fields = slices.DeleteFunc(h.fields, func(f headField) bool { return f.name == "Transfer-Encoding" })
+	}
+	return true
 }
 
 // cutLine splits off the first line, which must end in CRLF.

@@ -216,7 +216,8 @@ func (l *evloop) serve() {
 		timeout := -1
 		raw := l.raw.Load()
 		if !l.next.IsZero() {
-			timeout = max(int((l.next.Sub(l.now)+time.Millisecond-1)/time.Millisecond), 0)
+			// (epoll_wait takes an int: an hour at most, then look again.)
+			timeout = int((min(max(l.next.Sub(l.now), 0), time.Hour) + time.Millisecond - 1) / time.Millisecond)
 		}
 		if raw && (timeout < 0 || timeout > int(loopTick/time.Millisecond)) {
 			timeout = int(loopTick / time.Millisecond)
@@ -303,6 +304,7 @@ func (l *evloop) timers() time.Time {
 	return next
 }
 
+// getBuf and putBuf keep a bounded list of free read buffers.
 func (l *evloop) getBuf() []byte {
 	if n := len(l.bufs); n > 0 {
 		b := l.bufs[n-1]

@@ -327,7 +327,6 @@ func (c *loopConn) cut(flags string) {
 	c.close()
 }
 
-// timers checks the connection's deadlines at now.
 // timers checks the connection's deadlines and says when they are next
 // to be checked (zero: none).
 func (c *loopConn) timers(now time.Time) time.Time {
@@ -336,11 +335,17 @@ func (c *loopConn) timers(now time.Time) time.Time {
 	case r != nil:
 		c.exchangeTimers(now, r)
 	case c.n > 0:
-		if d := lim.headDeadline(); d > 0 && !c.headStart.IsZero() {
-			if now.Sub(c.headStart) >= d {
-				c.refuse(errHeadTimeout, c.headStart)
-			}
+		// A head under way: its deadline is all it has until its next
+		// bytes, an event.
+		d := lim.headDeadline()
+		if d <= 0 || c.headStart.IsZero() {
+			return time.Time{}
 		}
+		if now.Sub(c.headStart) >= d {
+			c.refuse(errHeadTimeout, c.headStart)
+			return time.Time{}
+		}
+		return c.headStart.Add(d)
 	default:
 		idle := now.Sub(c.idleAt)
 		if lim.idle > 0 && idle >= lim.idle {
@@ -362,8 +367,8 @@ func (c *loopConn) timers(now time.Time) time.Time {
 		}
 		return next
 	}
-	// Reading a head or in an exchange: checked every tick (a
-	// connection closed meanwhile costs one tick more).
+	// In an exchange: checked every tick (a connection closed meanwhile
+	// costs one tick more).
 	return now.Add(loopTick)
 }
 

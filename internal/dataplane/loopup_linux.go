@@ -297,13 +297,17 @@ func (u *upConn) answerHead() (head, ok bool) {
 	}
 	if parseResponseHead(s, h) {
 		noBody := h.code == http.StatusNoContent || h.code == http.StatusNotModified
-		if noBody || h.contentLength >= 0 {
+		if noBody || h.contentLength >= 0 || h.chunked {
 			u.header, u.vals = headerOf(h.fields, u.header, u.vals)
 			u.close_ = h.close
 			length := h.contentLength
-			u.mode, u.left = bodyLength, length
-			if noBody {
+			switch {
+			case noBody:
 				u.mode, u.left, length = bodyNone, 0, -2
+			case h.chunked:
+				u.mode, u.ck = bodyChunked, chunkScan{}
+			default:
+				u.mode, u.left = bodyLength, length
 			}
 			return true, u.start(h.code, u.header, length)
 		}

@@ -36,7 +36,6 @@ type reqReader struct {
 	vals      []string
 	body      clBody
 	chunked   chunkedBody
-	cl        [1]string // the fast path's Content-Length, for decideFraming
 	// origin is the fast path's origin-form target ("" after the slow
 	// path: the request's URL says).
 	origin string
@@ -49,7 +48,7 @@ func (r *reqReader) clear() {
 	r.req, r.head, r.raw, r.body, r.chunked = http.Request{}, requestHead{}, rawHead{}, clBody{}, chunkedBody{}
 	clear(r.header)
 	clear(r.vals)
-	r.d, r.base, r.br, r.cl[0], r.origin = nil, nil, nil, "", ""
+	r.d, r.base, r.br, r.origin = nil, nil, nil, ""
 }
 
 // shrink goes back to the connection's own reader once the larger one
@@ -137,7 +136,6 @@ func (r *reqReader) fill() (*http.Request, *DownstreamError) {
 		return nil, refusal(f)
 	}
 	r.req, r.vals = h.request(r.header, r.vals, r.d.remoteAddr)
-	r.header = r.req.Header
 	r.origin = h.origin
 	if f.kind == bodyLength {
 		r.body = clBody{br: r.br, n: f.length, conn: r.d}

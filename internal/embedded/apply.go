@@ -150,7 +150,7 @@ func (r *Runtime) recompile(in route.Input) []route.Finding {
 
 // swap publishes a new configuration snapshot.
 func (r *Runtime) swap(table *route.Table, svcs []route.Service) {
-	cfg := &config{table: table, services: map[string]*corev1.Service{}, gateways: map[string][]string{}, entry: r.entry}
+	cfg := &config{table: table, services: map[string]*corev1.Service{}, gateways: map[string][]string{}, entry: r.entry, dns: r.dns}
 	for _, s := range svcs {
 		cfg.services[serviceKey(s.Object.Name, nsOr(s.Object.Namespace))] = s.Object
 	}

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,9 @@ type config struct {
 	byAddr  map[string]*pod
 	mu      sync.RWMutex
 	members map[memberKey]*memberList
+	// dns resolves the names of ServiceEntries with resolution DNS (the
+	// runtime's, shared by every snapshot).
+	dns *dnsHosts
 }
 
 // podAt is the replica listening at hostport, nil when none does.
@@ -53,6 +57,10 @@ type memberKey struct {
 type memberList struct {
 	pods []*pod
 	next atomic.Uint64
+	// names are the DNS names the list resolved, at the sum gen of their
+	// generations (dnsMembers).
+	names []string
+	gen   uint64
 }
 
 // endpoints returns the pods behind a Service host whose labels carry the
@@ -128,6 +136,9 @@ func (c *config) entryMembers(x *route.External, authority string, port uint32, 
 		return c.addressMembers(x.Endpoints(authority, port, labels))
 	}
 	key := memberKey{ext: x, subset: subset, port: port}
+	if x.Resolution == "DNS" && c.dns != nil {
+		return c.dnsMembers(key, x, authority, port, labels)
+	}
 	c.mu.RLock()
 	m := c.members[key]
 	c.mu.RUnlock()
@@ -135,6 +146,46 @@ func (c *config) entryMembers(x *route.External, authority string, port uint32, 
 		return m
 	}
 	return c.cacheMembers(key, c.addressMembers(x.Endpoints(authority, port, labels)))
+}
+
+// dnsMembers are entryMembers for resolution DNS: each endpoint named by
+// DNS is a member per address the name resolves to (dnsHosts), cached
+// until one of the names resolves to other addresses.
+func (c *config) dnsMembers(key memberKey, x *route.External, authority string, port uint32, labels map[string]string) *memberList {
+	c.mu.RLock()
+	m := c.members[key]
+	c.mu.RUnlock()
+	if m != nil && c.dns.gen(m.names) == m.gen {
+		return m
+	}
+	var names []string
+	var gen uint64
+	var eps []route.Endpoint
+	for _, e := range x.Endpoints(authority, port, labels) {
+		host, p, err := net.SplitHostPort(e.Address)
+		if err != nil || net.ParseIP(host) != nil {
+			eps = append(eps, e)
+			continue
+		}
+		addrs, g := c.dns.lookup(host)
+		names, gen = append(names, host), gen+g
+		if len(addrs) == 0 {
+			eps = append(eps, e) // never resolved: dialled by name
+			continue
+		}
+		for _, a := range addrs {
+			eps = append(eps, route.Endpoint{Address: net.JoinHostPort(a, p), Labels: e.Labels})
+		}
+	}
+	m = c.addressMembers(eps)
+	m.names, m.gen = names, gen
+	c.mu.Lock()
+	if c.members == nil {
+		c.members = map[memberKey]*memberList{}
+	}
+	c.members[key] = m
+	c.mu.Unlock()
+	return m
 }
 
 // passthroughMembers is the original destination of a request for a host

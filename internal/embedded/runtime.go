@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -94,6 +95,11 @@ type Options struct {
 	// (route.AllowAny, Istio's default: its original destination;
 	// route.RegistryOnly: 502).
 	Outbound route.OutboundPolicy
+	// Resolver resolves the names of ServiceEntries with resolution DNS
+	// (nil: net.DefaultResolver), again every DNSRefresh (0: Istio's
+	// default dnsRefreshRate, 60 s); see dnsHosts.
+	Resolver   *net.Resolver
+	DNSRefresh time.Duration
 }
 
 // Runtime runs manifests locally.
@@ -148,6 +154,8 @@ type Runtime struct {
 	// canary publishes the canary configuration of promoted Rollouts
 	// (canaryconfig.go); guarded by mu.
 	canary canaryConfigs
+	// dns resolves the names of ServiceEntries with resolution DNS.
+	dns *dnsHosts
 }
 
 // workload is a Deployment's running replicas.
@@ -185,7 +193,8 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	}
 	r.up = &dataplane.Proxy{}
 	r.up.UseEventLoop(!opts.NoEventLoop)
-	r.cfg.Store(&config{table: route.Compile(route.Input{Outbound: opts.Outbound}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}})
+	r.dns = newDNSHosts(opts.Resolver, opts.DNSRefresh)
+	r.cfg.Store(&config{table: route.Compile(route.Input{Outbound: opts.Outbound}), services: map[string]*corev1.Service{}, gateways: map[string][]string{}, dns: r.dns})
 	return r, nil
 }
 

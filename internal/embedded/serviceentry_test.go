@@ -34,6 +34,12 @@ func newOutside(t *testing.T, name string) *outside {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveOutside(t, name, ln)
+}
+
+// serveOutside serves an outside server named name on ln.
+func serveOutside(t *testing.T, name string, ln net.Listener) *outside {
+	t.Helper()
 	o := &outside{name: name, addr: ln.Addr().String()}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()

@@ -109,29 +109,44 @@ func (c *Client) Services(ctx context.Context, group string) ([]string, error) {
 	if c.grpc != nil {
 		return c.grpc.services(ctx, group)
 	}
-	const pageSize = 500
-	var out []string
-	for page := 1; ; page++ {
-		q := url.Values{"pageNo": {itoa(page)}, "pageSize": {itoa(pageSize)}, "groupName": {group}}
+	return allPages(func(page int) ([]string, int, error) {
+		q := url.Values{"pageNo": {itoa(page)}, "pageSize": {itoa(servicesPage)}, "groupName": {group}}
 		if c.namespace != "" {
 			q.Set("namespaceId", c.namespace)
 		}
 		body, status, _, err := c.call(ctx, http.MethodGet, "/v1/ns/service/list", q, nil, nil)
 		if err != nil {
-			return nil, fmt.Errorf("list services (group %s): %w", group, err)
+			return nil, 0, fmt.Errorf("list services (group %s): %w", group, err)
 		}
 		if status != http.StatusOK {
-			return nil, fmt.Errorf("list services (group %s): HTTP %d: %s", group, status, firstLine(body))
+			return nil, 0, fmt.Errorf("list services (group %s): HTTP %d: %s", group, status, firstLine(body))
 		}
 		var ans struct {
 			Count int      `json:"count"`
 			Doms  []string `json:"doms"`
 		}
 		if err := json.Unmarshal(body, &ans); err != nil {
-			return nil, fmt.Errorf("list services (group %s): %w", group, err)
+			return nil, 0, fmt.Errorf("list services (group %s): %w", group, err)
 		}
-		out = append(out, ans.Doms...)
-		if len(ans.Doms) < pageSize || len(out) >= ans.Count {
+		return ans.Doms, ans.Count, nil
+	})
+}
+
+// servicesPage is the page size of a service list, over HTTP and gRPC.
+const servicesPage = 500
+
+// allPages is every service name of pages 1, 2, ... of a list, sorted:
+// fetch gives a page and the total the server counts; a short page, or
+// the names reaching the total, ends the list.
+func allPages(fetch func(page int) (names []string, total int, err error)) ([]string, error) {
+	var out []string
+	for page := 1; ; page++ {
+		names, total, err := fetch(page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, names...)
+		if len(names) < servicesPage || len(out) >= total {
 			sort.Strings(out)
 			return out, nil
 		}

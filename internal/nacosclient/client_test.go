@@ -3,6 +3,7 @@ package nacosclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -146,6 +147,28 @@ func call(t *testing.T, srv *nacosserver.Server, method, path string, q url.Valu
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s %s %v: HTTP %d", method, path, q, resp.StatusCode)
 	}
+}
+
+// TestServicesPages: a group of more services than two pages of a list
+// (500 each) is listed whole, over both protocols.
+func TestServicesPages(t *testing.T) {
+	srv := start(t, "", "")
+	var want []string
+	for i := range 1001 {
+		name := fmt.Sprintf("svc-%04d", i)
+		register(t, srv, url.Values{"serviceName": {name}, "ip": {"10.0.0.1"}, "port": {"80"}, "ephemeral": {"false"}})
+		want = append(want, name)
+	}
+	protocols(t, func(t *testing.T, protocol string) {
+		c := newClient(t, nacosclient.Options{Server: srv.HTTPAddr(), Protocol: protocol})
+		got, err := c.Services(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("Services (-want +got):\n%s", d)
+		}
+	})
 }
 
 func TestNaming(t *testing.T) { protocolsAndTLS(t, testNaming) }

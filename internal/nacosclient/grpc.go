@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -140,10 +139,6 @@ func newGRPCTransport(ctx context.Context, c *Client, addr string) (*grpcTranspo
 	if c.tls != nil {
 		// An https:// server: TLS on the gRPC port too, with the same
 		// trust (nacos-sdk-go createNewConnection with TLSConfig.Enable).
-		// The probe tells a refused certificate from a broken connection.
-		if err := probeTLS(ctx, addr, c.tls, "h2"); err != nil {
-			return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, explainTLS(err))
-		}
 		creds = credentials.NewTLS(c.tls)
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
@@ -158,6 +153,13 @@ func newGRPCTransport(ctx context.Context, c *Client, addr string) (*grpcTranspo
 		timeout: timeout, recvDone: make(chan struct{})}
 	if err := t.connect(ctx); err != nil {
 		conn.Close()
+		if c.tls != nil && ctx.Err() == nil {
+			// A probe tells a refused certificate from a broken
+			// connection, which is all gRPC may have seen (probeTLS).
+			if perr := probeTLS(ctx, addr, c.tls, "h2"); perr != nil {
+				err = perr
+			}
+		}
 		return nil, fmt.Errorf("nacos gRPC at %s: %w", addr, explainTLS(err))
 	}
 	return t, nil
@@ -339,9 +341,7 @@ func (t *grpcTransport) namingNamespace() string {
 
 // services is ServiceListRequest (ServiceListRequestHandler), every page.
 func (t *grpcTransport) services(ctx context.Context, group string) ([]string, error) {
-	const pageSize = 500
-	var out []string
-	for page := 1; ; page++ {
+	return allPages(func(page int) ([]string, int, error) {
 		var ans struct {
 			respBase
 			Count        int      `json:"count"`
@@ -349,17 +349,13 @@ func (t *grpcTransport) services(ctx context.Context, group string) ([]string, e
 		}
 		err := t.call(ctx, "ServiceListRequest", map[string]any{
 			"module": "naming", "namespace": t.namingNamespace(), "serviceName": "", "groupName": group,
-			"pageNo": page, "pageSize": pageSize, "selector": "",
+			"pageNo": page, "pageSize": servicesPage, "selector": "",
 		}, &ans)
 		if err != nil {
-			return nil, fmt.Errorf("list services (group %s): %w", group, err)
+			return nil, 0, fmt.Errorf("list services (group %s): %w", group, err)
 		}
-		out = append(out, ans.ServiceNames...)
-		if len(ans.ServiceNames) < pageSize || len(out) >= ans.Count {
-			sort.Strings(out)
-			return out, nil
-		}
-	}
+		return ans.ServiceNames, ans.Count, nil
+	})
 }
 
 // instances is ServiceQueryRequest (ServiceQueryRequestHandler) with

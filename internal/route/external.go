@@ -77,8 +77,9 @@ type External struct {
 
 // Endpoint is one address a ServiceEntry's cluster sends to.
 type Endpoint struct {
-	// Address is host:port; the host is resolved by DNS when connecting
-	// (resolution DNS), or is the address the client called (NONE).
+	// Address is host:port; the host is a name the data plane resolves
+	// (resolution DNS, DNS_ROUND_ROBIN), or the address the client
+	// called (NONE).
 	Address string            `json:"address"`
 	Labels  map[string]string `json:"labels,omitempty"`
 }
@@ -103,8 +104,9 @@ func (x *External) PerAuthority() bool {
 //     ports entry named as the ServiceEntry port (WorkloadEntry.ports "takes
 //     precedence over targetPort"), else the port's targetPort, else the
 //     port's number;
-//   - DNS, DNS_ROUND_ROBIN: the same endpoints, their addresses resolved
-//     when connecting; without endpoints the host itself ("the proxy will
+//   - DNS, DNS_ROUND_ROBIN: the same endpoints, their names resolved by
+//     the data plane (embedded's dnsHosts for DNS, when connecting for
+//     DNS_ROUND_ROBIN); without endpoints the host itself ("the proxy will
 //     resolve the DNS address specified in the hosts field"; for a wildcard
 //     host, the host the client named), which carries no labels;
 //   - NONE: the address the client connected to, here authority's host on

@@ -17,16 +17,16 @@ func parseYAML(content []byte) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
+	f := flattener{out: map[string]string{}, expanding: map[*yaml.Node]bool{}}
 	for _, doc := range docs {
 		if len(doc.Content) == 0 {
 			continue
 		}
-		if err := flatten(out, "", doc.Content[0]); err != nil {
+		if err := f.flatten("", doc.Content[0]); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	return f.out, nil
 }
 
 // decodeAll decodes every document of a YAML stream.
@@ -46,13 +46,33 @@ func decodeAll(content []byte) ([]*yaml.Node, error) {
 	}
 }
 
-func flatten(out map[string]string, prefix string, n *yaml.Node) error {
+// maxYAMLNodes bounds the nodes one stream flattens to, aliases expanded
+// (a few lines of aliases of aliases make billions).
+const maxYAMLNodes = 1 << 20
+
+// flattener turns YAML nodes into properties.
+type flattener struct {
+	out map[string]string
+	// expanding is the maps and lists being flattened: an alias to one
+	// of them (an anchor that contains itself) would never end.
+	expanding map[*yaml.Node]bool
+	nodes     int
+}
+
+func (f *flattener) flatten(prefix string, n *yaml.Node) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
+	if f.nodes++; f.nodes > maxYAMLNodes {
+		return fmt.Errorf("line %d: more than %d values with the aliases expanded", n.Line, maxYAMLNodes)
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		es, err := entries(n)
+		if err := f.enter(n); err != nil {
+			return err
+		}
+		defer delete(f.expanding, n)
+		es, err := f.entries(n)
 		if err != nil {
 			return err
 		}
@@ -61,13 +81,17 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 			if prefix != "" {
 				name = prefix + "." + name
 			}
-			if err := flatten(out, name, e.v); err != nil {
+			if err := f.flatten(name, e.v); err != nil {
 				return err
 			}
 		}
 	case yaml.SequenceNode:
+		if err := f.enter(n); err != nil {
+			return err
+		}
+		defer delete(f.expanding, n)
 		for i, item := range n.Content {
-			if err := flatten(out, prefix+"["+strconv.Itoa(i)+"]", item); err != nil {
+			if err := f.flatten(prefix+"["+strconv.Itoa(i)+"]", item); err != nil {
 				return err
 			}
 		}
@@ -76,11 +100,20 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 			return fmt.Errorf("line %d: a document that is a single value, not properties", n.Line)
 		}
 		if n.Tag == "!!null" {
-			out[prefix] = ""
+			f.out[prefix] = ""
 		} else {
-			out[prefix] = n.Value
+			f.out[prefix] = n.Value
 		}
 	}
+	return nil
+}
+
+// enter marks n as being flattened, or fails when it already is.
+func (f *flattener) enter(n *yaml.Node) error {
+	if f.expanding[n] {
+		return fmt.Errorf("line %d: an alias inside its own anchor", n.Line)
+	}
+	f.expanding[n] = true
 	return nil
 }
 
@@ -88,64 +121,82 @@ func flatten(out map[string]string, prefix string, n *yaml.Node) error {
 type entry struct {
 	key string
 	v   *yaml.Node
+	own bool // a key of the map itself, not a merged one
 }
 
 // entries is a mapping's keys and values with its merge keys (<<: *anchor,
-// <<: [*a, *b]) applied as SnakeYAML, which Spring uses, applies them: a
-// key of the map itself replaces a merged key of the same name whole (a
-// merged map is not merged into), the first of several merged maps that
-// have a key wins, and a merged map's own merge keys are applied first.
-func entries(n *yaml.Node) ([]entry, error) {
+// <<: [*a, *b]) applied as SnakeYAML, which Spring uses, applies them
+// (SafeConstructor.mergeNode), in one pass in document order: a key of the
+// map itself replaces a merged key of the same name whole (a merged map is
+// not merged into), the first of several merged maps that have a key
+// wins, a merged map's own merge keys are applied first, and a key keeps
+// the place where it first appears. A key given twice in the map itself is
+// an error, as in Spring (its YAML loader does not allow duplicate keys).
+func (f *flattener) entries(n *yaml.Node) ([]entry, error) {
 	var es []entry
 	at := map[string]int{}
-	put := func(key string, v *yaml.Node, own bool) {
-		if i, ok := at[key]; !ok {
-			at[key] = len(es)
-			es = append(es, entry{key, v})
-		} else if own {
-			es[i].v = v
-		}
-	}
-	// Own keys first, so that no merged key takes their place; then
-	// merged keys where no own key is.
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
+		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
 			return nil, fmt.Errorf("line %d: a key that is not a scalar", k.Line)
 		}
 		if k.Tag != "!!merge" {
-			put(k.Value, n.Content[i+1], true)
-		}
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Tag != "!!merge" {
+			j, ok := at[k.Value]
+			switch {
+			case !ok:
+				at[k.Value] = len(es)
+				es = append(es, entry{key: k.Value, v: v})
+			case es[j].own:
+				return nil, fmt.Errorf("line %d: key %q given twice", k.Line, k.Value)
+			default:
+				es[j].v = v
+			}
+			es[at[k.Value]].own = true
 			continue
 		}
-		v := n.Content[i+1]
-		if v.Kind == yaml.AliasNode {
-			v = v.Alias
+		merged, err := f.merged(v)
+		if err != nil {
+			return nil, err
 		}
-		maps := []*yaml.Node{v}
-		if v.Kind == yaml.SequenceNode {
-			maps = v.Content
-		}
-		for _, m := range maps {
-			if m.Kind == yaml.AliasNode {
-				m = m.Alias
-			}
-			if m.Kind != yaml.MappingNode {
-				return nil, fmt.Errorf("line %d: a merge key (<<) takes a map or a list of maps", m.Line)
-			}
-			merged, err := entries(m)
-			if err != nil {
-				return nil, err
-			}
-			for _, e := range merged {
-				put(e.key, e.v, false)
+		for _, e := range merged {
+			if _, ok := at[e.key]; !ok {
+				at[e.key] = len(es)
+				es = append(es, entry{key: e.key, v: e.v})
 			}
 		}
 	}
 	return es, nil
+}
+
+// merged is the entries of a merge key's value: a map, or a list of maps
+// of which an earlier one wins.
+func (f *flattener) merged(v *yaml.Node) ([]entry, error) {
+	if v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	maps := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		maps = v.Content
+	}
+	var out []entry
+	for _, m := range maps {
+		if m.Kind == yaml.AliasNode {
+			m = m.Alias
+		}
+		if m.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("line %d: a merge key (<<) takes a map or a list of maps", m.Line)
+		}
+		if err := f.enter(m); err != nil {
+			return nil, err
+		}
+		es, err := f.entries(m)
+		delete(f.expanding, m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
 }
 
 // setYAML sets properties in the first document of content, keeping the
