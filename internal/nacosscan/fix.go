@@ -103,13 +103,13 @@ func IsManaged(labels, annotations map[string]string) bool {
 	return labels[managedByLabel] == managedByGraylane && annotations[nacosServiceAnnot] != ""
 }
 
-// Unmanaged is s without the ServiceEntries fix made (ServiceEntry.Managed):
-// fix computes those again from Nacos, so that they follow its instances
-// and applying them again says what changed.
+// Unmanaged is s without the ServiceEntries fix made (those with a
+// ServiceEntry.NacosService): fix computes those again from Nacos, so that
+// they follow its instances and applying them again says what changed.
 func Unmanaged(s Snapshot) Snapshot {
 	var keep []ServiceEntry
 	for _, se := range s.ServiceEntries {
-		if !se.Managed {
+		if se.NacosService == "" {
 			keep = append(keep, se)
 		}
 	}
@@ -196,7 +196,7 @@ type StaleEntry struct {
 	Where string `json:"where,omitempty"`
 }
 
-// Stale lists the ServiceEntries of held that fix made (Managed) for a
+// Stale lists the ServiceEntries of held that fix made (NacosService) for a
 // service of the Nacos namespace nacosNS and one of groups - what this run
 // read - and that made has no ServiceEntry of the same namespace and name
 // for, sorted by namespace and name. The entries of other Nacos
@@ -208,7 +208,7 @@ func Stale(held []ServiceEntry, made []*networkingv1.ServiceEntry, nacosNS strin
 	}
 	out := []StaleEntry{}
 	for _, se := range held {
-		if !se.Managed || produced[se.Namespace+"/"+se.Name] {
+		if se.NacosService == "" || produced[se.Namespace+"/"+se.Name] {
 			continue
 		}
 		ns, rest, _ := strings.Cut(se.NacosService, "/")

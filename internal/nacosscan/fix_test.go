@@ -153,7 +153,7 @@ spec:
 
 func TestStale(t *testing.T) {
 	managed := func(ns, name, nacos string) ServiceEntry {
-		return ServiceEntry{Namespace: ns, Name: name, Managed: true, NacosService: nacos}
+		return ServiceEntry{Namespace: ns, Name: name, NacosService: nacos}
 	}
 	made := ServiceEntries([]Finding{
 		{Kind: KindNacosOnly, NacosNamespace: "public", NacosGroup: "DEFAULT_GROUP", NacosService: "web", External: true, Addresses: []string{"10.9.0.1:80"}},
@@ -182,7 +182,7 @@ func TestStale(t *testing.T) {
 			managed("shop", "nacos-dev", "dev/DEFAULT_GROUP/pay"),
 			managed("shop", "nacos-batch", "public/BATCH/report"),
 			managed("shop", "nacos-odd", "public-DEFAULT_GROUP"),
-			{Namespace: "shop", Name: "nacos-pay", Managed: true, NacosService: "public/PAY/pay", Where: "k8s/se.yaml:3"},
+			{Namespace: "shop", Name: "nacos-pay", NacosService: "public/PAY/pay", Where: "k8s/se.yaml:3"},
 		},
 		groups: []string{"DEFAULT_GROUP", "PAY"},
 		want:   []StaleEntry{{Namespace: "shop", Name: "nacos-pay", NacosService: "public/PAY/pay", Where: "k8s/se.yaml:3"}},

@@ -128,10 +128,10 @@ type ServiceEntry struct {
 	// Addresses are its spec.addresses and its endpoints' addresses (IPs
 	// or CIDRs).
 	Addresses []string
-	// Managed: `graylane nacos fix` made it (IsManaged), so fix computes
-	// it again from Nacos rather than taking it as given; NacosService is
-	// then its graylane.io/nacos-service annotation (NAMESPACE/GROUP/NAME).
-	Managed      bool
+	// NacosService, when not "", says `graylane nacos fix` made it
+	// (IsManaged): its graylane.io/nacos-service annotation
+	// (NAMESPACE/GROUP/NAME). Fix computes such an entry again from Nacos
+	// rather than taking it as given.
 	NacosService string
 	// Where is "file:line" when it came from a file.
 	Where string

@@ -159,7 +159,7 @@ func readManifests(files []string, warn func(string)) (*kube, error) {
 // entryOf is a ServiceEntry by the addresses it covers.
 func entryOf(se *networkingv1.ServiceEntry, ns string) nacosscan.ServiceEntry {
 	out := nacosscan.ServiceEntry{Namespace: ns, Name: se.Name, Addresses: slices.Clone(se.Spec.Addresses),
-		Managed: nacosscan.IsManaged(se.Labels, se.Annotations), NacosService: nacosscan.NacosServiceOf(se.Labels, se.Annotations)}
+		NacosService: nacosscan.NacosServiceOf(se.Labels, se.Annotations)}
 	for _, e := range se.Spec.Endpoints {
 		if e != nil && e.Address != "" {
 			out.Addresses = append(out.Addresses, e.Address)
