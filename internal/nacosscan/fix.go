@@ -11,6 +11,7 @@ import (
 	networkingv1api "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/graylane/graylane/internal/render"
 	"github.com/graylane/graylane/internal/springprops"
@@ -194,6 +195,10 @@ type StaleEntry struct {
 	NacosService string `json:"nacosService"`
 	// Where is "file:line" when it came from a manifest file.
 	Where string `json:"where,omitempty"`
+	// UID and ResourceVersion are the ServiceEntry's as read from a
+	// cluster: the preconditions of its delete.
+	UID             types.UID `json:"-"`
+	ResourceVersion string    `json:"-"`
 }
 
 // Stale lists the ServiceEntries of held that fix made (NacosService) for a
@@ -216,7 +221,8 @@ func Stale(held []ServiceEntry, made []*networkingv1.ServiceEntry, nacosNS strin
 		if !ok || name == "" || ns != nacosNS || !slices.Contains(groups, group) {
 			continue
 		}
-		out = append(out, StaleEntry{Namespace: se.Namespace, Name: se.Name, NacosService: se.NacosService, Where: se.Where})
+		out = append(out, StaleEntry{Namespace: se.Namespace, Name: se.Name, NacosService: se.NacosService, Where: se.Where,
+			UID: se.UID, ResourceVersion: se.ResourceVersion})
 	}
 	slices.SortFunc(out, func(a, b StaleEntry) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)

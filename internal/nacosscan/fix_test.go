@@ -187,6 +187,11 @@ func TestStale(t *testing.T) {
 		groups: []string{"DEFAULT_GROUP", "PAY"},
 		want:   []StaleEntry{{Namespace: "shop", Name: "nacos-pay", NacosService: "public/PAY/pay", Where: "k8s/se.yaml:3"}},
 	}, {
+		name:   "a stale entry read from a cluster carries its UID and resourceVersion (its delete's preconditions)",
+		held:   []ServiceEntry{{Namespace: "shop", Name: "nacos-pay", NacosService: "public/PAY/pay", UID: "u-1", ResourceVersion: "42"}},
+		groups: []string{"PAY"},
+		want:   []StaleEntry{{Namespace: "shop", Name: "nacos-pay", NacosService: "public/PAY/pay", UID: "u-1", ResourceVersion: "42"}},
+	}, {
 		name:   "none held: an empty list",
 		groups: []string{"DEFAULT_GROUP"},
 		want:   []StaleEntry{},

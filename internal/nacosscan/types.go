@@ -17,7 +17,11 @@
 // running `graylane up`, and Prometheus.
 package nacosscan
 
-import "github.com/graylane/graylane/internal/route"
+import (
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/graylane/graylane/internal/route"
+)
 
 // Finding kinds.
 const (
@@ -135,6 +139,10 @@ type ServiceEntry struct {
 	NacosService string
 	// Where is "file:line" when it came from a file.
 	Where string
+	// UID and ResourceVersion are the object's, as read from a cluster
+	// ("" otherwise): fix deletes a stale entry only as it read it.
+	UID             types.UID `json:"-"`
+	ResourceVersion string    `json:"-"`
 }
 
 // Edge is a series of Istio's istio_requests_total with

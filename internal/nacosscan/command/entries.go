@@ -61,10 +61,10 @@ func (o *FixOptions) checkApplyEntries() error {
 // applyEntries applies the ServiceEntries where the scan read the
 // Kubernetes side, and deletes the stale ones there: a running `graylane
 // up` (--local) through its admin API, else the cluster (server-side
-// apply; a delete with the preconditions of versions, the UID and
-// resourceVersion the scan read). A failed apply does not keep the stale
-// entries: both are tried, their errors joined.
-func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.ServiceEntry, stale []nacosscan.StaleEntry, versions map[string]metav1.Preconditions) ([]EntryResult, error) {
+// apply; a delete with the preconditions of the UID and resourceVersion
+// the scan read). A failed apply does not keep the stale entries: both are
+// tried, their errors joined.
+func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.ServiceEntry, stale []nacosscan.StaleEntry) ([]EntryResult, error) {
 	out := []EntryResult{}
 	if len(ses) == 0 && len(stale) == 0 {
 		return out, nil
@@ -93,20 +93,20 @@ func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.Servic
 		o.beforeDelete()
 	}
 	if len(stale) > 0 {
-		deleted, deleteErr = deleteCluster(ctx, cfg, stale, versions, o.DryRun)
+		deleted, deleteErr = deleteCluster(ctx, cfg, stale, o.DryRun)
 	}
 	return append(append(out, applied...), deleted...), errors.Join(applyErr, deleteErr)
 }
 
 // deleteCluster deletes the stale ServiceEntries from the cluster, each
 // only as fix read it: the delete's preconditions are the UID and
-// resourceVersion of the scan's list (versions, by "namespace/name"), so
+// resourceVersion of the scan's list (StaleEntry.UID, ResourceVersion), so
 // one changed since - taken over (its managed-by label removed), or
 // applied again by another run - is not deleted: the API server answers
 // 409 Conflict, reported as kept. One already deleted (404) is gone.
 // dryRun asks the API server for a dry-run delete (it checks the
 // preconditions too, and deletes nothing).
-func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.StaleEntry, versions map[string]metav1.Preconditions, dryRun bool) ([]EntryResult, error) {
+func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the cluster: %w", err)
@@ -115,12 +115,7 @@ func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.Stal
 	out := make([]EntryResult, 0, len(stale))
 	var errs []error
 	for _, se := range stale {
-		pre, ok := versions[se.Namespace+"/"+se.Name]
-		if !ok {
-			errs = append(errs, fmt.Errorf("ServiceEntry %s/%s: not read from the cluster, not deleted", se.Namespace, se.Name))
-			continue
-		}
-		opts := metav1.DeleteOptions{Preconditions: &pre}
+		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &se.UID, ResourceVersion: &se.ResourceVersion}}
 		if dryRun {
 			opts.DryRun = []string{metav1.DryRunAll}
 		}
@@ -128,7 +123,7 @@ func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.Stal
 		switch err := res.Namespace(se.Namespace).Delete(ctx, se.Name, opts); {
 		case err == nil:
 		case apierrors.IsConflict(err):
-			r.Action, r.Message = EntryKept, fmt.Sprintf("changed since fix read it (resourceVersion %s): not deleted", *pre.ResourceVersion)
+			r.Action, r.Message = EntryKept, fmt.Sprintf("changed since fix read it (resourceVersion %s): not deleted", se.ResourceVersion)
 		case apierrors.IsNotFound(err):
 			r.Action = EntryGone
 		default:

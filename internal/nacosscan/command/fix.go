@@ -151,7 +151,7 @@ func Fix(ctx context.Context, o FixOptions, stdout, stderr io.Writer) error {
 	}
 	var applyErr error
 	if o.ApplyServiceEntries {
-		res.ServiceEntriesApplied, applyErr = applyEntries(ctx, &o, res.ServiceEntries, res.StaleServiceEntries, src.entryVersions)
+		res.ServiceEntriesApplied, applyErr = applyEntries(ctx, &o, res.ServiceEntries, res.StaleServiceEntries)
 	}
 	if err := cli.Write(stdout, o.Output, res, func(w io.Writer) error { return fixText(w, res, seYAML, &o) }); err != nil {
 		return err

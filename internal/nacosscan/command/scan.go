@@ -17,8 +17,6 @@ import (
 	"net/url"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
 	"github.com/graylane/graylane/internal/nacosclient"
@@ -122,8 +120,6 @@ type source struct {
 	// shared is the shared configuration as read (nil: it does not
 	// exist).
 	shared *nacosclient.Config
-	// entryVersions: kube.versions of a cluster.
-	entryVersions map[string]metav1.Preconditions
 }
 
 // close releases the Nacos client.
@@ -176,7 +172,6 @@ func readAll(ctx context.Context, o *Options, warn func(string)) (*source, error
 		return nil, err
 	}
 	src.snap.Services, src.snap.Pods, src.snap.ServiceEntries = k.services, k.pods, k.entries
-	src.entryVersions = k.versions
 	if src.nacos, err = newNacos(ctx, o.Nacos); err != nil {
 		return nil, err
 	}

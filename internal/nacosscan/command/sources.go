@@ -114,10 +114,6 @@ type kube struct {
 	services []nacosscan.Service
 	pods     []nacosscan.Pod
 	entries  []nacosscan.ServiceEntry
-	// versions are the UID and resourceVersion of each ServiceEntry
-	// read from a cluster, by "namespace/name": fix deletes a stale one
-	// only as it read it.
-	versions map[string]metav1.Preconditions
 }
 
 // readManifests loads files and folders, renders Releases, and returns
@@ -226,14 +222,15 @@ func readCluster(ctx context.Context, kubeconfig, kubeContext string) (*kube, er
 	if err := list(ctx, dyn, corev1.SchemeGroupVersion.WithResource("pods"), &pods); err != nil {
 		return nil, err
 	}
-	k := kube{versions: map[string]metav1.Preconditions{}}
+	var k kube
 	var entries []networkingv1.ServiceEntry
 	switch err := list(ctx, dyn, networkingv1.SchemeGroupVersion.WithResource("serviceentries"), &entries); {
 	case err == nil:
 		for i := range entries {
 			se := &entries[i]
-			k.entries = append(k.entries, entryOf(se, se.Namespace))
-			k.versions[se.Namespace+"/"+se.Name] = metav1.Preconditions{UID: &se.UID, ResourceVersion: &se.ResourceVersion}
+			e := entryOf(se, se.Namespace)
+			e.UID, e.ResourceVersion = se.UID, se.ResourceVersion
+			k.entries = append(k.entries, e)
 		}
 	case !apierrors.IsNotFound(err):
 		return nil, err
