@@ -69,31 +69,30 @@ func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.Servic
 	if len(ses) == 0 && len(stale) == 0 {
 		return out, nil
 	}
-	var applyErr, deleteErr error
-	var applied, deleted []EntryResult
+	var apply func() ([]EntryResult, error)
+	var del func() ([]EntryResult, error)
 	if o.Local {
 		rt := adminapi.New(adminapi.Admin(o.Admin))
-		if len(ses) > 0 {
-			applied, applyErr = applyLocal(ctx, rt, ses, o.DryRun)
+		apply = func() ([]EntryResult, error) { return applyLocal(ctx, rt, ses, o.DryRun) }
+		del = func() ([]EntryResult, error) { return deleteLocal(ctx, rt, stale, o.DryRun) }
+	} else {
+		cfg, _, err := kubeapply.ClientConfig(o.Kubeconfig, o.Context)
+		if err != nil {
+			return nil, cli.InputErrorf("--apply-service-entries: %w", err)
 		}
-		if o.beforeDelete != nil {
-			o.beforeDelete()
-		}
-		deleted, deleteErr = deleteLocal(ctx, rt, stale, o.DryRun)
-		return append(append(out, applied...), deleted...), errors.Join(applyErr, deleteErr)
+		apply = func() ([]EntryResult, error) { return applyCluster(ctx, cfg, ses, o.DryRun) }
+		del = func() ([]EntryResult, error) { return deleteCluster(ctx, cfg, stale, o.DryRun) }
 	}
-	cfg, _, err := kubeapply.ClientConfig(o.Kubeconfig, o.Context)
-	if err != nil {
-		return nil, cli.InputErrorf("--apply-service-entries: %w", err)
-	}
+	var applyErr, deleteErr error
+	var applied, deleted []EntryResult
 	if len(ses) > 0 {
-		applied, applyErr = applyCluster(ctx, cfg, ses, o.DryRun)
+		applied, applyErr = apply()
 	}
 	if o.beforeDelete != nil {
 		o.beforeDelete()
 	}
 	if len(stale) > 0 {
-		deleted, deleteErr = deleteCluster(ctx, cfg, stale, o.DryRun)
+		deleted, deleteErr = del()
 	}
 	return append(append(out, applied...), deleted...), errors.Join(applyErr, deleteErr)
 }
@@ -182,13 +181,15 @@ type applier interface {
 
 // deleteLocal deletes the stale ServiceEntries from a running `graylane
 // up` (DELETE /v1/serviceentries/{ns}/{name}): its routing forgets their
-// hosts. One it no longer has (404) is gone. The runtime has no dry run:
+// hosts. One it no longer has (404) is gone. A failed delete does not
+// stop the others: their errors are joined. The runtime has no dry run:
 // with dryRun nothing is sent (the stale entries are only reported).
 func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
 	out := []EntryResult{}
 	if dryRun {
 		return out, nil
 	}
+	var errs []error
 	for _, se := range stale {
 		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
 		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name)
@@ -196,11 +197,12 @@ func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, 
 		case errors.Is(err, adminapi.ErrNotFound):
 			r.Action = EntryGone
 		case err != nil:
-			return out, fmt.Errorf("delete ServiceEntry %s/%s from the local runtime: %w", se.Namespace, se.Name, err)
+			errs = append(errs, fmt.Errorf("delete ServiceEntry %s/%s from the local runtime: %w", se.Namespace, se.Name, err))
+			continue
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 // applyLocal sends the ServiceEntries to a running `graylane up` (POST

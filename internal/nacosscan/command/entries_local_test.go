@@ -21,6 +21,7 @@ import (
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/nacosclient"
+	"github.com/graylane/graylane/internal/nacosscan"
 )
 
 // startRuntime runs a real embedded runtime (what `graylane up` runs)
@@ -163,4 +164,37 @@ func staleRefs(res *FixResult) []string {
 		out = append(out, se.Namespace+"/"+se.Name)
 	}
 	return out
+}
+
+// TestDeleteLocalGoesOn: a delete the runtime fails does not stop the
+// next ones (as on a cluster): the others are deleted or gone, the errors
+// joined. The runtime is an httptest server answering as the admin API
+// does: no real runtime fails a delete on demand.
+func TestDeleteLocalGoesOn(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method + " " + r.URL.Path {
+		case "DELETE /v1/serviceentries/default/nacos-a":
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, `{"error":"save state: disk full"}`)
+		case "DELETE /v1/serviceentries/default/nacos-b":
+			_, _ = io.WriteString(w, `{"deleted":"ServiceEntry default/nacos-b"}`)
+		case "DELETE /v1/serviceentries/default/nacos-c":
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"error":"ServiceEntry default/nacos-c not found"}`)
+		default:
+			t.Errorf("unexpected request %s %s", r.Method, r.URL)
+			w.WriteHeader(http.StatusTeapot)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	stale := []nacosscan.StaleEntry{{Namespace: "default", Name: "nacos-a"}, {Namespace: "default", Name: "nacos-b"}, {Namespace: "default", Name: "nacos-c"}}
+	got, err := deleteLocal(context.Background(), adminapi.New(srv.Listener.Addr().String()), stale, false)
+	want := []EntryResult{{Namespace: "default", Name: "nacos-b", Action: EntryDeleted}, {Namespace: "default", Name: "nacos-c", Action: EntryGone}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+	if err == nil || !strings.Contains(err.Error(), "default/nacos-a") || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("err = %v, want the failed delete of default/nacos-a with the runtime's message", err)
+	}
 }
