@@ -160,10 +160,17 @@ func (c *Client) ServiceEntries(ctx context.Context) ([]*networkingv1.ServiceEnt
 // DeleteServiceEntry is DELETE /v1/serviceentries/{ns}/{name}: the
 // runtime forgets that ServiceEntry and compiles its routing again, so its
 // hosts and addresses no longer resolve through it. 404 (ErrNotFound)
-// when it has no such ServiceEntry.
+// when it has no such ServiceEntry. A runtime of an older graylane has no
+// such route: its 404 is not the runtime's JSON ErrorBody but Go's plain
+// "404 page not found", an error (not ErrNotFound) saying so.
 func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name string) (DeleteResult, error) {
 	var out DeleteResult
-	return out, c.send(ctx, http.MethodDelete, "/v1/serviceentries/"+url.PathEscape(ns)+"/"+url.PathEscape(name), "", nil, &out)
+	path := "/v1/serviceentries/" + url.PathEscape(ns) + "/" + url.PathEscape(name)
+	err := c.send(ctx, http.MethodDelete, path, "", nil, &out)
+	if api := (*APIError)(nil); errors.As(err, &api) && api.Status == http.StatusNotFound && !api.JSON {
+		return out, fmt.Errorf("the runtime at %s cannot delete ServiceEntries (it answered DELETE %s with 404 %q: a graylane up older than this graylane): restart graylane up with this version", c.base, path, api.Message)
+	}
+	return out, err
 }
 
 // Services is GET /v1/services: every Service with its ready endpoints.
@@ -307,7 +314,7 @@ func (c *Client) unreachable(err error) error {
 func statusError(status int, body []byte) error {
 	var e ErrorBody
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return &APIError{Status: status, Message: e.Error}
+		return &APIError{Status: status, Message: e.Error, JSON: true}
 	}
 	return &APIError{Status: status, Message: strings.TrimSpace(string(body))}
 }
@@ -319,6 +326,11 @@ func statusError(status int, body []byte) error {
 type APIError struct {
 	Status  int
 	Message string
+	// JSON: the body was the runtime's ErrorBody. A body that is not
+	// (Message is then the body as text) came from something else
+	// answering: Go's mux for a route it does not have ("404 page not
+	// found", an older runtime), a proxy.
+	JSON bool
 }
 
 func (e *APIError) Error() string { return fmt.Sprintf("runtime answered %d: %s", e.Status, e.Message) }
