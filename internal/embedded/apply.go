@@ -88,6 +88,9 @@ func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 // routing again: its hosts and addresses stop resolving through it for
 // new requests. A *NotFoundError when there is none. Other kinds are not
 // deleted: only ServiceEntries (graylane nacos fix's stale ones) need it.
+// Lanes that fail to compile do not keep the entry routed (nor fail the
+// delete): as LaneCommand does, their error is logged, their last compile
+// stays in use, without the entry, and the routing is compiled again.
 func (r *Runtime) DeleteServiceEntry(ns, name string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -96,7 +99,11 @@ func (r *Runtime) DeleteServiceEntry(ns, name string) (string, error) {
 		return "", &NotFoundError{Object: ref}
 	}
 	if err := r.recompileLanes(); err != nil {
-		return "", err
+		r.log.Error("lane", "err", err)
+		r.compiled = slices.DeleteFunc(slices.Clone(r.compiled), func(o *manifest.Object) bool {
+			_, se := o.Typed.(*networkingv1.ServiceEntry)
+			return se && o.Namespace == ns && o.Name == name
+		})
 	}
 	r.recompile(r.routeInput())
 	r.saveState()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/dataplane"
+	"github.com/graylane/graylane/internal/manifest"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -373,5 +374,62 @@ func deleteServiceEntry(t *testing.T, r *running, port string) {
 		if !errors.Is(err, adminapi.ErrNotFound) {
 			t.Errorf("DELETE default/%s: %v, want 404", name, err)
 		}
+	}
+}
+
+// TestServiceEntryDeletedWhileLanesFail: a DELETE of a ServiceEntry when
+// the lanes no longer compile (a Lane naming a Service there is not, put
+// in the store past Apply's check, as one restored from an earlier state
+// could be) still takes the entry out of the routing - as LaneCommand
+// does, the lanes' error is logged, not the delete's - and answers 200.
+func TestServiceEntryDeletedWhileLanesFail(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "app.yaml"), passthroughApp)
+	r := start(t, []string{dir})
+	_, port, _ := net.SplitHostPort(orderV2(t, r).addr)
+	entry := fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nacos-order-legacy, namespace: default}
+spec:
+  hosts: [order-legacy.nacos]
+  ports: [{number: %s, name: http-%s, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+`, port, port)
+	ctx := context.Background()
+	admin := adminapi.New(adminapi.Admin(r.rt.Addr()))
+	if _, err := admin.Apply(ctx, "nacos-fix", []byte(entry)); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := r.get(t, true, "order-legacy.nacos:"+port); code != 200 || body != "order(v2)" {
+		t.Fatalf("order-legacy.nacos before the delete: %d %q, want 200 order(v2)", code, body)
+	}
+	bad, err := manifest.LoadBytes("lane.yaml", []byte(`apiVersion: graylane.io/v1alpha1
+kind: Lane
+metadata: {name: gray, namespace: default}
+spec:
+  members:
+  - {service: nope, workload: nope-v2}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rt.mu.Lock()
+	r.rt.store.apply(bad.Objects)
+	lanesErr := r.rt.recompileLanes()
+	r.rt.mu.Unlock()
+	if lanesErr == nil {
+		t.Fatal("the lanes compile with a member of no Service: want them failing for this test")
+	}
+
+	del, err := admin.DeleteServiceEntry(ctx, "default", "nacos-order-legacy")
+	if err != nil || del.Deleted != "ServiceEntry default/nacos-order-legacy" {
+		t.Fatalf("DELETE while the lanes fail: %+v, %v; want it deleted", del, err)
+	}
+	if ses, err := admin.ServiceEntries(ctx); err != nil || len(ses) != 0 {
+		t.Errorf("ServiceEntries after the delete: %d, %v; want none", len(ses), err)
+	}
+	if code, body := r.get(t, true, "order-legacy.nacos:"+port); code != http.StatusServiceUnavailable || strings.Contains(body, "order(v2)") {
+		t.Errorf("order-legacy.nacos after the delete: %d %q, want 503 and not the replica", code, body)
 	}
 }
