@@ -130,11 +130,12 @@ ServiceEntries it made before again from Nacos, so they follow its
 instances. One it made before and no longer makes (its Nacos service is
 gone or now in the cluster, or an earlier --service-entry-namespace) is
 stale: listed, one line each, with how to delete it (kubectl delete
-serviceentry ...); --apply-service-entries deletes it - on a cluster only
-if unchanged since fix read it (delete preconditions on its UID and
-resourceVersion: kept otherwise), locally with DELETE
-/v1/serviceentries/NS/NAME. Only the entries of the Nacos namespace and
-groups read are considered. --dry-run prints the changes and the
+serviceentry ...); --apply-service-entries deletes it, only as fix read
+it (kept otherwise): on a cluster with delete preconditions on its UID and
+resourceVersion, locally with DELETE
+/v1/serviceentries/NS/NAME?nacosService=NS/GROUP/NAME (the runtime refuses
+one no longer fix's for that Nacos service). Only the entries of the Nacos
+namespace and groups read are considered. --dry-run prints the changes and the
 ServiceEntries and changes nothing (on a cluster the API server checks the
 apply and the deletes and stores nothing; locally nothing is sent).
 

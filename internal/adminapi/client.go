@@ -15,7 +15,7 @@
 //	POST /v1/workloads/{ns}/{name}/kill            Client.Kill
 //	GET  /v1/logs?workload=NAME&...                Client.Logs
 //	GET  /v1/serviceentries                        Client.ServiceEntries
-//	DELETE /v1/serviceentries/{ns}/{name}          Client.DeleteServiceEntry
+//	DELETE /v1/serviceentries/{ns}/{name}?nacosService=NS/GROUP/NAME   Client.DeleteServiceEntry
 //	GET  /v1/services                              Client.Services
 //	GET  /v1/routes                                Client.Routes
 //	GET  /v1/rollouts                              Client.Rollouts
@@ -157,16 +157,25 @@ func (c *Client) ServiceEntries(ctx context.Context) ([]*networkingv1.ServiceEnt
 	return out, c.send(ctx, http.MethodGet, "/v1/serviceentries", "", nil, &out)
 }
 
-// DeleteServiceEntry is DELETE /v1/serviceentries/{ns}/{name}: the
-// runtime forgets that ServiceEntry and compiles its routing again, so its
-// hosts and addresses no longer resolve through it. 404 (ErrNotFound)
-// when it has no such ServiceEntry. A runtime of an older graylane has no
-// such route: its 404 is not the runtime's JSON ErrorBody but Go's plain
-// "404 page not found", an error (not ErrNotFound) saying so.
-func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name string) (DeleteResult, error) {
+// DeleteServiceEntry is DELETE
+// /v1/serviceentries/{ns}/{name}?nacosService=NS/GROUP/NAME: the runtime
+// forgets that ServiceEntry and compiles its routing again, so its hosts
+// and addresses no longer resolve through it. With nacosService (not "")
+// only while the entry is still the one nacos fix made for that Nacos
+// service (graylane.io/nacos-service, app.kubernetes.io/managed-by:
+// graylane): else 409 (ErrConflict), the message saying what changed. 404
+// (ErrNotFound) when it has no such ServiceEntry. A runtime of an older
+// graylane has no such route: its 404 is not the runtime's JSON ErrorBody
+// but Go's plain "404 page not found", an error (not ErrNotFound) saying
+// so.
+func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name, nacosService string) (DeleteResult, error) {
 	var out DeleteResult
 	path := "/v1/serviceentries/" + url.PathEscape(ns) + "/" + url.PathEscape(name)
-	err := c.send(ctx, http.MethodDelete, path, "", nil, &out)
+	query := ""
+	if nacosService != "" {
+		query = "?" + url.Values{"nacosService": {nacosService}}.Encode()
+	}
+	err := c.send(ctx, http.MethodDelete, path+query, "", nil, &out)
 	if api := (*APIError)(nil); errors.As(err, &api) && api.Status == http.StatusNotFound && !api.JSON {
 		return out, fmt.Errorf("the runtime at %s cannot delete ServiceEntries (it answered DELETE %s with 404 %q: a graylane up older than this graylane): restart graylane up with this version", c.base, path, api.Message)
 	}
@@ -360,7 +369,8 @@ var (
 	// ErrNotFound (404): the Rollout, lane, replica, container or
 	// workload named does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrConflict (409): the command would change nothing, or the replica
-	// is not running; the message says why.
+	// ErrConflict (409): the command would change nothing, the replica
+	// is not running, or the ServiceEntry to delete changed; the message
+	// says why.
 	ErrConflict = errors.New("refused")
 )

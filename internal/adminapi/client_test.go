@@ -28,7 +28,7 @@ func TestDeleteServiceEntryOlderRuntime(t *testing.T) {
 	c := adminapi.New(srv.URL)
 	ctx := context.Background()
 
-	_, err := c.DeleteServiceEntry(ctx, "default", "nacos-pg")
+	_, err := c.DeleteServiceEntry(ctx, "default", "nacos-pg", "public/DEFAULT_GROUP/pg")
 	switch {
 	case err == nil:
 		t.Fatal("DeleteServiceEntry against a runtime without the route: no error")
@@ -38,7 +38,7 @@ func TestDeleteServiceEntryOlderRuntime(t *testing.T) {
 		t.Errorf("%v: want it to say the runtime cannot delete ServiceEntries and to restart graylane up", err)
 	}
 
-	_, err = c.DeleteServiceEntry(ctx, "default", "nacos-known-gone")
+	_, err = c.DeleteServiceEntry(ctx, "default", "nacos-known-gone", "")
 	var api *adminapi.APIError
 	if !errors.Is(err, adminapi.ErrNotFound) || !errors.As(err, &api) || !api.JSON || api.Message != "ServiceEntry default/nacos-known-gone not found" {
 		t.Errorf("the runtime's JSON 404: %v (%+v), want ErrNotFound with its message", err, api)

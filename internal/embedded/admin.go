@@ -35,7 +35,7 @@ import (
 //	GET  /v1/logs?workload=NAME&namespace=NS&replica=N&tail=N&follow=true   replica logs (text)
 //	GET  /v1/services     Services with their endpoints
 //	GET  /v1/serviceentries          the ServiceEntries routed by
-//	DELETE /v1/serviceentries/{ns}/{name}   forgets one: 200 {deleted}, 404 unknown
+//	DELETE /v1/serviceentries/{ns}/{name}[?nacosService=NS/GROUP/NAME]   forgets one: 200 {deleted}, 404 unknown, 409 no longer fix's for that Nacos service
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
 //	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
@@ -72,7 +72,7 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
 	mux.HandleFunc("GET /v1/serviceentries", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.ServiceEntries()) })
 	mux.HandleFunc("DELETE /v1/serviceentries/{ns}/{name}", func(w http.ResponseWriter, req *http.Request) {
-		ref, err := r.DeleteServiceEntry(req.PathValue("ns"), req.PathValue("name"))
+		ref, err := r.DeleteServiceEntry(req.PathValue("ns"), req.PathValue("name"), req.URL.Query().Get("nacosService"))
 		if err != nil {
 			writeJSON(w, errorStatus(err), adminapi.ErrorBody{Error: err.Error()})
 			return

@@ -20,6 +20,7 @@ import (
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
+	"github.com/graylane/graylane/internal/nacosscan"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -88,16 +89,31 @@ func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 // routing again: its hosts and addresses stop resolving through it for
 // new requests. A *NotFoundError when there is none. Other kinds are not
 // deleted: only ServiceEntries (graylane nacos fix's stale ones) need it.
+//
+// With nacosService (NAMESPACE/GROUP/NAME) the delete is conditional, as
+// fix's on a cluster (preconditions on what it read): only an entry still
+// made by fix (nacosscan.IsManaged) for that Nacos service is deleted; one
+// taken over or applied again for another service since is kept, a
+// *RefusedError saying why. "" deletes whatever is there.
+//
 // Lanes that fail to compile do not keep the entry routed (nor fail the
 // delete): as LaneCommand does, their error is logged, their last compile
 // stays in use, without the entry, and the routing is compiled again.
-func (r *Runtime) DeleteServiceEntry(ns, name string) (string, error) {
+func (r *Runtime) DeleteServiceEntry(ns, name, nacosService string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ref := "ServiceEntry " + ns + "/" + name
-	if !r.store.remove("networking.istio.io/ServiceEntry/" + ns + "/" + name) {
+	key := "networking.istio.io/ServiceEntry/" + ns + "/" + name
+	o, ok := r.store.objects[key]
+	if !ok {
 		return "", &NotFoundError{Object: ref}
 	}
+	if nacosService != "" {
+		if err := stillNacosEntry(o, nacosService); err != nil {
+			return "", &RefusedError{Object: ref, Err: err}
+		}
+	}
+	r.store.remove(key)
 	if err := r.recompileLanes(); err != nil {
 		r.log.Error("lane", "err", err)
 		r.compiled = slices.DeleteFunc(slices.Clone(r.compiled), func(o *manifest.Object) bool {
@@ -109,6 +125,24 @@ func (r *Runtime) DeleteServiceEntry(ns, name string) (string, error) {
 	r.saveState()
 	r.log.Info("deleted", "object", ref)
 	return ref, nil
+}
+
+// stillNacosEntry says why the stored ServiceEntry o is no longer the one
+// graylane nacos fix made for nacosService: its managed-by label or its
+// graylane.io/nacos-service annotation changed.
+func stillNacosEntry(o *manifest.Object, nacosService string) error {
+	se, ok := o.Typed.(*networkingv1.ServiceEntry)
+	if !ok {
+		return errors.New("not a ServiceEntry")
+	}
+	got := nacosscan.NacosServiceOf(se.Labels, se.Annotations)
+	switch {
+	case got == "":
+		return errors.New("taken over: its app.kubernetes.io/managed-by label or graylane.io/nacos-service annotation is no longer nacos fix's")
+	case got != nacosService:
+		return fmt.Errorf("applied again for Nacos service %s, not %s", got, nacosService)
+	}
+	return nil
 }
 
 // routeInput is the routing compiler's input from the stored objects,

@@ -335,7 +335,7 @@ func deleteServiceEntry(t *testing.T, r *running, port string) {
 	t.Helper()
 	ctx := context.Background()
 	admin := adminapi.New(adminapi.Admin(r.rt.Addr()))
-	del, err := admin.DeleteServiceEntry(ctx, "default", "nacos-order-legacy")
+	del, err := admin.DeleteServiceEntry(ctx, "default", "nacos-order-legacy", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func deleteServiceEntry(t *testing.T, r *running, port string) {
 		t.Errorf("PassthroughCluster series after the delete (-want +got):\n%s", diff)
 	}
 	for _, name := range []string{"nacos-order-legacy", "order"} {
-		_, err := admin.DeleteServiceEntry(ctx, "default", name)
+		_, err := admin.DeleteServiceEntry(ctx, "default", name, "")
 		if !errors.Is(err, adminapi.ErrNotFound) {
 			t.Errorf("DELETE default/%s: %v, want 404", name, err)
 		}
@@ -422,7 +422,7 @@ spec:
 		t.Fatal("the lanes compile with a member of no Service: want them failing for this test")
 	}
 
-	del, err := admin.DeleteServiceEntry(ctx, "default", "nacos-order-legacy")
+	del, err := admin.DeleteServiceEntry(ctx, "default", "nacos-order-legacy", "")
 	if err != nil || del.Deleted != "ServiceEntry default/nacos-order-legacy" {
 		t.Fatalf("DELETE while the lanes fail: %+v, %v; want it deleted", del, err)
 	}
@@ -431,5 +431,62 @@ spec:
 	}
 	if code, body := r.get(t, true, "order-legacy.nacos:"+port); code != http.StatusServiceUnavailable || strings.Contains(body, "order(v2)") {
 		t.Errorf("order-legacy.nacos after the delete: %d %q, want 503 and not the replica", code, body)
+	}
+}
+
+// TestServiceEntryDeleteOnlyAsRead: DELETE
+// /v1/serviceentries/{ns}/{name}?nacosService=NS/GROUP/NAME deletes the
+// entry only while it is still the one nacos fix made for that Nacos
+// service; one applied again for another service, or taken over (its
+// managed-by label gone), is kept with 409 saying why, as a cluster's
+// delete preconditions keep it.
+func TestServiceEntryDeleteOnlyAsRead(t *testing.T) {
+	r := start(t, nil)
+	ctx := context.Background()
+	admin := adminapi.New(adminapi.Admin(r.rt.Addr()))
+	entry := func(labels, nacos string) string {
+		return fmt.Sprintf(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata:
+  name: nacos-pg
+  namespace: default
+  labels: {%s}
+  annotations: {graylane.io/nacos-service: %s}
+spec:
+  hosts: [pg.nacos]
+  ports: [{number: 5432, name: http-5432, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 192.0.2.7}]
+`, labels, nacos)
+	}
+	const fixLabel = "app.kubernetes.io/managed-by: graylane"
+	tests := []struct {
+		name, applied, nacosService string
+		wantErr                     string // "": deleted
+	}{
+		{"applied again for another Nacos service", entry(fixLabel, "public/DEFAULT_GROUP/pg2"), "public/DEFAULT_GROUP/pg",
+			"ServiceEntry default/nacos-pg: applied again for Nacos service public/DEFAULT_GROUP/pg2, not public/DEFAULT_GROUP/pg"},
+		{"taken over: managed-by label changed", entry("app.kubernetes.io/managed-by: helm", "public/DEFAULT_GROUP/pg"), "public/DEFAULT_GROUP/pg",
+			"ServiceEntry default/nacos-pg: taken over"},
+		{"still fix's entry for the service", entry(fixLabel, "public/DEFAULT_GROUP/pg"), "public/DEFAULT_GROUP/pg", ""},
+	}
+	for _, tc := range tests {
+		if _, err := admin.Apply(ctx, "entry.yaml", []byte(tc.applied)); err != nil {
+			t.Fatalf("%s: apply: %v", tc.name, err)
+		}
+		_, err := admin.DeleteServiceEntry(ctx, "default", "nacos-pg", tc.nacosService)
+		ses, lerr := admin.ServiceEntries(ctx)
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		var api *adminapi.APIError
+		switch {
+		case tc.wantErr == "" && (err != nil || len(ses) != 0):
+			t.Errorf("%s: %v, %d entries left; want it deleted", tc.name, err, len(ses))
+		case tc.wantErr != "" && (!errors.Is(err, adminapi.ErrConflict) || !errors.As(err, &api) || !strings.HasPrefix(api.Message, tc.wantErr)):
+			t.Errorf("%s: %v, want 409 %q", tc.name, err, tc.wantErr)
+		case tc.wantErr != "" && len(ses) != 1:
+			t.Errorf("%s: %d entries after a refused delete, want it kept", tc.name, len(ses))
+		}
 	}
 }

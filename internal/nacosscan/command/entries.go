@@ -176,12 +176,15 @@ func applyCluster(ctx context.Context, cfg *rest.Config, ses []*networkingv1.Ser
 // *adminapi.Client).
 type applier interface {
 	Apply(ctx context.Context, name string, manifests []byte) (adminapi.ApplyResult, error)
-	DeleteServiceEntry(ctx context.Context, ns, name string) (adminapi.DeleteResult, error)
+	DeleteServiceEntry(ctx context.Context, ns, name, nacosService string) (adminapi.DeleteResult, error)
 }
 
 // deleteLocal deletes the stale ServiceEntries from a running `graylane
-// up` (DELETE /v1/serviceentries/{ns}/{name}): its routing forgets their
-// hosts. One it no longer has (404) is gone. A failed delete does not
+// up` (DELETE /v1/serviceentries/{ns}/{name}?nacosService=...): its
+// routing forgets their hosts. Each only as fix read it, as on a cluster:
+// one the runtime no longer holds as fix's entry for the same Nacos
+// service - taken over, or applied again - is not deleted (409), reported
+// as kept. One it no longer has (404) is gone. A failed delete does not
 // stop the others: their errors are joined. The runtime has no dry run:
 // with dryRun nothing is sent (the stale entries are only reported).
 func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
@@ -192,8 +195,11 @@ func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, 
 	var errs []error
 	for _, se := range stale {
 		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
-		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name)
+		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name, se.NacosService)
+		var api *adminapi.APIError
 		switch {
+		case errors.Is(err, adminapi.ErrConflict) && errors.As(err, &api):
+			r.Action, r.Message = EntryKept, fmt.Sprintf("changed since fix read it (%s): not deleted", api.Message)
 		case errors.Is(err, adminapi.ErrNotFound):
 			r.Action = EntryGone
 		case err != nil:

@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/embedded"
 	"github.com/graylane/graylane/internal/nacosclient"
 	"github.com/graylane/graylane/internal/nacosscan"
+	"github.com/graylane/graylane/internal/nacosserver"
 )
 
 // startRuntime runs a real embedded runtime (what `graylane up` runs)
@@ -125,6 +127,49 @@ func TestFixApplyServiceEntriesLocal(t *testing.T) {
 	}
 	if res, _ := fix(t, o); len(res.StaleServiceEntries) != 0 {
 		t.Errorf("a run after the delete: stale %v, want none", staleRefs(res))
+	}
+	staleTakenOverLocal(t, srv, rt, o, portN)
+}
+
+// staleTakenOverLocal: pg comes back and leaves again; someone takes its
+// entry over (applies it without fix's managed-by label) between fix's
+// read and its delete. The runtime refuses the delete (409: not as fix
+// read it), reported as kept, as the preconditions on a cluster keep it.
+func staleTakenOverLocal(t *testing.T, srv *nacosserver.Server, rt *adminapi.Client, o FixOptions, port int) {
+	t.Helper()
+	register(t, srv, "pg", "127.0.0.1", port)
+	fix(t, o)
+	deregister(t, srv, "pg", "127.0.0.1", port)
+	o.beforeDelete = func() {
+		ses, err := rt.ServiceEntries(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(ses, func(se *networkingv1.ServiceEntry) bool { return se.Name == "nacos-pg" })
+		if i < 0 {
+			t.Fatalf("no nacos-pg in the runtime to take over")
+		}
+		delete(ses[i].Labels, "app.kubernetes.io/managed-by")
+		body, err := encodeEntries(ses[i : i+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.Apply(context.Background(), "platform-team", body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, text := fix(t, o)
+	var kept []EntryResult
+	for _, a := range res.ServiceEntriesApplied {
+		if a.Name == "nacos-pg" {
+			kept = append(kept, a)
+		}
+	}
+	if len(kept) != 1 || kept[0].Action != EntryKept || !strings.Contains(kept[0].Message, "changed since fix read it") || !strings.Contains(kept[0].Message, "taken over") {
+		t.Errorf("the entry taken over: %+v, want kept, its message saying it changed (taken over):\n%s", kept, text)
+	}
+	if !slices.Contains(runtimeEntries(t, rt), "default/nacos-pg") {
+		t.Errorf("the runtime deleted the entry taken over: %v", runtimeEntries(t, rt))
 	}
 }
 
