@@ -11,14 +11,15 @@ import (
 
 // The proxy listeners parse the common HTTP/1.1 message heads themselves:
 // a request or response line and header fields with CRLF line ends, a
-// Content-Length (or no body), no transfer coding. The parsers below are
-// pure functions over the head's text; the fields they return are
-// substrings of it, so a request costs one allocation (the head as a
-// string) instead of net/http's dozen. Anything else - chunked or
-// unknown-length bodies, Expect, Upgrade, obsolete line folding, bare LF
-// line ends, odd request targets, HTTP/1.0 - is "not simple": a request
-// goes to the slow path (reqreader.go), which answers 400 or reads it, a
-// response to net/http. Either way the request's framing is decided by
+// Content-Length (or no body), no transfer coding (but a response's
+// chunked alone). The parsers below are pure functions over the head's
+// text; the fields they return are substrings of it, so a request costs
+// one allocation (the head as a string) instead of net/http's dozen.
+// Anything else - a chunked request, unknown-length bodies, Expect,
+// Upgrade, obsolete line folding, bare LF line ends, odd request targets,
+// HTTP/1.0 - is "not simple": a request goes to the slow path
+// (reqreader.go), which answers 400 or reads it, a response to net/http
+// (the goroutine path reads a chunked answer's body with net/http too). Either way the request's framing is decided by
 // decideFraming (framing.go).
 
 // headField is one header line: the canonical name and the value without

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -57,10 +58,12 @@ type memberKey struct {
 type memberList struct {
 	pods []*pod
 	next atomic.Uint64
-	// names are the DNS names the list resolved, at the sum gen of their
-	// generations (dnsMembers).
+	// A list of DNS names (dnsMembers): the names, the dnsHosts change
+	// count it was built at, and when (unix ns) its names are next to be
+	// looked up, which resolves them again when due.
 	names []string
 	gen   uint64
+	due   atomic.Int64
 }
 
 // endpoints returns the pods behind a Service host whose labels carry the
@@ -85,15 +88,16 @@ func (c *config) endpoints(host, subset string, labels map[string]string) *membe
 			}
 		}
 	}
-	return c.cacheMembers(key, m)
+	return c.cacheMembers(key, m, nil)
 }
 
 // cacheMembers keeps m as the member list of key in this snapshot, unless
-// another request did first: that one is returned.
-func (c *config) cacheMembers(key memberKey, m *memberList) *memberList {
+// another request did first (a list other than replace, the one m is
+// built to replace): that one is returned.
+func (c *config) cacheMembers(key memberKey, m, replace *memberList) *memberList {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if prev := c.members[key]; prev != nil {
+	if prev := c.members[key]; prev != nil && prev != replace {
 		return prev
 	}
 	if c.members == nil {
@@ -145,21 +149,32 @@ func (c *config) entryMembers(x *route.External, authority string, port uint32, 
 	if m != nil {
 		return m
 	}
-	return c.cacheMembers(key, c.addressMembers(x.Endpoints(authority, port, labels)))
+	return c.cacheMembers(key, c.addressMembers(x.Endpoints(authority, port, labels)), nil)
 }
 
 // dnsMembers are entryMembers for resolution DNS: each endpoint named by
 // DNS is a member per address the name resolves to (dnsHosts), cached
 // until one of the names resolves to other addresses.
 func (c *config) dnsMembers(key memberKey, x *route.External, authority string, port uint32, labels map[string]string) *memberList {
+	d := c.dns
 	c.mu.RLock()
 	m := c.members[key]
 	c.mu.RUnlock()
-	if m != nil && c.dns.gen(m.names) == m.gen {
-		return m
+	if m != nil && m.gen == d.changes.Load() {
+		now := time.Now().UnixNano()
+		if now < m.due.Load() {
+			return m
+		}
+		m.due.Store(now + int64(d.refresh))
+		for _, n := range m.names {
+			d.lookup(n) // resolved again in the background
+		}
+		if m.gen == d.changes.Load() {
+			return m
+		}
 	}
+	gen := d.changes.Load() // before the lookups: a change meanwhile builds again
 	var names []string
-	var gen uint64
 	var eps []route.Endpoint
 	for _, e := range x.Endpoints(authority, port, labels) {
 		host, p, err := net.SplitHostPort(e.Address)
@@ -167,8 +182,8 @@ func (c *config) dnsMembers(key memberKey, x *route.External, authority string, 
 			eps = append(eps, e)
 			continue
 		}
-		addrs, g := c.dns.lookup(host)
-		names, gen = append(names, host), gen+g
+		names = append(names, host)
+		addrs := d.lookup(host)
 		if len(addrs) == 0 {
 			eps = append(eps, e) // never resolved: dialled by name
 			continue
@@ -177,15 +192,10 @@ func (c *config) dnsMembers(key memberKey, x *route.External, authority string, 
 			eps = append(eps, route.Endpoint{Address: net.JoinHostPort(a, p), Labels: e.Labels})
 		}
 	}
-	m = c.addressMembers(eps)
-	m.names, m.gen = names, gen
-	c.mu.Lock()
-	if c.members == nil {
-		c.members = map[memberKey]*memberList{}
-	}
-	c.members[key] = m
-	c.mu.Unlock()
-	return m
+	next := c.addressMembers(eps)
+	next.names, next.gen = names, gen
+	next.due.Store(time.Now().UnixNano() + int64(d.refresh))
+	return c.cacheMembers(key, next, m)
 }
 
 // passthroughMembers is the original destination of a request for a host

@@ -5,6 +5,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,8 +29,12 @@ const dnsTimeout = 5 * time.Second
 type dnsHosts struct {
 	resolver *net.Resolver
 	refresh  time.Duration
-	mu       sync.Mutex
-	names    map[string]*dnsName
+	// changes counts the changes of any name's addresses: a member list
+	// built at another count is built again.
+	changes atomic.Uint64
+	mu      sync.Mutex
+	ctx     context.Context // ends the resolutions under way (Runtime.Run's)
+	names   map[string]*dnsName
 }
 
 // dnsName is one name's last resolution.
@@ -37,7 +42,6 @@ type dnsName struct {
 	addrs []string  // IPv4 addresses, sorted
 	at    time.Time // when it was last resolved (or tried)
 	busy  bool      // a resolution runs
-	gen   uint64    // counts the changes of addrs
 }
 
 func newDNSHosts(resolver *net.Resolver, refresh time.Duration) *dnsHosts {
@@ -47,44 +51,41 @@ func newDNSHosts(resolver *net.Resolver, refresh time.Duration) *dnsHosts {
 	if refresh <= 0 {
 		refresh = dnsRefresh
 	}
-	return &dnsHosts{resolver: resolver, refresh: refresh, names: map[string]*dnsName{}}
+	return &dnsHosts{resolver: resolver, refresh: refresh, ctx: context.Background(), names: map[string]*dnsName{}}
 }
 
-// lookup returns name's addresses and their generation: as last
-// resolved, resolving the name first when it never was, and again in the
-// background when it was a refresh ago.
-func (d *dnsHosts) lookup(name string) ([]string, uint64) {
+// run has the resolutions end with ctx.
+func (d *dnsHosts) run(ctx context.Context) {
+	d.mu.Lock()
+	d.ctx = ctx
+	d.mu.Unlock()
+}
+
+// lookup returns name's addresses as last resolved, resolving the name
+// first when it never was, and again in the background when it was a
+// refresh ago.
+func (d *dnsHosts) lookup(name string) []string {
 	d.mu.Lock()
 	n := d.names[name]
 	if n == nil {
 		n = &dnsName{busy: true}
 		d.names[name] = n
+		ctx := d.ctx
 		d.mu.Unlock()
-		d.resolve(name, n)
+		d.resolve(ctx, name, n)
 		d.mu.Lock()
 	} else if !n.busy && time.Since(n.at) >= d.refresh {
 		n.busy = true
-		go d.resolve(name, n)
+		go d.resolve(d.ctx, name, n)
 	}
-	addrs, gen := n.addrs, n.gen
+	addrs := n.addrs
 	d.mu.Unlock()
-	return addrs, gen
-}
-
-// gen is the sum of the generations of names, resolving them as lookup
-// does.
-func (d *dnsHosts) gen(names []string) uint64 {
-	var g uint64
-	for _, n := range names {
-		_, ng := d.lookup(n)
-		g += ng
-	}
-	return g
+	return addrs
 }
 
 // resolve resolves name into n.
-func (d *dnsHosts) resolve(name string, n *dnsName) {
-	ctx, cancel := context.WithTimeout(context.Background(), dnsTimeout)
+func (d *dnsHosts) resolve(ctx context.Context, name string, n *dnsName) {
+	ctx, cancel := context.WithTimeout(ctx, dnsTimeout)
 	ips, err := d.resolver.LookupIP(ctx, "ip4", name)
 	cancel()
 	var addrs []string
@@ -98,6 +99,6 @@ func (d *dnsHosts) resolve(name string, n *dnsName) {
 	n.busy, n.at = false, time.Now()
 	if err == nil && len(addrs) > 0 && !slices.Equal(addrs, n.addrs) {
 		n.addrs = addrs
-		n.gen++
+		d.changes.Add(1)
 	}
 }

@@ -203,6 +203,7 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 // workload is ready.
 func (r *Runtime) Run(ctx context.Context, ready func(gateway, admin, client string)) error {
 	r.ctx = ctx
+	r.dns.run(ctx)
 	if os.Getenv("GOGC") == "" {
 		// The proxies allocate per request and keep little: collecting
 		// less often costs a little memory and saves CPU on every hop.
