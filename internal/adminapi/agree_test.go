@@ -255,6 +255,22 @@ func TestClientAgreesWithRuntime(t *testing.T) {
 	_, err = c.Apply(ctx, "bad.yaml", []byte("kind: Deployment\napiVersion: apps/v1\nspec: {replicas: 1}\n"))
 	wantStatus(t, "apply a bad manifest", err, http.StatusBadRequest, adminapi.ErrBadRequest, `bad.yaml:1: missing required field "metadata.name"`)
 
+	// DELETE /v1/serviceentries/{ns}/{name}: a ServiceEntry applied,
+	// deleted, gone; only as read (409) when the Nacos service differs.
+	const entry = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: db, namespace: logs}\n" +
+		"spec:\n  hosts: [db.example.com]\n  ports: [{number: 5432, name: tcp, protocol: TCP}]\n  resolution: DNS\n"
+	if _, err := c.Apply(ctx, "entry.yaml", []byte(entry)); err != nil {
+		t.Fatalf("apply a ServiceEntry: %v", err)
+	}
+	_, err = c.DeleteServiceEntry(ctx, "logs", "db", "public/DEFAULT_GROUP/db")
+	wantStatus(t, "delete a ServiceEntry fix did not make", err, http.StatusConflict, adminapi.ErrConflict, "")
+	del, err := c.DeleteServiceEntry(ctx, "logs", "db", "")
+	if diff := cmp.Diff(adminapi.DeleteResult{Deleted: "ServiceEntry logs/db"}, del); err != nil || diff != "" {
+		t.Errorf("delete a ServiceEntry: %v (-want +got):\n%s", err, diff)
+	}
+	_, err = c.DeleteServiceEntry(ctx, "logs", "db", "")
+	wantStatus(t, "delete it again", err, http.StatusNotFound, adminapi.ErrNotFound, "logs/db")
+
 	// GET /readyz: hello is not ready, with its state.
 	rd := agree(t, "readyz with hello", func() adminapi.Readiness { return adminapi.Readiness{NotReady: rt.NotReady()} }, c.Ready)
 	if len(rd.NotReady) != 1 || !strings.HasPrefix(rd.NotReady[0], "hello-") {
