@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/analysis"
@@ -255,15 +256,29 @@ func TestClientAgreesWithRuntime(t *testing.T) {
 	_, err = c.Apply(ctx, "bad.yaml", []byte("kind: Deployment\napiVersion: apps/v1\nspec: {replicas: 1}\n"))
 	wantStatus(t, "apply a bad manifest", err, http.StatusBadRequest, adminapi.ErrBadRequest, `bad.yaml:1: missing required field "metadata.name"`)
 
+	// GET /v1/serviceentries: each with the runtime's resourceVersion.
 	// DELETE /v1/serviceentries/{ns}/{name}: a ServiceEntry applied,
-	// deleted, gone; only as read (409) when the Nacos service differs.
+	// deleted, gone; only as read (409) once it changed since that version.
 	const entry = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: db, namespace: logs}\n" +
 		"spec:\n  hosts: [db.example.com]\n  ports: [{number: 5432, name: tcp, protocol: TCP}]\n  resolution: DNS\n"
 	if _, err := c.Apply(ctx, "entry.yaml", []byte(entry)); err != nil {
 		t.Fatalf("apply a ServiceEntry: %v", err)
 	}
-	_, err = c.DeleteServiceEntry(ctx, "logs", "db", "public/DEFAULT_GROUP/db")
-	wantStatus(t, "delete a ServiceEntry fix did not make", err, http.StatusConflict, adminapi.ErrConflict, "")
+	versions := agree(t, "GET /v1/serviceentries", func() []string { return entryVersions(rt.ServiceEntries()) },
+		func(ctx context.Context) ([]string, error) {
+			ses, err := c.ServiceEntries(ctx)
+			return entryVersions(ses), err
+		})
+	_, read, _ := strings.Cut(versions[0], "@")
+	if len(versions) != 1 || !strings.HasPrefix(versions[0], "logs/db@") || read == "" {
+		t.Fatalf("ServiceEntries: %q, want logs/db with a resourceVersion", versions)
+	}
+	if _, err := c.Apply(ctx, "entry.yaml", []byte(strings.Replace(entry, "5432", "5433", 1))); err != nil {
+		t.Fatalf("apply the ServiceEntry changed: %v", err)
+	}
+	_, err = c.DeleteServiceEntry(ctx, "logs", "db", read)
+	wantStatus(t, "delete a ServiceEntry changed since it was read", err, http.StatusConflict, adminapi.ErrConflict,
+		"ServiceEntry logs/db: changed since it was read (resourceVersion "+read+", now ")
 	del, err := c.DeleteServiceEntry(ctx, "logs", "db", "")
 	if diff := cmp.Diff(adminapi.DeleteResult{Deleted: "ServiceEntry logs/db"}, del); err != nil || diff != "" {
 		t.Errorf("delete a ServiceEntry: %v (-want +got):\n%s", err, diff)
@@ -363,6 +378,15 @@ func TestClientAgreesWithRuntime(t *testing.T) {
 	}
 	_, err = c.Kill(ctx, "shop", "nope")
 	wantStatus(t, "kill an unknown replica", err, http.StatusNotFound, adminapi.ErrNotFound, "no such replica")
+}
+
+// entryVersions names ServiceEntries as "namespace/name@resourceVersion".
+func entryVersions(ses []*networkingv1.ServiceEntry) []string {
+	out := []string{}
+	for _, se := range ses {
+		out = append(out, se.Namespace+"/"+se.Name+"@"+se.ResourceVersion)
+	}
+	return out
 }
 
 // An admin address where nothing listens: the error says what to check.

@@ -15,7 +15,7 @@
 //	POST /v1/workloads/{ns}/{name}/kill            Client.Kill
 //	GET  /v1/logs?workload=NAME&...                Client.Logs
 //	GET  /v1/serviceentries                        Client.ServiceEntries
-//	DELETE /v1/serviceentries/{ns}/{name}?nacosService=NS/GROUP/NAME   Client.DeleteServiceEntry
+//	DELETE /v1/serviceentries/{ns}/{name}?resourceVersion=N   Client.DeleteServiceEntry
 //	GET  /v1/services                              Client.Services
 //	GET  /v1/routes                                Client.Routes
 //	GET  /v1/rollouts                              Client.Rollouts
@@ -158,22 +158,22 @@ func (c *Client) ServiceEntries(ctx context.Context) ([]*networkingv1.ServiceEnt
 }
 
 // DeleteServiceEntry is DELETE
-// /v1/serviceentries/{ns}/{name}?nacosService=NS/GROUP/NAME: the runtime
-// forgets that ServiceEntry and compiles its routing again, so its hosts
-// and addresses no longer resolve through it. With nacosService (not "")
-// only while the entry is still the one nacos fix made for that Nacos
-// service (graylane.io/nacos-service, app.kubernetes.io/managed-by:
-// graylane): else 409 (ErrConflict), the message saying what changed. 404
-// (ErrNotFound) when it has no such ServiceEntry. A runtime of an older
-// graylane has no such route: its 404 is not the runtime's JSON ErrorBody
-// but Go's plain "404 page not found", an error (not ErrNotFound) saying
-// so.
-func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name, nacosService string) (DeleteResult, error) {
+// /v1/serviceentries/{ns}/{name}?resourceVersion=N: the runtime forgets
+// that ServiceEntry and compiles its routing again, so its hosts and
+// addresses no longer resolve through it. With resourceVersion (not "",
+// the metadata.resourceVersion ServiceEntries answered) only while the
+// entry is as it was read: one created or changed since is kept, 409
+// (ErrConflict) "changed since it was read (resourceVersion N, now M)".
+// 404 (ErrNotFound) when it has no such ServiceEntry. A runtime of an
+// older graylane has no such route: its 404 is not the runtime's JSON
+// ErrorBody but Go's plain "404 page not found", an error (not
+// ErrNotFound) saying so.
+func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name, resourceVersion string) (DeleteResult, error) {
 	var out DeleteResult
 	path := "/v1/serviceentries/" + url.PathEscape(ns) + "/" + url.PathEscape(name)
 	query := ""
-	if nacosService != "" {
-		query = "?" + url.Values{"nacosService": {nacosService}}.Encode()
+	if resourceVersion != "" {
+		query = "?" + url.Values{"resourceVersion": {resourceVersion}}.Encode()
 	}
 	err := c.send(ctx, http.MethodDelete, path+query, "", nil, &out)
 	if api := (*APIError)(nil); errors.As(err, &api) && api.Status == http.StatusNotFound && !api.JSON {

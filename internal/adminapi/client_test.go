@@ -28,7 +28,7 @@ func TestDeleteServiceEntryOlderRuntime(t *testing.T) {
 	c := adminapi.New(srv.URL)
 	ctx := context.Background()
 
-	_, err := c.DeleteServiceEntry(ctx, "default", "nacos-pg", "public/DEFAULT_GROUP/pg")
+	_, err := c.DeleteServiceEntry(ctx, "default", "nacos-pg", "7")
 	switch {
 	case err == nil:
 		t.Fatal("DeleteServiceEntry against a runtime without the route: no error")

@@ -34,8 +34,8 @@ import (
 //	POST /v1/workloads/{ns}/{name}/kill   ends a replica as SIGKILL would
 //	GET  /v1/logs?workload=NAME&namespace=NS&replica=N&tail=N&follow=true   replica logs (text)
 //	GET  /v1/services     Services with their endpoints
-//	GET  /v1/serviceentries          the ServiceEntries routed by
-//	DELETE /v1/serviceentries/{ns}/{name}[?nacosService=NS/GROUP/NAME]   forgets one: 200 {deleted}, 404 unknown, 409 no longer fix's for that Nacos service
+//	GET  /v1/serviceentries          the ServiceEntries routed by, with their resourceVersion
+//	DELETE /v1/serviceentries/{ns}/{name}[?resourceVersion=N]   forgets one: 200 {deleted}, 404 unknown, 409 changed since version N
 //	GET  /v1/routes       virtual hosts per source (mesh, gateways)
 //	GET  /v1/rollouts     Rollouts: phase, step, weights, replicas
 //	POST /v1/rollouts/{ns}/{name}/{promote|promote-full|abort|retry|pause|resume}
@@ -72,7 +72,7 @@ func (r *Runtime) adminHandler() http.Handler {
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.Services()) })
 	mux.HandleFunc("GET /v1/serviceentries", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, r.ServiceEntries()) })
 	mux.HandleFunc("DELETE /v1/serviceentries/{ns}/{name}", func(w http.ResponseWriter, req *http.Request) {
-		ref, err := r.DeleteServiceEntry(req.PathValue("ns"), req.PathValue("name"), req.URL.Query().Get("nacosService"))
+		ref, err := r.DeleteServiceEntry(req.PathValue("ns"), req.PathValue("name"), req.URL.Query().Get("resourceVersion"))
 		if err != nil {
 			writeJSON(w, errorStatus(err), adminapi.ErrorBody{Error: err.Error()})
 			return
@@ -217,7 +217,9 @@ func (r *Runtime) podStatus(p *pod) adminapi.PodStatus {
 }
 
 // ServiceEntries lists the ServiceEntries the runtime routes by (applied
-// or loaded), each with its namespace, sorted by namespace/name.
+// or loaded), each with its namespace and, for one in the store, its
+// resourceVersion (the store's version of it: a delete can be made
+// conditional on it), sorted by namespace/name.
 func (r *Runtime) ServiceEntries() []*networkingv1.ServiceEntry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -226,6 +228,9 @@ func (r *Runtime) ServiceEntries() []*networkingv1.ServiceEntry {
 		if se, ok := o.Typed.(*networkingv1.ServiceEntry); ok {
 			c := se.DeepCopy()
 			c.Namespace = o.Namespace
+			if v, ok := r.store.version[objectKey(o)]; ok {
+				c.ResourceVersion = strconv.FormatUint(v, 10)
+			}
 			out = append(out, c)
 		}
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/graylane/graylane/internal/expand"
 	"github.com/graylane/graylane/internal/lane"
 	"github.com/graylane/graylane/internal/manifest"
-	"github.com/graylane/graylane/internal/nacosscan"
 	"github.com/graylane/graylane/internal/route"
 )
 
@@ -90,28 +89,34 @@ func (r *Runtime) Apply(set *manifest.Set) (*adminapi.ApplyResult, error) {
 // new requests. A *NotFoundError when there is none. Other kinds are not
 // deleted: only ServiceEntries (graylane nacos fix's stale ones) need it.
 //
-// With nacosService (NAMESPACE/GROUP/NAME) the delete is conditional, as
-// fix's on a cluster (preconditions on what it read): only an entry still
-// made by fix (nacosscan.IsManaged) for that Nacos service is deleted; one
-// taken over or applied again for another service since is kept, a
-// *RefusedError saying why. "" deletes whatever is there.
+// With resourceVersion (the metadata.resourceVersion ServiceEntries
+// answered) the delete is conditional, as a Kubernetes delete with that
+// precondition: an entry created or changed since - taken over, applied
+// again, even with the same Nacos service - is kept, a *RefusedError
+// saying so. "" deletes whatever is there; a resourceVersion that is no
+// number is bad input.
 //
 // Lanes that fail to compile do not keep the entry routed (nor fail the
 // delete): as LaneCommand does, their error is logged, their last compile
 // stays in use, without the entry, and the routing is compiled again.
-func (r *Runtime) DeleteServiceEntry(ns, name, nacosService string) (string, error) {
+func (r *Runtime) DeleteServiceEntry(ns, name, resourceVersion string) (string, error) {
+	var want uint64
+	if resourceVersion != "" {
+		v, err := strconv.ParseUint(resourceVersion, 10, 64)
+		if err != nil {
+			return "", fmt.Errorf("resourceVersion %q: want a number (a ServiceEntry's metadata.resourceVersion in GET /v1/serviceentries)", resourceVersion)
+		}
+		want = v
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ref := "ServiceEntry " + ns + "/" + name
 	key := "networking.istio.io/ServiceEntry/" + ns + "/" + name
-	o, ok := r.store.objects[key]
-	if !ok {
+	if _, ok := r.store.objects[key]; !ok {
 		return "", &NotFoundError{Object: ref}
 	}
-	if nacosService != "" {
-		if err := stillNacosEntry(o, nacosService); err != nil {
-			return "", &RefusedError{Object: ref, Err: err}
-		}
+	if now := r.store.version[key]; resourceVersion != "" && now != want {
+		return "", &RefusedError{Object: ref, Err: fmt.Errorf("changed since it was read (resourceVersion %d, now %d)", want, now)}
 	}
 	r.store.remove(key)
 	if err := r.recompileLanes(); err != nil {
@@ -125,24 +130,6 @@ func (r *Runtime) DeleteServiceEntry(ns, name, nacosService string) (string, err
 	r.saveState()
 	r.log.Info("deleted", "object", ref)
 	return ref, nil
-}
-
-// stillNacosEntry says why the stored ServiceEntry o is no longer the one
-// graylane nacos fix made for nacosService: its managed-by label or its
-// graylane.io/nacos-service annotation changed.
-func stillNacosEntry(o *manifest.Object, nacosService string) error {
-	se, ok := o.Typed.(*networkingv1.ServiceEntry)
-	if !ok {
-		return errors.New("not a ServiceEntry")
-	}
-	got := nacosscan.NacosServiceOf(se.Labels, se.Annotations)
-	switch {
-	case got == "":
-		return errors.New("taken over: its app.kubernetes.io/managed-by label or graylane.io/nacos-service annotation is no longer nacos fix's")
-	case got != nacosService:
-		return fmt.Errorf("applied again for Nacos service %s, not %s", got, nacosService)
-	}
-	return nil
 }
 
 // routeInput is the routing compiler's input from the stored objects,

@@ -186,6 +186,10 @@ func New(opts Options, log *slog.Logger) (*Runtime, error) {
 	}
 	r := &Runtime{opts: opts, log: log, images: images, exe: exe, metrics: newMetrics(), store: newStore(),
 		workloads: map[string]*workload{}, rolloutPods: map[string]*rolloutPods{}, rolloutWake: make(chan struct{}, 1), gatewayLs: map[uint32]*listener{}, notes: map[string]bool{}, wake: make(chan struct{}, 1), started: make(chan struct{}), events: make(chan struct{})}
+	// resourceVersions go on from the start time in microseconds: one
+	// read before a restart is not given again to an object changed
+	// after it (versions are raised far less often than every µs).
+	r.store.lastVersion = uint64(time.Now().UnixMicro())
 	r.release = newReleases(r)
 	r.progress = &progress{r: r, log: log, console: opts.Console}
 	if sharedSamples {

@@ -434,59 +434,96 @@ spec:
 	}
 }
 
-// TestServiceEntryDeleteOnlyAsRead: DELETE
-// /v1/serviceentries/{ns}/{name}?nacosService=NS/GROUP/NAME deletes the
-// entry only while it is still the one nacos fix made for that Nacos
-// service; one applied again for another service, or taken over (its
-// managed-by label gone), is kept with 409 saying why, as a cluster's
-// delete preconditions keep it.
+// TestServiceEntryDeleteOnlyAsRead: GET /v1/serviceentries gives each
+// entry the store's resourceVersion, raised when the entry is created or
+// changed (not by an unchanged apply), and DELETE
+// /v1/serviceentries/{ns}/{name}?resourceVersion=N deletes it only at
+// that version, as a Kubernetes delete precondition does: an entry
+// applied again since - even for the same Nacos service, only its
+// addresses changed - or deleted and created again, is kept with 409
+// saying so. A resourceVersion that is no number is 400.
 func TestServiceEntryDeleteOnlyAsRead(t *testing.T) {
 	r := start(t, nil)
 	ctx := context.Background()
 	admin := adminapi.New(adminapi.Admin(r.rt.Addr()))
-	entry := func(labels, nacos string) string {
-		return fmt.Sprintf(`apiVersion: networking.istio.io/v1
+	entry := func(addr string) string {
+		return `apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
   name: nacos-pg
   namespace: default
-  labels: {%s}
-  annotations: {graylane.io/nacos-service: %s}
+  labels: {app.kubernetes.io/managed-by: graylane}
+  annotations: {graylane.io/nacos-service: public/DEFAULT_GROUP/pg}
 spec:
   hosts: [pg.nacos]
   ports: [{number: 5432, name: http-5432, protocol: HTTP}]
   resolution: STATIC
-  endpoints: [{address: 192.0.2.7}]
-`, labels, nacos)
+  endpoints: [{address: ` + addr + `}]
+`
 	}
-	const fixLabel = "app.kubernetes.io/managed-by: graylane"
+	current := func() string { // the entry's resourceVersion, "" when there is none
+		t.Helper()
+		ses, err := admin.ServiceEntries(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ses) == 0 {
+			return ""
+		}
+		if ses[0].ResourceVersion == "" {
+			t.Fatalf("GET /v1/serviceentries: %s/%s without a resourceVersion", ses[0].Namespace, ses[0].Name)
+		}
+		return ses[0].ResourceVersion
+	}
+	applyEntry := func(addr string) func() {
+		return func() {
+			if _, err := admin.Apply(ctx, "entry.yaml", []byte(entry(addr))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	recreate := func() {
+		if _, err := admin.DeleteServiceEntry(ctx, "default", "nacos-pg", ""); err != nil {
+			t.Fatal(err)
+		}
+		applyEntry("192.0.2.7")()
+	}
 	tests := []struct {
-		name, applied, nacosService string
-		wantErr                     string // "": deleted
+		name    string
+		between func() // what happens between fix's read and its delete
+		version string // sent instead of the version read, when not ""
+		status  int    // 0: deleted
+		wantErr string // the start of the refusal's message
 	}{
-		{"applied again for another Nacos service", entry(fixLabel, "public/DEFAULT_GROUP/pg2"), "public/DEFAULT_GROUP/pg",
-			"ServiceEntry default/nacos-pg: applied again for Nacos service public/DEFAULT_GROUP/pg2, not public/DEFAULT_GROUP/pg"},
-		{"taken over: managed-by label changed", entry("app.kubernetes.io/managed-by: helm", "public/DEFAULT_GROUP/pg"), "public/DEFAULT_GROUP/pg",
-			"ServiceEntry default/nacos-pg: taken over"},
-		{"still fix's entry for the service", entry(fixLabel, "public/DEFAULT_GROUP/pg"), "public/DEFAULT_GROUP/pg", ""},
+		{"a version that is no number", func() {}, "v1", http.StatusBadRequest, `resourceVersion "v1": want a number`},
+		{"applied again for the same service, other addresses", applyEntry("192.0.2.8"), "", http.StatusConflict, ""},
+		{"deleted and created again as it was", recreate, "", http.StatusConflict, ""},
+		{"applied again unchanged", applyEntry("192.0.2.7"), "", 0, ""},
 	}
 	for _, tc := range tests {
-		if _, err := admin.Apply(ctx, "entry.yaml", []byte(tc.applied)); err != nil {
-			t.Fatalf("%s: apply: %v", tc.name, err)
+		applyEntry("192.0.2.7")()
+		read, version := current(), tc.version
+		if version == "" {
+			version = read
 		}
-		_, err := admin.DeleteServiceEntry(ctx, "default", "nacos-pg", tc.nacosService)
-		ses, lerr := admin.ServiceEntries(ctx)
-		if lerr != nil {
-			t.Fatal(lerr)
+		tc.between()
+		before := current()
+		if tc.status == http.StatusConflict {
+			if before == read {
+				t.Fatalf("%s: resourceVersion %s before and after the change", tc.name, before)
+			}
+			tc.wantErr = fmt.Sprintf("ServiceEntry default/nacos-pg: changed since it was read (resourceVersion %s, now %s)", read, before)
 		}
+		_, err := admin.DeleteServiceEntry(ctx, "default", "nacos-pg", version)
+		after := current()
 		var api *adminapi.APIError
 		switch {
-		case tc.wantErr == "" && (err != nil || len(ses) != 0):
-			t.Errorf("%s: %v, %d entries left; want it deleted", tc.name, err, len(ses))
-		case tc.wantErr != "" && (!errors.Is(err, adminapi.ErrConflict) || !errors.As(err, &api) || !strings.HasPrefix(api.Message, tc.wantErr)):
-			t.Errorf("%s: %v, want 409 %q", tc.name, err, tc.wantErr)
-		case tc.wantErr != "" && len(ses) != 1:
-			t.Errorf("%s: %d entries after a refused delete, want it kept", tc.name, len(ses))
+		case tc.status == 0 && (err != nil || after != ""):
+			t.Errorf("%s: %v, resourceVersion %q left; want it deleted", tc.name, err, after)
+		case tc.status != 0 && (!errors.As(err, &api) || api.Status != tc.status || !strings.HasPrefix(api.Message, tc.wantErr)):
+			t.Errorf("%s: %v, want %d %q", tc.name, err, tc.status, tc.wantErr)
+		case tc.status != 0 && after != before:
+			t.Errorf("%s: resourceVersion %q after a refused delete, want it kept at %q", tc.name, after, before)
 		}
 	}
 }

@@ -15,10 +15,16 @@ type store struct {
 	order   map[string]int
 	next    int
 	gen     int // counts the applies that changed something
+	// version is each object's resourceVersion, as a Kubernetes API
+	// server keeps one: lastVersion raised each time the object is
+	// created or changed (an unchanged apply keeps it). A delete can
+	// be made conditional on it (Runtime.DeleteServiceEntry).
+	version     map[string]uint64
+	lastVersion uint64
 }
 
 func newStore() *store {
-	return &store{objects: map[string]*manifest.Object{}, order: map[string]int{}}
+	return &store{objects: map[string]*manifest.Object{}, order: map[string]int{}, version: map[string]uint64{}}
 }
 
 func objectKey(o *manifest.Object) string {
@@ -41,9 +47,13 @@ func (s *store) apply(objs []*manifest.Object) (created, configured, unchanged [
 			s.next++
 		case sameObject(old, o):
 			unchanged = append(unchanged, o.Ref())
+			s.objects[k] = o
+			continue
 		default:
 			configured = append(configured, o.Ref())
 		}
+		s.lastVersion++
+		s.version[k] = s.lastVersion
 		s.objects[k] = o
 	}
 	if len(created)+len(configured) > 0 {
@@ -60,6 +70,7 @@ func (s *store) remove(key string) bool {
 	}
 	delete(s.objects, key)
 	delete(s.order, key)
+	delete(s.version, key)
 	s.gen++
 	return true
 }

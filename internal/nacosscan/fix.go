@@ -196,7 +196,8 @@ type StaleEntry struct {
 	// Where is "file:line" when it came from a manifest file.
 	Where string `json:"where,omitempty"`
 	// UID and ResourceVersion are the ServiceEntry's as read from a
-	// cluster: the preconditions of its delete.
+	// cluster (or the ResourceVersion from a running graylane up): the
+	// preconditions of its delete.
 	UID             types.UID `json:"-"`
 	ResourceVersion string    `json:"-"`
 }

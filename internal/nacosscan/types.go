@@ -140,7 +140,8 @@ type ServiceEntry struct {
 	// Where is "file:line" when it came from a file.
 	Where string
 	// UID and ResourceVersion are the object's, as read from a cluster
-	// ("" otherwise): fix deletes a stale entry only as it read it.
+	// (a running graylane up gives a ResourceVersion only; "" otherwise):
+	// fix deletes a stale entry only as it read it.
 	UID             types.UID `json:"-"`
 	ResourceVersion string    `json:"-"`
 }

@@ -176,15 +176,15 @@ func applyCluster(ctx context.Context, cfg *rest.Config, ses []*networkingv1.Ser
 // *adminapi.Client).
 type applier interface {
 	Apply(ctx context.Context, name string, manifests []byte) (adminapi.ApplyResult, error)
-	DeleteServiceEntry(ctx context.Context, ns, name, nacosService string) (adminapi.DeleteResult, error)
+	DeleteServiceEntry(ctx context.Context, ns, name, resourceVersion string) (adminapi.DeleteResult, error)
 }
 
 // deleteLocal deletes the stale ServiceEntries from a running `graylane
-// up` (DELETE /v1/serviceentries/{ns}/{name}?nacosService=...): its
+// up` (DELETE /v1/serviceentries/{ns}/{name}?resourceVersion=N): its
 // routing forgets their hosts. Each only as fix read it, as on a cluster:
-// one the runtime no longer holds as fix's entry for the same Nacos
-// service - taken over, or applied again - is not deleted (409), reported
-// as kept. One it no longer has (404) is gone. A failed delete does not
+// the resourceVersion is the one the scan read (GET /v1/serviceentries),
+// so one changed since - taken over, or applied again - is not deleted
+// (409), reported as kept. One it no longer has (404) is gone. A failed delete does not
 // stop the others: their errors are joined. The runtime has no dry run:
 // with dryRun nothing is sent (the stale entries are only reported).
 func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
@@ -195,7 +195,7 @@ func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, 
 	var errs []error
 	for _, se := range stale {
 		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
-		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name, se.NacosService)
+		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name, se.ResourceVersion)
 		var api *adminapi.APIError
 		switch {
 		case errors.Is(err, adminapi.ErrConflict) && errors.As(err, &api):

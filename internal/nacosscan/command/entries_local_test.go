@@ -131,10 +131,12 @@ func TestFixApplyServiceEntriesLocal(t *testing.T) {
 	staleTakenOverLocal(t, srv, rt, o, portN)
 }
 
-// staleTakenOverLocal: pg comes back and leaves again; someone takes its
-// entry over (applies it without fix's managed-by label) between fix's
-// read and its delete. The runtime refuses the delete (409: not as fix
-// read it), reported as kept, as the preconditions on a cluster keep it.
+// staleTakenOverLocal: pg comes back and leaves again; between fix's
+// read and its delete its entry is applied again - the same entry, fix's
+// label and annotation for the same Nacos service, only other addresses
+// (as another fix run could). The runtime refuses the delete (409: the
+// resourceVersion fix read is no longer the entry's), reported as kept,
+// as the preconditions on a cluster keep it.
 func staleTakenOverLocal(t *testing.T, srv *nacosserver.Server, rt *adminapi.Client, o FixOptions, port int) {
 	t.Helper()
 	register(t, srv, "pg", "127.0.0.1", port)
@@ -147,15 +149,20 @@ func staleTakenOverLocal(t *testing.T, srv *nacosserver.Server, rt *adminapi.Cli
 		}
 		i := slices.IndexFunc(ses, func(se *networkingv1.ServiceEntry) bool { return se.Name == "nacos-pg" })
 		if i < 0 {
-			t.Fatalf("no nacos-pg in the runtime to take over")
+			t.Fatalf("no nacos-pg in the runtime to apply again")
 		}
-		delete(ses[i].Labels, "app.kubernetes.io/managed-by")
-		body, err := encodeEntries(ses[i : i+1])
+		se := ses[i]
+		se.ResourceVersion = ""
+		se.Spec.Addresses = []string{"127.0.0.2"}
+		for _, e := range se.Spec.Endpoints {
+			e.Address = "127.0.0.2"
+		}
+		body, err := encodeEntries([]*networkingv1.ServiceEntry{se})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := rt.Apply(context.Background(), "platform-team", body); err != nil {
-			t.Fatal(err)
+		if res, err := rt.Apply(context.Background(), "another fix run", body); err != nil || len(res.Configured) != 1 {
+			t.Fatalf("apply nacos-pg again with other addresses: %+v, %v; want it configured", res, err)
 		}
 	}
 	res, text := fix(t, o)
@@ -165,11 +172,11 @@ func staleTakenOverLocal(t *testing.T, srv *nacosserver.Server, rt *adminapi.Cli
 			kept = append(kept, a)
 		}
 	}
-	if len(kept) != 1 || kept[0].Action != EntryKept || !strings.Contains(kept[0].Message, "changed since fix read it") || !strings.Contains(kept[0].Message, "taken over") {
-		t.Errorf("the entry taken over: %+v, want kept, its message saying it changed (taken over):\n%s", kept, text)
+	if len(kept) != 1 || kept[0].Action != EntryKept || !strings.Contains(kept[0].Message, "changed since it was read (resourceVersion ") {
+		t.Errorf("the entry applied again: %+v, want kept, its message saying it changed since its resourceVersion:\n%s", kept, text)
 	}
 	if !slices.Contains(runtimeEntries(t, rt), "default/nacos-pg") {
-		t.Errorf("the runtime deleted the entry taken over: %v", runtimeEntries(t, rt))
+		t.Errorf("the runtime deleted the entry applied again: %v", runtimeEntries(t, rt))
 	}
 }
 

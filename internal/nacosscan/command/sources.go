@@ -345,7 +345,11 @@ func readLocal(ctx context.Context, rt localRuntime) (*kube, error) {
 	}
 	var entries []nacosscan.ServiceEntry
 	for _, se := range ses {
-		entries = append(entries, entryOf(se, se.Namespace))
+		e := entryOf(se, se.Namespace)
+		// The runtime's version of it (GET /v1/serviceentries), as
+		// readCluster keeps the API server's: fix deletes it only as read.
+		e.ResourceVersion = se.ResourceVersion
+		entries = append(entries, e)
 	}
 	return &kube{services: svcs, pods: pods, entries: entries}, nil
 }
