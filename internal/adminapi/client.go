@@ -5,6 +5,10 @@
 //
 // Every JSON endpoint answers 200 with its JSON answer, or an error status
 // with an ErrorBody; the client returns such an answer as an *APIError.
+// Every 404 of the runtime is such an ErrorBody: a 404 that is not (Go's
+// mux's plain "404 page not found") comes from a runtime of an older
+// graylane without the route, and is a plain error saying to restart
+// graylane up, never an *APIError (ErrNotFound would call the object gone).
 // The endpoints (see each Client method for its request and answer):
 //
 //	GET  /readyz                                   Client.Ready
@@ -106,7 +110,7 @@ func (c *Client) Ready(ctx context.Context) (Readiness, error) {
 		}
 		return rd, nil
 	}
-	return Readiness{}, &APIError{Status: status, Message: strings.TrimSpace(body)}
+	return Readiness{}, c.statusError(http.MethodGet, "/readyz", status, []byte(body))
 }
 
 // Addresses is GET /v1/addresses: where the runtime serves (the gateway on
@@ -121,7 +125,7 @@ func (c *Client) Addresses(ctx context.Context) (Addresses, error) {
 func (c *Client) Metrics(ctx context.Context) (string, error) {
 	status, body, err := c.text(ctx, "/metrics")
 	if err == nil && status != http.StatusOK {
-		err = &APIError{Status: status, Message: strings.TrimSpace(body)}
+		err = c.statusError(http.MethodGet, "/metrics", status, []byte(body))
 	}
 	return body, err
 }
@@ -164,10 +168,9 @@ func (c *Client) ServiceEntries(ctx context.Context) ([]*networkingv1.ServiceEnt
 // the metadata.resourceVersion ServiceEntries answered) only while the
 // entry is as it was read: one created or changed since is kept, 409
 // (ErrConflict) "changed since it was read (resourceVersion N, now M)".
-// 404 (ErrNotFound) when it has no such ServiceEntry. A runtime of an
-// older graylane has no such route: its 404 is not the runtime's JSON
-// ErrorBody but Go's plain "404 page not found", an error (not
-// ErrNotFound) saying so.
+// 404 (ErrNotFound) when it has no such ServiceEntry (a runtime of an
+// older graylane, without the route, is a plain error: see the package
+// documentation).
 func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name, resourceVersion string) (DeleteResult, error) {
 	var out DeleteResult
 	path := "/v1/serviceentries/" + url.PathEscape(ns) + "/" + url.PathEscape(name)
@@ -175,11 +178,7 @@ func (c *Client) DeleteServiceEntry(ctx context.Context, ns, name, resourceVersi
 	if resourceVersion != "" {
 		query = "?" + url.Values{"resourceVersion": {resourceVersion}}.Encode()
 	}
-	err := c.send(ctx, http.MethodDelete, path+query, "", nil, &out)
-	if api := (*APIError)(nil); errors.As(err, &api) && api.Status == http.StatusNotFound && !api.JSON {
-		return out, fmt.Errorf("the runtime at %s cannot delete ServiceEntries (it answered DELETE %s with 404 %q: a graylane up older than this graylane): restart graylane up with this version", c.base, path, api.Message)
-	}
-	return out, err
+	return out, c.send(ctx, http.MethodDelete, path+query, "", nil, &out)
 }
 
 // Services is GET /v1/services: every Service with its ready endpoints.
@@ -263,7 +262,7 @@ func (c *Client) Logs(ctx context.Context, lr LogsRequest) (io.ReadCloser, error
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, statusError(resp.StatusCode, body)
+		return nil, c.statusError(req.Method, req.URL.Path, resp.StatusCode, body)
 	}
 	return resp.Body, nil
 }
@@ -288,7 +287,7 @@ func (c *Client) send(ctx context.Context, method, path, ctype string, body []by
 		return fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return statusError(resp.StatusCode, b)
+		return c.statusError(method, req.URL.Path, resp.StatusCode, b)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("decode answer of %s: %w", req.URL.Path, err)
@@ -318,14 +317,21 @@ func (c *Client) unreachable(err error) error {
 	return fmt.Errorf("reach the runtime at %s (is `graylane up` running? set --admin or GRAYLANE_ADMIN): %w", c.base, err)
 }
 
-// statusError reads an answer that is not 200: its ErrorBody, else the
-// body as text.
-func statusError(status int, body []byte) error {
+// statusError reads an answer to method path that is not 200: an
+// *APIError with its ErrorBody's message, else with the body as text.
+// A 404 without an ErrorBody is no answer of the runtime's (each of its
+// 404s is one) but Go's mux's for a route it does not have: a runtime of
+// an older graylane, a plain error saying so.
+func (c *Client) statusError(method, path string, status int, body []byte) error {
 	var e ErrorBody
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return &APIError{Status: status, Message: e.Error, JSON: true}
+		return &APIError{Status: status, Message: e.Error}
 	}
-	return &APIError{Status: status, Message: strings.TrimSpace(string(body))}
+	text := strings.TrimSpace(string(body))
+	if status == http.StatusNotFound {
+		return fmt.Errorf("the runtime at %s has no route %s %s (it answered 404 %q: a graylane up older than this graylane): restart graylane up with this version", c.base, method, path, text)
+	}
+	return &APIError{Status: status, Message: text}
 }
 
 // APIError is an answer of the runtime that is not 200: a 4xx says the
@@ -335,11 +341,6 @@ func statusError(status int, body []byte) error {
 type APIError struct {
 	Status  int
 	Message string
-	// JSON: the body was the runtime's ErrorBody. A body that is not
-	// (Message is then the body as text) came from something else
-	// answering: Go's mux for a route it does not have ("404 page not
-	// found", an older runtime), a proxy.
-	JSON bool
 }
 
 func (e *APIError) Error() string { return fmt.Sprintf("runtime answered %d: %s", e.Status, e.Message) }
