@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -184,27 +186,41 @@ type applier interface {
 // routing forgets their hosts. Each only as fix read it, as on a cluster:
 // the resourceVersion is the one the scan read (GET /v1/serviceentries),
 // so one changed since - taken over, or applied again - is not deleted
-// (409), reported as kept. One it no longer has (404) is gone. A failed delete does not
-// stop the others: their errors are joined. The runtime has no dry run:
-// with dryRun nothing is sent (the stale entries are only reported).
+// (409), reported as kept with the runtime's reason. One it no longer has
+// (404) is gone. A delete the runtime answers with another error
+// (*adminapi.APIError) does not stop the others: their errors are joined.
+// Any other error - the runtime unreachable, or an older one without the
+// route - would be the same for every entry: deleteLocal stops there. The
+// runtime has no dry run: with dryRun nothing is sent (the stale entries
+// are only reported).
 func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
 	out := []EntryResult{}
 	if dryRun {
 		return out, nil
 	}
 	var errs []error
-	for _, se := range stale {
+	for i, se := range stale {
 		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
 		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name, se.ResourceVersion)
 		var api *adminapi.APIError
 		switch {
-		case errors.Is(err, adminapi.ErrConflict) && errors.As(err, &api):
-			r.Action, r.Message = EntryKept, fmt.Sprintf("changed since fix read it (%s): not deleted", api.Message)
-		case errors.Is(err, adminapi.ErrNotFound):
+		case err == nil:
+		case errors.As(err, &api) && api.Status == http.StatusConflict:
+			// The runtime's message names the entry: "ServiceEntry
+			// NS/NAME: changed since it was read (...)".
+			why := strings.TrimPrefix(api.Message, "ServiceEntry "+se.Namespace+"/"+se.Name+": ")
+			r.Action, r.Message = EntryKept, why+": not deleted"
+		case errors.As(err, &api) && api.Status == http.StatusNotFound:
 			r.Action = EntryGone
-		case err != nil:
+		case errors.As(err, &api):
 			errs = append(errs, fmt.Errorf("delete ServiceEntry %s/%s from the local runtime: %w", se.Namespace, se.Name, err))
 			continue
+		default:
+			err = fmt.Errorf("delete ServiceEntry %s/%s from the local runtime: %w", se.Namespace, se.Name, err)
+			if rest := len(stale) - i - 1; rest > 0 {
+				err = fmt.Errorf("%w (stopped: %d more not tried)", err, rest)
+			}
+			return out, errors.Join(append(errs, err)...)
 		}
 		out = append(out, r)
 	}

@@ -172,8 +172,9 @@ func staleTakenOverLocal(t *testing.T, srv *nacosserver.Server, rt *adminapi.Cli
 			kept = append(kept, a)
 		}
 	}
-	if len(kept) != 1 || kept[0].Action != EntryKept || !strings.Contains(kept[0].Message, "changed since it was read (resourceVersion ") {
-		t.Errorf("the entry applied again: %+v, want kept, its message saying it changed since its resourceVersion:\n%s", kept, text)
+	if len(kept) != 1 || kept[0].Action != EntryKept || !strings.HasPrefix(kept[0].Message, "changed since it was read (resourceVersion ") ||
+		!strings.HasSuffix(kept[0].Message, "): not deleted") || strings.Contains(kept[0].Message, "nacos-pg") {
+		t.Errorf("the entry applied again: %+v, want kept, its message saying it changed since its resourceVersion (without the entry's name again):\n%s", kept, text)
 	}
 	if !slices.Contains(runtimeEntries(t, rt), "default/nacos-pg") {
 		t.Errorf("the runtime deleted the entry applied again: %v", runtimeEntries(t, rt))
@@ -218,12 +219,17 @@ func staleRefs(res *FixResult) []string {
 	return out
 }
 
-// TestDeleteLocalGoesOn: a delete the runtime fails does not stop the
-// next ones (as on a cluster): the others are deleted or gone, the errors
-// joined. The runtime is an httptest server answering as the admin API
-// does: no real runtime fails a delete on demand.
+// TestDeleteLocalGoesOn: a delete the runtime answers with an error does
+// not stop the next ones (as on a cluster): the others are deleted or
+// gone, the errors joined. An error that is not the runtime's answer - an
+// older runtime without the route, or none listening - would be the same
+// for each: deleteLocal stops at the first, one error. The runtime is an
+// httptest server answering as the admin API does: no real runtime fails
+// a delete on demand.
 func TestDeleteLocalGoesOn(t *testing.T) {
+	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		switch r.Method + " " + r.URL.Path {
 		case "DELETE /v1/serviceentries/default/nacos-a":
@@ -234,19 +240,56 @@ func TestDeleteLocalGoesOn(t *testing.T) {
 		case "DELETE /v1/serviceentries/default/nacos-c":
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = io.WriteString(w, `{"error":"ServiceEntry default/nacos-c not found"}`)
-		default:
-			t.Errorf("unexpected request %s %s", r.Method, r.URL)
-			w.WriteHeader(http.StatusTeapot)
+		case "DELETE /v1/serviceentries/default/nacos-d":
+			w.WriteHeader(http.StatusConflict)
+			_, _ = io.WriteString(w, `{"error":"ServiceEntry default/nacos-d: changed since it was read (resourceVersion 3, now 4)"}`)
+		default: // as an older runtime's mux: no such route
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, "404 page not found\n")
 		}
 	}))
 	t.Cleanup(srv.Close)
-	stale := []nacosscan.StaleEntry{{Namespace: "default", Name: "nacos-a"}, {Namespace: "default", Name: "nacos-b"}, {Namespace: "default", Name: "nacos-c"}}
-	got, err := deleteLocal(context.Background(), adminapi.New(srv.Listener.Addr().String()), stale, false)
-	want := []EntryResult{{Namespace: "default", Name: "nacos-b", Action: EntryDeleted}, {Namespace: "default", Name: "nacos-c", Action: EntryGone}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("results (-want +got):\n%s", diff)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there any more
+	entries := func(names ...string) []nacosscan.StaleEntry {
+		var out []nacosscan.StaleEntry
+		for _, n := range names {
+			out = append(out, nacosscan.StaleEntry{Namespace: "default", Name: n, ResourceVersion: "3"})
+		}
+		return out
 	}
-	if err == nil || !strings.Contains(err.Error(), "default/nacos-a") || !strings.Contains(err.Error(), "disk full") {
-		t.Errorf("err = %v, want the failed delete of default/nacos-a with the runtime's message", err)
+	tests := []struct {
+		name     string
+		admin    string
+		stale    []nacosscan.StaleEntry
+		want     []EntryResult
+		requests int64
+		wantErr  []string // each once in the error
+	}{
+		{"the runtime's errors: goes on", srv.Listener.Addr().String(), entries("nacos-a", "nacos-b", "nacos-c", "nacos-d"),
+			[]EntryResult{{Namespace: "default", Name: "nacos-b", Action: EntryDeleted}, {Namespace: "default", Name: "nacos-c", Action: EntryGone},
+				{Namespace: "default", Name: "nacos-d", Action: EntryKept, Message: "changed since it was read (resourceVersion 3, now 4): not deleted"}},
+			4, []string{"delete ServiceEntry default/nacos-a", "disk full"}},
+		{"an older runtime: stops", srv.Listener.Addr().String(), entries("nacos-b", "nacos-x", "nacos-y", "nacos-z"),
+			[]EntryResult{{Namespace: "default", Name: "nacos-b", Action: EntryDeleted}},
+			2, []string{"delete ServiceEntry default/nacos-x", "has no route DELETE /v1/serviceentries/default/nacos-x", "restart graylane up", "(stopped: 2 more not tried)"}},
+		{"no runtime: stops", closed.Listener.Addr().String(), entries("nacos-x", "nacos-y"),
+			[]EntryResult{}, 0, []string{"delete ServiceEntry default/nacos-x", "is `graylane up` running?", "(stopped: 1 more not tried)"}},
+	}
+	for _, tc := range tests {
+		requests.Store(0)
+		got, err := deleteLocal(context.Background(), adminapi.New(tc.admin), tc.stale, false)
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s: results (-want +got):\n%s", tc.name, diff)
+		}
+		if n := requests.Load(); n != tc.requests {
+			t.Errorf("%s: %d requests, want %d", tc.name, n, tc.requests)
+		}
+		for _, w := range tc.wantErr {
+			if err == nil || strings.Count(err.Error(), w) != 1 {
+				t.Errorf("%s: err = %v, want %q in it once", tc.name, err, w)
+			}
+		}
 	}
 }
