@@ -111,7 +111,7 @@ func (r *Runtime) DeleteServiceEntry(ns, name, resourceVersion string) (string, 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ref := "ServiceEntry " + ns + "/" + name
-	key := "networking.istio.io/ServiceEntry/" + ns + "/" + name
+	key := objectKey(&manifest.Object{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: "ServiceEntry", Namespace: ns, Name: name})
 	if _, ok := r.store.objects[key]; !ok {
 		return "", &NotFoundError{Object: ref}
 	}
@@ -121,10 +121,7 @@ func (r *Runtime) DeleteServiceEntry(ns, name, resourceVersion string) (string, 
 	r.store.remove(key)
 	if err := r.recompileLanes(); err != nil {
 		r.log.Error("lane", "err", err)
-		r.compiled = slices.DeleteFunc(slices.Clone(r.compiled), func(o *manifest.Object) bool {
-			_, se := o.Typed.(*networkingv1.ServiceEntry)
-			return se && o.Namespace == ns && o.Name == name
-		})
+		r.compiled = slices.DeleteFunc(slices.Clone(r.compiled), func(o *manifest.Object) bool { return objectKey(o) == key })
 	}
 	r.recompile(r.routeInput())
 	r.saveState()

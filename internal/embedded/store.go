@@ -62,17 +62,15 @@ func (s *store) apply(objs []*manifest.Object) (created, configured, unchanged [
 	return created, configured, unchanged
 }
 
-// remove deletes the object of key (objectKey) and says whether there
-// was one.
-func (s *store) remove(key string) bool {
+// remove deletes the object of key (objectKey), if there is one.
+func (s *store) remove(key string) {
 	if _, ok := s.objects[key]; !ok {
-		return false
+		return
 	}
 	delete(s.objects, key)
 	delete(s.order, key)
 	delete(s.version, key)
 	s.gen++
-	return true
 }
 
 func sameObject(a, b *manifest.Object) bool {
