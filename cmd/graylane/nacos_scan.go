@@ -133,9 +133,11 @@ stale: listed, one line each, with how to delete it (kubectl delete
 serviceentry ...); --apply-service-entries deletes it, only as fix read
 it (kept otherwise): on a cluster with delete preconditions on its UID and
 resourceVersion, locally with DELETE
-/v1/serviceentries/NS/NAME?nacosService=NS/GROUP/NAME (the runtime refuses
-one no longer fix's for that Nacos service). Only the entries of the Nacos
-namespace and groups read are considered. --dry-run prints the changes and the
+/v1/serviceentries/NS/NAME?resourceVersion=N (the runtime refuses one
+created or changed since its list gave version N). Only the entries of the
+Nacos namespace and groups read are considered: with --local, list the
+others with curl http://ADMIN/v1/serviceentries and delete one with
+curl -X DELETE http://ADMIN/v1/serviceentries/NS/NAME. --dry-run prints the changes and the
 ServiceEntries and changes nothing (on a cluster the API server checks the
 apply and the deletes and stores nothing; locally nothing is sent).
 
