@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -525,5 +526,61 @@ spec:
 		case tc.status != 0 && after != before:
 			t.Errorf("%s: resourceVersion %q after a refused delete, want it kept at %q", tc.name, after, before)
 		}
+	}
+}
+
+// TestServiceEntryVersionAfterRestart: a runtime started again on its
+// state folder restores the ServiceEntry with a new resourceVersion, past
+// every one of the run before (versions go on from the start time), so a
+// version read before the restart never matches an entry after it: a
+// delete with it is kept (409), one with the version read again deletes.
+func TestServiceEntryVersionAfterRestart(t *testing.T) {
+	state := t.TempDir()
+	edit := func(o *Options) { o.StateDir = state }
+	const entry = `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: nacos-pg, namespace: default}
+spec:
+  hosts: [pg.nacos]
+  ports: [{number: 5432, name: http-5432, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 192.0.2.7}]
+`
+	version := func(r *running) uint64 {
+		t.Helper()
+		ses := r.rt.ServiceEntries()
+		if len(ses) != 1 {
+			t.Fatalf("%d ServiceEntries, want nacos-pg", len(ses))
+		}
+		v, err := strconv.ParseUint(ses[0].ResourceVersion, 10, 64)
+		if err != nil {
+			t.Fatalf("resourceVersion %q: %v", ses[0].ResourceVersion, err)
+		}
+		return v
+	}
+	r := startWith(t, edit, nil)
+	if _, err := r.rt.Apply(mustLoadBytes(t, entry)); err != nil {
+		t.Fatal(err)
+	}
+	before := version(r)
+	r.rt.saveStateLocked() // as the rollout loop does within its next tick
+	r.cancel()
+	if err := <-r.errc; err != nil {
+		t.Fatal(err)
+	}
+	r.errc <- nil // for the cleanup
+
+	r = startWith(t, edit, nil)
+	after := version(r)
+	if after <= before {
+		t.Fatalf("resourceVersion after the restart %d, want past %d", after, before)
+	}
+	_, err := r.rt.DeleteServiceEntry("default", "nacos-pg", strconv.FormatUint(before, 10))
+	var refused *RefusedError
+	if !errors.As(err, &refused) {
+		t.Errorf("delete with the version read before the restart: %v, want it refused", err)
+	}
+	if _, err := r.rt.DeleteServiceEntry("default", "nacos-pg", strconv.FormatUint(after, 10)); err != nil {
+		t.Errorf("delete with the version read after the restart: %v", err)
 	}
 }
