@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -59,8 +58,8 @@ type memberList struct {
 	pods []*pod
 	next atomic.Uint64
 	// A list of DNS names (dnsMembers): the names, the dnsHosts change
-	// count it was built at, and when (unix ns) its names are next to be
-	// looked up, which resolves them again when due.
+	// count it was built at, and when (dnsHosts.now) its names are next
+	// to be looked up, which resolves them again when due.
 	names []string
 	gen   uint64
 	due   atomic.Int64
@@ -161,11 +160,10 @@ func (c *config) dnsMembers(key memberKey, x *route.External, authority string, 
 	m := c.members[key]
 	c.mu.RUnlock()
 	if m != nil && m.gen == d.changes.Load() {
-		now := time.Now().UnixNano()
-		if now < m.due.Load() {
-			return m
+		now, due := d.now(), m.due.Load()
+		if now < due || !m.due.CompareAndSwap(due, now+int64(d.refresh)) {
+			return m // not due, or another request looks the names up
 		}
-		m.due.Store(now + int64(d.refresh))
 		for _, n := range m.names {
 			d.lookup(n) // resolved again in the background
 		}
@@ -194,7 +192,7 @@ func (c *config) dnsMembers(key memberKey, x *route.External, authority string, 
 	}
 	next := c.addressMembers(eps)
 	next.names, next.gen = names, gen
-	next.due.Store(time.Now().UnixNano() + int64(d.refresh))
+	next.due.Store(d.now() + int64(d.refresh))
 	return c.cacheMembers(key, next, m)
 }
 

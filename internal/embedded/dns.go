@@ -35,12 +35,13 @@ type dnsHosts struct {
 	mu      sync.Mutex
 	ctx     context.Context // ends the resolutions under way (Runtime.Run's)
 	names   map[string]*dnsName
+	epoch   time.Time // the origin of now, a monotonic clock
 }
 
 // dnsName is one name's last resolution.
 type dnsName struct {
 	addrs []string  // IPv4 addresses, sorted
-	at    time.Time // when it was last resolved (or tried)
+	at    time.Time // when its last resolution started
 	busy  bool      // a resolution runs
 }
 
@@ -51,8 +52,12 @@ func newDNSHosts(resolver *net.Resolver, refresh time.Duration) *dnsHosts {
 	if refresh <= 0 {
 		refresh = dnsRefresh
 	}
-	return &dnsHosts{resolver: resolver, refresh: refresh, ctx: context.Background(), names: map[string]*dnsName{}}
+	return &dnsHosts{resolver: resolver, refresh: refresh, ctx: context.Background(), names: map[string]*dnsName{}, epoch: time.Now()}
 }
+
+// now is the time since d was made, on the monotonic clock (member
+// lists' due times; a wall clock stepped back does not hold them up).
+func (d *dnsHosts) now() int64 { return int64(time.Since(d.epoch)) }
 
 // run has the resolutions end with ctx.
 func (d *dnsHosts) run(ctx context.Context) {
@@ -68,14 +73,15 @@ func (d *dnsHosts) lookup(name string) []string {
 	d.mu.Lock()
 	n := d.names[name]
 	if n == nil {
-		n = &dnsName{busy: true}
+		n = &dnsName{busy: true, at: time.Now()}
 		d.names[name] = n
 		ctx := d.ctx
 		d.mu.Unlock()
 		d.resolve(ctx, name, n)
 		d.mu.Lock()
 	} else if !n.busy && time.Since(n.at) >= d.refresh {
-		n.busy = true
+		// Counted from the start, so that one comes every refresh.
+		n.busy, n.at = true, time.Now()
 		go d.resolve(d.ctx, name, n)
 	}
 	addrs := n.addrs
@@ -96,7 +102,7 @@ func (d *dnsHosts) resolve(ctx context.Context, name string, n *dnsName) {
 	addrs = slices.Compact(addrs)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n.busy, n.at = false, time.Now()
+	n.busy = false
 	if err == nil && len(addrs) > 0 && !slices.Equal(addrs, n.addrs) {
 		n.addrs = addrs
 		d.changes.Add(1)

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -188,5 +189,38 @@ spec:
 	}
 	if one.count() != before {
 		t.Errorf("127.0.0.1 got requests after it left the name")
+	}
+}
+
+// TestDNSRefreshFromStart: a name's refresh period is counted from when
+// its resolution starts, so that under steady lookups it is resolved
+// again every refresh, not every refresh plus however long the last
+// resolution took (which member lists, looking names up once per
+// refresh, would round up to two refreshes).
+func TestDNSRefreshFromStart(t *testing.T) {
+	release := make(chan struct{})
+	dials := make(chan struct{}, 8)
+	blocking := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		dials <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, errors.New("no DNS here")
+	}}
+	d := newDNSHosts(blocking, time.Hour)
+	stale := time.Now().Add(-2 * time.Hour)
+	d.names["ext.graylane.test"] = &dnsName{addrs: []string{"127.0.0.1"}, at: stale}
+	before := time.Now()
+	if got := d.lookup("ext.graylane.test"); len(got) != 1 {
+		t.Fatalf("lookup = %v, want the last addresses while it resolves again", got)
+	}
+	<-dials // the resolution is under way, held
+	d.mu.Lock()
+	at, busy := d.names["ext.graylane.test"].at, d.names["ext.graylane.test"].busy
+	d.mu.Unlock()
+	close(release)
+	if !busy || at.Before(before) {
+		t.Errorf("while resolving: busy %v, started at %v; want busy, started at or after %v", busy, at, before)
 	}
 }
