@@ -61,7 +61,7 @@ type stateKeeper struct {
 	path    string     // "" when no state is kept (a temporary state folder)
 	mu      sync.Mutex // guards files
 	files   string
-	objGen  int // the store generation objects was made from
+	objGen  uint64 // the store's lastVersion objects was made from
 	objects []savedObject
 	last    []byte // what was written last
 }
@@ -206,8 +206,8 @@ func (r *Runtime) saveState() {
 	if k.path == "" {
 		return
 	}
-	if k.objects == nil || k.objGen != r.store.gen {
-		k.objGen, k.objects = r.store.gen, []savedObject{}
+	if k.objects == nil || k.objGen != r.store.lastVersion {
+		k.objGen, k.objects = r.store.lastVersion, []savedObject{}
 		for _, o := range r.store.list() {
 			k.objects = append(k.objects, savedObject{File: o.Pos.File, Line: o.Pos.Line, Object: o.Raw})
 		}

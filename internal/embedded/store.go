@@ -14,11 +14,12 @@ type store struct {
 	objects map[string]*manifest.Object
 	order   map[string]int
 	next    int
-	gen     int // counts the applies that changed something
 	// version is each object's resourceVersion, as a Kubernetes API
 	// server keeps one: lastVersion raised each time the object is
 	// created or changed (an unchanged apply keeps it). A delete can
-	// be made conditional on it (Runtime.DeleteServiceEntry).
+	// be made conditional on it (Runtime.DeleteServiceEntry). A delete
+	// raises lastVersion too: it changes whenever the objects do (what
+	// the state keeper saves by).
 	version     map[string]uint64
 	lastVersion uint64
 }
@@ -56,9 +57,6 @@ func (s *store) apply(objs []*manifest.Object) (created, configured, unchanged [
 		s.version[k] = s.lastVersion
 		s.objects[k] = o
 	}
-	if len(created)+len(configured) > 0 {
-		s.gen++
-	}
 	return created, configured, unchanged
 }
 
@@ -70,7 +68,7 @@ func (s *store) remove(key string) {
 	delete(s.objects, key)
 	delete(s.order, key)
 	delete(s.version, key)
-	s.gen++
+	s.lastVersion++
 }
 
 func sameObject(a, b *manifest.Object) bool {
