@@ -153,6 +153,16 @@ func (c *RESTClient) Apply(ctx context.Context, obj Object, body []byte, o Patch
 	return c.into(u, obj)
 }
 
+// Delete deletes the object of obj's kind named as obj (its namespace and
+// name), with opts (preconditions, a dry run).
+func (c *RESTClient) Delete(ctx context.Context, obj Object, opts metav1.DeleteOptions) error {
+	ri, err := c.resource(ctx, obj, obj.GetNamespace())
+	if err != nil {
+		return err
+	}
+	return ri.Delete(ctx, obj.GetName(), opts)
+}
+
 func (c *RESTClient) kind(obj Object) (schema.GroupVersionKind, error) {
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		return u.GroupVersionKind(), nil

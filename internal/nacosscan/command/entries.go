@@ -11,8 +11,6 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 
 	"github.com/graylane/graylane/internal/adminapi"
 	"github.com/graylane/graylane/internal/cli"
@@ -78,12 +76,12 @@ func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.Servic
 		apply = func() ([]EntryResult, error) { return applyLocal(ctx, rt, ses, o.DryRun) }
 		del = func() ([]EntryResult, error) { return deleteLocal(ctx, rt, stale, o.DryRun) }
 	} else {
-		cfg, _, err := kubeapply.ClientConfig(o.Kubeconfig, o.Context)
+		c, err := clusterClient(o)
 		if err != nil {
-			return nil, cli.InputErrorf("--apply-service-entries: %w", err)
+			return nil, err
 		}
-		apply = func() ([]EntryResult, error) { return applyCluster(ctx, cfg, ses, o.DryRun) }
-		del = func() ([]EntryResult, error) { return deleteCluster(ctx, cfg, stale, o.DryRun) }
+		apply = func() ([]EntryResult, error) { return applyCluster(ctx, c, ses, o.DryRun) }
+		del = func() ([]EntryResult, error) { return deleteCluster(ctx, c, stale, o.DryRun) }
 	}
 	var applyErr, deleteErr error
 	var applied, deleted []EntryResult
@@ -99,6 +97,24 @@ func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.Servic
 	return append(append(out, applied...), deleted...), errors.Join(applyErr, deleteErr)
 }
 
+// clusterClient is the client of the cluster --kubeconfig/--context
+// name, for applyCluster and deleteCluster.
+func clusterClient(o *FixOptions) (*kubeapply.RESTClient, error) {
+	cfg, _, err := kubeapply.ClientConfig(o.Kubeconfig, o.Context)
+	if err != nil {
+		return nil, cli.InputErrorf("--apply-service-entries: %w", err)
+	}
+	scheme, err := kubeapply.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := kubeapply.NewClient(cfg, scheme)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the cluster: %w", err)
+	}
+	return c, nil
+}
+
 // deleteCluster deletes the stale ServiceEntries from the cluster, each
 // only as fix read it: the delete's preconditions are the UID and
 // resourceVersion of the scan's list (StaleEntry.UID, ResourceVersion), so
@@ -107,12 +123,7 @@ func applyEntries(ctx context.Context, o *FixOptions, ses []*networkingv1.Servic
 // 409 Conflict, reported as kept. One already deleted (404) is gone.
 // dryRun asks the API server for a dry-run delete (it checks the
 // preconditions too, and deletes nothing).
-func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the cluster: %w", err)
-	}
-	res := dyn.Resource(networkingv1.SchemeGroupVersion.WithResource("serviceentries"))
+func deleteCluster(ctx context.Context, c *kubeapply.RESTClient, stale []nacosscan.StaleEntry, dryRun bool) ([]EntryResult, error) {
 	out := make([]EntryResult, 0, len(stale))
 	var errs []error
 	for _, se := range stale {
@@ -121,7 +132,8 @@ func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.Stal
 			opts.DryRun = []string{metav1.DryRunAll}
 		}
 		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
-		switch err := res.Namespace(se.Namespace).Delete(ctx, se.Name, opts); {
+		obj := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: se.Namespace, Name: se.Name}}
+		switch err := c.Delete(ctx, obj, opts); {
 		case err == nil:
 		case apierrors.IsConflict(err):
 			r.Action, r.Message = EntryKept, fmt.Sprintf("changed since fix read it (resourceVersion %s): not deleted", se.ResourceVersion)
@@ -139,15 +151,7 @@ func deleteCluster(ctx context.Context, cfg *rest.Config, stale []nacosscan.Stal
 // applyCluster applies typed ServiceEntries with server-side apply (field
 // manager kubeapply.FieldManager, "graylane"); dryRun asks the API server
 // to check them and store nothing. kubeapply's "configured" is "updated".
-func applyCluster(ctx context.Context, cfg *rest.Config, ses []*networkingv1.ServiceEntry, dryRun bool) ([]EntryResult, error) {
-	scheme, err := kubeapply.NewScheme()
-	if err != nil {
-		return nil, err
-	}
-	c, err := kubeapply.NewClient(cfg, scheme)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the cluster: %w", err)
-	}
+func applyCluster(ctx context.Context, c *kubeapply.RESTClient, ses []*networkingv1.ServiceEntry, dryRun bool) ([]EntryResult, error) {
 	items := make([]kubeapply.Item, 0, len(ses))
 	for _, se := range ses {
 		obj := se.DeepCopy() // with its TypeMeta (nacosscan.ServiceEntries)
@@ -203,16 +207,17 @@ func deleteLocal(ctx context.Context, rt applier, stale []nacosscan.StaleEntry, 
 		r := EntryResult{Namespace: se.Namespace, Name: se.Name, Action: EntryDeleted}
 		_, err := rt.DeleteServiceEntry(ctx, se.Namespace, se.Name, se.ResourceVersion)
 		var api *adminapi.APIError
+		answered := errors.As(err, &api)
 		switch {
 		case err == nil:
-		case errors.As(err, &api) && api.Status == http.StatusConflict:
+		case answered && api.Status == http.StatusConflict:
 			// The runtime's message names the entry: "ServiceEntry
 			// NS/NAME: changed since it was read (...)".
 			why := strings.TrimPrefix(api.Message, "ServiceEntry "+se.Namespace+"/"+se.Name+": ")
 			r.Action, r.Message = EntryKept, why+": not deleted"
-		case errors.As(err, &api) && api.Status == http.StatusNotFound:
+		case answered && api.Status == http.StatusNotFound:
 			r.Action = EntryGone
-		case errors.As(err, &api):
+		case answered:
 			errs = append(errs, fmt.Errorf("delete ServiceEntry %s/%s from the local runtime: %w", se.Namespace, se.Name, err))
 			continue
 		default:
