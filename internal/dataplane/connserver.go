@@ -288,12 +288,7 @@ func writeLocalReply(bw *bufio.Writer, status int, msg string) {
 // (but its framing), and Connection: close when close is set.
 func appendLocalReply(b []byte, status int, msg string, h http.Header, close bool) []byte {
 	body := msg + "\n"
-	o := outBuf{b: b}
-	o.b = append(o.b, "HTTP/1.1 "...)
-	o.b = strconv.AppendInt(o.b, int64(status), 10)
-	o.b = append(o.b, ' ')
-	o.b = append(o.b, http.StatusText(status)...)
-	o.b = append(o.b, "\r\n"...)
+	o := outBuf{b: appendStatusLine(b, status)}
 	writeFields(&o, h, framedHere)
 	o.b = append(o.b, "Content-Type: text/plain\r\nX-Graylane-Reason: "...)
 	o.b = append(o.b, msg...)
@@ -532,11 +527,11 @@ func (p *prefixed) Read(b []byte) (int, error) {
 	return p.ReadWriter.Read(b)
 }
 
-// statusLine writes "HTTP/1.1 code text\r\n".
-func statusLine(bw *bufio.Writer, num *[20]byte, code int) {
-	_, _ = bw.WriteString("HTTP/1.1 ")
-	_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
-	_ = bw.WriteByte(' ')
-	_, _ = bw.WriteString(http.StatusText(code))
-	_, _ = bw.WriteString("\r\n")
+// appendStatusLine appends "HTTP/1.1 code text\r\n" to b.
+func appendStatusLine(b []byte, code int) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	return append(b, "\r\n"...)
 }

@@ -54,8 +54,9 @@ type Try struct {
 }
 
 // Exchange is a request the event loop forwards, with what Forward
-// decided. The loop reuses it for the connection's next request; State
-// is kept across them.
+// decided. The loop reuses exchanges from one free list for every
+// server of the process: State is kept across them, so it may hold what
+// another handler's exchange left.
 type Exchange struct {
 	// Req is the request: a GET without a body. The proxy owns its
 	// header, which Forward may edit (it may be x.Out.Header).
@@ -73,6 +74,7 @@ type Exchange struct {
 	// Body, replay, timeouts, deadlines and Watch are not used).
 	Addr string
 	Out  Request
-	// State is the handler's own, kept with the connection.
+	// State is the handler's own, kept when the exchange is reused (by
+	// any server of the process: check its type).
 	State any
 }

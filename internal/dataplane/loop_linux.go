@@ -62,7 +62,6 @@ type evloop struct {
 	// pooled connections to pods by address.
 	conns map[*loopConn]struct{}
 	idle  map[string][]*upConn
-	nidle int
 	bufs  [][]byte // free buffers of loopBufSize
 	xs    []*loopReq
 	next  time.Time // when timers next run; zero: no deadline
@@ -285,7 +284,6 @@ func (l *evloop) timers() time.Time {
 			i++
 		}
 		if i > 0 {
-			l.nidle -= i
 			rest := append(list[:0], list[i:]...)
 			clear(list[len(rest):])
 			if len(rest) == 0 {
@@ -343,7 +341,6 @@ func (l *evloop) closeIdle(addr string) {
 		for _, u := range list {
 			u.close()
 		}
-		l.nidle -= len(list)
 		delete(l.idle, a)
 	}
 }
@@ -357,7 +354,6 @@ func (l *evloop) takeIdle(addr string) *upConn {
 	u := list[len(list)-1]
 	list[len(list)-1] = nil
 	l.idle[addr] = list[:len(list)-1]
-	l.nidle--
 	return u
 }
 
@@ -371,7 +367,6 @@ func (l *evloop) pool(u *upConn) {
 	}
 	u.idleAt = l.now
 	l.idle[u.addr] = append(list, u)
-	l.nidle++
 }
 
 // unpool removes u, which its pod closed, from the idle pool.
@@ -382,7 +377,6 @@ func (l *evloop) unpool(u *upConn) {
 			copy(list[i:], list[i+1:])
 			list[len(list)-1] = nil
 			l.idle[u.addr] = list[:len(list)-1]
-			l.nidle--
 			return
 		}
 	}

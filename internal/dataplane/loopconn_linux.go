@@ -29,9 +29,8 @@ type loopConn struct {
 	// none is), idleAt when the connection last went idle.
 	headStart, idleAt time.Time
 	parked            bool
-	x                 *loopReq // the exchange under way
-	gone              bool     // the client closed its side (or the connection failed)
-	goneAt            time.Time
+	x                 *loopReq  // the exchange under way
+	goneAt            time.Time // when the client closed its side (or the connection failed); zero: it has not
 	dead              bool
 }
 
@@ -48,7 +47,6 @@ type loopReq struct {
 	off    int
 	code   int
 	flags  string
-	sent   bool // the answer's head is in out (or written)
 	upDone bool // the answer is all in out (or written), and counted (Done)
 	close  bool // close the client connection after the answer
 	// moved is when bytes last moved for the exchange (the stream idle
@@ -59,6 +57,14 @@ type loopReq struct {
 // maxPending is how many answer bytes may wait for the client before the
 // pod's connection is no longer read (back-pressure).
 const maxPending = 64 << 10
+
+// sent says whether the answer's head is in out (or written): its
+// status is set then, and only then.
+func (r *loopReq) sent() bool { return r.code != 0 }
+
+// gone says whether the client closed its side (or the connection
+// failed).
+func (c *loopConn) gone() bool { return !c.goneAt.IsZero() }
 
 func (l *evloop) getReq() *loopReq {
 	if n := len(l.xs); n > 0 {
@@ -114,8 +120,8 @@ func (c *loopConn) event(ev uint32) {
 	// nothing more can come.
 	if c.x == nil {
 		c.close()
-	} else if !c.gone {
-		c.gone, c.goneAt = true, c.l.now
+	} else if !c.gone() {
+		c.goneAt = c.l.now
 	}
 }
 
@@ -296,10 +302,7 @@ func (c *loopConn) close() {
 			r.up.close()
 		}
 		if !r.upDone {
-			code, flags := 0, FlagDC
-			if r.sent {
-				code = r.code
-			}
+			code, flags := r.code, FlagDC
 			if r.flags != "" {
 				flags = r.flags
 			}
@@ -375,7 +378,7 @@ func (c *loopConn) timers(now time.Time) time.Time {
 func (c *loopConn) exchangeTimers(now time.Time, r *loopReq) {
 	u := r.up
 	switch {
-	case c.gone && !r.sent && now.Sub(c.goneAt) >= WatchDelay:
+	case c.gone() && !r.sent() && now.Sub(c.goneAt) >= WatchDelay:
 		// The client went away while its answer was awaited: cancelled,
 		// as Envoy does. Once the answer has started, it is written on
 		// (as the goroutine path's CloseWatch is disarmed then): a
@@ -384,7 +387,7 @@ func (c *loopConn) exchangeTimers(now time.Time, r *loopReq) {
 	case u != nil && u.connecting && now.Sub(r.moved) >= dialTimeout:
 		c.resume(Try{Err: &ConnectError{Err: os.ErrDeadlineExceeded}})
 	case c.s.lim.streamIdle > 0 && now.Sub(r.moved) >= c.s.lim.streamIdle:
-		if r.sent {
+		if r.sent() {
 			r.flags = FlagSI
 			c.close()
 			return
@@ -410,7 +413,7 @@ func (c *loopConn) refuse(e *DownstreamError, start time.Time) {
 // connection is gone), as the handler's own failures are answered: a
 // short text body, the reason in X-Graylane-Reason.
 func (c *loopConn) localAnswer(r *loopReq, code int, flags, msg string) {
-	r.code, r.flags, r.sent = code, flags, true
+	r.code, r.flags = code, flags
 	r.out.b = appendLocalReply(r.out.b, code, msg, r.x.Header, r.close) // with the lane entry's cookie
 	c.complete(r)
 	c.flush()
@@ -428,13 +431,9 @@ func (c *loopConn) answerHead(r *loopReq, code int, pod http.Header, length int6
 	if r.close {
 		h.Set("Connection", "close")
 	}
-	r.code, r.sent = code, true
+	r.code = code
 	o := &r.out
-	o.b = append(o.b, "HTTP/1.1 "...)
-	o.b = strconv.AppendInt(o.b, int64(code), 10)
-	o.b = append(o.b, ' ')
-	o.b = append(o.b, http.StatusText(code)...)
-	o.b = append(o.b, "\r\n"...)
+	o.b = appendStatusLine(o.b, code)
 	skip := framedHere
 	if length == -2 {
 		skip = codingField // no body: a Content-Length says what a GET would get
@@ -518,7 +517,7 @@ func (c *loopConn) finish(r *loopReq) {
 	if c.x == nil && c.more {
 		c.readable()
 	}
-	if c.x == nil && c.gone && !c.dead {
+	if c.x == nil && c.gone() && !c.dead {
 		c.close() // the client closed its side, and nothing it sent is left
 		return
 	}

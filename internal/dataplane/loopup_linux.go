@@ -162,7 +162,7 @@ func (u *upConn) event(ev uint32) {
 func (u *upConn) failed(err error) {
 	c := u.c
 	switch {
-	case u.inBody || c.x.sent:
+	case c.x.sent(): // (inBody comes after the answer head is queued)
 		c.cut(FlagUC)
 	default:
 		c.resume(Try{Err: err})

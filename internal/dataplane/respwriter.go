@@ -23,7 +23,6 @@ type respWriter struct {
 	chunked     bool
 	close       bool
 	cl          int64
-	num         [20]byte // status code digits
 	d           *downConn
 	dead        bool // hung up: nothing more is written
 	writeFailed bool // a write to the client failed
@@ -62,7 +61,7 @@ func (w *respWriter) WriteHeader(code int) {
 	if w.close || w.req.Close {
 		h.Set("Connection", "close")
 	}
-	statusLine(w.bw, &w.num, code)
+	_, _ = w.bw.Write(appendStatusLine(w.bw.AvailableBuffer(), code))
 	writeFields(w.bw, h, nil)
 	_, _ = w.bw.WriteString("\r\n")
 }
