@@ -193,6 +193,10 @@ func parseResponseHead(s string, h *responseHead) bool {
 	return true
 }
 
+// bodiless says whether an answer with status code has no body whatever
+// its head says (to a GET).
+func bodiless(code int) bool { return code == http.StatusNoContent || code == http.StatusNotModified }
+
 // cutLine splits off the first line, which must end in CRLF.
 func cutLine(s string) (line, rest string, ok bool) {
 	i := strings.IndexByte(s, '\n')

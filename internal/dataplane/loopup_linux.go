@@ -213,8 +213,7 @@ func (u *upConn) readable() {
 
 // ended: the pod closed the connection.
 func (u *upConn) ended() {
-	if u.inBody && u.mode == bodyClose {
-		u.close_ = true
+	if u.inBody && u.mode == bodyClose { // (close_ is set: frame)
 		u.c.x.out.b = append(u.c.x.out.b, "0\r\n\r\n"...)
 		u.finished()
 		return
@@ -295,22 +294,9 @@ func (u *upConn) answerHead() (head, ok bool) {
 	if u.header == nil {
 		u.header = http.Header{}
 	}
-	if parseResponseHead(s, h) {
-		noBody := h.code == http.StatusNoContent || h.code == http.StatusNotModified
-		if noBody || h.contentLength >= 0 || h.chunked {
-			u.header, u.vals = headerOf(h.fields, u.header, u.vals)
-			u.close_ = h.close
-			length := h.contentLength
-			switch {
-			case noBody:
-				u.mode, u.left, length = bodyNone, 0, -2
-			case h.chunked:
-				u.mode, u.ck = bodyChunked, chunkScan{}
-			default:
-				u.mode, u.left = bodyLength, length
-			}
-			return true, u.start(h.code, u.header, length)
-		}
+	if parseResponseHead(s, h) && (bodiless(h.code) || h.contentLength >= 0 || h.chunked) {
+		u.header, u.vals = headerOf(h.fields, u.header, u.vals)
+		return true, u.start(h.code, u.header, u.frame(h.code, h.contentLength, h.chunked, h.close))
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(s)), &http.Request{Method: http.MethodGet})
 	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
@@ -323,20 +309,28 @@ func (u *upConn) answerHead() (head, ok bool) {
 	if resp.StatusCode < 200 {
 		return true, true // informational: skipped, as net/http's Transport does
 	}
-	u.close_ = resp.Close
-	length := int64(-1)
-	switch {
-	case resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified:
-		u.mode, length = bodyNone, -2
-	case len(resp.TransferEncoding) > 0:
-		u.mode = bodyChunked
-		u.ck = chunkScan{}
-	case resp.ContentLength >= 0:
-		u.mode, u.left, length = bodyLength, resp.ContentLength, resp.ContentLength
-	default:
-		u.mode, u.close_ = bodyClose, true
-	}
+	length := u.frame(resp.StatusCode, resp.ContentLength, len(resp.TransferEncoding) > 0, resp.Close)
 	return true, u.start(resp.StatusCode, resp.Header, length)
+}
+
+// frame sets how the answer's body is read from its head (contentLength
+// -1: none given) and returns the length start takes: the
+// Content-Length, -1 chunked or until the pod closes, -2 no body.
+func (u *upConn) frame(code int, contentLength int64, chunked, close bool) int64 {
+	u.close_ = close
+	switch {
+	case bodiless(code):
+		u.mode, u.left = bodyNone, 0
+		return -2
+	case chunked:
+		u.mode, u.ck = bodyChunked, chunkScan{}
+		return -1
+	case contentLength >= 0:
+		u.mode, u.left = bodyLength, contentLength
+		return contentLength
+	}
+	u.mode, u.close_ = bodyClose, true
+	return -1
 }
 
 // start passes on the answer's head (an answer without a body is then

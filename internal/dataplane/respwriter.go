@@ -42,7 +42,7 @@ func (w *respWriter) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	w.noBody = w.req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified || (code >= 100 && code < 200)
+	w.noBody = w.req.Method == http.MethodHead || bodiless(code) || (code >= 100 && code < 200)
 	h := w.header
 	if v := h.Get("Content-Length"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {

@@ -389,7 +389,7 @@ func (c *UpstreamConn) readOne(method string) (*http.Response, error) {
 	if n > 0 {
 		b, _ := c.br.Peek(n)
 		if h := &c.head; parseResponseHead(string(b), h) {
-			noBody := method == http.MethodHead || h.code == http.StatusNoContent || h.code == http.StatusNotModified
+			noBody := method == http.MethodHead || bodiless(h.code)
 			if noBody || h.contentLength >= 0 {
 				_, _ = c.br.Discard(n)
 				return c.fill(noBody), nil
